@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HULLSCAN_DATA_DIR ?= ./var
+export HULLSCAN_DATA_DIR
+
+.PHONY: run test venv system-deps test-deps bench lock clean
+
+$(BIN)/hullscan: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+venv: $(BIN)/hullscan
+
+run: venv
+	mkdir -p $(HULLSCAN_DATA_DIR)
+	$(BIN)/hullscan db upgrade
+	$(BIN)/hullscan serve --host 127.0.0.1 --port 8080
+
+system-deps:
+	bash scripts/system-deps.sh
+
+test: venv system-deps
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+bench: venv system-deps
+	$(BIN)/python bench/run_all.py
+
+# Re-pin: the versions a fresh install gets are the versions the suite ran with.
+lock: venv
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,1 @@
+"""advisories part (see DESIGN.md)."""

@@ -1,0 +1,65 @@
+"""The `hullscan` command. Each part contributes its commands through `register(app)`."""
+
+from __future__ import annotations
+
+import typer
+
+from hullscan import __version__
+from hullscan.settings import get_settings
+
+app = typer.Typer(help="hullscan: scan every image pushed to your registry.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def version() -> None:
+    """Print the hullscan version."""
+    typer.echo(__version__)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all database migrations."""
+    from hullscan.db import upgrade
+
+    settings = get_settings()
+    upgrade(settings)
+    typer.echo(f"database at {settings.sqlalchemy_url.split('@')[-1]} is up to date")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to listen on (default from settings: 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port to listen on (default from settings: 8080)."),
+) -> None:
+    """Run the web app, API and embedded registry on one port (migrates the database first)."""
+    import uvicorn
+
+    from hullscan.db import upgrade
+    from hullscan.logs import configure_logging
+    from hullscan.web.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    upgrade(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        h11_max_incomplete_event_size=1024 * 1024,
+    )
+
+
+def _register_parts() -> None:
+    from hullscan.advisories import cli as advisories_cli
+    from hullscan.registry import cli as registry_cli
+    from hullscan.scanner import cli as scanner_cli
+
+    for part in (registry_cli, scanner_cli, advisories_cli):
+        part.register(app)
+
+
+_register_parts()

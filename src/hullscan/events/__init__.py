@@ -1,0 +1,1 @@
+"""events part (see DESIGN.md)."""

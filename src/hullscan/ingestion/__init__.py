@@ -1,0 +1,1 @@
+"""ingestion part (see DESIGN.md)."""

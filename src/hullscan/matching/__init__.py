@@ -1,0 +1,1 @@
+"""matching part (see DESIGN.md)."""

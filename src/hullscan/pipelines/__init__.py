@@ -1,0 +1,1 @@
+"""pipelines part (see DESIGN.md)."""

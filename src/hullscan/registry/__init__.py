@@ -1,0 +1,1 @@
+"""registry part (see DESIGN.md)."""

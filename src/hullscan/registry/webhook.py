@@ -1,0 +1,5 @@
+"""Inbound CNCF Distribution notification webhook (to be implemented)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""scanner part (see DESIGN.md)."""

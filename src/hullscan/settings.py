@@ -1,0 +1,79 @@
+"""Settings from `hullscan.toml` and `HULLSCAN_*` environment variables.
+
+Every command, server or not, builds its settings here so that all of them agree on one data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HULLSCAN_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./var"), description="Holds the SQLite database and blob storage.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = Field(default=None, description="Base URL clients reach us at (registry host).")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # registry
+    registry_auto_create_projects: bool = True
+    registry_max_manifest_bytes: int = 4 * 1024 * 1024
+    registry_webhook_secret: str | None = Field(
+        default=None, description="Shared secret an external registry sends in its Authorization header."
+    )
+
+    # --- registry settings (registry part adds here) ---
+
+    # --- events / pipelines / runner settings ---
+    feature_container_scanning_for_registry: bool = True
+
+    # --- scanner settings ---
+
+    # --- advisories settings ---
+
+    # --- matching settings ---
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'hullscan.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.resolved_data_dir / "blobs"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("HULLSCAN_CONFIG", "hullscan.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+            file_secret_settings,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""versions part (see DESIGN.md)."""

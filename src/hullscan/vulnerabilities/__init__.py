@@ -1,0 +1,1 @@
+"""vulnerabilities part (see DESIGN.md)."""

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from hullscan import __version__
+from hullscan.auth import Forbidden
+from hullscan.db import Database
+from hullscan.settings import Settings, get_settings
+
+log = logging.getLogger("hullscan.web")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the one ASGI app that serves API, registry and UI on one port."""
+    from hullscan.registry import http as registry_http
+    from hullscan.registry import webhook as registry_webhook
+    from hullscan.web import health
+
+    settings = settings or get_settings()
+    app = FastAPI(title="hullscan", version=__version__, openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs")
+    app.state.settings = settings
+    app.state.db = Database(settings)
+    settings.blob_dir.mkdir(parents=True, exist_ok=True)
+
+    app.include_router(health.router)
+    app.include_router(registry_http.router)
+    app.include_router(registry_webhook.router, prefix="/api/v1")
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_request, exc: Forbidden) -> JSONResponse:  # type: ignore[no-untyped-def]
+        return JSONResponse({"error": "forbidden", "message": str(exc)}, status_code=403)
+
+    @app.get("/api/v1/version", tags=["meta"])
+    async def version() -> dict[str, str]:
+        return {"version": __version__}
+
+    @app.on_event("shutdown")
+    def _dispose() -> None:
+        app.state.db.dispose()
+
+    return app
