@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -15,12 +17,35 @@ log = logging.getLogger("hullscan.web")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the one ASGI app that serves API, registry and UI on one port."""
+    from hullscan.advisories import api as advisories_api
+    from hullscan.events import api as events_api
+    from hullscan.pipelines import api as pipelines_api
     from hullscan.registry import http as registry_http
     from hullscan.registry import webhook as registry_webhook
     from hullscan.web import health
 
+    # Parts with background work (runner pool, schedulers) expose start(app)/stop(app).
+    background_parts = (events_api, pipelines_api, advisories_api)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for part in background_parts:
+            await part.start(app)
+        try:
+            yield
+        finally:
+            for part in reversed(background_parts):
+                await part.stop(app)
+            app.state.db.dispose()
+
     settings = settings or get_settings()
-    app = FastAPI(title="hullscan", version=__version__, openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs")
+    app = FastAPI(
+        title="hullscan",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.db = Database(settings)
     settings.blob_dir.mkdir(parents=True, exist_ok=True)
@@ -28,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(registry_http.router)
     app.include_router(registry_webhook.router, prefix="/api/v1")
+    for part in background_parts:
+        app.include_router(part.router, prefix="/api/v1")
 
     @app.exception_handler(Forbidden)
     async def _forbidden(_request, exc: Forbidden) -> JSONResponse:  # type: ignore[no-untyped-def]
@@ -36,9 +63,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/v1/version", tags=["meta"])
     async def version() -> dict[str, str]:
         return {"version": __version__}
-
-    @app.on_event("shutdown")
-    def _dispose() -> None:
-        app.state.db.dispose()
 
     return app
