@@ -35,6 +35,18 @@ class Settings(BaseSettings):
 
     # --- events / pipelines / runner settings ---
     feature_container_scanning_for_registry: bool = True
+    runner_pool_size: int | None = Field(default=None, description="Local runners `serve` starts; None: one per core, 0: none.")
+    runner_registration_token: str | None = Field(default=None, description="Token remote runners register with; None: generated into data_dir.")
+    cs4r_coalesce_seconds: float = Field(default=0.0, description="Delay that coalesces rapid re-pushes of a tag (GitLab: 60).")
+    job_lease_seconds: float = Field(default=30.0, description="A running job whose runner stops heart-beating for this long is re-queued.")
+    job_max_attempts: int = 3
+    job_timeout_seconds: int = 3600
+    artifact_max_bytes: int = 512 * 1024 * 1024
+    event_poll_seconds: float = Field(default=0.2, description="How often `serve` looks for new registry events.")
+    reconcile_interval_seconds: float = Field(default=600.0, description="How often external registries are reconciled.")
+    external_registries: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="External registries to reconcile and pull from: [{host, url, username?, password?}].")
 
     # --- scanner settings ---
 
