@@ -1,0 +1,340 @@
+"""Inventory x advisory store -> findings. The service entry point other parts call.
+
+One batched `affected_for` call for every (ecosystem, package) key of the inventory and one `advisories`
+call for the advisories that matched: two store round trips whatever the inventory's size.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hullscan.advisories.types import Advisory, AdvisoryStore, AffectedPackage
+from hullscan.matching.ecosystems import (
+    LANGUAGE_ECOSYSTEMS,
+    OS_TYPE_FOR_FAMILY,
+    UnsupportedRelease,
+    language_name,
+    normalize_name,
+    os_ecosystem,
+    os_lookup_names,
+    os_version_of,
+    scheme_for,
+)
+from hullscan.matching.finding import Finding, FindingPackage, normalize_severity
+from hullscan.matching.ranges import BadRange, RangeEvaluator, UnparsableVersion
+from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
+
+log = logging.getLogger(__name__)
+
+_CVE = re.compile(r"^CVE-\d{4}-\d+$")
+_FIX_STATE_RANK = {"fixed": 0, "wont_fix": 1, "unfixed": 2}
+
+
+@dataclass
+class MatchStats:
+    """What could not be matched, counted (never fatal)."""
+
+    packages: int = 0
+    matched_packages: int = 0
+    unparsable_versions: int = 0
+    unsupported_packages: int = 0  # types without an advisory ecosystem, or OS packages without a known OS
+    bad_ranges: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "packages": self.packages,
+            "matched_packages": self.matched_packages,
+            "unparsable_versions": self.unparsable_versions,
+            "unsupported_packages": self.unsupported_packages,
+            "bad_ranges": self.bad_ranges,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class MatchResult:
+    findings: list[Finding]
+    stats: MatchStats
+
+
+@dataclass
+class _Lookup:
+    package: Package
+    ecosystem: str
+    scheme: str
+    version: str
+    keys: list[tuple[str, str]]
+
+
+@dataclass
+class _Hit:
+    entry: AffectedPackage
+    fixed: tuple[str, ...]
+
+
+def match_inventory(
+    inventory: Inventory, store: AdvisoryStore, *, repository_release: str | None = None
+) -> list[Finding]:
+    """Findings for every package of the inventory, one per (package, vulnerability)."""
+    return match(inventory, store, repository_release=repository_release).findings
+
+
+def match(inventory: Inventory, store: AdvisoryStore, *, repository_release: str | None = None) -> MatchResult:
+    """Like `match_inventory`, also returning counts of what could not be matched."""
+    stats = MatchStats(packages=len(inventory.packages))
+    lookups = _plan(inventory, stats, repository_release)
+    keys = {key for lookup in lookups for key in lookup.keys}
+    candidates = store.affected_for(sorted(keys)) if keys else {}
+
+    evaluator = RangeEvaluator() if lookups else None
+    hits_per_lookup: list[tuple[_Lookup, list[_Hit]]] = []
+    matched_ids: set[str] = set()
+    for lookup in lookups:
+        entries = [e for key in lookup.keys for e in candidates.get(key, ())]
+        if not entries:
+            continue
+        assert evaluator is not None
+        try:
+            evaluator.check_installed(lookup.scheme, lookup.version)
+        except UnparsableVersion as exc:
+            stats.unparsable_versions += 1
+            log.info("unparsable version %r of %s (%s): %s", lookup.version, lookup.package.name, lookup.scheme, exc)
+            continue
+        hits: list[_Hit] = []
+        for entry in entries:
+            try:
+                verdict = evaluator.evaluate(lookup.scheme, lookup.version, entry)
+            except BadRange:
+                stats.bad_ranges += 1
+                continue
+            if verdict.affected:
+                hits.append(_Hit(entry, verdict.fixed_versions))
+                matched_ids.add(entry.advisory_id)
+        if hits:
+            hits_per_lookup.append((lookup, hits))
+
+    advisories = store.advisories(sorted(matched_ids)) if matched_ids else {}
+    findings: list[Finding] = []
+    for lookup, hits in hits_per_lookup:
+        package_findings = _merge(lookup, hits, advisories, evaluator)
+        if package_findings:
+            stats.matched_packages += 1
+            findings.extend(package_findings)
+    findings.sort(key=lambda f: (-f.severity_rank, f.package.name, f.package.version, f.vulnerability_id))
+    return MatchResult(findings, stats)
+
+
+def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | None) -> list[_Lookup]:
+    """Lookup keys per package; OS packages need the image's distro release."""
+    os_eco: str | None = None
+    os_error: str | None = None
+    if inventory.os is not None:
+        try:
+            os_eco = os_ecosystem(inventory.os, repository_release)
+        except UnsupportedRelease as exc:
+            os_error = str(exc)
+    lookups: list[_Lookup] = []
+    unsupported: Counter[str] = Counter()
+    for pkg in inventory.packages:
+        if pkg.type in OS_PACKAGE_TYPES:
+            if os_eco is None or (
+                inventory.os is not None and OS_TYPE_FOR_FAMILY.get(inventory.os.family.lower(), pkg.type) != pkg.type
+            ):
+                unsupported[f"{pkg.type} without a supported distribution release"] += 1
+                continue
+            scheme = scheme_for(os_eco) or pkg.type
+            names = os_lookup_names(pkg)
+            keys = [(os_eco, normalize_name(os_eco, n)) for n in names]
+            lookups.append(_Lookup(pkg, os_eco, scheme, os_version_of(pkg), keys))
+        elif pkg.type in LANGUAGE_ECOSYSTEMS:
+            eco = LANGUAGE_ECOSYSTEMS[pkg.type]
+            name = language_name(pkg)
+            scheme = scheme_for(eco) or eco
+            lookups.append(_Lookup(pkg, eco, scheme, pkg.version, [(eco, normalize_name(eco, name))]))
+        else:
+            unsupported[f"package type {pkg.type!r}"] += 1
+    if os_error and any(p.type in OS_PACKAGE_TYPES for p in inventory.packages):
+        stats.warnings.append(f"OS packages not matched: {os_error}")
+    for what, count in sorted(unsupported.items()):
+        stats.unsupported_packages += count
+        stats.warnings.append(f"{count} package(s) not matched: {what}")
+    return lookups
+
+
+def _merge(
+    lookup: _Lookup, hits: list[_Hit], advisories: dict[str, Advisory], evaluator: RangeEvaluator | None
+) -> list[Finding]:
+    """Group hits of one package by vulnerability (shared ids or aliases) and build one finding per group."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def ids_of(hit: _Hit) -> list[str]:
+        adv = advisories.get(hit.entry.advisory_id)
+        return [hit.entry.advisory_id, *(adv.aliases if adv else [])]
+
+    live = [h for h in hits if not (advisories.get(h.entry.advisory_id) and advisories[h.entry.advisory_id].withdrawn)]
+    for hit in live:
+        ids = ids_of(hit)
+        root = find(ids[0])
+        for other in ids[1:]:
+            parent[find(other)] = root
+    groups: dict[str, list[_Hit]] = defaultdict(list)
+    for hit in live:
+        groups[find(hit.entry.advisory_id)].append(hit)
+    return [_finding(lookup, group, advisories, evaluator) for group in groups.values()]
+
+
+def _specificity(hit: _Hit, advisories: dict[str, Advisory]) -> tuple[int, int, int]:
+    """Most specific source first: a record with per-package severity (distro), then one with a fix, then
+    one whose own id is not a bare CVE (ecosystem advisory over a generic CVE record)."""
+    adv = advisories.get(hit.entry.advisory_id)
+    return (
+        0 if hit.entry.severity else 1,
+        0 if hit.fixed else 1,
+        1 if _CVE.match(hit.entry.advisory_id) and adv is not None and adv.source.lower() in ("nvd", "cve") else 0,
+    )
+
+
+def _finding(
+    lookup: _Lookup, group: list[_Hit], advisories: dict[str, Advisory], evaluator: RangeEvaluator | None
+) -> Finding:
+    group = sorted(group, key=lambda h: (_specificity(h, advisories), h.entry.advisory_id))
+    best = group[0]
+    best_adv = advisories.get(best.entry.advisory_id)
+
+    identifiers: list[str] = []
+    for hit in group:
+        adv = advisories.get(hit.entry.advisory_id)
+        for ident in (hit.entry.advisory_id, *(adv.aliases if adv else ())):
+            if ident not in identifiers:
+                identifiers.append(ident)
+    cves = sorted((i for i in identifiers if _CVE.match(i)), key=_cve_key)
+    primary = cves[0] if cves else best.entry.advisory_id
+    identifiers.remove(primary)
+    identifiers.insert(0, primary)
+
+    fixed: list[str] = []
+    for fix in best.fixed:
+        if fix not in fixed:
+            fixed.append(fix)
+    if not fixed:  # another record of the same vulnerability may name the fix
+        for hit in group[1:]:
+            for fix in hit.fixed:
+                if fix not in fixed:
+                    fixed.append(fix)
+    if evaluator is not None and len(fixed) > 1:
+        try:
+            fixed.sort(key=_cmp_key(evaluator, lookup.scheme))
+        except Exception:  # noqa: BLE001 - order is cosmetic; an unreadable fix version keeps source order
+            pass
+    fix_state = "fixed" if fixed else max(
+        (h.entry.fix_state for h in group if h.entry.fix_state != "not_affected"),
+        key=lambda s: _FIX_STATE_RANK.get(s, 2),
+        default="unfixed",
+    )
+    if fix_state == "fixed" and not fixed:
+        fix_state = "unfixed"
+
+    severity, score, vector = _severity(best, group, advisories)
+    links: list[str] = []
+    kev = False
+    kev_date = None
+    epss = percentile = None
+    for hit in group:
+        adv = advisories.get(hit.entry.advisory_id)
+        if adv is None:
+            continue
+        for ref in adv.references:
+            if ref not in links:
+                links.append(ref)
+        if adv.known_exploited:
+            kev = True
+            kev_date = kev_date or adv.known_exploited_date
+        if adv.epss_score is not None and (epss is None or adv.epss_score > epss):
+            epss, percentile = adv.epss_score, adv.epss_percentile
+
+    title = description = None
+    published = None
+    for hit in group:
+        adv = advisories.get(hit.entry.advisory_id)
+        if adv is None:
+            continue
+        title = title or adv.summary
+        description = description or adv.details or adv.summary
+        published = published or adv.published
+    pkg = lookup.package
+    return Finding(
+        package=FindingPackage(
+            name=pkg.name,
+            version=pkg.version,
+            type=pkg.type,
+            purl=pkg.purl,
+            source_name=pkg.source_name,
+            source_version=pkg.source_version,
+            path=pkg.path,
+            layer_digest=pkg.layer_digest,
+            layer_diff_id=pkg.layer_diff_id,
+        ),
+        vulnerability_id=primary,
+        identifiers=identifiers,
+        advisory_ids=[h.entry.advisory_id for h in group],
+        ecosystem=best.entry.ecosystem,
+        severity=severity,
+        cvss_score=score,
+        cvss_vector=vector,
+        known_exploited=kev,
+        known_exploited_date=kev_date,
+        epss_score=epss,
+        epss_percentile=percentile,
+        fixed_versions=fixed,
+        fix_state=fix_state,
+        title=title if best_adv is None else (best_adv.summary or title),
+        description=description,
+        links=links,
+        published=published,
+    )
+
+
+def _cve_key(cve: str) -> tuple[int, int]:
+    _, year, num = cve.split("-")
+    return int(year), int(num)
+
+
+def _cmp_key(evaluator: RangeEvaluator, scheme: str):  # type: ignore[no-untyped-def]
+    import functools
+
+    return functools.cmp_to_key(lambda a, b: evaluator.cmp(scheme, a, b))
+
+
+def _severity(best: _Hit, group: Iterable[_Hit], advisories: dict[str, Advisory]) -> tuple[str, float | None, str | None]:
+    """Distro per-package severity first, else the advisory's; score and vector from the richest record."""
+    from hullscan.matching.cvss_util import severity_from_vector
+
+    score = vector = None
+    for hit in [best, *group]:
+        adv = advisories.get(hit.entry.advisory_id)
+        if adv and adv.cvss_vector:
+            vector, score = adv.cvss_vector, adv.cvss_score
+            if score is None:
+                score, _ = severity_from_vector(vector)
+            break
+    if best.entry.severity and normalize_severity(best.entry.severity) != "unknown":
+        return normalize_severity(best.entry.severity), score, vector
+    for hit in [best, *group]:
+        adv = advisories.get(hit.entry.advisory_id)
+        if adv and adv.severity and normalize_severity(adv.severity) != "unknown":
+            return normalize_severity(adv.severity), score, vector
+    if vector:
+        _, sev = severity_from_vector(vector)
+        return sev, score, vector
+    return "unknown", score, vector
