@@ -108,7 +108,8 @@ class DroppedPush(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     registry_event_id: Mapped[int | None] = mapped_column(
-        ForeignKey("container_registry_events.id", ondelete="SET NULL"), index=True)
+        ForeignKey("container_registry_events.id", ondelete="SET NULL", name="fk_cs4r_dropped_pushes_registry_event_id"),
+        index=True)
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(16), nullable=False)
     repository: Mapped[str] = mapped_column(String(512), nullable=False)

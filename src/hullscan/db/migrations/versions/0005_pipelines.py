@@ -110,7 +110,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, nullable=False),
         sa.Column("registry_event_id", sa.Integer,
                   sa.ForeignKey("container_registry_events.id", ondelete="SET NULL",
-                                name="fk_cs4r_dropped_pushes_registry_event_id_container_registry_events")),
+                                name="fk_cs4r_dropped_pushes_registry_event_id")),
         sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE",
                                                            name="fk_cs4r_dropped_pushes_project_id_projects")),
         sa.Column("action", sa.String(16), nullable=False),

@@ -1,0 +1,201 @@
+"""Events policy: ContainerRegistryEvent -> ImagePushedEvent (-> scan pipeline) or a recorded drop.
+
+A push is scanned only when ALL hold (GITLAB-FACTS "Trigger", "Rate limit"): a push of a tagged manifest or
+index; the project exists; the instance feature switch is on; the project setting is on; the tag matches one
+of the project's glob patterns; no identical scan is pending or running; the project is under its daily limit
+(a fixed 24 h window from the first counted scan). Every other push is recorded with its reason.
+
+Events are processed in batches with a handful of queries per batch, whatever its size; `now` is injected so
+tests control the rate-limit clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+from urllib.parse import urlsplit
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from hullscan.auth.projects import candidate_paths
+from hullscan.db.base import utcnow
+from hullscan.db.models import ContainerRegistryEvent, Project
+from hullscan.db.models.pipelines import DroppedPush, Job, ScanRateWindow
+from hullscan.events import types as reasons
+from hullscan.events.types import ImagePushedEvent
+from hullscan.pipelines import service as pipelines
+from hullscan.settings import Settings
+
+log = logging.getLogger("hullscan.events")
+
+RATE_WINDOW = timedelta(hours=24)
+MANIFEST_MEDIA_TYPES = frozenset({
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+})
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class BatchResult:
+    processed: int = 0
+    jobs: list[int] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def default_registry_host(settings: Settings) -> str:
+    """The host clients push to the embedded registry at (used when an event does not name one)."""
+    if settings.public_url:
+        return urlsplit(settings.public_url).netloc
+    return f"{settings.host}:{settings.port}"
+
+
+def tag_matches(tag: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatchcase(tag, p) for p in patterns)
+
+
+def _is_manifest(media_type: str | None) -> bool:
+    return media_type is None or media_type.split(";")[0].strip() in MANIFEST_MEDIA_TYPES
+
+
+def _projects_for(session: Session, events: Sequence[ContainerRegistryEvent]) -> dict[int, Project | None]:
+    """Owning project per event (by the id the registry stored, else longest path), rows locked."""
+    ids = {e.project_id for e in events if e.project_id is not None}
+    paths = {p for e in events if e.project_id is None for p in candidate_paths(e.repository)}
+    if not ids and not paths:
+        return {e.id: None for e in events}
+    rows = session.scalars(select(Project).where(or_(Project.id.in_(ids), Project.path.in_(paths)))
+                           .order_by(Project.id).with_for_update()).all()
+    by_id = {p.id: p for p in rows}
+    by_path = {p.path: p for p in rows}
+    out: dict[int, Project | None] = {}
+    for e in events:
+        if e.project_id is not None:
+            out[e.id] = by_id.get(e.project_id)
+        else:
+            out[e.id] = next((by_path[p] for p in candidate_paths(e.repository) if p in by_path), None)
+    return out
+
+
+def process_pending_events(session: Session, settings: Settings, *, now: datetime | None = None,
+                           limit: int = 500) -> BatchResult:
+    """Apply the policy to up to `limit` unprocessed events (oldest first) and mark them processed."""
+    now = now or utcnow()
+    events = session.scalars(select(ContainerRegistryEvent).where(ContainerRegistryEvent.processed_at.is_(None))
+                             .order_by(ContainerRegistryEvent.id).limit(limit)
+                             .with_for_update(skip_locked=True)).all()
+    result = BatchResult(processed=len(events))
+    if not events:
+        return result
+    projects = _projects_for(session, events)
+    project_ids = {p.id for p in projects.values() if p is not None}
+    active: dict[tuple[int, str, str], list[Job]] = defaultdict(list)
+    for job in pipelines.active_jobs_for(session, project_ids):
+        active[(job.project_id, job.repository, job.tag)].append(job)
+    windows = {w.project_id: w for w in session.scalars(
+        select(ScanRateWindow).where(ScanRateWindow.project_id.in_(project_ids)))} if project_ids else {}
+    accepted: dict[tuple[int, str, str], list[tuple[ImagePushedEvent, str]]] = defaultdict(list)
+    drops: list[DroppedPush] = []
+    delay = settings.cs4r_coalesce_seconds
+    fallback_host = default_registry_host(settings)
+
+    def drop(e: ContainerRegistryEvent, project: Project | None, reason: str, detail: str | None = None,
+             digest: str | None = None) -> None:
+        drops.append(DroppedPush(registry_event_id=e.id, project_id=project.id if project else None,
+                                 action=e.action[:16], repository=e.repository, tag=e.tag,
+                                 digest=digest if digest is not None else e.digest, reason=reason,
+                                 detail=(detail or "")[:512] or None, created_at=now))
+        result.dropped[reason] += 1
+
+    for e in events:
+        project = projects[e.id]
+        if e.action != "push":
+            drop(e, project, reasons.NOT_A_PUSH, f"action {e.action}")
+            continue
+        if not _is_manifest(e.media_type):
+            drop(e, project, reasons.NOT_A_PUSH, f"blob push ({e.media_type})")
+            continue
+        if not e.tag:
+            drop(e, project, reasons.UNTAGGED, "manifest pushed by digest")
+            continue
+        if project is None:
+            drop(e, None, reasons.PROJECT_UNKNOWN, f"no project owns {e.repository}")
+            continue
+        if not settings.feature_container_scanning_for_registry:
+            drop(e, project, reasons.FEATURE_OFF, "instance feature container_scanning_for_registry is off")
+            continue
+        if not project.container_scanning_for_registry_enabled:
+            drop(e, project, reasons.SETTING_OFF, "container_scanning_for_registry_enabled is off")
+            continue
+        if not tag_matches(e.tag, project.cs4r_tag_patterns):
+            drop(e, project, reasons.TAG_NOT_MATCHED, f"patterns {','.join(project.cs4r_tag_patterns)}"[:512])
+            continue
+        pushed = ImagePushedEvent(project_id=project.id, registry_host=e.registry_host or fallback_host,
+                                  repository=e.repository, tag=e.tag, digest=e.digest, origin=e.origin,
+                                  registry_event_id=e.id)
+        key = (project.id, e.repository, e.tag)
+        same_job = next((j for j in active[key] if j.digest == e.digest), None)
+        if same_job is not None:
+            drop(e, project, reasons.DUPLICATE, f"pipeline {same_job.pipeline_id} is {same_job.status}")
+            continue
+        if any(p.digest == e.digest for p, _ in accepted[key]):
+            drop(e, project, reasons.DUPLICATE, "same digest pushed again in this batch")
+            continue
+        if delay > 0:
+            waiting = next((j for j in active[key] if j.status == pipelines.CREATED), None)
+            if waiting is not None:
+                replaced = pipelines.coalesce_into(session, waiting, pushed, now=now, delay_seconds=delay)
+                drop(e, project, reasons.DUPLICATE, f"superseded by {e.digest}: coalesced into pipeline "
+                                                    f"{waiting.pipeline_id}", digest=replaced)
+                continue
+            if accepted[key]:
+                older, path = accepted[key].pop()
+                drop(e, project, reasons.DUPLICATE, f"superseded by {e.digest}: coalesced", digest=older.digest)
+                accepted[key].append((pushed, path))
+                continue
+        window = windows.get(project.id)
+        if window is None:
+            window = windows[project.id] = ScanRateWindow(project_id=project.id, window_start=now, count=0)
+            session.add(window)
+        elif now >= window.window_start + RATE_WINDOW:
+            window.window_start, window.count = now, 0
+        if window.count >= project.cs4r_daily_limit:
+            log.info("Daily rate limit container_scanning_for_registry_scans reached",
+                     extra={"project_id": project.id})
+            drop(e, project, reasons.RATE_LIMITED,
+                 f"{project.cs4r_daily_limit} scans per 24 h since {window.window_start.isoformat()}")
+            continue
+        window.count += 1
+        accepted[key].append((pushed, project.path))
+
+    to_create = [item for items in accepted.values() for item in items]
+    to_create.sort(key=lambda item: item[0].registry_event_id or 0)
+    jobs = pipelines.create_scan_pipelines(session, to_create, now=now, delay_seconds=delay,
+                                           max_attempts=settings.job_max_attempts,
+                                           timeout_seconds=settings.job_timeout_seconds)
+    result.jobs = [j.id for j in jobs]
+    session.add_all(drops)
+    session.execute(update(ContainerRegistryEvent).where(ContainerRegistryEvent.id.in_([e.id for e in events]))
+                    .values(processed_at=now).execution_options(synchronize_session=False))
+    session.flush()
+    return result
+
+
+def list_dropped_pushes(session: Session, project_id: int, *, limit: int = 50,
+                        offset: int = 0) -> Sequence[DroppedPush]:
+    return session.scalars(select(DroppedPush).where(DroppedPush.project_id == project_id)
+                           .order_by(DroppedPush.id.desc()).limit(limit).offset(offset)).all()
+
+
+def drops_for_event(session: Session, registry_event_id: int) -> Sequence[DroppedPush]:
+    return session.scalars(select(DroppedPush).where(DroppedPush.registry_event_id == registry_event_id)).all()

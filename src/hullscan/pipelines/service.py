@@ -1,0 +1,371 @@
+"""Pipelines service: the scan queue other parts call (events creates pipelines, the runner API claims,
+leases, logs and finishes jobs). State machine: created -> pending -> running -> success | failed | canceled.
+
+Every function works inside the caller's session (one unit of work) and takes `now` so tests control time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hullscan.db.models.pipelines import Job, JobArtifact, JobLogChunk, Pipeline, Runner
+from hullscan.events.types import ImagePushedEvent
+
+SOURCE = "container_registry_push"
+JOB_NAME = "container_scanning"
+CREATED, PENDING, RUNNING, SUCCESS, FAILED, CANCELED = "created", "pending", "running", "success", "failed", "canceled"
+ACTIVE = (CREATED, PENDING, RUNNING)
+FINISHED = (SUCCESS, FAILED, CANCELED)
+RUNNER_TOKEN_PREFIX = "hsrt_"
+JOB_TOKEN_PREFIX = "hsjt_"
+MAX_LOG_BYTES = 4 * 1024 * 1024
+LEASE_EXPIRED = "runner lease expired (no heartbeat)"
+
+
+class JobError(Exception):
+    """A request about a job that its state does not allow (HTTP 409)."""
+
+
+class JobAuthError(Exception):
+    """A job token that does not belong to a running job (HTTP 401/403)."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bot_user(project_path: str) -> str:
+    """The project's security bot user the pipeline runs as (not the pusher)."""
+    return f"security-bot:{project_path}"
+
+
+def job_variables(event: ImagePushedEvent) -> dict[str, str]:
+    variables = {"REGISTRY_TRIGGERED": "true", "CS_IMAGE": event.image, "GIT_STRATEGY": "none"}
+    if event.digest:
+        variables["CS_IMAGE_DIGEST"] = event.digest
+    return variables
+
+
+# --- creation ---------------------------------------------------------------------------------------------------
+
+def create_scan_pipelines(session: Session, events: Sequence[tuple[ImagePushedEvent, str]], *, now: datetime,
+                          delay_seconds: float = 0.0, max_attempts: int = 3,
+                          timeout_seconds: int = 3600) -> list[Job]:
+    """One pipeline with one `container_scanning` job per qualifying push. `events` pairs each push with the
+    project's path (for the bot user). With a delay the job waits in `created` so re-pushes can coalesce."""
+    if not events:
+        return []
+    status = CREATED if delay_seconds > 0 else PENDING
+    pipelines = [Pipeline(project_id=e.project_id, source=SOURCE, status=status, run_as=bot_user(path),
+                          registry_event_id=e.registry_event_id, created_at=now, updated_at=now)
+                 for e, path in events]
+    session.add_all(pipelines)
+    session.flush()
+    not_before = now + timedelta(seconds=delay_seconds)
+    jobs = [Job(pipeline_id=p.id, project_id=e.project_id, name=JOB_NAME, status=status,
+                registry_host=e.registry_host, registry_origin=e.origin, repository=e.repository, tag=e.tag,
+                digest=e.digest, variables=job_variables(e), attempts=0, max_attempts=max_attempts,
+                not_before=not_before, timeout_seconds=timeout_seconds, log_size=0, created_at=now, updated_at=now)
+            for p, (e, _path) in zip(pipelines, events, strict=True)]
+    session.add_all(jobs)
+    session.flush()
+    return jobs
+
+
+def active_jobs_for(session: Session, project_ids: Iterable[int]) -> list[Job]:
+    """Jobs not yet finished in these projects (for dedup and coalescing), locked on PostgreSQL."""
+    ids = sorted(set(project_ids))
+    if not ids:
+        return []
+    return list(session.scalars(select(Job).where(Job.project_id.in_(ids), Job.status.in_(ACTIVE))
+                                .order_by(Job.id).with_for_update()))
+
+
+def coalesce_into(session: Session, job: Job, event: ImagePushedEvent, *, now: datetime,
+                  delay_seconds: float) -> str | None:
+    """Point a job still waiting in `created` at the newer digest; returns the digest it replaced."""
+    replaced = job.digest
+    job.digest = event.digest
+    job.variables = job_variables(event)
+    job.not_before = now + timedelta(seconds=delay_seconds)
+    job.updated_at = now
+    pipeline = session.get(Pipeline, job.pipeline_id)
+    if pipeline is not None:
+        pipeline.registry_event_id = event.registry_event_id
+        pipeline.updated_at = now
+    return replaced
+
+
+def scanned_digests(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (repository, digest) pairs have any job at all (one query)."""
+    pairs = set(pairs)
+    if not pairs:
+        return set()
+    repositories = {r for r, _ in pairs}
+    rows = session.execute(select(Job.repository, Job.digest).where(Job.repository.in_(repositories)).distinct())
+    return {(r, d) for r, d in rows if (r, d) in pairs}
+
+
+# --- runners ----------------------------------------------------------------------------------------------------
+
+def register_runner(session: Session, description: str, *, is_local: bool = False,
+                    now: datetime) -> tuple[Runner, str]:
+    token = RUNNER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    runner = Runner(description=description[:255], token_hash=hash_token(token), is_local=is_local,
+                    created_at=now, contacted_at=now)
+    session.add(runner)
+    session.flush()
+    return runner, token
+
+
+def authenticate_runner(session: Session, token: str | None) -> Runner | None:
+    if not token:
+        return None
+    return session.scalars(select(Runner).where(Runner.token_hash == hash_token(token))).one_or_none()
+
+
+# --- the queue ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    job_id: int
+    token: str
+    project_id: int
+    registry_host: str
+    registry_origin: str
+    repository: str
+    tag: str
+    digest: str | None
+    variables: dict[str, str]
+    timeout_seconds: int
+    attempt: int
+
+
+def _sync_pipelines(session: Session, jobs: Iterable[Job], now: datetime) -> None:
+    """A pipeline's state is its (latest) job's state."""
+    by_pipeline = {j.pipeline_id: j for j in jobs}
+    if not by_pipeline:
+        return
+    for pipeline in session.scalars(select(Pipeline).where(Pipeline.id.in_(by_pipeline))):
+        job = by_pipeline[pipeline.id]
+        pipeline.status = job.status
+        pipeline.updated_at = now
+        if job.status == RUNNING and pipeline.started_at is None:
+            pipeline.started_at = now
+        pipeline.finished_at = now if job.status in FINISHED else None
+
+
+def promote_due(session: Session, now: datetime) -> int:
+    """created -> pending once the coalescing delay has passed."""
+    due = select(Job.pipeline_id).where(Job.status == CREATED, Job.not_before <= now)
+    session.execute(update(Pipeline).where(Pipeline.id.in_(due)).values(status=PENDING, updated_at=now)
+                    .execution_options(synchronize_session=False))
+    result = session.execute(update(Job).where(Job.status == CREATED, Job.not_before <= now)
+                             .values(status=PENDING, updated_at=now).execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def claim_job(session: Session, runner: Runner, *, now: datetime, lease_seconds: float) -> ClaimedJob | None:
+    """Atomically hand the oldest pending job to `runner` (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite runs
+    this in one BEGIN IMMEDIATE transaction). A fresh job token is issued for this attempt."""
+    promote_due(session, now)
+    job = session.scalars(select(Job).where(Job.status == PENDING).order_by(Job.id).limit(1)
+                          .with_for_update(skip_locked=True)).one_or_none()
+    runner.contacted_at = now
+    if job is None:
+        return None
+    token = JOB_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    job.status = RUNNING
+    job.runner_id = runner.id
+    job.token_hash = hash_token(token)
+    job.attempts += 1
+    job.started_at = now
+    job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    job.updated_at = now
+    _sync_pipelines(session, [job], now)
+    session.flush()
+    return ClaimedJob(job_id=job.id, token=token, project_id=job.project_id, registry_host=job.registry_host,
+                      registry_origin=job.registry_origin, repository=job.repository, tag=job.tag,
+                      digest=job.digest, variables=dict(job.variables), timeout_seconds=job.timeout_seconds,
+                      attempt=job.attempts)
+
+
+def expire_leases(session: Session, *, now: datetime) -> list[int]:
+    """Re-queue running jobs whose runner stopped heart-beating; fail those out of attempts."""
+    jobs = list(session.scalars(select(Job).where(Job.status == RUNNING, Job.lease_expires_at < now)
+                                .order_by(Job.id).with_for_update(skip_locked=True)))
+    for job in jobs:
+        job.runner_id = None
+        job.token_hash = None
+        job.lease_expires_at = None
+        job.updated_at = now
+        if job.attempts >= job.max_attempts:
+            job.status = FAILED
+            job.finished_at = now
+            job.failure_reason = f"{LEASE_EXPIRED} after {job.attempts} attempts"
+        else:
+            job.status = PENDING
+        _append(session, job, f"\n[hullscan] {LEASE_EXPIRED} on attempt {job.attempts}; "
+                              f"{'failed' if job.status == FAILED else 're-queued'}\n")
+    _sync_pipelines(session, jobs, now)
+    return [j.id for j in jobs]
+
+
+def authenticate_job(session: Session, job_id: int, token: str | None, *, lock: bool = False) -> Job:
+    """The job a job token belongs to. The token only authorises while the job runs (callers check state)."""
+    stmt = select(Job).where(Job.id == job_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    job = session.scalars(stmt).one_or_none()
+    if job is None or not token or job.token_hash is None \
+            or not hmac.compare_digest(job.token_hash, hash_token(token)):
+        raise JobAuthError("invalid job token")
+    return job
+
+
+def _require_running(job: Job) -> None:
+    if job.status != RUNNING:
+        raise JobError(f"job {job.id} is {job.status}, not running")
+
+
+def heartbeat(session: Session, job: Job, *, now: datetime, lease_seconds: float) -> Job:
+    _require_running(job)
+    job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    job.updated_at = now
+    return job
+
+
+def _append(session: Session, job: Job, text: str) -> None:
+    data = text.encode()
+    if job.log_size + len(data) > MAX_LOG_BYTES:
+        return
+    session.add(JobLogChunk(job_id=job.id, offset=job.log_size, content=text))
+    job.log_size += len(data)
+
+
+def append_log(session: Session, job: Job, offset: int, text: str) -> int:
+    """Append `text` at byte `offset`. A repeat of an append already stored is accepted (safe to retry);
+    a gap or overlap raises JobError with the current size. Returns the log size."""
+    _require_running(job)
+    data = text.encode()
+    if offset + len(data) <= job.log_size and (offset < job.log_size or not data):
+        return job.log_size  # already stored: a retried append
+    if offset != job.log_size:
+        raise JobError(f"log offset {offset} does not match the log size {job.log_size}")
+    if job.log_size + len(data) > MAX_LOG_BYTES:
+        raise JobError(f"job log is limited to {MAX_LOG_BYTES} bytes")
+    _append(session, job, text)
+    return job.log_size
+
+
+def read_log(session: Session, job_id: int) -> Iterable[str]:
+    """The job log in order, chunk by chunk (streamed, not loaded whole)."""
+    return session.scalars(select(JobLogChunk.content).where(JobLogChunk.job_id == job_id)
+                           .order_by(JobLogChunk.offset).execution_options(yield_per=200))
+
+
+def finish_job(session: Session, job: Job, status: str, *, now: datetime, failure_reason: str | None = None) -> Job:
+    """running -> success | failed. Repeating the same final report is a no-op (safe to retry)."""
+    if status not in (SUCCESS, FAILED):
+        raise JobError(f"a runner may report success or failed, not {status!r}")
+    if job.status == status:
+        return job
+    _require_running(job)
+    if status == SUCCESS and not session.scalar(select(func.count()).select_from(JobArtifact)
+                                                .where(JobArtifact.job_id == job.id)):
+        raise JobError("a scan job succeeds only after its SBOM artifact is uploaded")
+    job.status = status
+    job.finished_at = now
+    job.updated_at = now
+    job.lease_expires_at = None
+    job.failure_reason = (failure_reason or "script_failure")[:512] if status == FAILED else None
+    _sync_pipelines(session, [job], now)
+    return job
+
+
+def release_job(session: Session, job: Job, *, now: datetime) -> Job:
+    """A stopping runner gives a job back: pending again, the attempt not counted."""
+    if job.status != RUNNING:
+        return job
+    job.status = PENDING
+    job.attempts = max(0, job.attempts - 1)
+    job.runner_id = None
+    job.token_hash = None
+    job.lease_expires_at = None
+    job.updated_at = now
+    _append(session, job, "\n[hullscan] released by a stopping runner; re-queued\n")
+    _sync_pipelines(session, [job], now)
+    return job
+
+
+def cancel_job(session: Session, job: Job, *, now: datetime) -> Job:
+    if job.status in FINISHED:
+        raise JobError(f"job {job.id} is already {job.status}")
+    job.status = CANCELED
+    job.finished_at = now
+    job.updated_at = now
+    job.lease_expires_at = None
+    job.token_hash = None
+    _sync_pipelines(session, [job], now)
+    return job
+
+
+def retry_job(session: Session, job: Job, *, now: datetime) -> Job:
+    """A finished job runs again as a new job of the same pipeline (the old one and its log stay)."""
+    if job.status not in (FAILED, CANCELED, SUCCESS):
+        raise JobError(f"job {job.id} is {job.status}; only finished jobs can be retried")
+    new = Job(pipeline_id=job.pipeline_id, project_id=job.project_id, name=job.name, status=PENDING,
+              registry_host=job.registry_host, registry_origin=job.registry_origin, repository=job.repository,
+              tag=job.tag, digest=job.digest, variables=dict(job.variables), attempts=0,
+              max_attempts=job.max_attempts, not_before=now, timeout_seconds=job.timeout_seconds, log_size=0,
+              created_at=now, updated_at=now)
+    session.add(new)
+    session.flush()
+    _sync_pipelines(session, [new], now)
+    return new
+
+
+# --- queries ------------------------------------------------------------------------------------------------
+
+def list_pipelines(session: Session, project_id: int, *, limit: int = 50, offset: int = 0) -> Sequence[Pipeline]:
+    return session.scalars(select(Pipeline).where(Pipeline.project_id == project_id)
+                           .order_by(Pipeline.id.desc()).limit(limit).offset(offset)).all()
+
+
+def jobs_of(session: Session, pipeline_ids: Iterable[int]) -> dict[int, list[Job]]:
+    ids = list(set(pipeline_ids))
+    out: dict[int, list[Job]] = {i: [] for i in ids}
+    if ids:
+        for job in session.scalars(select(Job).where(Job.pipeline_id.in_(ids)).order_by(Job.id)):
+            out[job.pipeline_id].append(job)
+    return out
+
+
+def artifacts_of(session: Session, job_ids: Iterable[int]) -> dict[int, list[JobArtifact]]:
+    ids = list(set(job_ids))
+    out: dict[int, list[JobArtifact]] = {i: [] for i in ids}
+    if ids:
+        for artifact in session.scalars(select(JobArtifact).where(JobArtifact.job_id.in_(ids))
+                                        .order_by(JobArtifact.id)):
+            out[artifact.job_id].append(artifact)
+    return out
+
+
+def get_job(session: Session, job_id: int) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def get_pipeline(session: Session, pipeline_id: int) -> Pipeline | None:
+    return session.get(Pipeline, pipeline_id)
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Job).where(Job.status.in_((CREATED, PENDING)))) or 0
