@@ -1,1 +1,9 @@
-"""versions part (see DESIGN.md)."""
+"""Version schemes: parse, compare and OSV range evaluation for deb, rpm, apk, PEP 440, semver/npm, Go, Maven,
+RubyGems, NuGet, Cargo and Composer. A pure library: no database, no I/O."""
+
+from hullscan.versions.constraints import satisfies
+from hullscan.versions.errors import InvalidVersion
+from hullscan.versions.ranges import is_affected
+from hullscan.versions.schemes import canonical_scheme, compare, parse, scheme_for_ecosystem
+
+__all__ = ["InvalidVersion", "canonical_scheme", "compare", "is_affected", "parse", "satisfies", "scheme_for_ecosystem"]

@@ -1,0 +1,178 @@
+"""Scheme registry: one parse function per scheme, each returning an orderable key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import packaging.version
+
+from hullscan.versions import apk, deb, gem, maven, rpm, semver
+from hullscan.versions.errors import InvalidVersion
+
+
+class CmpKey:
+    """Orderable key for schemes whose order is a comparison function, not a tuple order."""
+
+    __slots__ = ("value", "cmp")
+
+    def __init__(self, value: Any, cmp: Callable[[Any, Any], int]) -> None:
+        self.value = value
+        self.cmp = cmp
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CmpKey) and self.cmp(self.value, other.value) == 0
+
+    def __lt__(self, other: "CmpKey") -> bool:
+        return self.cmp(self.value, other.value) < 0
+
+    def __le__(self, other: "CmpKey") -> bool:
+        return self.cmp(self.value, other.value) <= 0
+
+    def __gt__(self, other: "CmpKey") -> bool:
+        return self.cmp(self.value, other.value) > 0
+
+    def __ge__(self, other: "CmpKey") -> bool:
+        return self.cmp(self.value, other.value) >= 0
+
+    def __hash__(self) -> int:
+        return 0
+
+
+def _pypi(v: str) -> packaging.version.Version:
+    try:
+        return packaging.version.Version(v)
+    except packaging.version.InvalidVersion as exc:
+        raise InvalidVersion("pypi", v) from exc
+
+
+def _apk(v: str) -> CmpKey:
+    return CmpKey(apk.parse(v), apk.compare_parsed)
+
+
+def _gem(v: str) -> CmpKey:
+    return CmpKey(gem.parse(v), gem.compare_parsed)
+
+
+def _maven(v: str) -> maven.MavenKey:
+    return maven.key(v)
+
+
+def _nuget(v: str) -> tuple:
+    return semver.parse_lenient(v, "nuget", width=4, fold_case=True)
+
+
+def _composer(v: str) -> tuple:
+    return semver.parse_lenient(v, "composer", width=4)
+
+
+def _generic(v: str) -> tuple:
+    return semver.parse_lenient(v, "generic")
+
+
+def _npm(v: str) -> tuple:
+    return semver.parse_strict(v, "npm")
+
+
+def _cargo(v: str) -> tuple:
+    return semver.parse_strict(v, "cargo")
+
+
+def _semver(v: str) -> tuple:
+    return semver.parse_lenient(v, "semver")
+
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "deb": deb.parse,
+    "rpm": rpm.parse,
+    "apk": _apk,
+    "pypi": _pypi,
+    "npm": _npm,
+    "semver": _semver,
+    "go": semver.parse_go,
+    "maven": _maven,
+    "gem": _gem,
+    "nuget": _nuget,
+    "cargo": _cargo,
+    "composer": _composer,
+    "generic": _generic,
+}
+ALIASES = {"pep440": "pypi", "golang": "go", "rubygems": "gem", "dpkg": "deb", "debian": "deb", "alpine": "apk"}
+
+
+def canonical_scheme(scheme: str) -> str:
+    s = ALIASES.get(scheme.lower(), scheme.lower())
+    if s not in PARSERS:
+        raise ValueError(f"unknown version scheme {scheme!r}; known: {', '.join(sorted(PARSERS))}")
+    return s
+
+
+@lru_cache(maxsize=200_000)
+def _parse_cached(scheme: str, version: str) -> Any:
+    return PARSERS[scheme](version)
+
+
+def parse(scheme: str, version: str) -> Any:
+    """An orderable key for `version` (cached); raises InvalidVersion when the scheme cannot read it."""
+    if not isinstance(version, str):
+        raise InvalidVersion(scheme, repr(version), "not a string")
+    return _parse_cached(canonical_scheme(scheme), version)
+
+
+def compare(scheme: str, a: str, b: str) -> int:
+    """-1, 0 or 1 as `a` is older than, equal to, or newer than `b`."""
+    s = canonical_scheme(scheme)
+    ka = _parse_cached(s, a)
+    kb = _parse_cached(s, b)
+    if ka < kb:
+        return -1
+    if ka == kb:
+        return 0
+    return 1
+
+
+_ECOSYSTEM_SCHEMES = {
+    "pypi": "pypi",
+    "npm": "npm",
+    "go": "go",
+    "maven": "maven",
+    "rubygems": "gem",
+    "nuget": "nuget",
+    "crates.io": "cargo",
+    "packagist": "composer",
+    "hex": "semver",
+    "pub": "semver",
+    "swifturl": "semver",
+    "debian": "deb",
+    "ubuntu": "deb",
+    "alpine": "apk",
+    "wolfi": "apk",
+    "chainguard": "apk",
+    "alpaquita": "apk",
+    "almalinux": "rpm",
+    "rocky linux": "rpm",
+    "red hat": "rpm",
+    "redhat": "rpm",
+    "suse": "rpm",
+    "opensuse": "rpm",
+    "mageia": "rpm",
+    "openeuler": "rpm",
+    "oracle linux": "rpm",
+    "amazon linux": "rpm",
+    "azure linux": "rpm",
+    "mariner": "rpm",
+    "fedora": "rpm",
+    "centos": "rpm",
+}
+
+
+def scheme_for_ecosystem(ecosystem: str) -> str:
+    """The version scheme of an OSV ecosystem (`Debian:12` → deb); raises ValueError for unknown ones."""
+    base = ecosystem.split(":", 1)[0].strip().lower()
+    if base in _ECOSYSTEM_SCHEMES:
+        return _ECOSYSTEM_SCHEMES[base]
+    for prefix, scheme in _ECOSYSTEM_SCHEMES.items():
+        if base.startswith(prefix):
+            return scheme
+    raise ValueError(f"unknown ecosystem {ecosystem!r}")

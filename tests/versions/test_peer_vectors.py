@@ -1,0 +1,84 @@
+"""Every comparison and constraint vector of ../shared/testdata/peer-vectors/versions (top-level files)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hullscan.versions import InvalidVersion, compare, satisfies
+from hullscan.versions.rpm import vercmp_key
+from tests.conftest import shared_path
+
+VERSION_FILES = {
+    "versions-deb.json": "deb",
+    "versions-rpm.json": "rpm",
+    "versions-apk.json": "apk",
+    "versions-pep440.json": "pypi",
+    "versions-npm.json": "npm",
+    "versions-golang.json": "go",
+    "versions-maven.json": "maven",
+    "versions-gem.json": "gem",
+}
+CONSTRAINT_FILES = {
+    "constraints-deb.json": "deb",
+    "constraints-rpm.json": "rpm",
+    "constraints-apk.json": "apk",
+    "constraints-pep440.json": "pypi",
+    "constraints-npm.json": "npm",
+    "constraints-golang.json": "go",
+    "constraints-maven.json": "maven",
+    "constraints-gem.json": "gem",
+    "constraints-semver.json": "semver",
+}
+
+
+def _load(name: str) -> list[dict]:
+    return json.loads(shared_path("testdata", "peer-vectors", "versions", name).read_text())
+
+
+@pytest.mark.parametrize("name", sorted(VERSION_FILES))
+def test_version_vectors(name: str) -> None:
+    scheme = VERSION_FILES[name]
+    wrong = []
+    vectors = _load(name)
+    for vec in vectors:
+        try:
+            got = compare(scheme, vec["a"], vec["b"])
+        except InvalidVersion as exc:
+            got = f"error: {exc}"
+        if got != vec["cmp"]:
+            wrong.append((vec["a"], vec["b"], vec["cmp"], got))
+    assert vectors and not wrong, f"{len(wrong)}/{len(vectors)} disagree: {wrong[:20]}"
+
+
+def test_rpm_vercmp_vectors() -> None:
+    vectors = _load("versions-rpm-vercmp.json")
+    wrong = []
+    for vec in vectors:
+        ka, kb = vercmp_key(vec["a"]), vercmp_key(vec["b"])
+        got = -1 if ka < kb else (0 if ka == kb else 1)
+        if got != vec["cmp"]:
+            wrong.append((vec["a"], vec["b"], vec["cmp"], got))
+    assert len(vectors) > 4000 and not wrong, f"{len(wrong)} disagree: {wrong[:20]}"
+
+
+@pytest.mark.parametrize("name", sorted(CONSTRAINT_FILES))
+def test_constraint_vectors(name: str) -> None:
+    scheme = CONSTRAINT_FILES[name]
+    wrong = []
+    vectors = _load(name)
+    for vec in vectors:
+        try:
+            got = satisfies(scheme, vec["version"], vec["constraint"], vec["syntax"])
+        except InvalidVersion as exc:
+            got = f"error: {exc}"
+        if got != vec["satisfied"]:
+            wrong.append((vec["version"], vec["constraint"], vec["satisfied"], got))
+    assert vectors and not wrong, f"{len(wrong)}/{len(vectors)} disagree: {wrong[:20]}"
+
+
+def test_compare_errors_are_typed() -> None:
+    for vec in _load("extra/compare-errors.json"):
+        with pytest.raises(InvalidVersion):
+            compare(vec["scheme"], vec["a"], vec["b"])
