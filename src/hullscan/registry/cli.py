@@ -1,7 +1,39 @@
 """Commands of this part, added to the `hullscan` CLI by `register`."""
 
+from __future__ import annotations
+
 import typer
+
+registry_app = typer.Typer(help="Embedded OCI registry maintenance.", no_args_is_help=True)
+
+
+@registry_app.command("gc")
+def gc(
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
+    grace: float = typer.Option(3600.0, help="Keep unreferenced blobs younger than this many seconds "
+                                              "(a push in progress uploads blobs before its manifest)."),
+) -> None:
+    """Remove blobs no manifest references, and upload sessions abandoned for a day."""
+    from hullscan.db import Database
+    from hullscan.registry.service import collect_garbage
+    from hullscan.registry.storage import storage_for
+    from hullscan.settings import get_settings
+
+    settings = get_settings()
+    db = Database(settings)
+    try:
+        report = collect_garbage(db, storage_for(settings), dry_run=dry_run, grace_seconds=grace)
+    finally:
+        db.dispose()
+    verb = "would remove" if dry_run else "removed"
+    for digest in report.blobs_removed:
+        typer.echo(f"{verb} blob {digest}")
+    for upload_id in report.uploads_removed:
+        typer.echo(f"{verb} upload {upload_id}")
+    typer.echo(f"{verb} {len(report.blobs_removed)} blobs ({report.bytes_freed} bytes) and "
+               f"{len(report.uploads_removed)} abandoned uploads")
 
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the top-level CLI."""
+    app.add_typer(registry_app, name="registry")

@@ -1,5 +1,403 @@
-"""OCI Distribution v1.1 server routes under /v2/ (to be implemented)."""
+"""OCI Distribution Specification v1.1 routes under `/v2/` (pull, push, content discovery and management).
 
-from fastapi import APIRouter
+Blob bodies stream straight from the socket to a temp file in large writes, hashed on the way, in a worker
+thread; the database is touched once per blob (when it is verified), never per chunk, and no session is
+held open while bytes flow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.requests import ClientDisconnect
+
+from hullscan.auth import Action, Forbidden, Principal, authorize, current_principal
+from hullscan.registry import service
+from hullscan.registry.errors import RegistryError
+from hullscan.registry.manifests import OCI_INDEX, parse_manifest
+from hullscan.registry.names import compute_digest, is_digest, parse_digest, validate_name, validate_tag
+from hullscan.registry.storage import BlobStorage, storage_for
 
 router = APIRouter()
+
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+FLUSH_BYTES = 4 << 20  # write to disk in large pieces: fewer syscalls and thread hops
+MAX_PAGE = 10000
+T = TypeVar("T")
+
+ROUTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^$"), "base"),
+    (re.compile(r"^_catalog$"), "catalog"),
+    (re.compile(r"^(?P<name>.+)/tags/list$"), "tags"),
+    (re.compile(r"^(?P<name>.+)/manifests/(?P<reference>[^/]+)$"), "manifest"),
+    (re.compile(r"^(?P<name>.+)/blobs/uploads/?$"), "upload_start"),
+    (re.compile(r"^(?P<name>.+)/blobs/uploads/(?P<upload>[^/]+)$"), "upload"),
+    (re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"), "blob"),
+    (re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)$"), "referrers"),
+]
+
+
+# -- plumbing --------------------------------------------------------------------------------------
+def _storage(request: Request) -> BlobStorage:
+    storage = getattr(request.app.state, "registry_storage", None)
+    if storage is None:
+        storage = storage_for(request.app.state.settings)
+        request.app.state.registry_storage = storage
+    return storage
+
+
+async def _db(request: Request, fn: Callable[[Session], T]) -> T:
+    """Run `fn` in one short transaction on a worker thread."""
+    database = request.app.state.db
+
+    def run() -> T:
+        with database.session() as session:
+            return fn(session)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+def _error_response(exc: RegistryError, method: str) -> Response:
+    headers = {**API_VERSION, **exc.headers}
+    if method == "HEAD":
+        return Response(status_code=exc.status, headers=headers)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _info(request: Request, principal: Principal) -> service.RequestInfo:
+    client = request.client
+    return service.RequestInfo(
+        actor=principal.name, registry_host=request.headers.get("host"),
+        client_addr=f"{client.host}:{client.port}" if client else None,
+        user_agent=request.headers.get("user-agent"), scheme=request.url.scheme,
+    )
+
+
+def _allow(principal: Principal, action: Action, resource: str | None) -> None:
+    try:
+        authorize(principal, action, resource)
+    except Forbidden as exc:
+        raise RegistryError("DENIED", str(exc)) from None
+
+
+def _page_args(request: Request) -> tuple[int | None, str | None]:
+    raw_n, last = request.query_params.get("n"), request.query_params.get("last")
+    n = None
+    if raw_n is not None:
+        if not raw_n.isdigit():
+            raise RegistryError("UNSUPPORTED", "n must be a non-negative integer", status=400)
+        n = min(int(raw_n), MAX_PAGE)
+    return n, last
+
+
+def _next_link(path: str, n: int | None, items: list[str]) -> dict[str, str]:
+    if n is None or n == 0 or len(items) < n:
+        return {}
+    return {"Link": f'<{path}?{urlencode({"n": n, "last": items[-1]})}>; rel="next"'}
+
+
+def _upload_headers(name: str, upload_id: str, offset: int) -> dict[str, str]:
+    return {
+        **API_VERSION,
+        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(offset - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+def _parse_content_range(value: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?", value.strip())
+    if not m or int(m.group(2)) < int(m.group(1)):
+        raise RegistryError("BLOB_UPLOAD_INVALID", f"invalid Content-Range {value[:64]!r}", status=416)
+    return int(m.group(1)), int(m.group(2))
+
+
+async def _receive(request: Request, storage: BlobStorage, name: str, upload_id: str) -> int:
+    """Append the request body to an upload, checking Content-Range; returns the new offset."""
+    writer = await anyio.to_thread.run_sync(storage.open_writer, upload_id)
+    try:
+        content_range = request.headers.get("content-range")
+        expected_len = None
+        if content_range:
+            start, end = _parse_content_range(content_range)
+            if start != writer.offset:
+                raise RegistryError("BLOB_UPLOAD_INVALID",
+                                    f"chunk starts at {start}, the upload has {writer.offset} bytes", status=416,
+                                    headers=_upload_headers(name, upload_id, writer.offset))
+            expected_len = end - start + 1
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) != expected_len:
+                raise RegistryError("BLOB_UPLOAD_INVALID",
+                                    f"Content-Length {declared} does not match Content-Range {content_range}",
+                                    status=416, headers=_upload_headers(name, upload_id, writer.offset))
+        start_offset = writer.offset
+        buf = bytearray()
+        try:
+            async for chunk in request.stream():
+                buf += chunk
+                if len(buf) >= FLUSH_BYTES:
+                    await anyio.to_thread.run_sync(writer.write, buf)
+                    buf = bytearray()
+        except ClientDisconnect:
+            raise RegistryError("BLOB_UPLOAD_INVALID", "client disconnected during upload") from None
+        finally:
+            if buf:
+                await anyio.to_thread.run_sync(writer.write, buf)
+        if expected_len is not None and writer.offset - start_offset != expected_len:
+            raise RegistryError("SIZE_INVALID", f"chunk has {writer.offset - start_offset} bytes, "
+                                f"Content-Range announced {expected_len}")
+        return writer.offset
+    finally:
+        await anyio.to_thread.run_sync(writer.close)
+
+
+async def _upload_of(request: Request, storage: BlobStorage, name: str, upload_id: str):  # type: ignore[no-untyped-def]
+    info = await anyio.to_thread.run_sync(storage.upload_info, upload_id)
+    if info is None or info.repository != name:
+        raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"upload {upload_id[:64]!r} is not in progress for {name}")
+    return info
+
+
+async def _finish_upload(request: Request, storage: BlobStorage, name: str, upload_id: str,
+                         digest_param: str | None) -> Response:
+    if not digest_param:
+        raise RegistryError("DIGEST_INVALID", "the digest query parameter is required to finish an upload")
+    digest = parse_digest(digest_param)
+    size = await anyio.to_thread.run_sync(storage.commit_upload, upload_id, digest)
+    settings = request.app.state.settings
+
+    def link(session: Session) -> None:
+        repo = service.push_repository(session, name, auto_create_projects=settings.registry_auto_create_projects)
+        service.link_blob(session, repo, str(digest), size)
+
+    await _db(request, link)
+    return Response(status_code=201, headers={**API_VERSION, "Location": f"/v2/{name}/blobs/{digest}",
+                                              "Docker-Content-Digest": str(digest), "Content-Length": "0"})
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    too_big = RegistryError("MANIFEST_INVALID", f"manifest exceeds the limit of {limit} bytes", status=413)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_big
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_big
+    return bytes(body)
+
+
+# -- handlers --------------------------------------------------------------------------------------
+async def _catalog(request: Request, principal: Principal) -> Response:
+    _allow(principal, Action.REGISTRY_CATALOG, None)
+    n, last = _page_args(request)
+    repos = await _db(request, lambda s: service.list_repositories(s, n, last))
+    return JSONResponse({"repositories": repos}, headers={**API_VERSION, **_next_link("/v2/_catalog", n, repos)})
+
+
+async def _tags(request: Request, principal: Principal, name: str) -> Response:
+    _allow(principal, Action.REGISTRY_PULL, name)
+    n, last = _page_args(request)
+    tags = await _db(request, lambda s: service.list_tags(s, name, n, last))
+    return JSONResponse({"name": name, "tags": tags},
+                        headers={**API_VERSION, **_next_link(f"/v2/{name}/tags/list", n, tags)})
+
+
+async def _manifest(request: Request, principal: Principal, name: str, reference: str) -> Response:
+    method = request.method
+    validate_name(name)
+    if is_digest(reference):
+        parse_digest(reference)
+    else:
+        validate_tag(reference)
+    if method in ("GET", "HEAD"):
+        _allow(principal, Action.REGISTRY_PULL, name)
+        m = await _db(request, lambda s: service.get_manifest(s, name, reference))
+        headers = {**API_VERSION, "Docker-Content-Digest": m.digest, "Content-Type": m.media_type,
+                   "Content-Length": str(m.size)}
+        return Response(m.content if method == "GET" else b"", headers=headers)
+    if method == "PUT":
+        _allow(principal, Action.REGISTRY_PUSH, name)
+        settings = request.app.state.settings
+        body = await _read_limited(request, settings.registry_max_manifest_bytes)
+        content_type = request.headers.get("content-type")
+        parsed = await anyio.to_thread.run_sync(parse_manifest, body, content_type)
+        if is_digest(reference):
+            wanted = parse_digest(reference)
+            digest = compute_digest(body, wanted.algorithm)
+            if digest != reference:
+                raise RegistryError("DIGEST_INVALID", f"manifest digest is {digest}, not {reference}",
+                                    detail={"digest": reference})
+        else:
+            digest = compute_digest(body)
+        info = _info(request, principal)
+        await _db(request, lambda s: service.put_manifest(
+            s, repository=name, reference=reference, body=body, digest=digest, parsed=parsed, info=info,
+            auto_create_projects=settings.registry_auto_create_projects))
+        headers = {**API_VERSION, "Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest,
+                   "Content-Length": "0"}
+        if parsed.subject is not None:
+            headers["OCI-Subject"] = parsed.subject.digest
+        return Response(status_code=201, headers=headers)
+    if method == "DELETE":
+        _allow(principal, Action.REGISTRY_DELETE, name)
+        info = _info(request, principal)
+        await _db(request, lambda s: service.delete_manifest(s, name, reference, info))
+        return Response(status_code=202, headers={**API_VERSION, "Content-Length": "0"})
+    raise _method_not_allowed(method)
+
+
+async def _blob(request: Request, principal: Principal, name: str, digest: str) -> Response:
+    method = request.method
+    validate_name(name)
+    parse_digest(digest)
+    storage = _storage(request)
+    if method in ("GET", "HEAD"):
+        _allow(principal, Action.REGISTRY_PULL, name)
+        size = await _db(request, lambda s: service.blob_size(s, name, digest))
+        path = storage.local_path(digest) if size is not None else None
+        if size is None or (path is None and storage.stat(digest) is None):
+            raise RegistryError("BLOB_UNKNOWN", f"blob {digest} is not in {name}", detail={"digest": digest})
+        headers = {**API_VERSION, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
+                   "Cache-Control": "max-age=31536000"}
+        if method == "HEAD":
+            return Response(headers={**headers, "Content-Length": str(size),
+                                     "Content-Type": "application/octet-stream"})
+        if path is not None:
+            return FileResponse(path, media_type="application/octet-stream", headers=headers,
+                                stat_result=None)
+        handle = await anyio.to_thread.run_sync(storage.open, digest)
+        return StreamingResponse(_iter_file(handle), media_type="application/octet-stream",
+                                 headers={**headers, "Content-Length": str(size)})
+    if method == "DELETE":
+        _allow(principal, Action.REGISTRY_DELETE, name)
+        if not await _db(request, lambda s: service.unlink_blob(s, name, digest)):
+            raise RegistryError("BLOB_UNKNOWN", f"blob {digest} is not in {name}", detail={"digest": digest})
+        return Response(status_code=202, headers={**API_VERSION, "Content-Length": "0"})
+    raise _method_not_allowed(method)
+
+
+async def _iter_file(handle: Any):  # type: ignore[no-untyped-def]
+    try:
+        while chunk := await anyio.to_thread.run_sync(handle.read, 1 << 20):
+            yield chunk
+    finally:
+        handle.close()
+
+
+async def _upload_start(request: Request, principal: Principal, name: str) -> Response:
+    if request.method != "POST":
+        raise _method_not_allowed(request.method)
+    _allow(principal, Action.REGISTRY_PUSH, name)
+    validate_name(name)
+    settings = request.app.state.settings
+    storage = _storage(request)
+    q = request.query_params
+    mount, source = q.get("mount"), q.get("from")
+    repo = await _db(request, lambda s: service.push_repository(
+        s, name, auto_create_projects=settings.registry_auto_create_projects))
+    if mount:
+        parse_digest(mount)
+        if source:
+            validate_name(source)
+            _allow(principal, Action.REGISTRY_PULL, source)
+            size = await _db(request, lambda s: service.mount_blob(s, repo, source, mount))
+            if size is not None and storage.stat(mount) is not None:
+                return Response(status_code=201, headers={
+                    **API_VERSION, "Location": f"/v2/{name}/blobs/{mount}", "Docker-Content-Digest": mount,
+                    "Content-Length": "0"})
+    digest_param = q.get("digest")
+    if digest_param is not None:
+        parse_digest(digest_param)
+    upload_id = await anyio.to_thread.run_sync(storage.start_upload, name)
+    if digest_param is not None:  # monolithic upload: the body is the whole blob
+        try:
+            await _receive(request, storage, name, upload_id)
+            return await _finish_upload(request, storage, name, upload_id, digest_param)
+        except BaseException:
+            await anyio.to_thread.run_sync(storage.cancel_upload, upload_id)
+            raise
+    return Response(status_code=202, headers={**_upload_headers(name, upload_id, 0), "Content-Length": "0",
+                                              "OCI-Chunk-Min-Length": "0"})
+
+
+async def _upload(request: Request, principal: Principal, name: str, upload_id: str) -> Response:
+    method = request.method
+    validate_name(name)
+    storage = _storage(request)
+    _allow(principal, Action.REGISTRY_PUSH, name)
+    info = await _upload_of(request, storage, name, upload_id)
+    if method == "GET":
+        return Response(status_code=204, headers=_upload_headers(name, upload_id, info.size))
+    if method == "PATCH":
+        offset = await _receive(request, storage, name, upload_id)
+        return Response(status_code=202, headers={**_upload_headers(name, upload_id, offset), "Content-Length": "0"})
+    if method == "PUT":
+        digest_param = request.query_params.get("digest")
+        if not digest_param:
+            raise RegistryError("DIGEST_INVALID", "the digest query parameter is required to finish an upload")
+        parse_digest(digest_param)
+        await _receive(request, storage, name, upload_id)
+        return await _finish_upload(request, storage, name, upload_id, digest_param)
+    if method == "DELETE":
+        await anyio.to_thread.run_sync(storage.cancel_upload, upload_id)
+        return Response(status_code=204, headers={**API_VERSION, "Content-Length": "0"})
+    raise _method_not_allowed(method)
+
+
+async def _referrers(request: Request, principal: Principal, name: str, digest: str) -> Response:
+    if request.method not in ("GET", "HEAD"):
+        raise _method_not_allowed(request.method)
+    validate_name(name)
+    _allow(principal, Action.REGISTRY_PULL, name)
+    artifact_type = request.query_params.get("artifactType")
+    manifests = await _db(request, lambda s: service.list_referrers(s, name, digest, artifact_type))
+    headers = {**API_VERSION}
+    if artifact_type:
+        headers["OCI-Filters-Applied"] = "artifactType"
+    return JSONResponse({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests},
+                        media_type=OCI_INDEX, headers=headers)
+
+
+def _method_not_allowed(method: str) -> RegistryError:
+    return RegistryError("UNSUPPORTED", f"method {method} is not allowed here", status=405)
+
+
+@router.api_route("/v2/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                  include_in_schema=False)
+async def registry(request: Request, path: str, principal: Principal = Depends(current_principal)) -> Response:
+    """Dispatch an OCI Distribution request; repository names contain slashes, so routes are matched here."""
+    try:
+        for pattern, kind in ROUTES:
+            m = pattern.match(path)
+            if m is None:
+                continue
+            g = m.groupdict()
+            if kind == "base":
+                _allow(principal, Action.REGISTRY_PULL, None)
+                return JSONResponse({}, headers=API_VERSION)
+            if kind == "catalog":
+                return await _catalog(request, principal)
+            if kind == "tags":
+                return await _tags(request, principal, g["name"])
+            if kind == "manifest":
+                return await _manifest(request, principal, g["name"], g["reference"])
+            if kind == "upload_start":
+                return await _upload_start(request, principal, g["name"])
+            if kind == "upload":
+                return await _upload(request, principal, g["name"], g["upload"])
+            if kind == "blob":
+                return await _blob(request, principal, g["name"], g["digest"])
+            if kind == "referrers":
+                return await _referrers(request, principal, g["name"], g["digest"])
+        raise RegistryError("NAME_UNKNOWN", f"no registry endpoint at /v2/{quote(path[:200])}", status=404)
+    except RegistryError as exc:
+        return _error_response(exc, request.method)

@@ -1,5 +1,108 @@
-"""Inbound CNCF Distribution notification webhook (to be implemented)."""
+"""Inbound CNCF Distribution notifications (`POST /api/v1/registry/events`) and the stored-event listing.
 
-from fastapi import APIRouter
+Point an external registry's `notifications` endpoint here with the shared secret as its Authorization
+header. Events are stored once each (by event id), so a registry's redelivery is harmless.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from hullscan.auth import Action, Principal, authorize, current_principal
+from hullscan.registry import service
+from hullscan.web.deps import get_session
+from hullscan.registry.notifications import ENVELOPE_MEDIA_TYPE, WebhookError, parse_envelope
+
+router = APIRouter(tags=["registry"])
+
+MAX_BODY_BYTES = 4 << 20
+ACCEPTED_TYPES = (ENVELOPE_MEDIA_TYPE, "application/json")
+
+
+def _secret_matches(header: str | None, secret: str) -> bool:
+    """Constant-time check of the Authorization header (the bare secret, or `Bearer <secret>`)."""
+    if header is None:
+        return False
+    given = header.encode()
+    expected = secret.encode()
+    bare = hmac.compare_digest(given, expected)
+    bearer = hmac.compare_digest(given, b"Bearer " + expected)
+    return bare or bearer
+
+
+def _problem(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+@router.post("/registry/events", summary="Receive CNCF Distribution notifications")
+async def receive_events(request: Request, principal: Principal = Depends(current_principal)) -> JSONResponse:
+    """Store the push and delete events of a Distribution notification envelope; pulls are ignored."""
+    settings = request.app.state.settings
+    secret = settings.registry_webhook_secret
+    if not secret:
+        return _problem(401, "registry webhook is disabled: set registry_webhook_secret (HULLSCAN_REGISTRY_WEBHOOK_SECRET)")
+    if not _secret_matches(request.headers.get("authorization"), secret):
+        return _problem(401, "invalid or missing Authorization secret")
+    authorize(principal, Action.RECEIVE_REGISTRY_EVENTS)
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in ACCEPTED_TYPES:
+        return _problem(415, f"Content-Type must be {ENVELOPE_MEDIA_TYPE}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return _problem(413, f"envelope exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        events = parse_envelope(bytes(body))
+    except WebhookError as exc:
+        return _problem(400, str(exc))
+    def store() -> service.WebhookResult:
+        with request.app.state.db.session() as session:
+            return service.record_webhook_events(session, events)
+
+    try:
+        result = await anyio.to_thread.run_sync(store)
+    except ValueError as exc:
+        return _problem(400, str(exc))
+    return JSONResponse({"received": result.received, "stored": result.stored, "duplicates": result.duplicates,
+                         "ignored": result.ignored})
+
+
+def _event_json(e: Any) -> dict[str, Any]:
+    return {
+        "id": e.id, "event_id": e.event_id, "action": e.action, "repository": e.repository, "tag": e.tag,
+        "digest": e.digest, "media_type": e.media_type, "size": e.size, "actor": e.actor,
+        "registry_host": e.registry_host, "origin": e.origin, "project_id": e.project_id,
+        "timestamp": e.timestamp.isoformat(), "received_at": e.received_at.isoformat(),
+        "processed_at": e.processed_at.isoformat() if e.processed_at else None, "envelope": e.envelope,
+    }
+
+
+@router.get("/registry/events", summary="List stored registry events")
+def list_events(
+    repository: str | None = Query(None, max_length=512),
+    action: str | None = Query(None, pattern="^(push|delete)$"),
+    origin: str | None = Query(None, pattern="^(embedded|webhook)$"),
+    tag: str | None = Query(None, max_length=128),
+    digest: str | None = Query(None, max_length=160),
+    project_id: int | None = Query(None, ge=1),
+    since: datetime | None = None,
+    before_id: int | None = Query(None, ge=1, description="Page: events older than this id."),
+    limit: int = Query(100, ge=1, le=1000),
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    """Newest first; `next_before_id` pages on."""
+    authorize(principal, Action.READ_PROJECT, repository)
+    rows = service.list_events(session, service.EventFilter(
+        repository=repository, action=action, origin=origin, tag=tag, digest=digest, project_id=project_id,
+        since=since, before_id=before_id, limit=limit))
+    return {"events": [_event_json(e) for e in rows],
+            "next_before_id": rows[-1].id if len(rows) == limit else None}
