@@ -100,15 +100,18 @@ def match(inventory: Inventory, store: AdvisoryStore, *, repository_release: str
             continue
         assert evaluator is not None
         try:
-            evaluator.check_installed(lookup.scheme, lookup.version)
+            key = evaluator.key(lookup.scheme, lookup.version)
         except UnparsableVersion as exc:
             stats.unparsable_versions += 1
             log.info("unparsable version %r of %s (%s): %s", lookup.version, lookup.package.name, lookup.scheme, exc)
             continue
         hits: list[_Hit] = []
         for entry in entries:
+            arches = getattr(entry, "arches", None)  # per-architecture rows (RHEL clones) apply to their arches only
+            if arches and lookup.package.arch and lookup.package.arch not in arches:
+                continue
             try:
-                verdict = evaluator.evaluate(lookup.scheme, lookup.version, entry)
+                verdict = evaluator.evaluate(lookup.scheme, lookup.version, key, entry)
             except BadRange:
                 stats.bad_ranges += 1
                 continue

@@ -1,16 +1,18 @@
 """Is one installed version inside an advisory's affected entry? OSV range semantics over `hullscan.versions`.
 
 Events of a range are put in version order and walked: `introduced` opens, `fixed` closes at that version,
-`last_affected` closes after it; `limit` is ignored. Explicit `versions` are matched as written.
+`last_affected` closes after it, `limit` caps. Explicit `versions` are matched as written. Besides the yes/no
+that `hullscan.versions.is_affected` gives, matching needs the fix that closes the range the version is in,
+and must tell an unreadable installed version (counted) from an unreadable advisory range (skipped).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from hullscan.advisories.types import AffectedPackage, AffectedRange, RangeEvent
+from hullscan.advisories.types import AffectedPackage, AffectedRange
+from hullscan.versions import InvalidVersion, parse
 
 
 class UnparsableVersion(ValueError):
@@ -28,43 +30,33 @@ class Verdict:
 
 
 NOT_AFFECTED = Verdict(False)
-
-
-def _versions_api() -> tuple[Callable[[str, str, str], int], type[Exception]]:
-    from hullscan import versions
-
-    invalid = getattr(versions, "InvalidVersion", ValueError)
-    return versions.compare, invalid
+_KIND_ORDER = {"introduced": 0, "last_affected": 1, "fixed": 2, "limit": 3}
 
 
 class RangeEvaluator:
-    """Evaluates affected entries for one scheme; caches nothing itself (the version library caches parses)."""
+    """Evaluates affected entries; parsed versions are cached by the version library."""
 
-    def __init__(self) -> None:
-        self._compare, self._invalid = _versions_api()
-
-    def cmp(self, scheme: str, a: str, b: str) -> int:
-        return self._compare(scheme, a, b)
-
-    def check_installed(self, scheme: str, version: str) -> None:
-        """Raise UnparsableVersion when the scheme cannot read the installed version."""
+    def key(self, scheme: str, version: str) -> Any:
+        """Orderable key of an installed version; UnparsableVersion when the scheme cannot read it."""
         if not version or not version.strip():
             raise UnparsableVersion("empty version")
         try:
-            self._compare(scheme, version, version)
-        except self._invalid as exc:
-            raise UnparsableVersion(str(exc)) from exc
-        except (ValueError, TypeError) as exc:
+            return parse(scheme, version)
+        except (InvalidVersion, ValueError, TypeError) as exc:
             raise UnparsableVersion(str(exc)) from exc
 
-    def evaluate(self, scheme: str, version: str, entry: AffectedPackage) -> Verdict:
-        """Verdict for an installed version already checked with `check_installed`.
+    def cmp(self, scheme: str, a: str, b: str) -> int:
+        ka, kb = parse(scheme, a), parse(scheme, b)
+        return -1 if ka < kb else (0 if ka == kb else 1)
 
-        Raises BadRange only when every range of the entry was unreadable and nothing else decided."""
+    def evaluate(self, scheme: str, version: str, key: Any, entry: AffectedPackage) -> Verdict:
+        """Verdict for an installed version (and its key from `key`).
+
+        Raises BadRange when no range of the entry could be read and nothing else decided."""
         if entry.fix_state == "not_affected":
             return NOT_AFFECTED
         if version in entry.versions:
-            return Verdict(True, self._fixed_after(scheme, version, entry.ranges))
+            return Verdict(True, self._fixed_after(scheme, key, entry.ranges))
         usable = [r for r in entry.ranges if r.type.upper() != "GIT"]
         if not usable:
             if entry.versions:
@@ -74,7 +66,7 @@ class RangeEvaluator:
         bad = 0
         for rng in usable:
             try:
-                verdict = self._in_range(scheme, version, rng)
+                verdict = self._in_range(scheme, key, rng)
             except BadRange:
                 bad += 1
                 continue
@@ -84,57 +76,68 @@ class RangeEvaluator:
             raise BadRange(f"{entry.advisory_id}: no readable range for {entry.package}")
         return NOT_AFFECTED
 
-    def _in_range(self, scheme: str, version: str, rng: AffectedRange) -> Verdict:
-        events = [e for e in rng.events if e.kind in ("introduced", "fixed", "last_affected")]
-        if not events:
-            return NOT_AFFECTED
+    def _in_range(self, scheme: str, key: Any, rng: AffectedRange) -> Verdict:
+        keyed: list[tuple[int, Any, int, str, str]] = []
         try:
-            ordered = sorted(events, key=functools.cmp_to_key(functools.partial(self._event_cmp, scheme)))
-        except (ValueError, TypeError) as exc:
+            for event in rng.events:
+                if event.kind not in _KIND_ORDER:
+                    continue
+                if event.kind == "introduced" and event.version in ("0", "*", ""):
+                    keyed.append((0, None, 0, event.kind, event.version))
+                elif event.kind == "limit" and event.version == "*":
+                    continue
+                else:
+                    keyed.append((1, parse(scheme, event.version), _KIND_ORDER[event.kind], event.kind, event.version))
+        except (InvalidVersion, ValueError, TypeError) as exc:
             raise BadRange(str(exc)) from exc
-        except self._invalid as exc:
-            raise BadRange(str(exc)) from exc
+        if any(k == "limit" and key >= ek for _, ek, _, k, _ in keyed):
+            return NOT_AFFECTED
+        keyed.sort(key=_Order)
         affected = False
         fixed: list[str] = []
-        try:
-            for event in ordered:
-                if event.kind == "introduced":
-                    if event.version == "0" or self._compare(scheme, version, event.version) >= 0:
-                        affected = True
-                elif event.kind == "fixed":
-                    if self._compare(scheme, version, event.version) >= 0:
-                        affected = False
-                    elif affected:
-                        fixed.append(event.version)
-                        break
-                elif event.kind == "last_affected":
-                    if self._compare(scheme, version, event.version) > 0:
-                        affected = False
-                    elif affected:
-                        break
-        except self._invalid as exc:
-            raise BadRange(str(exc)) from exc
+        for _, ev_key, _, kind, raw in keyed:
+            if kind == "introduced":
+                if ev_key is None or key >= ev_key:
+                    affected = True
+            elif kind == "fixed":
+                if key >= ev_key:
+                    affected = False
+                elif affected:
+                    fixed.append(raw)
+                    break
+            elif kind == "last_affected":
+                if key > ev_key:
+                    affected = False
+                elif affected:
+                    break
         return Verdict(affected, tuple(fixed)) if affected else NOT_AFFECTED
 
-    def _event_cmp(self, scheme: str, a: RangeEvent, b: RangeEvent) -> int:
-        if a.version == b.version:
-            order = {"introduced": 0, "last_affected": 1, "fixed": 2}
-            return order[a.kind] - order[b.kind]
-        if a.kind == "introduced" and a.version == "0":
-            return -1
-        if b.kind == "introduced" and b.version == "0":
-            return 1
-        return self._compare(scheme, a.version, b.version)
-
-    def _fixed_after(self, scheme: str, version: str, ranges: list[AffectedRange]) -> tuple[str, ...]:
+    def _fixed_after(self, scheme: str, key: Any, ranges: list[AffectedRange]) -> tuple[str, ...]:
         out: list[str] = []
         for rng in ranges:
             for event in rng.events:
                 if event.kind != "fixed":
                     continue
                 try:
-                    if self._compare(scheme, event.version, version) > 0:
+                    if parse(scheme, event.version) > key:
                         out.append(event.version)
-                except (ValueError, TypeError, self._invalid):
+                except (InvalidVersion, ValueError, TypeError):
                     continue
         return tuple(out)
+
+
+class _Order:
+    """Sort key for (group, version key, kind order, ...) tuples whose version keys only support `<`/`==`."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, item: tuple[int, Any, int, str, str]) -> None:
+        self.item = item
+
+    def __lt__(self, other: _Order) -> bool:
+        a, b = self.item, other.item
+        if a[0] != b[0]:
+            return a[0] < b[0]
+        if a[1] is not None and b[1] is not None and not (a[1] == b[1]):
+            return bool(a[1] < b[1])
+        return a[2] < b[2]
