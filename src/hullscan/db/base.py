@@ -1,16 +1,39 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+MAX_NAME = 60  # PostgreSQL truncates identifiers at 63 bytes; SQLAlchemy refuses longer ones
+
+
+def _bounded(name: str) -> str:
+    """Keep generated constraint names under PostgreSQL's limit, unique by a short hash suffix."""
+    if len(name) <= MAX_NAME:
+        return name
+    return f"{name[: MAX_NAME - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def _fk_name(constraint, table) -> str:  # type: ignore[no-untyped-def]
+    column = constraint.columns.keys()[0] if constraint.columns else "col"
+    referred = constraint.elements[0].target_fullname.split(".")[0] if constraint.elements else "ref"
+    return _bounded(f"fk_{table.name}_{column}_{referred}")
+
+
+def _ix_name(index, table) -> str:  # type: ignore[no-untyped-def]
+    return _bounded(f"ix_{table.name}_{'_'.join(c.name for c in index.columns) or index.name}")
+
+
 NAMING = {
-    "ix": "ix_%(column_0_label)s",
+    "ix_name": _ix_name,
+    "fk_name": _fk_name,
+    "ix": "%(ix_name)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "fk": "%(fk_name)s",
     "pk": "pk_%(table_name)s",
 }
 

@@ -1,1 +1,1 @@
-"""vulnerabilities part (see DESIGN.md)."""
+"""The vulnerability domain: states, transitions, dismissal reasons, history, queries, export."""

@@ -19,3 +19,5 @@ class Project(Base):
     container_scanning_for_registry_enabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     cs4r_tag_patterns: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["latest"], nullable=False)
     cs4r_daily_limit: Mapped[int] = mapped_column(Integer, default=50, nullable=False)
+    # Resolve vulnerabilities automatically when a new SBOM of the same image no longer has them.
+    auto_resolve_no_longer_detected: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
