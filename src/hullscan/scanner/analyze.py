@@ -1,0 +1,168 @@
+"""`analyze(source) -> Inventory`: resolve the image, analyse each layer (or take it from the cache), then
+merge the layers in order, applying whiteouts, opaque dirs and overwrites, and detect the OS."""
+
+from __future__ import annotations
+
+import posixpath
+import tempfile
+from dataclasses import dataclass
+
+from packageurl import PackageURL
+
+from hullscan.scanner.analyzers import Analyzer, analyzer_set_version, default_analyzers
+from hullscan.scanner.analyzers.npm import LOCK_NAMES
+from hullscan.scanner.cache import LayerCache, NullCache
+from hullscan.scanner.inventory import Inventory, OperatingSystem, Package
+from hullscan.scanner.osdetect import OS_FILES, detect
+from hullscan.scanner.source import ResolvedImage, SourceError, open_source
+from hullscan.scanner.walker import LayerResult, Limits, walk_directory, walk_layer
+
+MAX_LINK_HOPS = 40
+
+
+@dataclass
+class ScanOptions:
+    platform: str | None = None
+    insecure: bool = False
+    username: str | None = None
+    password: str | None = None
+    limits: Limits = Limits()
+
+
+def analyze(source: str, *, platform: str | None = None, cache: LayerCache | None = None,
+            analyzers: list[Analyzer] | None = None, limits: Limits | None = None, insecure: bool = False,
+            username: str | None = None, password: str | None = None) -> Inventory:
+    """The inventory of one image (one platform of an index; default linux/amd64)."""
+    src = open_source(source, insecure=insecure, username=username, password=password)
+    try:
+        return analyze_resolved(src.resolve(platform), cache=cache, analyzers=analyzers, limits=limits)
+    finally:
+        src.close()
+
+
+def analyze_all(source: str, *, cache: LayerCache | None = None, analyzers: list[Analyzer] | None = None,
+                limits: Limits | None = None, insecure: bool = False, username: str | None = None,
+                password: str | None = None) -> list[Inventory]:
+    """One inventory per platform of an index (a single inventory for a plain manifest)."""
+    src = open_source(source, insecure=insecure, username=username, password=password)
+    try:
+        platforms = src.platforms() or [None]
+        return [analyze_resolved(src.resolve(p), cache=cache, analyzers=analyzers, limits=limits)
+                for p in platforms]
+    finally:
+        src.close()
+
+
+def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
+                     analyzers: list[Analyzer] | None = None, limits: Limits | None = None) -> Inventory:
+    analyzers = analyzers if analyzers is not None else default_analyzers()
+    limits = limits or Limits()
+    cache = cache or NullCache()
+    version = analyzer_set_version(analyzers)
+    results: list[tuple[LayerResult, str | None, str | None]] = []
+    with tempfile.TemporaryDirectory(prefix="hullscan-") as tmp_dir:
+        if image.rootfs_dir is not None:
+            results.append((walk_directory(image.rootfs_dir, analyzers, limits, tmp_dir), None, None))
+        for index, layer in enumerate(image.layers):
+            cached = cache.get(layer.diff_id, version) if layer.diff_id else None
+            if cached is not None:
+                try:
+                    results.append((LayerResult.from_json(cached), layer.digest, layer.diff_id))
+                    continue
+                except (TypeError, ValueError, KeyError):
+                    pass  # an unreadable cache entry is a miss
+            label = f"layer {index + 1} ({layer.digest or layer.diff_id})"
+            try:
+                with image.open_layer(layer) as blob:
+                    result = walk_layer(blob, analyzers, limits, tmp_dir, label=label)
+            except SourceError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. a registry digest mismatch mid-stream
+                result = LayerResult(complete=False, warnings=[f"{label}: {type(exc).__name__}: {exc}"])
+            if result.complete and layer.diff_id and result.diff_id and result.diff_id != layer.diff_id:
+                result.complete = False
+                result.warnings.append(f"{label}: content is {result.diff_id}, the config says {layer.diff_id}")
+            if result.complete and layer.diff_id:
+                cache.put(layer.diff_id, version, result.to_json())
+            results.append((result, layer.digest, layer.diff_id))
+    packages, os_files, warnings = merge_layers(results)
+    os_info = detect(os_files, packages)
+    finalize(packages, os_info)
+    return Inventory(image=image.info, os=os_info, packages=packages, warnings=warnings)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+def merge_layers(results: list[tuple[LayerResult, str | None, str | None]]) -> tuple[list[Package], dict[str, str], list[str]]:
+    """Apply layers bottom-up: each layer's whiteouts, opaque dirs and files shadow what lower layers gave."""
+    packages: list[Package] = []
+    files: dict[str, str] = {}
+    links: dict[str, str] = {}
+    warnings: list[str] = []
+    for result, digest, diff_id in results:
+        removed = [*result.whiteouts]
+        shadowed = set(result.paths)
+        opaque = result.opaque_dirs
+        if removed or shadowed or opaque:
+            def gone(path: str | None) -> bool:
+                return bool(path) and (path in shadowed or any(_under(path, r) for r in removed)  # type: ignore[arg-type]
+                                       or any(_under(path, o) and path != o for o in opaque))  # type: ignore[arg-type]
+            packages = [p for p in packages if not gone(p.path)]
+            files = {k: v for k, v in files.items() if not gone(k)}
+            links = {k: v for k, v in links.items() if not gone(k)}
+        for package in result.packages:
+            package.layer_digest, package.layer_diff_id = digest, diff_id
+        packages.extend(result.packages)
+        files.update(result.os_files)
+        links.update(result.links)
+        warnings.extend(result.warnings)
+    resolved = dict(files)
+    for path in OS_FILES:
+        if path in resolved:
+            continue
+        target, hops = path, 0
+        while target in links and hops < MAX_LINK_HOPS:
+            target, hops = links[target], hops + 1
+        if hops >= MAX_LINK_HOPS:
+            warnings.append(f"{path}: symlink loop, ignored")
+        elif target in files:
+            resolved[path] = files[target]
+    return packages, resolved, warnings
+
+
+def os_purl(package: Package, os_info: OperatingSystem | None) -> str:
+    qualifiers = {}
+    if package.arch:
+        qualifiers["arch"] = package.arch
+    if package.type == "rpm" and package.properties.get("epoch"):
+        qualifiers["epoch"] = package.properties["epoch"]
+    if os_info:
+        qualifiers["distro"] = f"{os_info.family}-{os_info.version}"
+    version = package.version
+    if package.type == "rpm" and ":" in version:
+        version = version.split(":", 1)[1]
+    namespace = os_info.family if os_info else None
+    return PackageURL(type=package.type, namespace=namespace, name=package.name, version=version,
+                      qualifiers=qualifiers or None).to_string()
+
+
+def finalize(packages: list[Package], os_info: OperatingSystem | None) -> None:
+    """OS package PURLs (they need the distro), and lock-file entries already seen installed are dropped."""
+    installed = {(p.name, p.version) for p in packages if p.type == "npm" and p.path
+                 and posixpath.basename(p.path) == "package.json"}
+    keep: list[Package] = []
+    seen: set[tuple] = set()
+    for package in packages:
+        if package.type in ("deb", "apk", "rpm"):
+            package.purl = os_purl(package, os_info)
+        if package.type == "npm" and package.path and posixpath.basename(package.path) in LOCK_NAMES \
+                and (package.name, package.version) in installed:
+            continue
+        key = (package.type, package.name, package.version, package.path)
+        if key in seen:
+            continue
+        seen.add(key)
+        keep.append(package)
+    packages[:] = keep

@@ -1,0 +1,62 @@
+"""Alpine/Wolfi packages: the apk database `/lib/apk/db/installed` (one `K:value` record per package)."""
+
+from __future__ import annotations
+
+from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.inventory import Package
+
+DB_PATHS = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
+
+
+def split_licenses(value: str) -> list[str]:
+    """An SPDX expression stays whole; a legacy space-separated list (`MIT BSD GPL2+`) is split."""
+    value = value.strip()
+    if not value:
+        return []
+    if any(op in value for op in (" AND ", " OR ", " WITH ", "(")):
+        return [value]
+    return value.split()
+
+
+def parse_installed(text: str, path: str) -> list[Package]:
+    packages: list[Package] = []
+    record: dict[str, str] = {}
+
+    def flush() -> None:
+        name, version = record.get("P"), record.get("V")
+        if name and version:
+            props = {k: v for k, v in (("commit", record.get("c")), ("maintainer", record.get("m"))) if v}
+            packages.append(
+                Package(name=name, version=version, type="apk", source_name=record.get("o") or name,
+                        source_version=version, arch=record.get("A"), licenses=split_licenses(record.get("L", "")),
+                        path=path, properties=props)
+            )
+        record.clear()
+
+    for line in text.splitlines():
+        if not line.strip():
+            flush()
+            continue
+        key, sep, value = line.partition(":")
+        if sep and len(key) == 1 and key not in record:
+            record[key] = value
+    flush()
+    return packages
+
+
+class ApkAnalyzer:
+    name = "apk"
+    version = 1
+    per_file = True
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        return path in DB_PATHS
+
+    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
+        result = AnalysisResult()
+        for entry in files:
+            try:
+                result.packages.extend(parse_installed(entry.read().decode("utf-8", "replace"), entry.path))
+            except Exception as exc:  # noqa: BLE001
+                result.warnings.append(warn(entry.path, exc))
+        return result

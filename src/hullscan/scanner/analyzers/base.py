@@ -1,0 +1,92 @@
+"""The analyzer interface: a package format is one module that says which paths it needs and parses them.
+
+Analyzers never see the tar stream or the network: the layer walker hands them the files they asked for,
+already bounded by the per-file cap. A parse error in one file is a warning naming that file, never fatal.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from hullscan.scanner.inventory import Package
+
+INLINE_LIMIT = 1 << 20  # larger files are spooled into the walker's temp dir, not kept in memory
+
+
+@dataclass
+class FileEntry:
+    """A file an analyzer wanted: its normalised absolute path in the image and its content."""
+
+    path: str
+    size: int
+    mode: int = 0o644
+    data: bytes | None = None  # content when small
+    disk_path: str | None = None  # spooled copy (inside the walker's temp dir) when large
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.disk_path is not None
+        with open(self.disk_path, "rb") as fh:
+            return fh.read()
+
+    def open(self) -> BinaryIO:
+        import io
+
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.disk_path is not None
+        return open(self.disk_path, "rb")
+
+    def materialize(self, tmp_dir: str) -> str:
+        """A real file path (for sqlite3 and mmap), written inside `tmp_dir` when the content is in memory."""
+        if self.disk_path is not None:
+            return self.disk_path
+        import tempfile
+
+        fd, name = tempfile.mkstemp(dir=tmp_dir)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(self.data or b"")
+        self.disk_path = name
+        return name
+
+
+@dataclass
+class AnalysisResult:
+    packages: list[Package] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def extend(self, other: AnalysisResult) -> None:
+        self.packages.extend(other.packages)
+        self.warnings.extend(other.warnings)
+
+
+@dataclass
+class AnalysisContext:
+    """What an analyzer may use besides the files: a scratch dir inside the walker's temp dir."""
+
+    tmp_dir: str
+
+
+class Analyzer(Protocol):
+    """One package format. `version` is part of the layer-cache key: bump it when results change."""
+
+    name: str
+    version: int
+    #: True when each file is self-contained: the walker calls `analyze([file])` as soon as it is read and
+    #: drops the content, so big binaries never pile up. False: called once per layer with all its files.
+    per_file: bool
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        """Cheap, path-based: does this analyzer need that file? `path` is absolute and normalised."""
+        ...
+
+    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult: ...
+
+
+def warn(path: str, exc: BaseException | str) -> str:
+    """The one warning format: names the file and says what was wrong."""
+    text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    return f"{path}: {text}"[:500]

@@ -1,0 +1,115 @@
+"""Debian packages: `/var/lib/dpkg/status` and distroless `/var/lib/dpkg/status.d/<pkg>` control files."""
+
+from __future__ import annotations
+
+import re
+
+from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.inventory import Package
+
+STATUS_PATHS = ("/var/lib/dpkg/status", "/var/lib/opkg/status")
+STATUS_D = "/var/lib/dpkg/status.d/"
+# status.d also holds per-package maintainer files; only the bare control paragraph is a package
+_NOT_CONTROL = (".md5sums", ".preinst", ".postinst", ".prerm", ".postrm", ".conffiles", ".list", ".triggers",
+                ".shlibs", ".symbols", ".templates", ".config")
+_LICENSE = re.compile(r"^License:\s*(\S+)", re.M)
+_COMMON_LICENSE = re.compile(r"/usr/share/common-licenses/([0-9A-Za-z_.+\-]+)")
+_COPYRIGHT = re.compile(r"^/usr/share/doc/([^/]+)/copyright$")
+_SOURCE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?$")
+
+
+def parse_paragraphs(text: str) -> list[dict[str, str]]:
+    """RFC-822-style control paragraphs; continuation lines are joined, unknown lines ignored."""
+    paragraphs: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last_key: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+            current, last_key = {}, None
+            continue
+        if line[0] in " \t":
+            if last_key is not None:
+                current[last_key] += "\n" + line.strip()
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        last_key = key.strip()
+        current[last_key] = value.strip()
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def _installed(paragraph: dict[str, str]) -> bool:
+    """`Status: want flag state`; only state `installed` counts (not config-files, not-installed, ...)."""
+    status = paragraph.get("Status")
+    if status is None:  # distroless status.d has no Status field: the file's presence means installed
+        return True
+    words = status.split()
+    return len(words) == 3 and words[2] == "installed"
+
+
+def licenses_from_copyright(text: str) -> list[str]:
+    """DEP-5 `License:` short names and /usr/share/common-licenses references, de-duplicated and sorted."""
+    found = set(_LICENSE.findall(text)) | set(_COMMON_LICENSE.findall(text))
+    return sorted(x.strip().rstrip(".,;") for x in found if x.strip().rstrip(".,;"))
+
+
+def packages_from_control(text: str, path: str) -> list[Package]:
+    packages: list[Package] = []
+    for paragraph in parse_paragraphs(text):
+        name, version = paragraph.get("Package"), paragraph.get("Version")
+        if not name or not version or not _installed(paragraph):
+            continue
+        source_name, source_version = name, version
+        if source := paragraph.get("Source"):
+            match = _SOURCE.match(source.strip())
+            if match:
+                source_name = match["name"]
+                source_version = match["version"] or version
+        props = {}
+        if epoch_sep := version.find(":") + 1:
+            props["epoch"] = version[: epoch_sep - 1]
+        licenses = [paragraph["License"]] if paragraph.get("License") else []
+        packages.append(
+            Package(name=name, version=version, type="deb", source_name=source_name, source_version=source_version,
+                    arch=paragraph.get("Architecture"), licenses=licenses, path=path, properties=props)
+        )
+    return packages
+
+
+class DpkgAnalyzer:
+    name = "dpkg"
+    version = 3
+    per_file = False  # licenses come from /usr/share/doc/<pkg>/copyright beside the status file
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        if path in STATUS_PATHS or _COPYRIGHT.match(path):
+            return True
+        return path.startswith(STATUS_D) and "/" not in path[len(STATUS_D):] and not path.endswith(_NOT_CONTROL)
+
+    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
+        result = AnalysisResult()
+        copyrights: dict[str, list[str]] = {}
+        for entry in files:
+            if match := _COPYRIGHT.match(entry.path):
+                try:
+                    copyrights[match[1]] = licenses_from_copyright(entry.read().decode("utf-8", "replace"))
+                except Exception as exc:  # noqa: BLE001
+                    result.warnings.append(warn(entry.path, exc))
+        for entry in files:
+            if _COPYRIGHT.match(entry.path):
+                continue
+            try:
+                packages = packages_from_control(entry.read().decode("utf-8", "replace"), entry.path)
+            except Exception as exc:  # noqa: BLE001 - untrusted file: report and go on
+                result.warnings.append(warn(entry.path, exc))
+                continue
+            for package in packages:
+                if not package.licenses:
+                    package.licenses = copyrights.get(package.name, [])
+            result.packages.extend(packages)
+        return result

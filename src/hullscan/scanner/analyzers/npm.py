@@ -1,0 +1,177 @@
+"""Node.js packages: installed `node_modules/**/package.json`, a project's own package.json, and, for apps
+shipped without node_modules, `package-lock.json` (v1-v3), `yarn.lock` (classic and berry), `pnpm-lock.yaml`."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from typing import Any
+
+from packageurl import PackageURL
+
+from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.inventory import Package
+
+_MODULE_ROOT = re.compile(r"/node_modules/(?:@[^/]+/)?[^/@][^/]*/package\.json$")
+LOCK_NAMES = ("package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml")
+
+
+def npm_purl(name: str, version: str | None) -> str:
+    namespace, _, short = name.rpartition("/")
+    return PackageURL(type="npm", namespace=namespace or None, name=short, version=version or None).to_string()
+
+
+def _package(name: str, version: str, path: str, licenses: list[str] | None = None, **props: str) -> Package:
+    return Package(name=name, version=version, type="npm", purl=npm_purl(name, version), licenses=licenses or [],
+                   path=path, properties=props)
+
+
+def licenses_of(manifest: dict[str, Any]) -> list[str]:
+    """`license` as a string or `{type}` object, or the legacy `licenses` array."""
+    found: list[str] = []
+    value = manifest.get("license")
+    if isinstance(value, str) and value.strip():
+        found.append(value.strip())
+    elif isinstance(value, dict) and isinstance(value.get("type"), str):
+        found.append(value["type"])
+    legacy = manifest.get("licenses")
+    if not found and isinstance(legacy, list):
+        for item in legacy:
+            if isinstance(item, str):
+                found.append(item)
+            elif isinstance(item, dict) and isinstance(item.get("type"), str):
+                found.append(item["type"])
+    return found
+
+
+def parse_package_json(data: bytes, path: str) -> Package | None:
+    manifest = json.loads(data)
+    if not isinstance(manifest, dict):
+        raise ValueError("package.json is not an object")
+    name, version = manifest.get("name"), manifest.get("version")
+    if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
+        return None
+    props = {} if "/node_modules/" in path else {"kind": "project"}
+    return _package(name, version, path, licenses_of(manifest), **props)
+
+
+def parse_package_lock(data: bytes, path: str) -> list[Package]:
+    lock = json.loads(data)
+    if not isinstance(lock, dict):
+        raise ValueError("lock file is not an object")
+    found: list[Package] = []
+    packages = lock.get("packages")
+    if isinstance(packages, dict) and packages:  # lockfileVersion 2 and 3
+        for key, meta in packages.items():
+            if not key or not isinstance(meta, dict) or meta.get("link"):
+                continue
+            name = meta.get("name") or key.rpartition("node_modules/")[2]
+            version = meta.get("version")
+            if isinstance(name, str) and isinstance(version, str) and name and version:
+                found.append(_package(name, version, path, licenses_of(meta)))
+        return found
+    stack = [lock.get("dependencies")]  # lockfileVersion 1: nested "dependencies"
+    while stack:
+        deps = stack.pop()
+        if not isinstance(deps, dict):
+            continue
+        for name, meta in deps.items():
+            if isinstance(meta, dict) and isinstance(meta.get("version"), str):
+                found.append(_package(name, meta["version"], path))
+                stack.append(meta.get("dependencies"))
+    return found
+
+
+def _split_spec(spec: str) -> str:
+    spec = spec.strip().strip('"')
+    at = spec.find("@", 1)
+    return spec[:at] if at > 0 else spec
+
+
+def parse_yarn_lock(data: bytes, path: str) -> list[Package]:
+    found: list[Package] = []
+    seen: set[tuple[str, str]] = set()
+    name: str | None = None
+    for line in data.decode("utf-8", "replace").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            header = line.rstrip().rstrip(":")
+            name = None if header.startswith("__metadata") or "@workspace:" in header else _split_spec(
+                header.split(",")[0])
+            continue
+        stripped = line.strip()
+        if name and line.startswith("  ") and not line.startswith("   ") and stripped.startswith("version"):
+            version = stripped[len("version"):].lstrip(":").strip().strip('"')
+            if version and (name, version) not in seen:
+                seen.add((name, version))
+                found.append(_package(name, version, path))
+            name = None
+    return found
+
+
+_PEER = re.compile(r"\(.*$")
+
+
+def parse_pnpm_lock(data: bytes, path: str) -> list[Package]:
+    import yaml
+
+    found: list[Package] = []
+    seen: set[tuple[str, str]] = set()
+    for doc in yaml.safe_load_all(data):
+        if not isinstance(doc, dict) or not isinstance(doc.get("packages"), dict):
+            continue
+        try:
+            lock_version = float(str(doc.get("lockfileVersion", "6")).split(".")[0])
+        except ValueError:
+            lock_version = 6.0
+        for key, meta in doc["packages"].items():
+            key = _PEER.sub("", str(key)).lstrip("/")
+            if lock_version < 6:
+                key = key.split("_", 1)[0] if "_" in key.rpartition("/")[2] else key
+                name, _, version = key.rpartition("/")
+            else:
+                at = key.rfind("@")
+                name, version = (key[:at], key[at + 1 :]) if at > 0 else ("", "")
+            if isinstance(meta, dict) and meta.get("name") and meta.get("version"):
+                name, version = str(meta["name"]), str(meta["version"])
+            if name and version and (name, version) not in seen:
+                seen.add((name, version))
+                found.append(_package(name, version, path))
+    return found
+
+
+class NpmAnalyzer:
+    name = "npm"
+    version = 1
+    per_file = False  # a lock file only counts when its directory has no installed node_modules
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        base = posixpath.basename(path)
+        if base == "package.json":
+            return "/node_modules/" not in path or bool(_MODULE_ROOT.search(path))
+        return base in LOCK_NAMES and "/node_modules/" not in path
+
+    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
+        result = AnalysisResult()
+        installed_roots = {e.path.split("/node_modules/", 1)[0] for e in files if "/node_modules/" in e.path}
+        for entry in files:
+            base = posixpath.basename(entry.path)
+            try:
+                if base == "package.json":
+                    if package := parse_package_json(entry.read(), entry.path):
+                        result.packages.append(package)
+                    continue
+                if posixpath.dirname(entry.path) in installed_roots:
+                    continue  # node_modules is the truth; the lock file would only repeat it
+                data = entry.read()
+                if base == "yarn.lock":
+                    result.packages.extend(parse_yarn_lock(data, entry.path))
+                elif base == "pnpm-lock.yaml":
+                    result.packages.extend(parse_pnpm_lock(data, entry.path))
+                else:
+                    result.packages.extend(parse_package_lock(data, entry.path))
+            except Exception as exc:  # noqa: BLE001
+                result.warnings.append(warn(entry.path, exc))
+        return result

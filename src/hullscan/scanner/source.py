@@ -1,0 +1,401 @@
+"""Image sources: where manifests, configs and layer blobs come from.
+
+`docker://HOST/REPO:TAG|@DIGEST` (any registry, via `hullscan.registry.client`), `oci-dir:PATH[:TAG]`
+(also `oci:`), `oci-archive:PATH[:TAG]`, `docker-archive:PATH` (docker save) and `dir:ROOTFS`. Every source
+resolves to a `ResolvedImage` per platform; blobs are opened lazily so that cached layers are never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import tarfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from hullscan.scanner.inventory import ImageInfo
+
+INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json"}
+MAX_JSON_BYTES = 4 << 20
+
+
+class SourceError(Exception):
+    """The image cannot be found or its metadata is unusable: a clear message for the user."""
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    digest: str | None  # blob digest (None for legacy docker-archive layers)
+    diff_id: str | None
+    media_type: str = "application/vnd.oci.image.layer.v1.tar+gzip"
+    size: int | None = None
+
+
+@dataclass
+class ResolvedImage:
+    """One platform's image: what to analyse and how to open each layer's blob."""
+
+    info: ImageInfo
+    config: dict
+    layers: list[LayerRef]
+    open_layer: Callable[[LayerRef], AbstractContextManager[BinaryIO]]
+    rootfs_dir: str | None = None  # the dir: source has no layers, only a directory
+    config_digest: str | None = None
+    platforms: list[str] = field(default_factory=list)
+
+
+def platform_of(entry: dict) -> str | None:
+    p = entry.get("platform") or {}
+    if not p.get("os") or not p.get("architecture"):
+        return None
+    return "/".join(x for x in (p["os"], p["architecture"], p.get("variant")) if x)
+
+
+def platform_matches(wanted: str, have: str) -> bool:
+    w, h = wanted.split("/"), have.split("/")
+    return w[:2] == h[:2] and (len(w) < 3 or (len(h) >= 3 and w[2] == h[2]))
+
+
+def _json(data: bytes, what: str) -> dict:
+    if len(data) > MAX_JSON_BYTES:
+        raise SourceError(f"{what} is over {MAX_JSON_BYTES} bytes")
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise SourceError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise SourceError(f"{what} is not a JSON object")
+    return doc
+
+
+class ManifestSource:
+    """Common OCI logic over two primitives: read a small blob by digest, open a layer blob."""
+
+    name: str = ""
+    tag: str | None = None
+    reference: str | None = None
+
+    def read_blob(self, digest: str) -> bytes:  # small blobs: manifests, configs
+        raise NotImplementedError
+
+    def read_manifest(self, digest: str) -> bytes:  # a child manifest of an index
+        return self.read_blob(digest)
+
+    def open_layer(self, layer: LayerRef) -> AbstractContextManager[BinaryIO]:
+        raise NotImplementedError
+
+    def top(self) -> tuple[bytes, str]:
+        """The top-level manifest or index and its digest."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def _top_doc(self) -> tuple[dict, str]:
+        data, digest = self.top()
+        return _json(data, f"manifest {digest}"), digest
+
+    def platforms(self) -> list[str]:
+        doc, _ = self._top_doc()
+        if _is_index(doc):
+            return [p for m in doc.get("manifests", []) if isinstance(m, dict) and (p := platform_of(m))
+                    and p != "unknown/unknown"]
+        return []
+
+    def resolve(self, platform: str | None = None) -> ResolvedImage:
+        doc, digest = self._top_doc()
+        available: list[str] = []
+        chosen_platform = None
+        if _is_index(doc):
+            entries = [m for m in doc.get("manifests", []) if isinstance(m, dict) and platform_of(m)
+                       and platform_of(m) != "unknown/unknown"]
+            available = [platform_of(m) or "" for m in entries]
+            wanted = platform or "linux/amd64"
+            chosen = next((m for m in entries if platform_matches(wanted, platform_of(m) or "")), None)
+            if chosen is None and platform is None and len(entries) == 1:
+                chosen = entries[0]
+            if chosen is None:
+                raise SourceError(f"no manifest for platform {wanted}; the index has: {', '.join(available)}")
+            digest = _digest_of(chosen)
+            doc = _json(self.read_manifest(digest), f"manifest {digest}")
+            chosen_platform = platform_of(chosen)
+        config_desc = doc.get("config")
+        if not isinstance(config_desc, dict):
+            raise SourceError(f"manifest {digest} has no config")
+        config_digest = _digest_of(config_desc)
+        config = _json(self.read_blob(config_digest), f"config {config_digest}")
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        layer_descs = doc.get("layers") or []
+        if not isinstance(layer_descs, list) or len(diff_ids) != len(layer_descs):
+            raise SourceError(f"manifest {digest}: {len(layer_descs)} layers but {len(diff_ids)} diff_ids in config")
+        layers = [LayerRef(digest=_digest_of(d), diff_id=str(diff_id), media_type=str(d.get("mediaType", "")),
+                           size=d.get("size")) for d, diff_id in zip(layer_descs, diff_ids, strict=True)]
+        if chosen_platform is None and config.get("os") and config.get("architecture"):
+            chosen_platform = "/".join(x for x in (config["os"], config["architecture"], config.get("variant")) if x)
+        info = ImageInfo(name=self.name, tag=self.tag, digest=digest, platform=chosen_platform,
+                         reference=self.reference)
+        return ResolvedImage(info=info, config=config, layers=layers, open_layer=self.open_layer,
+                             config_digest=config_digest, platforms=available)
+
+
+def _is_index(doc: dict) -> bool:
+    return doc.get("mediaType") in INDEX_TYPES or ("manifests" in doc and "layers" not in doc)
+
+
+def _digest_of(desc: dict) -> str:
+    digest = desc.get("digest")
+    if not isinstance(digest, str) or not digest.startswith("sha256:") or len(digest) != 71 or not all(
+            c in "0123456789abcdef" for c in digest[7:]):
+        raise SourceError(f"bad or missing digest in descriptor: {str(digest)[:80]!r}")
+    return digest
+
+
+def _verified(data: bytes, digest: str) -> bytes:
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise SourceError(f"blob {digest}: content does not match its digest")
+    return data
+
+
+def _select_ref(index: dict, tag: str | None, where: str) -> dict:
+    manifests = [m for m in index.get("manifests", []) if isinstance(m, dict)]
+    if tag:
+        for m in manifests:
+            if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag:
+                return m
+        raise SourceError(f"{where}: no image tagged {tag!r}")
+    if len(manifests) == 1:
+        return manifests[0]
+    latest = [m for m in manifests if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == "latest"]
+    if latest:
+        return latest[0]
+    raise SourceError(f"{where}: {len(manifests)} images in the layout; name one with :TAG")
+
+
+class OciDirSource(ManifestSource):
+    def __init__(self, path: str, tag: str | None = None) -> None:
+        self.path, self.tag = path, tag
+        self.name = os.path.basename(os.path.abspath(path))
+        self.reference = f"oci-dir:{path}" + (f":{tag}" if tag else "")
+        if not os.path.isfile(os.path.join(path, "index.json")):
+            raise SourceError(f"{path}: not an OCI image layout (no index.json)")
+
+    def _blob_path(self, digest: str) -> str:
+        algo, _, hexd = digest.partition(":")
+        return os.path.join(self.path, "blobs", algo, hexd)
+
+    def read_blob(self, digest: str) -> bytes:
+        try:
+            with open(self._blob_path(digest), "rb") as fh:
+                return _verified(fh.read(MAX_JSON_BYTES + 1), digest)
+        except FileNotFoundError:
+            raise SourceError(f"{self.path}: blob {digest} is missing") from None
+
+    @contextmanager
+    def open_layer(self, layer: LayerRef):
+        assert layer.digest
+        try:
+            fh = open(self._blob_path(layer.digest), "rb")
+        except FileNotFoundError:
+            raise SourceError(f"{self.path}: layer blob {layer.digest} is missing") from None
+        with fh:
+            yield fh
+
+    def top(self) -> tuple[bytes, str]:
+        with open(os.path.join(self.path, "index.json"), "rb") as fh:
+            index = _json(fh.read(MAX_JSON_BYTES + 1), f"{self.path}/index.json")
+        desc = _select_ref(index, self.tag, self.path)
+        self.tag = self.tag or (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+        digest = _digest_of(desc)
+        return self.read_blob(digest), digest
+
+
+class OciArchiveSource(ManifestSource):
+    """A tar of an OCI layout, read in place (random access into the uncompressed tar)."""
+
+    def __init__(self, path: str, tag: str | None = None) -> None:
+        self.path, self.tag = path, tag
+        self.name = os.path.basename(path)
+        self.reference = f"oci-archive:{path}"
+        try:
+            self.tar = tarfile.open(path, "r:")
+        except (OSError, tarfile.TarError) as exc:
+            raise SourceError(f"{path}: not a readable tar archive: {exc}") from None
+        self.members = {posixpath.normpath(m.name.lstrip("./")) if m.name not in (".", "./") else ".": m
+                        for m in self.tar.getmembers() if m.isreg()}
+
+    def _member(self, name: str) -> BinaryIO:
+        member = self.members.get(name)
+        if member is None:
+            raise SourceError(f"{self.path}: {name} is missing from the archive")
+        fh = self.tar.extractfile(member)
+        assert fh is not None
+        return fh  # type: ignore[return-value]
+
+    def read_blob(self, digest: str) -> bytes:
+        algo, _, hexd = digest.partition(":")
+        return _verified(self._member(f"blobs/{algo}/{hexd}").read(MAX_JSON_BYTES + 1), digest)
+
+    @contextmanager
+    def open_layer(self, layer: LayerRef):
+        assert layer.digest
+        algo, _, hexd = layer.digest.partition(":")
+        yield self._member(f"blobs/{algo}/{hexd}")
+
+    def top(self) -> tuple[bytes, str]:
+        index = _json(self._member("index.json").read(MAX_JSON_BYTES + 1), f"{self.path}!index.json")
+        desc = _select_ref(index, self.tag, self.path)
+        self.tag = self.tag or (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+        digest = _digest_of(desc)
+        return self.read_blob(digest), digest
+
+    def close(self) -> None:
+        self.tar.close()
+
+
+class DockerArchiveSource(OciArchiveSource):
+    """`docker save` output: manifest.json → config and layer tar paths (gzip or plain)."""
+
+    def __init__(self, path: str, tag: str | None = None) -> None:
+        super().__init__(path, tag)
+        self.reference = f"docker-archive:{path}"
+
+    def resolve(self, platform: str | None = None) -> ResolvedImage:
+        entries = json.loads(self._member("manifest.json").read(MAX_JSON_BYTES + 1))
+        if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+            raise SourceError(f"{self.path}: manifest.json is not a docker-save manifest")
+        entry = entries[0]
+        if self.tag:
+            entry = next((e for e in entries if any(str(t).endswith(f":{self.tag}") for t in e.get("RepoTags") or [])),
+                         None) or entries[0]
+        config_path = posixpath.normpath(str(entry.get("Config", "")))
+        config_data = self._member(config_path).read(MAX_JSON_BYTES + 1)
+        config = _json(config_data, f"{self.path}!{config_path}")
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        paths = [posixpath.normpath(str(p)) for p in entry.get("Layers") or []]
+        if len(paths) != len(diff_ids):
+            raise SourceError(f"{self.path}: {len(paths)} layers but {len(diff_ids)} diff_ids")
+        layers = []
+        self.layer_paths: dict[str, str] = {}
+        for p, diff_id in zip(paths, diff_ids, strict=True):
+            parts = p.split("/")
+            digest = f"sha256:{parts[2]}" if len(parts) == 3 and parts[:2] == ["blobs", "sha256"] else None
+            layers.append(LayerRef(digest=digest, diff_id=str(diff_id)))
+            self.layer_paths[str(diff_id)] = p
+        repo_tags = entry.get("RepoTags") or []
+        name, tag = self.name, None
+        if repo_tags:
+            name, _, tag = str(repo_tags[0]).rpartition(":")
+        config_digest = "sha256:" + hashlib.sha256(config_data).hexdigest()
+        plat = "/".join(x for x in (config.get("os"), config.get("architecture"), config.get("variant")) if x) or None
+        info = ImageInfo(name=name, tag=tag, digest=None, platform=plat, reference=self.reference)
+        return ResolvedImage(info=info, config=config, layers=layers, open_layer=self.open_layer,
+                             config_digest=config_digest)
+
+    def platforms(self) -> list[str]:
+        return []
+
+    @contextmanager
+    def open_layer(self, layer: LayerRef):
+        assert layer.diff_id
+        yield self._member(self.layer_paths[layer.diff_id])
+
+
+class RegistrySource(ManifestSource):
+    def __init__(self, ref: str, *, insecure: bool = False, username: str | None = None,
+                 password: str | None = None) -> None:
+        from hullscan.registry.client import RegistryClient, parse_reference
+
+        try:
+            self.ref = parse_reference(ref)
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
+        self.client = RegistryClient(self.ref.host, insecure=insecure, username=username, password=password)
+        self.name, self.tag = self.ref.name, self.ref.tag
+        self.reference = str(self.ref)
+        self._top: tuple[bytes, str] | None = None
+
+    def read_blob(self, digest: str) -> bytes:
+        from hullscan.registry.client import RegistryError
+
+        try:
+            return self.client.get_blob(self.ref.repository, digest)
+        except (RegistryError, OSError) as exc:
+            raise SourceError(str(exc)) from None
+
+    def _manifest(self, reference: str) -> tuple[bytes, str]:
+        from hullscan.registry.client import RegistryError
+
+        try:
+            manifest = self.client.get_manifest(self.ref.repository, reference)
+        except RegistryError as exc:
+            raise SourceError(str(exc)) from None
+        except OSError as exc:
+            raise SourceError(f"{self.ref.host}: {exc}") from None
+        return manifest.data, manifest.digest
+
+    def top(self) -> tuple[bytes, str]:
+        if self._top is None:
+            self._top = self._manifest(self.ref.reference)
+        return self._top
+
+    def read_manifest(self, digest: str) -> bytes:
+        return self._manifest(digest)[0]
+
+    @contextmanager
+    def open_layer(self, layer: LayerRef):
+        assert layer.digest
+        stream = self.client.open_blob(self.ref.repository, layer.digest)
+        with stream:
+            yield stream
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class DirSource:
+    def __init__(self, path: str) -> None:
+        if not os.path.isdir(path):
+            raise SourceError(f"{path}: not a directory")
+        self.path = path
+
+    def platforms(self) -> list[str]:
+        return []
+
+    def resolve(self, platform: str | None = None) -> ResolvedImage:
+        info = ImageInfo(name=os.path.basename(os.path.abspath(self.path)), reference=f"dir:{self.path}")
+        return ResolvedImage(info=info, config={}, layers=[], open_layer=lambda layer: None,  # type: ignore[arg-type,return-value]
+                             rootfs_dir=self.path)
+
+    def close(self) -> None:
+        pass
+
+
+def _path_and_tag(spec: str) -> tuple[str, str | None]:
+    if os.path.exists(spec) or ":" not in spec:
+        return spec, None
+    path, _, tag = spec.rpartition(":")
+    return path, tag or None
+
+
+def open_source(spec: str, *, insecure: bool = False, username: str | None = None,
+                password: str | None = None):
+    """The source for an IMAGE argument (see module docstring)."""
+    scheme, sep, rest = spec.partition(":")
+    if not sep:
+        raise SourceError(f"{spec!r}: give a transport, e.g. docker://HOST/REPO:TAG or oci-dir:PATH")
+    if scheme == "docker" and rest.startswith("//"):
+        return RegistrySource(rest[2:], insecure=insecure, username=username, password=password)
+    if scheme in ("oci-dir", "oci"):
+        return OciDirSource(*_path_and_tag(rest))
+    if scheme == "oci-archive":
+        return OciArchiveSource(*_path_and_tag(rest))
+    if scheme == "docker-archive":
+        return DockerArchiveSource(*_path_and_tag(rest))
+    if scheme == "dir":
+        return DirSource(rest)
+    raise SourceError(f"{spec!r}: unknown transport {scheme!r} (docker://, oci-dir:, oci-archive:, docker-archive:, dir:)")
