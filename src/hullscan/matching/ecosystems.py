@@ -6,7 +6,9 @@ scanning"); language packages by OSV ecosystem and normalised name.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
 from packageurl import PackageURL
 
@@ -153,12 +155,17 @@ def os_ecosystem(os: OperatingSystem, repository_release: str | None = None) -> 
 
 
 def normalize_name(ecosystem: str, name: str) -> str:
-    """Store key of a package name; delegates to the advisory store's rule so both sides agree."""
+    """Store key of a package name; the advisory store's own rule so both sides agree."""
+    return _store_normalizer()(ecosystem, name)
+
+
+@functools.cache
+def _store_normalizer() -> Callable[[str, str], str]:
     try:
-        from hullscan.advisories import normalize_name as store_normalize  # type: ignore[attr-defined]
-    except ImportError:  # advisory part not present: same rules, stated here
-        return _fallback_normalize(ecosystem, name)
-    return store_normalize(ecosystem, name)
+        from hullscan.advisories.normalize import normalize_name as store_normalize
+    except ImportError:  # advisory part not installed: the same rules, stated here
+        return _fallback_normalize
+    return store_normalize
 
 
 def _fallback_normalize(ecosystem: str, name: str) -> str:

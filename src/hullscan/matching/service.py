@@ -1,0 +1,158 @@
+"""`scan_target`: what `hullscan scan` does, as a function (inventory -> findings -> filters -> VEX)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hullscan.advisories.types import AdvisoryStore
+from hullscan.matching.engine import match
+from hullscan.matching.finding import SEVERITY_RANK, Finding, normalize_severity
+from hullscan.matching.reports.model import ScanReport
+from hullscan.matching.sbom import looks_like_sbom, read_sbom
+from hullscan.matching.vex import apply_vex, load_vex
+from hullscan.scanner.inventory import Inventory
+from hullscan.settings import Settings
+
+
+class ScanError(Exception):
+    """A scan that cannot run: the message says why and what to do."""
+
+
+class EmptyAdvisoryStore(ScanError):
+    pass
+
+
+@dataclass
+class ScanRequest:
+    target: str
+    severities: set[str] | None = None  # keep only these (None = all)
+    ignore_unfixed: bool = False
+    vex_files: list[Path] = field(default_factory=list)
+    platform: str | None = None
+    insecure: bool = False
+
+
+def parse_severities(text: str | None) -> set[str] | None:
+    """`HIGH,CRITICAL` -> {"high", "critical"}; rejects words that are not severities."""
+    if not text:
+        return None
+    out = set()
+    for word in text.split(","):
+        word = word.strip().lower()
+        if not word:
+            continue
+        if normalize_severity(word) != word:
+            raise ScanError(f"unknown severity {word!r}; use critical, high, medium, low, unknown")
+        out.add(word)
+    return out or None
+
+
+def load_inventory(request: ScanRequest) -> Inventory:
+    """An SBOM file is read as it is; anything else is an image reference for the scanner."""
+    path = Path(request.target)
+    if looks_like_sbom(path):
+        return read_sbom(path)
+    source = request.target
+    if path.is_dir() and (path / "oci-layout").exists():
+        source = f"oci-dir:{path}"
+    try:
+        from hullscan.scanner import analyze
+    except ImportError as exc:  # pragma: no cover - the scanner part ships with hullscan
+        raise ScanError(f"image scanning is not available: {exc}") from exc
+    try:
+        return analyze(source, platform=request.platform, insecure=request.insecure)
+    except ScanError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ScanError(f"cannot analyse {request.target}: {exc}") from exc
+    except Exception as exc:  # the scanner's own typed errors (SourceError, ...) carry the reason
+        if type(exc).__name__.endswith("Error"):
+            raise ScanError(f"cannot analyse {request.target}: {exc}") from exc
+        raise
+
+
+def run_scan(request: ScanRequest, store: AdvisoryStore, inventory: Inventory | None = None) -> ScanReport:
+    """Match, then drop what --severity / --ignore-unfixed exclude, then what VEX statements suppress."""
+    started = datetime.now(UTC)
+    vex_docs = [load_vex(p) for p in request.vex_files]
+    inventory = inventory if inventory is not None else load_inventory(request)
+    result = match(inventory, store)
+    kept: list[Finding] = []
+    filtered = 0
+    for f in result.findings:
+        if request.severities is not None and f.severity not in request.severities:
+            filtered += 1
+        elif request.ignore_unfixed and not f.fixed_versions:
+            filtered += 1
+        else:
+            kept.append(f)
+    suppressed: list[Finding] = []
+    if vex_docs:
+        kept, suppressed = apply_vex(kept, vex_docs, inventory.image)
+        skipped = sum(d.skipped for d in vex_docs)
+        if skipped:
+            result.stats.warnings.append(f"{skipped} VEX statement(s) skipped: missing status, vulnerability or products")
+    return ScanReport(
+        inventory=inventory,
+        findings=kept,
+        stats=result.stats,
+        suppressed=suppressed,
+        filtered=filtered,
+        started=started,
+        finished=datetime.now(UTC),
+    )
+
+
+def fails(report: ScanReport, fail_on: str | None) -> bool:
+    """True when a kept finding is at or above `fail_on` (any finding when fail_on is None)."""
+    if fail_on is None:
+        return bool(report.findings)
+    threshold = SEVERITY_RANK[normalize_severity(fail_on)]
+    return any(f.severity_rank >= threshold for f in report.findings)
+
+
+@contextmanager
+def local_store(settings: Settings) -> Iterator[AdvisoryStore]:
+    """The advisory store in the local data directory; EmptyAdvisoryStore when nothing was imported."""
+    from hullscan.db import Database
+
+    try:
+        from hullscan.advisories.store import SqlAdvisoryStore
+    except ImportError as exc:
+        raise ScanError(f"the advisory store is not available: {exc}") from exc
+    db_path = settings.resolved_data_dir / "hullscan.db"
+    if not settings.database_url and not db_path.exists():
+        raise EmptyAdvisoryStore(_empty_message(settings))
+    db = Database(settings)
+    try:
+        with db.session() as session:
+            store = SqlAdvisoryStore(session)
+            if _store_is_empty(store):
+                raise EmptyAdvisoryStore(_empty_message(settings))
+            yield store
+    finally:
+        dispose = getattr(db, "dispose", None)
+        if callable(dispose):
+            dispose()
+
+
+def _store_is_empty(store: AdvisoryStore) -> bool:
+    is_empty = getattr(store, "is_empty", None)
+    if callable(is_empty):
+        return bool(is_empty())
+    count = getattr(store, "count", None)
+    if callable(count):
+        return not count()
+    return False
+
+
+def _empty_message(settings: Settings) -> str:
+    return (
+        f"no advisories in {settings.resolved_data_dir}: import or sync them first, e.g. "
+        "`hullscan advisories sync` or `hullscan advisories import PATH` (set HULLSCAN_DATA_DIR to use another "
+        "data directory)"
+    )
