@@ -42,8 +42,9 @@ class RegistryRepositoryBlob(Base):
     __table_args__ = (UniqueConstraint("repository_id", "digest"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    repository_id: Mapped[int] = mapped_column(
-        ForeignKey("registry_repositories.id", ondelete="CASCADE"), nullable=False
+    repository_id: Mapped[int] = mapped_column(  # named explicitly: the convention exceeds PostgreSQL's 63
+        ForeignKey("registry_repositories.id", ondelete="CASCADE", name="fk_registry_repository_blobs_repository_id"),
+        nullable=False,
     )
     digest: Mapped[str] = mapped_column(ForeignKey("registry_blobs.digest", ondelete="CASCADE"), nullable=False,
                                         index=True)

@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("repository_id", sa.Integer, sa.ForeignKey(
             "registry_repositories.id", ondelete="CASCADE",
-            name="fk_registry_repository_blobs_repository_id_registry_repositories"), nullable=False),
+            name="fk_registry_repository_blobs_repository_id"), nullable=False),
         sa.Column("digest", sa.String(160), sa.ForeignKey(
             "registry_blobs.digest", ondelete="CASCADE",
             name="fk_registry_repository_blobs_digest_registry_blobs"), nullable=False),

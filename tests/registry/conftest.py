@@ -1,0 +1,28 @@
+"""Fixtures of the registry tests: one `hullscan serve` per module and database backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.server import HullscanServer
+
+WEBHOOK_SECRET = "s3cret-for-tests"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def registry_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HullscanServer]:
+    """A real `hullscan serve`, shared by a module's tests, on SQLite and on PostgreSQL."""
+    tmp = tmp_path_factory.mktemp(f"registry-{request.param}")
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres").create_database()
+    srv = HullscanServer(tmp / "data", url, env={"HULLSCAN_REGISTRY_WEBHOOK_SECRET": WEBHOOK_SECRET}).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def client(registry_server: HullscanServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=registry_server.url, timeout=60) as c:
+        yield c

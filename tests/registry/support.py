@@ -1,0 +1,126 @@
+"""Helpers for registry tests: a raw OCI client over httpx, skopeo, and a real CNCF Distribution registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.net import free_port
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_blob(client: httpx.Client, repo: str, data: bytes) -> str:
+    digest = sha256(data)
+    r = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    return digest
+
+
+def image_manifest(config: bytes, layers: list[bytes], **extra: Any) -> bytes:
+    doc: dict[str, Any] = {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": sha256(b), "size": len(b)} for b in layers],
+    }
+    doc.update(extra)
+    return json.dumps(doc).encode()
+
+
+def push_image(client: httpx.Client, repo: str, tag: str, layer: bytes, config: bytes | None = None) -> str:
+    config = config or json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}).encode()
+    push_blob(client, repo, config)
+    push_blob(client, repo, layer)
+    body = image_manifest(config, [layer])
+    r = client.put(f"/v2/{repo}/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 201, r.text
+    return sha256(body)
+
+
+def error_code(r: httpx.Response) -> str:
+    return r.json()["errors"][0]["code"]
+
+
+def skopeo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run skopeo; fail with its stderr."""
+    proc = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"skopeo {' '.join(args)} failed: {proc.stderr[-3000:]}")
+    return proc
+
+
+def oci_layout_digests(layout: Path) -> set[str]:
+    """Every blob digest in an OCI layout directory."""
+    return {f"{p.parent.name}:{p.name}" for p in (layout / "blobs").glob("*/*")}
+
+
+class Distribution:
+    """The real CNCF Distribution registry (Debian `docker-registry`) on a free loopback port."""
+
+    def __init__(self, notify_url: str | None = None, secret: str | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="hullscan-distribution-"))
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        config = [
+            "version: 0.1",
+            "log:", "  level: info", "  accesslog:", "    disabled: true",
+            "storage:", f"  filesystem:", f"    rootdirectory: {self.dir / 'data'}", "  delete:", "    enabled: true",
+            "http:", f"  addr: 127.0.0.1:{self.port}",
+        ]
+        if notify_url:
+            config += [
+                "notifications:", "  events:", "    includereferences: true", "  endpoints:",
+                "    - name: hullscan", f"      url: {notify_url}",
+                "      headers:", f"        Authorization: [{json.dumps(secret or '')}]",
+                "      timeout: 2s", "      threshold: 3", "      backoff: 500ms",
+            ]
+        (self.dir / "config.yml").write_text("\n".join(config) + "\n")
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "Distribution":
+        binary = shutil.which("docker-registry")
+        if binary is None:
+            raise RuntimeError("Debian package 'docker-registry' is not installed")
+        self.log = open(self.dir / "log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([binary, "serve", str(self.dir / "config.yml")], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"docker-registry exited: {(self.dir / 'log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://{self.host}/v2/", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("docker-registry did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
