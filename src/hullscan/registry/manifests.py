@@ -89,8 +89,8 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         raise RegistryError("UNSUPPORTED", "Docker schema 1 manifests are not supported; push schema 2 or OCI")
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _invalid(f"manifest is not valid JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise _invalid(f"manifest is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict):
         raise _invalid("manifest must be a JSON object")
     if doc.get("schemaVersion") == 1:

@@ -118,8 +118,8 @@ def parse_envelope(body: bytes) -> list[tuple[WebhookEvent, dict[str, Any]]]:
     """Validate a notification envelope; returns each event parsed and as received."""
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WebhookError(f"body is not valid JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise WebhookError(f"body is not valid JSON: {str(exc)[:200]}") from None
     try:
         envelope = _Envelope.model_validate(doc)
     except ValidationError as exc:
