@@ -15,7 +15,6 @@ import hashlib
 import os
 import posixpath
 import stat
-import tarfile
 import tempfile
 import zlib
 from dataclasses import dataclass, field
@@ -264,31 +263,294 @@ class FileSink:
         return self.result
 
 
+class _Pipeline:
+    """Decompression and diff_id hashing on two helper threads (both release the GIL), so that the main thread
+    only parses tar headers. Chunks travel through bounded queues: memory stays at a few MB."""
+
+    QUEUE = 8
+
+    def __init__(self, blob: BinaryIO, cap: int, label: str) -> None:
+        import queue
+        import threading
+
+        self.blob, self.cap, self.label = blob, cap, label
+        self.chunks: queue.Queue = queue.Queue(self.QUEUE)
+        self.to_hash: queue.Queue = queue.Queue(self.QUEUE)
+        self.stop = threading.Event()
+        self.sha = hashlib.sha256()
+        self.total = 0
+        self.producer = threading.Thread(target=self._produce, daemon=True)
+        self.hasher = threading.Thread(target=self._hash, daemon=True)
+        self.producer.start()
+        self.hasher.start()
+
+    def _put(self, q, item) -> bool:
+        import queue
+
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        item: object = None
+        try:
+            stream = decompressing(self.blob)
+            while not self.stop.is_set():
+                chunk = stream.read(CHUNK)
+                if not chunk:
+                    break
+                self.total += len(chunk)
+                if self.total > self.cap:
+                    raise LayerError(f"{self.label} inflates past the {self.cap} byte cap")
+                if not self._put(self.to_hash, chunk) or not self._put(self.chunks, chunk):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which reports it
+            item = exc
+        self._put(self.to_hash, None)
+        self._put(self.chunks, item)
+
+    def _hash(self) -> None:
+        import queue
+
+        while not self.stop.is_set():
+            try:
+                chunk = self.to_hash.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if chunk is None:
+                return
+            self.sha.update(chunk)
+
+    def next_chunk(self) -> bytes:
+        item = self.chunks.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item or b""
+
+    def finish(self) -> str:
+        self.hasher.join()
+        self.producer.join()
+        return "sha256:" + self.sha.hexdigest()
+
+    def abort(self) -> None:
+        self.stop.set()
+        self.producer.join(timeout=5)
+        self.hasher.join(timeout=5)
+
+
+class _ForwardReader:
+    """The decompressed tar as a file `tarfile` can use in random-access mode, as long as it only seeks
+    forward (it does when members are read in order): skipping a member costs no copying."""
+
+    def __init__(self, pipeline: _Pipeline) -> None:
+        self.pipeline = pipeline
+        self.buf = b""
+        self.pos = 0
+        self.offset = 0  # absolute position of buf[pos]
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.pipeline.next_chunk()
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf, self.pos = chunk, 0
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = 1 << 62
+        parts = []
+        while size > 0:
+            if self.pos >= len(self.buf) and not self._fill():
+                break
+            take = min(size, len(self.buf) - self.pos)
+            parts.append(self.buf[self.pos : self.pos + take])
+            self.pos += take
+            self.offset += take
+            size -= take
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def readinto(self, buf) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def seek(self, target: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise OSError("only absolute seeks")
+        if target < self.offset:
+            raise OSError("cannot seek backwards in a layer stream")
+        skip = target - self.offset
+        while skip > 0:
+            if self.pos >= len(self.buf) and not self._fill():
+                break
+            take = min(skip, len(self.buf) - self.pos)
+            self.pos += take
+            self.offset += take
+            skip -= take
+        return self.offset
+
+    def tell(self) -> int:
+        return self.offset
+
+    def drain(self) -> None:
+        while self._fill():
+            self.offset += len(self.buf)
+        self.pos = len(self.buf)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+
+@dataclass
+class TarEntry:
+    name: str
+    size: int
+    mode: int
+    kind: str  # "file", "dir", "symlink", "hardlink", "other"
+    linkname: str = ""
+
+
+_KINDS = {b"0": "file", b"\0": "file", b"7": "file", b"5": "dir", b"2": "symlink", b"1": "hardlink"}
+MAX_META = 1 << 20  # pax / GNU long-name records
+
+
+def _octal(field: bytes) -> int:
+    if field[:1] in (b"\x80", b"\xff"):  # base-256 (GNU) for big numbers
+        value = int.from_bytes(field[1:], "big")
+        return -value if field[:1] == b"\xff" else value
+    text = field.split(b"\0", 1)[0].strip()
+    return int(text, 8) if text else 0
+
+
+def _cstr(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _pax(data: bytes) -> dict[str, str]:
+    records: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        if space < 0:
+            break
+        length = int(data[pos:space])
+        if length <= 0:
+            raise ValueError("bad pax record length")
+        key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
+        records[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return records
+
+
+def iter_tar(reader: _ForwardReader):
+    """Yield tar entries (ustar, GNU long names, pax); the caller reads or skips each entry's data before
+    asking for the next. Checksums are verified; malformed headers raise ValueError."""
+    long_name = long_link = None
+    pax: dict[str, str] = {}
+    while True:
+        header = reader.read(512)
+        if len(header) < 512:
+            if not header:
+                return  # no end marker: tolerated, as GNU tar does
+            raise EOFError("truncated tar header")
+        if header == b"\0" * 512:
+            return
+        stored = _octal(header[148:156])
+        computed = sum(header) - sum(header[148:156]) + 256
+        if stored != computed:
+            raise ValueError("tar header checksum mismatch")
+        size = _octal(header[124:136])
+        if size < 0:
+            raise ValueError("negative tar entry size")
+        typeflag = header[156:157]
+        data_start = reader.tell()
+        padded = (size + 511) & ~511
+        if typeflag in (b"L", b"K", b"x", b"g"):
+            if size > MAX_META:
+                raise ValueError("oversized tar metadata record")
+            meta = reader.read(size)
+            reader.seek(data_start + padded)
+            if typeflag == b"L":
+                long_name = meta.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            elif typeflag == b"K":
+                long_link = meta.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            elif typeflag == b"x":
+                pax.update(_pax(meta))
+            continue
+        name = _cstr(header[0:100])
+        if header[257:262] == b"ustar" and header[345:346] != b"\0":
+            name = _cstr(header[345:500]) + "/" + name
+        linkname = _cstr(header[157:257])
+        if long_name is not None:
+            name = long_name
+        if long_link is not None:
+            linkname = long_link
+        if "path" in pax:
+            name = pax["path"]
+        if "linkpath" in pax:
+            linkname = pax["linkpath"]
+        if "size" in pax:
+            size = int(pax["size"])
+            padded = (size + 511) & ~511
+        long_name = long_link = None
+        pax = {}
+        kind = _KINDS.get(typeflag, "other")
+        if kind == "file" and name.endswith("/"):
+            kind = "dir"
+        yield TarEntry(name=name, size=size if kind == "file" else 0, mode=_octal(header[100:108]) & 0o7777,
+                       kind=kind, linkname=linkname)
+        reader.seek(data_start + (padded if kind == "file" or typeflag in (b"0", b"\0", b"7") else padded))
+
+
+class _Bounded:
+    """One tar entry's data as a file: reads stop at the entry's end."""
+
+    def __init__(self, reader: _ForwardReader, size: int) -> None:
+        self.reader, self.left = reader, size
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.reader.read(size)
+        self.left -= len(data)
+        if len(data) < size:
+            raise EOFError("tar entry is truncated")
+        return data
+
+
 def walk_layer(blob: BinaryIO, analyzers: list[Analyzer], limits: Limits, tmp_dir: str,
                label: str = "layer") -> LayerResult:
     """Analyse one layer blob (any supported compression) in a single streaming pass."""
     sink = FileSink(analyzers, limits, tmp_dir)
-    compressed = _HashingReader(blob, what=label)
-    uncompressed: _HashingReader | None = None
+    pipeline = _Pipeline(blob, limits.max_layer_bytes, label)
+    reader = _ForwardReader(pipeline)
     try:
-        uncompressed = _HashingReader(decompressing(compressed), cap=limits.max_layer_bytes, what=label)
-        with tarfile.open(fileobj=uncompressed, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[arg-type]
-            for member in tar:
-                _member(tar, member, sink)
-        uncompressed.drain()  # the tar end marker is not the end of the stream: hash all of it
-        compressed.drain()
-        sink.result.diff_id = uncompressed.hexdigest()
-        sink.result.digest = compressed.hexdigest()
-    except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError, LayerError, MemoryError, RuntimeError) as exc:
+        for entry in iter_tar(reader):
+            _member(reader, entry, sink)
+        reader.drain()  # the tar end marker is not the end of the stream: hash all of it
+        sink.result.diff_id = pipeline.finish()
+    except (EOFError, zlib.error, OSError, ValueError, LayerError, MemoryError, RuntimeError) as exc:
+        pipeline.abort()
         sink.result.complete = False
         sink.result.warnings.append(f"{label}: unreadable, analysed up to the damage: {type(exc).__name__}: {exc}")
     except Exception as exc:  # noqa: BLE001 - zstandard.ZstdError and friends: still a bad layer, not a crash
+        pipeline.abort()
         sink.result.complete = False
         sink.result.warnings.append(f"{label}: unreadable: {type(exc).__name__}: {exc}")
     return sink.finish()
 
 
-def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, sink: FileSink) -> None:
+def _member(reader: _ForwardReader, member: TarEntry, sink: FileSink) -> None:
     path = normalize(member.name)
     if path is None:
         sink.result.warnings.append(f"{member.name!r}: tar entry climbs out of the root, ignored")
@@ -301,12 +563,12 @@ def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, sink: FileSink) -> No
         else:
             sink.result.whiteouts.append(posixpath.join(parent, base[len(WHITEOUT):]))
         return
-    if member.isreg():
+    if member.kind == "file":
         if sink.wants(path, member.size, member.mode):
-            sink.add_file(path, member.size, member.mode, tar.extractfile(member))
-    elif member.issym():
+            sink.add_file(path, member.size, member.mode, _Bounded(reader, member.size))  # type: ignore[arg-type]
+    elif member.kind == "symlink":
         sink.add_link(path, resolve_link(path, member.linkname))
-    elif member.islnk():
+    elif member.kind == "hardlink":
         target = normalize(member.linkname)
         if target is not None:
             sink.add_hardlink(path, target)
