@@ -49,8 +49,30 @@ class Settings(BaseSettings):
         description="External registries to reconcile and pull from: [{host, url, username?, password?}].")
 
     # --- scanner settings ---
+    scanner_cache_dir: Path | None = Field(default=None, description="Layer cache dir (default ~/.cache/hullscan).")
+    scanner_max_file_bytes: int = Field(default=512 << 20, description="Largest single file read for analysis.")
+    scanner_max_layer_bytes: int = Field(default=16 << 30, description="Largest decompressed size of one layer.")
 
     # --- advisories settings ---
+    advisories_sync_interval: int = Field(default=6 * 3600, description="Seconds between scheduled syncs; 0 disables.")
+    advisories_sources: list[str] = Field(
+        default=["osv", "alpine", "debian", "ubuntu", "kev", "epss"], description="Sources `sync` runs by default."
+    )
+    advisories_osv_base_url: str = "https://osv-vulnerabilities.storage.googleapis.com"
+    advisories_osv_ecosystems: list[str] = [
+        "PyPI", "Go", "npm", "Maven", "crates.io", "RubyGems", "Packagist", "NuGet", "Debian", "Ubuntu", "Alpine",
+        "AlmaLinux", "Rocky Linux",
+    ]
+    advisories_osv_incremental_max: int = Field(default=2000, description="More changed records → fetch all.zip.")
+    advisories_alpine_url: str = "https://secdb.alpinelinux.org"
+    advisories_alpine_branches: list[str] = ["v3.18", "v3.19", "v3.20", "v3.21", "edge"]
+    advisories_debian_tracker_url: str = "https://security-tracker.debian.org/tracker/data/json"
+    advisories_ubuntu_oval_url: str = "https://security-metadata.canonical.com/oval/com.ubuntu.{release}.usn.oval.xml.bz2"
+    advisories_ubuntu_releases: list[str] = ["noble", "jammy", "focal"]
+    advisories_kev_url: str = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+    advisories_epss_url: str = "https://epss.cyentia.com/epss_scores-current.csv.gz"
+    advisories_http_timeout: float = 120.0
+    advisories_http_retries: int = 3
 
     # --- matching settings ---
 

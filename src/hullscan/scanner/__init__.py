@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hullscan.scanner.analyze import analyze, analyze_all
+    from hullscan.scanner.image import analyze, analyze_all
     from hullscan.scanner.sbom import render_table, write_cyclonedx, write_spdx
 
 __all__ = ["analyze", "analyze_all", "write_cyclonedx", "write_spdx", "render_table"]
@@ -17,7 +17,7 @@ __all__ = ["analyze", "analyze_all", "write_cyclonedx", "write_spdx", "render_ta
 
 def __getattr__(name: str):  # lazy: importing the package must stay cheap for the CLI
     if name in ("analyze", "analyze_all"):
-        from hullscan.scanner import analyze as module
+        from hullscan.scanner import image as module
 
         return getattr(module, name)
     if name in ("write_cyclonedx", "write_spdx", "render_table"):

@@ -1,0 +1,228 @@
+"""SBOM writers: CycloneDX 1.6 JSON (cyclonedx-python-lib) with GitLab's properties, SPDX 2.3 JSON, a table.
+
+GitLab reads `gitlab:meta:schema_version`, the image/OS metadata properties (namespace
+`gitlab:container_scanning_for_registry:` for registry-triggered scans, else `gitlab:container_scanning:`),
+and per component Trivy's property names (`aquasecurity:trivy:*`); hullscan's own are under `hullscan:`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+
+from hullscan import __version__
+from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
+
+TRIVY = "aquasecurity:trivy:"
+_PKG_TYPE = {"deb": "debian", "apk": "alpine", "rpm": "redhat", "python": "python-pkg", "npm": "node-pkg",
+             "go": "gobinary", "java": "jar", "gem": "gemspec", "composer": "composer", "cargo": "rust-binary",
+             "nuget": "dotnet-core"}
+
+
+def gitlab_namespace(registry_triggered: bool) -> str:
+    return "gitlab:container_scanning_for_registry:" if registry_triggered else "gitlab:container_scanning:"
+
+
+def _pkg_type(package: Package, inventory: Inventory) -> str:
+    if package.type in OS_PACKAGE_TYPES and inventory.os:
+        return inventory.os.family
+    return _PKG_TYPE.get(package.type, package.type)
+
+
+def component_properties(package: Package, inventory: Inventory) -> list[tuple[str, str]]:
+    props: list[tuple[str, str]] = [(f"{TRIVY}PkgType", _pkg_type(package, inventory))]
+    if package.type in OS_PACKAGE_TYPES:
+        source_name = package.source_name or package.name
+        source_version = package.source_version or package.version
+        props.append((f"{TRIVY}SrcName", source_name))
+        if package.type == "rpm":
+            epoch, _, rest = source_version.rpartition(":")
+            version, _, release = rest.rpartition("-")
+            props += [(f"{TRIVY}SrcVersion", version or rest), (f"{TRIVY}SrcRelease", release if version else "")]
+            if epoch:
+                props.append((f"{TRIVY}SrcEpoch", epoch))
+        else:
+            props.append((f"{TRIVY}SrcVersion", source_version))
+        props.append((f"{TRIVY}PkgID", f"{package.name}@{package.version}"))
+    if package.path:
+        props.append((f"{TRIVY}FilePath", package.path.lstrip("/")))
+    if package.layer_digest:
+        props.append((f"{TRIVY}LayerDigest", package.layer_digest))
+    if package.layer_diff_id:
+        props.append((f"{TRIVY}LayerDiffID", package.layer_diff_id))
+    props.append(("hullscan:package:type", package.type))
+    if package.source_name:
+        props.append(("hullscan:package:source_name", package.source_name))
+    if package.source_version:
+        props.append(("hullscan:package:source_version", package.source_version))
+    if package.arch:
+        props.append(("hullscan:package:arch", package.arch))
+    if package.path:
+        props.append(("hullscan:package:path", package.path))
+    if package.layer_digest:
+        props.append(("hullscan:layer:digest", package.layer_digest))
+    if package.layer_diff_id:
+        props.append(("hullscan:layer:diff_id", package.layer_diff_id))
+    for key, value in sorted(package.properties.items()):
+        props.append((f"hullscan:package:{key}", str(value)))
+    return props
+
+
+def metadata_properties(inventory: Inventory, registry_triggered: bool) -> list[tuple[str, str]]:
+    ns = gitlab_namespace(registry_triggered)
+    props = [("gitlab:meta:schema_version", "1"),
+             (f"{ns}image:name", inventory.image.name),
+             (f"{ns}image:tag", inventory.image.tag or (inventory.image.digest or "latest"))]
+    if inventory.os:
+        props += [(f"{ns}operating_system:name", inventory.os.family),
+                  (f"{ns}operating_system:version", inventory.os.version)]
+    if inventory.image.digest:
+        props.append(("hullscan:image:digest", inventory.image.digest))
+    if inventory.image.platform:
+        props.append(("hullscan:image:platform", inventory.image.platform))
+    for warning in inventory.warnings[:100]:
+        props.append(("hullscan:warning", warning))
+    return props
+
+
+def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False) -> str:
+    """CycloneDX 1.6 JSON for one image inventory."""
+    from cyclonedx.factory.license import LicenseFactory
+    from cyclonedx.model import Property
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output.json import JsonV1Dot6
+    from packageurl import PackageURL
+
+    bom = Bom()
+    bom.metadata.timestamp = datetime.now(timezone.utc)
+    bom.metadata.tools.components.add(Component(type=ComponentType.APPLICATION, name="hullscan",
+                                                version=__version__, group="hullscan"))
+    image = inventory.image
+    image_purl = None
+    if image.digest:
+        short = image.name.rpartition("/")[2] or image.name
+        qualifiers = {"repository_url": image.name}
+        if image.platform:
+            qualifiers["arch"] = image.platform.split("/")[1] if "/" in image.platform else image.platform
+        image_purl = PackageURL(type="oci", name=short.lower(), version=image.digest, qualifiers=qualifiers)
+    bom.metadata.component = Component(type=ComponentType.CONTAINER, name=image.name, version=image.tag or image.digest,
+                                       purl=image_purl, bom_ref="image")
+    for key, value in metadata_properties(inventory, registry_triggered):
+        bom.metadata.properties.add(Property(name=key, value=value))
+    if inventory.os:
+        bom.components.add(Component(type=ComponentType.OPERATING_SYSTEM, name=inventory.os.family,
+                                     version=inventory.os.version, bom_ref="os"))
+    factory = LicenseFactory()
+    for index, package in enumerate(inventory.packages):
+        licenses = _cdx_licenses(factory, package.licenses)
+        purl = None
+        if package.purl:
+            try:
+                purl = PackageURL.from_string(package.purl)
+            except ValueError:
+                purl = None
+        component = Component(
+            type=ComponentType.LIBRARY, name=package.name, version=package.version or None, purl=purl,
+            bom_ref=f"pkg-{index}-{package.type}-{package.name}@{package.version}",
+            licenses=licenses or None,
+            properties=[Property(name=k, value=v) for k, v in component_properties(package, inventory)],
+        )
+        bom.components.add(component)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no dependency graph: an image inventory is a flat list
+        return JsonV1Dot6(bom).output_as_string(indent=2)
+
+
+def _cdx_licenses(factory, texts: list[str]) -> list:
+    """One text may be an SPDX expression; several must all be single licenses (a CycloneDX rule)."""
+    from cyclonedx.model.license import DisjunctiveLicense
+
+    out = []
+    for text in texts:
+        text = text.strip()[:500]
+        if not text:
+            continue
+        try:
+            if len(texts) == 1:
+                out.append(factory.make_from_string(text))
+            else:
+                out.append(factory.make_with_id(text))
+        except Exception:  # noqa: BLE001 - not an SPDX id/expression: keep it as a name
+            out.append(DisjunctiveLicense(name=text))
+    return out
+
+
+def _spdx_id(text: str) -> str:
+    return "SPDXRef-" + "".join(c if c.isalnum() or c in ".-" else "-" for c in text)[:200]
+
+
+def write_spdx(inventory: Inventory) -> str:
+    """SPDX 2.3 JSON: the image as the described package, every package CONTAINED_BY it."""
+    image = inventory.image
+    root_id = _spdx_id("image")
+    packages = [{
+        "SPDXID": root_id, "name": image.name, "versionInfo": image.tag or image.digest or "",
+        "downloadLocation": "NOASSERTION", "filesAnalyzed": False, "primaryPackagePurpose": "CONTAINER",
+    }]
+    relationships = [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+                      "relatedSpdxElement": root_id}]
+    if inventory.os:
+        os_id = _spdx_id("os")
+        packages.append({"SPDXID": os_id, "name": inventory.os.family, "versionInfo": inventory.os.version,
+                         "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
+                         "primaryPackagePurpose": "OPERATING-SYSTEM"})
+        relationships.append({"spdxElementId": root_id, "relationshipType": "CONTAINS", "relatedSpdxElement": os_id})
+    for index, package in enumerate(inventory.packages):
+        pid = _spdx_id(f"pkg-{index}-{package.type}-{package.name}-{package.version}")
+        entry: dict = {"SPDXID": pid, "name": package.name, "versionInfo": package.version,
+                       "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
+                       "licenseConcluded": "NOASSERTION",
+                       "licenseDeclared": " AND ".join(package.licenses) if _spdx_safe(package.licenses) else "NOASSERTION"}
+        if package.source_name and package.type in OS_PACKAGE_TYPES:
+            entry["sourceInfo"] = f"built package from: {package.source_name} {package.source_version or ''}".strip()
+        if package.purl:
+            entry["externalRefs"] = [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                                      "referenceLocator": package.purl}]
+        if package.path or package.layer_digest:
+            entry["comment"] = f"path: {package.path or ''}; layer: {package.layer_digest or ''}"
+        packages.append(entry)
+        relationships.append({"spdxElementId": root_id, "relationshipType": "CONTAINS", "relatedSpdxElement": pid})
+    doc = {
+        "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
+        "name": f"{image.name}:{image.tag}" if image.tag else image.name,
+        "documentNamespace": f"https://hullscan.invalid/spdx/{uuid.uuid4()}",
+        "creationInfo": {"created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "creators": [f"Tool: hullscan-{__version__}"]},
+        "packages": packages, "relationships": relationships,
+    }
+    return json.dumps(doc, indent=2)
+
+
+def _spdx_safe(licenses: list[str]) -> bool:
+    import re
+
+    return bool(licenses) and all(re.fullmatch(r"[A-Za-z0-9.+\-]+", x) for x in licenses)
+
+
+def render_table(inventory: Inventory, console=None) -> None:
+    """Human-readable table (rich) on `console` (default: stdout)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    title = f"{inventory.image.name}" + (f":{inventory.image.tag}" if inventory.image.tag else "")
+    if inventory.os:
+        title += f"  ({inventory.os.family} {inventory.os.version})"
+    table = Table(title=title)
+    for column in ("NAME", "VERSION", "TYPE", "SOURCE", "PATH"):
+        table.add_column(column)
+    for package in sorted(inventory.packages, key=lambda p: (p.type, p.name.lower(), p.version)):
+        source = package.source_name if package.source_name and package.source_name != package.name else ""
+        table.add_row(package.name, package.version, package.type, source, package.path or "")
+    console.print(table)
+    for warning in inventory.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
