@@ -12,8 +12,10 @@ def gc(
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
     grace: float = typer.Option(3600.0, help="Keep unreferenced blobs younger than this many seconds "
                                               "(a push in progress uploads blobs before its manifest)."),
+    upload_max_age: float = typer.Option(86400.0, help="Remove upload sessions started more than this many "
+                                                       "seconds ago (left by crashed or abandoned pushes)."),
 ) -> None:
-    """Remove blobs no manifest references, and upload sessions abandoned for a day."""
+    """Remove blobs no manifest references, and abandoned upload sessions."""
     from hullscan.db import Database
     from hullscan.registry.service import collect_garbage
     from hullscan.registry.storage import storage_for
@@ -22,7 +24,8 @@ def gc(
     settings = get_settings()
     db = Database(settings)
     try:
-        report = collect_garbage(db, storage_for(settings), dry_run=dry_run, grace_seconds=grace)
+        report = collect_garbage(db, storage_for(settings), dry_run=dry_run, grace_seconds=grace,
+                                 upload_max_age=upload_max_age)
     finally:
         db.dispose()
     verb = "would remove" if dry_run else "removed"
