@@ -22,10 +22,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hullscan.pipelines import api as pipelines_api
     from hullscan.registry import http as registry_http
     from hullscan.registry import webhook as registry_webhook
+    from hullscan.vulnerabilities import api as vulnerabilities_api
     from hullscan.web import health
 
     # Parts with background work (runner pool, schedulers) expose start(app)/stop(app).
-    background_parts = (events_api, pipelines_api, advisories_api)
+    background_parts = (events_api, pipelines_api, advisories_api, vulnerabilities_api)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -22,3 +22,15 @@ def get_database(request: Request) -> Database:
 def get_session(request: Request) -> Iterator[Session]:
     with request.app.state.db.session() as session:
         yield session
+
+
+def project_or_404(session: Session, project: str):  # type: ignore[no-untyped-def]
+    """A project addressed by numeric id or (URL-encoded) full path, as GitLab's API does."""
+    from fastapi import HTTPException
+
+    from hullscan.auth.projects import get_project
+
+    found = get_project(session, project)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"project {project!r} not found")
+    return found

@@ -46,7 +46,10 @@ class SbomSource(Base):
 
 class SbomOccurrence(Base):
     __tablename__ = "sbom_occurrences"
-    __table_args__ = (Index("ix_sbom_occurrences_match_key", "ecosystem", "package_key"),)
+    __table_args__ = (
+        Index("ix_sbom_occurrences_match_key", "ecosystem", "package_key"),
+        Index("ix_sbom_occurrences_alt_match_key", "ecosystem", "alt_package_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sbom_sources.id", ondelete="CASCADE"), nullable=False,
@@ -63,6 +66,7 @@ class SbomOccurrence(Base):
     layer_diff_id: Mapped[str | None] = mapped_column(String(160))
     ecosystem: Mapped[str | None] = mapped_column(String(64))  # the advisory ecosystem it matches under
     package_key: Mapped[str | None] = mapped_column(String(512))  # normalised name advisories are keyed by
+    alt_package_key: Mapped[str | None] = mapped_column(String(512))  # OS packages: the binary name too
 
 
 class Vulnerability(Base):
@@ -141,3 +145,13 @@ class VulnerabilitySighting(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)  # still in the tag's last SBOM
+
+
+class IngestionCursor(Base):
+    """How far a consumer got in a stream (e.g. the last advisory changeset re-matched)."""
+
+    __tablename__ = "ingestion_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)

@@ -15,6 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('ingestion_cursors',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Integer(), nullable=False),
+    sa.Column('updated_at', hullscan.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_ingestion_cursors'))
+    )
     op.create_table('sbom_sources',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -101,11 +107,13 @@ def upgrade() -> None:
     sa.Column('layer_diff_id', sa.String(length=160), nullable=True),
     sa.Column('ecosystem', sa.String(length=64), nullable=True),
     sa.Column('package_key', sa.String(length=512), nullable=True),
+    sa.Column('alt_package_key', sa.String(length=512), nullable=True),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_sbom_occurrences_project_id_projects'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['source_id'], ['sbom_sources.id'], name=op.f('fk_sbom_occurrences_source_id_sbom_sources'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sbom_occurrences'))
     )
     with op.batch_alter_table('sbom_occurrences', schema=None) as batch_op:
+        batch_op.create_index('ix_sbom_occurrences_alt_match_key', ['ecosystem', 'alt_package_key'], unique=False)
         batch_op.create_index('ix_sbom_occurrences_match_key', ['ecosystem', 'package_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_sbom_occurrences_source_id'), ['source_id'], unique=False)
 
@@ -158,6 +166,7 @@ def downgrade() -> None:
     with op.batch_alter_table('sbom_occurrences', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sbom_occurrences_source_id'))
         batch_op.drop_index('ix_sbom_occurrences_match_key')
+        batch_op.drop_index('ix_sbom_occurrences_alt_match_key')
 
     op.drop_table('sbom_occurrences')
     with op.batch_alter_table('vulnerabilities', schema=None) as batch_op:
@@ -172,3 +181,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sbom_sources_project_id'))
 
     op.drop_table('sbom_sources')
+    op.drop_table('ingestion_cursors')

@@ -1,0 +1,228 @@
+"""REST API of the vulnerability report: list, counts, detail with history, triage, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from hullscan.auth import Action, Principal, authorize, current_principal
+from hullscan.db.models import Project
+from hullscan.db.models.vulnerabilities import Vulnerability
+from hullscan.vulnerabilities import service
+from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES
+from hullscan.web.deps import get_session, project_or_404
+
+router = APIRouter(tags=["vulnerabilities"])
+
+
+def vulnerability_json(v: Vulnerability, project_path: str | None = None) -> dict[str, Any]:
+    return {
+        "id": v.id, "uuid": v.uuid, "project_id": v.project_id, "project": project_path,
+        "report_type": REPORT_TYPE_NAMES.get(v.report_type, str(v.report_type)), "state": v.state,
+        "dismissal_reason": v.dismissal_reason, "severity": v.severity, "title": v.title,
+        "description": v.description, "solution": v.solution, "identifier": v.primary_identifier,
+        "identifiers": v.identifiers, "links": v.links, "location": v.location, "image": v.image,
+        "image_digest": v.image_digest, "operating_system": v.operating_system, "package": v.package_name,
+        "version": v.package_version, "package_type": v.package_type, "layer_digest": v.layer_digest,
+        "fixed_versions": v.fixed_versions, "fix_state": v.fix_state, "has_fix": v.has_fix,
+        "cvss_score": v.cvss_score, "cvss_vector": v.cvss_vector, "known_exploited": v.known_exploited,
+        "epss_score": v.epss_score, "activity": v.activity, "detected_at": v.detected_at.isoformat(),
+        "last_seen_at": v.last_seen_at.isoformat(), "no_longer_detected": v.no_longer_detected,
+        "no_longer_detected_at": v.no_longer_detected_at.isoformat() if v.no_longer_detected_at else None,
+        "resolved_at": v.resolved_at.isoformat() if v.resolved_at else None,
+    }
+
+
+def _filter(project: Project | None, report_type: list[str] | None, severity: list[str] | None,
+            state: list[str] | None, image: str | None, identifier: str | None, package: str | None,
+            has_fix: bool | None, kev: bool | None, activity: str | None, detected_after: datetime | None,
+            detected_before: datetime | None) -> service.VulnerabilityFilter:
+    return service.VulnerabilityFilter(
+        project_id=project.id if project else None, report_types=report_type, severities=severity, states=state,
+        image=image, identifier=identifier, package=package, has_fix=has_fix, known_exploited=kev,
+        activity=activity, detected_after=detected_after, detected_before=detected_before)
+
+
+class FilterParams:
+    """Query parameters shared by list, counts and export."""
+
+    def __init__(
+        self,
+        report_type: list[str] | None = Query(default=None, description="e.g. container_scanning_for_registry"),
+        severity: list[str] | None = Query(default=None),
+        state: list[str] | None = Query(default=None),
+        image: str | None = Query(default=None, description="image name, or name:tag"),
+        identifier: str | None = Query(default=None),
+        package: str | None = Query(default=None),
+        has_fix: bool | None = Query(default=None),
+        kev: bool | None = Query(default=None, description="known exploited (CISA KEV)"),
+        activity: str | None = Query(default=None,
+                                     description="still_detected | no_longer_detected | detected_by_advisory_update"),
+        detected_after: datetime | None = Query(default=None),
+        detected_before: datetime | None = Query(default=None),
+    ) -> None:
+        self.args = (report_type, severity, state, image, identifier, package, has_fix, kev, activity,
+                     detected_after, detected_before)
+
+    def build(self, project: Project | None) -> service.VulnerabilityFilter:
+        return _filter(project, *self.args)
+
+
+def _bad_request(exc: Exception) -> HTTPException:
+    return HTTPException(status_code=400, detail=str(exc))
+
+
+@router.get("/projects/{project:path}/vulnerabilities")
+def list_vulnerabilities(
+    project: str, params: FilterParams = Depends(),
+    sort: Literal["severity_desc", "severity_asc", "detected_desc", "detected_asc"] = "severity_desc",
+    cursor: str | None = None, per_page: int = Query(default=20, ge=1, le=100),
+    principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    """A project's vulnerabilities (project by numeric id or URL-encoded full path), cursor-paginated."""
+    found = project_or_404(session, project)
+    authorize(principal, Action.READ_VULNERABILITIES, found.path)
+    try:
+        rows, next_cursor = service.query_vulnerabilities(session, params.build(found), sort=sort, cursor=cursor,
+                                                          limit=per_page)
+    except service.VulnerabilityError as exc:
+        raise _bad_request(exc) from None
+    return {"vulnerabilities": [vulnerability_json(v, found.path) for v in rows], "next_cursor": next_cursor}
+
+
+@router.get("/projects/{project:path}/vulnerability_counts")
+def vulnerability_counts(project: str, params: FilterParams = Depends(),
+                         principal: Principal = Depends(current_principal),
+                         session: Session = Depends(get_session)) -> dict[str, int]:
+    found = project_or_404(session, project)
+    authorize(principal, Action.READ_VULNERABILITIES, found.path)
+    try:
+        return service.severity_counts(session, params.build(found))
+    except service.VulnerabilityError as exc:
+        raise _bad_request(exc) from None
+
+
+def _csv_stream(request: Request, flt: service.VulnerabilityFilter) -> Iterator[str]:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(service.CSV_COLUMNS)
+    with request.app.state.db.session() as session:
+        for n, row in enumerate(service.iter_export_rows(session, flt), 1):
+            writer.writerow([_csv_safe(c) for c in row])
+            if n % 200 == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+    yield buf.getvalue()
+
+
+def _csv_safe(value: object) -> object:
+    """Neutralise spreadsheet formulas in untrusted strings (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@router.get("/projects/{project:path}/vulnerabilities/export.csv")
+def export_project_csv(request: Request, project: str, params: FilterParams = Depends(),
+                       principal: Principal = Depends(current_principal)) -> StreamingResponse:
+    # No request-long session: the stream opens its own, so nothing holds the database while the client reads.
+    with request.app.state.db.session() as session:
+        found = project_or_404(session, project)
+    authorize(principal, Action.READ_VULNERABILITIES, found.path)
+    flt = params.build(found)
+    try:
+        flt.conditions()
+    except service.VulnerabilityError as exc:
+        raise _bad_request(exc) from None
+    return StreamingResponse(_csv_stream(request, flt), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="vulnerabilities-{found.id}.csv"'})
+
+
+@router.get("/vulnerabilities/export.csv")
+def export_instance_csv(request: Request, params: FilterParams = Depends(),
+                        principal: Principal = Depends(current_principal)) -> StreamingResponse:
+    """Every project's vulnerabilities (instance administrators)."""
+    authorize(principal, Action.ADMIN_INSTANCE)
+    flt = params.build(None)
+    try:
+        flt.conditions()
+    except service.VulnerabilityError as exc:
+        raise _bad_request(exc) from None
+    return StreamingResponse(_csv_stream(request, flt), media_type="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="vulnerabilities.csv"'})
+
+
+def _vulnerability_or_404(session: Session, vulnerability_id: int) -> tuple[Vulnerability, Project]:
+    v = session.get(Vulnerability, vulnerability_id)
+    if v is None:
+        raise HTTPException(status_code=404, detail=f"vulnerability {vulnerability_id} not found")
+    return v, session.get(Project, v.project_id)
+
+
+@router.get("/vulnerabilities/{vulnerability_id}")
+def get_vulnerability(vulnerability_id: int, principal: Principal = Depends(current_principal),
+                      session: Session = Depends(get_session)) -> dict[str, Any]:
+    v, project = _vulnerability_or_404(session, vulnerability_id)
+    authorize(principal, Action.READ_VULNERABILITIES, project.path)
+    body = vulnerability_json(v, project.path)
+    body["history"] = [{"from": t.from_state, "to": t.to_state, "dismissal_reason": t.dismissal_reason,
+                        "comment": t.comment, "author": t.author, "at": t.created_at.isoformat()}
+                       for t in service.history(session, v.id)]
+    body["seen_in"] = [{"tag": s.image_tag, "digest": s.image_digest or None, "first_seen": s.first_seen_at.isoformat(),
+                        "last_seen": s.last_seen_at.isoformat(), "current": s.active}
+                       for s in service.sightings(session, v.id)]
+    return body
+
+
+class StateChange(BaseModel):
+    state: Literal["detected", "confirmed", "dismissed", "resolved"]
+    dismissal_reason: Literal["acceptable_risk", "false_positive", "mitigating_control", "used_in_tests",
+                              "not_applicable"] | None = None
+    comment: str | None = Field(default=None, max_length=50_000)
+
+
+class BulkStateChange(StateChange):
+    ids: list[int] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/vulnerabilities/{vulnerability_id}/state")
+def change_state(vulnerability_id: int, body: StateChange, principal: Principal = Depends(current_principal),
+                 session: Session = Depends(get_session)) -> dict[str, Any]:
+    v, project = _vulnerability_or_404(session, vulnerability_id)
+    authorize(principal, Action.TRIAGE_VULNERABILITIES, project.path)
+    try:
+        service.change_state(session, [v.id], body.state, author=principal.name, comment=body.comment,
+                             dismissal_reason=body.dismissal_reason)
+    except service.VulnerabilityError as exc:
+        raise _bad_request(exc) from None
+    return vulnerability_json(v, project.path)
+
+
+@router.post("/projects/{project:path}/vulnerabilities/bulk_state")
+def bulk_change_state(project: str, body: BulkStateChange, principal: Principal = Depends(current_principal),
+                      session: Session = Depends(get_session)) -> dict[str, Any]:
+    found = project_or_404(session, project)
+    authorize(principal, Action.TRIAGE_VULNERABILITIES, found.path)
+    try:
+        rows = service.change_state(session, body.ids, body.state, author=principal.name, comment=body.comment,
+                                    dismissal_reason=body.dismissal_reason, project_id=found.id)
+    except service.VulnerabilityError as exc:
+        raise _bad_request(exc) from None
+    return {"updated": len(rows)}
+
+
+async def start(app: FastAPI) -> None:
+    """No background work of its own (continuous re-matching runs in ingestion's hook)."""
+
+
+async def stop(app: FastAPI) -> None:
+    """Nothing in flight."""
