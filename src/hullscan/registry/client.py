@@ -181,7 +181,10 @@ class RegistryClient:
             if creds:
                 username, password = creds
         self.credentials = (username, password or "") if username is not None else None
-        self.http = httpx.Client(timeout=timeout, follow_redirects=True, verify=not insecure)
+        from hullscan import __version__
+
+        self.http = httpx.Client(timeout=timeout, follow_redirects=True, verify=not insecure,
+                                 headers={"User-Agent": f"hullscan/{__version__}"})
         self.authorization: dict[str, str] = {}  # scope -> Authorization header value
 
     def close(self) -> None:

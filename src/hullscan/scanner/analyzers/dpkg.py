@@ -61,8 +61,8 @@ def licenses_from_copyright(text: str) -> list[str]:
 def packages_from_control(text: str, path: str) -> list[Package]:
     packages: list[Package] = []
     for paragraph in parse_paragraphs(text):
-        name, version = paragraph.get("Package"), paragraph.get("Version")
-        if not name or not version or not _installed(paragraph):
+        name, version = paragraph.get("Package"), paragraph.get("Version", "")
+        if not name or not _installed(paragraph):
             continue
         source_name, source_version = name, version
         if source := paragraph.get("Source"):

@@ -35,6 +35,8 @@ def licenses_of(manifest: dict[str, Any]) -> list[str]:
         found.append(value.strip())
     elif isinstance(value, dict) and isinstance(value.get("type"), str):
         found.append(value["type"])
+    elif isinstance(value, list):
+        found += [x for x in value if isinstance(x, str)]
     legacy = manifest.get("licenses")
     if not found and isinstance(legacy, list):
         for item in legacy:
@@ -64,13 +66,18 @@ def parse_package_lock(data: bytes, path: str) -> list[Package]:
     packages = lock.get("packages")
     if isinstance(packages, dict) and packages:  # lockfileVersion 2 and 3
         for key, meta in packages.items():
-            if not key or not isinstance(meta, dict) or meta.get("link"):
+            if not isinstance(meta, dict) or meta.get("link"):
                 continue
+            if not key:  # the project itself
+                meta = {"name": meta.get("name") or lock.get("name"), "version": meta.get("version") or lock.get("version"),
+                        "license": meta.get("license")}
             name = meta.get("name") or key.rpartition("node_modules/")[2]
             version = meta.get("version")
             if isinstance(name, str) and isinstance(version, str) and name and version:
                 found.append(_package(name, version, path, licenses_of(meta)))
         return found
+    if isinstance(lock.get("name"), str) and isinstance(lock.get("version"), str):
+        found.append(_package(lock["name"], lock["version"], path))
     stack = [lock.get("dependencies")]  # lockfileVersion 1: nested "dependencies"
     while stack:
         deps = stack.pop()
@@ -89,25 +96,40 @@ def _split_spec(spec: str) -> str:
     return spec[:at] if at > 0 else spec
 
 
+_REGISTRY_NAME = re.compile(r"^https?://[^/]+/((?:@[^/]+/)?[^/@]+)/-/")
+
+
 def parse_yarn_lock(data: bytes, path: str) -> list[Package]:
+    """yarn classic (`version "x"`) and berry (`version: x`) lock files; for classic the registry URL in
+    `resolved` names the package when it differs from the alias in the header (as yarn itself installs it)."""
     found: list[Package] = []
     seen: set[tuple[str, str]] = set()
-    name: str | None = None
+    block: dict[str, str] = {}
+
+    def flush() -> None:
+        name, version = block.get("name"), block.get("version")
+        if (match := _REGISTRY_NAME.match(block.get("resolved", ""))) and name:
+            name = match[1]
+        if name and version and (name, version) not in seen:
+            seen.add((name, version))
+            found.append(_package(name, version, path))
+        block.clear()
+
     for line in data.decode("utf-8", "replace").splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if not line[0].isspace():
+            flush()
             header = line.rstrip().rstrip(":")
-            name = None if header.startswith("__metadata") or "@workspace:" in header else _split_spec(
-                header.split(",")[0])
+            if not header.startswith("__metadata"):  # a workspace entry is the project itself
+                block["name"] = _split_spec(header.split(",")[0])
             continue
-        stripped = line.strip()
-        if name and line.startswith("  ") and not line.startswith("   ") and stripped.startswith("version"):
-            version = stripped[len("version"):].lstrip(":").strip().strip('"')
-            if version and (name, version) not in seen:
-                seen.add((name, version))
-                found.append(_package(name, version, path))
-            name = None
+        if line.startswith("  ") and not line.startswith("   ") and block.get("name"):
+            key, _, value = line.strip().partition(" ")
+            key = key.rstrip(":")
+            if key in ("version", "resolved"):
+                block[key] = value.strip().strip('"')
+    flush()
     return found
 
 
@@ -126,6 +148,14 @@ def parse_pnpm_lock(data: bytes, path: str) -> list[Package]:
             lock_version = float(str(doc.get("lockfileVersion", "6")).split(".")[0])
         except ValueError:
             lock_version = 6.0
+        direct = doc.get("dependencies")
+        if isinstance(direct, dict):  # lockfile v5: direct dependencies as name: version[_peers]
+            for name, version in direct.items():
+                if isinstance(version, str | int | float):
+                    version = str(version).split("_", 1)[0].split("(", 1)[0]
+                    if version and not version.startswith(("link:", "file:")) and (name, version) not in seen:
+                        seen.add((name, version))
+                        found.append(_package(str(name), version, path))
         for key, meta in doc["packages"].items():
             key = _PEER.sub("", str(key)).lstrip("/")
             if lock_version < 6:
