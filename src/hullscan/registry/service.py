@@ -78,8 +78,10 @@ def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]], ke
     """Insert rows, skipping those whose unique `keys` already exist; one statement for all rows."""
     if not rows:
         return 0
-    result = session.execute(_insert(session, model).values(rows).on_conflict_do_nothing(index_elements=keys))
-    return max(result.rowcount or 0, 0)
+    # Count via RETURNING: drivers disagree on rowcount for INSERT .. ON CONFLICT DO NOTHING.
+    key = getattr(model, keys[0])
+    stmt = _insert(session, model).values(rows).on_conflict_do_nothing(index_elements=keys).returning(key)
+    return len(session.execute(stmt).all())
 
 
 # -- repositories ----------------------------------------------------------------------------------
