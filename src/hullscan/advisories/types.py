@@ -54,6 +54,7 @@ class Advisory:
     severity: str | None = None  # critical | high | medium | low | unknown
     cvss_vector: str | None = None
     cvss_score: float | None = None
+    cvss_vectors: dict[str, str] = field(default_factory=dict)  # CVSS version ("2", "3", "4") -> vector
     references: list[str] = field(default_factory=list)
     known_exploited: bool = False
     known_exploited_date: str | None = None

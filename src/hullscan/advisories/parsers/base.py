@@ -1,0 +1,135 @@
+"""What parsers produce, and the validation every affected entry goes through."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+from hullscan.advisories.normalize import UnknownEcosystem, normalize_ecosystem, normalize_name
+from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
+from hullscan.versions import InvalidVersion, parse, scheme_for_ecosystem
+
+MAX_RECORD_BYTES = 16 * 1024 * 1024  # one advisory larger than this is hostile, not data
+EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
+
+
+@dataclass
+class Parsed:
+    advisory: Advisory
+    affected: list[AffectedPackage]
+
+
+@dataclass
+class Enrichment:
+    cve_id: str
+    known_exploited: bool | None = None
+    known_exploited_date: str | None = None
+    epss_score: float | None = None
+    epss_percentile: float | None = None
+
+
+@dataclass
+class Tally:
+    """Records read and skipped (by reason) while parsing one source."""
+
+    records: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, reason: str, detail: str = "") -> None:
+        self.skipped[reason] += 1
+        self.examples.setdefault(reason, detail[:300])
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.year <= 1:
+        return None  # Go's placeholder `0001-01-01T00:00:00Z`
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+def make_affected(
+    tally: Tally,
+    advisory_id: str,
+    ecosystem: str,
+    name: str,
+    ranges: list[AffectedRange],
+    versions: list[str] | None = None,
+    fix_state: str = "fixed",
+    severity: str | None = None,
+) -> AffectedPackage | None:
+    """A validated entry, or None (counted) when its ecosystem is unknown or a range version unreadable."""
+    known = _ecosystem_scheme(ecosystem)
+    if known is None:
+        tally.skip("unknown_ecosystem", f"{advisory_id}: {ecosystem!r}")
+        return None
+    eco, scheme = known
+    if not isinstance(name, str) or not name.strip():
+        tally.skip("invalid_package", f"{advisory_id}: package name {name!r}")
+        return None
+    for rng in ranges:
+        if rng.type.upper() == "GIT":
+            continue
+        for ev in rng.events:
+            if ev.kind == "introduced" and ev.version in ("0", "*"):
+                continue
+            if ev.kind == "limit" and ev.version == "*":
+                continue
+            if not _readable(scheme, ev.version):
+                tally.skip("invalid_version", f"{advisory_id}: {eco} {name} {ev.kind} {ev.version!r}")
+                return None
+    return AffectedPackage(
+        advisory_id=advisory_id,
+        ecosystem=eco,
+        package=_normalized_name(eco, name),
+        ranges=ranges,
+        versions=[v for v in (versions or []) if isinstance(v, str)],
+        fix_state=fix_state,
+        severity=severity,
+    )
+
+
+def fixed_range(fixed: str | None) -> list[AffectedRange]:
+    """`introduced 0` up to `fixed` (or open-ended when there is no fix yet)."""
+    return [_fixed_range(fixed)]
+
+
+@lru_cache(maxsize=65536)
+def _fixed_range(fixed: str | None) -> AffectedRange:
+    events = [RangeEvent("introduced", "0")]
+    if fixed:
+        events.append(RangeEvent("fixed", fixed))
+    return AffectedRange("ECOSYSTEM", tuple(events))
+
+
+@lru_cache(maxsize=4096)
+def _ecosystem_scheme(ecosystem: str) -> tuple[str, str] | None:
+    try:
+        eco = normalize_ecosystem(ecosystem)
+        return eco, scheme_for_ecosystem(eco)
+    except (UnknownEcosystem, ValueError):
+        return None
+
+
+@lru_cache(maxsize=65536)
+def _normalized_name(ecosystem: str, name: str) -> str:
+    return normalize_name(ecosystem, name)
+
+
+@lru_cache(maxsize=200_000)
+def _readable(scheme: str, version: str) -> bool:
+    try:
+        parse(scheme, version)
+        return True
+    except InvalidVersion:
+        return False

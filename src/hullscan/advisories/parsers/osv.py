@@ -1,0 +1,207 @@
+"""OSV records (https://ossf.github.io/osv-schema/) from JSON-lines (optionally gzip), a zip or a folder."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from hullscan.advisories.normalize import best_cvss, severity_word
+from hullscan.advisories.parsers.base import (
+    EVENT_KINDS,
+    MAX_RECORD_BYTES,
+    Parsed,
+    Tally,
+    make_affected,
+    parse_time,
+)
+from hullscan.advisories.types import Advisory, AffectedRange, RangeEvent
+
+
+class CorruptArchive(ValueError):
+    """A zip or gzip that cannot be read to the end."""
+
+
+def parse_record(obj: Any, tally: Tally) -> Parsed | None:
+    """One OSV JSON object → Parsed (bad affected entries dropped and counted), or None when unusable."""
+    tally.records += 1
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"].strip():
+        tally.skip("invalid_record", repr(obj)[:200])
+        return None
+    adv_id = obj["id"].strip()[:128]
+    vectors = [s.get("score", "") for s in obj.get("severity") or [] if isinstance(s, dict)]
+    vectors_by_version, vector, score, cvss_sev = best_cvss(v for v in vectors if isinstance(v, str))
+    db_specific = obj.get("database_specific") if isinstance(obj.get("database_specific"), dict) else {}
+    severity = cvss_sev or severity_word(db_specific.get("severity") if isinstance(db_specific.get("severity"), str) else None)
+    refs = [r.get("url") for r in obj.get("references") or [] if isinstance(r, dict) and isinstance(r.get("url"), str)]
+    aliases = [a for a in obj.get("aliases") or [] if isinstance(a, str)]
+    advisory = Advisory(
+        id=adv_id,
+        source="osv",
+        aliases=sorted(set(aliases) - {adv_id}),
+        summary=obj.get("summary") if isinstance(obj.get("summary"), str) else None,
+        details=obj.get("details") if isinstance(obj.get("details"), str) else None,
+        published=parse_time(obj.get("published")),
+        modified=parse_time(obj.get("modified")),
+        withdrawn=parse_time(obj.get("withdrawn")),
+        severity=severity,
+        cvss_vector=vector,
+        cvss_score=score,
+        cvss_vectors=vectors_by_version,
+        references=refs,
+    )
+    affected = []
+    for entry in obj.get("affected") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("package"), dict):
+            tally.skip("invalid_affected", f"{adv_id}: {repr(entry)[:200]}")
+            continue
+        pkg = entry["package"]
+        ranges = []
+        bad = False
+        for rng in entry.get("ranges") or []:
+            if not isinstance(rng, dict) or not isinstance(rng.get("events"), list):
+                bad = True
+                break
+            events = []
+            for ev in rng["events"]:
+                if not isinstance(ev, dict) or len(ev) != 1:
+                    bad = True
+                    break
+                (kind, version), = ev.items()
+                if kind not in EVENT_KINDS or not isinstance(version, str):
+                    bad = True
+                    break
+                events.append(RangeEvent(kind, version))
+            ranges.append(AffectedRange(str(rng.get("type", "ECOSYSTEM")).upper(), tuple(events)))
+        if bad:
+            tally.skip("invalid_range", f"{adv_id}: {repr(entry.get('ranges'))[:200]}")
+            continue
+        has_fix = any(ev.kind == "fixed" for r in ranges for ev in r.events)
+        eco_specific = entry.get("ecosystem_specific") if isinstance(entry.get("ecosystem_specific"), dict) else {}
+        pkg_sev = eco_specific.get("urgency") or eco_specific.get("severity")
+        item = make_affected(
+            tally,
+            adv_id,
+            str(pkg.get("ecosystem", "")),
+            pkg.get("name", ""),
+            ranges,
+            entry.get("versions") if isinstance(entry.get("versions"), list) else [],
+            "fixed" if has_fix else "unfixed",
+            pkg_sev if isinstance(pkg_sev, str) else None,
+        )
+        if item is not None:
+            affected.append(item)
+    return Parsed(advisory, affected)
+
+
+def _loads(data: bytes | str, tally: Tally, where: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        tally.records += 1
+        tally.skip("malformed_json", f"{where}: {exc}")
+        return _MALFORMED
+
+
+_MALFORMED = object()
+
+
+def iter_jsonl(stream: IO[bytes], tally: Tally, where: str = "jsonl") -> Iterator[Parsed]:
+    """Records of a JSON-lines stream (gzip detected by its magic bytes), one line at a time."""
+    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+    lineno = 0
+    try:
+        while True:
+            line = buffered.readline(MAX_RECORD_BYTES + 1)
+            if not line:
+                break
+            lineno += 1
+            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+                tally.records += 1
+                tally.skip("record_too_large", f"{where}:{lineno}")
+                while line and not line.endswith(b"\n"):  # drain the rest of the line
+                    line = buffered.readline(MAX_RECORD_BYTES)
+                continue
+            if not line.strip():
+                continue
+            obj = _loads(line, tally, f"{where}:{lineno}")
+            if obj is _MALFORMED:
+                continue
+            parsed = parse_record(obj, tally)
+            if parsed:
+                yield parsed
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise CorruptArchive(f"{where}: cannot read compressed stream: {exc}") from exc
+
+
+def iter_zip(path: Path, tally: Tally) -> Iterator[Parsed]:
+    """Records of an OSV `all.zip` (one JSON document per member)."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CorruptArchive(f"{path.name}: not a readable zip: {exc}") from exc
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir() or not info.filename.endswith(".json"):
+                continue
+            if info.file_size > MAX_RECORD_BYTES:
+                tally.records += 1
+                tally.skip("record_too_large", info.filename)
+                continue
+            try:
+                with zf.open(info) as member:
+                    data = member.read(MAX_RECORD_BYTES + 1)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # CRC errors, truncated data
+                raise CorruptArchive(f"{path.name}: member {info.filename} is corrupt: {exc}") from exc
+            obj = _loads(data, tally, info.filename)
+            if obj is _MALFORMED:
+                continue
+            parsed = parse_record(obj, tally)
+            if parsed:
+                yield parsed
+
+
+def iter_dir(path: Path, tally: Tally) -> Iterator[Parsed]:
+    """Records of a folder of OSV JSON files (recursively, in name order)."""
+    for file in sorted(path.rglob("*.json")):
+        if file.stat().st_size > MAX_RECORD_BYTES:
+            tally.records += 1
+            tally.skip("record_too_large", str(file))
+            continue
+        obj = _loads(file.read_bytes(), tally, file.name)
+        if obj is _MALFORMED:
+            continue
+        parsed = parse_record(obj, tally)
+        if parsed:
+            yield parsed
+
+
+def iter_path(path: Path, tally: Tally) -> Iterator[Parsed]:
+    if path.is_dir():
+        return iter_dir(path, tally)
+    if path.suffix == ".zip":
+        return iter_zip(path, tally)
+    if path.suffix == ".json":
+        return iter_dir_single(path, tally)
+    return _iter_file(path, tally)
+
+
+def iter_dir_single(path: Path, tally: Tally) -> Iterator[Parsed]:
+    obj = _loads(path.read_bytes(), tally, path.name)
+    if obj is _MALFORMED:
+        return
+    for item in obj if isinstance(obj, list) else [obj]:
+        parsed = parse_record(item, tally)
+        if parsed:
+            yield parsed
+
+
+def _iter_file(path: Path, tally: Tally) -> Iterator[Parsed]:
+    with path.open("rb") as fh:
+        yield from iter_jsonl(fh, tally, path.name)

@@ -1,0 +1,420 @@
+"""The advisories service other parts call: the store for matching, changesets for re-matching, and the
+import/sync entry points used by the CLI, the API and the scheduler.
+
+Each source is written in its own transaction: readers see its old or its new data, a failing source
+leaves its previous data intact and does not stop the others, and bad records are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import io
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hullscan.advisories.fetch import download, get_bytes
+from hullscan.advisories.normalize import normalize_name
+from hullscan.advisories.parsers import alpine, debian, enrichment, osv, ubuntu
+from hullscan.advisories.parsers.base import Parsed, Tally
+from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
+from hullscan.advisories.store import ApplyResult, apply_enrichment, apply_source, record_state
+from hullscan.db import Database
+from hullscan.db.models.advisories import (
+    AdvisoryChangeset,
+    AdvisoryRecord,
+    AdvisorySourceState,
+    AffectedEntry,
+    VulnerabilityEnrichment,
+)
+from hullscan.settings import Settings
+
+__all__ = [
+    "ChangeEntry", "Changeset", "SourceResult", "SqlAdvisoryStore", "changesets_since", "import_path",
+    "normalize_name", "status", "sync",
+]
+log = logging.getLogger("hullscan.advisories")
+Progress = Callable[[str, int, int | None], None]  # (source, advanced by, total if known)
+
+FORMATS = ("osv", "alpine", "debian-list", "debian-json", "ubuntu-oval", "kev", "epss")
+
+
+@dataclass
+class SourceResult:
+    source: str
+    ok: bool
+    error: str | None = None
+    records: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    added: int = 0
+    modified: int = 0
+    withdrawn: int = 0
+    unchanged: int = 0
+    changeset_id: int | None = None
+
+
+# --- running one source ---------------------------------------------------------------------------------
+
+
+def _run(
+    db: Database, name: str, kind: str, location: str | None, produce: Callable[[Tally], object],
+    *, snapshot: bool = True, enrichment_kind: str | None = None, cursor: Callable[[], str | None] | None = None,
+    progress: Progress | None = None,
+) -> SourceResult:
+    """Parse and write one source in one transaction; on any error record it and keep the old data."""
+    tally = Tally()
+    log.info("advisory source started", extra={"source": name, "location": location})
+    try:
+        with db.session() as session:
+            items = produce(tally)
+            tick = (lambda n: progress(name, n, None)) if progress else None
+            if enrichment_kind:
+                result = apply_enrichment(session, name, items, kind=enrichment_kind)  # type: ignore[arg-type]
+            else:
+                result = apply_source(session, name, items, snapshot=snapshot, progress=tick)  # type: ignore[arg-type]
+            record_state(session, name, kind, location, tally, result, None, cursor() if cursor else None)
+    except Exception as exc:  # any failure of one source is recorded, never propagated to the others
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("advisory source failed", extra={"source": name, "error": error})
+        with db.session() as session:
+            record_state(session, name, kind, location, tally, None, error)
+        return SourceResult(name, False, error, tally.records, dict(tally.skipped))
+    log.info("advisory source done", extra={
+        "source": name, "records": tally.records, "skipped": sum(tally.skipped.values()),
+        "added": result.added, "modified": result.modified, "withdrawn": result.withdrawn,
+    })
+    return SourceResult(name, True, None, tally.records, dict(tally.skipped), result.added, result.modified,
+                        result.withdrawn, result.unchanged, result.changeset_id)
+
+
+# --- local files and URLs ---------------------------------------------------------------------------------
+
+
+def detect_format(path: Path) -> str:
+    """Guess a file's or folder's format from its name and first bytes."""
+    name = path.name.lower()
+    if path.is_dir():
+        if any((child / repo).is_file() for child in path.iterdir() if child.is_dir()
+               for repo in ("main.json", "community.json")):
+            return "alpine"  # <branch>/<repo>.json
+        if any((path / repo).is_file() for repo in ("main.json", "community.json")):
+            return "alpine"
+        return "osv"
+    if name.endswith((".xml", ".xml.bz2")):
+        return "ubuntu-oval"
+    if name.endswith((".csv", ".csv.gz")):
+        return "epss"
+    if name.endswith((".zip", ".jsonl", ".jsonl.gz", ".ndjson")):
+        return "osv"
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    stripped = head.lstrip()
+    if stripped.startswith(b"[") and (b"] DSA-" in head or b"] DLA-" in head or b"] DTSA-" in head):
+        return "debian-list"
+    if stripped.startswith(b"{"):
+        if b'"catalogVersion"' in head or b'"vulnerabilities"' in head and b'"cveID"' in head:
+            return "kev"
+        if b'"distroversion"' in head or b'"secfixes"' in head or b'"apkurl"' in head:
+            return "alpine"
+        if b'"releases"' in head and b'"CVE-' in head:
+            return "debian-json"
+        return "osv"
+    raise ValueError(f"cannot tell the format of {path}; pass --format ({', '.join(FORMATS)})")
+
+
+def _default_source(fmt: str, path: Path) -> str:
+    stem = path.name.split(".", 1)[0].lower()
+    if fmt == "osv":
+        return f"osv:{stem}"
+    if fmt == "debian-list":
+        return f"debian-{path.parent.name.lower()}" if path.parent.name in ("DSA", "DLA", "DTSA") else f"debian-{stem}"
+    if fmt == "ubuntu-oval":
+        return f"ubuntu-oval:{path.name.split('.')[2] if path.name.count('.') > 2 else stem}"
+    return {"alpine": "alpine-secdb", "debian-json": "debian-tracker", "kev": "kev", "epss": "epss"}[fmt]
+
+
+def _open_maybe_bz2(path: Path) -> io.BufferedIOBase:
+    fh = path.open("rb")
+    if fh.read(3) == b"BZh":
+        fh.seek(0)
+        return bz2.BZ2File(fh)  # type: ignore[return-value]
+    fh.seek(0)
+    return fh  # type: ignore[return-value]
+
+
+def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], object], str | None]:
+    if fmt == "osv":
+        return (lambda t: osv.iter_path(path, t)), None
+    if fmt == "alpine":
+        return (lambda t: alpine.iter_documents(alpine.read_tree(path), t)), None
+    if fmt == "debian-list":
+        def produce_list(t: Tally) -> Iterator[Parsed]:
+            with path.open("rb") as fh:
+                yield from debian.iter_list(fh, t, source)
+        return produce_list, None
+    if fmt == "debian-json":
+        return (lambda t: debian.iter_tracker_json(path.read_bytes(), t)), None
+    if fmt == "ubuntu-oval":
+        def produce_oval(t: Tally) -> Iterator[Parsed]:
+            with _open_maybe_bz2(path) as fh:
+                yield from ubuntu.iter_oval(fh, t)
+        return produce_oval, None
+    if fmt == "kev":
+        return (lambda t: enrichment.iter_kev(path.read_bytes(), t)), "kev"
+    if fmt == "epss":
+        def produce_epss(t: Tally) -> Iterator:
+            with path.open("rb") as fh:
+                yield from enrichment.iter_epss(fh, t)
+        return produce_epss, "epss"
+    raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+
+
+def _import_targets(path: Path) -> list[tuple[str, Path]]:
+    """What to import from a path; a folder mixing formats (like ../shared/advisories) is split up."""
+    if path.is_file():
+        return [(detect_format(path), path)]
+    direct = detect_format(path)
+    if direct == "alpine":
+        return [("alpine", path)]
+    children = sorted(path.iterdir())
+    if children and all(c.is_file() and c.suffix == ".json" for c in children) and \
+            all(detect_format(c) == "osv" for c in children):
+        return [("osv", path)]
+    targets: list[tuple[str, Path]] = []
+    for child in children:
+        if child.name.startswith(".") or child.suffix.lower() in (".md", ".txt") or "schema" in child.name:
+            continue
+        if child.is_dir():
+            targets.extend(_import_targets(child))
+        else:
+            try:
+                targets.append((detect_format(child), child))
+            except ValueError as exc:
+                log.warning("skipping file of unknown format", extra={"path": str(child), "error": str(exc)})
+    return targets
+
+
+def import_path(
+    db: Database, settings: Settings, target: str, fmt: str | None = None, source: str | None = None,
+    progress: Progress | None = None,
+) -> list[SourceResult]:
+    """Import a local file/folder or a URL; each detected source is one atomic import."""
+    tmp: Path | None = None
+    try:
+        if urlparse(target).scheme in ("http", "https"):
+            tmp = Path(tempfile.mkdtemp(prefix="import-", dir=_tmp_dir(settings)))
+            with _client(settings) as client:
+                downloaded = download(client, target, tmp, settings.advisories_http_retries)
+            path = tmp / (Path(urlparse(target).path).name or "download")
+            downloaded.rename(path)
+        else:
+            path = Path(target)
+            if not path.exists():
+                raise FileNotFoundError(f"no such file or folder: {target}")
+        targets = [(fmt, path)] if fmt else _import_targets(path)
+        results = []
+        for f, p in targets:
+            if f not in FORMATS:
+                raise ValueError(f"unknown format {f!r}; known: {', '.join(FORMATS)}")
+            name = source or _default_source(f, p)
+            produce, enrich = _producer(f, p, name)
+            results.append(_run(db, name, f, str(p), produce, enrichment_kind=enrich, progress=progress))
+        return results
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- scheduled / on-demand sync from the configured sources ----------------------------------------------
+
+
+def _client(settings: Settings) -> httpx.Client:
+    return httpx.Client(timeout=settings.advisories_http_timeout, follow_redirects=True,
+                        headers={"User-Agent": "hullscan-advisories"})
+
+
+def _tmp_dir(settings: Settings) -> Path:
+    path = settings.resolved_data_dir / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _osv_sync(db: Database, settings: Settings, ecosystem: str, client: httpx.Client,
+              progress: Progress | None) -> SourceResult:
+    """One OSV ecosystem: all.zip the first time (or after many changes), then only records newer than the
+    cursor listed in modified_id.csv."""
+    name = f"osv:{ecosystem.lower()}"
+    base = f"{settings.advisories_osv_base_url.rstrip('/')}/{quote(ecosystem)}"
+    tmp = Path(tempfile.mkdtemp(prefix="osv-", dir=_tmp_dir(settings)))
+    try:
+        with db.session() as s:
+            state = s.get(AdvisorySourceState, name)
+            cursor = state.cursor if state and state.last_success_at else None
+        try:
+            csv_path = download(client, f"{base}/modified_id.csv", tmp, settings.advisories_http_retries)
+            changed, newest = _read_modified_csv(csv_path, cursor)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            with db.session() as s:
+                record_state(s, name, "osv", base, Tally(), None, error)
+            return SourceResult(name, False, error)
+        if cursor is not None and len(changed) <= settings.advisories_osv_incremental_max:
+            def produce_changed(t: Tally) -> Iterator[Parsed]:
+                for adv_id in changed:
+                    data = get_bytes(client, f"{base}/{quote(adv_id)}.json", settings.advisories_http_retries)
+                    try:
+                        obj = json.loads(data)
+                    except ValueError as exc:
+                        t.records += 1
+                        t.skip("malformed_json", f"{adv_id}: {exc}")
+                        continue
+                    parsed = osv.parse_record(obj, t)
+                    if parsed:
+                        yield parsed
+                    if progress:
+                        progress(name, 1, len(changed))
+            if not changed:
+                with db.session() as s:
+                    record_state(s, name, "osv", base, _tally_of(s, name), ApplyResult(
+                        changeset_id=_last_changeset(s, name)), None, newest or cursor)
+                return SourceResult(name, True, changeset_id=None)
+            return _run(db, name, "osv", base, produce_changed, snapshot=False, cursor=lambda: newest or cursor)
+        zip_path = download(client, f"{base}/all.zip", tmp, settings.advisories_http_retries)
+        return _run(db, name, "osv", base, lambda t: osv.iter_zip(zip_path, t), cursor=lambda: newest,
+                    progress=progress)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _tally_of(session: Session, name: str) -> Tally:
+    state = session.get(AdvisorySourceState, name)
+    tally = Tally(records=state.records if state else 0)
+    for reason, info in (state.skipped_reasons if state else {}).items():
+        tally.skipped[reason] = info.get("count", 0)
+        tally.examples[reason] = info.get("example", "")
+    return tally
+
+
+def _last_changeset(session: Session, name: str) -> int:
+    state = session.get(AdvisorySourceState, name)
+    return (state.last_changeset_id if state else None) or 0
+
+
+def _read_modified_csv(path: Path, cursor: str | None) -> tuple[list[str], str | None]:
+    """Ids modified after `cursor` (ISO timestamps compare as text) and the newest timestamp listed."""
+    changed: list[str] = []
+    newest: str | None = None
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        for row in csv.reader(fh):
+            if len(row) < 2:
+                continue
+            stamp, adv_id = row[0].strip(), row[1].strip().split("/")[-1]
+            if not stamp[:4].isdigit() or not adv_id:
+                continue
+            if newest is None or stamp > newest:
+                newest = stamp
+            if cursor is None or stamp > cursor:
+                changed.append(adv_id)
+    return list(dict.fromkeys(changed)), newest
+
+
+def _download_source(db: Database, settings: Settings, client: httpx.Client, name: str, fmt: str,
+                     urls: list[str], progress: Progress | None) -> SourceResult:
+    tmp = Path(tempfile.mkdtemp(prefix="sync-", dir=_tmp_dir(settings)))
+    try:
+        try:
+            files = []
+            for i, url in enumerate(urls):
+                fetched = download(client, url, tmp, settings.advisories_http_retries)
+                target = tmp / f"{i}-{Path(urlparse(url).path).name}"
+                if fmt == "alpine":  # keep the <branch>/<repo>.json layout
+                    parts = urlparse(url).path.rstrip("/").split("/")
+                    target = tmp / "tree" / parts[-2] / parts[-1]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                fetched.rename(target)
+                files.append(target)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            with db.session() as s:
+                record_state(s, name, fmt, ",".join(urls), Tally(), None, error)
+            return SourceResult(name, False, error)
+        path = tmp / "tree" if fmt == "alpine" else files[0]
+        produce, enrich = _producer(fmt, path, name)
+        return _run(db, name, fmt, ",".join(urls), produce, enrichment_kind=enrich, progress=progress)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sync(db: Database, settings: Settings, sources: list[str] | None = None,
+         progress: Progress | None = None) -> list[SourceResult]:
+    """Sync the configured sources (or the named ones); every source independently."""
+    wanted = [s.lower() for s in (sources or settings.advisories_sources)]
+    results: list[SourceResult] = []
+    with _client(settings) as client:
+        for kind in wanted:
+            if kind == "osv" or kind.startswith("osv:"):
+                ecosystems = settings.advisories_osv_ecosystems if kind == "osv" else [
+                    e for e in settings.advisories_osv_ecosystems if e.lower() == kind[4:]] or [kind[4:]]
+                for eco in ecosystems:
+                    results.append(_osv_sync(db, settings, eco, client, progress))
+            elif kind == "alpine":
+                base = settings.advisories_alpine_url.rstrip("/")
+                urls = [f"{base}/{b}/{repo}.json" for b in settings.advisories_alpine_branches
+                        for repo in ("main", "community")]
+                results.append(_download_source(db, settings, client, "alpine-secdb", "alpine", urls, progress))
+            elif kind == "debian":
+                results.append(_download_source(db, settings, client, "debian-tracker", "debian-json",
+                                                [settings.advisories_debian_tracker_url], progress))
+            elif kind == "ubuntu":
+                for release in settings.advisories_ubuntu_releases:
+                    url = settings.advisories_ubuntu_oval_url.format(release=release)
+                    results.append(_download_source(db, settings, client, f"ubuntu-oval:{release}", "ubuntu-oval",
+                                                    [url], progress))
+            elif kind == "kev":
+                results.append(_download_source(db, settings, client, "kev", "kev", [settings.advisories_kev_url],
+                                                progress))
+            elif kind == "epss":
+                results.append(_download_source(db, settings, client, "epss", "epss", [settings.advisories_epss_url],
+                                                progress))
+            else:
+                results.append(SourceResult(kind, False, f"unknown source {kind!r}; known: osv, osv:<ecosystem>, "
+                                                          "alpine, debian, ubuntu, kev, epss"))
+    return results
+
+
+# --- status -----------------------------------------------------------------------------------------------
+
+
+def status(session: Session) -> dict:
+    """Per-source state (records, skipped with reasons, last error) and store totals."""
+    sources = [
+        {
+            "name": s.name, "kind": s.kind, "location": s.location, "records": s.records,
+            "advisories": s.advisories, "skipped": s.skipped, "skipped_reasons": s.skipped_reasons,
+            "last_attempt_at": s.last_attempt_at.isoformat() if s.last_attempt_at else None,
+            "last_success_at": s.last_success_at.isoformat() if s.last_success_at else None,
+            "last_error": s.last_error, "cursor": s.cursor, "last_changeset_id": s.last_changeset_id,
+        }
+        for s in session.execute(select(AdvisorySourceState).order_by(AdvisorySourceState.name)).scalars()
+    ]
+    return {
+        "sources": sources,
+        "totals": {
+            "advisories": session.scalar(select(func.count()).select_from(AdvisoryRecord)) or 0,
+            "withdrawn": session.scalar(
+                select(func.count()).select_from(AdvisoryRecord).where(AdvisoryRecord.withdrawn.is_not(None))) or 0,
+            "affected_entries": session.scalar(select(func.count()).select_from(AffectedEntry)) or 0,
+            "enriched_cves": session.scalar(select(func.count()).select_from(VulnerabilityEnrichment)) or 0,
+            "last_changeset_id": session.scalar(select(func.max(AdvisoryChangeset.id))),
+        },
+    }

@@ -1,0 +1,272 @@
+"""The advisory store: writing one source atomically with a changeset, and batched reads for matching.
+
+A source is written in one transaction, so readers see its old data or its new data, never half.
+Each advisory carries a hash of its normalised content; re-importing the same data changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from functools import lru_cache
+
+from sqlalchemy import String, Text, column, delete, func, insert, select, table, update
+from sqlalchemy.orm import Session
+
+from hullscan.advisories.parsers.base import Enrichment, Parsed, Tally
+from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
+from hullscan.db.base import utcnow
+from hullscan.db.models.advisories import (
+    AdvisoryAlias,
+    AdvisoryChange,
+    AdvisoryChangeset,
+    AdvisoryRecord,
+    AdvisorySourceState,
+    AffectedEntry,
+    VulnerabilityEnrichment,
+)
+
+BATCH = 500  # rows per statement; well under SQLite's and PostgreSQL's bind-parameter limits
+
+
+def _chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+# Bulk-insert targets with JSON columns typed as text: values are serialised once here (and cached for the
+# many identical `introduced 0 / fixed X` ranges) instead of per row by the JSON type. Both SQLite and
+# PostgreSQL accept JSON text for a JSON column.
+_AFFECTED_FAST = table(
+    "advisory_affected", column("advisory_id", String), column("ecosystem", String), column("package", String),
+    column("ranges", Text), column("versions", Text), column("fix_state", String), column("severity", String),
+)
+_ALIASES_FAST = table("advisory_aliases", column("advisory_id", String), column("alias", String))
+
+
+
+@lru_cache(maxsize=65536)
+def _ranges_text(ranges: tuple[AffectedRange, ...]) -> str:
+    return json.dumps(_ranges_json(list(ranges)), separators=(",", ":"))
+
+
+def _versions_text(versions: list[str]) -> str:
+    return json.dumps(versions, separators=(",", ":")) if versions else "[]"
+
+
+def _ranges_json(ranges: list[AffectedRange]) -> list[dict]:
+    return [{"type": r.type, "events": [{e.kind: e.version} for e in r.events]} for r in ranges]
+
+
+def _ranges_from_json(data: list[dict]) -> list[AffectedRange]:
+    out = []
+    for r in data:
+        events = tuple(RangeEvent(k, v) for ev in r.get("events", []) for k, v in ev.items())
+        out.append(AffectedRange(r.get("type", "ECOSYSTEM"), events))
+    return out
+
+
+def content_hash(parsed: Parsed) -> str:
+    """Hash of everything stored for an advisory, to tell a changed record from a re-import of the same one."""
+    a = parsed.advisory
+    head = [a.id, a.aliases, a.summary, a.details, a.published, a.modified, a.withdrawn, a.severity,
+            a.cvss_vector, a.cvss_score, sorted(a.cvss_vectors.items()), a.references]
+    affected = sorted(
+        (x.ecosystem, x.package, [(r.type, [(e.kind, e.version) for e in r.events]) for r in x.ranges],
+         x.versions, x.fix_state, x.severity or "")
+        for x in parsed.affected
+    )
+    blob = json.dumps([head, affected], default=str, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass
+class ApplyResult:
+    changeset_id: int
+    added: int = 0
+    modified: int = 0
+    withdrawn: int = 0
+    unchanged: int = 0
+    advisories: int = 0
+    keys: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _advisory_row(p: Parsed, source: str, digest: str, now: datetime) -> dict:
+    a = p.advisory
+    return {
+        "id": a.id, "source": source, "aliases": list(a.aliases), "summary": a.summary, "details": a.details,
+        "published": a.published, "modified": a.modified, "withdrawn": a.withdrawn, "severity": a.severity,
+        "cvss_vector": a.cvss_vector, "cvss_score": a.cvss_score, "cvss_vectors": dict(a.cvss_vectors),
+        "references": list(a.references), "content_hash": digest, "updated_at": now,
+    }
+
+
+def apply_source(
+    session: Session,
+    source: str,
+    records: Iterable[Parsed],
+    *,
+    snapshot: bool,
+    progress: Callable[[int], None] | None = None,
+) -> ApplyResult:
+    """Write a source's advisories in the caller's transaction and record the changeset.
+
+    `snapshot=True` means `records` is the source's complete data: advisories of this source that are
+    absent are removed (recorded as withdrawn). Incremental syncs pass `snapshot=False`.
+    """
+    changeset = AdvisoryChangeset(source=source, created_at=utcnow())
+    session.add(changeset)
+    session.flush()
+    result = ApplyResult(changeset_id=changeset.id)
+    now = utcnow()
+    seen: set[str] = set()
+    changes: list[dict] = []
+
+    for batch in _chunks(records):
+        by_id: dict[str, Parsed] = {}
+        for p in batch:
+            by_id[p.advisory.id] = p  # a later copy of the same id in one stream wins
+        digests = {i: content_hash(p) for i, p in by_id.items()}
+        existing = {
+            row.id: (row.source, row.content_hash, row.withdrawn)
+            for row in session.execute(
+                select(AdvisoryRecord.id, AdvisoryRecord.source, AdvisoryRecord.content_hash, AdvisoryRecord.withdrawn)
+                .where(AdvisoryRecord.id.in_(list(by_id)))
+            )
+        }
+        replace = [i for i in by_id if i in existing and existing[i][1] != digests[i]]
+        new = [i for i in by_id if i not in existing]
+        result.unchanged += len(by_id) - len(replace) - len(new)
+        seen.update(by_id)
+        old_keys: dict[str, set[tuple[str, str]]] = {}
+        if replace:
+            for adv_id, eco, pkg in session.execute(
+                select(AffectedEntry.advisory_id, AffectedEntry.ecosystem, AffectedEntry.package)
+                .where(AffectedEntry.advisory_id.in_(replace))
+            ):
+                old_keys.setdefault(adv_id, set()).add((eco, pkg))
+            session.execute(delete(AdvisoryAlias).where(AdvisoryAlias.advisory_id.in_(replace)))
+            session.execute(delete(AffectedEntry).where(AffectedEntry.advisory_id.in_(replace)))
+            session.execute(delete(AdvisoryRecord).where(AdvisoryRecord.id.in_(replace)))
+        write = new + replace
+        if not write:
+            if progress:
+                progress(len(batch))
+            continue
+        conn = session.connection()
+        conn.execute(AdvisoryRecord.__table__.insert(), [_advisory_row(by_id[i], source, digests[i], now) for i in write])
+        affected_rows = [
+            {"advisory_id": i, "ecosystem": a.ecosystem, "package": a.package,
+             "ranges": _ranges_text(tuple(a.ranges)), "versions": _versions_text(a.versions),
+             "fix_state": a.fix_state, "severity": a.severity}
+            for i in write for a in by_id[i].affected
+        ]
+        for chunk in _chunks(affected_rows, 2000):
+            conn.execute(_AFFECTED_FAST.insert(), chunk)
+        alias_rows = [{"advisory_id": i, "alias": al[:128]} for i in write for al in sorted(set(by_id[i].advisory.aliases))]
+        for chunk in _chunks(alias_rows, 2000):
+            conn.execute(_ALIASES_FAST.insert(), chunk)
+        for i in write:
+            keys = {(a.ecosystem, a.package) for a in by_id[i].affected} | old_keys.get(i, set())
+            withdrawn_now = by_id[i].advisory.withdrawn is not None
+            if i in existing:
+                kind = "withdrawn" if withdrawn_now and existing[i][2] is None else "modified"
+            else:
+                kind = "withdrawn" if withdrawn_now else "added"
+            setattr(result, kind, getattr(result, kind) + 1)
+            result.keys |= keys
+            changes.append({"changeset_id": changeset.id, "advisory_id": i, "change": kind,
+                            "keys": sorted([list(k) for k in keys])})
+        if progress:
+            progress(len(batch))
+
+    if snapshot:
+        gone = [
+            i for (i,) in session.execute(select(AdvisoryRecord.id).where(AdvisoryRecord.source == source))
+            if i not in seen
+        ]
+        for chunk in _chunks(gone):
+            keys_by_id: dict[str, set[tuple[str, str]]] = {}
+            for adv_id, eco, pkg in session.execute(
+                select(AffectedEntry.advisory_id, AffectedEntry.ecosystem, AffectedEntry.package)
+                .where(AffectedEntry.advisory_id.in_(chunk))
+            ):
+                keys_by_id.setdefault(adv_id, set()).add((eco, pkg))
+            session.execute(delete(AdvisoryAlias).where(AdvisoryAlias.advisory_id.in_(chunk)))
+            session.execute(delete(AffectedEntry).where(AffectedEntry.advisory_id.in_(chunk)))
+            session.execute(delete(AdvisoryRecord).where(AdvisoryRecord.id.in_(chunk)))
+            for i in chunk:
+                keys = keys_by_id.get(i, set())
+                result.withdrawn += 1
+                result.keys |= keys
+                changes.append({"changeset_id": changeset.id, "advisory_id": i, "change": "withdrawn",
+                                "keys": sorted([list(k) for k in keys])})
+    for chunk in _chunks(changes, 2000):
+        session.connection().execute(AdvisoryChange.__table__.insert(), chunk)
+    changeset.added, changeset.modified, changeset.withdrawn = result.added, result.modified, result.withdrawn
+    result.advisories = len(seen)
+    return result
+
+
+def apply_enrichment(session: Session, source: str, facts: Iterable[Enrichment], *, kind: str) -> ApplyResult:
+    """Replace one enrichment feed's facts (KEV flags or EPSS scores) for every CVE it lists."""
+    changeset = AdvisoryChangeset(source=source, created_at=utcnow())
+    session.add(changeset)
+    session.flush()
+    result = ApplyResult(changeset_id=changeset.id)
+    if kind == "kev":
+        session.execute(update(VulnerabilityEnrichment).values(known_exploited=False, known_exploited_date=None))
+    else:
+        session.execute(update(VulnerabilityEnrichment).values(epss_score=None, epss_percentile=None))
+    for batch in _chunks(facts):
+        by_cve = {f.cve_id: f for f in batch}
+        present = set(session.scalars(select(VulnerabilityEnrichment.cve_id).where(
+            VulnerabilityEnrichment.cve_id.in_(list(by_cve)))))
+        fresh = [f for c, f in by_cve.items() if c not in present]
+        if fresh:
+            session.execute(insert(VulnerabilityEnrichment), [
+                {"cve_id": f.cve_id, "known_exploited": bool(f.known_exploited),
+                 "known_exploited_date": f.known_exploited_date, "epss_score": f.epss_score,
+                 "epss_percentile": f.epss_percentile} for f in fresh])
+        for c in present:
+            f = by_cve[c]
+            values = ({"known_exploited": True, "known_exploited_date": f.known_exploited_date} if kind == "kev"
+                      else {"epss_score": f.epss_score, "epss_percentile": f.epss_percentile})
+            session.execute(update(VulnerabilityEnrichment).where(VulnerabilityEnrichment.cve_id == c).values(**values))
+        result.added += len(fresh)
+        result.modified += len(present)
+        result.advisories += len(by_cve)
+    changeset.added, changeset.modified = result.added, result.modified
+    return result
+
+
+def record_state(
+    session: Session, name: str, kind: str, location: str | None, tally: Tally, result: ApplyResult | None,
+    error: str | None, cursor: str | None = None,
+) -> None:
+    """Upsert the source's status row (also on failure, so `advisories status` shows the error)."""
+    state = session.get(AdvisorySourceState, name)
+    now = utcnow()
+    if state is None:
+        state = AdvisorySourceState(name=name, kind=kind, records=0, advisories=0, skipped=0, skipped_reasons={})
+        session.add(state)
+    state.kind, state.location, state.last_attempt_at = kind, location, now
+    state.last_error = error
+    if error is None and result is not None:
+        state.last_success_at = now
+        state.records = tally.records
+        state.skipped = sum(tally.skipped.values())
+        state.skipped_reasons = {k: {"count": v, "example": tally.examples.get(k, "")} for k, v in tally.skipped.items()}
+        state.last_changeset_id = result.changeset_id
+        state.advisories = session.scalar(
+            select(func.count()).select_from(AdvisoryRecord).where(AdvisoryRecord.source == name)
+        ) or (result.advisories if kind in ("kev", "epss") else 0)
+        if cursor is not None:
+            state.cursor = cursor
