@@ -32,6 +32,7 @@ def db_upgrade() -> None:
 def serve(
     host: str = typer.Option(None, help="Interface to listen on (default from settings: 127.0.0.1)."),
     port: int = typer.Option(None, help="Port to listen on (default from settings: 8080)."),
+    no_runner: bool = typer.Option(False, "--no-runner", help="Start no local scan runners (remote runners only)."),
 ) -> None:
     """Run the web app, API and embedded registry on one port (migrates the database first)."""
     import uvicorn
@@ -40,7 +41,8 @@ def serve(
     from hullscan.logs import configure_logging
     from hullscan.web.app import create_app
 
-    settings = get_settings()
+    settings = get_settings().model_copy(update={"host": host or get_settings().host, "port": port or get_settings().port,
+                                                 **({"runner_pool_size": 0} if no_runner else {})})
     configure_logging(settings.log_level, settings.log_json)
     upgrade(settings)
     uvicorn.run(

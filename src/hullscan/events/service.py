@@ -171,7 +171,7 @@ def process_pending_events(session: Session, settings: Settings, *, now: datetim
             window.window_start, window.count = now, 0
         if window.count >= project.cs4r_daily_limit:
             log.info("Daily rate limit container_scanning_for_registry_scans reached",
-                     extra={"project_id": project.id})
+                     extra={"fields": {"project_id": project.id}})
             drop(e, project, reasons.RATE_LIMITED,
                  f"{project.cs4r_daily_limit} scans per 24 h since {window.window_start.isoformat()}")
             continue

@@ -28,10 +28,19 @@ RUNNER_TOKEN_PREFIX = "hsrt_"
 JOB_TOKEN_PREFIX = "hsjt_"
 MAX_LOG_BYTES = 4 * 1024 * 1024
 LEASE_EXPIRED = "runner lease expired (no heartbeat)"
+TRUNCATED = "\n[hullscan] job log truncated: it exceeded the size limit\n"
 
 
 class JobError(Exception):
     """A request about a job that its state does not allow (HTTP 409)."""
+
+
+class LogOffsetError(JobError):
+    """A log append that does not continue the stored log; carries the stored size."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 class JobAuthError(Exception):
@@ -243,9 +252,9 @@ def heartbeat(session: Session, job: Job, *, now: datetime, lease_seconds: float
     return job
 
 
-def _append(session: Session, job: Job, text: str) -> None:
+def _append(session: Session, job: Job, text: str, *, force: bool = False) -> None:
     data = text.encode()
-    if job.log_size + len(data) > MAX_LOG_BYTES:
+    if job.log_size + len(data) > MAX_LOG_BYTES and not force or job.log_size > MAX_LOG_BYTES:
         return
     session.add(JobLogChunk(job_id=job.id, offset=job.log_size, content=text))
     job.log_size += len(data)
@@ -259,9 +268,10 @@ def append_log(session: Session, job: Job, offset: int, text: str) -> int:
     if offset + len(data) <= job.log_size and (offset < job.log_size or not data):
         return job.log_size  # already stored: a retried append
     if offset != job.log_size:
-        raise JobError(f"log offset {offset} does not match the log size {job.log_size}")
-    if job.log_size + len(data) > MAX_LOG_BYTES:
-        raise JobError(f"job log is limited to {MAX_LOG_BYTES} bytes")
+        raise LogOffsetError(f"log offset {offset} does not match the log size {job.log_size}", job.log_size)
+    if job.log_size + len(data) > MAX_LOG_BYTES:  # keep the head; the runner sees the size stop growing
+        _append(session, job, TRUNCATED, force=True)
+        return job.log_size
     _append(session, job, text)
     return job.log_size
 

@@ -1,0 +1,65 @@
+"""What a `container_scanning` job does: pull the image over the OCI API, analyse it with the scanner (the same
+code as `hullscan sbom`), write the CycloneDX SBOM with the registry-triggered properties.
+
+It runs in a child process (started from a fork server that preloaded the scanner), so a job can be killed on
+cancel, timeout or shutdown, and a hostile image cannot take the runner down with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import traceback
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PRELOAD = ["hullscan.scanner.analyze", "hullscan.scanner.sbom", "hullscan.registry.client"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanSpec:
+    """Everything the child needs, picklable. `pull_ref` names the registry the runner can reach."""
+
+    pull_ref: str  # HOST/REPOSITORY@DIGEST (or :TAG) at the reachable registry URL's host
+    insecure: bool
+    username: str | None
+    password: str | None
+    image_name: str  # CS_IMAGE without the tag: what the SBOM names the image
+    tag: str
+    digest: str | None
+    cache_dir: str | None
+
+    @classmethod
+    def from_job(cls, job: dict[str, Any], cache_dir: Path | None) -> "ScanSpec":
+        registry = job["registry"]
+        url = urlsplit(registry["url"])
+        reference = f"@{job['digest']}" if job.get("digest") else f":{job['tag']}"
+        return cls(pull_ref=f"{url.netloc}/{job['repository']}{reference}", insecure=url.scheme == "http",
+                   username=registry.get("username"), password=registry.get("password"),
+                   image_name=f"{registry['host']}/{job['repository']}", tag=job["tag"], digest=job.get("digest"), cache_dir=str(cache_dir) if cache_dir else None)
+
+
+def run_scan(spec: ScanSpec, sbom_path: str, summary_path: str) -> None:
+    """Child process body: writes the SBOM and a JSON summary ({ok, packages, os, warnings} or {ok, error})."""
+    summary: dict[str, Any]
+    try:
+        from hullscan.scanner import analyze, write_cyclonedx
+        from hullscan.scanner.cache import NullCache, SqliteLayerCache
+
+        cache = SqliteLayerCache.in_dir(Path(spec.cache_dir)) if spec.cache_dir else NullCache()
+        inventory = analyze(f"docker://{spec.pull_ref}", cache=cache, insecure=spec.insecure,
+                            username=spec.username, password=spec.password)
+        inventory.image = dataclasses.replace(inventory.image, name=spec.image_name, tag=spec.tag,
+                                              digest=spec.digest or inventory.image.digest,
+                                              reference=f"{spec.image_name}:{spec.tag}")
+        with open(sbom_path, "w", encoding="utf-8") as out:
+            out.write(write_cyclonedx(inventory, registry_triggered=True))
+        os_name = f"{inventory.os.family} {inventory.os.version}" if inventory.os else None
+        summary = {"ok": True, "packages": len(inventory.packages), "os": os_name,
+                   "warnings": inventory.warnings[:200]}
+    except Exception as exc:  # noqa: BLE001 - reported to the server as the job's failure reason
+        summary = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:500],
+                   "traceback": traceback.format_exc()[-4000:]}
+    with open(summary_path, "w", encoding="utf-8") as f:
+        json.dump(summary, f)

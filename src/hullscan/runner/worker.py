@@ -1,0 +1,202 @@
+"""The runner process: N slots that long-poll for jobs, run each scan in a child process while heart-beating and
+streaming the log, upload the SBOM and report the result. Stateless: it can run on any machine.
+
+On SIGTERM it stops claiming, lets running jobs finish for `grace` seconds, then releases what is left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import re
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hullscan.runner.client import JobGone, RunnerAPI, RunnerAPIError
+from hullscan.runner.scan import PRELOAD, ScanSpec, run_scan
+
+log = logging.getLogger("hullscan.runner")
+POLL_WAIT_SECONDS = 30.0
+SBOM_NAME = "gl-sbom-report.cdx.json"
+
+
+class JobLog:
+    """Buffers log lines and appends them to the server at the right offset."""
+
+    def __init__(self, api: RunnerAPI, job: dict[str, Any]) -> None:
+        self.api, self.job = api, job
+        self.offset = 0
+        self.buffer: list[str] = []
+        self.enabled = True
+
+    def write(self, line: str) -> None:
+        self.buffer.append(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+    def flush(self) -> None:
+        if not self.buffer or not self.enabled:
+            return
+        text, self.buffer = "".join(self.buffer), []
+        try:
+            size = self.api.append_log(self.job, self.offset, text)
+            if size < self.offset + len(text.encode()):
+                self.enabled = False  # the server truncated the log
+            self.offset = size
+        except RunnerAPIError as exc:
+            if exc.status == 416 and isinstance(exc.body, dict) and isinstance(exc.body.get("size"), int):
+                self.offset = exc.body["size"]
+            elif isinstance(exc, JobGone):
+                raise
+            else:
+                log.warning("log append failed", extra={"fields": {"job_id": self.job["id"], "error": str(exc)}})
+
+
+class JobExecution:
+    def __init__(self, api: RunnerAPI, job: dict[str, Any], ctx: Any, cache_dir: Path | None,
+                 release: threading.Event) -> None:
+        self.api, self.job, self.ctx, self.cache_dir, self.release = api, job, ctx, cache_dir, release
+        self.log = JobLog(api, job)
+
+    def run(self) -> str:
+        """Run the job to its end; returns the outcome (success, failed, released, gone)."""
+        job = self.job
+        lease = float(job.get("lease_seconds") or 30)
+        beat_every = max(0.5, lease / 3)
+        timeout = float(job.get("timeout") or 3600)
+        self.log.write(f"hullscan runner: job {job['id']} attempt {job.get('attempt')} "
+                       f"scanning {job['image']} ({job.get('digest') or 'by tag'})")
+        with tempfile.TemporaryDirectory(prefix=f"hullscan-job-{job['id']}-") as tmp:
+            sbom, summary_path = Path(tmp) / SBOM_NAME, Path(tmp) / "summary.json"
+            try:
+                spec = ScanSpec.from_job(job, self.cache_dir)
+                self.log.write(f"pulling {spec.pull_ref} from {job['registry']['url']}")
+                self.log.flush()
+                child = self.ctx.Process(target=run_scan, args=(spec, str(sbom), str(summary_path)), daemon=True)
+                child.start()
+                started = time.monotonic()
+                next_beat = started + beat_every
+                while child.is_alive():
+                    child.join(0.1)
+                    if self.release.is_set():
+                        child.kill()
+                        self.log.write("runner stopping: job released")
+                        self.log.flush()
+                        self.api.release(job)
+                        return "released"
+                    if time.monotonic() - started > timeout:
+                        child.kill()
+                        return self._fail(f"job_execution_timeout: no result after {timeout:.0f} s")
+                    if time.monotonic() >= next_beat:
+                        self.api.update(job, "running")
+                        self.log.flush()
+                        next_beat = time.monotonic() + beat_every
+                child.join()
+                summary = _read_summary(summary_path, child.exitcode)
+                if not summary.get("ok"):
+                    self.log.write(summary.get("traceback") or "")
+                    return self._fail(f"scan failed: {summary.get('error')}")
+                self.log.write(f"found {summary['packages']} packages; operating system: {summary.get('os')}")
+                for warning in summary.get("warnings") or []:
+                    self.log.write(f"warning: {warning}")
+                self.log.write(f"uploading {SBOM_NAME} ({sbom.stat().st_size} bytes)")
+                self.log.flush()
+                self.api.upload_artifact(job, SBOM_NAME, sbom)
+                self.log.write("job succeeded")
+                self.log.flush()
+                self.api.update(job, "success")
+                return "success"
+            except JobGone as exc:
+                log.info("job is no longer ours", extra={"fields": {"job_id": job["id"], "reason": str(exc)}})
+                return "gone"
+            except RunnerAPIError as exc:
+                log.warning("server unreachable during job", extra={"fields": {"job_id": job["id"], "error": str(exc)}})
+                return "gone"  # the lease expires and the server re-queues it
+
+    def _fail(self, reason: str) -> str:
+        self.log.write(reason)
+        self.log.flush()
+        self.api.update(self.job, "failed", reason[:500])
+        return "failed"
+
+
+def _read_summary(path: Path, exitcode: int | None) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"ok": False, "error": f"scanner process died (exit code {exitcode})"}
+
+
+class Runner:
+    def __init__(self, url: str, token: str, *, concurrency: int = 1, name: str = "runner",
+                 cache_dir: Path | None = None, grace: float = 10.0) -> None:
+        self.stopping = threading.Event()  # claim nothing more
+        self.release = threading.Event()  # give back what is still running
+        self.api = RunnerAPI(url, token, stop=self.stopping)
+        self.concurrency = max(1, concurrency)
+        self.name = re.sub(r"[^\w.-]", "_", name)[:100]
+        self.cache_dir = cache_dir
+        self.grace = grace
+        self.busy = 0
+        self._lock = threading.Lock()
+        self.ctx = multiprocessing.get_context("forkserver")
+        self.ctx.set_forkserver_preload(PRELOAD)
+
+    def _slot(self, index: int) -> None:
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                job = self.api.request_job(POLL_WAIT_SECONDS)
+                backoff = 0.5
+            except RunnerAPIError as exc:
+                if exc.status == 401:
+                    log.error("the server refused this runner's token; stopping")
+                    self.stopping.set()
+                    return
+                log.warning("cannot reach the server", extra={"fields": {"error": str(exc)}})
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if job is None:
+                continue
+            if self.stopping.is_set():
+                self.api.release(job)
+                return
+            with self._lock:
+                self.busy += 1
+            try:
+                outcome = JobExecution(self.api, job, self.ctx, self.cache_dir, self.release).run()
+                log.info("job finished", extra={"fields": {"job_id": job["id"], "outcome": outcome, "slot": index}})
+            except Exception:  # noqa: BLE001 - one bad job must not stop the runner
+                log.exception("job crashed the runner slot", extra={"fields": {"job_id": job["id"]}})
+            finally:
+                with self._lock:
+                    self.busy -= 1
+
+    def run(self) -> None:
+        """Serve jobs until SIGTERM/SIGINT, then finish or release in-flight jobs."""
+        self.api.ensure_runner_token(self.name)
+        self.ctx.Process(target=int).start()  # start the fork server now, before any thread exists
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        slots = [threading.Thread(target=self._slot, args=(i,), name=f"slot-{i}", daemon=True)
+                 for i in range(self.concurrency)]
+        for slot in slots:
+            slot.start()
+        log.info("runner started", extra={"fields": {"url": self.api.base, "concurrency": self.concurrency}})
+        while not self.stopping.wait(0.5):
+            if not any(s.is_alive() for s in slots):
+                break
+        deadline = time.monotonic() + self.grace
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.busy:
+            self.release.set()
+            end = time.monotonic() + 10
+            while self.busy and time.monotonic() < end:
+                time.sleep(0.1)
+        self.api.close()
+        log.info("runner stopped")
