@@ -1,7 +1,183 @@
-"""Commands of this part, added to the `hullscan` CLI by `register`."""
+"""`hullscan advisories sync|import|status|show|search`: the advisory store from the command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
 
 import typer
+
+advisories_app = typer.Typer(help="Advisory database: sync sources, import files, look advisories up.",
+                             no_args_is_help=True)
+
+
+def _open():  # type: ignore[no-untyped-def]
+    from hullscan.db import Database, upgrade
+    from hullscan.settings import get_settings
+
+    settings = get_settings()
+    upgrade(settings)
+    return settings, Database(settings)
+
+
+def _report(results) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("source", "ok", "records", "skipped", "added", "modified", "withdrawn", "unchanged", "error")
+    for r in results:
+        table.add_row(r.source, "yes" if r.ok else "NO", str(r.records), str(sum(r.skipped.values())),
+                      str(r.added), str(r.modified), str(r.withdrawn), str(r.unchanged), r.error or "")
+    Console().print(table)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _with_progress(run):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(source: str, advanced: int, total: int | None) -> None:
+            if source not in tasks:
+                tasks[source] = bar.add_task(source, total=total)
+            bar.update(tasks[source], advance=advanced, total=total)
+
+        return run(progress)
+
+
+@advisories_app.command("sync")
+def sync_cmd(
+    source: Optional[list[str]] = typer.Option(  # noqa: UP007
+        None, "--source", "-s", help="osv, osv:<ecosystem>, alpine, debian, ubuntu, kev, epss (default: settings)."),
+) -> None:
+    """Fetch the configured sources (incrementally where the source allows) into the store."""
+    from hullscan.advisories import service
+
+    settings, db = _open()
+    try:
+        results = _with_progress(lambda p: service.sync(db, settings, source or None, progress=p))
+    finally:
+        db.dispose()
+    _report(results)
+
+
+@advisories_app.command("import")
+def import_cmd(
+    target: str = typer.Argument(..., help="File, folder or http(s) URL."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f",  # noqa: UP007
+                                      help="osv, alpine, debian-list, debian-json, ubuntu-oval, kev, epss."),
+    source: Optional[str] = typer.Option(None, "--source", help="Source name to file the data under."),  # noqa: UP007
+) -> None:
+    """Import advisory data from a file, folder (formats detected per file) or URL; one atomic write per source."""
+    from hullscan.advisories import service
+
+    settings, db = _open()
+    try:
+        results = _with_progress(lambda p: service.import_path(db, settings, target, fmt, source, progress=p))
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        db.dispose()
+    _report(results)
+
+
+@advisories_app.command("status")
+def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Sources with their record and skipped counts (by reason), last sync and last error."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from hullscan.advisories import service
+
+    settings, db = _open()
+    try:
+        with db.session() as session:
+            data = service.status(session)
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table("source", "kind", "records", "advisories", "skipped", "skipped by reason", "last success", "error")
+    for s in data["sources"]:
+        reasons = ", ".join(f"{k}={v['count']}" for k, v in sorted(s["skipped_reasons"].items()))
+        table.add_row(s["name"], s["kind"], str(s["records"]), str(s["advisories"]), str(s["skipped"]), reasons,
+                      s["last_success_at"] or "never", s["last_error"] or "")
+    console = Console()
+    console.print(table)
+    console.print(" ".join(f"{k}={v}" for k, v in data["totals"].items()))
+
+
+@advisories_app.command("show")
+def show_cmd(advisory_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """One advisory with all its identifiers, enrichment and affected packages."""
+    from hullscan.advisories import service
+
+    settings, db = _open()
+    try:
+        with db.session() as session:
+            store = service.SqlAdvisoryStore(session)
+            found = store.advisories([advisory_id]).get(advisory_id)
+            if found is None:
+                typer.echo(f"error: advisory {advisory_id!r} not found", err=True)
+                raise typer.Exit(1)
+            doc = service.advisory_document(found, store.affected_of(advisory_id))
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{doc['id']}[/bold] ({doc['source']}) severity={doc['severity']} "
+                  f"cvss={doc['cvss_score']} kev={doc['known_exploited']} epss={doc['epss_score']}")
+    console.print(f"aliases: {', '.join(doc['aliases']) or '-'}")
+    if doc["summary"]:
+        console.print(doc["summary"])
+    table = Table("ecosystem", "package", "state", "ranges", "versions")
+    for a in doc["affected"]:
+        ranges = "; ".join(", ".join(f"{k} {v}" for e in r["events"] for k, v in e.items()) for r in a["ranges"])
+        table.add_row(a["ecosystem"], a["package"], a["fix_state"], ranges, str(len(a["versions"])))
+    console.print(table)
+
+
+@advisories_app.command("search")
+def search_cmd(
+    package: str = typer.Argument(...),
+    ecosystem: Optional[str] = typer.Option(None, "--ecosystem", "-e"),  # noqa: UP007
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Advisories affecting a package (name normalised per ecosystem)."""
+    from hullscan.advisories import service
+
+    settings, db = _open()
+    try:
+        with db.session() as session:
+            entries = service.SqlAdvisoryStore(session).search(package, ecosystem)
+            docs = [service.affected_document(a) for a in entries]
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(docs, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("advisory", "ecosystem", "package", "state", "ranges")
+    for a in docs:
+        ranges = "; ".join(", ".join(f"{k} {v}" for e in r["events"] for k, v in e.items()) for r in a["ranges"])
+        table.add_row(a["advisory_id"], a["ecosystem"], a["package"], a["fix_state"], ranges)
+    Console().print(table)
+    if not docs:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the top-level CLI."""
+    app.add_typer(advisories_app, name="advisories")

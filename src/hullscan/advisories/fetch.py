@@ -43,7 +43,7 @@ def download(client: httpx.Client, url: str, dest_dir: Path, retries: int = 3, m
             last = exc
             if isinstance(exc, FetchError) and "HTTP 4" in str(exc):
                 break  # a missing file does not appear by retrying
-            log.warning("download failed, retrying", extra={"url": url, "attempt": attempt, "error": str(exc)})
+            log.warning("download failed, retrying", extra={"fields": {"url": url, "attempt": attempt, "error": str(exc)}})
             time.sleep(min(0.2 * attempt, 2.0))
     raise FetchError(f"GET {url} failed after {retries} attempt(s): {last}")
 

@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from hullscan.advisories.parsers import alpine, debian, enrichment, osv, ubuntu
 from hullscan.advisories.parsers.base import Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
 from hullscan.advisories.store import ApplyResult, apply_enrichment, apply_source, record_state
+from hullscan.advisories.types import Advisory, AffectedPackage
 from hullscan.db import Database
 from hullscan.db.models.advisories import (
     AdvisoryChangeset,
@@ -73,7 +75,7 @@ def _run(
 ) -> SourceResult:
     """Parse and write one source in one transaction; on any error record it and keep the old data."""
     tally = Tally()
-    log.info("advisory source started", extra={"source": name, "location": location})
+    log.info("advisory source started", extra={"fields": {"source": name, "location": location}})
     try:
         with db.session() as session:
             items = produce(tally)
@@ -85,14 +87,14 @@ def _run(
             record_state(session, name, kind, location, tally, result, None, cursor() if cursor else None)
     except Exception as exc:  # any failure of one source is recorded, never propagated to the others
         error = f"{type(exc).__name__}: {exc}"
-        log.warning("advisory source failed", extra={"source": name, "error": error})
+        log.warning("advisory source failed", extra={"fields": {"source": name, "error": error}})
         with db.session() as session:
             record_state(session, name, kind, location, tally, None, error)
         return SourceResult(name, False, error, tally.records, dict(tally.skipped))
-    log.info("advisory source done", extra={
+    log.info("advisory source done", extra={"fields": {
         "source": name, "records": tally.records, "skipped": sum(tally.skipped.values()),
         "added": result.added, "modified": result.modified, "withdrawn": result.withdrawn,
-    })
+    }})
     return SourceResult(name, True, None, tally.records, dict(tally.skipped), result.added, result.modified,
                         result.withdrawn, result.unchanged, result.changeset_id)
 
@@ -200,7 +202,7 @@ def _import_targets(path: Path) -> list[tuple[str, Path]]:
             try:
                 targets.append((detect_format(child), child))
             except ValueError as exc:
-                log.warning("skipping file of unknown format", extra={"path": str(child), "error": str(exc)})
+                log.warning("skipping file of unknown format", extra={"fields": {"path": str(child), "error": str(exc)}})
     return targets
 
 
@@ -356,12 +358,17 @@ def _download_source(db: Database, settings: Settings, client: httpx.Client, nam
 
 
 def sync(db: Database, settings: Settings, sources: list[str] | None = None,
-         progress: Progress | None = None) -> list[SourceResult]:
-    """Sync the configured sources (or the named ones); every source independently."""
+         progress: Progress | None = None, cancel: threading.Event | None = None) -> list[SourceResult]:
+    """Sync the configured sources (or the named ones); every source independently.
+
+    `cancel` (set by `serve` on shutdown) stops before the next source; a source in progress completes or
+    rolls back as a whole."""
     wanted = [s.lower() for s in (sources or settings.advisories_sources)]
     results: list[SourceResult] = []
     with _client(settings) as client:
         for kind in wanted:
+            if cancel is not None and cancel.is_set():
+                break
             if kind == "osv" or kind.startswith("osv:"):
                 ecosystems = settings.advisories_osv_ecosystems if kind == "osv" else [
                     e for e in settings.advisories_osv_ecosystems if e.lower() == kind[4:]] or [kind[4:]]
@@ -418,3 +425,30 @@ def status(session: Session) -> dict:
             "last_changeset_id": session.scalar(select(func.max(AdvisoryChangeset.id))),
         },
     }
+
+
+# --- JSON shapes shared by the CLI and the API ------------------------------------------------------------
+
+
+def affected_document(a: AffectedPackage) -> dict:
+    return {
+        "advisory_id": a.advisory_id, "ecosystem": a.ecosystem, "package": a.package,
+        "ranges": [{"type": r.type, "events": [{e.kind: e.version} for e in r.events]} for r in a.ranges],
+        "versions": a.versions, "fix_state": a.fix_state, "severity": a.severity,
+    }
+
+
+def advisory_document(adv: Advisory, affected: list[AffectedPackage] | None = None) -> dict:
+    doc = {
+        "id": adv.id, "source": adv.source, "aliases": adv.aliases, "summary": adv.summary, "details": adv.details,
+        "published": adv.published.isoformat() if adv.published else None,
+        "modified": adv.modified.isoformat() if adv.modified else None,
+        "withdrawn": adv.withdrawn.isoformat() if adv.withdrawn else None,
+        "severity": adv.severity, "cvss_vector": adv.cvss_vector, "cvss_score": adv.cvss_score,
+        "cvss_vectors": adv.cvss_vectors, "references": adv.references,
+        "known_exploited": adv.known_exploited, "known_exploited_date": adv.known_exploited_date,
+        "epss_score": adv.epss_score, "epss_percentile": adv.epss_percentile,
+    }
+    if affected is not None:
+        doc["affected"] = [affected_document(a) for a in affected]
+    return doc
