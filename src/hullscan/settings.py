@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     # --- advisories settings ---
     advisories_sync_interval: int = Field(default=6 * 3600, description="Seconds between scheduled syncs; 0 disables.")
+    advisories_sync_initial_delay: int = Field(default=120, description="Seconds after `serve` starts before the first sync.")
     advisories_sources: list[str] = Field(
         default=["osv", "alpine", "debian", "ubuntu", "kev", "epss"], description="Sources `sync` runs by default."
     )
