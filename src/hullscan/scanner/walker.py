@@ -148,17 +148,50 @@ class _Peek:
         return True
 
 
+class _Gunzip:
+    """Streaming gzip decoding (isal when installed, else zlib) with bounded output per call, so a bomb never
+    sits in memory, and a truncated or corrupt blob still yields every byte decoded before the damage."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.pending = b""  # compressed input not yet consumed
+        self.done = False
+        self.obj = self._new()
+
+    @staticmethod
+    def _new():
+        try:
+            from isal import isal_zlib
+
+            return isal_zlib.decompressobj(31)
+        except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+            return zlib.decompressobj(31)
+
+    def read(self, size: int = CHUNK) -> bytes:
+        size = size if size and size > 0 else CHUNK
+        while True:
+            if self.obj.eof and self.obj.unused_data:  # concatenated gzip members
+                self.pending = self.obj.unused_data + self.pending
+                self.obj = self._new()
+            if not self.pending:
+                if self.done:
+                    return b""
+                self.pending = self.raw.read(256 * 1024)
+                if not self.pending:
+                    self.done = True
+                    if not self.obj.eof:
+                        raise EOFError("gzip stream ends before its end marker (truncated)")
+                    return b""
+            out = self.obj.decompress(self.pending, size)
+            self.pending = self.obj.unconsumed_tail
+            if out:
+                return out
+
+
 def decompressing(raw) -> BinaryIO:
     peek = _Peek(raw)
     if peek.head[:2] == b"\x1f\x8b":
-        try:
-            from isal import igzip
-
-            return igzip.IGzipFile(fileobj=peek, mode="rb")  # type: ignore[return-value]
-        except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
-            import gzip
-
-            return gzip.GzipFile(fileobj=peek, mode="rb")  # type: ignore[return-value]
+        return _Gunzip(peek)  # type: ignore[return-value]
     if peek.head[:4] == b"\x28\xb5\x2f\xfd":
         import zstandard
 
