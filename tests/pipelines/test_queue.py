@@ -1,0 +1,138 @@
+"""The scan queue: claiming, leases, retries, logs, results, cancel and retry — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from hullscan.auth import projects
+from hullscan.db import Database
+from hullscan.db.models.pipelines import Job, JobArtifact, Pipeline
+from hullscan.events import service as events
+from hullscan.pipelines import service as pipelines
+from tests.pipelines.helpers import add_event
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _queue(db: Database, settings, n: int) -> None:
+    with db.session() as s:
+        project = projects.create_project(s, "group/app", cs4r_enabled=True)
+        projects.update_project_settings(s, project, tag_patterns=["*"])
+        for i in range(n):
+            add_event(s, "group/app", f"t{i}")
+        assert len(events.process_pending_events(s, settings, now=T0).jobs) == n
+
+
+def test_concurrent_claims_hand_each_job_out_once(migrated_settings) -> None:
+    db = Database(migrated_settings)
+    _queue(db, migrated_settings, 12)
+    with db.session() as s:
+        runners = [pipelines.register_runner(s, f"r{i}", now=T0)[0].id for i in range(4)]
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def work(runner_id: int) -> None:
+        while True:
+            with db.session() as s:
+                runner = s.get(pipelines.Runner, runner_id)
+                job = pipelines.claim_job(s, runner, now=T0, lease_seconds=30)
+            if job is None:
+                return
+            with lock:
+                claimed.append(job.job_id)
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 12
+    with db.session() as s:
+        assert {j.status for j in s.scalars(select(Job))} == {"running"}
+        assert {p.status for p in s.scalars(select(Pipeline))} == {"running"}
+    db.dispose()
+
+
+def test_lease_expiry_requeues_then_fails_after_three_attempts(migrated_settings) -> None:
+    db = Database(migrated_settings)
+    _queue(db, migrated_settings, 1)
+    with db.session() as s:
+        runner, _ = pipelines.register_runner(s, "r", now=T0)
+        now = T0
+        for attempt in (1, 2, 3):
+            claimed = pipelines.claim_job(s, runner, now=now, lease_seconds=30)
+            assert claimed is not None and claimed.attempt == attempt
+            job = pipelines.authenticate_job(s, claimed.job_id, claimed.token)
+            pipelines.heartbeat(s, job, now=now + timedelta(seconds=20), lease_seconds=30)
+            assert pipelines.expire_leases(s, now=now + timedelta(seconds=45)) == []  # the heartbeat extended it
+            assert pipelines.expire_leases(s, now=now + timedelta(seconds=51)) == [claimed.job_id]
+            with pytest.raises(pipelines.JobAuthError):  # the old token died with the lease
+                pipelines.authenticate_job(s, claimed.job_id, claimed.token)
+            now += timedelta(minutes=1)
+        job = s.get(Job, claimed.job_id)
+        assert job.status == "failed" and job.attempts == 3
+        assert job.failure_reason == "runner lease expired (no heartbeat) after 3 attempts"
+        assert s.get(Pipeline, job.pipeline_id).status == "failed"
+        assert "re-queued" in "".join(pipelines.read_log(s, job.id))
+        assert pipelines.claim_job(s, runner, now=now, lease_seconds=30) is None
+    db.dispose()
+
+
+def test_log_append_is_idempotent_and_result_needs_the_sbom(migrated_settings) -> None:
+    db = Database(migrated_settings)
+    _queue(db, migrated_settings, 1)
+    with db.session() as s:
+        runner, _ = pipelines.register_runner(s, "r", now=T0)
+        claimed = pipelines.claim_job(s, runner, now=T0, lease_seconds=30)
+        job = pipelines.authenticate_job(s, claimed.job_id, claimed.token)
+        assert pipelines.append_log(s, job, 0, "héllo\n") == 7
+        assert pipelines.append_log(s, job, 0, "héllo\n") == 7  # a retried append
+        with pytest.raises(pipelines.LogOffsetError) as gap:
+            pipelines.append_log(s, job, 20, "gap\n")
+        assert gap.value.size == 7
+        assert pipelines.append_log(s, job, 7, "world\n") == 13
+        assert "".join(pipelines.read_log(s, job.id)) == "héllo\nworld\n"
+        with pytest.raises(pipelines.JobError, match="SBOM"):
+            pipelines.finish_job(s, job, "success", now=T0)
+        s.add(JobArtifact(job_id=job.id, name="gl-sbom-report.cdx.json", file_type="cyclonedx", sha256="0" * 64,
+                          size=1))
+        s.flush()
+        pipelines.finish_job(s, job, "success", now=T0)
+        pipelines.finish_job(s, job, "success", now=T0)  # a retried report is a no-op
+        with pytest.raises(pipelines.JobError):
+            pipelines.finish_job(s, job, "failed", now=T0)
+        with pytest.raises(pipelines.JobError):
+            pipelines.heartbeat(s, job, now=T0, lease_seconds=30)
+        assert s.get(Pipeline, job.pipeline_id).status == "success"
+    db.dispose()
+
+
+def test_cancel_release_and_retry(migrated_settings) -> None:
+    db = Database(migrated_settings)
+    _queue(db, migrated_settings, 2)
+    with db.session() as s:
+        runner, _ = pipelines.register_runner(s, "r", now=T0)
+        first = pipelines.claim_job(s, runner, now=T0, lease_seconds=30)
+        job = s.get(Job, first.job_id)
+        pipelines.release_job(s, job, now=T0)
+        assert job.status == "pending" and job.attempts == 0 and job.token_hash is None
+        again = pipelines.claim_job(s, runner, now=T0, lease_seconds=30)
+        assert again.job_id == first.job_id and again.attempt == 1
+        pipelines.cancel_job(s, job, now=T0)
+        assert job.status == "canceled" and s.get(Pipeline, job.pipeline_id).status == "canceled"
+        with pytest.raises(pipelines.JobError):
+            pipelines.heartbeat(s, job, now=T0, lease_seconds=30)  # the runner learns to stop
+        with pytest.raises(pipelines.JobError):
+            pipelines.cancel_job(s, job, now=T0)
+        retried = pipelines.retry_job(s, job, now=T0)
+        assert retried.id != job.id and retried.pipeline_id == job.pipeline_id and retried.status == "pending"
+        assert s.get(Pipeline, job.pipeline_id).status == "pending"
+        assert retried.variables == job.variables
+        other = s.scalars(select(Job).where(Job.id.notin_([job.id, retried.id]))).one()
+        with pytest.raises(pipelines.JobError):
+            pipelines.retry_job(s, other, now=T0)  # still pending
+    db.dispose()
