@@ -52,6 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.blob_dir.mkdir(parents=True, exist_ok=True)
 
     app.include_router(health.router)
+    from hullscan.web import ui
+    from starlette.staticfiles import StaticFiles
+
+    app.include_router(ui.router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
+    app.add_middleware(ui.UISecurityMiddleware, data_dir=settings.resolved_data_dir)
     app.include_router(registry_http.router)
     app.include_router(registry_webhook.router, prefix="/api/v1")
     for part in background_parts:

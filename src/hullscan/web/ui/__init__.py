@@ -1,0 +1,22 @@
+"""The web UI: server-rendered pages of the vulnerability report, images, pipelines, settings and admin.
+
+`router` holds every page; `STATIC_DIR` is served at /static; `UISecurityMiddleware` adds the
+Content-Security-Policy and other headers and enforces CSRF tokens on UI forms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from hullscan.web.ui import images_pages, pipelines_pages, projects_pages, report_pages, settings_pages
+from hullscan.web.ui.security import UISecurityMiddleware
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+router = APIRouter(include_in_schema=False)
+for _part in (report_pages, images_pages, pipelines_pages, settings_pages, projects_pages):
+    router.include_router(_part.router)
+
+__all__ = ["STATIC_DIR", "UISecurityMiddleware", "router"]

@@ -1,0 +1,46 @@
+"""Projects list (severity counts per project) and project overview (trend chart, last scans)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from hullscan.auth import Action, Principal, authorize
+from hullscan.auth.projects import list_projects
+from hullscan.pipelines import service as pipelines
+from hullscan.vulnerabilities import service as vulns
+from hullscan.web.deps import get_session
+from hullscan.web.ui import queries
+from hullscan.web.ui.chart import trend_chart
+from hullscan.web.ui.deps import project_for, ui_principal
+from hullscan.web.ui.render import HTMLErrorRoute, render
+
+router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
+
+
+@router.get("/")
+def home(principal: Principal = Depends(ui_principal)) -> Response:
+    return RedirectResponse("/projects", status_code=303)
+
+
+@router.get("/projects")
+def projects_page(request: Request, principal: Principal = Depends(ui_principal),
+                  session: Session = Depends(get_session)) -> Response:
+    authorize(principal, Action.READ_PROJECT, None)
+    projects = list_projects(session)
+    counts = queries.open_counts_by_project(session, [p.id for p in projects])
+    return render(request, "projects.html", projects=projects, counts=counts)
+
+
+@router.get("/projects/{project:path}/-/overview")
+def overview_page(request: Request, project: str, principal: Principal = Depends(ui_principal),
+                  session: Session = Depends(get_session)) -> Response:
+    found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
+    counts = vulns.severity_counts(session, vulns.VulnerabilityFilter(project_id=found.id,
+                                                                     states=list(queries.OPEN_STATES)))
+    chart = trend_chart(queries.severity_trend(session, found.id))
+    recent = pipelines.list_pipelines(session, found.id, limit=10)
+    jobs = pipelines.jobs_of(session, [p.id for p in recent])
+    return render(request, "overview.html", project=found, counts=counts, chart=chart, pipelines=recent,
+                  jobs=jobs)

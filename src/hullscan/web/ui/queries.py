@@ -1,0 +1,194 @@
+"""Read-only queries the pages need that no part's service offers yet (each one batched, never per row).
+
+Move any of these into the owning part's service when it grows one; the pages only call these functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from hullscan.db.models.pipelines import Job, JobArtifact, Runner
+from hullscan.db.models.registry import RegistryManifest, RegistryRepository, RegistryTag
+from hullscan.db.models.vulnerabilities import Vulnerability
+from hullscan.vulnerabilities.fingerprints import REPORT_TYPES
+
+SEVERITIES = ("critical", "high", "medium", "low", "unknown")
+OPEN_STATES = ("detected", "confirmed")
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json")
+MAX_TAGS = 500
+
+
+def _zero() -> dict[str, int]:
+    return {s: 0 for s in SEVERITIES}
+
+
+def open_counts_by_project(session: Session, project_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Severity counts of open (detected or confirmed) vulnerabilities for many projects in one query."""
+    ids = list(project_ids)
+    out: dict[int, dict[str, int]] = {pid: _zero() for pid in ids}
+    if not ids:
+        return out
+    q = (select(Vulnerability.project_id, Vulnerability.severity, func.count())
+         .where(Vulnerability.project_id.in_(ids), Vulnerability.state.in_(OPEN_STATES))
+         .group_by(Vulnerability.project_id, Vulnerability.severity))
+    for pid, sev, n in session.execute(q):
+        out[pid][sev if sev in SEVERITIES else "unknown"] += n
+    return out
+
+
+def image_names(session: Session, project_id: int, report_types: list[str]) -> list[str]:
+    """Distinct images (name:tag) with vulnerabilities, for the Image filter."""
+    q = (select(Vulnerability.image).where(Vulnerability.project_id == project_id,
+                                           Vulnerability.report_type.in_([REPORT_TYPES[r] for r in report_types]))
+         .group_by(Vulnerability.image).order_by(Vulnerability.image).limit(1000))
+    return list(session.scalars(q))
+
+
+def _day(session: Session, column: ColumnElement) -> ColumnElement:
+    """The UTC calendar day of a timestamp column, portable across SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d", column)
+
+
+@dataclass
+class Trend:
+    days: list[date]
+    series: dict[str, list[int]]  # severity -> open count at the end of each day
+
+    @property
+    def maximum(self) -> int:
+        return max((max(v) for v in self.series.values() if v), default=0)
+
+
+def severity_trend(session: Session, project_id: int, days: int = 30, today: date | None = None) -> Trend:
+    """Open (not resolved) vulnerabilities per severity at the end of each of the last `days` days.
+
+    Two grouped queries (detections and resolutions per day and severity); the running sum is done here."""
+    today = today or datetime.now(timezone.utc).date()
+    window = [today - timedelta(days=days - 1 - i) for i in range(days)]
+    first = window[0].isoformat()
+    detected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    resolved: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for target, column in ((detected, Vulnerability.detected_at), (resolved, Vulnerability.resolved_at)):
+        day = _day(session, column)
+        q = (select(day, Vulnerability.severity, func.count())
+             .where(Vulnerability.project_id == project_id, column.is_not(None))
+             .group_by(day, Vulnerability.severity))
+        for d, sev, n in session.execute(q):
+            key = d if d >= first else "before"
+            target[sev if sev in SEVERITIES else "unknown"][key] += n
+    series: dict[str, list[int]] = {}
+    for sev in SEVERITIES:
+        running = detected[sev].get("before", 0) - resolved[sev].get("before", 0)
+        values = []
+        for d in window:
+            running += detected[sev].get(d.isoformat(), 0) - resolved[sev].get(d.isoformat(), 0)
+            values.append(max(running, 0))
+        series[sev] = values
+    return Trend(days=window, series=series)
+
+
+@dataclass
+class ImageTag:
+    repository: str
+    tag: str
+    digest: str
+    media_type: str
+    platforms: list[str] = field(default_factory=list)
+    updated_at: datetime | None = None
+    job: Job | None = None
+    sbom: JobArtifact | None = None
+    counts: dict[str, int] = field(default_factory=_zero)
+
+
+def _platforms(media_type: str, content: bytes) -> list[str]:
+    """Platforms listed by an index (untrusted JSON; anything odd is ignored)."""
+    if media_type not in INDEX_TYPES:
+        return []
+    try:
+        doc = json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return []
+    out = []
+    for m in doc.get("manifests", []) if isinstance(doc, dict) else []:
+        p = m.get("platform") if isinstance(m, dict) else None
+        if isinstance(p, dict) and isinstance(p.get("os"), str) and isinstance(p.get("architecture"), str):
+            variant = p.get("variant") if isinstance(p.get("variant"), str) else ""
+            out.append("/".join(x for x in (p["os"], p["architecture"], variant) if x)[:64])
+    return out[:32]
+
+
+def image_tags(session: Session, project_id: int) -> list[ImageTag]:
+    """Tags of the project's repositories with digest, platforms, last scan job, SBOM and open counts."""
+    rows = session.execute(
+        select(RegistryRepository.name, RegistryTag.name, RegistryTag.updated_at, RegistryManifest.digest,
+               RegistryManifest.media_type, RegistryManifest.content)
+        .join(RegistryTag, RegistryTag.repository_id == RegistryRepository.id)
+        .join(RegistryManifest, RegistryManifest.id == RegistryTag.manifest_id)
+        .where(RegistryRepository.project_id == project_id)
+        .order_by(RegistryRepository.name, RegistryTag.name).limit(MAX_TAGS)).all()
+    tags = [ImageTag(repository=r[0], tag=r[1], updated_at=r[2], digest=r[3], media_type=r[4],
+                     platforms=_platforms(r[4], r[5])) for r in rows]
+    if not tags:
+        return tags
+    repos = sorted({t.repository for t in tags})
+    last_ids = select(func.max(Job.id)).where(Job.project_id == project_id, Job.repository.in_(repos)) \
+        .group_by(Job.repository, Job.tag)
+    jobs = {(j.repository, j.tag): j for j in session.scalars(select(Job).where(Job.id.in_(last_ids)))}
+    done_ids = select(func.max(Job.id)).where(Job.project_id == project_id, Job.repository.in_(repos),
+                                              Job.status == "success").group_by(Job.repository, Job.tag)
+    done = {(j.repository, j.tag): j.id for j in session.scalars(select(Job).where(Job.id.in_(done_ids)))}
+    sboms: dict[int, JobArtifact] = {}
+    if done:
+        for a in session.scalars(select(JobArtifact).where(JobArtifact.job_id.in_(list(done.values())))):
+            sboms.setdefault(a.job_id, a)
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(_zero)
+    q = (select(Vulnerability.image_name, Vulnerability.image_tag, Vulnerability.severity, func.count())
+         .where(Vulnerability.project_id == project_id, Vulnerability.state.in_(OPEN_STATES),
+                Vulnerability.no_longer_detected.is_(False))
+         .group_by(Vulnerability.image_name, Vulnerability.image_tag, Vulnerability.severity))
+    for name, tag, sev, n in session.execute(q):
+        repo = name.split("/", 1)[1] if "/" in name else name  # image name is <host>/<repository>
+        counts[(repo, tag or "")][sev if sev in SEVERITIES else "unknown"] += n
+    for t in tags:
+        t.job = jobs.get((t.repository, t.tag))
+        job_id = done.get((t.repository, t.tag))
+        t.sbom = sboms.get(job_id) if job_id else None
+        t.counts = counts.get((t.repository, t.tag), _zero())
+    return tags
+
+
+def sbom_artifact(session: Session, project_id: int, job_id: int) -> JobArtifact | None:
+    job = session.get(Job, job_id)
+    if job is None or job.project_id != project_id:
+        return None
+    return session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id)
+                           .order_by(JobArtifact.id).limit(1)).first()
+
+
+@dataclass
+class RunnerRow:
+    runner: Runner
+    online: bool
+    running: list[Job]
+
+
+def runners(session: Session, online_within: timedelta = timedelta(minutes=2)) -> list[RunnerRow]:
+    now = datetime.now(timezone.utc)
+    all_runners = list(session.scalars(select(Runner).order_by(Runner.id).limit(500)))
+    running: dict[int, list[Job]] = defaultdict(list)
+    if all_runners:
+        for job in session.scalars(select(Job).where(Job.status == "running",
+                                                     Job.runner_id.in_([r.id for r in all_runners]))):
+            running[job.runner_id].append(job)
+    return [RunnerRow(r, bool(r.contacted_at and now - r.contacted_at <= online_within), running.get(r.id, []))
+            for r in all_runners]

@@ -1,0 +1,173 @@
+"""Jinja2 rendering with autoescape, the helpers templates use, and HTML error pages for UI routes.
+
+Everything shown may come from an image, an SBOM or an advisory, so templates never mark text safe and
+links to outside pages are only rendered for http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from hullscan import __version__
+from hullscan.auth import Forbidden
+
+log = logging.getLogger("hullscan.web.ui")
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+SEVERITIES = ("critical", "high", "medium", "low", "unknown")
+STATE_LABELS = {"detected": "Needs triage", "confirmed": "Confirmed", "dismissed": "Dismissed",
+                "resolved": "Resolved"}
+REASON_LABELS = {"acceptable_risk": "Acceptable risk", "false_positive": "False positive",
+                 "mitigating_control": "Mitigating control", "used_in_tests": "Used in tests",
+                 "not_applicable": "Not applicable"}
+
+
+def project_url(project_path: str, *parts: str, **query: Any) -> str:
+    """`/projects/<path>/-/<parts>` with each segment escaped; query values of None are left out."""
+    url = "/projects/" + "/".join(quote(p, safe="") for p in project_path.split("/"))
+    if parts:
+        url += "/-/" + "/".join(quote(str(p), safe="") for p in parts)
+    pairs = [(k, v) for k, v in query.items() if v is not None and v != ""]
+    return url + ("?" + urlencode(pairs, doseq=True) if pairs else "")
+
+
+def external_url(url: object) -> str | None:
+    """An outside link we will render: http(s) only, so `javascript:` and friends never become an href."""
+    if not isinstance(url, str) or len(url) > 2048:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url.strip()
+
+
+def identifier_url(identifier: str) -> str | None:
+    """Where a well-known identifier is described."""
+    ident = identifier.strip()
+    if ident.upper().startswith("CVE-"):
+        return f"https://nvd.nist.gov/vuln/detail/{quote(ident.upper())}"
+    if ident.upper().startswith("GHSA-"):
+        return f"https://github.com/advisories/{quote(ident)}"
+    if ident.upper().startswith(("PYSEC-", "GO-", "RUSTSEC-", "OSV-")):
+        return f"https://osv.dev/vulnerability/{quote(ident)}"
+    return None
+
+
+def fmt_dt(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_duration(start: datetime | None, end: datetime | None) -> str:
+    if start is None:
+        return "—"
+    end = end or datetime.now(timezone.utc)
+    seconds = max(0, int((end - start).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m"
+
+
+def short_digest(digest: str | None) -> str:
+    if not digest:
+        return "—"
+    algo, _, hexpart = digest.partition(":")
+    return f"{algo}:{hexpart[:12]}" if hexpart else digest[:19]
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(project_url=project_url, external_url=external_url, identifier_url=identifier_url,
+                       SEVERITIES=SEVERITIES, STATE_LABELS=STATE_LABELS, REASON_LABELS=REASON_LABELS,
+                       version=__version__)
+    env.filters.update(dt=fmt_dt, short_digest=short_digest)
+    env.globals["duration"] = fmt_duration
+    return env
+
+
+ENV = _environment()
+
+
+def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    principal = getattr(request.state, "principal", None)
+    body = ENV.get_template(template).render(
+        request=request, principal=principal, csrf_token=getattr(request.state, "csrf_token", ""),
+        path=request.url.path, **context)
+    return HTMLResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
+          413: "Too large", 422: "Bad request", 500: "Something went wrong"}
+
+
+def error_page_html(status: int, message: str, principal: object = None) -> str:
+    return ENV.get_template("error.html").render(status=status, title=TITLES.get(status, "Error"),
+                                                 message=message, principal=principal, csrf_token="", path="")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(x) for x in err.get("loc", ())[1:]) or "request"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "Some values in the address are not valid — " + "; ".join(parts)
+
+
+class HTMLErrorRoute(APIRoute):
+    """UI routes answer errors with a clear HTML page (never a JSON body or a stack trace)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            from hullscan.auth.projects import ProjectError
+            from hullscan.vulnerabilities.service import VulnerabilityError
+
+            principal = getattr(request.state, "principal", None)
+            try:
+                return await handler(request)
+            except Forbidden as exc:
+                return _error(403, f"You are not allowed to do this: {exc}", principal)
+            except HTTPException as exc:
+                return _error(exc.status_code, str(exc.detail), principal)
+            except RequestValidationError as exc:
+                return _error(400, _validation_message(exc), principal)
+            except (VulnerabilityError, ProjectError) as exc:
+                return _error(400, str(exc), principal)
+            except Exception:
+                log.exception("UI page failed: %s", request.url.path)
+                return _error(500, "The page could not be shown; the error was logged.", principal)
+
+        return guarded
+
+
+def _error(status: int, message: str, principal: object) -> HTMLResponse:
+    return HTMLResponse(error_page_html(status, message, principal), status_code=status,
+                        headers={"Cache-Control": "no-store"})

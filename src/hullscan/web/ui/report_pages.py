@@ -1,0 +1,214 @@
+"""The Vulnerability Report (tabs, filters, sorting, pagination, bulk triage, CSV) and the vulnerability page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+
+from hullscan.auth import Action, Principal
+from hullscan.db.models import Project
+from hullscan.db.models.vulnerabilities import Vulnerability
+from hullscan.vulnerabilities import service as vulns
+from hullscan.vulnerabilities.api import _csv_stream  # the API's streamed, formula-safe CSV
+from hullscan.web.deps import get_session
+from hullscan.web.ui import queries
+from hullscan.web.ui.deps import project_for, ui_principal
+from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
+
+router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
+
+CONTAINER_REGISTRY = "CONTAINER_REGISTRY"
+REGISTRY_TYPES = ["container_scanning_for_registry"]
+DEVELOPMENT_TYPES = ["sast", "dependency_scanning", "container_scanning", "dast", "secret_detection",
+                     "coverage_fuzzing", "api_fuzzing", "generic"]
+ACTIVITIES = {"still_detected": "Still detected", "no_longer_detected": "No longer detected",
+              "detected_by_advisory_update": "Detected by an advisory update"}
+SORTS = {"severity_desc": "Severity ↓", "severity_asc": "Severity ↑", "detected_desc": "Detected ↓",
+         "detected_asc": "Detected ↑"}
+PER_PAGE = 20
+
+
+def _tri(value: str | None) -> bool | None:
+    return {"true": True, "false": False}.get((value or "").lower())
+
+
+@dataclass
+class ReportQuery:
+    """The report's query string, kept as the user gave it so links and the export repeat it exactly."""
+
+    tab: str | None
+    severity: list[str]
+    state: list[str]
+    image: str | None
+    identifier: str | None
+    package: str | None
+    has_fix: str | None
+    kev: str | None
+    activity: str | None
+    sort: str
+    cursor: str | None
+
+    @property
+    def registry(self) -> bool:
+        return self.tab == CONTAINER_REGISTRY
+
+    @property
+    def report_types(self) -> list[str]:
+        return REGISTRY_TYPES if self.registry else DEVELOPMENT_TYPES
+
+    def states(self) -> list[str] | None:
+        if self.state == ["all"]:
+            return None
+        return self.state or list(queries.OPEN_STATES)
+
+    def build(self, project: Project) -> vulns.VulnerabilityFilter:
+        if self.activity and self.activity not in ACTIVITIES:
+            raise vulns.VulnerabilityError(f"unknown activity {self.activity!r}")
+        bad = [s for s in self.severity if s not in queries.SEVERITIES]
+        if bad:
+            raise vulns.VulnerabilityError(f"unknown severity {bad[0]!r}")
+        return vulns.VulnerabilityFilter(
+            project_id=project.id, report_types=self.report_types, severities=self.severity or None,
+            states=self.states(), image=self.image or None, identifier=self.identifier or None,
+            package=self.package or None, has_fix=_tri(self.has_fix), known_exploited=_tri(self.kev),
+            activity=self.activity or None)
+
+    def params(self, **override: object) -> list[tuple[str, str]]:
+        values: dict[str, object] = dict(tab=self.tab, severity=self.severity, state=self.state, image=self.image,
+                                         identifier=self.identifier, package=self.package, has_fix=self.has_fix,
+                                         kev=self.kev, activity=self.activity, sort=self.sort, cursor=self.cursor)
+        values.update(override)
+        out: list[tuple[str, str]] = []
+        for key, value in values.items():
+            for v in value if isinstance(value, list) else [value]:
+                if v not in (None, ""):
+                    out.append((key, str(v)))
+        return out
+
+    def query_string(self, **override: object) -> str:
+        return urlencode(self.params(**override))
+
+
+def report_query(
+    tab: str | None = Query(default=None, max_length=32),
+    severity: list[str] = Query(default=[]),
+    state: list[str] = Query(default=[]),
+    image: str | None = Query(default=None, max_length=600),
+    identifier: str | None = Query(default=None, max_length=200),
+    package: str | None = Query(default=None, max_length=600),
+    has_fix: str | None = Query(default=None, max_length=5),
+    kev: str | None = Query(default=None, max_length=5),
+    activity: str | None = Query(default=None, max_length=40),
+    sort: str = Query(default="severity_desc", max_length=20),
+    cursor: str | None = Query(default=None, max_length=500),
+) -> ReportQuery:
+    if sort not in SORTS:
+        raise HTTPException(status_code=400, detail=f"unknown sort {sort!r}")
+    return ReportQuery(tab, severity[:10], state[:10], image, identifier, package, has_fix, kev, activity, sort,
+                       cursor)
+
+
+@router.get("/projects/{project:path}/-/security/vulnerability_report")
+def report_page(request: Request, project: str, q: ReportQuery = Depends(report_query),
+                updated: int | None = Query(default=None, ge=0), principal: Principal = Depends(ui_principal),
+                session: Session = Depends(get_session)) -> Response:
+    found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
+    ctx = dict(project=found, q=q, activities=ACTIVITIES, sorts=SORTS, updated=updated,
+               states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS)
+    if q.registry and not (found.container_scanning_for_registry_enabled
+                           and request.app.state.settings.feature_container_scanning_for_registry):
+        return render(request, "report.html", disabled=True, **ctx)
+    flt = q.build(found)
+    rows, next_cursor = vulns.query_vulnerabilities(session, flt, sort=q.sort, cursor=q.cursor, limit=PER_PAGE)
+    counts = vulns.severity_counts(session, flt)
+    images = queries.image_names(session, found.id, q.report_types)
+    return render(request, "report.html", disabled=False, rows=rows, next_cursor=next_cursor, counts=counts,
+                  total=sum(counts.values()), images=images, **ctx)
+
+
+@router.get("/projects/{project:path}/-/security/vulnerability_report/export.csv")
+def export_csv(request: Request, project: str, q: ReportQuery = Depends(report_query),
+               principal: Principal = Depends(ui_principal)) -> Response:
+    """The current filter as CSV, streamed by the vulnerabilities API's writer (its own short session)."""
+    with request.app.state.db.session() as session:
+        found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
+        flt = q.build(found)
+        flt.conditions()  # reject a bad filter before the stream starts
+        name = found.path.replace("/", "-")
+    tab = "container-registry" if q.registry else "development"
+    return StreamingResponse(_csv_stream(request, flt), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="vulnerabilities-{name}-{tab}.csv"'})
+
+
+def _safe_return(project: Project, value: str | None) -> str:
+    """Only redirect back into this project's report (never to another site)."""
+    base = project_url(project.path, "security", "vulnerability_report")
+    if not value:
+        return base
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path != base:
+        return base
+    return value
+
+
+def _with_param(url: str, key: str, value: object) -> str:
+    parts = urlsplit(url)
+    kept = [p for p in parts.query.split("&") if p and not p.startswith(f"{key}=")]
+    kept.append(urlencode({key: value}))
+    return f"{parts.path}?{'&'.join(kept)}"
+
+
+@router.post("/projects/{project:path}/-/security/vulnerability_report/bulk")
+def bulk_triage(request: Request, project: str, ids: list[int] = Form(default=[]), state: str = Form(...),
+                dismissal_reason: str | None = Form(default=None), comment: str | None = Form(default=None),
+                return_to: str | None = Form(default=None), principal: Principal = Depends(ui_principal),
+                session: Session = Depends(get_session)) -> Response:
+    """Change the status of the selected rows (dismiss needs a reason)."""
+    found = project_for(session, principal, project, Action.TRIAGE_VULNERABILITIES)
+    if not ids:
+        raise HTTPException(status_code=400, detail="Select at least one vulnerability first.")
+    if len(ids) > 1000:
+        raise HTTPException(status_code=400, detail="At most 1000 vulnerabilities can be changed at once.")
+    reason = dismissal_reason or None if state == "dismissed" else None
+    rows = vulns.change_state(session, ids, state, author=principal.name, comment=(comment or "").strip() or None,
+                              dismissal_reason=reason, project_id=found.id)
+    return RedirectResponse(_with_param(_safe_return(found, return_to), "updated", len(rows)), status_code=303)
+
+
+def _vulnerability(session: Session, project: Project, vulnerability_id: int) -> Vulnerability:
+    v = session.get(Vulnerability, vulnerability_id)
+    if v is None or v.project_id != project.id:
+        raise HTTPException(status_code=404, detail=f"There is no vulnerability {vulnerability_id} in this project.")
+    return v
+
+
+@router.get("/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}")
+def vulnerability_page(request: Request, project: str, vulnerability_id: int,
+                       principal: Principal = Depends(ui_principal),
+                       session: Session = Depends(get_session)) -> Response:
+    found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
+    v = _vulnerability(session, found, vulnerability_id)
+    return render(request, "vulnerability.html", project=found, v=v, history=vulns.history(session, v.id),
+                  sightings=vulns.sightings(session, v.id), states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS,
+                  report_type=("CONTAINER_REGISTRY" if v.report_type == 8 else None))
+
+
+@router.post("/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/state")
+def vulnerability_state(request: Request, project: str, vulnerability_id: int, state: str = Form(...),
+                        dismissal_reason: str | None = Form(default=None), comment: str | None = Form(default=None),
+                        principal: Principal = Depends(ui_principal),
+                        session: Session = Depends(get_session)) -> Response:
+    """Change state, or (same state with a comment) add a comment; both land in the history."""
+    found = project_for(session, principal, project, Action.TRIAGE_VULNERABILITIES)
+    v = _vulnerability(session, found, vulnerability_id)
+    reason = dismissal_reason or None if state == "dismissed" else None
+    if state == "dismissed" and reason is None and v.state == "dismissed":
+        reason = v.dismissal_reason  # a comment on a dismissed vulnerability keeps its reason
+    vulns.change_state(session, [v.id], state, author=principal.name, comment=(comment or "").strip() or None,
+                       dismissal_reason=reason, project_id=found.id)
+    return RedirectResponse(project_url(found.path, "security", "vulnerabilities", str(v.id)), status_code=303)
+

@@ -1,0 +1,210 @@
+"""Security headers and CSRF protection for the server-rendered UI.
+
+CSRF uses a signed double-submit cookie: the cookie holds `<token>.<hmac(secret, token)>`, every form sends the
+token back in `csrf_token` (or the `X-CSRF-Token` header for scripts), and an unsafe request to a UI path is
+refused unless both agree and the signature is ours. The check sits in middleware so a form that forgets it
+cannot slip through. The REST API (`/api/`), the registry (`/v2/`) and health (`/-/`) authenticate by token,
+not cookie, and are left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSRF_COOKIE = "hullscan_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = b"x-csrf-token"
+MAX_FORM_BYTES = 1024 * 1024
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+NOT_UI_PREFIXES = ("/api/", "/v2/", "/v2", "/-/", "/static/")
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """The key CSRF tokens are signed with: one file in the data dir, so every process sharing it agrees."""
+    path = data_dir / "ui-secret.key"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key.hex())
+    try:
+        os.link(tmp, path)  # first writer wins; a concurrent process then reads the winner's key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def sign(secret: bytes, token: str) -> str:
+    return hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()
+
+
+def verified_token(secret: bytes, cookie_value: str | None) -> str | None:
+    """The token of a cookie we signed, or None for a missing or forged one."""
+    if not cookie_value or "." not in cookie_value or len(cookie_value) > 200:
+        return None
+    token, _, signature = cookie_value.partition(".")
+    if not token or not hmac.compare_digest(sign(secret, token), signature):
+        return None
+    return token
+
+
+def _cookie(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            jar = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # noqa: BLE001 - a malformed cookie header is simply no cookie
+                continue
+            if CSRF_COOKIE in jar:
+                return jar[CSRF_COOKIE].value
+    return None
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def is_ui_path(path: str) -> bool:
+    return not path.startswith(NOT_UI_PREFIXES)
+
+
+class UISecurityMiddleware:
+    """Adds security headers to every non-registry response and enforces CSRF on UI form posts."""
+
+    def __init__(self, app: ASGIApp, data_dir: Path) -> None:
+        self.app = app
+        self.data_dir = data_dir
+        self._secret: bytes | None = None
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = load_secret(self.data_dir)
+        return self._secret
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if path.startswith("/v2"):
+            await self.app(scope, receive, send)
+            return
+        ui = is_ui_path(path)
+        token = verified_token(self.secret, _cookie(scope)) if ui else None
+        new_cookie = None
+        if ui and token is None:
+            token = secrets.token_urlsafe(24)
+            new_cookie = f"{token}.{sign(self.secret, token)}"
+        if ui:
+            scope.setdefault("state", {})["csrf_token"] = token
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+                if new_cookie is not None:
+                    headers.append("set-cookie",
+                                   f"{CSRF_COOKIE}={new_cookie}; Path=/; HttpOnly; SameSite=Strict")
+            await send(message)
+
+        if ui and scope["method"] in UNSAFE_METHODS:
+            body, ok = await self._read_body(receive)
+            if not ok:
+                await _plain(send_with_headers, 413, "The form is too large.")
+                return
+            if new_cookie is not None or not hmac.compare_digest(self._submitted(scope, body), token or ""):
+                await _plain(send_with_headers, 403,
+                             "This form expired or was not sent from a hullscan page (CSRF check failed). "
+                             "Go back, reload the page and try again.")
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"", False
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                return b"", False
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), True
+
+    @staticmethod
+    def _submitted(scope: Scope, body: bytes) -> str:
+        header = _header(scope, CSRF_HEADER)
+        if header:
+            return header
+        content_type = _header(scope, b"content-type") or ""
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            try:
+                values = parse_qs(body.decode("utf-8"), max_num_fields=10_000).get(CSRF_FIELD)
+            except (UnicodeDecodeError, ValueError):
+                return ""
+            return values[0] if values else ""
+        return ""
+
+
+def _replay(body: bytes, original: Receive) -> Receive:
+    """Hand the buffered body to the app once, then pass through (so disconnects are still seen)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await original()
+
+    return receive
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    from hullscan.web.ui.render import error_page_html
+
+    body = error_page_html(status, text).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

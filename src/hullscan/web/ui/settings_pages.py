@@ -1,0 +1,91 @@
+"""Project settings (Maintainer+) and the instance admin pages: advisory sources, runners, feature switch."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from hullscan.advisories import service as advisories
+from hullscan.auth import Action, Principal, authorize
+from hullscan.auth.projects import update_project_settings
+from hullscan.web.deps import get_session
+from hullscan.web.ui import queries
+from hullscan.web.ui.deps import project_for, ui_principal
+from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
+
+log = logging.getLogger("hullscan.web.ui")
+router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
+_sync_lock = threading.Lock()
+
+
+@router.get("/projects/{project:path}/-/settings")
+def settings_page(request: Request, project: str, saved: int | None = Query(default=None),
+                  principal: Principal = Depends(ui_principal), session: Session = Depends(get_session)) -> Response:
+    found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
+    return render(request, "settings.html", project=found, saved=bool(saved),
+                  feature_on=request.app.state.settings.feature_container_scanning_for_registry)
+
+
+@router.post("/projects/{project:path}/-/settings")
+def save_settings(request: Request, project: str, cs4r_enabled: str | None = Form(default=None),
+                  tag_patterns: str = Form(default="latest", max_length=20_000),
+                  daily_limit: int = Form(default=50, ge=0, le=1_000_000),
+                  auto_resolve: str | None = Form(default=None),
+                  principal: Principal = Depends(ui_principal), session: Session = Depends(get_session)) -> Response:
+    """Toggle CS4R, set tag patterns (one per line), rate limit and auto-resolve; validated before writing."""
+    found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
+    patterns = [p.strip() for line in tag_patterns.splitlines() for p in line.split(",") if p.strip()]
+    if len(patterns) > 100:
+        from fastapi import HTTPException
+
+        raise HTTPException(status_code=400, detail="At most 100 tag patterns.")
+    update_project_settings(session, found, cs4r_enabled=cs4r_enabled == "on", tag_patterns=patterns,
+                            daily_limit=daily_limit)
+    # auto-resolve has no service setter yet; it is a plain column of the project.
+    found.auto_resolve_no_longer_detected = auto_resolve == "on"
+    return RedirectResponse(project_url(found.path, "settings", saved=1), status_code=303)
+
+
+@router.get("/admin")
+def admin_page(request: Request, principal: Principal = Depends(ui_principal)) -> Response:
+    authorize(principal, Action.ADMIN_INSTANCE)
+    return render(request, "admin.html", settings=request.app.state.settings)
+
+
+@router.get("/admin/advisories")
+def advisories_page(request: Request, started: int | None = Query(default=None),
+                    principal: Principal = Depends(ui_principal),
+                    session: Session = Depends(get_session)) -> Response:
+    authorize(principal, Action.ADMIN_INSTANCE)
+    return render(request, "advisories.html", status=advisories.status(session), started=bool(started),
+                  running=_sync_lock.locked(), configured=request.app.state.settings.advisories_sources)
+
+
+@router.post("/admin/advisories/sync")
+def advisories_sync(request: Request, principal: Principal = Depends(ui_principal)) -> Response:
+    """Start one sync in the background (a second click while one runs does nothing)."""
+    authorize(principal, Action.ADMIN_INSTANCE)
+    db, settings = request.app.state.db, request.app.state.settings
+
+    def run() -> None:
+        try:
+            advisories.sync(db, settings)
+        except Exception:  # noqa: BLE001 - the per-source errors are recorded; log anything else
+            log.exception("advisory sync from the admin page failed")
+        finally:
+            _sync_lock.release()
+
+    if _sync_lock.acquire(blocking=False):
+        threading.Thread(target=run, name="ui-advisory-sync", daemon=True).start()
+    return RedirectResponse("/admin/advisories?started=1", status_code=303)
+
+
+@router.get("/admin/runners")
+def runners_page(request: Request, principal: Principal = Depends(ui_principal),
+                 session: Session = Depends(get_session)) -> Response:
+    authorize(principal, Action.ADMIN_INSTANCE)
+    return render(request, "runners.html", runners=queries.runners(session))
