@@ -51,12 +51,16 @@ def _get_token(t: int, s: str, i: int) -> tuple[int, int, int]:
     if i >= n:
         return 0, END, i
     if t == DIGIT_OR_ZERO and s[i] == "0":
+        # `.05`: leading zeros make the group a fraction; the zeros count sorts below any digit group.
         j = i
         while j < n and s[j] == "0":
             j += 1
         v = -(j - i)
-        nt = DIGIT
         i = j
+        if i < n and (s[i].isdigit() or s[i] == "."):
+            nt = DIGIT  # apk-tools: the rest of the group (possibly empty) is read as a number next
+        # else: a zeros-only group before a suffix, letter or revision (`1.0_rc1`): apk-tools would read an
+        # empty number here and rank `1.0_rc1` above `1.0`; skipping it keeps pre-releases below releases.
     elif t in (DIGIT_OR_ZERO, DIGIT, SUFFIX_NO, REVISION_NO):
         j = i
         while j < n and s[j].isdigit():

@@ -10,7 +10,9 @@ import re
 from hullscan.versions.errors import InvalidVersion
 
 _ALLOWED = re.compile(r"^[A-Za-z0-9.+~:_\-]+$")
-_PAD = ((0,), 0)
+# dpkg pads the shorter string with (empty non-digit part, 0) pairs forever. Only a string's first pair can
+# equal that pad, so ending every key with two pad pairs makes plain tuple order equal dpkg's order.
+_PAD = ((0,), 0, (0,), 0)
 
 
 def _order(c: str) -> int:
