@@ -15,7 +15,7 @@ from tests.matching.memstore import MemoryStore
 @pytest.fixture(scope="session")
 def app_inventory() -> Inventory:
     """The debian-python-app test image analysed by hullscan's own scanner (a real OCI layout)."""
-    from hullscan.scanner.analyze import analyze
+    from hullscan.scanner import analyze
 
     return analyze(f"oci-dir:{shared_path('testdata', 'images', 'debian-python-app')}")
 

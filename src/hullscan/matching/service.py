@@ -60,7 +60,7 @@ def load_inventory(request: ScanRequest) -> Inventory:
     if path.is_dir() and (path / "oci-layout").exists():
         source = f"oci-dir:{path}"
     try:
-        from hullscan.scanner.analyze import analyze
+        from hullscan.scanner import analyze
     except ImportError as exc:  # pragma: no cover - the scanner part ships with hullscan
         raise ScanError(f"image scanning is not available: {exc}") from exc
     try:

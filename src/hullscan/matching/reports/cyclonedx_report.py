@@ -55,9 +55,8 @@ def _package_key(name: str, version: str, purl: str | None) -> str:
 def build_bom(report: ScanReport) -> Bom:
     bom = Bom()
     img = report.inventory.image
-    bom.metadata.component = Component(
-        name=img.name, version=img.tag or img.digest, type=ComponentType.CONTAINER, bom_ref="image"
-    )
+    root = Component(name=img.name, version=img.tag or img.digest, type=ComponentType.CONTAINER, bom_ref="image")
+    bom.metadata.component = root
     bom.metadata.properties.add(Property(name="hullscan:version", value=__version__))
     refs: dict[str, str] = {}
     if report.inventory.os is not None:
@@ -90,6 +89,7 @@ def build_bom(report: ScanReport) -> Bom:
                 properties=props,
             )
         )
+    bom.register_dependency(root, list(bom.components))
     for index, finding in enumerate(report.findings):
         key = _package_key(finding.package.name, finding.package.version, finding.package.purl)
         ref = refs.get(key)
