@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, R
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,8 @@ from hullscan.auth.projects import get_project
 from hullscan.db.base import utcnow
 from hullscan.db.models import Project
 from hullscan.db.models.pipelines import Job, JobArtifact, Pipeline
-from hullscan.ingestion.service import SbomArtifact, ingest_sbom_artifact
+from hullscan.ingestion.service import IngestionError, SbomArtifact
+from hullscan.ingestion.service import ingest_sbom_artifact as ingest
 from hullscan.pipelines import service
 from hullscan.pipelines.artifacts import ArtifactError, ArtifactStore, check_sbom_name
 from hullscan.pipelines.pool import LocalRunnerPool, registration_token
@@ -116,6 +118,15 @@ def register_runner(body: RegisterRunner, request: Request,
         raise HTTPException(status_code=403, detail="invalid registration token")
     runner, token = service.register_runner(session, body.description or "runner", now=utcnow())
     return {"id": runner.id, "token": token}
+
+
+@router.get("/runners", tags=["runners"])
+def list_runners(principal: Principal = Depends(current_principal),
+                 session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+    """Registered runners and when each last asked for work (administrators)."""
+    authorize(principal, Action.ADMIN_INSTANCE)
+    return [{"id": r.id, "description": r.description, "is_local": r.is_local, "created_at": _iso(r.created_at),
+             "contacted_at": _iso(r.contacted_at)} for r in service.list_runners(session)]
 
 
 def _claim(request: Request, runner_token: str | None) -> dict[str, Any] | None:
@@ -240,7 +251,10 @@ async def upload_artifact(job_id: int, request: Request, name: str = Query(max_l
             job = _job_or_error(session, job_id, job_token)
             if job.status != service.RUNNING:
                 raise _conflict(service.JobError(f"job {job_id} is {job.status}, not running"))
-            artifact = session.query(JobArtifact).filter_by(job_id=job.id, name=name).one_or_none()
+            artifact = session.scalars(select(JobArtifact).where(JobArtifact.job_id == job.id,
+                                                                 JobArtifact.name == name)).one_or_none()
+            if artifact is not None and artifact.sha256 == sha:
+                return {"name": name, "sha256": sha, "size": size}  # a retried upload, already ingested
             if artifact is None:
                 artifact = JobArtifact(job_id=job.id, name=name, file_type="cyclonedx", sha256=sha, size=size,
                                        created_at=utcnow())
@@ -248,10 +262,13 @@ async def upload_artifact(job_id: int, request: Request, name: str = Query(max_l
             else:  # a retried upload replaces the previous file of this name
                 artifact.sha256, artifact.size = sha, size
             session.flush()
-            ingest_sbom_artifact(session, SbomArtifact(
-                project_id=job.project_id, pipeline_id=job.pipeline_id, job_id=job.id, artifact_id=artifact.id,
-                path=artifact_store(settings).path(sha), image=job.variables.get("CS_IMAGE", ""),
-                digest=job.digest))
+            try:
+                ingest(session, SbomArtifact(
+                    project_id=job.project_id, pipeline_id=job.pipeline_id, job_id=job.id, artifact_id=artifact.id,
+                    path=artifact_store(settings).path(sha), image=job.variables.get("CS_IMAGE", ""),
+                    digest=job.digest))
+            except IngestionError as exc:  # rolls the artifact row back with the session
+                raise HTTPException(status_code=422, detail=f"SBOM refused: {exc}") from None
             return {"name": name, "sha256": sha, "size": size}
 
     try:

@@ -135,6 +135,10 @@ def register_runner(session: Session, description: str, *, is_local: bool = Fals
     return runner, token
 
 
+def list_runners(session: Session) -> Sequence[Runner]:
+    return session.scalars(select(Runner).order_by(Runner.id)).all()
+
+
 def authenticate_runner(session: Session, token: str | None) -> Runner | None:
     if not token:
         return None

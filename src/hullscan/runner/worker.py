@@ -104,7 +104,12 @@ class JobExecution:
                     self.log.write(f"warning: {warning}")
                 self.log.write(f"uploading {SBOM_NAME} ({sbom.stat().st_size} bytes)")
                 self.log.flush()
-                self.api.upload_artifact(job, SBOM_NAME, sbom)
+                try:
+                    self.api.upload_artifact(job, SBOM_NAME, sbom)
+                except RunnerAPIError as exc:
+                    if isinstance(exc, JobGone) or exc.status is None or exc.status >= 500:
+                        raise
+                    return self._fail(f"SBOM upload refused: {exc}")
                 self.log.write("job succeeded")
                 self.log.flush()
                 self.api.update(job, "success")

@@ -1,0 +1,270 @@
+"""Acceptance of issue 6 with real components: skopeo pushes to `hullscan serve` (embedded registry) and to
+Debian's docker-registry (CNCF Distribution) notifying hullscan; real runner processes over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.pipelines.e2e import (REGISTRATION_TOKEN, drops, finished_pipelines, hullscan_cli, make_server,
+                                 manifest_digest, pipelines, push, sbom_of, sbom_properties, start_runner,
+                                 start_server, wait_for)
+from hullscan.scanner import write_cyclonedx
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
+from tests.registry.support import Distribution
+
+WEBHOOK_SECRET = "test-webhook-secret"
+ENVELOPE = "application/vnd.docker.distribution.events.v1+json"
+
+
+def test_push_to_serve_is_scanned_into_a_cs4r_sbom(tmp_path: Path, database_url: str) -> None:
+    server = start_server(tmp_path / "data", database_url)
+    try:
+        started = time.monotonic()
+        push("debian-python-app", f"{server.host}/group/app/web:latest")
+        (pipeline,) = finished_pipelines(server, "group/app", 1, timeout=120)
+        elapsed = time.monotonic() - started
+        assert pipeline["status"] == "success", pipeline
+        assert pipeline["source"] == "container_registry_push" and pipeline["user"] == "security-bot:group/app"
+        (job,) = pipeline["jobs"]
+        variables = {v["key"]: v["value"] for v in job["variables"]}
+        assert variables["REGISTRY_TRIGGERED"] == "true"
+        assert variables["CS_IMAGE"] == f"{server.host}/group/app/web:latest"
+        assert job["digest"] == manifest_digest("debian-python-app") and job["attempts"] == 1
+        assert job["artifacts"][0]["name"].startswith("gl-sbom-") and job["artifacts"][0]["name"].endswith(".cdx.json")
+        sbom = sbom_of(server, "group/app", job)
+        assert sbom["bomFormat"] == "CycloneDX"
+        props = sbom_properties(sbom)
+        assert props["gitlab:meta:schema_version"] == "1"
+        assert props["gitlab:container_scanning_for_registry:image:name"] == f"{server.host}/group/app/web"
+        assert props["gitlab:container_scanning_for_registry:image:tag"] == "latest"
+        assert props["gitlab:container_scanning_for_registry:operating_system:name"] == "debian"
+        assert props["gitlab:container_scanning_for_registry:operating_system:version"].startswith("12")
+        assert not any(k.startswith("gitlab:container_scanning:") for k in props)
+        names = {c["name"] for c in sbom["components"]}
+        assert {"libc6", "django", "requests"} <= names
+        trace = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job['id']}/trace").text
+        assert "uploading gl-sbom-" in trace and "job succeeded" in trace
+        listed = hullscan_cli(server, "pipelines", "list", "group/app")
+        assert "success" in listed and str(pipeline["id"]) in listed
+        assert elapsed < 120
+    finally:
+        server.stop()
+
+
+def test_tag_patterns_setting_and_dropped_pushes(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", f"sqlite:///{tmp_path / 'hs.db'}")
+    try:
+        push("distroless-style", f"{server.host}/group/app/svc:v1")
+        wait_for(lambda: drops(server, "group/app"), 30, "a dropped push", server)
+        (drop,) = drops(server, "group/app")
+        assert (drop["reason"], drop["tag"]) == ("tag not matched", "v1")
+        assert pipelines(server, "group/app") == []
+
+        out = hullscan_cli(server, "project", "set", "group/app", "--tags", "latest,v*")
+        assert "latest,v*" in out
+        push("distroless-style", f"{server.host}/group/app/svc:v2")
+        (pipeline,) = finished_pipelines(server, "group/app", 1, timeout=90)
+        assert pipeline["status"] == "success" and pipeline["jobs"][0]["tag"] == "v2"
+
+        r = httpx.put(f"{server.url}/api/v1/projects/group%2Fapp/security_settings",
+                      json={"container_scanning_for_registry_enabled": False})
+        assert r.status_code == 200 and r.json()["container_scanning_for_registry_enabled"] is False
+        push("go-binary", f"{server.host}/group/app/svc:latest")
+        wait_for(lambda: len(drops(server, "group/app")) == 2, 30, "a second dropped push", server)
+        assert drops(server, "group/app")[0]["reason"] == "setting off"
+        assert len(pipelines(server, "group/app")) == 1
+        bad = httpx.put(f"{server.url}/api/v1/projects/group%2Fapp/security_settings", json={"cs4r_tag_patterns": []})
+        assert bad.status_code == 400
+    finally:
+        server.stop()
+
+
+def _external(registry: Distribution) -> str:
+    return json.dumps([{"host": registry.host, "url": f"http://{registry.host}"}])
+
+
+def test_external_distribution_webhook_runner_pulls_and_redelivery_is_one_pipeline(tmp_path: Path) -> None:
+    server = make_server(tmp_path / "data", f"sqlite:///{tmp_path / 'hs.db'}",
+                         HULLSCAN_REGISTRY_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    registry = Distribution(notify_url=f"{server.url}/api/v1/registry/events", secret=WEBHOOK_SECRET)
+    server.extra_env["HULLSCAN_EXTERNAL_REGISTRIES"] = _external(registry)
+    hullscan_cli(server, "project", "create", "team/api", "--cs4r", "on")
+    server.start()
+    registry.start()
+    try:
+        push("distroless-style", f"{registry.host}/team/api/svc:latest")
+        (pipeline,) = finished_pipelines(server, "team/api", 1, timeout=90)
+        assert pipeline["status"] == "success", pipeline
+        job = pipeline["jobs"][0]
+        assert job["image"] == f"{registry.host}/team/api/svc:latest"
+        assert job["digest"] == manifest_digest("distroless-style")
+        props = sbom_properties(sbom_of(server, "team/api", job))
+        assert props["gitlab:container_scanning_for_registry:image:name"] == f"{registry.host}/team/api/svc"
+        # The runner pulled from Distribution: hullscan's own registry never held this repository.
+        assert httpx.get(f"{server.url}/v2/team/api/svc/tags/list").status_code == 404
+
+        event = {"id": str(uuid.uuid4()), "timestamp": "2026-11-28T21:20:50.123456789Z", "action": "push",
+                 "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "digest": manifest_digest("distroless-style"), "size": 100,
+                            "repository": "team/api/svc", "tag": "latest"},
+                 "request": {"id": "r1", "addr": "10.0.0.1:5555", "host": registry.host, "method": "PUT"},
+                 "actor": {"name": "alice"}, "source": {"addr": "reg-1:5000", "instanceID": "i-1"}}
+        for _ in range(3):  # a slow answer makes Distribution redeliver the same envelope
+            r = httpx.post(f"{server.url}/api/v1/registry/events", content=json.dumps({"events": [event]}),
+                           headers={"Content-Type": ENVELOPE, "Authorization": WEBHOOK_SECRET})
+            assert r.status_code < 300, r.text
+        finished = finished_pipelines(server, "team/api", 2, timeout=90)
+        time.sleep(2)  # give a wrongly queued third pipeline the time to appear
+        assert len(pipelines(server, "team/api")) == 2
+        assert finished[0]["status"] == "success"
+    finally:
+        registry.stop()
+        server.stop()
+
+
+def test_reconciliation_scans_pushes_made_while_hullscan_was_down(tmp_path: Path) -> None:
+    registry = Distribution()  # notifications nowhere: the pushes below reach hullscan by no event
+    registry.start()
+    try:
+        push("go-binary", f"{registry.host}/team/api/tool:latest")
+        push("go-binary", f"{registry.host}/team/api/tool:v9")  # tag not matched: not a catch-up scan
+        push("go-binary", f"{registry.host}/elsewhere/x/tool:latest")  # no project: ignored
+        server = make_server(tmp_path / "data", f"sqlite:///{tmp_path / 'hs.db'}",
+                             HULLSCAN_EXTERNAL_REGISTRIES=_external(registry))
+        hullscan_cli(server, "project", "create", "team/api", "--cs4r", "on")
+        server.start()
+        try:
+            (pipeline,) = finished_pipelines(server, "team/api", 1, timeout=90)
+            assert pipeline["status"] == "success", pipeline
+            assert pipeline["jobs"][0]["tag"] == "latest"
+            assert pipeline["jobs"][0]["digest"] == manifest_digest("go-binary")
+        finally:
+            server.stop()
+        server = start_server(server.data_dir, f"sqlite:///{tmp_path / 'hs.db'}",
+                              HULLSCAN_EXTERNAL_REGISTRIES=_external(registry))
+        try:  # reconciling again finds the digest scanned: nothing new
+            time.sleep(3)
+            assert len(pipelines(server, "team/api")) == 1
+        finally:
+            server.stop()
+    finally:
+        registry.stop()
+
+
+def _job_runner(server, project: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    found = pipelines(server, project)
+    if found and found[0]["jobs"][0]["status"] == "running":
+        return found[0]["jobs"][0]["id"], found[0]["jobs"][0]["runner_id"]
+    return None  # type: ignore[return-value]
+
+
+def test_runner_killed_mid_scan_the_job_is_requeued_and_completed_by_another(tmp_path: Path,
+                                                                               database_url: str) -> None:
+    server = start_server(tmp_path / "data", database_url, HULLSCAN_RUNNER_POOL_SIZE="0",
+                          HULLSCAN_JOB_LEASE_SECONDS="5")
+    runners = {}
+    try:
+        for name in ("alpha", "beta"):
+            (tmp_path / name).mkdir()
+            runners[name] = start_runner(server, name, tmp_path / name)
+        wait_for(lambda: len(httpx.get(f"{server.url}/api/v1/runners").json()) == 2, 60, "two runners", server)
+        by_id = {r["id"]: r["description"] for r in httpx.get(f"{server.url}/api/v1/runners").json()}
+        push("debian-python-app", f"{server.host}/group/app/web:latest")
+        job_id, runner_id = wait_for(lambda: _job_runner(server, "group/app"), 60, "a running job", server)
+        victim = by_id[runner_id]
+        runners[victim].kill()  # SIGKILL: no release, no goodbye
+        runners[victim].wait()
+        (pipeline,) = finished_pipelines(server, "group/app", 1, timeout=180)
+        job = pipeline["jobs"][0]
+        assert pipeline["status"] == "success" and job["id"] == job_id, pipeline
+        assert job["attempts"] == 2 and by_id[job["runner_id"]] != victim
+        trace = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job_id}/trace").text
+        assert "lease expired" in trace and "job succeeded" in trace
+    finally:
+        for proc in runners.values():
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+        server.stop()
+
+
+def test_pending_jobs_survive_a_server_crash(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hs.db'}"
+    server = start_server(tmp_path / "data", url, HULLSCAN_RUNNER_POOL_SIZE="0")
+    try:
+        push("distroless-style", f"{server.host}/group/app/a:latest")
+        push("go-binary", f"{server.host}/group/app/b:latest")
+        wait_for(lambda: len(pipelines(server, "group/app")) == 2, 30, "two pending pipelines", server)
+        assert {p["status"] for p in pipelines(server, "group/app")} == {"pending"}
+    finally:
+        server.kill()
+    server = start_server(server.data_dir, url)
+    try:
+        done = finished_pipelines(server, "group/app", 2, timeout=120)
+        assert [p["status"] for p in done] == ["success", "success"]
+    finally:
+        server.stop()
+
+
+def test_runner_api_refuses_bad_tokens_and_input(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", f"sqlite:///{tmp_path / 'hs.db'}", HULLSCAN_RUNNER_POOL_SIZE="0")
+    try:
+        api = f"{server.url}/api/v1"
+        assert httpx.post(f"{api}/runners", json={"token": "wrong"}).status_code == 403
+        assert httpx.post(f"{api}/jobs/request?wait=0", headers={"RUNNER-TOKEN": "hsrt_nope"}).status_code == 401
+        reg = httpx.post(f"{api}/runners", json={"token": REGISTRATION_TOKEN, "description": "t"})
+        assert reg.status_code == 201
+        token = reg.json()["token"]
+        assert httpx.post(f"{api}/jobs/request?wait=0", headers={"RUNNER-TOKEN": token}).status_code == 204
+        push("go-binary", f"{server.host}/group/app/b:latest")
+        claim = wait_for(lambda: (r := httpx.post(f"{api}/jobs/request?wait=5", headers={"RUNNER-TOKEN": token},
+                                                   timeout=30)).status_code == 201 and r.json(), 30, "a job", server)
+        assert claim["registry"]["url"] == server.url and claim["registry"]["username"] is None
+        assert {"key": "REGISTRY_TRIGGERED", "value": "true"} in claim["variables"]
+        jid, jt = claim["id"], {"JOB-TOKEN": claim["token"]}
+        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "running"},
+                         headers={"JOB-TOKEN": "hsjt_forged"}).status_code == 401
+        assert httpx.put(f"{api}/jobs/{jid + 1000}", json={"state": "running"}, headers=jt).status_code == 401
+        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "running"}, headers=jt).status_code == 200
+        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "bogus"}, headers=jt).status_code == 409
+        assert httpx.patch(f"{api}/jobs/{jid}/trace?offset=0", content=b"one\n", headers=jt).json()["size"] == 4
+        assert httpx.patch(f"{api}/jobs/{jid}/trace?offset=0", content=b"one\n", headers=jt).json()["size"] == 4
+        gap = httpx.patch(f"{api}/jobs/{jid}/trace?offset=99", content=b"x", headers=jt)
+        assert gap.status_code == 416 and gap.json()["size"] == 4
+        bad_name = httpx.post(f"{api}/jobs/{jid}/artifacts?name=../../etc/passwd", content=b"{}", headers=jt)
+        assert bad_name.status_code == 400
+        assert httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=b"",
+                          headers=jt).status_code == 400
+        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 409  # no SBOM
+        refused = httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json",
+                             content=b'{"bomFormat": 1}', headers=jt)
+        assert refused.status_code == 422 and "SBOM refused" in refused.text
+        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 409  # no SBOM
+        sbom = write_cyclonedx(Inventory(ImageInfo(name=f"{server.host}/group/app/b", tag="latest"),
+                                         OperatingSystem("debian", "12.15"),
+                                         [Package("zlib1g", "1:1.2.13.dfsg-1", "deb", source_name="zlib")]),
+                               registry_triggered=True).encode()
+        for _ in range(2):  # a retried upload is accepted once more
+            up = httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=sbom, headers=jt)
+            assert up.status_code == 201, up.text
+        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 200
+        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 200  # retry
+        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "running"}, headers=jt).status_code == 409
+        stored = {p.name: p.read_bytes() for p in (server.data_dir / "artifacts" / "sha256").glob("*/*")}
+        assert hashlib.sha256(sbom).hexdigest() in stored and stored[hashlib.sha256(sbom).hexdigest()] == sbom
+        assert not list((server.data_dir / "artifacts" / "tmp").iterdir())
+        (job,) = pipelines(server, "group/app")[0]["jobs"]
+        assert [a["name"] for a in job["artifacts"]] == ["gl-sbom-report.cdx.json"]
+        retry = httpx.post(f"{api}/projects/group%2Fapp/jobs/{jid}/retry")
+        assert retry.status_code == 201 and retry.json()["status"] == "pending"
+        cancel = httpx.post(f"{api}/projects/group%2Fapp/jobs/{retry.json()['id']}/cancel")
+        assert cancel.status_code == 200 and cancel.json()["status"] == "canceled"
+        assert httpx.get(f"{api}/projects/nobody%2Fhere/pipelines").status_code == 404
+    finally:
+        server.stop()
