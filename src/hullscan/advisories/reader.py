@@ -57,10 +57,10 @@ class SqlAdvisoryStore:
                 break
             known |= frontier
             for chunk in _chunks(sorted(frontier), BATCH):
-                edges.extend(self.session.execute(
+                edges.extend((a, b) for a, b in self.session.execute(
                     select(AdvisoryAlias.advisory_id, AdvisoryAlias.alias)
                     .where(or_(AdvisoryAlias.advisory_id.in_(chunk), AdvisoryAlias.alias.in_(chunk)))
-                ).tuples())
+                ))
             frontier = {x for e in edges for x in e}
         parent: dict[str, str] = {}
 
