@@ -40,9 +40,9 @@ def sbom(
     username: str | None = typer.Option(None, envvar="HULLSCAN_REGISTRY_USERNAME", help="Registry user."),
     password: str | None = typer.Option(None, envvar="HULLSCAN_REGISTRY_PASSWORD", help="Registry password."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the layer cache."),
-    registry_triggered: bool = typer.Option(
-        os.environ.get("REGISTRY_TRIGGERED", "").lower() == "true", "--registry-triggered",
-        help="Mark the SBOM as container_scanning_for_registry (default: $REGISTRY_TRIGGERED=true)."),
+    registry_triggered: bool | None = typer.Option(
+        None, "--registry-triggered/--not-registry-triggered",
+        help="Mark the SBOM as container_scanning_for_registry (default: true when $REGISTRY_TRIGGERED=true)."),
 ) -> None:
     """Write the SBOM of an image (every installed package, by layer)."""
     from hullscan.scanner.image import analyze, analyze_all
@@ -51,6 +51,8 @@ def sbom(
     from hullscan.scanner.walker import Limits
     from hullscan.settings import get_settings
 
+    if registry_triggered is None:
+        registry_triggered = os.environ.get("REGISTRY_TRIGGERED", "").lower() == "true"
     settings = get_settings()
     limits = Limits(max_file_bytes=settings.scanner_max_file_bytes, max_layer_bytes=settings.scanner_max_layer_bytes)
     cache = _cache(no_cache)

@@ -1,0 +1,117 @@
+"""SBOM writers and the `hullscan sbom` / `hullscan cache prune` commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from typer.testing import CliRunner
+
+from hullscan.cli import app
+from hullscan.scanner import analyze, write_cyclonedx, write_spdx
+from hullscan.scanner.cache import SqliteLayerCache
+from tests.scanner.conftest import expected_packages, image_layout
+
+runner = CliRunner()
+
+
+def _props(items: list[dict]) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in items}
+
+
+def test_cyclonedx_is_valid_and_carries_gitlab_properties() -> None:
+    inventory = analyze(f"oci-dir:{image_layout('debian-bookworm-minbase')}")
+    for triggered, namespace in ((True, "gitlab:container_scanning_for_registry:"), (False, "gitlab:container_scanning:")):
+        text = write_cyclonedx(inventory, registry_triggered=triggered)
+        assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+        doc = json.loads(text)
+        assert doc["specVersion"] == "1.6"
+        meta = _props(doc["metadata"]["properties"])
+        assert meta["gitlab:meta:schema_version"] == "1"
+        assert meta[f"{namespace}image:name"] == "debian-bookworm-minbase"
+        assert meta[f"{namespace}image:tag"] == "latest"
+        assert (meta[f"{namespace}operating_system:name"], meta[f"{namespace}operating_system:version"]) == (
+            "debian", "12.15")
+        other = "gitlab:container_scanning:" if triggered else "gitlab:container_scanning_for_registry:"
+        assert not any(k.startswith(other) for k in meta)
+        assert doc["metadata"]["tools"]["components"][0]["name"] == "hullscan"
+        assert doc["metadata"]["component"]["type"] == "container"
+        libc = next(c for c in doc["components"] if c["name"] == "libc6")
+        props = _props(libc["properties"])
+        assert props["aquasecurity:trivy:SrcName"] == "glibc"
+        assert props["aquasecurity:trivy:SrcVersion"] == "2.36-9+deb12u14"
+        assert props["aquasecurity:trivy:PkgType"] == "debian"
+        assert props["aquasecurity:trivy:LayerDiffID"].startswith("sha256:0d816d5f")
+        assert props["aquasecurity:trivy:LayerDigest"].startswith("sha256:2afd1563")
+        assert props["hullscan:package:source_name"] == "glibc"
+        assert libc["purl"].startswith("pkg:deb/debian/libc6@")
+        assert any(c["type"] == "operating-system" for c in doc["components"])
+
+
+def test_spdx_document() -> None:
+    inventory = analyze(f"oci-dir:{image_layout('go-binary')}")
+    doc = json.loads(write_spdx(inventory))
+    assert doc["spdxVersion"] == "SPDX-2.3" and doc["dataLicense"] == "CC0-1.0"
+    names = {p["name"]: p for p in doc["packages"]}
+    assert names["stdlib"]["versionInfo"] == "go1.19.8"
+    assert names["stdlib"]["externalRefs"][0]["referenceLocator"] == "pkg:golang/stdlib@go1.19.8"
+    ids = {p["SPDXID"] for p in doc["packages"]}
+    assert len(ids) == len(doc["packages"])
+    assert all(r["relatedSpdxElement"] in ids for r in doc["relationships"])
+
+
+def test_cli_outputs(scan_home: Path, tmp_path: Path) -> None:
+    layout = image_layout("distroless-style")
+    table = runner.invoke(app, ["sbom", f"oci-dir:{layout}", "-o", "table"])
+    assert table.exit_code == 0, table.output
+    for package in expected_packages("distroless-style")["packages"]:
+        assert package["name"] in table.output
+    out = tmp_path / "dl.spdx.json"
+    spdx = runner.invoke(app, ["sbom", f"oci-dir:{layout}", "-o", "spdx-json", "--output", str(out)])
+    assert spdx.exit_code == 0 and json.loads(out.read_text())["spdxVersion"] == "SPDX-2.3"
+    missing = runner.invoke(app, ["sbom", f"oci-dir:{tmp_path / 'nope'}"])
+    assert missing.exit_code == 2 and "not an OCI image layout" in missing.output
+    bad = runner.invoke(app, ["sbom", "ftp://example"])
+    assert bad.exit_code == 2
+
+
+def test_cli_registry_triggered_from_environment(scan_home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("REGISTRY_TRIGGERED", "true")
+    result = runner.invoke(app, ["sbom", f"oci-dir:{image_layout('go-binary')}"])
+    meta = _props(json.loads(result.stdout)["metadata"]["properties"])
+    assert "gitlab:container_scanning_for_registry:image:name" in meta
+    assert "gitlab:container_scanning_for_registry:operating_system:name" not in meta  # scratch image: no OS
+    monkeypatch.delenv("REGISTRY_TRIGGERED")
+    plain = runner.invoke(app, ["sbom", f"oci-dir:{image_layout('go-binary')}"])
+    assert "gitlab:container_scanning:image:name" in _props(json.loads(plain.stdout)["metadata"]["properties"])
+
+
+def test_cached_layers_are_never_read_again(tmp_path: Path) -> None:
+    layout = tmp_path / "app"
+    shutil.copytree(image_layout("debian-python-app"), layout)
+    cache = SqliteLayerCache(tmp_path / "cache" / "layers.sqlite")
+    first = analyze(f"oci-dir:{layout}", cache=cache)
+    assert cache.count() == 3
+    manifest = json.loads((layout / "manifest.json").read_text())[0]
+    for layer in manifest["Layers"]:
+        (layout / layer).unlink()  # only manifest and config remain
+    second = analyze(f"oci-dir:{layout}", cache=cache)
+    assert second.warnings == []
+    strip = lambda inv: sorted((p.type, p.name, p.version, p.path, p.layer_diff_id) for p in inv.packages)  # noqa: E731
+    assert strip(first) == strip(second)
+
+
+def test_cache_prune_command(scan_home: Path) -> None:
+    result = runner.invoke(app, ["sbom", f"oci-dir:{image_layout('go-binary')}"])
+    assert result.exit_code == 0
+    cache = SqliteLayerCache.in_dir(scan_home / ".cache" / "hullscan")
+    assert cache.count() == 1
+    cache.put("sha256:stale", "old-analyzers", {"packages": []})
+    pruned = runner.invoke(app, ["cache", "prune"])
+    assert pruned.exit_code == 0 and "removed 1" in pruned.output
+    assert cache.count() == 1
+    assert "removed 1" in runner.invoke(app, ["cache", "prune", "--all"]).output
+    assert cache.count() == 0
