@@ -16,8 +16,9 @@ from typing import Any
 
 from functools import lru_cache
 
-from sqlalchemy import String, Text, column, delete, func, insert, select, table, update
+from sqlalchemy import JSON, String, Text, cast, column, delete, func, insert, select, table, update
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from hullscan.advisories.parsers.base import Enrichment, Parsed, Tally
 from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
@@ -44,10 +45,25 @@ def _chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
 # Bulk-insert targets with JSON columns typed as text: values are serialised once here (and cached for the
 # many identical `introduced 0 / fixed X` ranges) instead of per row by the JSON type. Both SQLite and
 # PostgreSQL accept JSON text for a JSON column.
-_AFFECTED_FAST = table(
-    "advisory_affected", column("advisory_id", String), column("ecosystem", String), column("package", String),
-    column("ranges", Text), column("versions", Text), column("fix_state", String), column("severity", String),
-)
+class _JSONTextCast(TypeDecorator[str]):
+    """Serialised JSON bound as text and cast to JSON in SQL (PostgreSQL will not take varchar for json)."""
+
+    impl = Text
+    cache_ok = True
+
+    def bind_expression(self, bindvalue):  # type: ignore[no-untyped-def]
+        return cast(bindvalue, JSON)
+
+
+def _affected_table(json_text: type) -> object:
+    return table(
+        "advisory_affected", column("advisory_id", String), column("ecosystem", String), column("package", String),
+        column("ranges", json_text), column("versions", json_text), column("fix_state", String),
+        column("severity", String),
+    )
+
+
+_AFFECTED_FAST = {"sqlite": _affected_table(Text), "postgresql": _affected_table(_JSONTextCast)}
 _ALIASES_FAST = table("advisory_aliases", column("advisory_id", String), column("alias", String))
 
 
@@ -169,7 +185,7 @@ def apply_source(
             for i in write for a in by_id[i].affected
         ]
         for chunk in _chunks(affected_rows, 2000):
-            conn.execute(_AFFECTED_FAST.insert(), chunk)
+            conn.execute(_AFFECTED_FAST.get(conn.dialect.name, _AFFECTED_FAST["postgresql"]).insert(), chunk)
         alias_rows = [{"advisory_id": i, "alias": al[:128]} for i in write for al in sorted(set(by_id[i].advisory.aliases))]
         for chunk in _chunks(alias_rows, 2000):
             conn.execute(_ALIASES_FAST.insert(), chunk)
