@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from enum import Enum
 from pathlib import Path
 
@@ -17,16 +15,6 @@ class OutputFormat(str, Enum):
 
 
 cache_app = typer.Typer(help="The scanner's local layer cache.", no_args_is_help=True)
-
-
-def _cache(no_cache: bool):
-    from hullscan.scanner.cache import NullCache, SqliteLayerCache, default_cache_dir
-    from hullscan.settings import get_settings
-
-    if no_cache:
-        return NullCache()
-    directory = get_settings().scanner_cache_dir or default_cache_dir()
-    return SqliteLayerCache.in_dir(Path(directory).expanduser())
 
 
 def sbom(
@@ -45,52 +33,16 @@ def sbom(
         help="Mark the SBOM as container_scanning_for_registry (default: true when $REGISTRY_TRIGGERED=true)."),
 ) -> None:
     """Write the SBOM of an image (every installed package, by layer)."""
-    from hullscan.scanner.image import analyze, analyze_all
-    from hullscan.scanner.sbom import render_table, write_cyclonedx, write_spdx
-    from hullscan.scanner.source import SourceError
-    from hullscan.scanner.walker import Limits
+    from hullscan.scanner.command import run_sbom
     from hullscan.settings import get_settings
 
-    if registry_triggered is None:
-        registry_triggered = os.environ.get("REGISTRY_TRIGGERED", "").lower() == "true"
     settings = get_settings()
-    limits = Limits(max_file_bytes=settings.scanner_max_file_bytes, max_layer_bytes=settings.scanner_max_layer_bytes)
-    cache = _cache(no_cache)
-    options = dict(cache=cache, limits=limits, insecure=insecure, username=username, password=password)
-    try:
-        inventories = analyze_all(image, **options) if all_platforms else [
-            analyze(image, platform=platform, **options)]
-    except SourceError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    for inventory in inventories:
-        for warning in inventory.warnings:
-            typer.echo(f"warning: {warning}", err=True)
-    if output_format is OutputFormat.table:
-        from rich.console import Console
-
-        with (open(output, "w") if output else open(os.devnull, "w")) as fh:
-            console = Console(file=fh if output else sys.stdout, width=200)
-            for inventory in inventories:
-                render_table(inventory, console)
-        return
-    writer = (lambda inv: write_cyclonedx(inv, registry_triggered)) if output_format is OutputFormat.cyclonedx \
-        else write_spdx
-    documents = [writer(inv) for inv in inventories]
-    if output is None:
-        if all_platforms and len(documents) > 1:
-            sys.stdout.write("[\n" + ",\n".join(documents) + "\n]\n")
-        else:
-            sys.stdout.write(documents[0] + "\n")
-        return
-    if all_platforms and len(inventories) > 1:
-        for inventory, document in zip(inventories, documents, strict=True):
-            tag = (inventory.image.platform or "unknown").replace("/", "-")
-            target = output.with_name(f"{output.name.split('.')[0]}.{tag}{''.join(output.suffixes)}")
-            target.write_text(document)
-            typer.echo(f"wrote {target}", err=True)
-    else:
-        output.write_text(documents[0])
+    code = run_sbom(image, output_format=output_format.value, output=output, platform=platform,
+                    all_platforms=all_platforms, insecure=insecure, username=username, password=password,
+                    no_cache=no_cache, registry_triggered=registry_triggered, cache_dir=settings.scanner_cache_dir,
+                    max_file_bytes=settings.scanner_max_file_bytes, max_layer_bytes=settings.scanner_max_layer_bytes)
+    if code:
+        raise typer.Exit(code)
 
 
 @cache_app.command("prune")
@@ -100,8 +52,10 @@ def cache_prune(
 ) -> None:
     """Drop cache entries made by other analyzer versions (and optionally old or all entries)."""
     from hullscan.scanner.analyzers import analyzer_set_version, default_analyzers
+    from hullscan.scanner.command import open_cache
+    from hullscan.settings import get_settings
 
-    cache = _cache(False)
+    cache = open_cache(False, get_settings().scanner_cache_dir)
     if all_entries:
         removed = cache.prune(older_than_seconds=-1)
     else:
