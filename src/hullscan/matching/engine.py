@@ -31,6 +31,8 @@ from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
 log = logging.getLogger(__name__)
 
 _CVE = re.compile(r"^CVE-\d{4}-\d+$")
+# Distro advisories that bundle fixes for several CVEs (never an alias of one vulnerability).
+_BUNDLE = re.compile(r"^(DSA|DLA|DTSA|USN|LSN|RHSA|RHBA|RHEA|ALSA|ALBA|ALEA|RLSA|RLBA|ELSA|ALAS\d*|SUSE-SU|openSUSE-SU|MGASA)-")
 _FIX_STATE_RANK = {"fixed": 0, "wont_fix": 1, "unfixed": 2}
 
 
@@ -121,7 +123,7 @@ def match(inventory: Inventory, store: AdvisoryStore, *, repository_release: str
         if hits:
             hits_per_lookup.append((lookup, hits))
 
-    advisories = store.advisories(sorted(matched_ids)) if matched_ids else {}
+    advisories = _fetch_advisories(store, matched_ids)
     findings: list[Finding] = []
     for lookup, hits in hits_per_lookup:
         package_findings = _merge(lookup, hits, advisories, evaluator)
@@ -130,6 +132,63 @@ def match(inventory: Inventory, store: AdvisoryStore, *, repository_release: str
             findings.extend(package_findings)
     findings.sort(key=lambda f: (-f.severity_rank, f.package.name, f.package.version, f.vulnerability_id))
     return MatchResult(findings, stats)
+
+
+MAX_ALIAS_ROUNDS = 32
+
+
+def _fetch_advisories(store: AdvisoryStore, ids: set[str]) -> dict[str, Advisory]:
+    """Matched advisories in few batched calls, with alias lists that do not depend on the batch.
+
+    A store may link aliases across everything asked in one call (two advisories of one batch that meet in
+    the alias graph, e.g. through a DLA fixing both CVEs, then list each other's ids). Ids whose answers share
+    an identifier are therefore asked again, each cluster spread over separate calls, so every alias list is
+    the one the advisory would get alone; calls grow with the largest cluster, never with the inventory."""
+    out: dict[str, Advisory] = {}
+    batches = [sorted(ids)] if ids else []
+    rounds = 0
+    while batches and rounds < MAX_ALIAS_ROUNDS:
+        batch = batches.pop(0)
+        rounds += 1
+        got = store.advisories(batch)
+        if len(batch) == 1:
+            out.update(got)
+            continue
+        clusters = _shared_key_clusters(got)
+        for ident, adv in got.items():
+            if ident not in clusters:
+                out[ident] = adv
+        spread: list[list[str]] = []
+        for members in {id(c): c for c in clusters.values()}.values():
+            for slot, ident in enumerate(sorted(members)):
+                if slot == len(spread):
+                    spread.append([])
+                spread[slot].append(ident)
+        batches.extend(spread)
+        if rounds + len(batches) > MAX_ALIAS_ROUNDS:  # pathological clusters: accept the store's answer
+            for rest in batches:
+                out.update({i: a for i, a in got.items() if i in set(rest)})
+            batches = []
+    return out
+
+
+def _shared_key_clusters(got: dict[str, Advisory]) -> dict[str, set[str]]:
+    """Ids of one answer whose own id or non-bundle aliases overlap another's, grouped by overlap."""
+    holders: dict[str, list[str]] = defaultdict(list)
+    for ident, adv in got.items():
+        for key in {ident, *(a for a in adv.aliases if not _BUNDLE.match(a))}:
+            holders[key].append(ident)
+    clusters: dict[str, set[str]] = {}
+    for members in holders.values():
+        if len(members) < 2:
+            continue
+        merged = set(members)
+        for m in members:
+            if m in clusters:
+                merged |= clusters[m]
+        for m in merged:
+            clusters[m] = merged
+    return clusters
 
 
 def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | None) -> list[_Lookup]:
@@ -169,6 +228,31 @@ def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | Non
     return lookups
 
 
+@dataclass
+class _Unit:
+    """One hit seen as one vulnerability: `keys` link units of the same vulnerability, `extra` are further
+    identifiers that must not link (a DSA names several CVEs; linking through it would merge them)."""
+
+    hit: _Hit
+    keys: list[str]
+    extra: list[str]
+
+
+def _units(hit: _Hit, adv: Advisory | None) -> list[_Unit]:
+    """A distro bundle advisory (DSA, DLA, USN, RHSA, ...) fixing several CVEs becomes one unit per CVE, as
+    GitLab keeps one vulnerability per CVE; any other advisory is one unit keyed by its id and aliases."""
+    ident = hit.entry.advisory_id
+    aliases = list(adv.aliases) if adv else []
+    if _BUNDLE.match(ident):
+        cves = sorted({a for a in aliases if _CVE.match(a)}, key=_cve_key)
+        if cves:
+            bundles = [ident, *sorted(a for a in aliases if _BUNDLE.match(a) and a != ident)]
+            return [_Unit(hit, [cve], bundles) for cve in cves]
+    keys = [ident, *(a for a in aliases if not _BUNDLE.match(a))]
+    extra = [a for a in aliases if _BUNDLE.match(a)]
+    return [_Unit(hit, keys, extra)]
+
+
 def _merge(
     lookup: _Lookup, hits: list[_Hit], advisories: dict[str, Advisory], evaluator: RangeEvaluator | None
 ) -> list[Finding]:
@@ -181,19 +265,21 @@ def _merge(
             x = parent[x]
         return x
 
-    def ids_of(hit: _Hit) -> list[str]:
+    units: list[_Unit] = []
+    for hit in hits:
         adv = advisories.get(hit.entry.advisory_id)
-        return [hit.entry.advisory_id, *(adv.aliases if adv else [])]
-
-    live = [h for h in hits if not (advisories.get(h.entry.advisory_id) and advisories[h.entry.advisory_id].withdrawn)]
-    for hit in live:
-        ids = ids_of(hit)
-        root = find(ids[0])
-        for other in ids[1:]:
-            parent[find(other)] = root
-    groups: dict[str, list[_Hit]] = defaultdict(list)
-    for hit in live:
-        groups[find(hit.entry.advisory_id)].append(hit)
+        if adv is not None and adv.withdrawn:
+            continue
+        units.extend(_units(hit, adv))
+    for unit in units:
+        root = find(unit.keys[0])
+        for other in unit.keys[1:]:
+            other_root = find(other)
+            if other_root != root:
+                parent[other_root] = root
+    groups: dict[str, list[_Unit]] = defaultdict(list)
+    for unit in units:
+        groups[find(unit.keys[0])].append(unit)
     return [_finding(lookup, group, advisories, evaluator) for group in groups.values()]
 
 
@@ -209,19 +295,23 @@ def _specificity(hit: _Hit, advisories: dict[str, Advisory]) -> tuple[int, int, 
 
 
 def _finding(
-    lookup: _Lookup, group: list[_Hit], advisories: dict[str, Advisory], evaluator: RangeEvaluator | None
+    lookup: _Lookup, units: list[_Unit], advisories: dict[str, Advisory], evaluator: RangeEvaluator | None
 ) -> Finding:
-    group = sorted(group, key=lambda h: (_specificity(h, advisories), h.entry.advisory_id))
+    units = sorted(units, key=lambda u: (_specificity(u.hit, advisories), u.hit.entry.advisory_id))
+    group: list[_Hit] = []
+    for unit in units:
+        if unit.hit not in group:
+            group.append(unit.hit)
     best = group[0]
     best_adv = advisories.get(best.entry.advisory_id)
 
     identifiers: list[str] = []
-    for hit in group:
-        adv = advisories.get(hit.entry.advisory_id)
-        for ident in (hit.entry.advisory_id, *(adv.aliases if adv else ())):
+    for unit in units:
+        for ident in (*unit.keys, *unit.extra):
             if ident not in identifiers:
                 identifiers.append(ident)
-    cves = sorted((i for i in identifiers if _CVE.match(i)), key=_cve_key)
+    link_keys = [k for unit in units for k in unit.keys]
+    cves = sorted({i for i in link_keys if _CVE.match(i)}, key=_cve_key)
     primary = cves[0] if cves else best.entry.advisory_id
     identifiers.remove(primary)
     identifiers.insert(0, primary)

@@ -55,12 +55,11 @@ class RangeEvaluator:
         Raises BadRange when no range of the entry could be read and nothing else decided."""
         if entry.fix_state == "not_affected":
             return NOT_AFFECTED
-        if version in entry.versions:
-            return Verdict(True, self._fixed_after(scheme, key, entry.ranges))
+        listed = version in entry.versions
         usable = [r for r in entry.ranges if r.type.upper() != "GIT"]
         if not usable:
             if entry.versions:
-                return NOT_AFFECTED
+                return Verdict(True, self._fixed_after(scheme, key, entry.ranges)) if listed else NOT_AFFECTED
             # No range and no version list: the source states "all versions" (unfixed / won't fix distro rows).
             return Verdict(entry.fix_state in ("unfixed", "wont_fix"))
         bad = 0
@@ -72,6 +71,8 @@ class RangeEvaluator:
                 continue
             if verdict.affected:
                 return verdict
+        if listed:  # listed explicitly but outside every range: the nearest fix above it
+            return Verdict(True, self._fixed_after(scheme, key, entry.ranges)[:1])
         if bad == len(usable):
             raise BadRange(f"{entry.advisory_id}: no readable range for {entry.package}")
         return NOT_AFFECTED
@@ -113,17 +114,19 @@ class RangeEvaluator:
         return Verdict(affected, tuple(fixed)) if affected else NOT_AFFECTED
 
     def _fixed_after(self, scheme: str, key: Any, ranges: list[AffectedRange]) -> tuple[str, ...]:
-        out: list[str] = []
+        out: list[tuple[Any, str]] = []
         for rng in ranges:
             for event in rng.events:
                 if event.kind != "fixed":
                     continue
                 try:
-                    if parse(scheme, event.version) > key:
-                        out.append(event.version)
+                    fix_key = parse(scheme, event.version)
                 except (InvalidVersion, ValueError, TypeError):
                     continue
-        return tuple(out)
+                if fix_key > key:
+                    out.append((fix_key, event.version))
+        out.sort(key=lambda pair: _Order((1, pair[0], 0, "", "")))
+        return tuple(v for _, v in out)
 
 
 class _Order:

@@ -279,7 +279,7 @@ def _package_from_purl(
     epoch = qualifiers.get("epoch")
     if epoch and epoch != "0" and ":" not in version and pkg_type in ("deb", "rpm"):
         version = f"{epoch}:{version}"
-    pkg_name = name if pkg_type in OS_PACKAGE_TYPES and name else purl.name
+    pkg_name = name or purl.name  # the component name as the SBOM shows it; matching reads the purl
     source_name, source_version = _source_of(pkg_type, props, qualifiers, version)
     extra: dict[str, str] = {}
     if epoch:

@@ -118,36 +118,26 @@ def fails(report: ScanReport, fail_on: str | None) -> bool:
 @contextmanager
 def local_store(settings: Settings) -> Iterator[AdvisoryStore]:
     """The advisory store in the local data directory; EmptyAdvisoryStore when nothing was imported."""
+    from hullscan.advisories.service import SqlAdvisoryStore, status
     from hullscan.db import Database
 
-    try:
-        from hullscan.advisories.store import SqlAdvisoryStore
-    except ImportError as exc:
-        raise ScanError(f"the advisory store is not available: {exc}") from exc
     db_path = settings.resolved_data_dir / "hullscan.db"
     if not settings.database_url and not db_path.exists():
         raise EmptyAdvisoryStore(_empty_message(settings))
     db = Database(settings)
     try:
         with db.session() as session:
-            store = SqlAdvisoryStore(session)
-            if _store_is_empty(store):
+            try:
+                empty = not status(session)["totals"]["advisories"]
+            except Exception as exc:  # noqa: BLE001 - an unmigrated or foreign database: say so, do not crash
+                raise EmptyAdvisoryStore(f"{_empty_message(settings)} ({type(exc).__name__})") from exc
+            if empty:
                 raise EmptyAdvisoryStore(_empty_message(settings))
-            yield store
+            yield SqlAdvisoryStore(session)
     finally:
         dispose = getattr(db, "dispose", None)
         if callable(dispose):
             dispose()
-
-
-def _store_is_empty(store: AdvisoryStore) -> bool:
-    is_empty = getattr(store, "is_empty", None)
-    if callable(is_empty):
-        return bool(is_empty())
-    count = getattr(store, "count", None)
-    if callable(count):
-        return not count()
-    return False
 
 
 def _empty_message(settings: Settings) -> str:
