@@ -291,7 +291,14 @@ def _osv_sync(db: Database, settings: Settings, ecosystem: str, client: httpx.Cl
                         changeset_id=_last_changeset(s, name)), None, newest or cursor)
                 return SourceResult(name, True, changeset_id=None)
             return _run(db, name, "osv", base, produce_changed, snapshot=False, cursor=lambda: newest or cursor)
-        zip_path = download(client, f"{base}/all.zip", tmp, settings.advisories_http_retries)
+        try:
+            zip_path = download(client, f"{base}/all.zip", tmp, settings.advisories_http_retries)
+            zip_path = zip_path.rename(tmp / "all.zip")  # so errors name the file users know
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            with db.session() as s:
+                record_state(s, name, "osv", base, Tally(), None, error)
+            return SourceResult(name, False, error)
         return _run(db, name, "osv", base, lambda t: osv.iter_zip(zip_path, t), cursor=lambda: newest,
                     progress=progress)
     finally:

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -136,7 +137,7 @@ def iter_jsonl(stream: IO[bytes], tally: Tally, where: str = "jsonl") -> Iterato
             parsed = parse_record(obj, tally)
             if parsed:
                 yield parsed
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise CorruptArchive(f"{where}: cannot read compressed stream: {exc}") from exc
 
 
@@ -157,7 +158,7 @@ def iter_zip(path: Path, tally: Tally) -> Iterator[Parsed]:
             try:
                 with zf.open(info) as member:
                     data = member.read(MAX_RECORD_BYTES + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # CRC errors, truncated data
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:  # CRC, truncation
                 raise CorruptArchive(f"{path.name}: member {info.filename} is corrupt: {exc}") from exc
             obj = _loads(data, tally, info.filename)
             if obj is _MALFORMED:
