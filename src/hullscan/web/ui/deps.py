@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
@@ -23,3 +25,11 @@ def project_for(session: Session, principal: Principal, path: str, action: Actio
         raise HTTPException(status_code=404, detail=f"There is no project {path!r}.")
     authorize(principal, action, project.path)
     return project
+
+
+def ui_session(request: Request) -> Iterator[Session]:
+    """A unit of work per page; an error page rolls it back (see `render.HTMLErrorRoute`), so a refused form
+    leaves nothing half-written even when a service changed objects before it refused."""
+    with request.app.state.db.session() as session:
+        request.state.ui_session = session
+        yield session

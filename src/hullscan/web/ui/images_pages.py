@@ -11,9 +11,8 @@ from hullscan.auth import Action, Principal
 from hullscan.matching.sbom import SbomError, read_sbom
 from hullscan.pipelines.api import artifact_store
 from hullscan.scanner.sbom import write_spdx
-from hullscan.web.deps import get_session
 from hullscan.web.ui import queries
-from hullscan.web.ui.deps import project_for, ui_principal
+from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, render
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
@@ -21,7 +20,7 @@ router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
 
 @router.get("/projects/{project:path}/-/images")
 def images_page(request: Request, project: str, principal: Principal = Depends(ui_principal),
-                session: Session = Depends(get_session)) -> Response:
+                session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_PROJECT)
     tags = queries.image_tags(session, found.id)
     return render(request, "images.html", project=found, tags=tags, max_tags=queries.MAX_TAGS)

@@ -11,8 +11,7 @@ from hullscan.auth import Action, Principal
 from hullscan.events import service as events
 from hullscan.events import types as reasons
 from hullscan.pipelines import service as pipelines
-from hullscan.web.deps import get_session
-from hullscan.web.ui.deps import project_for, ui_principal
+from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, render
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
@@ -29,7 +28,7 @@ DROP_REASON_LABELS = {
 
 @router.get("/projects/{project:path}/-/pipelines")
 def pipelines_page(request: Request, project: str, principal: Principal = Depends(ui_principal),
-                   session: Session = Depends(get_session)) -> Response:
+                   session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_PROJECT)
     rows = pipelines.list_pipelines(session, found.id, limit=50)
     jobs = pipelines.jobs_of(session, [p.id for p in rows])
@@ -40,7 +39,7 @@ def pipelines_page(request: Request, project: str, principal: Principal = Depend
 
 @router.get("/projects/{project:path}/-/jobs/{job_id}")
 def job_page(request: Request, project: str, job_id: int, principal: Principal = Depends(ui_principal),
-             session: Session = Depends(get_session)) -> Response:
+             session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_PROJECT)
     job = pipelines.get_job(session, job_id)
     if job is None or job.project_id != found.id:

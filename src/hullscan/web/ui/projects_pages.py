@@ -10,10 +10,9 @@ from hullscan.auth import Action, Principal, authorize
 from hullscan.auth.projects import list_projects
 from hullscan.pipelines import service as pipelines
 from hullscan.vulnerabilities import service as vulns
-from hullscan.web.deps import get_session
 from hullscan.web.ui import queries
 from hullscan.web.ui.chart import trend_chart
-from hullscan.web.ui.deps import project_for, ui_principal
+from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, render
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
@@ -26,7 +25,7 @@ def home(principal: Principal = Depends(ui_principal)) -> Response:
 
 @router.get("/projects")
 def projects_page(request: Request, principal: Principal = Depends(ui_principal),
-                  session: Session = Depends(get_session)) -> Response:
+                  session: Session = Depends(ui_session)) -> Response:
     authorize(principal, Action.READ_PROJECT, None)
     projects = list_projects(session)
     counts = queries.open_counts_by_project(session, [p.id for p in projects])
@@ -35,7 +34,7 @@ def projects_page(request: Request, principal: Principal = Depends(ui_principal)
 
 @router.get("/projects/{project:path}/-/overview")
 def overview_page(request: Request, project: str, principal: Principal = Depends(ui_principal),
-                  session: Session = Depends(get_session)) -> Response:
+                  session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
     counts = vulns.severity_counts(session, vulns.VulnerabilityFilter(project_id=found.id,
                                                                      states=list(queries.OPEN_STATES)))

@@ -147,25 +147,32 @@ class HTMLErrorRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
-            from hullscan.auth.projects import ProjectError
-            from hullscan.vulnerabilities.service import VulnerabilityError
-
-            principal = getattr(request.state, "principal", None)
             try:
                 return await handler(request)
-            except Forbidden as exc:
-                return _error(403, f"You are not allowed to do this: {exc}", principal)
-            except HTTPException as exc:
-                return _error(exc.status_code, str(exc.detail), principal)
-            except RequestValidationError as exc:
-                return _error(400, _validation_message(exc), principal)
-            except (VulnerabilityError, ProjectError) as exc:
-                return _error(400, str(exc), principal)
-            except Exception:
-                log.exception("UI page failed: %s", request.url.path)
-                return _error(500, "The page could not be shown; the error was logged.", principal)
+            except Exception as exc:
+                session = getattr(request.state, "ui_session", None)
+                if session is not None:
+                    session.rollback()  # a refused request writes nothing, even if a service had begun
+                return _error_response(request, exc)
 
         return guarded
+
+
+def _error_response(request: Request, exc: Exception) -> HTMLResponse:
+    from hullscan.auth.projects import ProjectError
+    from hullscan.vulnerabilities.service import VulnerabilityError
+
+    principal = getattr(request.state, "principal", None)
+    if isinstance(exc, Forbidden):
+        return _error(403, f"You are not allowed to do this: {exc}", principal)
+    if isinstance(exc, HTTPException):
+        return _error(exc.status_code, str(exc.detail), principal)
+    if isinstance(exc, RequestValidationError):
+        return _error(400, _validation_message(exc), principal)
+    if isinstance(exc, (VulnerabilityError, ProjectError)):
+        return _error(400, str(exc), principal)
+    log.error("UI page failed: %s", request.url.path, exc_info=exc)
+    return _error(500, "The page could not be shown; the error was logged.", principal)
 
 
 def _error(status: int, message: str, principal: object) -> HTMLResponse:

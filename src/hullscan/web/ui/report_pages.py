@@ -14,9 +14,8 @@ from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import service as vulns
 from hullscan.vulnerabilities.api import _csv_stream  # the API's streamed, formula-safe CSV
-from hullscan.web.deps import get_session
 from hullscan.web.ui import queries
-from hullscan.web.ui.deps import project_for, ui_principal
+from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
@@ -115,7 +114,7 @@ def report_query(
 @router.get("/projects/{project:path}/-/security/vulnerability_report")
 def report_page(request: Request, project: str, q: ReportQuery = Depends(report_query),
                 updated: int | None = Query(default=None, ge=0), principal: Principal = Depends(ui_principal),
-                session: Session = Depends(get_session)) -> Response:
+                session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
     ctx = dict(project=found, q=q, activities=ACTIVITIES, sorts=SORTS, updated=updated,
                states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS)
@@ -166,7 +165,7 @@ def _with_param(url: str, key: str, value: object) -> str:
 def bulk_triage(request: Request, project: str, ids: list[int] = Form(default=[]), state: str = Form(...),
                 dismissal_reason: str | None = Form(default=None), comment: str | None = Form(default=None),
                 return_to: str | None = Form(default=None), principal: Principal = Depends(ui_principal),
-                session: Session = Depends(get_session)) -> Response:
+                session: Session = Depends(ui_session)) -> Response:
     """Change the status of the selected rows (dismiss needs a reason)."""
     found = project_for(session, principal, project, Action.TRIAGE_VULNERABILITIES)
     if not ids:
@@ -189,7 +188,7 @@ def _vulnerability(session: Session, project: Project, vulnerability_id: int) ->
 @router.get("/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}")
 def vulnerability_page(request: Request, project: str, vulnerability_id: int,
                        principal: Principal = Depends(ui_principal),
-                       session: Session = Depends(get_session)) -> Response:
+                       session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
     v = _vulnerability(session, found, vulnerability_id)
     return render(request, "vulnerability.html", project=found, v=v, history=vulns.history(session, v.id),
@@ -201,7 +200,7 @@ def vulnerability_page(request: Request, project: str, vulnerability_id: int,
 def vulnerability_state(request: Request, project: str, vulnerability_id: int, state: str = Form(...),
                         dismissal_reason: str | None = Form(default=None), comment: str | None = Form(default=None),
                         principal: Principal = Depends(ui_principal),
-                        session: Session = Depends(get_session)) -> Response:
+                        session: Session = Depends(ui_session)) -> Response:
     """Change state, or (same state with a comment) add a comment; both land in the history."""
     found = project_for(session, principal, project, Action.TRIAGE_VULNERABILITIES)
     v = _vulnerability(session, found, vulnerability_id)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from hullscan.advisories import service as advisories
 from hullscan.auth import Action, Principal, authorize
 from hullscan.auth.projects import update_project_settings
-from hullscan.web.deps import get_session
 from hullscan.web.ui import queries
-from hullscan.web.ui.deps import project_for, ui_principal
+from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 
 log = logging.getLogger("hullscan.web.ui")
@@ -24,7 +23,7 @@ _sync_lock = threading.Lock()
 
 @router.get("/projects/{project:path}/-/settings")
 def settings_page(request: Request, project: str, saved: int | None = Query(default=None),
-                  principal: Principal = Depends(ui_principal), session: Session = Depends(get_session)) -> Response:
+                  principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     return render(request, "settings.html", project=found, saved=bool(saved),
                   feature_on=request.app.state.settings.feature_container_scanning_for_registry)
@@ -32,17 +31,15 @@ def settings_page(request: Request, project: str, saved: int | None = Query(defa
 
 @router.post("/projects/{project:path}/-/settings")
 def save_settings(request: Request, project: str, cs4r_enabled: str | None = Form(default=None),
-                  tag_patterns: str = Form(default="latest", max_length=20_000),
+                  tag_patterns: str = Form(default="", max_length=20_000),
                   daily_limit: int = Form(default=50, ge=0, le=1_000_000),
                   auto_resolve: str | None = Form(default=None),
-                  principal: Principal = Depends(ui_principal), session: Session = Depends(get_session)) -> Response:
+                  principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     """Toggle CS4R, set tag patterns (one per line), rate limit and auto-resolve; validated before writing."""
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     patterns = [p.strip() for line in tag_patterns.splitlines() for p in line.split(",") if p.strip()]
-    if len(patterns) > 100:
-        from fastapi import HTTPException
-
-        raise HTTPException(status_code=400, detail="At most 100 tag patterns.")
+    if not patterns or len(patterns) > 100:
+        raise HTTPException(status_code=400, detail="Give between 1 and 100 tag patterns (for example: latest).")
     update_project_settings(session, found, cs4r_enabled=cs4r_enabled == "on", tag_patterns=patterns,
                             daily_limit=daily_limit)
     # auto-resolve has no service setter yet; it is a plain column of the project.
@@ -59,7 +56,7 @@ def admin_page(request: Request, principal: Principal = Depends(ui_principal)) -
 @router.get("/admin/advisories")
 def advisories_page(request: Request, started: int | None = Query(default=None),
                     principal: Principal = Depends(ui_principal),
-                    session: Session = Depends(get_session)) -> Response:
+                    session: Session = Depends(ui_session)) -> Response:
     authorize(principal, Action.ADMIN_INSTANCE)
     return render(request, "advisories.html", status=advisories.status(session), started=bool(started),
                   running=_sync_lock.locked(), configured=request.app.state.settings.advisories_sources)
@@ -86,6 +83,6 @@ def advisories_sync(request: Request, principal: Principal = Depends(ui_principa
 
 @router.get("/admin/runners")
 def runners_page(request: Request, principal: Principal = Depends(ui_principal),
-                 session: Session = Depends(get_session)) -> Response:
+                 session: Session = Depends(ui_session)) -> Response:
     authorize(principal, Action.ADMIN_INSTANCE)
     return render(request, "runners.html", runners=queries.runners(session))

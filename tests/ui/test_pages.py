@@ -1,0 +1,262 @@
+"""UI pages in-process on SQLite and PostgreSQL: report filters, sorting, paging, triage, CSRF, export,
+escaping, error pages and settings."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from html.parser import HTMLParser
+from datetime import date, timedelta
+
+from hullscan.auth import Principal, current_principal, projects
+from hullscan.db.base import utcnow
+from hullscan.vulnerabilities import service as vulns
+from tests.ui.conftest import csrf_token
+from tests.ui.seed import XSS_NAME, XSS_TITLE, finding, seed_basic
+
+class HtmlTags(HTMLParser):
+    """Collects what a CSP-safe page must not have: inline scripts and on* handler attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inline_scripts = 0
+        self.scripts: list[str] = []
+        self.handlers: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = dict(attrs)
+        if tag == "script":
+            if names.get("src"):
+                self.scripts.append(names["src"])
+            else:
+                self.inline_scripts += 1
+        self.handlers += [f"{tag}.{k}" for k, _ in attrs if k.startswith("on")]
+
+
+REPORT = "/projects/group/app/-/security/vulnerability_report"
+REGISTRY = REPORT + "?tab=CONTAINER_REGISTRY"
+
+
+def row_ids(html: str) -> list[int]:
+    return [int(x) for x in re.findall(r'data-vulnerability="(\d+)"', html)]
+
+
+def counter(html: str, severity: str) -> int:
+    m = re.search(rf'data-severity="{severity}"><span class="n">(\d+)</span>', html)
+    assert m, severity
+    return int(m.group(1))
+
+
+def test_registry_tab_counts_filters_and_sorting(client, db) -> None:
+    seed_basic(db)
+    html = client.get(REGISTRY).text
+    assert "Container registry vulnerabilities" in html and "Development vulnerabilities" in html
+    assert len(row_ids(html)) == 4
+    assert (counter(html, "critical"), counter(html, "high"), counter(html, "medium"), counter(html, "low")) == (1, 1, 1, 1)
+    # default sort is severity, highest first
+    assert re.findall(r'class="sev sev-(\w+)"', html) == ["critical", "high", "medium", "low"]
+    asc = client.get(REGISTRY + "&sort=severity_asc").text
+    assert re.findall(r'class="sev sev-(\w+)"', asc) == ["low", "medium", "high", "critical"]
+
+    only_critical = client.get(REGISTRY + "&severity=critical").text
+    assert len(row_ids(only_critical)) == 1 and "CVE-2023-45853" in only_critical
+    assert counter(only_critical, "high") == 0
+
+    worker = client.get(REPORT, params={"tab": "CONTAINER_REGISTRY", "image": "127.0.0.1:5000/group/app/worker:v1"}).text
+    assert len(row_ids(worker)) == 1 and "CVE-2023-38545" in worker
+    assert len(row_ids(client.get(REGISTRY + "&kev=true").text)) == 1
+    assert len(row_ids(client.get(REGISTRY + "&has_fix=true").text)) == 1
+    assert len(row_ids(client.get(REGISTRY + "&package=openssl").text)) == 1
+    assert len(row_ids(client.get(REGISTRY + "&identifier=CVE-2023-38545").text)) == 1
+    # the development tab does not show registry findings
+    dev = client.get(REPORT).text
+    assert row_ids(dev) == [] and "No vulnerabilities match" in dev
+
+
+def test_pagination_walks_every_row_once(client, db) -> None:
+    with db.session() as s:
+        pid = projects.create_project(s, "group/app", cs4r_enabled=True).id
+        vulns.record_findings(s, vulns.ImageScope(pid, "reg/group/app/big", "latest", "sha256:" + "3" * 64),
+                              [finding(f"pkg{i}", "1", f"CVE-2024-{1000 + i}", ("high", "low")[i % 2])
+                               for i in range(45)])
+    seen: list[int] = []
+    url = REGISTRY + "&sort=detected_desc"
+    for _ in range(5):
+        html = client.get(url).text
+        seen += row_ids(html)
+        nxt = re.search(r'data-testid="next-page" href="([^"]+)"', html)
+        if not nxt:
+            break
+        url = nxt.group(1).replace("&amp;", "&")
+    assert len(seen) == 45 and len(set(seen)) == 45
+
+
+def test_disabled_setting_shows_empty_state_with_link(client, db) -> None:
+    seed_basic(db, enabled=False)
+    r = client.get(REGISTRY)
+    assert r.status_code == 200
+    assert "Container scanning for registry is not enabled" in r.text
+    assert 'href="/projects/group/app/-/settings#cs4r"' in r.text
+    assert row_ids(r.text) == []
+
+
+def test_bulk_dismiss_needs_csrf_and_reason_and_lands_in_history(client, db) -> None:
+    seed_basic(db)
+    ids = row_ids(client.get(REGISTRY).text)[:2]
+    form = {"ids": [str(i) for i in ids], "state": "dismissed", "dismissal_reason": "false_positive",
+            "comment": "not reachable", "return_to": REGISTRY}
+    # no token: refused, nothing changed
+    r = client.post(REPORT + "/bulk", data=form)
+    assert r.status_code == 403 and "CSRF" in r.text
+    # a forged token: refused
+    r = client.post(REPORT + "/bulk", data={**form, "csrf_token": "forged"})
+    assert r.status_code == 403
+    with db.session() as s:
+        assert {s.get(vulns.Vulnerability, i).state for i in ids} == {"detected"}
+    token = csrf_token(client, REGISTRY)
+    # dismissing without a reason is a clear 400 page, nothing written
+    r = client.post(REPORT + "/bulk", data={**form, "dismissal_reason": "", "csrf_token": token})
+    assert r.status_code == 400 and "reason" in r.text and "Traceback" not in r.text
+    with db.session() as s:
+        assert {s.get(vulns.Vulnerability, i).state for i in ids} == {"detected"}
+    r = client.post(REPORT + "/bulk", data={**form, "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"].startswith(REPORT + "?tab=CONTAINER_REGISTRY")
+    assert "updated=2" in r.headers["location"]
+    after = client.get(r.headers["location"]).text
+    assert "2 vulnerabilities updated" in after and not set(ids) & set(row_ids(after))  # dismissed are hidden
+    dismissed = client.get(REGISTRY + "&state=dismissed").text
+    assert sorted(row_ids(dismissed)) == sorted(ids)
+    page = client.get(f"/projects/group/app/-/security/vulnerabilities/{ids[0]}").text
+    assert "False positive" in page and "not reachable" in page and "changed the status from Needs triage to Dismissed" in page
+    # an open redirect is not possible through return_to
+    r = client.post(REPORT + "/bulk", data={**form, "state": "confirmed", "dismissal_reason": "",
+                                            "return_to": "https://evil.example/", "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"].startswith(REPORT + "?")
+
+
+def test_vulnerability_page_details_state_and_comment(client, db) -> None:
+    seed_basic(db)
+    with db.session() as s:
+        v = s.scalars(vulns.select(vulns.Vulnerability).where(vulns.Vulnerability.package_name == "openssl")).one()
+        vid = v.id
+    url = f"/projects/group/app/-/security/vulnerabilities/{vid}"
+    html = client.get(url).text
+    for text in ("CVE-2024-0727", "https://nvd.nist.gov/vuln/detail/CVE-2024-0727", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+                 "7.5", "Known exploited (CISA KEV)", "12.00%", "127.0.0.1:5000/group/app/web", "debian 12",
+                 "3.0.11-1", "3.0.13-1", "Upgrade to version 3.0.13-1 or above", "sha256:" + "ab" * 32,
+                 "sha256:" + "1" * 64):
+        assert text in html, text
+    token = csrf_token(client, url)
+    r = client.post(url + "/state", data={"state": "confirmed", "comment": "real", "csrf_token": token})
+    assert r.status_code == 303
+    r = client.post(url + "/state", data={"state": "confirmed", "comment": "patch Monday", "csrf_token": token})
+    html = client.get(url).text
+    assert "Confirmed" in html and "real" in html and "patch Monday" in html
+    with db.session() as s:
+        assert [t.to_state for t in vulns.history(s, vid)] == ["detected", "confirmed", "confirmed"]
+    assert client.post(url + "/state", data={"state": "bogus", "csrf_token": token}).status_code == 400
+
+
+def test_untrusted_strings_are_escaped_everywhere(client, db) -> None:
+    seed_basic(db)
+    with db.session() as s:
+        vid = s.scalars(vulns.select(vulns.Vulnerability.id).where(vulns.Vulnerability.package_name == XSS_NAME)).one()
+    pages = [REGISTRY, f"/projects/group/app/-/security/vulnerabilities/{vid}", "/projects",
+             "/projects/group/app/-/overview"]
+    for page in pages:
+        html = client.get(page).text
+        assert "<script>alert" not in html and "<img src=x" not in html and XSS_TITLE not in html, page
+        assert 'href="javascript:' not in html
+    detail = client.get(pages[1]).text
+    assert "&lt;script&gt;window.__xss=1" in detail and "&#34;onerror=alert(2)" in detail
+    assert "javascript:alert(5)" in detail  # shown as text, never as a link
+
+
+def test_security_headers_and_no_inline_script(client, db) -> None:
+    seed_basic(db)
+    r = client.get(REGISTRY)
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+    tags = HtmlTags()
+    tags.feed(r.text)
+    assert tags.inline_scripts == 0 and tags.handlers == [] and tags.scripts == ["/static/app.js"]
+    cookie = r.headers["set-cookie"]
+    assert "hullscan_csrf=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_export_csv_follows_filter(client, db) -> None:
+    seed_basic(db)
+    r = client.get(REPORT + "/export.csv", params={"tab": "CONTAINER_REGISTRY", "severity": ["critical", "high"]})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert sorted(row["identifier"] for row in rows) == ["CVE-2023-45853", "CVE-2024-0727"]
+    assert all(row["report_type"] == "container_scanning_for_registry" for row in rows)
+    assert client.get(REPORT + "/export.csv", params={"tab": "CONTAINER_REGISTRY", "state": "bogus"}).status_code == 400
+
+
+def test_errors_and_denials_are_clear_pages(client, db) -> None:
+    seed_basic(db)
+    for url, status in [("/projects/no/such/-/overview", 404), ("/projects/group/app/-/security/vulnerabilities/999999", 404),
+                        ("/projects/group/app/-/security/vulnerabilities/abc", 400), (REGISTRY + "&sort=evil", 400),
+                        (REGISTRY + "&cursor=garbage", 400), (REGISTRY + "&activity=nope", 400),
+                        ("/projects/group/app/-/images/sbom?job=12345", 404)]:
+        r = client.get(url)
+        assert r.status_code == status, (url, r.text)
+        assert r.headers["content-type"].startswith("text/html") and "Traceback" not in r.text
+        assert "<h1>" in r.text
+    client.app.dependency_overrides[current_principal] = lambda: Principal(name="guest")
+    try:
+        for url in [REGISTRY, "/projects", "/projects/group/app/-/settings", "/admin/advisories", "/admin/runners",
+                    "/projects/group/app/-/images", "/projects/group/app/-/pipelines"]:
+            r = client.get(url)
+            assert r.status_code == 403 and "not allowed" in r.text and "guest" in r.text, url
+    finally:
+        client.app.dependency_overrides.clear()
+
+
+def test_settings_toggle_patterns_limit_auto_resolve(client, db) -> None:
+    seed_basic(db, enabled=False)
+    url = "/projects/group/app/-/settings"
+    token = csrf_token(client, url)
+    r = client.post(url, data={"csrf_token": token, "cs4r_enabled": "on", "tag_patterns": "latest\nv*, release-*",
+                               "daily_limit": "7", "auto_resolve": "on"})
+    assert r.status_code == 303
+    with db.session() as s:
+        p = projects.get_project(s, "group/app")
+        assert p.container_scanning_for_registry_enabled and p.cs4r_tag_patterns == ["latest", "v*", "release-*"]
+        assert p.cs4r_daily_limit == 7 and p.auto_resolve_no_longer_detected
+    r = client.post(url, data={"csrf_token": token, "tag_patterns": "", "daily_limit": "3"})
+    assert r.status_code == 400 and "tag patterns" in r.text
+    r = client.post(url, data={"csrf_token": token, "tag_patterns": "x", "daily_limit": "-1"})
+    assert r.status_code == 400
+    # the service refuses a 200-character pattern after it has applied the (unchecked) toggle: rolled back
+    r = client.post(url, data={"csrf_token": token, "tag_patterns": "x" * 200, "daily_limit": "3"})
+    assert r.status_code == 400 and "128" in r.text
+    with db.session() as s:
+        p = projects.get_project(s, "group/app")
+        assert p.container_scanning_for_registry_enabled and p.cs4r_daily_limit == 7  # nothing half-written
+    assert "Settings saved" in client.get(url + "?saved=1").text
+
+
+def test_overview_trend_counts_open_per_day(client, db) -> None:
+    from hullscan.web.ui.queries import severity_trend
+
+    now = utcnow()
+    with db.session() as s:
+        pid = projects.create_project(s, "group/app", cs4r_enabled=True).id
+        scope = vulns.ImageScope(pid, "reg/group/app/t", "latest", "sha256:" + "4" * 64)
+        vulns.record_findings(s, scope, [finding("a", "1", "CVE-1-1", "high")], now=now - timedelta(days=5))
+        res = vulns.record_findings(s, scope, [finding("b", "1", "CVE-1-2", "high"), finding("a", "1", "CVE-1-1", "high")],
+                                    now=now - timedelta(days=2))
+        b = [i for i in res.seen_ids if i not in res.new_ids] and res.new_ids[0]
+        vulns.change_state(s, [b], "resolved", author="t", now=now - timedelta(days=1))
+    with db.session() as s:
+        trend = severity_trend(s, pid, days=7, today=now.date())
+    assert trend.days[-1] == now.date() and trend.days[0] == now.date() - timedelta(days=6)
+    assert trend.series["high"] == [0, 1, 1, 1, 2, 1, 1]
+    html = client.get("/projects/group/app/-/overview").text
+    assert 'data-testid="trend-chart"' in html and "High: 1 open today" in html
+    assert isinstance(date.today(), date)
