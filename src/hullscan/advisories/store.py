@@ -16,7 +16,7 @@ from typing import Any
 
 from functools import lru_cache
 
-from sqlalchemy import JSON, String, Text, cast, column, delete, func, insert, select, table, update
+from sqlalchemy import JSON, String, Text, bindparam, cast, column, delete, func, insert, select, table, update
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
@@ -232,34 +232,44 @@ def apply_source(
 
 
 def apply_enrichment(session: Session, source: str, facts: Iterable[Enrichment], *, kind: str) -> ApplyResult:
-    """Replace one enrichment feed's facts (KEV flags or EPSS scores) for every CVE it lists."""
+    """Replace one enrichment feed's facts (KEV flags or EPSS scores): only rows whose values change are
+    written, and CVEs the feed no longer lists lose the fact."""
     changeset = AdvisoryChangeset(source=source, created_at=utcnow())
     session.add(changeset)
     session.flush()
     result = ApplyResult(changeset_id=changeset.id)
-    if kind == "kev":
-        session.execute(update(VulnerabilityEnrichment).values(known_exploited=False, known_exploited_date=None))
-    else:
-        session.execute(update(VulnerabilityEnrichment).values(epss_score=None, epss_percentile=None))
-    for batch in _chunks(facts):
+    E = VulnerabilityEnrichment
+    fields = ("known_exploited", "known_exploited_date") if kind == "kev" else ("epss_score", "epss_percentile")
+    cleared = {"known_exploited": False, "known_exploited_date": None} if kind == "kev" else \
+        {"epss_score": None, "epss_percentile": None}
+    seen: set[str] = set()
+    for batch in _chunks(facts, 2000):
         by_cve = {f.cve_id: f for f in batch}
-        present = set(session.scalars(select(VulnerabilityEnrichment.cve_id).where(
-            VulnerabilityEnrichment.cve_id.in_(list(by_cve)))))
-        fresh = [f for c, f in by_cve.items() if c not in present]
+        seen.update(by_cve)
+        current = {row[0]: tuple(row[1:]) for row in session.execute(
+            select(E.cve_id, *(getattr(E, f) for f in fields)).where(E.cve_id.in_(list(by_cve))))}
+        fresh, changed = [], []
+        for cve, f in by_cve.items():
+            values = {"known_exploited": True, "known_exploited_date": f.known_exploited_date} if kind == "kev" \
+                else {"epss_score": f.epss_score, "epss_percentile": f.epss_percentile}
+            if cve not in current:
+                fresh.append({"cve_id": cve, **cleared, "known_exploited": False, **values})
+            elif current[cve] != tuple(values[k] for k in fields):
+                changed.append({"b_cve": cve, **values})
         if fresh:
-            session.execute(insert(VulnerabilityEnrichment), [
-                {"cve_id": f.cve_id, "known_exploited": bool(f.known_exploited),
-                 "known_exploited_date": f.known_exploited_date, "epss_score": f.epss_score,
-                 "epss_percentile": f.epss_percentile} for f in fresh])
-        for c in present:
-            f = by_cve[c]
-            values = ({"known_exploited": True, "known_exploited_date": f.known_exploited_date} if kind == "kev"
-                      else {"epss_score": f.epss_score, "epss_percentile": f.epss_percentile})
-            session.execute(update(VulnerabilityEnrichment).where(VulnerabilityEnrichment.cve_id == c).values(**values))
+            session.connection().execute(E.__table__.insert(), fresh)
+        if changed:
+            session.connection().execute(
+                E.__table__.update().where(E.__table__.c.cve_id == bindparam("b_cve")), changed)
         result.added += len(fresh)
-        result.modified += len(present)
-        result.advisories += len(by_cve)
-    changeset.added, changeset.modified = result.added, result.modified
+        result.modified += len(changed)
+    flag = E.known_exploited.is_(True) if kind == "kev" else E.epss_score.is_not(None)
+    stale = [c for c in session.scalars(select(E.cve_id).where(flag)) if c not in seen]
+    for chunk in _chunks(stale):
+        session.execute(update(E).where(E.cve_id.in_(chunk)).values(**cleared))
+    result.withdrawn = len(stale)
+    result.advisories = len(seen)
+    changeset.added, changeset.modified, changeset.withdrawn = result.added, result.modified, result.withdrawn
     return result
 
 

@@ -93,7 +93,7 @@ def make_affected(
         ecosystem=eco,
         package=_normalized_name(eco, name),
         ranges=ranges,
-        versions=[v for v in (versions or []) if isinstance(v, str)],
+        versions=[v for v in versions if isinstance(v, str)] if versions else [],
         fix_state=fix_state,
         severity=severity,
     )
