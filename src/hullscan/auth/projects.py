@@ -80,7 +80,7 @@ def list_projects(session: Session) -> Sequence[Project]:
 
 
 def update_project_settings(session: Session, project: Project, **changes: Any) -> Project:
-    """Change CS4R settings: cs4r_enabled, tag_patterns, daily_limit. Validates before writing."""
+    """Change CS4R settings: cs4r_enabled, tag_patterns, daily_limit, auto_resolve. Validates before writing."""
     if "cs4r_enabled" in changes and changes["cs4r_enabled"] is not None:
         project.container_scanning_for_registry_enabled = bool(changes["cs4r_enabled"])
     if changes.get("tag_patterns") is not None:
@@ -93,5 +93,7 @@ def update_project_settings(session: Session, project: Project, **changes: Any) 
         if limit < 0:
             raise ProjectError("rate limit must be >= 0")
         project.cs4r_daily_limit = limit
+    if changes.get("auto_resolve") is not None:
+        project.auto_resolve_no_longer_detected = bool(changes["auto_resolve"])
     session.flush()
     return project

@@ -1,15 +1,39 @@
-"""Ingestion entry point called by pipelines right after a scan job's SBOM artifact is stored.
+"""Ingestion: SBOM artifact -> SBOM source and occurrences -> findings -> vulnerabilities.
 
-Issue 7 fills this in (artifact -> sbom occurrences -> findings -> vulnerabilities). Until then it records
-nothing, and the pipeline succeeds with the artifact stored.
+Called by pipelines right after a registry scan's SBOM artifact is stored, inside the caller's transaction;
+everything it writes happens in a savepoint, so an invalid SBOM raises `IngestionError` and writes nothing.
+Continuous scanning (`rematch_advisory_changes`) re-matches stored occurrences when advisories change, with no
+image pull and no pipeline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import delete, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
+
+from hullscan.advisories.reader import SqlAdvisoryStore, changesets_since
+from hullscan.db.base import utcnow
+from hullscan.db.models import Project
+from hullscan.db.models.vulnerabilities import IngestionCursor, SbomOccurrence, SbomSource
+from hullscan.ingestion.validation import InvalidSbom, SbomSourceInfo, validate_sbom
+from hullscan.matching.engine import MatchStats, _plan, match
+from hullscan.matching.sbom import SbomError, read_sbom
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
+from hullscan.vulnerabilities import service as vulnerabilities
+from hullscan.vulnerabilities.fingerprints import SOURCE_TYPES
+
+log = logging.getLogger(__name__)
+REMATCH_CURSOR = "advisory_changesets"
+CHUNK = 500
+
+
+class IngestionError(ValueError):
+    """The artifact cannot be ingested (invalid SBOM); nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -20,11 +44,161 @@ class SbomArtifact:
     pipeline_id: int
     job_id: int
     artifact_id: int
-    path: Path  # content-addressed file under the data dir; read it streaming
+    path: Path  # content-addressed file under the data dir
     image: str  # <host>/<repository>:<tag>
     digest: str | None
 
 
-def ingest_sbom_artifact(session: Session, artifact: SbomArtifact) -> None:
-    """Ingest one SBOM artifact in the caller's transaction. No-op until ingestion lands (issue 7)."""
-    return None
+@dataclass
+class IngestionResult:
+    source_id: int
+    occurrences: int
+    findings: int
+    new_vulnerability_ids: list[int] = field(default_factory=list)
+    no_longer_detected_ids: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def ingest_sbom_artifact(session: Session, artifact: SbomArtifact) -> IngestionResult:
+    """Ingest one SBOM artifact; raises IngestionError (and writes nothing) when it is invalid."""
+    return ingest_sbom(session, artifact.project_id, artifact.path, digest=artifact.digest,
+                       pipeline_id=artifact.pipeline_id)
+
+
+def ingest_sbom(
+    session: Session, project_id: int, path: Path, *, digest: str | None = None, pipeline_id: int | None = None,
+) -> IngestionResult:
+    try:
+        info = validate_sbom(path)
+        inventory = read_sbom(path)
+    except (InvalidSbom, SbomError) as exc:
+        raise IngestionError(str(exc)) from None
+    project = session.get(Project, project_id)
+    if project is None:
+        raise IngestionError(f"project {project_id} does not exist")
+    with session.begin_nested():
+        return _ingest(session, project, info, inventory, digest or inventory.image.digest, pipeline_id)
+
+
+def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory: Inventory, digest: str | None,
+            pipeline_id: int | None) -> IngestionResult:
+    now = utcnow()
+    source_type = SOURCE_TYPES[info.source_type]
+    source = session.scalars(select(SbomSource).where(
+        SbomSource.project_id == project.id, SbomSource.source_type == source_type,
+        SbomSource.image_name == info.image_name, SbomSource.image_tag == info.image_tag)).one_or_none()
+    if source is None:
+        source = SbomSource(project_id=project.id, source_type=source_type, image_name=info.image_name,
+                            image_tag=info.image_tag)
+        session.add(source)
+    source.image_digest, source.os_name, source.os_version = digest, info.os_name, info.os_version
+    source.pipeline_id, source.scanned_at = pipeline_id, now
+    session.flush()
+
+    # Stale occurrences go for this source only; the project's other images keep theirs.
+    session.execute(delete(SbomOccurrence).where(SbomOccurrence.source_id == source.id))
+    keys = lookup_keys(inventory)
+    rows = []
+    for index, pkg in enumerate(inventory.packages):
+        pkg_keys = keys.get(index, [])
+        rows.append(dict(
+            source_id=source.id, project_id=project.id, name=pkg.name[:512], version=pkg.version[:255],
+            type=pkg.type, purl=pkg.purl, source_name=pkg.source_name, source_version=pkg.source_version,
+            path=pkg.path, layer_digest=pkg.layer_digest, layer_diff_id=pkg.layer_diff_id,
+            ecosystem=pkg_keys[0][0] if pkg_keys else None, package_key=pkg_keys[0][1] if pkg_keys else None,
+            alt_package_key=pkg_keys[1][1] if len(pkg_keys) > 1 else None,
+        ))
+    for start in range(0, len(rows), CHUNK):
+        session.execute(insert(SbomOccurrence), rows[start : start + CHUNK])
+
+    result = match(inventory, SqlAdvisoryStore(session))
+    scope = vulnerabilities.ImageScope(project.id, info.image_name, info.image_tag, digest, info.operating_system,
+                                       report_type=info.source_type)
+    recorded = vulnerabilities.record_findings(session, scope, result.findings, now=now)
+    gone = vulnerabilities.mark_not_detected(session, scope, recorded.seen_ids,
+                                             auto_resolve=project.auto_resolve_no_longer_detected, now=now)
+    return IngestionResult(source_id=source.id, occurrences=len(rows), findings=len(result.findings),
+                           new_vulnerability_ids=recorded.new_ids, no_longer_detected_ids=gone,
+                           warnings=inventory.warnings + result.stats.warnings)
+
+
+def lookup_keys(inventory: Inventory) -> dict[int, list[tuple[str, str]]]:
+    """The (ecosystem, package) keys advisories are looked up by, per package index: what an advisory
+    changeset is compared with to find the stored images it may affect."""
+    position = {id(pkg): i for i, pkg in enumerate(inventory.packages)}
+    return {position[id(lk.package)]: lk.keys for lk in _plan(inventory, MatchStats(), None)}
+
+
+def inventory_of_source(source: SbomSource, occurrences: list[SbomOccurrence]) -> Inventory:
+    """Rebuild the inventory of a stored image from its occurrences (no image pull)."""
+    os_info = OperatingSystem(family=source.os_name.lower(), version=source.os_version or "") \
+        if source.os_name else None
+    packages = [Package(name=o.name, version=o.version, type=o.type, purl=o.purl, source_name=o.source_name,
+                        source_version=o.source_version, path=o.path, layer_digest=o.layer_digest,
+                        layer_diff_id=o.layer_diff_id) for o in occurrences]
+    return Inventory(image=ImageInfo(name=source.image_name, tag=source.image_tag, digest=source.image_digest),
+                     os=os_info, packages=packages)
+
+
+@dataclass
+class RematchResult:
+    changesets: int = 0
+    sources: int = 0
+    new_vulnerability_ids: list[int] = field(default_factory=list)
+    no_longer_detected_ids: list[int] = field(default_factory=list)
+
+
+def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchResult:
+    """Continuous scanning: for advisory changesets not yet consumed, re-match only the stored occurrences
+    whose (ecosystem, package) keys they touch, across all projects; new findings get activity
+    "detected by advisory update", findings that went away (withdrawn, narrowed) become no longer detected."""
+    cursor = session.get(IngestionCursor, REMATCH_CURSOR)
+    if cursor is None:
+        cursor = IngestionCursor(name=REMATCH_CURSOR, value=0)
+        session.add(cursor)
+        session.flush()
+    result = RematchResult()
+    changesets = changesets_since(session, cursor.value, limit=limit)
+    if not changesets:
+        return result
+    keys: set[tuple[str, str]] = set()
+    for cs in changesets:
+        for change in cs.changes:
+            keys.update(change.keys)
+    result.changesets = len(changesets)
+    cursor.value = max(cs.id for cs in changesets)
+
+    by_source: dict[int, list[SbomOccurrence]] = defaultdict(list)
+    key_list = sorted(keys)
+    for start in range(0, len(key_list), CHUNK):
+        chunk = key_list[start : start + CHUNK]
+        q = select(SbomOccurrence).where(or_(
+            tuple_(SbomOccurrence.ecosystem, SbomOccurrence.package_key).in_(chunk),
+            tuple_(SbomOccurrence.ecosystem, SbomOccurrence.alt_package_key).in_(chunk)))
+        for occ in session.scalars(q):
+            by_source[occ.source_id].append(occ)
+    if not by_source:
+        session.flush()
+        return result
+    sources = {s.id: s for s in session.scalars(select(SbomSource).where(SbomSource.id.in_(list(by_source))))}
+    store = SqlAdvisoryStore(session)
+    source_type_names = {v: k for k, v in SOURCE_TYPES.items()}
+    for source_id, occurrences in by_source.items():
+        source = sources[source_id]
+        inventory = inventory_of_source(source, occurrences)
+        findings = match(inventory, store).findings
+        os_label = f"{source.os_name} {source.os_version}" if source.os_name else None
+        scope = vulnerabilities.ImageScope(source.project_id, source.image_name, source.image_tag,
+                                           source.image_digest, os_label,
+                                           report_type=source_type_names.get(source.source_type,
+                                                                             "container_scanning_for_registry"))
+        recorded = vulnerabilities.record_findings(session, scope, findings,
+                                                   activity=vulnerabilities.ACTIVITY_ADVISORY_UPDATE)
+        gone = vulnerabilities.mark_not_detected(
+            session, scope, recorded.seen_ids, package_names={o.name for o in occurrences},
+            auto_resolve=True)  # a withdrawn advisory or a narrowed range resolves what it had found
+        result.sources += 1
+        result.new_vulnerability_ids.extend(recorded.new_ids)
+        result.no_longer_detected_ids.extend(gone)
+    session.flush()
+    return result
