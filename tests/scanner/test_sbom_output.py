@@ -115,3 +115,19 @@ def test_cache_prune_command(scan_home: Path) -> None:
     assert cache.count() == 1
     assert "removed 1" in runner.invoke(app, ["cache", "prune", "--all"]).output
     assert cache.count() == 0
+
+
+def test_document_memo_reuses_output_with_fresh_identity(tmp_path: Path) -> None:
+    cache = SqliteLayerCache(tmp_path / "layers.sqlite")
+    inventory = analyze(f"oci-dir:{image_layout('distroless-style')}", cache=cache)
+    first = json.loads(write_cyclonedx(inventory, True, memo=cache))
+    again = write_cyclonedx(analyze(f"oci-dir:{image_layout('distroless-style')}", cache=cache), True, memo=cache)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(again) is None
+    second = json.loads(again)
+    assert first["serialNumber"] != second["serialNumber"]
+    for doc in (first, second):
+        doc.pop("serialNumber")
+        doc["metadata"].pop("timestamp")
+    assert first == second
+    other = json.loads(write_cyclonedx(inventory, False, memo=cache))  # another flag is another document
+    assert "gitlab:container_scanning:image:name" in _props(other["metadata"]["properties"])

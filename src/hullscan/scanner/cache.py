@@ -47,6 +47,8 @@ class SqliteLayerCache:
             "analysis BLOB NOT NULL, created_at REAL NOT NULL, used_at REAL NOT NULL, "
             "PRIMARY KEY (diff_id, analyzers))"
         )
+        self.conn.execute("CREATE TABLE IF NOT EXISTS documents (key TEXT PRIMARY KEY, document BLOB NOT NULL, "
+                          "used_at REAL NOT NULL)")
 
     @classmethod
     def in_dir(cls, directory: Path) -> SqliteLayerCache:
@@ -71,9 +73,27 @@ class SqliteLayerCache:
         self.conn.execute("INSERT OR REPLACE INTO layer_analysis VALUES (?, ?, ?, ?, ?)",
                           (diff_id, analyzers, blob, now, now))
 
+    def get_document(self, key: str) -> str | None:
+        """A rendered SBOM of an identical inventory (see `sbom.write_cyclonedx`)."""
+        row = self.conn.execute("SELECT document FROM documents WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return zlib.decompress(row[0]).decode()
+        except (zlib.error, UnicodeDecodeError):
+            return None
+
+    def put_document(self, key: str, document: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
+                          (key, zlib.compress(document.encode(), 6), time.time()))
+
     def prune(self, *, older_than_seconds: float | None = None, keep_analyzers: str | None = None) -> int:
         """Drop entries unused for `older_than_seconds` and/or made by another analyzer set; returns the count."""
         removed = 0
+        if older_than_seconds is not None:
+            self.conn.execute("DELETE FROM documents WHERE used_at < ?", (time.time() - older_than_seconds,))
+        elif keep_analyzers is not None:
+            self.conn.execute("DELETE FROM documents")
         if keep_analyzers is not None:
             removed += self.conn.execute("DELETE FROM layer_analysis WHERE analyzers != ?",
                                          (keep_analyzers,)).rowcount

@@ -33,7 +33,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
     defaults = Limits()
     limits = Limits(max_file_bytes=max_file_bytes or defaults.max_file_bytes,
                     max_layer_bytes=max_layer_bytes or defaults.max_layer_bytes)
-    options = dict(cache=open_cache(no_cache, cache_dir), limits=limits, insecure=insecure, username=username,
+    cache = open_cache(no_cache, cache_dir)
+    options = dict(cache=cache, limits=limits, insecure=insecure, username=username,
                    password=password)
     try:
         inventories = analyze_all(image, **options) if all_platforms else [
@@ -56,7 +57,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
         return 0
     from hullscan.scanner.sbom import write_cyclonedx, write_spdx
 
-    documents = [write_cyclonedx(inv, registry_triggered) if output_format == "cyclonedx-json" else write_spdx(inv)
+    memo = None if no_cache else cache
+    documents = [write_cyclonedx(inv, registry_triggered, memo) if output_format == "cyclonedx-json" else write_spdx(inv)
                  for inv in inventories]
     if output is None:
         if all_platforms and len(documents) > 1:

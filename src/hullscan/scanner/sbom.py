@@ -7,9 +7,12 @@ and per component Trivy's property names (`aquasecurity:trivy:*`); hullscan's ow
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
-import uuid
+import os
 from datetime import datetime, timezone
+from typing import Protocol
 
 from hullscan import __version__
 from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
@@ -86,8 +89,43 @@ def metadata_properties(inventory: Inventory, registry_triggered: bool) -> list[
     return props
 
 
-def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False) -> str:
-    """CycloneDX 1.6 JSON for one image inventory."""
+class DocumentMemo(Protocol):
+    """Where rendered documents of identical inventories are kept (the CLI's layer cache implements it)."""
+
+    def get_document(self, key: str) -> str | None: ...
+
+    def put_document(self, key: str, document: str) -> None: ...
+
+
+def _memo_key(inventory: Inventory, registry_triggered: bool) -> str:
+    import cyclonedx
+
+    payload = json.dumps([dataclasses.asdict(inventory), registry_triggered, __version__,
+                          getattr(cyclonedx, "__version__", "")], sort_keys=True, default=str)
+    return "cyclonedx:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False, memo: DocumentMemo | None = None) -> str:
+    """CycloneDX 1.6 JSON for one image inventory.
+
+    The document is a pure function of the inventory except for its serial number and timestamp, so with a
+    `memo` an identical inventory (an unchanged image scanned again) reuses the library's earlier output with
+    a fresh serial number and timestamp instead of building the model again."""
+    if memo is not None:
+        key = _memo_key(inventory, registry_triggered)
+        cached = memo.get_document(key)
+        if cached is not None:
+            doc = json.loads(cached)
+            doc["serialNumber"] = _urn_uuid4()
+            doc.setdefault("metadata", {})["timestamp"] = datetime.now(timezone.utc).isoformat()
+            return json.dumps(doc, indent=2)
+        document = _render_cyclonedx(inventory, registry_triggered)
+        memo.put_document(key, document)
+        return document
+    return _render_cyclonedx(inventory, registry_triggered)
+
+
+def _render_cyclonedx(inventory: Inventory, registry_triggered: bool) -> str:
     from cyclonedx.factory.license import LicenseFactory
     from cyclonedx.model import Property
     from cyclonedx.model.bom import Bom
@@ -156,6 +194,15 @@ def _cdx_licenses(factory, texts: list[str]) -> list:
     return out
 
 
+def _urn_uuid4() -> str:
+    """A random (version 4) UUID URN without importing `uuid` (which pulls in platform and socket)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _spdx_id(text: str) -> str:
     return "SPDXRef-" + "".join(c if c.isalnum() or c in ".-" else "-" for c in text)[:200]
 
@@ -194,7 +241,7 @@ def write_spdx(inventory: Inventory) -> str:
     doc = {
         "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
         "name": f"{image.name}:{image.tag}" if image.tag else image.name,
-        "documentNamespace": f"https://hullscan.invalid/spdx/{uuid.uuid4()}",
+        "documentNamespace": f"https://hullscan.invalid/spdx/{_urn_uuid4()[9:]}",
         "creationInfo": {"created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                          "creators": [f"Tool: hullscan-{__version__}"]},
         "packages": packages, "relationships": relationships,

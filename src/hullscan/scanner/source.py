@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import posixpath
-import tarfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -221,6 +220,8 @@ class OciArchiveSource(ManifestSource):
         self.path, self.tag = path, tag
         self.name = os.path.basename(path)
         self.reference = f"oci-archive:{path}"
+        import tarfile
+
         try:
             self.tar = tarfile.open(path, "r:")
         except (OSError, tarfile.TarError) as exc:

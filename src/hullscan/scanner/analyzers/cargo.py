@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import tomllib
 import zlib
 
 from packageurl import PackageURL
@@ -22,6 +21,8 @@ def _crate(name: str, version: str, path: str, registry: bool) -> Package:
 
 
 def parse_cargo_lock(data: bytes, path: str) -> list[Package]:
+    import tomllib
+
     doc = tomllib.loads(data.decode("utf-8", "replace"))
     found = []
     for item in doc.get("package") or []:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import posixpath
-import zipfile
 
 from packageurl import PackageURL
 
@@ -55,7 +54,7 @@ def parse_manifest(text: str) -> dict[str, str]:
     return values
 
 
-def scan_archive(archive: zipfile.ZipFile, path: str, depth: int, result: AnalysisResult) -> None:
+def scan_archive(archive, path: str, depth: int, result: AnalysisResult) -> None:
     found = []
     for info in archive.infolist():
         name = info.filename
@@ -64,6 +63,8 @@ def scan_archive(archive: zipfile.ZipFile, path: str, depth: int, result: Analys
             if package:
                 found.append(package)
         elif name.lower().endswith(ARCHIVE_SUFFIXES) and depth < MAX_DEPTH:
+            import zipfile
+
             if info.file_size > MAX_NESTED_BYTES:
                 result.warnings.append(warn(f"{path}!{name}", "nested archive over the size cap, skipped"))
                 continue
@@ -100,6 +101,8 @@ class JavaAnalyzer:
 
     def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
         result = AnalysisResult()
+        import zipfile
+
         for entry in files:
             try:
                 with entry.open() as fh, zipfile.ZipFile(fh) as archive:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from email.parser import HeaderParser
-
 from packageurl import PackageURL
 
 from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
@@ -31,6 +29,8 @@ def licenses_from_metadata(msg) -> list[str]:
 
 
 def parse_metadata(data: bytes, path: str) -> Package | None:
+    from email.parser import HeaderParser
+
     msg = HeaderParser().parsestr(data.decode("utf-8", "replace"))
     name = (msg.get("Name") or "").strip()
     if not name:
