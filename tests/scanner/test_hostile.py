@@ -187,3 +187,22 @@ def test_zstd_and_uncompressed_layers_and_opaque_dir(tmp_path: Path) -> None:
     inventory = analyze(f"oci-dir:{path}")
     assert _names(inventory) == GOOD | {"kept"}  # the opaque dir hides `gone` of the lower layer
     assert inventory.warnings == []
+
+
+def test_config_claiming_another_layers_diff_id_cannot_poison_the_cache(tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    from hullscan.scanner.cache import SqliteLayerCache
+
+    cache = SqliteLayerCache(tmp_path / "layers.sqlite")
+    real = write_layout(tmp_path / "real", [layer(good_layer_entries())])
+    empty_blob, _ = layer([Entry("etc/hostname", b"x\n")])
+    liar = write_layout(tmp_path / "liar", [(empty_blob, tar_bytes(good_layer_entries()))])  # diff_id of `real`
+    config = json.loads(next(p for p in (liar / "blobs" / "sha256").iterdir()
+                             if b"diff_ids" in p.read_bytes()).read_text())
+    real_diff_id = "sha256:" + hashlib.sha256(tar_bytes(good_layer_entries())).hexdigest()
+    assert config["rootfs"]["diff_ids"] == [real_diff_id]
+    assert _names(analyze(f"oci-dir:{liar}", cache=cache)) == set()
+    assert _names(analyze(f"oci-dir:{real}", cache=cache)) == GOOD  # not the liar's empty analysis
+    assert _names(analyze(f"oci-dir:{real}", cache=cache)) == GOOD

@@ -124,6 +124,8 @@ class Manifest:
 class VerifyingStream:
     """File-like view of a blob response that checks the digest at EOF (raises RegistryError on mismatch)."""
 
+    verifies_digest = True  # readers need not hash it again
+
     def __init__(self, response: httpx.Response, digest: str) -> None:
         self.response, self.digest = response, digest
         algo, _, self.expected = digest.partition(":")

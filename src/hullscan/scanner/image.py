@@ -64,31 +64,53 @@ def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
         if image.rootfs_dir is not None:
             results.append((walk_directory(image.rootfs_dir, analyzers, limits, tmp_dir), None, None))
         for index, layer in enumerate(image.layers):
-            cached = cache.get(layer.diff_id, version) if layer.diff_id else None
+            cached = _cached(cache, layer, version)
             if cached is not None:
-                try:
-                    results.append((LayerResult.from_json(cached), layer.digest, layer.diff_id))
-                    continue
-                except (TypeError, ValueError, KeyError):
-                    pass  # an unreadable cache entry is a miss
+                results.append((cached, layer.digest, layer.diff_id))
+                continue
             label = f"layer {index + 1} ({layer.digest or layer.diff_id})"
             try:
                 with image.open_layer(layer) as blob:
-                    result = walk_layer(blob, analyzers, limits, tmp_dir, label=label)
+                    verify = "none" if getattr(blob, "verifies_digest", False) else (
+                        "digest" if layer.digest else "diff_id")
+                    result = walk_layer(blob, analyzers, limits, tmp_dir, label=label, verify=verify)
+                    if result.complete and verify == "none":
+                        result.digest = layer.digest  # the stream raised had the content not matched
             except SourceError:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. a registry digest mismatch mid-stream
                 result = LayerResult(complete=False, warnings=[f"{label}: {type(exc).__name__}: {exc}"])
+            if result.complete and result.digest and layer.digest and result.digest != layer.digest:
+                result.complete = False
+                result.warnings.append(f"{label}: content is {result.digest}, the manifest says {layer.digest}")
             if result.complete and layer.diff_id and result.diff_id and result.diff_id != layer.diff_id:
                 result.complete = False
                 result.warnings.append(f"{label}: content is {result.diff_id}, the config says {layer.diff_id}")
-            if result.complete and layer.diff_id:
+            if result.complete and layer.diff_id and (result.digest or result.diff_id):
                 cache.put(layer.diff_id, version, result.to_json())
             results.append((result, layer.digest, layer.diff_id))
     packages, os_files, warnings = merge_layers(results)
     os_info = detect(os_files, packages)
     finalize(packages, os_info)
     return Inventory(image=image.info, os=os_info, packages=packages, warnings=warnings)
+
+
+def _cached(cache: LayerCache, layer, version: str) -> LayerResult | None:
+    """A cached analysis, only if it provably belongs to this layer: stored for the same verified blob
+    digest, or for content whose hash was checked against this diff_id. (A config cannot claim someone
+    else's diff_id to plant an analysis under it.)"""
+    if not layer.diff_id:
+        return None
+    data = cache.get(layer.diff_id, version)
+    if data is None:
+        return None
+    try:
+        result = LayerResult.from_json(data)
+    except (TypeError, ValueError, KeyError):
+        return None  # an unreadable entry is a miss
+    if result.diff_id == layer.diff_id or (result.digest is not None and result.digest == layer.digest):
+        return result
+    return None
 
 
 def _under(path: str, prefix: str) -> bool:

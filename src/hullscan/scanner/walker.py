@@ -55,8 +55,8 @@ class LayerResult:
     links: dict[str, str] = field(default_factory=dict)  # wanted path -> absolute target (symlinks, hard links)
     warnings: list[str] = field(default_factory=list)
     complete: bool = True
-    diff_id: str | None = None  # sha256 of the uncompressed tar, when the walker read it to the end
-    digest: str | None = None  # sha256 of the blob as read
+    diff_id: str | None = None  # sha256 of the uncompressed tar, when the walker hashed it
+    digest: str | None = None  # the verified blob digest this analysis belongs to
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -297,25 +297,32 @@ class FileSink:
 
 
 class _Pipeline:
-    """Decompression and diff_id hashing on two helper threads (both release the GIL), so that the main thread
-    only parses tar headers. Chunks travel through bounded queues: memory stays at a few MB."""
+    """Decompression (and, when needed, diff_id hashing) on helper threads that release the GIL, so the main
+    thread only parses tar headers. Chunks travel through bounded queues: memory stays at a few MB.
+
+    What is hashed proves the layer is the one the cache key names: the compressed blob against its
+    descriptor digest when there is one (cheaper: fewer bytes; skipped when the stream verifies itself, as
+    registry downloads do), else the uncompressed tar against the config's diff_id."""
 
     QUEUE = 8
 
-    def __init__(self, blob: BinaryIO, cap: int, label: str) -> None:
+    def __init__(self, blob: BinaryIO, cap: int, label: str, hash_compressed: bool, hash_uncompressed: bool) -> None:
         import queue
         import threading
 
-        self.blob, self.cap, self.label = blob, cap, label
+        self.cap, self.label = cap, label
+        self.compressed = _HashingReader(blob, what=label) if hash_compressed else None
+        self.blob = self.compressed or blob
         self.chunks: queue.Queue = queue.Queue(self.QUEUE)
-        self.to_hash: queue.Queue = queue.Queue(self.QUEUE)
+        self.to_hash: queue.Queue | None = queue.Queue(self.QUEUE) if hash_uncompressed else None
         self.stop = threading.Event()
         self.sha = hashlib.sha256()
         self.total = 0
         self.producer = threading.Thread(target=self._produce, daemon=True)
-        self.hasher = threading.Thread(target=self._hash, daemon=True)
+        self.hasher = threading.Thread(target=self._hash, daemon=True) if hash_uncompressed else None
         self.producer.start()
-        self.hasher.start()
+        if self.hasher:
+            self.hasher.start()
 
     def _put(self, q, item) -> bool:
         import queue
@@ -339,16 +346,22 @@ class _Pipeline:
                 self.total += len(chunk)
                 if self.total > self.cap:
                     raise LayerError(f"{self.label} inflates past the {self.cap} byte cap")
-                if not self._put(self.to_hash, chunk) or not self._put(self.chunks, chunk):
+                if self.to_hash is not None and not self._put(self.to_hash, chunk):
                     return
+                if not self._put(self.chunks, chunk):
+                    return
+            if self.compressed is not None:
+                self.compressed.drain()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which reports it
             item = exc
-        self._put(self.to_hash, None)
+        if self.to_hash is not None:
+            self._put(self.to_hash, None)
         self._put(self.chunks, item)
 
     def _hash(self) -> None:
         import queue
 
+        assert self.to_hash is not None
         while not self.stop.is_set():
             try:
                 chunk = self.to_hash.get(timeout=0.1)
@@ -364,15 +377,19 @@ class _Pipeline:
             raise item
         return item or b""
 
-    def finish(self) -> str:
-        self.hasher.join()
+    def finish(self) -> tuple[str | None, str | None]:
+        """(compressed digest, diff_id), each None when not computed."""
+        if self.hasher:
+            self.hasher.join()
         self.producer.join()
-        return "sha256:" + self.sha.hexdigest()
+        return (self.compressed.hexdigest() if self.compressed else None,
+                "sha256:" + self.sha.hexdigest() if self.hasher else None)
 
     def abort(self) -> None:
         self.stop.set()
         self.producer.join(timeout=5)
-        self.hasher.join(timeout=5)
+        if self.hasher:
+            self.hasher.join(timeout=5)
 
 
 class _ForwardReader:
@@ -562,16 +579,19 @@ class _Bounded:
 
 
 def walk_layer(blob: BinaryIO, analyzers: list[Analyzer], limits: Limits, tmp_dir: str,
-               label: str = "layer") -> LayerResult:
-    """Analyse one layer blob (any supported compression) in a single streaming pass."""
+               label: str = "layer", verify: str = "diff_id") -> LayerResult:
+    """Analyse one layer blob (any supported compression) in a single streaming pass.
+
+    `verify`: "diff_id" hashes the uncompressed tar, "digest" the blob, "none" trusts a self-verifying stream."""
     sink = FileSink(analyzers, limits, tmp_dir)
-    pipeline = _Pipeline(blob, limits.max_layer_bytes, label)
+    pipeline = _Pipeline(blob, limits.max_layer_bytes, label, hash_compressed=verify == "digest",
+                         hash_uncompressed=verify == "diff_id")
     reader = _ForwardReader(pipeline)
     try:
         for entry in iter_tar(reader):
             _member(reader, entry, sink)
         reader.drain()  # the tar end marker is not the end of the stream: hash all of it
-        sink.result.diff_id = pipeline.finish()
+        sink.result.digest, sink.result.diff_id = pipeline.finish()
     except (EOFError, zlib.error, OSError, ValueError, LayerError, MemoryError, RuntimeError) as exc:
         pipeline.abort()
         sink.result.complete = False
