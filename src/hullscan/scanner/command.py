@@ -34,7 +34,12 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
     limits = Limits(max_file_bytes=max_file_bytes or defaults.max_file_bytes,
                     max_layer_bytes=max_layer_bytes or defaults.max_layer_bytes)
     cache = open_cache(no_cache, cache_dir)
-    options = dict(cache=cache, limits=limits, insecure=insecure, username=username,
+    hook = None
+    if output_format == "cyclonedx-json":
+        from hullscan.scanner.sbom import preload_writer
+
+        hook = preload_writer
+    options = dict(on_layer_walk=hook, cache=cache, limits=limits, insecure=insecure, username=username,
                    password=password)
     try:
         inventories = analyze_all(image, **options) if all_platforms else [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import posixpath
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from packageurl import PackageURL
 
@@ -20,41 +20,38 @@ from hullscan.scanner.walker import LayerResult, Limits, walk_directory, walk_la
 MAX_LINK_HOPS = 40
 
 
-@dataclass
-class ScanOptions:
-    platform: str | None = None
-    insecure: bool = False
-    username: str | None = None
-    password: str | None = None
-    limits: Limits = Limits()
-
-
 def analyze(source: str, *, platform: str | None = None, cache: LayerCache | None = None,
             analyzers: list[Analyzer] | None = None, limits: Limits | None = None, insecure: bool = False,
-            username: str | None = None, password: str | None = None) -> Inventory:
+            username: str | None = None, password: str | None = None,
+            on_layer_walk: Callable[[], None] | None = None) -> Inventory:
     """The inventory of one image (one platform of an index; default linux/amd64)."""
     src = open_source(source, insecure=insecure, username=username, password=password)
     try:
-        return analyze_resolved(src.resolve(platform), cache=cache, analyzers=analyzers, limits=limits)
+        return analyze_resolved(src.resolve(platform), cache=cache, analyzers=analyzers, limits=limits,
+                                on_layer_walk=on_layer_walk)
     finally:
         src.close()
 
 
 def analyze_all(source: str, *, cache: LayerCache | None = None, analyzers: list[Analyzer] | None = None,
                 limits: Limits | None = None, insecure: bool = False, username: str | None = None,
-                password: str | None = None) -> list[Inventory]:
+                password: str | None = None, on_layer_walk: Callable[[], None] | None = None) -> list[Inventory]:
     """One inventory per platform of an index (a single inventory for a plain manifest)."""
     src = open_source(source, insecure=insecure, username=username, password=password)
     try:
         platforms = src.platforms() or [None]
-        return [analyze_resolved(src.resolve(p), cache=cache, analyzers=analyzers, limits=limits)
+        return [analyze_resolved(src.resolve(p), cache=cache, analyzers=analyzers, limits=limits,
+                                 on_layer_walk=on_layer_walk)
                 for p in platforms]
     finally:
         src.close()
 
 
 def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
-                     analyzers: list[Analyzer] | None = None, limits: Limits | None = None) -> Inventory:
+                     analyzers: list[Analyzer] | None = None, limits: Limits | None = None,
+                     on_layer_walk: Callable[[], None] | None = None) -> Inventory:
+    """`on_layer_walk` is called before a layer has to be read (not for cached layers): a hook to overlap
+    other start-up work with the walk."""
     analyzers = analyzers if analyzers is not None else default_analyzers()
     limits = limits or Limits()
     cache = cache or NullCache()
@@ -69,6 +66,8 @@ def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
                 results.append((cached, layer.digest, layer.diff_id))
                 continue
             label = f"layer {index + 1} ({layer.digest or layer.diff_id})"
+            if on_layer_walk is not None:
+                on_layer_walk()
             try:
                 with image.open_layer(layer) as blob:
                     verify = "none" if getattr(blob, "verifies_digest", False) else (

@@ -89,6 +89,30 @@ def metadata_properties(inventory: Inventory, registry_triggered: bool) -> list[
     return props
 
 
+_preloading = None
+
+
+def preload_writer() -> None:
+    """Import cyclonedx-python-lib on a background thread: a cold scan spends its time waiting for layer
+    decompression (GIL released), so the library's sizeable import happens for free meanwhile."""
+    global _preloading
+    if _preloading is None:
+        import threading
+
+        def load() -> None:
+            import cyclonedx.factory.license  # noqa: F401
+            import cyclonedx.model.bom  # noqa: F401
+            import cyclonedx.output.json  # noqa: F401
+
+        _preloading = threading.Thread(target=load, daemon=True, name="cyclonedx-preload")
+        _preloading.start()
+
+
+def _wait_for_preload() -> None:
+    if _preloading is not None:
+        _preloading.join()
+
+
 class DocumentMemo(Protocol):
     """Where rendered documents of identical inventories are kept (the CLI's layer cache implements it)."""
 
@@ -126,6 +150,7 @@ def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False, memo
 
 
 def _render_cyclonedx(inventory: Inventory, registry_triggered: bool) -> str:
+    _wait_for_preload()  # never import the same modules from two threads at once
     from cyclonedx.factory.license import LicenseFactory
     from cyclonedx.model import Property
     from cyclonedx.model.bom import Bom

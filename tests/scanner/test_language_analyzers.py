@@ -1,0 +1,95 @@
+"""Formats without a peer fixture here: nested jars and MANIFEST.MF, cargo-auditable `.dep-v0` in an ELF,
+.NET deps.json, gemspecs in an image, Go build info in a hand-made binary."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+from hullscan.scanner import analyze
+from tests.scanner.layouts import Entry, layer, write_layout
+
+
+def _jar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _elf_with_section(name: str, content: bytes) -> bytes:
+    """A minimal ELF64 (little endian) with a null section, `name` and .shstrtab."""
+    shstrtab = b"\0" + name.encode() + b"\0.shstrtab\0"
+    header_size, sh_size = 64, 64
+    content_off = header_size
+    strtab_off = content_off + len(content)
+    shoff = strtab_off + len(shstrtab)
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + b"\0" * 9
+    header = ident + struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0, 0, shoff, 0, header_size, 0, 0, sh_size, 3, 2)
+    null = b"\0" * sh_size
+    sect = struct.pack("<IIQQQQIIQQ", 1, 1, 0, 0, content_off, len(content), 0, 0, 1, 0)
+    strs = struct.pack("<IIQQQQIIQQ", 2 + len(name), 3, 0, 0, strtab_off, len(shstrtab), 0, 0, 1, 0)
+    body = header + content + shstrtab + null + sect + strs
+    return body + b"\0" * (2048 - len(body) % 2048)
+
+
+def _go_binary(version: str, modinfo: str) -> bytes:
+    def uvarint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte = n & 0x7F
+            n >>= 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    sentinel = b"0" * 16
+    mod = sentinel + modinfo.encode() + sentinel
+    info = b"\xff Go buildinf:" + bytes([8, 2]) + b"\0" * 16
+    payload = info + uvarint(len(version)) + version.encode() + uvarint(len(mod)) + mod
+    head = b"\x7fELF" + b"\0" * (4096 - 4)
+    return head + payload + b"\0" * 1024
+
+
+def test_language_formats_in_an_image(tmp_path: Path) -> None:
+    inner = _jar({"META-INF/maven/org.inner/inner-lib/pom.properties":
+                  b"groupId=org.inner\nartifactId=inner-lib\nversion=2.0.1\n"})
+    outer = _jar({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\nImplementation-Title: outer-app\n"
+                                         b"Implementation-Version: 9.9\n",
+                  "BOOT-INF/lib/inner-lib-2.0.1.jar": inner})
+    dep_v0 = zlib.compress(json.dumps({"packages": [
+        {"name": "my-bin", "version": "0.1.0", "source": "local", "kind": "runtime"},
+        {"name": "serde", "version": "1.0.190", "source": "crates.io"}]}).encode())
+    deps_json = json.dumps({"libraries": {"Newtonsoft.Json/13.0.1": {"type": "package"},
+                                          "MyApp/1.0.0": {"type": "project"}}}).encode()
+    modinfo = ("path\texample.com/tool\nmod\texample.com/tool\tv1.2.3\th1:x=\n"
+               "dep\tgolang.org/x/text\tv0.3.0\th1:y=\n=>\tgolang.org/x/text\tv0.3.8\th1:z=\n"
+               "dep\tgithub.com/pkg/errors\tv0.9.1\th1:w=\nbuild\tGOOS=linux\n")
+    entries = [
+        Entry("opt/app/app.jar", outer),
+        Entry("usr/local/bin/my-bin", _elf_with_section(".dep-v0", dep_v0), mode=0o755),
+        Entry("srv/app/MyApp.deps.json", deps_json),
+        Entry("usr/lib/ruby/gems/3.1.0/specifications/rake-13.0.6.gemspec",
+              b'Gem::Specification.new do |s|\n  s.name = "rake".freeze\n  s.version = "13.0.6"\n'
+              b'  s.licenses = ["MIT".freeze]\nend\n'),
+        Entry("usr/local/bin/tool", _go_binary("go1.21.5", modinfo), mode=0o755),
+    ]
+    inventory = analyze(f"oci-dir:{write_layout(tmp_path / 'img', [layer(entries)])}")
+    assert inventory.warnings == []
+    found = {(p.type, p.name, p.version) for p in inventory.packages}
+    assert {("java", "outer-app", "9.9"), ("java", "inner-lib", "2.0.1"),
+            ("cargo", "my-bin", "0.1.0"), ("cargo", "serde", "1.0.190"),
+            ("nuget", "Newtonsoft.Json", "13.0.1"), ("gem", "rake", "13.0.6"),
+            ("go", "stdlib", "go1.21.5"), ("go", "example.com/tool", "v1.2.3"),
+            ("go", "golang.org/x/text", "v0.3.8"), ("go", "github.com/pkg/errors", "v0.9.1")} <= found
+    assert ("nuget", "MyApp", "1.0.0") not in found
+    by_name = {p.name: p for p in inventory.packages}
+    assert by_name["inner-lib"].purl == "pkg:maven/org.inner/inner-lib@2.0.1"
+    assert by_name["inner-lib"].path == "/opt/app/app.jar!BOOT-INF/lib/inner-lib-2.0.1.jar"
+    assert by_name["serde"].purl == "pkg:cargo/serde@1.0.190"
+    assert by_name["rake"].licenses == ["MIT"]
