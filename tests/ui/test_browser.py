@@ -1,0 +1,200 @@
+"""The report in a real browser: Debian Chromium via Playwright against a real `hullscan serve`, an image
+pushed with skopeo, triage, CSV export, images and SBOM download, and hostile strings rendering inert.
+
+Screenshots of every page go to `<pytest tmp dir>/screenshots/`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from hullscan.auth import projects
+from hullscan.db import Database
+from hullscan.settings import Settings
+from hullscan.vulnerabilities import service as vulns
+from tests.conftest import shared_path
+from tests.ui.browser import assert_inert, chromium_page
+from tests.ui.seed import XSS_NAME, finding
+
+PROJECT = "group/app"
+REPORT = "/projects/group/app/-/security/vulnerability_report"
+
+
+def _db(server) -> Database:  # type: ignore[no-untyped-def]
+    return Database(Settings(data_dir=server.data_dir, database_url=server.database_url))
+
+
+def _wait_for_scan(server, timeout: float = 240) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/pipelines").json()
+        if rows and rows[0]["status"] in ("success", "failed", "canceled"):
+            assert rows[0]["status"] == "success", rows[0]
+            return rows[0]
+        time.sleep(1)
+    raise AssertionError(f"the scan did not finish in {timeout}s: {server.log_path.read_text()[-2000:]}")
+
+
+def _seed_until_ingestion_lands(server, image_name: str, digest: str) -> None:  # type: ignore[no-untyped-def]
+    """Ingestion (SBOM -> vulnerabilities) is not wired yet: record what it will record, through the service.
+    Findings of real packages of the app image, plus one whose name and description are hostile."""
+    db = _db(server)
+    with db.session() as s:
+        pid = projects.get_project(s, PROJECT).id
+        vulns.record_findings(s, vulns.ImageScope(pid, image_name, "latest", digest, "debian 12"), [
+            finding("urllib3", "1.24.1", "CVE-2019-11324", "high", ["1.24.2"]),
+            finding("jinja2", "2.10", "CVE-2019-10906", "high", ["2.10.1"]),
+            finding("django", "3.2", "CVE-2021-35042", "critical", ["3.2.5"], kev=True),
+            finding("pyyaml", "5.3", "CVE-2020-14343", "critical", ["5.4"]),
+            finding("requests", "2.19.1", "CVE-2018-18074", "medium", ["2.20.0"]),
+            finding(XSS_NAME, "1.0", "CVE-2099-0001", "low", title=None,
+                    description='<script>alert("desc")</script>"onerror=alert(1) <img src=x onerror=alert(2)>'),
+        ])
+        vulns.record_findings(s, vulns.ImageScope(pid, image_name.rsplit("/", 1)[0] + "/worker", "v1",
+                                                  "sha256:" + "7" * 64, "debian 12"),
+                              [finding("libc6", "2.36-9", "CVE-2023-4911", "high", ["2.36-9+deb12u3"])])
+    db.dispose()
+
+
+def _rows(page) -> list[int]:  # type: ignore[no-untyped-def]
+    return [int(x) for x in page.locator("tr[data-vulnerability]").evaluate_all(
+        "rows => rows.map(r => r.dataset.vulnerability)")]
+
+
+def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> None:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    layout = shared_path("testdata", "images", "debian-python-app")
+    db = _db(server)
+    with db.session() as s:
+        projects.create_project(s, PROJECT, cs4r_enabled=False)
+    db.dispose()
+
+    with chromium_page(server.url, tmp_path / "downloads") as (page, dialogs):
+        # "sign in": until authentication lands every request is the local administrator
+        page.goto("/")
+        assert page.url.endswith("/projects")
+        assert "Signed in as admin" in page.get_by_test_id("principal").inner_text()
+        page.screenshot(path=str(shots / "01-projects.png"), full_page=True)
+
+        # the tab explains that the setting is off and links to it; enable it there
+        page.goto(REPORT + "?tab=CONTAINER_REGISTRY")
+        assert page.get_by_test_id("cs4r-disabled").is_visible()
+        page.screenshot(path=str(shots / "02-report-disabled.png"), full_page=True)
+        page.get_by_role("link", name="Enable container scanning for registry").click()
+        assert "/-/settings" in page.url
+        page.get_by_test_id("cs4r-toggle").check()
+        page.get_by_role("button", name="Save changes").click()
+        assert page.get_by_text("Settings saved.").is_visible()
+        page.screenshot(path=str(shots / "03-settings.png"), full_page=True)
+
+        # push the app image with skopeo; the push becomes a scan pipeline
+        push = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+                               f"docker://{server.host}/group/app/web:latest"], capture_output=True, text=True,
+                              timeout=300)
+        assert push.returncode == 0, push.stderr[-2000:]
+        pipeline = _wait_for_scan(server)
+        job = pipeline["jobs"][0]
+        assert job["image"] == f"{server.host}/group/app/web:latest"
+        page.goto("/projects/group/app/-/pipelines")
+        assert page.get_by_text("Container registry push").first.is_visible()
+        assert page.locator(f'tr[data-pipeline="{pipeline["id"]}"] .status').inner_text() == "success"
+        page.screenshot(path=str(shots / "04-pipelines.png"), full_page=True)
+        page.get_by_role("link", name=job["image"]).first.click()
+        page.wait_for_function("() => document.querySelector('[data-testid=log]').textContent.length > 0")
+        page.screenshot(path=str(shots / "05-job-log.png"), full_page=True)
+
+        # the Container registry tab fills (seeded through the service until ingestion lands)
+        page.goto(REPORT + "?tab=CONTAINER_REGISTRY")
+        if not _rows(page):
+            _seed_until_ingestion_lands(server, f"{server.host}/group/app/web", job["digest"])
+        page.reload()
+        all_rows = _rows(page)
+        assert len(all_rows) == 7
+        page.screenshot(path=str(shots / "06-report.png"), full_page=True)
+
+        # filter by severity
+        page.get_by_label("Critical").check()
+        page.get_by_role("button", name="Apply filters").click()
+        assert len(_rows(page)) == 2
+        assert set(page.locator("tr[data-vulnerability] .sev").all_inner_texts()) == {"Critical"}
+        page.get_by_label("Critical").uncheck()
+        # filter by image
+        page.get_by_label("Image").select_option(f"{server.host}/group/app/worker:v1")
+        page.get_by_role("button", name="Apply filters").click()
+        assert len(_rows(page)) == 1 and "CVE-2023-4911" in page.locator("table.report").inner_text()
+        page.screenshot(path=str(shots / "07-report-filtered.png"), full_page=True)
+
+        # export the current filter as CSV and check its rows
+        with page.expect_download() as download_info:
+            page.get_by_test_id("export").click()
+        rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text())))
+        assert [r["identifier"] for r in rows] == ["CVE-2023-4911"]
+        assert rows[0]["image"] == f"{server.host}/group/app/worker:v1" and rows[0]["severity"] == "high"
+
+        # dismiss one with a reason and see it in its history
+        page.goto(REPORT + "?tab=CONTAINER_REGISTRY")
+        target = page.locator("tr[data-vulnerability]").filter(has_text="CVE-2019-11324")
+        vid = int(target.get_attribute("data-vulnerability"))
+        target.get_by_role("checkbox").check()
+        page.get_by_label("Set status").select_option("dismissed")
+        page.get_by_label("Reason").select_option("used_in_tests")
+        page.get_by_label("Comment").fill("only the test suite imports urllib3")
+        page.get_by_role("button", name="Change status of selected").click()
+        assert page.get_by_text("1 vulnerability updated.").is_visible()
+        assert vid not in _rows(page)
+        page.goto(f"/projects/group/app/-/security/vulnerabilities/{vid}")
+        history = page.get_by_test_id("history").inner_text()
+        assert "Dismissed: Used in tests" in history and "only the test suite imports urllib3" in history
+        assert "Dismissed" in page.get_by_test_id("state").inner_text()
+        page.screenshot(path=str(shots / "08-vulnerability.png"), full_page=True)
+
+        # images page: the pushed tag with its digest, last scan and SBOM downloads
+        page.goto("/projects/group/app/-/images")
+        row = page.locator('tr[data-image="group/app/web:latest"]')
+        assert job["digest"][:19] in row.inner_text() and "success" in row.inner_text()
+        page.screenshot(path=str(shots / "09-images.png"), full_page=True)
+        with page.expect_download() as cdx_info:
+            row.get_by_test_id("sbom-cdx").click()
+        cdx = json.loads(Path(cdx_info.value.path()).read_text())
+        assert cdx["bomFormat"] == "CycloneDX"
+        names = {str(c.get("name")).lower() for c in cdx.get("components", [])}
+        assert {"urllib3", "jinja2", "libc6"} <= names
+        with page.expect_download() as spdx_info:
+            row.get_by_test_id("sbom-spdx").click()
+        spdx = json.loads(Path(spdx_info.value.path()).read_text())
+        assert spdx["spdxVersion"] == "SPDX-2.3" and {"urllib3", "libc6"} <= {str(p["name"]).lower() for p in spdx["packages"]}
+
+        # overview with trend chart, admin pages
+        page.goto("/projects/group/app/-/overview")
+        assert page.get_by_test_id("trend-chart").is_visible()
+        page.screenshot(path=str(shots / "10-overview.png"), full_page=True)
+        for name, url in (("11-admin", "/admin"), ("12-advisories", "/admin/advisories"), ("13-runners", "/admin/runners")):
+            page.goto(url)
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        assert "online" in page.locator("table").inner_text()  # the local runner pool that ran the scan
+
+        # hostile package name and description are inert on every page that shows them
+        with _db(server).session() as s:
+            xss_id = s.scalars(vulns.select(vulns.Vulnerability.id)
+                               .where(vulns.Vulnerability.package_name == XSS_NAME)).one()
+        for url in (REPORT + "?tab=CONTAINER_REGISTRY&state=all", REPORT + "?tab=CONTAINER_REGISTRY&severity=low",
+                    f"/projects/group/app/-/security/vulnerabilities/{xss_id}", "/projects/group/app/-/images",
+                    "/projects/group/app/-/overview", "/projects"):
+            page.goto(url)
+            assert_inert(page)
+        page.goto(f"/projects/group/app/-/security/vulnerabilities/{xss_id}")
+        assert XSS_NAME in page.get_by_test_id("package").inner_text()  # shown as text
+        assert '<script>alert("desc")</script>' in page.get_by_test_id("description").inner_text()
+        page.screenshot(path=str(shots / "14-xss-inert.png"), full_page=True)
+        assert dialogs == []
+    assert len(list(shots.glob("*.png"))) == 14
+    assert re.match(r"sha256:[0-9a-f]{64}$", job["digest"])
