@@ -47,7 +47,7 @@ def test_push_to_serve_is_scanned_into_a_cs4r_sbom(tmp_path: Path, database_url:
         assert props["gitlab:container_scanning_for_registry:operating_system:version"].startswith("12")
         assert not any(k.startswith("gitlab:container_scanning:") for k in props)
         names = {c["name"] for c in sbom["components"]}
-        assert {"libc6", "django", "requests"} <= names
+        assert {"libc6", "Django", "requests"} <= names
         trace = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job['id']}/trace").text
         assert "uploading gl-sbom-" in trace and "job succeeded" in trace
         listed = hullscan_cli(server, "pipelines", "list", "group/app")
@@ -164,9 +164,9 @@ def _job_runner(server, project: str) -> tuple[int, int]:  # type: ignore[no-unt
     return None  # type: ignore[return-value]
 
 
-def test_runner_killed_mid_scan_the_job_is_requeued_and_completed_by_another(tmp_path: Path,
-                                                                               database_url: str) -> None:
-    server = start_server(tmp_path / "data", database_url, HULLSCAN_RUNNER_POOL_SIZE="0",
+def test_runner_killed_mid_scan_the_job_is_requeued_and_completed_by_another(tmp_path: Path, postgres) -> None:
+    """The scaled mode: PostgreSQL (FOR UPDATE SKIP LOCKED) and two remote runner processes."""
+    server = start_server(tmp_path / "data", postgres.create_database(), HULLSCAN_RUNNER_POOL_SIZE="0",
                           HULLSCAN_JOB_LEASE_SECONDS="5")
     runners = {}
     try:
