@@ -124,3 +124,26 @@ def test_parse_reference() -> None:
     assert parse_reference(f"reg.example/x@{digest}").digest == digest
     with pytest.raises(ValueError):
         parse_reference("reg.example/UPPER:tag")
+
+
+def test_basic_auth_challenge(tmp_path: Path, scan_home: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # libxcrypt's bcrypt, the hash Distribution's htpasswd wants
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"bob:{crypt.crypt('pa55', crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+    reg = Distribution(tmp_path, auth=f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n").start()
+    try:
+        reg.push(image_layout("go-binary"), "team/basic", creds="bob:pa55")
+        ref = f"docker://{reg.host}/team/basic:latest"
+        denied = hullscan("sbom", ref, "--insecure", "--username", "bob", "--password", "wrong", home=scan_home)
+        assert denied.returncode == 2 and "401" in denied.stderr
+        ok = hullscan("sbom", ref, "--insecure", "-o", "table", home=scan_home,
+                      HULLSCAN_REGISTRY_USERNAME="bob", HULLSCAN_REGISTRY_PASSWORD="pa55")
+        assert ok.returncode == 0, ok.stderr
+        assert "go1.19.8" in ok.stdout
+    finally:
+        reg.stop()
