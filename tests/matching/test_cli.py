@@ -1,0 +1,147 @@
+"""`hullscan scan` end to end as a real process: formats, filters, exit codes, VEX, clear errors. The store is
+the real one, on SQLite, with the real PyPI OSV file imported (the matching itself is covered on both backends
+by test_acceptance)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hullscan.advisories.service import SqlAdvisoryStore, import_path
+from hullscan.db import Database, upgrade
+from hullscan.matching import match
+from hullscan.settings import Settings
+from tests.conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory) -> Settings:
+    tmp = tmp_path_factory.mktemp("cli-store")
+    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'hullscan.db'}")
+    upgrade(settings)
+    db = Database(settings)
+    for result in import_path(db, settings, str(shared_path("advisories", "osv", "pypi.jsonl.gz"))):
+        assert result.ok, result
+    db.dispose()
+    return settings
+
+
+@pytest.fixture
+def store(imported) -> Iterator[SqlAdvisoryStore]:
+    db = Database(imported)
+    with db.session() as session:
+        yield SqlAdvisoryStore(session)
+    db.dispose()
+
+
+def _hullscan(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    env = {**os.environ, "HULLSCAN_DATA_DIR": str(settings.data_dir), "HULLSCAN_DATABASE_URL": settings.sqlalchemy_url}
+    return subprocess.run([sys.executable, "-m", "hullscan", "scan", *args], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def app_sbom(tmp_path_factory, app_inventory) -> Path:
+    """The app image's inventory as a CycloneDX SBOM (hullscan's own writer, no vulnerabilities)."""
+    from hullscan.matching.reports import ScanReport, write_report
+
+    path = tmp_path_factory.mktemp("sbom") / "app.cdx.json"
+    with path.open("w") as fh:
+        write_report("cyclonedx", ScanReport(inventory=app_inventory, findings=[]), fh)
+    return path
+
+
+def test_scan_image_end_to_end_gitlab_report(imported, store, app_inventory, tmp_path) -> None:
+    out = tmp_path / "gl-container-scanning-report.json"
+    image = shared_path("testdata", "images", "debian-python-app")
+    proc = _hullscan(imported, f"oci-dir:{image}", "--format", "gitlab", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    expected = match(app_inventory, store).findings
+    assert len(doc["vulnerabilities"]) == len(expected) > 30
+    assert {v["identifiers"][0]["value"] for v in doc["vulnerabilities"]} == {f.vulnerability_id for f in expected}
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_scan_sbom_filters_exit_codes_and_vex(imported, app_sbom, tmp_path) -> None:
+    everything = _hullscan(imported, str(app_sbom), "--format", "json")
+    assert everything.returncode == 0, everything.stderr
+    doc = json.loads(everything.stdout)
+    findings = doc["findings"]
+    assert {f["package"]["name"] for f in findings} >= {"urllib3", "requests", "Jinja2", "Django"}
+    high = [f for f in findings if f["severity"] == "high"]
+    assert high
+
+    failing = _hullscan(imported, str(app_sbom), "--format", "json", "--severity", "HIGH,CRITICAL",
+                        "--fail-on", "high", "--exit-code", "3")
+    assert failing.returncode == 3
+    kept = json.loads(failing.stdout)
+    assert {f["vulnerability_id"] for f in kept["findings"]} == {f["vulnerability_id"] for f in high}
+    assert kept["summary"]["filtered"] == len(findings) - len(high)
+    assert _hullscan(imported, str(app_sbom), "--format", "json", "--fail-on", "critical").returncode == 0
+
+    target = next(f for f in findings if f["package"]["name"] == "urllib3")
+    vex = tmp_path / "app.openvex.json"
+    vex.write_text(json.dumps({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.invalid/vex/1",
+        "author": "test",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "version": 1,
+        "statements": [
+            {"vulnerability": {"name": target["identifiers"][-1]},  # any alias names the vulnerability
+             "products": [{"@id": "pkg:pypi/urllib3@1.24.1"}], "status": "not_affected",
+             "justification": "vulnerable_code_not_in_execute_path"},
+            {"vulnerability": {"name": target["vulnerability_id"]}, "products": [{"@id": "pkg:pypi/other@1.0"}],
+             "status": "not_affected"},
+            {"vulnerability": {"name": "CVE-2018-18074"}, "products": [{"@id": "pkg:pypi/requests"}], "status": "affected"},
+            {"status": "fixed"},
+        ],
+    }))
+    suppressed = _hullscan(imported, str(app_sbom), "--format", "json", "--vex", str(vex))
+    assert suppressed.returncode == 0, suppressed.stderr
+    sdoc = json.loads(suppressed.stdout)
+    assert sdoc["summary"]["suppressed_by_vex"] == 1
+    assert [s["vulnerability_id"] for s in sdoc["suppressed"]] == [target["vulnerability_id"]]
+    assert len(sdoc["findings"]) == len(findings) - 1
+    assert "1 VEX statement(s) skipped" in suppressed.stderr
+
+    unfixed_only = _hullscan(imported, str(app_sbom), "--format", "json", "--ignore-unfixed")
+    assert all(f["fixed_versions"] for f in json.loads(unfixed_only.stdout)["findings"])
+
+    table = _hullscan(imported, str(app_sbom))
+    assert table.returncode == 0 and "urllib3" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+
+def test_scan_errors_are_clear(imported, tmp_path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"bomFormat": "CycloneDX", "components": [')
+    proc = _hullscan(imported, str(bad))
+    assert proc.returncode == 2
+    assert "not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+    vex = tmp_path / "vex.json"
+    vex.write_text("[]")
+    proc = _hullscan(imported, str(bad), "--vex", str(vex))
+    assert proc.returncode == 2 and "OpenVEX" in proc.stderr
+    proc = _hullscan(imported, str(bad), "--format", "xml")
+    assert proc.returncode == 2 and "unknown --format" in proc.stderr
+    proc = _hullscan(imported, "oci-dir:/nonexistent/image")
+    assert proc.returncode == 2 and "cannot analyse" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_scan_with_an_empty_store_says_what_to_do(tmp_path, app_sbom) -> None:
+    settings = Settings(data_dir=tmp_path / "empty")
+    proc = _hullscan(settings, str(app_sbom))
+    assert proc.returncode == 2
+    assert "no advisories" in proc.stderr and "hullscan advisories sync" in proc.stderr
+    upgrade(settings)
+    proc = _hullscan(settings, str(app_sbom))
+    assert proc.returncode == 2 and "no advisories" in proc.stderr
