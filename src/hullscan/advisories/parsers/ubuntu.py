@@ -41,6 +41,26 @@ def _release_of(root, tally: Tally) -> str | None:  # type: ignore[no-untyped-de
     return None
 
 
+_NOT_NAMES = {"vulnerability", "vulnerabilities", "regression", "security", "update", "updates", "fix", "and",
+              "kernel", "notice", "live", "patch", "the", "for", "in", "of"}
+
+
+def _source_name(binaries: list[str], title_words: set[str]) -> str:
+    """The USN title names the source (`Poppler vulnerabilities` → poppler, binaries libpoppler134, ...)."""
+    exact = [b for b in binaries if b in title_words]
+    if exact:
+        return min(exact, key=len)
+    words = sorted((w for w in title_words if len(w) > 2 and w not in _NOT_NAMES), key=len, reverse=True)
+    for word in words:  # `Apache vulnerabilities` → apache2, `Python vulnerabilities` → python3.12
+        versioned = [b for b in binaries if re.fullmatch(re.escape(word) + r"[\d.]+", b)]
+        if versioned:
+            return min(versioned, key=len)
+    for word in words:  # `Poppler vulnerabilities` → poppler (binaries libpoppler134, poppler-utils, ...)
+        if sum(1 for b in binaries if b.startswith(word) or b.startswith("lib" + word)) >= 2:
+            return word
+    return min(binaries, key=len)
+
+
 def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
     try:
         root = SafeET.parse(stream).getroot()
@@ -113,8 +133,7 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
             binaries, fixed = tests.get(criterion.get("test_ref"), ([], None))
             if not binaries or not fixed:
                 continue
-            named = [b for b in binaries if b in title_words]
-            source_name = min(named or binaries, key=len)
+            source_name = _source_name(binaries, title_words)
             if (source_name, fixed) in seen:
                 continue
             seen.add((source_name, fixed))
