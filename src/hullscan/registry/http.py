@@ -7,6 +7,7 @@ held open while bytes flow.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -26,6 +27,12 @@ from hullscan.registry.names import compute_digest, is_digest, parse_digest, val
 from hullscan.registry.storage import BlobStorage, storage_for
 
 router = APIRouter()
+
+
+class BlobFileResponse(FileResponse):
+    """FileResponse (with its Range handling) reading 1 MiB per thread hop instead of 64 KiB."""
+
+    chunk_size = 1 << 20
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 FLUSH_BYTES = 4 << 20  # write to disk in large pieces: fewer syscalls and thread hops
@@ -138,16 +145,24 @@ async def _receive(request: Request, storage: BlobStorage, name: str, upload_id:
                                     f"Content-Length {declared} does not match Content-Range {content_range}",
                                     status=416, headers=_upload_headers(name, upload_id, writer.offset))
         start_offset = writer.offset
+        # Double buffering: one buffer is written and hashed on a worker thread while the next one fills
+        # from the socket, so network and disk overlap; at most two buffers are ever held.
+        loop = asyncio.get_running_loop()
+        pending: asyncio.Future[None] | None = None
         buf = bytearray()
         try:
             async for chunk in request.stream():
                 buf += chunk
                 if len(buf) >= FLUSH_BYTES:
-                    await anyio.to_thread.run_sync(writer.write, buf)
+                    if pending is not None:
+                        await pending
+                    pending = loop.run_in_executor(None, writer.write, buf)
                     buf = bytearray()
         except ClientDisconnect:
             raise RegistryError("BLOB_UPLOAD_INVALID", "client disconnected during upload") from None
         finally:
+            if pending is not None:
+                await pending
             if buf:
                 await anyio.to_thread.run_sync(writer.write, buf)
         if expected_len is not None and writer.offset - start_offset != expected_len:
@@ -272,8 +287,7 @@ async def _blob(request: Request, principal: Principal, name: str, digest: str) 
             return Response(headers={**headers, "Content-Length": str(size),
                                      "Content-Type": "application/octet-stream"})
         if path is not None:
-            return FileResponse(path, media_type="application/octet-stream", headers=headers,
-                                stat_result=None)
+            return BlobFileResponse(path, media_type="application/octet-stream", headers=headers)
         handle = await anyio.to_thread.run_sync(storage.open, digest)
         return StreamingResponse(_iter_file(handle), media_type="application/octet-stream",
                                  headers={**headers, "Content-Length": str(size)})

@@ -1,0 +1,273 @@
+"""skopeo push/pull against `hullscan serve` vs Debian's docker-registry (CNCF Distribution), side by side.
+
+Each round starts both registries fresh (new data directories and ports, so skopeo's blob-info cache
+cannot turn pushes into cross-repository mounts), then pushes every test image to each and pulls each
+back into a fresh OCI layout, alternating which registry goes first. Reported: medians over the rounds,
+throughput (MB/s of image bytes) and the hullscan/Distribution throughput ratio. Then a 1 GiB blob is
+streamed to each registry while the server's resident memory is sampled.
+
+    .venv/bin/python bench/registry/bench_registry.py [--rounds 5] [--blob-mib 1024]
+
+Writes bench/results/registry.json and bench/results/registry.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES_DIR = ROOT.parent / "shared" / "testdata" / "images"
+IMAGES = ["debian-bookworm-minbase", "debian-python-app", "distroless-style", "multiarch-index", "go-binary"]
+RESULTS = ROOT / "bench" / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+class Server:
+    name: str
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Hullscan(Server):
+    name = "hullscan"
+
+    def start(self) -> "Hullscan":
+        data = self.dir / "data"
+        data.mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HULLSCAN_")}
+        env.update(HULLSCAN_DATA_DIR=str(data), HULLSCAN_LOG_LEVEL="WARNING")
+        log = self.dir / "log"
+        self.proc = subprocess.Popen([sys.executable, "-m", "hullscan", "serve", "--host", "127.0.0.1", "--port",
+                                      str(self.port)], env=env, cwd=data, stdout=open(log, "wb"),
+                                     stderr=subprocess.STDOUT)
+        wait_ready(f"http://{self.host}/-/ready", self.proc, log)
+        return self
+
+
+class Distribution(Server):
+    name = "distribution"
+
+    def start(self) -> "Distribution":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        config = self.dir / "config.yml"
+        config.write_text("\n".join([
+            "version: 0.1", "log:", "  level: warn", "  accesslog:", "    disabled: true",
+            "storage:", "  filesystem:", f"    rootdirectory: {self.dir / 'data'}",
+            "http:", f"  addr: {self.host}", ""]))
+        log = self.dir / "log"
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=open(log, "wb"),
+                                     stderr=subprocess.STDOUT)
+        wait_ready(f"http://{self.host}/v2/", self.proc, log)
+        return self
+
+
+def skopeo_copy(*args: str) -> None:
+    proc = subprocess.run(["skopeo", "copy", "-q", *args], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+
+
+def image_bytes() -> int:
+    """Bytes a push of every image moves: each image's blobs (shared ones counted per image)."""
+    total = 0
+    for name in IMAGES:
+        total += sum(p.stat().st_size for p in (IMAGES_DIR / name / "blobs").glob("*/*"))
+    return total
+
+
+def push_all(server: Server) -> float:
+    start = time.perf_counter()
+    for name in IMAGES:
+        flags = ["--all"] if name == "multiarch-index" else []
+        skopeo_copy(*flags, "--dest-tls-verify=false", f"oci:{IMAGES_DIR / name}:latest",
+                    f"docker://{server.host}/bench/project/{name}:latest")
+    return time.perf_counter() - start
+
+
+def pull_all(server: Server, out: Path) -> float:
+    (out / server.name).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for name in IMAGES:
+        flags = ["--all"] if name == "multiarch-index" else []
+        skopeo_copy(*flags, "--src-tls-verify=false", f"docker://{server.host}/bench/project/{name}:latest",
+                    f"oci:{out / server.name / name}:latest")
+    return time.perf_counter() - start
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def push_big_blob(server: Server, mib: int) -> dict[str, float]:
+    """Stream a `mib` MiB blob (POST, one chunked PATCH, PUT) while sampling the server's RSS."""
+    block = os.urandom(1 << 20)
+    h = hashlib.sha256()
+    for _ in range(mib):
+        h.update(block)
+    digest = "sha256:" + h.hexdigest()
+    assert server.proc is not None
+    pid = server.proc.pid
+    samples = [rss_kib(pid)]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                samples.append(rss_kib(pid))
+            except FileNotFoundError:
+                return
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    with httpx.Client(base_url=f"http://{server.host}", timeout=600) as client:
+        r = client.post("/v2/bench/project/big/blobs/uploads/")
+        r.raise_for_status()
+        location = r.headers["Location"]
+        r = client.patch(location, content=(block for _ in range(mib)),
+                         headers={"Content-Type": "application/octet-stream"})
+        r.raise_for_status()
+        location = r.headers["Location"]
+        sep = "&" if "?" in location else "?"
+        r = client.put(f"{location}{sep}digest={digest}")  # keep the registry's own query (Distribution's _state)
+        if r.status_code != 201:
+            done.set()
+            raise RuntimeError(f"{server.name}: {r.status_code} {r.text}")
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return {"seconds": round(seconds, 3), "mb_per_s": round(mib * 1.048576 / seconds, 1),
+            "rss_before_mib": round(samples[0] / 1024, 1), "rss_peak_mib": round(max(samples) / 1024, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--blob-mib", type=int, default=1024)
+    args = parser.parse_args()
+    total = image_bytes()
+    times: dict[str, dict[str, list[float]]] = {n: {"push": [], "pull": []} for n in ("hullscan", "distribution")}
+    for rnd in range(args.rounds):
+        work = Path(tempfile.mkdtemp(prefix="hullscan-bench-"))
+        servers: list[Server] = [Hullscan(work / "hullscan"), Distribution(work / "distribution")]
+        try:
+            for s in servers:
+                s.start()
+            order = servers if rnd % 2 == 0 else servers[::-1]
+            for s in order:
+                times[s.name]["push"].append(push_all(s))
+            for s in order[::-1]:
+                times[s.name]["pull"].append(pull_all(s, work / "out"))
+            print(f"round {rnd + 1}: " + ", ".join(f"{n} push {t['push'][-1]:.2f}s pull {t['pull'][-1]:.2f}s"
+                                                   for n, t in times.items()), flush=True)
+        finally:
+            for s in servers:
+                s.stop()
+            shutil.rmtree(work, ignore_errors=True)
+
+    medians = {n: {op: statistics.median(v) for op, v in t.items()} for n, t in times.items()}
+    result: dict = {
+        "what": "skopeo copy of every ../shared/testdata/images image, push then pull, fresh registries each round",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg_at_end": os.getloadavg()},
+        "rounds": args.rounds, "image_bytes": total,
+        "seconds": times, "median_seconds": medians,
+        "throughput_mb_per_s": {n: {op: round(total / 1e6 / m[op], 1) for op in m} for n, m in medians.items()},
+        "ratio_hullscan_to_distribution": {
+            op: round(medians["distribution"][op] / medians["hullscan"][op], 2) for op in ("push", "pull")},
+        "target": "ratio >= 0.8 for push and pull; hullscan RSS < 200 MB while a 1 GiB blob is pushed",
+    }
+    big: dict[str, dict[str, float]] = {}
+    work = Path(tempfile.mkdtemp(prefix="hullscan-bench-"))
+    try:
+        for cls in (Hullscan, Distribution):
+            server = cls(work / cls.name)
+            try:
+                server.start()
+                big[server.name] = push_big_blob(server, args.blob_mib)
+            finally:
+                server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result["big_blob"] = {"mib": args.blob_mib, **big}
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "registry.json").write_text(json.dumps(result, indent=2) + "\n")
+    r = result
+    lines = [
+        "# Registry benchmark: hullscan vs CNCF Distribution (Debian docker-registry)", "",
+        f"{r['when']}, {r['machine']['cpus']} CPUs, load average at end {r['machine']['loadavg_at_end'][0]:.1f}; "
+        f"{r['rounds']} rounds, medians; {total / 1e6:.1f} MB of image blobs per push/pull of all five images.", "",
+        "| operation | hullscan s | distribution s | hullscan MB/s | distribution MB/s | ratio (hullscan/dist throughput) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for op in ("push", "pull"):
+        lines.append(f"| skopeo {op} | {medians['hullscan'][op]:.2f} | {medians['distribution'][op]:.2f} | "
+                     f"{r['throughput_mb_per_s']['hullscan'][op]} | {r['throughput_mb_per_s']['distribution'][op]} | "
+                     f"{r['ratio_hullscan_to_distribution'][op]} |")
+    lines += ["", f"## {args.blob_mib} MiB blob streamed (POST, chunked PATCH, PUT)", "",
+              "| server | seconds | MB/s | RSS before MiB | RSS peak MiB |", "|---|---|---|---|---|"]
+    for name, b in big.items():
+        lines.append(f"| {name} | {b['seconds']} | {b['mb_per_s']} | {b['rss_before_mib']} | {b['rss_peak_mib']} |")
+    lines += ["", f"Target: {r['target']}.", ""]
+    (RESULTS / "registry.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
