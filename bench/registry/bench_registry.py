@@ -85,7 +85,9 @@ class Hullscan(Server):
         data = self.dir / "data"
         data.mkdir(parents=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("HULLSCAN_")}
-        env.update(HULLSCAN_DATA_DIR=str(data), HULLSCAN_LOG_LEVEL="WARNING")
+        # The registry alone, like Distribution: no local scan runners and no scans triggered by the pushes.
+        env.update(HULLSCAN_DATA_DIR=str(data), HULLSCAN_LOG_LEVEL="WARNING", HULLSCAN_RUNNER_POOL_SIZE="0",
+                   HULLSCAN_FEATURE_CONTAINER_SCANNING_FOR_REGISTRY="false")
         log = self.dir / "log"
         self.proc = subprocess.Popen([sys.executable, "-m", "hullscan", "serve", "--host", "127.0.0.1", "--port",
                                       str(self.port)], env=env, cwd=data, stdout=open(log, "wb"),

@@ -10,6 +10,8 @@ import pytest
 from tests.support.server import HullscanServer
 
 WEBHOOK_SECRET = "s3cret-for-tests"
+# Registry tests measure the registry: no local scan runners, no scans triggered by the test pushes.
+REGISTRY_ONLY = {"HULLSCAN_RUNNER_POOL_SIZE": "0", "HULLSCAN_FEATURE_CONTAINER_SCANNING_FOR_REGISTRY": "false"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -17,7 +19,7 @@ def registry_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     """A real `hullscan serve`, shared by a module's tests, on SQLite and on PostgreSQL."""
     tmp = tmp_path_factory.mktemp(f"registry-{request.param}")
     url = None if request.param == "sqlite" else request.getfixturevalue("postgres").create_database()
-    srv = HullscanServer(tmp / "data", url, env={"HULLSCAN_REGISTRY_WEBHOOK_SECRET": WEBHOOK_SECRET}).start()
+    srv = HullscanServer(tmp / "data", url, env={"HULLSCAN_REGISTRY_WEBHOOK_SECRET": WEBHOOK_SECRET, **REGISTRY_ONLY}).start()
     yield srv
     srv.stop()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.registry.conftest import REGISTRY_ONLY
 from tests.registry.support import OCI_MANIFEST, error_code, image_manifest, push_blob, push_image, sha256
 from tests.support.server import HullscanServer
 
@@ -29,7 +30,15 @@ def _blob_file(srv: HullscanServer, digest: str) -> Path:
     return srv.data_dir / "blobs" / "sha256" / hexdigest[:2] / hexdigest
 
 
-def test_gc_removes_only_unreferenced_blobs(server: HullscanServer) -> None:
+def test_gc_removes_only_unreferenced_blobs(tmp_path: Path, database_url: str) -> None:
+    server = HullscanServer(tmp_path / "data", database_url, env=REGISTRY_ONLY).start()
+    try:
+        _gc_scenario(server)
+    finally:
+        server.stop()
+
+
+def _gc_scenario(server: HullscanServer) -> None:
     with httpx.Client(base_url=server.url, timeout=60) as client:
         keep_layer, drop_layer, shared_config = os.urandom(3000), os.urandom(4000), b'{"os":"linux"}'
         push_image(client, "team/gc", "keep", keep_layer, shared_config)
@@ -74,7 +83,7 @@ def _digest() -> str:
 
 def test_sigkill_during_large_upload_then_retry(tmp_path: Path, database_url: str) -> None:
     digest = _digest()
-    srv = HullscanServer(tmp_path / "data", database_url).start()
+    srv = HullscanServer(tmp_path / "data", database_url, env=REGISTRY_ONLY).start()
     uploads = srv.data_dir / "blobs" / "_uploads"
     try:
         with httpx.Client(base_url=srv.url, timeout=120) as client:
@@ -108,7 +117,7 @@ def test_sigkill_during_large_upload_then_retry(tmp_path: Path, database_url: st
     finally:
         srv.stop()
 
-    srv = HullscanServer(tmp_path / "data", database_url).start()
+    srv = HullscanServer(tmp_path / "data", database_url, env=REGISTRY_ONLY).start()
     try:
         with httpx.Client(base_url=srv.url, timeout=120) as client:
             r = client.head(f"/v2/team/crash/blobs/{digest}")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import shared_path
-from tests.registry.conftest import WEBHOOK_SECRET
+from tests.registry.conftest import REGISTRY_ONLY, WEBHOOK_SECRET
 from tests.registry.support import Distribution, skopeo
 from tests.support.server import HullscanServer
 
@@ -150,7 +150,7 @@ def test_listing_filters_and_pages(client: httpx.Client) -> None:
 
 
 def test_webhook_refuses_everything_when_no_secret_is_configured(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    srv = HullscanServer(tmp_path / "data").start()
+    srv = HullscanServer(tmp_path / "data", env=REGISTRY_ONLY).start()
     try:
         r = httpx.post(f"{srv.url}/api/v1/registry/events", content=json.dumps({"events": [_event()]}),
                        headers={"Content-Type": ENVELOPE, "Authorization": ""})
