@@ -560,7 +560,8 @@ def iter_tar(reader: _ForwardReader):
             kind = "dir"
         yield TarEntry(name=name, size=size if kind == "file" else 0, mode=_octal(header[100:108]) & 0o7777,
                        kind=kind, linkname=linkname)
-        reader.seek(data_start + (padded if kind == "file" or typeflag in (b"0", b"\0", b"7") else padded))
+        # as tarfile does: links, devices, dirs and fifos carry no data whatever their size field says
+        reader.seek(data_start + (0 if typeflag in (b"1", b"2", b"3", b"4", b"5", b"6") else padded))
 
 
 class _Bounded:
