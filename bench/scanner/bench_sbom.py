@@ -38,8 +38,8 @@ def tool(name: str) -> str:
     return path
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one process."""
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system, all threads) of one process."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -50,22 +50,25 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err[-2000:]}")
     if proc.stderr:
         proc.stderr.close()
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def measure(label: str, make_cmd, runs: int, env: dict[str, str], fresh_cache=None, warmup=None) -> dict:
-    times, rss = [], []
+    times, rss, cpu = [], [], []
     if warmup:
         warmup()
     for _ in range(runs):
         if fresh_cache:
             fresh_cache()
-        t, m = run(make_cmd(), env)
+        t, m, c = run(make_cmd(), env)
         times.append(t)
         rss.append(m)
+        cpu.append(c)
     result = {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
-              "runs_s": [round(t, 3) for t in times], "peak_rss_mb": round(statistics.median(rss) / 1024, 1)}
-    print(f"  {label:<42} {result['median_s']:>7.3f} s   {result['peak_rss_mb']:>7.1f} MB", flush=True)
+              "runs_s": [round(t, 3) for t in times], "peak_rss_mb": round(statistics.median(rss) / 1024, 1),
+              "median_cpu_s": round(statistics.median(cpu), 3)}
+    print(f"  {label:<42} {result['median_s']:>7.3f} s wall  {result['median_cpu_s']:>7.3f} s cpu  "
+          f"{result['peak_rss_mb']:>7.1f} MB", flush=True)
     return result
 
 
@@ -154,6 +157,18 @@ def render(results: dict) -> str:
                 f"| {cell('syft')} | {cell('hullscan_warm')} | {cell('hullscan_light_warm')} | {cell('trivy_warm')} "
                 f"| {r['hullscan_light_cold']['median_s'] / r['trivy_cold']['median_s']:.2f}x "
                 f"| {r['hullscan_light_warm']['median_s'] / r['trivy_warm']['median_s']:.2f}x |")
+    lines += ["", "CPU seconds (user + system, all threads; robust to other load on the machine):", "",
+              "| image | source | hullscan sbom cold | light cold | trivy cold | syft | hullscan sbom warm | light warm "
+              "| trivy warm | cold ratio (light/trivy) | warm ratio (light/trivy) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, per in results["images"].items():
+        for where, r in per.items():
+            cpu = lambda k: f"{r[k]['median_cpu_s']:.2f} s"  # noqa: E731
+            lines.append(
+                f"| {name} | {where} | {cpu('hullscan_cold')} | {cpu('hullscan_light_cold')} | {cpu('trivy_cold')} "
+                f"| {cpu('syft')} | {cpu('hullscan_warm')} | {cpu('hullscan_light_warm')} | {cpu('trivy_warm')} "
+                f"| {r['hullscan_light_cold']['median_cpu_s'] / r['trivy_cold']['median_cpu_s']:.2f}x "
+                f"| {r['hullscan_light_warm']['median_cpu_s'] / r['trivy_warm']['median_cpu_s']:.2f}x |")
     lines += ["", "Targets (issue 3): cold <= 1.0x trivy cold, warm <= 1.0x trivy warm, peak RSS <= 150 MB.", ""]
     return "\n".join(lines)
 
