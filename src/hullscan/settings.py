@@ -77,6 +77,12 @@ class Settings(BaseSettings):
 
     # --- matching settings ---
 
+    # --- ingestion / vulnerabilities settings ---
+    continuous_scan_interval: float = Field(
+        default=15.0, description="Seconds between checks for new advisory changesets to re-match; 0 disables.")
+    notification_timeout: float = 10.0
+    notification_max_attempts: int = 5
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()

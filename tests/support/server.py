@@ -41,7 +41,7 @@ class HullscanServer:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 60) -> "HullscanServer":
+    def start(self, timeout: float = 180) -> "HullscanServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

@@ -24,6 +24,7 @@ from hullscan.ingestion.validation import InvalidSbom, SbomSourceInfo, validate_
 from hullscan.matching.engine import MatchStats, _plan, match
 from hullscan.matching.sbom import SbomError, read_sbom
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
+from hullscan.vulnerabilities import notifications
 from hullscan.vulnerabilities import service as vulnerabilities
 from hullscan.vulnerabilities.fingerprints import SOURCE_TYPES
 
@@ -60,9 +61,19 @@ class IngestionResult:
 
 
 def ingest_sbom_artifact(session: Session, artifact: SbomArtifact) -> IngestionResult:
-    """Ingest one SBOM artifact; raises IngestionError (and writes nothing) when it is invalid."""
-    return ingest_sbom(session, artifact.project_id, artifact.path, digest=artifact.digest,
-                       pipeline_id=artifact.pipeline_id)
+    """Ingest one SBOM artifact; raises IngestionError (and writes nothing) when it is invalid.
+    Notifications for new vulnerabilities are queued in the same transaction."""
+    result = ingest_sbom(session, artifact.project_id, artifact.path, digest=artifact.digest,
+                         pipeline_id=artifact.pipeline_id)
+    notifications.notify_new_vulnerabilities(session, result.new_vulnerability_ids, reason="scan")
+    return result
+
+
+def record_scan_failure(session: Session, project_id: int, *, pipeline_id: int, job_id: int, image: str,
+                        reason: str) -> None:
+    """Called by pipelines when a registry scan fails for good: queues the project's "scan failed" webhooks."""
+    notifications.notify_scan_failed(session, project_id, {"pipeline_id": pipeline_id, "job_id": job_id,
+                                                           "image": image, "reason": reason})
 
 
 def ingest_sbom(

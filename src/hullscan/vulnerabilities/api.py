@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from hullscan.auth import Action, Principal, authorize, current_principal
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
-from hullscan.vulnerabilities import service
+from hullscan.vulnerabilities import notifications, service
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES
 from hullscan.web.deps import get_session, project_or_404
 
@@ -218,6 +218,66 @@ def bulk_change_state(project: str, body: BulkStateChange, principal: Principal 
     except service.VulnerabilityError as exc:
         raise _bad_request(exc) from None
     return {"updated": len(rows)}
+
+
+class WebhookIn(BaseModel):
+    url: str = Field(max_length=2000)
+    events: list[Literal["new_vulnerability", "scan_failed"]] = ["new_vulnerability", "scan_failed"]
+    min_severity: Literal["critical", "high", "medium", "low", "unknown"] = "high"
+    secret: str | None = Field(default=None, min_length=16, max_length=255)
+
+
+def _webhook_json(hook: Any, with_secret: bool = False) -> dict[str, Any]:
+    body = {"id": hook.id, "url": hook.url, "events": hook.events, "min_severity": hook.min_severity,
+            "enabled": hook.enabled, "created_at": hook.created_at.isoformat()}
+    if with_secret:
+        body["secret"] = hook.secret  # shown once, at creation
+    return body
+
+
+@router.post("/projects/{project:path}/webhooks", status_code=201, tags=["notifications"])
+def create_webhook(project: str, body: WebhookIn, principal: Principal = Depends(current_principal),
+                   session: Session = Depends(get_session)) -> dict[str, Any]:
+    found = project_or_404(session, project)
+    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    try:
+        hook = notifications.create_webhook(session, found.id, body.url, events=list(body.events),
+                                            min_severity=body.min_severity, secret=body.secret)
+    except notifications.WebhookError as exc:
+        raise _bad_request(exc) from None
+    return _webhook_json(hook, with_secret=True)
+
+
+@router.get("/projects/{project:path}/webhooks", tags=["notifications"])
+def list_webhooks(project: str, principal: Principal = Depends(current_principal),
+                  session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+    found = project_or_404(session, project)
+    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    return [_webhook_json(h) for h in notifications.webhooks_of(session, found.id)]
+
+
+@router.get("/projects/{project:path}/webhooks/{webhook_id}/deliveries", tags=["notifications"])
+def list_deliveries(project: str, webhook_id: int, principal: Principal = Depends(current_principal),
+                    session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+    """The delivery log: every attempt's outcome, for debugging a receiver."""
+    found = project_or_404(session, project)
+    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    if not any(h.id == webhook_id for h in notifications.webhooks_of(session, found.id)):
+        raise HTTPException(status_code=404, detail=f"webhook {webhook_id} not found")
+    return [{"id": d.id, "event": d.event, "status": d.status, "attempts": d.attempts,
+             "last_status_code": d.last_status_code, "last_error": d.last_error,
+             "created_at": d.created_at.isoformat(),
+             "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None, "payload": d.payload}
+            for d in notifications.deliveries(session, webhook_id)]
+
+
+@router.delete("/projects/{project:path}/webhooks/{webhook_id}", status_code=204, tags=["notifications"])
+def delete_webhook(project: str, webhook_id: int, principal: Principal = Depends(current_principal),
+                   session: Session = Depends(get_session)) -> None:
+    found = project_or_404(session, project)
+    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    if not notifications.delete_webhook(session, found.id, webhook_id):
+        raise HTTPException(status_code=404, detail=f"webhook {webhook_id} not found")
 
 
 async def start(app: FastAPI) -> None:

@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the one ASGI app that serves API, registry and UI on one port."""
     from hullscan.advisories import api as advisories_api
     from hullscan.events import api as events_api
+    from hullscan.ingestion import api as ingestion_api
     from hullscan.pipelines import api as pipelines_api
     from hullscan.registry import http as registry_http
     from hullscan.registry import webhook as registry_webhook
@@ -26,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hullscan.web import health
 
     # Parts with background work (runner pool, schedulers) expose start(app)/stop(app).
-    background_parts = (events_api, pipelines_api, advisories_api, vulnerabilities_api)
+    background_parts = (events_api, pipelines_api, advisories_api, vulnerabilities_api, ingestion_api)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,0 +1,170 @@
+"""Outbound notifications: per-project webhooks for new vulnerabilities at or above a severity and for failed
+scans. Deliveries are written in the transaction that caused them (so none is lost or sent for a rolled-back
+change) and sent by `deliver_due` with an HMAC-SHA256 signature, retries and exponential backoff."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hullscan.db import Database
+from hullscan.db.base import utcnow
+from hullscan.db.models.vulnerabilities import ProjectWebhook, Vulnerability, WebhookDelivery
+from hullscan.matching.finding import SEVERITY_RANK
+from hullscan.settings import Settings
+
+log = logging.getLogger(__name__)
+EVENTS = ("new_vulnerability", "scan_failed")
+SIGNATURE_HEADER = "X-Hullscan-Signature-256"
+EVENT_HEADER = "X-Hullscan-Event"
+BACKOFF_BASE_SECONDS = 5
+
+
+class WebhookError(ValueError):
+    """A webhook definition is invalid."""
+
+
+def create_webhook(session: Session, project_id: int, url: str, *, events: list[str] | None = None,
+                   min_severity: str = "high", secret: str | None = None) -> ProjectWebhook:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise WebhookError("webhook URL must be an absolute http(s) URL")
+    events = events or list(EVENTS)
+    unknown = [e for e in events if e not in EVENTS]
+    if unknown:
+        raise WebhookError(f"unknown event(s) {', '.join(unknown)}; expected {', '.join(EVENTS)}")
+    if min_severity not in SEVERITY_RANK:
+        raise WebhookError(f"unknown severity {min_severity!r}")
+    hook = ProjectWebhook(project_id=project_id, url=url, events=events, min_severity=min_severity,
+                          secret=secret or secrets.token_urlsafe(32))
+    session.add(hook)
+    session.flush()
+    return hook
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _hooks(session: Session, project_ids: Iterable[int], event: str) -> dict[int, list[ProjectWebhook]]:
+    out: dict[int, list[ProjectWebhook]] = defaultdict(list)
+    ids = sorted(set(project_ids))
+    if not ids:
+        return out
+    for hook in session.scalars(select(ProjectWebhook).where(ProjectWebhook.project_id.in_(ids),
+                                                             ProjectWebhook.enabled.is_(True))):
+        if event in hook.events:
+            out[hook.project_id].append(hook)
+    return out
+
+
+def notify_new_vulnerabilities(session: Session, vulnerability_ids: Iterable[int], *, reason: str) -> int:
+    """Queue one delivery per webhook with the new vulnerabilities at or above its severity; returns how many."""
+    ids = sorted(set(vulnerability_ids))
+    if not ids:
+        return 0
+    vulns: list[Vulnerability] = []
+    for i in range(0, len(ids), 500):
+        vulns.extend(session.scalars(select(Vulnerability).where(Vulnerability.id.in_(ids[i : i + 500]))))
+    hooks = _hooks(session, {v.project_id for v in vulns}, "new_vulnerability")
+    queued = 0
+    for project_id, project_hooks in hooks.items():
+        mine = [v for v in vulns if v.project_id == project_id]
+        for hook in project_hooks:
+            floor = SEVERITY_RANK[hook.min_severity]
+            hits = [v for v in mine if SEVERITY_RANK.get(v.severity, 0) >= floor]
+            if not hits:
+                continue
+            payload = {"event": "new_vulnerability", "reason": reason, "project_id": project_id,
+                       "vulnerabilities": [{"id": v.id, "uuid": v.uuid, "identifier": v.primary_identifier,
+                                            "severity": v.severity, "title": v.title, "image": v.image,
+                                            "package": v.package_name, "version": v.package_version,
+                                            "fixed_versions": v.fixed_versions} for v in hits[:500]],
+                       "count": len(hits)}
+            session.add(WebhookDelivery(webhook_id=hook.id, event="new_vulnerability", payload=payload))
+            queued += 1
+    session.flush()
+    return queued
+
+
+def notify_scan_failed(session: Session, project_id: int, payload: dict[str, Any]) -> int:
+    hooks = _hooks(session, [project_id], "scan_failed").get(project_id, [])
+    for hook in hooks:
+        session.add(WebhookDelivery(webhook_id=hook.id, event="scan_failed",
+                                    payload={"event": "scan_failed", "project_id": project_id, **payload}))
+    session.flush()
+    return len(hooks)
+
+
+def deliver_due(db: Database, settings: Settings, *, limit: int = 50, client: httpx.Client | None = None) -> int:
+    """Send due deliveries; each outcome (and the next attempt time) is recorded. Returns how many were tried."""
+    with db.session() as session:
+        due = [(d.id, d.webhook_id, d.event, d.payload) for d in session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.status == "pending",
+                                          WebhookDelivery.next_attempt_at <= utcnow())
+            .order_by(WebhookDelivery.id).limit(limit))]
+        hooks = {h.id: (h.url, h.secret) for h in session.scalars(
+            select(ProjectWebhook).where(ProjectWebhook.id.in_({d[1] for d in due})))} if due else {}
+    if not due:
+        return 0
+    own = client is None
+    client = client or httpx.Client(timeout=settings.notification_timeout, follow_redirects=False)
+    try:
+        for delivery_id, webhook_id, event, payload in due:
+            url, secret = hooks[webhook_id]
+            body = json.dumps(payload, sort_keys=True).encode()
+            code, error = None, None
+            try:
+                r = client.post(url, content=body, headers={
+                    "Content-Type": "application/json", EVENT_HEADER: event, SIGNATURE_HEADER: sign(secret, body),
+                    "X-Hullscan-Delivery": str(delivery_id)})
+                code = r.status_code
+                if not 200 <= code < 300:
+                    error = f"HTTP {code}"
+            except httpx.HTTPError as exc:
+                error = f"{exc.__class__.__name__}: {exc}"[:500]
+            with db.session() as session:
+                d = session.get(WebhookDelivery, delivery_id)
+                d.attempts += 1
+                d.last_status_code, d.last_error = code, error
+                if error is None:
+                    d.status, d.delivered_at = "delivered", utcnow()
+                elif d.attempts >= settings.notification_max_attempts:
+                    d.status = "failed"
+                else:
+                    d.next_attempt_at = utcnow() + timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** (d.attempts - 1))
+    finally:
+        if own:
+            client.close()
+    return len(due)
+
+
+def deliveries(session: Session, webhook_id: int, limit: int = 100) -> list[WebhookDelivery]:
+    return list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
+                                .order_by(WebhookDelivery.id.desc()).limit(limit)))
+
+
+def webhooks_of(session: Session, project_id: int) -> list[ProjectWebhook]:
+    return list(session.scalars(select(ProjectWebhook).where(ProjectWebhook.project_id == project_id)
+                                .order_by(ProjectWebhook.id)))
+
+
+def delete_webhook(session: Session, project_id: int, webhook_id: int) -> bool:
+    hook = session.get(ProjectWebhook, webhook_id)
+    if hook is None or hook.project_id != project_id:
+        return False
+    session.delete(hook)
+    session.flush()
+    return True
