@@ -143,3 +143,39 @@ def test_corrupt_zip_keeps_previous_data(migrated_settings: Settings, bucket: Bu
         assert not bad.ok and "not a readable zip" in bad.error
     finally:
         db.dispose()
+
+
+def test_import_from_url(migrated_settings: Settings, bucket: Bucket, records: list[dict]) -> None:
+    bucket.publish("PyPI", records)
+    db = Database(migrated_settings)
+    try:
+        result = service.import_path(db, migrated_settings, bucket.url + "/PyPI/all.zip", source="osv:url")[0]
+        assert result.ok and result.records == 40 and result.added + result.withdrawn == 40
+        missing = service.import_path  # a 404 is a clear error, not a crash
+        with pytest.raises(Exception, match="HTTP 404"):
+            missing(db, migrated_settings, bucket.url + "/PyPI/nope.zip")
+    finally:
+        db.dispose()
+
+
+def test_serve_runs_the_scheduled_sync(migrated_settings: Settings, bucket: Bucket, records: list[dict]) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from hullscan.web.app import create_app
+
+    bucket.publish("PyPI", records)
+    settings = _settings(migrated_settings, bucket).model_copy(update={
+        "advisories_sync_interval": 3600, "advisories_sync_initial_delay": 0, "advisories_sources": ["osv"]})
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 120
+        state = None
+        while time.monotonic() < deadline:
+            sources = {s["name"]: s for s in client.get("/api/v1/advisories/status").json()["sources"]}
+            state = sources.get("osv:pypi")
+            if state and state["last_success_at"]:
+                break
+            time.sleep(0.2)
+        assert state and state["last_success_at"] and state["records"] == 40
+    assert bucket.requests.count("/PyPI/all.zip") == 1
