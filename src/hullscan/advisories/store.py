@@ -16,16 +16,14 @@ from typing import Any
 
 from functools import lru_cache
 
-from sqlalchemy import JSON, String, Text, bindparam, cast, column, delete, func, insert, select, table, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeDecorator
 
 from hullscan.advisories.parsers.base import Enrichment, Parsed, Tally
 from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
 from hullscan.db.base import utcnow
 from hullscan.db.models.advisories import (
     AdvisoryAlias,
-    AdvisoryChange,
     AdvisoryChangeset,
     AdvisoryRecord,
     AdvisorySourceState,
@@ -42,30 +40,28 @@ def _chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
         yield chunk
 
 
-# Bulk-insert targets with JSON columns typed as text: values are serialised once here (and cached for the
-# many identical `introduced 0 / fixed X` ranges) instead of per row by the JSON type. Both SQLite and
-# PostgreSQL accept JSON text for a JSON column.
-class _JSONTextCast(TypeDecorator[str]):
-    """Serialised JSON bound as text and cast to JSON in SQL (PostgreSQL will not take varchar for json)."""
-
-    impl = Text
-    cache_ok = True
-
-    def bind_expression(self, bindvalue):  # type: ignore[no-untyped-def]
-        return cast(bindvalue, JSON)
-
-
-def _affected_table(json_text: type) -> object:
-    return table(
-        "advisory_affected", column("advisory_id", String), column("ecosystem", String), column("package", String),
-        column("ranges", json_text), column("versions", json_text), column("fix_state", String),
-        column("severity", String),
-    )
+# Bulk inserts of the big child tables go straight to the driver's executemany with rows as tuples: JSON
+# values are serialised once here (and cached for the many identical `introduced 0 / fixed X` ranges),
+# skipping per-row parameter processing, which dominated import time. PostgreSQL gets explicit JSON casts.
+_BULK_SQL = {
+    "advisory_affected": (
+        "INSERT INTO advisory_affected (advisory_id, ecosystem, package, ranges, versions, fix_state, severity) "
+        "VALUES ({p}, {p}, {p}, {j}, {j}, {p}, {p})"),
+    "advisory_aliases": "INSERT INTO advisory_aliases (advisory_id, alias) VALUES ({p}, {p})",
+    "advisory_changes": "INSERT INTO advisory_changes (changeset_id, advisory_id, change, keys) VALUES ({p}, {p}, {p}, {j})",
+}
 
 
-_AFFECTED_FAST = {"sqlite": _affected_table(Text), "postgresql": _affected_table(_JSONTextCast)}
-_ALIASES_FAST = table("advisory_aliases", column("advisory_id", String), column("alias", String))
-
+def _bulk_insert(session: Session, table_name: str, rows: list[tuple]) -> None:
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        sql = _BULK_SQL[table_name].format(p="?", j="?")
+    else:
+        sql = _BULK_SQL[table_name].format(p="%s", j="%s::json")
+    for chunk in _chunks(rows, 5000):
+        conn.exec_driver_sql(sql, chunk)
 
 
 @lru_cache(maxsize=65536)
@@ -143,7 +139,7 @@ def apply_source(
     result = ApplyResult(changeset_id=changeset.id)
     now = utcnow()
     seen: set[str] = set()
-    changes: list[dict] = []
+    changes: list[tuple] = []
 
     for batch in _chunks(records):
         by_id: dict[str, Parsed] = {}
@@ -178,17 +174,13 @@ def apply_source(
             continue
         conn = session.connection()
         conn.execute(AdvisoryRecord.__table__.insert(), [_advisory_row(by_id[i], source, digests[i], now) for i in write])
-        affected_rows = [
-            {"advisory_id": i, "ecosystem": a.ecosystem, "package": a.package,
-             "ranges": _ranges_text(tuple(a.ranges)), "versions": _versions_text(a.versions),
-             "fix_state": a.fix_state, "severity": a.severity}
+        _bulk_insert(session, "advisory_affected", [
+            (i, a.ecosystem, a.package, _ranges_text(tuple(a.ranges)), _versions_text(a.versions), a.fix_state,
+             a.severity)
             for i in write for a in by_id[i].affected
-        ]
-        for chunk in _chunks(affected_rows, 2000):
-            conn.execute(_AFFECTED_FAST.get(conn.dialect.name, _AFFECTED_FAST["postgresql"]).insert(), chunk)
-        alias_rows = [{"advisory_id": i, "alias": al[:128]} for i in write for al in sorted(set(by_id[i].advisory.aliases))]
-        for chunk in _chunks(alias_rows, 2000):
-            conn.execute(_ALIASES_FAST.insert(), chunk)
+        ])
+        _bulk_insert(session, "advisory_aliases", [
+            (i, al[:128]) for i in write for al in sorted(set(by_id[i].advisory.aliases))])
         for i in write:
             keys = {(a.ecosystem, a.package) for a in by_id[i].affected} | old_keys.get(i, set())
             withdrawn_now = by_id[i].advisory.withdrawn is not None
@@ -198,8 +190,7 @@ def apply_source(
                 kind = "withdrawn" if withdrawn_now else "added"
             setattr(result, kind, getattr(result, kind) + 1)
             result.keys |= keys
-            changes.append({"changeset_id": changeset.id, "advisory_id": i, "change": kind,
-                            "keys": sorted([list(k) for k in keys])})
+            changes.append((changeset.id, i, kind, json.dumps(sorted([list(k) for k in keys]))))
         if progress:
             progress(len(batch))
 
@@ -222,10 +213,8 @@ def apply_source(
                 keys = keys_by_id.get(i, set())
                 result.withdrawn += 1
                 result.keys |= keys
-                changes.append({"changeset_id": changeset.id, "advisory_id": i, "change": "withdrawn",
-                                "keys": sorted([list(k) for k in keys])})
-    for chunk in _chunks(changes, 2000):
-        session.connection().execute(AdvisoryChange.__table__.insert(), chunk)
+                changes.append((changeset.id, i, "withdrawn", json.dumps(sorted([list(k) for k in keys]))))
+    _bulk_insert(session, "advisory_changes", changes)
     changeset.added, changeset.modified, changeset.withdrawn = result.added, result.modified, result.withdrawn
     result.advisories = len(seen)
     return result
