@@ -58,14 +58,16 @@ class Server:
         self.log = open(data / "server.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "hullscan", "serve", "--port", str(self.port)],
                                      env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(data))
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hullscan serve exited: {(data / 'server.log').read_text()[-3000:]}")
             try:
                 if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("hullscan serve did not start")
+        raise RuntimeError(f"hullscan serve did not start: {(data / 'server.log').read_text()[-3000:]}")
 
     @property
     def url(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -188,6 +189,33 @@ def test_runner_killed_mid_scan_the_job_is_requeued_and_completed_by_another(tmp
         assert "lease expired" in trace and "job succeeded" in trace
     finally:
         for proc in runners.values():
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+        server.stop()
+
+
+def test_sigterm_releases_the_running_job_to_another_runner(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", f"sqlite:///{tmp_path / 'hs.db'}", HULLSCAN_RUNNER_POOL_SIZE="0")
+    procs = []
+    try:
+        (tmp_path / "one").mkdir()
+        procs.append(start_runner(server, "one", tmp_path / "one", "--grace", "0"))
+        push("debian-python-app", f"{server.host}/group/app/web:latest")
+        job_id, _ = wait_for(lambda: _job_runner(server, "group/app"), 60, "a running job", server)
+        procs[0].send_signal(signal.SIGTERM)
+        assert procs[0].wait(timeout=60) == 0
+        (pipeline,) = pipelines(server, "group/app")
+        job = pipeline["jobs"][0]
+        assert (job["status"], job["attempts"], job["runner_id"]) == ("pending", 0, None), job
+        (tmp_path / "two").mkdir()
+        procs.append(start_runner(server, "two", tmp_path / "two"))
+        (pipeline,) = finished_pipelines(server, "group/app", 1, timeout=180)
+        assert pipeline["status"] == "success" and pipeline["jobs"][0]["attempts"] == 1
+        trace = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job_id}/trace").text
+        assert "released" in trace and "job succeeded" in trace
+    finally:
+        for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=30)

@@ -195,7 +195,3 @@ def list_dropped_pushes(session: Session, project_id: int, *, limit: int = 50,
                         offset: int = 0) -> Sequence[DroppedPush]:
     return session.scalars(select(DroppedPush).where(DroppedPush.project_id == project_id)
                            .order_by(DroppedPush.id.desc()).limit(limit).offset(offset)).all()
-
-
-def drops_for_event(session: Session, registry_event_id: int) -> Sequence[DroppedPush]:
-    return session.scalars(select(DroppedPush).where(DroppedPush.registry_event_id == registry_event_id)).all()

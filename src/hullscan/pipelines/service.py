@@ -379,7 +379,3 @@ def get_job(session: Session, job_id: int) -> Job | None:
 
 def get_pipeline(session: Session, pipeline_id: int) -> Pipeline | None:
     return session.get(Pipeline, pipeline_id)
-
-
-def pending_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Job).where(Job.status.in_((CREATED, PENDING)))) or 0
