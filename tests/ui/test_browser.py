@@ -43,9 +43,8 @@ def _wait_for_scan(server, timeout: float = 240) -> dict:  # type: ignore[no-unt
     raise AssertionError(f"the scan did not finish in {timeout}s: {server.log_path.read_text()[-2000:]}")
 
 
-def _seed_until_ingestion_lands(server, image_name: str, digest: str) -> None:  # type: ignore[no-untyped-def]
-    """Ingestion (SBOM -> vulnerabilities) is not wired yet: record what it will record, through the service.
-    Findings of real packages of the app image, plus one whose name and description are hostile."""
+def _seed_app_image(server, image_name: str, digest: str) -> None:  # type: ignore[no-untyped-def]
+    """Ingestion (SBOM -> vulnerabilities) is not wired yet: record what it will, through the service."""
     db = _db(server)
     with db.session() as s:
         pid = projects.get_project(s, PROJECT).id
@@ -55,13 +54,35 @@ def _seed_until_ingestion_lands(server, image_name: str, digest: str) -> None:  
             finding("django", "3.2", "CVE-2021-35042", "critical", ["3.2.5"], kev=True),
             finding("pyyaml", "5.3", "CVE-2020-14343", "critical", ["5.4"]),
             finding("requests", "2.19.1", "CVE-2018-18074", "medium", ["2.20.0"]),
-            finding(XSS_NAME, "1.0", "CVE-2099-0001", "low", title=None,
+        ])
+    db.dispose()
+
+
+def _seed_worker_image(server, image_name: str) -> None:  # type: ignore[no-untyped-def]
+    """A second image: one real finding and one from an SBOM whose package name and description are hostile."""
+    db = _db(server)
+    with db.session() as s:
+        pid = projects.get_project(s, PROJECT).id
+        vulns.record_findings(s, vulns.ImageScope(pid, image_name, "v1", "sha256:" + "7" * 64, "debian 12"), [
+            finding("libc6", "2.36-9", "CVE-2023-4911", "high", ["2.36-9+deb12u3"]),
+            finding(XSS_NAME, "1.0", "CVE-2099-0001", "low",
                     description='<script>alert("desc")</script>"onerror=alert(1) <img src=x onerror=alert(2)>'),
         ])
-        vulns.record_findings(s, vulns.ImageScope(pid, image_name.rsplit("/", 1)[0] + "/worker", "v1",
-                                                  "sha256:" + "7" * 64, "debian 12"),
-                              [finding("libc6", "2.36-9", "CVE-2023-4911", "high", ["2.36-9+deb12u3"])])
     db.dispose()
+
+
+def _wait_for_rows(page, seconds: float) -> list[int]:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while True:
+        rows = _rows(page)
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(1)
+        page.reload()
+
+
+def _count(page, severity: str) -> int:  # type: ignore[no-untyped-def]
+    return int(page.locator(f'.counter[data-severity="{severity}"] .n').inner_text())
 
 
 def _rows(page) -> list[int]:  # type: ignore[no-untyped-def]
@@ -112,48 +133,52 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
         page.wait_for_function("() => document.querySelector('[data-testid=log]').textContent.length > 0")
         page.screenshot(path=str(shots / "05-job-log.png"), full_page=True)
 
-        # the Container registry tab fills (seeded through the service until ingestion lands)
+        # the Container registry tab fills from the scan (seeded through the service until ingestion lands)
         page.goto(REPORT + "?tab=CONTAINER_REGISTRY")
-        if not _rows(page):
-            _seed_until_ingestion_lands(server, f"{server.host}/group/app/web", job["digest"])
+        if not _wait_for_rows(page, 15):
+            _seed_app_image(server, f"{server.host}/group/app/web", job["digest"])
+        worker = f"{server.host}/group/app/worker"
+        _seed_worker_image(server, worker)
         page.reload()
-        all_rows = _rows(page)
-        assert len(all_rows) == 7
+        assert _rows(page)
         page.screenshot(path=str(shots / "06-report.png"), full_page=True)
+        assert page.locator("table.report").get_by_text(f"{server.host}/group/app/web:latest").first.is_visible()
+        criticals = _count(page, "critical")
+        assert criticals >= 1
 
         # filter by severity
         page.get_by_label("Critical").check()
         page.get_by_role("button", name="Apply filters").click()
-        assert len(_rows(page)) == 2
+        assert len(_rows(page)) == min(criticals, 20) and _count(page, "high") == 0
         assert set(page.locator("tr[data-vulnerability] .sev").all_inner_texts()) == {"Critical"}
         page.get_by_label("Critical").uncheck()
         # filter by image
-        page.get_by_label("Image").select_option(f"{server.host}/group/app/worker:v1")
+        page.get_by_label("Image").select_option(f"{worker}:v1")
         page.get_by_role("button", name="Apply filters").click()
-        assert len(_rows(page)) == 1 and "CVE-2023-4911" in page.locator("table.report").inner_text()
+        assert len(_rows(page)) == 2 and "CVE-2023-4911" in page.locator("table.report").inner_text()
         page.screenshot(path=str(shots / "07-report-filtered.png"), full_page=True)
 
         # export the current filter as CSV and check its rows
         with page.expect_download() as download_info:
             page.get_by_test_id("export").click()
         rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text())))
-        assert [r["identifier"] for r in rows] == ["CVE-2023-4911"]
-        assert rows[0]["image"] == f"{server.host}/group/app/worker:v1" and rows[0]["severity"] == "high"
+        assert sorted(r["identifier"] for r in rows) == ["CVE-2023-4911", "CVE-2099-0001"]
+        assert {r["image"] for r in rows} == {f"{worker}:v1"}
+        assert {r["package"] for r in rows} == {"libc6", XSS_NAME}
 
         # dismiss one with a reason and see it in its history
-        page.goto(REPORT + "?tab=CONTAINER_REGISTRY")
-        target = page.locator("tr[data-vulnerability]").filter(has_text="CVE-2019-11324")
+        target = page.locator("tr[data-vulnerability]").filter(has_text="CVE-2023-4911")
         vid = int(target.get_attribute("data-vulnerability"))
         target.get_by_role("checkbox").check()
         page.get_by_label("Set status").select_option("dismissed")
         page.get_by_label("Reason").select_option("used_in_tests")
-        page.get_by_label("Comment").fill("only the test suite imports urllib3")
+        page.get_by_label("Comment").fill("only the test stage runs this libc")
         page.get_by_role("button", name="Change status of selected").click()
         assert page.get_by_text("1 vulnerability updated.").is_visible()
-        assert vid not in _rows(page)
+        assert vid not in _rows(page) and len(_rows(page)) == 1  # the filter is kept, dismissed rows hidden
         page.goto(f"/projects/group/app/-/security/vulnerabilities/{vid}")
         history = page.get_by_test_id("history").inner_text()
-        assert "Dismissed: Used in tests" in history and "only the test suite imports urllib3" in history
+        assert "Dismissed: Used in tests" in history and "only the test stage runs this libc" in history
         assert "Dismissed" in page.get_by_test_id("state").inner_text()
         page.screenshot(path=str(shots / "08-vulnerability.png"), full_page=True)
 
@@ -187,6 +212,7 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
             xss_id = s.scalars(vulns.select(vulns.Vulnerability.id)
                                .where(vulns.Vulnerability.package_name == XSS_NAME)).one()
         for url in (REPORT + "?tab=CONTAINER_REGISTRY&state=all", REPORT + "?tab=CONTAINER_REGISTRY&severity=low",
+                    REPORT + f"?tab=CONTAINER_REGISTRY&image={worker}:v1",
                     f"/projects/group/app/-/security/vulnerabilities/{xss_id}", "/projects/group/app/-/images",
                     "/projects/group/app/-/overview", "/projects"):
             page.goto(url)

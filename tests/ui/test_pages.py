@@ -258,5 +258,5 @@ def test_overview_trend_counts_open_per_day(client, db) -> None:
     assert trend.days[-1] == now.date() and trend.days[0] == now.date() - timedelta(days=6)
     assert trend.series["high"] == [0, 1, 1, 1, 2, 1, 1]
     html = client.get("/projects/group/app/-/overview").text
-    assert 'data-testid="trend-chart"' in html and "High: 1 open today" in html
+    assert 'data-testid="trend-chart"' in html and "High: 1 not resolved today" in html
     assert isinstance(date.today(), date)

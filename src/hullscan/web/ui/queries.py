@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import ColumnElement, func, select
@@ -18,6 +18,7 @@ from hullscan.db.models.pipelines import Job, JobArtifact, Runner
 from hullscan.db.models.registry import RegistryManifest, RegistryRepository, RegistryTag
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPES
+from hullscan.vulnerabilities.service import VulnerabilityFilter
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 OPEN_STATES = ("detected", "confirmed")
@@ -42,6 +43,29 @@ def open_counts_by_project(session: Session, project_ids: Iterable[int]) -> dict
     for pid, sev, n in session.execute(q):
         out[pid][sev if sev in SEVERITIES else "unknown"] += n
     return out
+
+
+def _image_name(image: str) -> str:
+    """`<name>:<tag>` -> `<name>` (a registry port before the first `/` is not a tag)."""
+    name, sep, tag = image.rpartition(":")
+    return name if sep and "/" not in tag else image
+
+
+def report_facets(session: Session, flt: VulnerabilityFilter) -> tuple[dict[str, int], list[str]]:
+    """Severity counts under `flt` and the images that match its other filters, in one grouped query.
+
+    The Image list is a facet: every image with matches under the other filters, so it can be switched."""
+    counts = _zero()
+    images: list[str] = []
+    q = (select(Vulnerability.image, Vulnerability.severity, func.count())
+         .where(*replace(flt, image=None).conditions())
+         .group_by(Vulnerability.image, Vulnerability.severity).order_by(Vulnerability.image))
+    for image, sev, n in session.execute(q):
+        if not images or images[-1] != image:
+            images.append(image)
+        if flt.image is None or flt.image in (image, _image_name(image)):
+            counts[sev if sev in SEVERITIES else "unknown"] += n
+    return counts, images[:1000]
 
 
 def image_names(session: Session, project_id: int, report_types: list[str]) -> list[str]:

@@ -123,8 +123,7 @@ def report_page(request: Request, project: str, q: ReportQuery = Depends(report_
         return render(request, "report.html", disabled=True, **ctx)
     flt = q.build(found)
     rows, next_cursor = vulns.query_vulnerabilities(session, flt, sort=q.sort, cursor=q.cursor, limit=PER_PAGE)
-    counts = vulns.severity_counts(session, flt)
-    images = queries.image_names(session, found.id, q.report_types)
+    counts, images = queries.report_facets(session, flt)
     return render(request, "report.html", disabled=False, rows=rows, next_cursor=next_cursor, counts=counts,
                   total=sum(counts.values()), images=images, **ctx)
 
