@@ -10,8 +10,6 @@ import functools
 import re
 from collections.abc import Callable
 
-from packageurl import PackageURL
-
 from hullscan.scanner.inventory import OperatingSystem, Package
 
 # Package.type -> OSV ecosystem of language packages.
@@ -179,16 +177,17 @@ def _fallback_normalize(ecosystem: str, name: str) -> str:
 
 def language_name(pkg: Package) -> str:
     """The name advisories use for a language package: purl namespace joined as the ecosystem writes it."""
-    if pkg.purl:
-        try:
-            purl = PackageURL.from_string(pkg.purl)
-        except ValueError:
-            return pkg.name
-        if purl.namespace:
-            sep = ":" if purl.type == "maven" else "/"
-            return f"{purl.namespace}{sep}{purl.name}"
-        return purl.name
-    return pkg.name
+    if not pkg.purl:
+        return pkg.name
+    from hullscan.matching.purl import parse_purl
+
+    purl = parse_purl(pkg.purl)
+    if purl is None:
+        return pkg.name
+    if purl.namespace:
+        sep = ":" if purl.type == "maven" else "/"
+        return f"{purl.namespace}{sep}{purl.name}"
+    return purl.name
 
 
 def os_version_of(pkg: Package) -> str:

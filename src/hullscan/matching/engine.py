@@ -24,6 +24,7 @@ from hullscan.matching.ecosystems import (
     os_version_of,
     scheme_for,
 )
+from hullscan.matching.cvss_util import severity_from_vector
 from hullscan.matching.finding import Finding, FindingPackage, normalize_severity
 from hullscan.matching.ranges import BadRange, RangeEvaluator, UnparsableVersion
 from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
@@ -71,6 +72,25 @@ class _Lookup:
     scheme: str
     version: str
     keys: list[tuple[str, str]]
+
+    @property
+    def finding_package(self) -> FindingPackage:
+        """The package as findings carry it (built once per package, shared by its findings)."""
+        cached = self.__dict__.get("_finding_package")
+        if cached is None:
+            pkg = self.package
+            cached = self.__dict__["_finding_package"] = FindingPackage(
+                name=pkg.name,
+                version=pkg.version,
+                type=pkg.type,
+                purl=pkg.purl,
+                source_name=pkg.source_name,
+                source_version=pkg.source_version,
+                path=pkg.path,
+                layer_digest=pkg.layer_digest,
+                layer_diff_id=pkg.layer_diff_id,
+            )
+        return cached
 
 
 @dataclass
@@ -125,8 +145,9 @@ def match(inventory: Inventory, store: AdvisoryStore, *, repository_release: str
 
     advisories = _fetch_advisories(store, matched_ids)
     findings: list[Finding] = []
+    shape_cache: dict[str, _Shape] = {}
     for lookup, hits in hits_per_lookup:
-        package_findings = _merge(lookup, hits, advisories, evaluator)
+        package_findings = _merge(lookup, hits, advisories, evaluator, shape_cache)
         if package_findings:
             stats.matched_packages += 1
             findings.extend(package_findings)
@@ -234,27 +255,35 @@ class _Unit:
     identifiers that must not link (a DSA names several CVEs; linking through it would merge them)."""
 
     hit: _Hit
-    keys: list[str]
-    extra: list[str]
+    keys: tuple[str, ...]
+    extra: tuple[str, ...]
+    cves: tuple[str, ...]
 
 
-def _units(hit: _Hit, adv: Advisory | None) -> list[_Unit]:
-    """A distro bundle advisory (DSA, DLA, USN, RHSA, ...) fixing several CVEs becomes one unit per CVE, as
-    GitLab keeps one vulnerability per CVE; any other advisory is one unit keyed by its id and aliases."""
-    ident = hit.entry.advisory_id
-    aliases = list(adv.aliases) if adv else []
+_Shape = list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]
+
+
+def _unit_shapes(ident: str, adv: Advisory | None) -> _Shape:
+    """(keys, extra, cves) per unit of one advisory. A distro bundle advisory (DSA, DLA, USN, RHSA, ...) fixing
+    several CVEs becomes one unit per CVE, as GitLab keeps one vulnerability per CVE; any other advisory is
+    one unit keyed by its id and aliases."""
+    aliases = adv.aliases if adv else []
+    bundles = tuple(a for a in aliases if _BUNDLE.match(a))
     if _BUNDLE.match(ident):
         cves = sorted({a for a in aliases if _CVE.match(a)}, key=_cve_key)
         if cves:
-            bundles = [ident, *sorted(a for a in aliases if _BUNDLE.match(a) and a != ident)]
-            return [_Unit(hit, [cve], bundles) for cve in cves]
-    keys = [ident, *(a for a in aliases if not _BUNDLE.match(a))]
-    extra = [a for a in aliases if _BUNDLE.match(a)]
-    return [_Unit(hit, keys, extra)]
+            extra = (ident, *sorted(b for b in bundles if b != ident))
+            return [((cve,), extra, (cve,)) for cve in cves]
+    keys = (ident, *(a for a in aliases if not _BUNDLE.match(a)))
+    return [(keys, bundles, tuple(k for k in keys if _CVE.match(k)))]
 
 
 def _merge(
-    lookup: _Lookup, hits: list[_Hit], advisories: dict[str, Advisory], evaluator: RangeEvaluator | None
+    lookup: _Lookup,
+    hits: list[_Hit],
+    advisories: dict[str, Advisory],
+    evaluator: RangeEvaluator | None,
+    shape_cache: dict[str, _Shape],
 ) -> list[Finding]:
     """Group hits of one package by vulnerability (shared ids or aliases) and build one finding per group."""
     parent: dict[str, str] = {}
@@ -267,10 +296,16 @@ def _merge(
 
     units: list[_Unit] = []
     for hit in hits:
-        adv = advisories.get(hit.entry.advisory_id)
+        ident = hit.entry.advisory_id
+        adv = advisories.get(ident)
         if adv is not None and adv.withdrawn:
             continue
-        units.extend(_units(hit, adv))
+        shapes = shape_cache.get(ident)
+        if shapes is None:
+            shapes = shape_cache[ident] = _unit_shapes(ident, adv)
+        units.extend(_Unit(hit, keys, extra, cves) for keys, extra, cves in shapes)
+    if len(units) == 1:
+        return [_finding(lookup, units, advisories, evaluator)]
     for unit in units:
         root = find(unit.keys[0])
         for other in unit.keys[1:]:
@@ -297,87 +332,55 @@ def _specificity(hit: _Hit, advisories: dict[str, Advisory]) -> tuple[int, int, 
 def _finding(
     lookup: _Lookup, units: list[_Unit], advisories: dict[str, Advisory], evaluator: RangeEvaluator | None
 ) -> Finding:
-    units = sorted(units, key=lambda u: (_specificity(u.hit, advisories), u.hit.entry.advisory_id))
-    group: list[_Hit] = []
-    for unit in units:
-        if unit.hit not in group:
-            group.append(unit.hit)
+    if len(units) > 1:
+        units = sorted(units, key=lambda u: (_specificity(u.hit, advisories), u.hit.entry.advisory_id))
+        group = list({id(u.hit): u.hit for u in units}.values())
+    else:
+        group = [units[0].hit]
     best = group[0]
-    best_adv = advisories.get(best.entry.advisory_id)
+    advs = [a for a in (advisories.get(h.entry.advisory_id) for h in group) if a is not None]
 
-    identifiers: list[str] = []
+    ordered: dict[str, None] = {}
+    cve_keys: set[str] = set()
     for unit in units:
-        for ident in (*unit.keys, *unit.extra):
-            if ident not in identifiers:
-                identifiers.append(ident)
-    link_keys = [k for unit in units for k in unit.keys]
-    cves = sorted({i for i in link_keys if _CVE.match(i)}, key=_cve_key)
-    primary = cves[0] if cves else best.entry.advisory_id
-    identifiers.remove(primary)
-    identifiers.insert(0, primary)
+        ordered.update(dict.fromkeys(unit.keys))
+        ordered.update(dict.fromkeys(unit.extra))
+        cve_keys.update(unit.cves)
+    primary = min(cve_keys, key=_cve_key) if cve_keys else best.entry.advisory_id
+    ordered.pop(primary, None)
+    identifiers = [primary, *ordered]
 
-    fixed: list[str] = []
-    for fix in best.fixed:
-        if fix not in fixed:
-            fixed.append(fix)
+    fixed = list(dict.fromkeys(best.fixed))
     if not fixed:  # another record of the same vulnerability may name the fix
-        for hit in group[1:]:
-            for fix in hit.fixed:
-                if fix not in fixed:
-                    fixed.append(fix)
+        fixed = list(dict.fromkeys(f for h in group[1:] for f in h.fixed))
     if evaluator is not None and len(fixed) > 1:
         try:
             fixed.sort(key=_cmp_key(evaluator, lookup.scheme))
         except Exception:  # noqa: BLE001 - order is cosmetic; an unreadable fix version keeps source order
             pass
-    fix_state = "fixed" if fixed else max(
-        (h.entry.fix_state for h in group if h.entry.fix_state != "not_affected"),
-        key=lambda s: _FIX_STATE_RANK.get(s, 2),
-        default="unfixed",
-    )
-    if fix_state == "fixed" and not fixed:
-        fix_state = "unfixed"
+    if fixed:
+        fix_state = "fixed"
+    else:
+        states = [h.entry.fix_state for h in group if h.entry.fix_state not in ("not_affected", "fixed")]
+        fix_state = max(states, key=lambda st: _FIX_STATE_RANK.get(st, 2)) if states else "unfixed"
 
     severity, score, vector = _severity(best, group, advisories)
-    links: list[str] = []
+    links: dict[str, None] = {}
     kev = False
-    kev_date = None
-    epss = percentile = None
-    for hit in group:
-        adv = advisories.get(hit.entry.advisory_id)
-        if adv is None:
-            continue
-        for ref in adv.references:
-            if ref not in links:
-                links.append(ref)
+    kev_date = epss = percentile = None
+    title = description = published = None
+    for adv in advs:
+        links.update(dict.fromkeys(adv.references))
         if adv.known_exploited:
             kev = True
             kev_date = kev_date or adv.known_exploited_date
         if adv.epss_score is not None and (epss is None or adv.epss_score > epss):
             epss, percentile = adv.epss_score, adv.epss_percentile
-
-    title = description = None
-    published = None
-    for hit in group:
-        adv = advisories.get(hit.entry.advisory_id)
-        if adv is None:
-            continue
         title = title or adv.summary
         description = description or adv.details or adv.summary
         published = published or adv.published
-    pkg = lookup.package
     return Finding(
-        package=FindingPackage(
-            name=pkg.name,
-            version=pkg.version,
-            type=pkg.type,
-            purl=pkg.purl,
-            source_name=pkg.source_name,
-            source_version=pkg.source_version,
-            path=pkg.path,
-            layer_digest=pkg.layer_digest,
-            layer_diff_id=pkg.layer_diff_id,
-        ),
+        package=lookup.finding_package,
         vulnerability_id=primary,
         identifiers=identifiers,
         advisory_ids=[h.entry.advisory_id for h in group],
@@ -391,9 +394,9 @@ def _finding(
         epss_percentile=percentile,
         fixed_versions=fixed,
         fix_state=fix_state,
-        title=title if best_adv is None else (best_adv.summary or title),
+        title=title,
         description=description,
-        links=links,
+        links=list(links),
         published=published,
     )
 
@@ -411,8 +414,6 @@ def _cmp_key(evaluator: RangeEvaluator, scheme: str):  # type: ignore[no-untyped
 
 def _severity(best: _Hit, group: Iterable[_Hit], advisories: dict[str, Advisory]) -> tuple[str, float | None, str | None]:
     """Distro per-package severity first, else the advisory's; score and vector from the richest record."""
-    from hullscan.matching.cvss_util import severity_from_vector
-
     score = vector = None
     for hit in [best, *group]:
         adv = advisories.get(hit.entry.advisory_id)

@@ -77,7 +77,26 @@ class RangeEvaluator:
             raise BadRange(f"{entry.advisory_id}: no readable range for {entry.package}")
         return NOT_AFFECTED
 
+    def __init__(self) -> None:
+        self._ordered: dict[int, tuple[AffectedRange, str, list[tuple[int, Any, int, str, str]] | None]] = {}
+
     def _in_range(self, scheme: str, key: Any, rng: AffectedRange) -> Verdict:
+        cached = self._ordered.get(id(rng))
+        if cached is None or cached[0] is not rng or cached[1] != scheme:
+            try:
+                keyed = self._order(scheme, rng)
+            except BadRange:
+                self._ordered[id(rng)] = (rng, scheme, None)
+                raise
+            self._ordered[id(rng)] = (rng, scheme, keyed)
+        else:
+            keyed = cached[2]
+            if keyed is None:
+                raise BadRange(f"unreadable range {rng.events!r}")
+        return self._walk(key, keyed)
+
+    def _order(self, scheme: str, rng: AffectedRange) -> list[tuple[int, Any, int, str, str]]:
+        """Events of a range as sortable tuples in version order (computed once per range and scheme)."""
         keyed: list[tuple[int, Any, int, str, str]] = []
         try:
             for event in rng.events:
@@ -91,9 +110,12 @@ class RangeEvaluator:
                     keyed.append((1, parse(scheme, event.version), _KIND_ORDER[event.kind], event.kind, event.version))
         except (InvalidVersion, ValueError, TypeError) as exc:
             raise BadRange(str(exc)) from exc
+        keyed.sort(key=_Order)
+        return keyed
+
+    def _walk(self, key: Any, keyed: list[tuple[int, Any, int, str, str]]) -> Verdict:
         if any(k == "limit" and key >= ek for _, ek, _, k, _ in keyed):
             return NOT_AFFECTED
-        keyed.sort(key=_Order)
         affected = False
         fixed: list[str] = []
         for _, ev_key, _, kind, raw in keyed:

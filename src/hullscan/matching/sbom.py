@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import ijson
-from packageurl import PackageURL
 
 from hullscan.matching.ecosystems import PURL_TYPES
+from hullscan.matching.purl import parse_purl
 from hullscan.scanner.inventory import OS_PACKAGE_TYPES, ImageInfo, Inventory, OperatingSystem, Package
 
 DEFAULT_MAX_COMPONENTS = 250_000
@@ -263,7 +263,7 @@ def _package_from_purl(
     path: str | None,
     counts: _Counts,
 ) -> Package | None:
-    purl = _parse_purl(purl_text)
+    purl = parse_purl(purl_text)
     if purl is None:
         counts.skip("unreadable purl")
         return None
@@ -302,41 +302,6 @@ def _package_from_purl(
         layer_diff_id=props.get("aquasecurity:trivy:LayerDiffID") or props.get("hullscan:layer:diff_id"),
         properties=extra,
     )
-
-
-@dataclass(frozen=True)
-class _Purl:
-    type: str
-    name: str
-    version: str | None
-    qualifiers: dict[str, str]
-
-
-_SIMPLE_PURL = re.compile(r"^pkg:([a-zA-Z][a-zA-Z0-9.+-]*)/([^@?#]+?)(?:@([^?#]+))?(?:\?([^#]*))?(?:#.*)?$")
-
-
-def _parse_purl(text: str) -> _Purl | None:
-    """The purl fields reading needs. Plain purls (no percent-escapes) take a fast regex path, since
-    packageurl-python costs ~150 us each and a 50 MB SBOM holds ~200k of them; the rest go to packageurl."""
-    m = _SIMPLE_PURL.match(text) if "%" not in text else None
-    if m:
-        ptype, path, version, query = m.groups()
-        name = path.rstrip("/").rsplit("/", 1)[-1]
-        if not name:
-            return None
-        qualifiers: dict[str, str] = {}
-        if query:
-            for pair in query.split("&"):
-                key, sep, value = pair.partition("=")
-                if sep and key and value:
-                    qualifiers[key.lower()] = value
-        return _Purl(ptype.lower(), name, version, qualifiers)
-    try:
-        purl = PackageURL.from_string(text)
-    except ValueError:
-        return None
-    quals = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
-    return _Purl(purl.type, purl.name, purl.version, {str(k): str(v) for k, v in quals.items()})
 
 
 def _source_of(
