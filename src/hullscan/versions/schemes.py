@@ -120,16 +120,34 @@ def parse(scheme: str, version: str) -> Any:
     return _parse_cached(canonical_scheme(scheme), version)
 
 
+def _pypi_order_key(v: str) -> Any:
+    """packaging's own sort key of a Version (a plain tuple compares without Python-level dunder calls)."""
+    parsed = _pypi(v)
+    return getattr(parsed, "_key", parsed)
+
+
+def _comparer(parse_fn: Callable[[str], Any]) -> Callable[[str, str], int]:
+    key = lru_cache(maxsize=200_000)(parse_fn)
+
+    def cmp(a: str, b: str) -> int:
+        ka, kb = key(a), key(b)
+        return (ka > kb) - (ka < kb)
+
+    return cmp
+
+
+_COMPARERS: dict[str, Callable[[str, str], int]] = {
+    name: _comparer(_pypi_order_key if name == "pypi" else fn) for name, fn in PARSERS.items()
+}
+_COMPARERS.update({alias: _COMPARERS[target] for alias, target in ALIASES.items()})
+
+
 def compare(scheme: str, a: str, b: str) -> int:
-    """-1, 0 or 1 as `a` is older than, equal to, or newer than `b`."""
-    s = canonical_scheme(scheme)
-    ka = _parse_cached(s, a)
-    kb = _parse_cached(s, b)
-    if ka < kb:
-        return -1
-    if ka == kb:
-        return 0
-    return 1
+    """-1, 0 or 1 as `a` is older than, equal to, or newer than `b` (parsed versions are cached)."""
+    fn = _COMPARERS.get(scheme)
+    if fn is None:
+        fn = _COMPARERS[canonical_scheme(scheme)]
+    return fn(a, b)
 
 
 _ECOSYSTEM_SCHEMES = {
