@@ -149,7 +149,8 @@ def test_import_from_url(migrated_settings: Settings, bucket: Bucket, records: l
     bucket.publish("PyPI", records)
     db = Database(migrated_settings)
     try:
-        result = service.import_path(db, migrated_settings, bucket.url + "/PyPI/all.zip", source="osv:url")[0]
+        result = service.import_path(db, migrated_settings, bucket.url + "/PyPI/all.zip")[0]
+        assert result.source == "osv:pypi"
         assert result.ok and result.records == 40 and result.added + result.withdrawn == 40
         missing = service.import_path  # a 404 is a clear error, not a crash
         with pytest.raises(Exception, match="HTTP 404"):

@@ -19,6 +19,9 @@ VERSION_FILES = {
     "versions-golang.json": "go",
     "versions-maven.json": "maven",
     "versions-gem.json": "gem",
+    "versions-pacman.json": "pacman",
+    "versions-portage.json": "portage",
+    "versions-jvm.json": "jvm",
 }
 CONSTRAINT_FILES = {
     "constraints-deb.json": "deb",
@@ -30,6 +33,10 @@ CONSTRAINT_FILES = {
     "constraints-maven.json": "maven",
     "constraints-gem.json": "gem",
     "constraints-semver.json": "semver",
+    "constraints-portage.json": "portage",
+    "constraints-jvm.json": "jvm",
+    "constraints-bitnami.json": "bitnami",
+    "constraints-kb.json": "kb",
 }
 
 

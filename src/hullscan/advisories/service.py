@@ -136,6 +136,8 @@ def detect_format(path: Path) -> str:
 
 def _default_source(fmt: str, path: Path) -> str:
     stem = path.name.split(".", 1)[0].lower()
+    if stem in ("all", "index", "data", "download") and path.parent.name:
+        stem = path.parent.name.lower()  # `PyPI/all.zip` → osv:pypi
     if fmt == "osv":
         return f"osv:{stem}"
     if fmt == "debian-list":
@@ -217,7 +219,10 @@ def import_path(
             tmp = Path(tempfile.mkdtemp(prefix="import-", dir=_tmp_dir(settings)))
             with _client(settings) as client:
                 downloaded = download(client, target, tmp, settings.advisories_http_retries)
-            path = tmp / (Path(urlparse(target).path).name or "download")
+            url_path = Path(urlparse(target).path)
+            folder = tmp / (url_path.parent.name or "download")  # keep `<ecosystem>/all.zip` for naming
+            folder.mkdir()
+            path = folder / (url_path.name or "download")
             downloaded.rename(path)
         else:
             path = Path(target)
@@ -271,9 +276,22 @@ def _osv_sync(db: Database, settings: Settings, ecosystem: str, client: httpx.Cl
                 record_state(s, name, "osv", base, Tally(), None, error)
             return SourceResult(name, False, error)
         if cursor is not None and len(changed) <= settings.advisories_osv_incremental_max:
-            def produce_changed(t: Tally) -> Iterator[Parsed]:
+            # Fetch first, write after: no network I/O while the source's transaction holds the write lock.
+            fetched: list[tuple[str, bytes]] = []
+            try:
                 for adv_id in changed:
-                    data = get_bytes(client, f"{base}/{quote(adv_id)}.json", settings.advisories_http_retries)
+                    fetched.append((adv_id, get_bytes(client, f"{base}/{quote(adv_id)}.json",
+                                                      settings.advisories_http_retries)))
+                    if progress:
+                        progress(name, 1, len(changed))
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                with db.session() as s:
+                    record_state(s, name, "osv", base, Tally(), None, error)
+                return SourceResult(name, False, error)
+
+            def produce_changed(t: Tally) -> Iterator[Parsed]:
+                for adv_id, data in fetched:
                     try:
                         obj = json.loads(data)
                     except ValueError as exc:
@@ -283,8 +301,6 @@ def _osv_sync(db: Database, settings: Settings, ecosystem: str, client: httpx.Cl
                     parsed = osv.parse_record(obj, t)
                     if parsed:
                         yield parsed
-                    if progress:
-                        progress(name, 1, len(changed))
             if not changed:
                 with db.session() as s:
                     record_state(s, name, "osv", base, _tally_of(s, name), ApplyResult(

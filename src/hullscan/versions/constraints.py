@@ -286,8 +286,18 @@ def _node_range(version: str, constraint: str, allow_comma: bool) -> bool:
     return False
 
 
+def _kb(version: str, constraint: str) -> bool:
+    """Microsoft KB ids: not ordered; a version satisfies a list of alternatives when it is one of them."""
+    if not constraint.strip():
+        return True
+    wanted = {part.strip().strip("'\"") for part in constraint.split("||")}
+    return bool(version.strip()) and version.strip() in wanted
+
+
 def satisfies(scheme: str, version: str, constraint: str, syntax: str = "grype") -> bool:
     """Whether `version` satisfies `constraint` in the given syntax (see module doc)."""
+    if scheme.lower() == "kb":
+        return _kb(version, constraint)
     s = canonical_scheme(scheme)
     if syntax.startswith("node-semver") or syntax.startswith("go-npm-version"):
         return _node_range(version, constraint, allow_comma=True)

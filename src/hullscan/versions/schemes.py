@@ -8,7 +8,7 @@ from typing import Any
 
 import packaging.version
 
-from hullscan.versions import apk, deb, gem, maven, rpm, semver
+from hullscan.versions import apk, deb, extra, gem, maven, rpm, semver
 from hullscan.versions.errors import InvalidVersion
 
 
@@ -83,7 +83,19 @@ def _semver(v: str) -> tuple:
     return semver.parse_lenient(v, "semver")
 
 
+def _pacman(v: str) -> CmpKey:
+    return CmpKey(extra.parse_pacman(v), extra.compare_pacman)
+
+
+def _portage(v: str) -> CmpKey:
+    return CmpKey(extra.parse_portage(v), extra.compare_portage)
+
+
 PARSERS: dict[str, Callable[[str], Any]] = {
+    "pacman": _pacman,
+    "portage": _portage,
+    "jvm": extra.parse_jvm,
+    "bitnami": extra.parse_bitnami,
     "deb": deb.parse,
     "rpm": rpm.parse,
     "apk": _apk,
@@ -162,6 +174,7 @@ _ECOSYSTEM_SCHEMES = {
     "hex": "semver",
     "pub": "semver",
     "swifturl": "semver",
+    "bitnami": "bitnami",
     "debian": "deb",
     "ubuntu": "deb",
     "alpine": "apk",
