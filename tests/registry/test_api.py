@@ -345,3 +345,21 @@ def test_blob_delete(client: httpx.Client) -> None:
     assert client.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
     r = client.delete(f"/v2/{repo}/blobs/{digest}")
     assert r.status_code == 404 and error_code(r) == "BLOB_UNKNOWN"
+
+
+def test_manifest_with_tens_of_thousands_of_descriptors_is_a_clean_error(client: httpx.Client) -> None:
+    repo = _repo()
+    config = b'{"os":"linux"}'
+    push_blob(client, repo, config)
+    layers = [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+               "digest": "sha256:" + f"{i:064x}", "size": 1} for i in range(25_000)]
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                       "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+                       "layers": layers}).encode()
+    assert len(body) < 4 * 1024 * 1024
+    r = client.put(f"/v2/{repo}/manifests/huge", content=body, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 400 and error_code(r) == "MANIFEST_BLOB_UNKNOWN"
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": d["digest"], "size": 1} for d in layers]}).encode()
+    r = client.put(f"/v2/{repo}/manifests/huge", content=index, headers={"Content-Type": OCI_INDEX})
+    assert r.status_code == 400 and error_code(r) == "MANIFEST_BLOB_UNKNOWN"

@@ -8,6 +8,7 @@ held open while bytes flow.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from hullscan.registry.names import compute_digest, is_digest, parse_digest, val
 from hullscan.registry.storage import BlobStorage, storage_for
 
 router = APIRouter()
+log = logging.getLogger("hullscan.registry")
 
 
 class BlobFileResponse(FileResponse):
@@ -257,6 +259,9 @@ async def _manifest(request: Request, principal: Principal, name: str, reference
         await _db(request, lambda s: service.put_manifest(
             s, repository=name, reference=reference, body=body, digest=digest, parsed=parsed, info=info,
             auto_create_projects=settings.registry_auto_create_projects))
+        log.info("manifest pushed", extra={"fields": {
+            "repository": name, "reference": reference, "digest": digest, "media_type": parsed.media_type,
+            "size": len(body), "actor": info.actor}})
         headers = {**API_VERSION, "Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest,
                    "Content-Length": "0"}
         if parsed.subject is not None:
@@ -265,7 +270,9 @@ async def _manifest(request: Request, principal: Principal, name: str, reference
     if method == "DELETE":
         _allow(principal, Action.REGISTRY_DELETE, name)
         info = _info(request, principal)
-        await _db(request, lambda s: service.delete_manifest(s, name, reference, info))
+        digest = await _db(request, lambda s: service.delete_manifest(s, name, reference, info))
+        log.info("manifest deleted", extra={"fields": {
+            "repository": name, "reference": reference, "digest": digest, "actor": info.actor}})
         return Response(status_code=202, headers={**API_VERSION, "Content-Length": "0"})
     raise _method_not_allowed(method)
 

@@ -62,6 +62,17 @@ class StoredManifest:
     content: bytes
 
 
+# Bound parameters per statement stay far below SQLite's 32766 and PostgreSQL's 65535, whatever a
+# (hostile) manifest or envelope lists.
+BATCH = 500
+MAX_PARAMS = 4000
+
+
+def _batches(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 # -- portable upserts ------------------------------------------------------------------------------
 def _insert(session: Session, model: type) -> Any:
     name = session.get_bind().dialect.name
@@ -76,12 +87,14 @@ def _insert(session: Session, model: type) -> Any:
 
 def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]], keys: list[str]) -> int:
     """Insert rows, skipping those whose unique `keys` already exist; one statement for all rows."""
-    if not rows:
-        return 0
     # Count via RETURNING: drivers disagree on rowcount for INSERT .. ON CONFLICT DO NOTHING.
     key = getattr(model, keys[0])
-    stmt = _insert(session, model).values(rows).on_conflict_do_nothing(index_elements=keys).returning(key)
-    return len(session.execute(stmt).all())
+    inserted = 0
+    rows_per_statement = max(1, MAX_PARAMS // max(1, len(rows[0]))) if rows else 1
+    for batch in _batches(rows, rows_per_statement):
+        stmt = _insert(session, model).values(list(batch)).on_conflict_do_nothing(index_elements=keys).returning(key)
+        inserted += len(session.execute(stmt).all())
+    return inserted
 
 
 # -- repositories ----------------------------------------------------------------------------------
@@ -169,12 +182,13 @@ def _check_references(session: Session, repo: RegistryRepository, parsed: Parsed
     child_blobs = [d for d in parsed.manifests if d.media_type not in MANIFEST_TYPES]
     blobs = parsed.blobs + child_blobs
     if blobs:
-        sizes = dict(session.execute(
-            select(RegistryBlob.digest, RegistryBlob.size)
-            .join(RegistryRepositoryBlob, RegistryRepositoryBlob.digest == RegistryBlob.digest)
-            .where(RegistryRepositoryBlob.repository_id == repo.id,
-                   RegistryBlob.digest.in_({d.digest for d in blobs}))
-        ).all())
+        sizes: dict[str, int] = {}
+        for batch in _batches(sorted({d.digest for d in blobs})):
+            sizes.update(session.execute(
+                select(RegistryBlob.digest, RegistryBlob.size)
+                .join(RegistryRepositoryBlob, RegistryRepositoryBlob.digest == RegistryBlob.digest)
+                .where(RegistryRepositoryBlob.repository_id == repo.id, RegistryBlob.digest.in_(batch))
+            ).all())
         for d in blobs:
             if d.digest not in sizes:
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob {d.digest} is not in {repo.name}",
@@ -184,11 +198,12 @@ def _check_references(session: Session, repo: RegistryRepository, parsed: Parsed
                                     f"descriptor of {d.digest} says {d.size} bytes, the blob has {sizes[d.digest]}")
     children = [d for d in parsed.manifests if d.media_type in MANIFEST_TYPES]
     if children:
-        known = dict(session.execute(
-            select(RegistryManifest.digest, RegistryManifest.size).where(
-                RegistryManifest.repository_id == repo.id,
-                RegistryManifest.digest.in_({d.digest for d in children}))
-        ).all())
+        known: dict[str, int] = {}
+        for batch in _batches(sorted({d.digest for d in children})):
+            known.update(session.execute(
+                select(RegistryManifest.digest, RegistryManifest.size).where(
+                    RegistryManifest.repository_id == repo.id, RegistryManifest.digest.in_(batch))
+            ).all())
         for d in children:
             if d.digest not in known:
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {d.digest} is not in {repo.name}",
@@ -226,8 +241,8 @@ def put_manifest(session: Session, *, repository: str, reference: str, body: byt
             refs += [{"manifest_id": manifest.id,
                       "kind": "manifest" if d.media_type in MANIFEST_TYPES else "blob", "digest": d.digest}
                      for d in parsed.manifests]
-            if refs:
-                session.execute(_insert(session, RegistryManifestReference).values(refs))
+            for batch in _batches(refs):
+                session.execute(_insert(session, RegistryManifestReference).values(list(batch)))
     if tag is not None:
         now = utcnow()
         stmt = _insert(session, RegistryTag).values(
@@ -359,10 +374,10 @@ class WebhookResult:
 def _projects_for(session: Session, repositories: Iterable[str]) -> dict[str, int]:
     """Owning project id per repository (longest path wins), in one query."""
     wanted = {repo: candidate_paths(repo) for repo in set(repositories)}
-    paths = {p for ps in wanted.values() for p in ps}
-    if not paths:
-        return {}
-    by_path = dict(session.execute(select(Project.path, Project.id).where(Project.path.in_(paths))).all())
+    paths = sorted({p for ps in wanted.values() for p in ps})
+    by_path: dict[str, int] = {}
+    for batch in _batches(paths):
+        by_path.update(session.execute(select(Project.path, Project.id).where(Project.path.in_(batch))).all())
     out = {}
     for repo, ps in wanted.items():
         for p in ps:  # longest first

@@ -7,6 +7,7 @@ header. Events are stored once each (by event id), so a registry's redelivery is
 from __future__ import annotations
 
 import hmac
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from hullscan.web.deps import get_session
 from hullscan.registry.notifications import ENVELOPE_MEDIA_TYPE, WebhookError, parse_envelope
 
 router = APIRouter(tags=["registry"])
+log = logging.getLogger("hullscan.registry.webhook")
 
 MAX_BODY_BYTES = 4 << 20
 ACCEPTED_TYPES = (ENVELOPE_MEDIA_TYPE, "application/json")
@@ -49,6 +51,7 @@ async def receive_events(request: Request, principal: Principal = Depends(curren
     if not secret:
         return _problem(401, "registry webhook is disabled: set registry_webhook_secret (HULLSCAN_REGISTRY_WEBHOOK_SECRET)")
     if not _secret_matches(request.headers.get("authorization"), secret):
+        log.warning("webhook refused: bad secret", extra={"fields": {"client": request.client.host if request.client else None}})
         return _problem(401, "invalid or missing Authorization secret")
     authorize(principal, Action.RECEIVE_REGISTRY_EVENTS)
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -62,6 +65,7 @@ async def receive_events(request: Request, principal: Principal = Depends(curren
     try:
         events = parse_envelope(bytes(body))
     except WebhookError as exc:
+        log.info("webhook body refused", extra={"fields": {"problem": str(exc)}})
         return _problem(400, str(exc))
     def store() -> service.WebhookResult:
         with request.app.state.db.session() as session:
@@ -71,6 +75,9 @@ async def receive_events(request: Request, principal: Principal = Depends(curren
         result = await anyio.to_thread.run_sync(store)
     except ValueError as exc:
         return _problem(400, str(exc))
+    log.info("registry notification received", extra={"fields": {
+        "received": result.received, "stored": result.stored, "duplicates": result.duplicates,
+        "ignored": result.ignored}})
     return JSONResponse({"received": result.received, "stored": result.stored, "duplicates": result.duplicates,
                          "ignored": result.ignored})
 
