@@ -38,11 +38,12 @@ def store(imported) -> Iterator[SqlAdvisoryStore]:
     db.dispose()
 
 
-def _hullscan(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+def _hullscan(settings: Settings, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     import os
     import sys
 
-    env = {**os.environ, "HULLSCAN_DATA_DIR": str(settings.data_dir), "HULLSCAN_DATABASE_URL": settings.sqlalchemy_url}
+    env = {**os.environ, "HULLSCAN_DATA_DIR": str(settings.data_dir), "HULLSCAN_DATABASE_URL": settings.sqlalchemy_url,
+           **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "hullscan", "scan", *args], capture_output=True, text=True,
                           env=env, timeout=300, check=False)
 
@@ -139,9 +140,48 @@ def test_scan_errors_are_clear(imported, tmp_path) -> None:
 
 def test_scan_with_an_empty_store_says_what_to_do(tmp_path, app_sbom) -> None:
     settings = Settings(data_dir=tmp_path / "empty")
-    proc = _hullscan(settings, str(app_sbom))
+    proc = _hullscan(settings, str(app_sbom), "--offline")
     assert proc.returncode == 2
     assert "no advisories" in proc.stderr and "hullscan advisories sync" in proc.stderr
     upgrade(settings)
-    proc = _hullscan(settings, str(app_sbom))
-    assert proc.returncode == 2 and "no advisories" in proc.stderr
+    proc = _hullscan(settings, str(app_sbom), "--offline")
+    assert proc.returncode == 2 and "no advisories" in proc.stderr and "syncing" not in proc.stderr
+
+
+def test_scan_syncs_an_empty_store_unless_offline(tmp_path, app_sbom) -> None:
+    """Without --offline an empty store is synced first: from a local server shaped like CISA's KEV feed here
+    (KEV alone gives no affected packages, so the scan then reports the store still empty, naming nothing failed)
+    and, with an unreachable source, a clear error naming the source."""
+    import http.server
+    import threading
+
+    kev = shared_path("advisories", "kev", "known_exploited_vulnerabilities.json").read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(kev)))
+            self.end_headers()
+            self.wfile.write(kev)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = Settings(data_dir=tmp_path / "online")
+        proc = _hullscan(settings, str(app_sbom), env_extra={
+            "HULLSCAN_ADVISORIES_SOURCES": '["kev"]',
+            "HULLSCAN_ADVISORIES_KEV_URL": f"http://127.0.0.1:{server.server_port}/kev.json",
+        })
+        assert "syncing the configured sources" in proc.stderr
+        assert proc.returncode == 2 and "no advisories" in proc.stderr
+        proc = _hullscan(settings, str(app_sbom), env_extra={
+            "HULLSCAN_ADVISORIES_SOURCES": '["kev"]',
+            "HULLSCAN_ADVISORIES_KEV_URL": "http://127.0.0.1:9/unreachable.json",
+            "HULLSCAN_ADVISORIES_HTTP_RETRIES": "0",
+        })
+        assert proc.returncode == 2 and "sync failed" in proc.stderr and "Traceback" not in proc.stderr
+    finally:
+        server.shutdown()

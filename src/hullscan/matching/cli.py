@@ -24,7 +24,9 @@ def scan(
     exit_code: int = typer.Option(None, "--exit-code", help="Exit code for --fail-on (or for any finding); default 1."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
     vex: list[Path] = typer.Option([], "--vex", help="OpenVEX file(s): not_affected/fixed statements suppress findings."),
-    offline: bool = typer.Option(False, "--offline", help="Never touch the network for advisories (local data only)."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Use only the local advisories; never sync them, even when the store is empty."
+    ),
     platform: str = typer.Option(None, "--platform", help="Platform of a multi-arch image, e.g. linux/arm64."),
     insecure: bool = typer.Option(False, "--insecure", help="Allow plain-HTTP registries."),
 ) -> None:
@@ -52,9 +54,8 @@ def scan(
             target=target, severities=severities, ignore_unfixed=ignore_unfixed, vex_files=list(vex),
             platform=platform, insecure=insecure,
         )
-        # `offline` needs no extra step: scanning reads only the local store; syncing is `hullscan advisories sync`.
-        del offline
-        with local_store(get_settings()) as store:
+        notify = lambda message: typer.echo(message, err=True)  # noqa: E731
+        with local_store(get_settings(), offline=offline, notify=notify) as store:
             report = run_scan(request, store)
     except (ScanError, SbomError, VexError) as exc:
         _die(str(exc))

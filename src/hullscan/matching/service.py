@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hullscan.advisories.types import AdvisoryStore
 from hullscan.matching.engine import match
@@ -116,28 +117,52 @@ def fails(report: ScanReport, fail_on: str | None) -> bool:
 
 
 @contextmanager
-def local_store(settings: Settings) -> Iterator[AdvisoryStore]:
-    """The advisory store in the local data directory; EmptyAdvisoryStore when nothing was imported."""
-    from hullscan.advisories.service import SqlAdvisoryStore, status
-    from hullscan.db import Database
+def local_store(
+    settings: Settings, *, offline: bool = True, notify: Callable[[str], None] | None = None
+) -> Iterator[AdvisoryStore]:
+    """The advisory store in the local data directory.
+
+    An empty store is an EmptyAdvisoryStore error when `offline`; otherwise the configured sources are synced
+    first (as `trivy` fetches its database on first use) and the error names what failed."""
+    from hullscan.advisories.service import SqlAdvisoryStore, status, sync
+    from hullscan.db import Database, upgrade
 
     db_path = settings.resolved_data_dir / "hullscan.db"
-    if not settings.database_url and not db_path.exists():
+    if offline and not settings.database_url and not db_path.exists():
         raise EmptyAdvisoryStore(_empty_message(settings))
+    if not offline:
+        upgrade(settings)
     db = Database(settings)
     try:
+        if not offline and _is_empty(db, status, settings):
+            if notify:
+                notify("the advisory store is empty: syncing the configured sources first (--offline skips this)")
+            results = sync(db, settings)
+            failures = [f"{r.source}: {r.error}" for r in results if not r.ok]
+            if _is_empty(db, status, settings):
+                detail = "; ".join(failures) or "no source returned advisories"
+                raise EmptyAdvisoryStore(f"{_empty_message(settings)} (sync failed: {detail})")
         with db.session() as session:
-            try:
-                empty = not status(session)["totals"]["advisories"]
-            except Exception as exc:  # noqa: BLE001 - an unmigrated or foreign database: say so, do not crash
-                raise EmptyAdvisoryStore(f"{_empty_message(settings)} ({type(exc).__name__})") from exc
-            if empty:
+            if _is_empty_session(session, status, settings):
                 raise EmptyAdvisoryStore(_empty_message(settings))
             yield SqlAdvisoryStore(session)
     finally:
-        dispose = getattr(db, "dispose", None)
-        if callable(dispose):
-            dispose()
+        db.dispose()
+
+
+def _is_empty(db: Any, status: Callable[[Any], dict], settings: Settings) -> bool:
+    with db.session() as session:
+        return _is_empty_session(session, status, settings)
+
+
+def _is_empty_session(session: Any, status: Callable[[Any], dict], settings: Settings) -> bool:
+    try:
+        return not status(session)["totals"]["advisories"]
+    except Exception as exc:  # noqa: BLE001 - an unmigrated or foreign database: report it as empty, clearly
+        raise EmptyAdvisoryStore(
+            f"{_empty_message(settings)}; the database has no advisory tables yet ({type(exc).__name__}): "
+            "run `hullscan db upgrade` first"
+        ) from exc
 
 
 def _empty_message(settings: Settings) -> str:
