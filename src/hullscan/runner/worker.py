@@ -107,7 +107,7 @@ class JobExecution:
                 try:
                     self.api.upload_artifact(job, SBOM_NAME, sbom)
                 except RunnerAPIError as exc:
-                    if isinstance(exc, JobGone) or exc.status is None or exc.status >= 500:
+                    if isinstance(exc, JobGone) or exc.status is None:
                         raise
                     return self._fail(f"SBOM upload refused: {exc}")
                 self.log.write("job succeeded")
@@ -147,6 +147,8 @@ class Runner:
         self.grace = grace
         self.busy = 0
         self._lock = threading.Lock()
+        # Scans fork from a server that preloaded the scanner (started at the first job, so idle runners
+        # cost nothing): fast to start, killable, and isolated from this process's threads.
         self.ctx = multiprocessing.get_context("forkserver")
         self.ctx.set_forkserver_preload(PRELOAD)
 
@@ -184,7 +186,6 @@ class Runner:
     def run(self) -> None:
         """Serve jobs until SIGTERM/SIGINT, then finish or release in-flight jobs."""
         self.api.ensure_runner_token(self.name)
-        self.ctx.Process(target=int).start()  # start the fork server now, before any thread exists
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
         slots = [threading.Thread(target=self._slot, args=(i,), name=f"slot-{i}", daemon=True)
