@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     advisories_http_retries: int = 3
 
     # --- matching settings ---
+    matching_max_sbom_components: int = Field(
+        default=250_000, description="Components read from one SBOM by `hullscan scan`; the rest are a warning."
+    )
 
     # --- ingestion / vulnerabilities settings ---
     continuous_scan_interval: float = Field(

@@ -50,12 +50,13 @@ def scan(
         severities = parse_severities(severity)
         if fail_on is not None:
             parse_severities(fail_on)
+        settings = get_settings()
         request = ScanRequest(
             target=target, severities=severities, ignore_unfixed=ignore_unfixed, vex_files=list(vex),
-            platform=platform, insecure=insecure,
+            platform=platform, insecure=insecure, max_sbom_components=settings.matching_max_sbom_components,
         )
         notify = lambda message: typer.echo(message, err=True)  # noqa: E731
-        with local_store(get_settings(), offline=offline, notify=notify) as store:
+        with local_store(settings, offline=offline, notify=notify) as store:
             report = run_scan(request, store)
     except (ScanError, SbomError, VexError) as exc:
         _die(str(exc))

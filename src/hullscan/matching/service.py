@@ -35,6 +35,7 @@ class ScanRequest:
     vex_files: list[Path] = field(default_factory=list)
     platform: str | None = None
     insecure: bool = False
+    max_sbom_components: int = 250_000
 
 
 def parse_severities(text: str | None) -> set[str] | None:
@@ -56,7 +57,7 @@ def load_inventory(request: ScanRequest) -> Inventory:
     """An SBOM file is read as it is; anything else is an image reference for the scanner."""
     path = Path(request.target)
     if looks_like_sbom(path):
-        return read_sbom(path)
+        return read_sbom(path, max_components=request.max_sbom_components)
     source = request.target
     if path.is_dir() and (path / "oci-layout").exists():
         source = f"oci-dir:{path}"
