@@ -163,12 +163,19 @@ def _applies(stmt: Statement, finding: Finding, image: ImageInfo) -> bool:
 
 def apply_vex(findings: list[Finding], docs: list[VexDocument], image: ImageInfo) -> tuple[list[Finding], list[Finding]]:
     """(kept, suppressed). The last statement about a (vulnerability, product) wins, as in OpenVEX."""
-    statements = [s for doc in docs for s in doc.statements]
+    by_name: dict[str, list[tuple[int, Statement]]] = {}
+    order = 0
+    for doc in docs:
+        for stmt in doc.statements:
+            for name in stmt.vulnerabilities:
+                by_name.setdefault(name, []).append((order, stmt))
+            order += 1
     kept: list[Finding] = []
     suppressed: list[Finding] = []
     for finding in findings:
+        candidates = {n: s for ident in finding.identifiers for n, s in by_name.get(ident, ())}
         verdict = None
-        for stmt in statements:
+        for _, stmt in sorted(candidates.items(), key=lambda pair: pair[0]):
             if _applies(stmt, finding, image):
                 verdict = stmt.status
         (suppressed if verdict in SUPPRESSING else kept).append(finding)
