@@ -217,6 +217,9 @@ def _desugar(op: str, text: str) -> list[tuple[str, tuple]]:
         if patch is None:
             return [(">=", _v(major, minor, 0)), ("<", _zero_pre(major, minor + 1, 0))]
         return [(">=", _v(major, minor, patch, pre)), ("<", _zero_pre(major, minor + 1, 0))]
+    if op == "==" and patch is not None:
+        # node-semver reads `==1.2.3` as operator `=` and version `=1.2.3`, which is not a version
+        raise InvalidVersion("npm", op + text, "invalid comparator")
     if op in ("=", "=="):
         op = ""
     if major is None:
@@ -262,14 +265,16 @@ def _node_set(text: str) -> list[tuple[str, tuple]]:
     return comparators
 
 
-def _node_range(version: str, constraint: str, allow_comma: bool) -> bool:
+def _node_range(version: str, constraint: str) -> bool:
+    """node-semver's `satisfies`: an invalid version or range satisfies nothing."""
     try:
         v = semver.parse_strict(version, "npm")
+        if "," in constraint:
+            raise InvalidVersion("npm", constraint, "node-semver ranges have no comma")
+        sets = [_node_set(alternative) for alternative in constraint.split("||")]
     except InvalidVersion:
         return False
-    text = constraint if allow_comma else constraint
-    for alternative in text.split("||"):
-        comps = _node_set(alternative)
+    for comps in sets:
         ok = True
         for op, bound in comps:
             c = -1 if v < bound else (0 if v == bound else 1)
@@ -300,7 +305,7 @@ def satisfies(scheme: str, version: str, constraint: str, syntax: str = "grype")
         return _kb(version, constraint)
     s = canonical_scheme(scheme)
     if syntax.startswith("node-semver") or syntax.startswith("go-npm-version"):
-        return _node_range(version, constraint, allow_comma=True)
+        return _node_range(version, constraint)
     if s == "pypi":
         return _pep440(version, constraint)
     if s == "gem":
