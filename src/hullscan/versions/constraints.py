@@ -266,11 +266,12 @@ def _node_set(text: str) -> list[tuple[str, tuple]]:
 
 
 def _node_range(version: str, constraint: str) -> bool:
-    """node-semver's `satisfies`: an invalid version or range satisfies nothing."""
+    """node-semver's `satisfies`: an invalid version or range satisfies nothing.
+
+    One deliberate extension: a comma joins comparators (AND), because advisory feeds (GitHub, Trivy) write
+    npm ranges as `>=1.0.0, <1.2.3`; node-semver itself would reject such a range."""
     try:
         v = semver.parse_strict(version, "npm")
-        if "," in constraint:
-            raise InvalidVersion("npm", constraint, "node-semver ranges have no comma")
         sets = [_node_set(alternative) for alternative in constraint.split("||")]
     except InvalidVersion:
         return False
