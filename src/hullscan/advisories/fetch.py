@@ -20,6 +20,7 @@ def download(client: httpx.Client, url: str, dest_dir: Path, retries: int = 3, m
     """Stream `url` into a new file under `dest_dir`; a short or failed transfer is retried from scratch."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     last: Exception | None = None
+    attempt = 0
     for attempt in range(1, retries + 1):
         fd, name = tempfile.mkstemp(prefix="download-", dir=dest_dir)
         path = Path(name)
@@ -45,7 +46,7 @@ def download(client: httpx.Client, url: str, dest_dir: Path, retries: int = 3, m
                 break  # a missing file does not appear by retrying
             log.warning("download failed, retrying", extra={"fields": {"url": url, "attempt": attempt, "error": str(exc)}})
             time.sleep(min(0.2 * attempt, 2.0))
-    raise FetchError(f"GET {url} failed after {retries} attempt(s): {last}")
+    raise FetchError(f"GET {url} failed after {attempt} attempt(s): {last}")
 
 
 def get_bytes(client: httpx.Client, url: str, retries: int = 3, max_bytes: int = 64 << 20) -> bytes:
