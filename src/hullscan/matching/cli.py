@@ -60,7 +60,14 @@ def scan(
             report = run_scan(request, store)
     except (ScanError, SbomError, VexError) as exc:
         _die(str(exc))
-    if output is not None:
+    if output is not None and output.exists() and not output.is_file():
+        # /dev/null, a FIFO, a terminal: write straight into it (a rename would replace the device node).
+        try:
+            with output.open("w", encoding="utf-8") as fh:
+                write_report(format, report, fh)
+        except OSError as exc:
+            _die(f"cannot write {output}: {exc.strerror or exc}")
+    elif output is not None:
         tmp = output.with_name(output.name + ".part")
         try:
             with tmp.open("w", encoding="utf-8") as fh:
