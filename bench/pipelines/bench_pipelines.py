@@ -85,6 +85,16 @@ class Server:
         return httpx.get(f"{self.url}/api/v1/projects/{PROJECT.replace('/', '%2F')}/pipelines?limit=500",
                          timeout=30).json()
 
+    def wait_runners(self, count: int, timeout: float = 300) -> None:
+        """Latency is measured from a push to ready runners, not to runners still starting."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runners = httpx.get(f"{self.url}/api/v1/runners", timeout=30).json()
+            if sum(1 for r in runners if r["contacted_at"]) >= count:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("runners did not start")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=60)
@@ -134,6 +144,7 @@ def main() -> None:
     try:
         server = Server(work / "data", pool=2)
         try:
+            server.wait_runners(2)
             result["cold_latency_s"] = latency(server, "latest")
             server.cli("project", "set", PROJECT, "--tags", "*", "--rate-limit", "100000")
             cached = [latency(server, f"c{i}") for i in range(args.cached)]

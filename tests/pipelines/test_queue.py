@@ -13,6 +13,8 @@ from hullscan.db import Database
 from hullscan.db.models.pipelines import Job, JobArtifact, Pipeline
 from hullscan.events import service as events
 from hullscan.pipelines import service as pipelines
+from hullscan.scanner import write_cyclonedx
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
 from tests.pipelines.helpers import add_event
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -135,4 +137,34 @@ def test_cancel_release_and_retry(migrated_settings) -> None:
         other = s.scalars(select(Job).where(Job.id.notin_([job.id, retried.id]))).one()
         with pytest.raises(pipelines.JobError):
             pipelines.retry_job(s, other, now=T0)  # still pending
+    db.dispose()
+
+
+def test_sboms_of_successful_jobs_are_ingested_once_and_bad_ones_marked(migrated_settings, tmp_path) -> None:
+    db = Database(migrated_settings)
+    _queue(db, migrated_settings, 2)
+    files = {"good": tmp_path / "good.json", "bad": tmp_path / "bad.json"}
+    files["good"].write_text(write_cyclonedx(Inventory(ImageInfo(name="registry.test:5000/group/app", tag="t0"),
+                                                       OperatingSystem("debian", "12.15"),
+                                                       [Package("zlib1g", "1:1.2.13.dfsg-1", "deb")]),
+                                             registry_triggered=True))
+    files["bad"].write_text('{"bomFormat": "CycloneDX", "components": "not a list"}')
+    with db.session() as s:
+        runner, _ = pipelines.register_runner(s, "r", now=T0)
+        for name in ("good", "bad"):
+            claimed = pipelines.claim_job(s, runner, now=T0, lease_seconds=30)
+            s.add(JobArtifact(job_id=claimed.job_id, name="gl-sbom-report.cdx.json", file_type="cyclonedx",
+                              sha256=name, size=1))
+            s.flush()
+            if name == "good":  # the bad one's job has not succeeded yet: not due
+                pipelines.finish_job(s, s.get(Job, claimed.job_id), "success", now=T0)
+    with db.session() as s:
+        assert pipelines.ingest_due_artifacts(s, lambda sha: files[sha], now=T0, limit=10) == 1
+        assert pipelines.ingest_due_artifacts(s, lambda sha: files[sha], now=T0, limit=10) == 0
+        good = s.scalars(select(JobArtifact).where(JobArtifact.sha256 == "good")).one()
+        assert good.ingested_at is not None and good.ingest_error is None
+        bad = s.scalars(select(JobArtifact).where(JobArtifact.sha256 == "bad")).one()
+        pipelines.finish_job(s, s.get(Job, bad.job_id), "success", now=T0)
+        assert pipelines.ingest_due_artifacts(s, lambda sha: files[sha], now=T0) == 1
+        assert bad.ingested_at is not None and bad.ingest_error.startswith("SBOM refused")
     db.dispose()

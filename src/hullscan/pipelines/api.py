@@ -29,8 +29,6 @@ from hullscan.auth.projects import get_project
 from hullscan.db.base import utcnow
 from hullscan.db.models import Project
 from hullscan.db.models.pipelines import Job, JobArtifact, Pipeline
-from hullscan.ingestion.service import IngestionError, SbomArtifact
-from hullscan.ingestion.service import ingest_sbom_artifact as ingest
 from hullscan.pipelines import service
 from hullscan.pipelines.artifacts import ArtifactError, ArtifactStore, check_sbom_name
 from hullscan.pipelines.pool import LocalRunnerPool, registration_token
@@ -73,7 +71,8 @@ def job_json(job: Job, artifacts: list[JobArtifact] | None = None) -> dict[str, 
         "attempts": job.attempts, "max_attempts": job.max_attempts, "failure_reason": job.failure_reason,
         "runner_id": job.runner_id, "created_at": _iso(job.created_at), "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at), "updated_at": _iso(job.updated_at), "log_size": job.log_size,
-        "artifacts": [{"name": a.name, "file_type": a.file_type, "sha256": a.sha256, "size": a.size}
+        "artifacts": [{"name": a.name, "file_type": a.file_type, "sha256": a.sha256, "size": a.size,
+                       "ingested_at": _iso(a.ingested_at), "ingest_error": a.ingest_error}
                       for a in artifacts or []],
     }
 
@@ -184,6 +183,10 @@ def update_job(job_id: int, body: JobUpdate, request: Request,
             service.heartbeat(session, job, now=now, lease_seconds=request.app.state.settings.job_lease_seconds)
         else:
             service.finish_job(session, job, body.state, now=now, failure_reason=body.failure_reason)
+            session.commit()
+            queue = getattr(request.app.state, "queue_signal", None)
+            if queue is not None:
+                queue.finished_from_thread()
     except service.JobError as exc:
         raise _conflict(exc) from None
     return {"id": job.id, "status": job.status, "lease_expires_at": _iso(job.lease_expires_at)}
@@ -226,7 +229,7 @@ async def append_trace(job_id: int, request: Request, offset: int = Query(ge=0),
 @router.post("/jobs/{job_id}/artifacts", status_code=201, tags=["runners"])
 async def upload_artifact(job_id: int, request: Request, name: str = Query(max_length=255),
                           job_token: Annotated[str | None, Header(alias="JOB-TOKEN")] = None) -> dict[str, Any]:
-    """Upload the job's CycloneDX SBOM (streamed, content-addressed); calls ingestion once it is stored."""
+    """Upload the job's CycloneDX SBOM (streamed, content-addressed). Ingestion takes it once the job succeeds."""
     settings: Settings = request.app.state.settings
     db = request.app.state.db
     try:
@@ -254,7 +257,7 @@ async def upload_artifact(job_id: int, request: Request, name: str = Query(max_l
             artifact = session.scalars(select(JobArtifact).where(JobArtifact.job_id == job.id,
                                                                  JobArtifact.name == name)).one_or_none()
             if artifact is not None and artifact.sha256 == sha:
-                return {"name": name, "sha256": sha, "size": size}  # a retried upload, already ingested
+                return {"name": name, "sha256": sha, "size": size}  # a retried upload, already stored
             if artifact is None:
                 artifact = JobArtifact(job_id=job.id, name=name, file_type="cyclonedx", sha256=sha, size=size,
                                        created_at=utcnow())
@@ -262,13 +265,6 @@ async def upload_artifact(job_id: int, request: Request, name: str = Query(max_l
             else:  # a retried upload replaces the previous file of this name
                 artifact.sha256, artifact.size = sha, size
             session.flush()
-            try:
-                ingest(session, SbomArtifact(
-                    project_id=job.project_id, pipeline_id=job.pipeline_id, job_id=job.id, artifact_id=artifact.id,
-                    path=artifact_store(settings).path(sha), image=job.variables.get("CS_IMAGE", ""),
-                    digest=job.digest))
-            except IngestionError as exc:  # rolls the artifact row back with the session
-                raise HTTPException(status_code=422, detail=f"SBOM refused: {exc}") from None
             return {"name": name, "sha256": sha, "size": size}
 
     try:
@@ -402,6 +398,26 @@ async def _maintain(app: FastAPI) -> None:
         await asyncio.sleep(interval)
 
 
+async def _ingest(app: FastAPI) -> None:
+    """Ingest the SBOMs of successful jobs (durable: what a crash interrupts is picked up again)."""
+    store = artifact_store(app.state.settings)
+    queue = QueueSignal.of(app)
+
+    def batch() -> int:
+        with app.state.db.session() as session:
+            return service.ingest_due_artifacts(session, store.path, now=utcnow(), limit=1)
+
+    while True:
+        try:
+            if await run_in_threadpool(batch):
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("SBOM ingestion batch failed")
+        await queue.wait_finished(1.0)
+
+
 def _stop_long_polls_on_shutdown(app: FastAPI) -> None:
     """uvicorn waits for open requests before shutting down: end runners' long polls at the signal."""
     if threading.current_thread() is not threading.main_thread():
@@ -425,7 +441,7 @@ async def start(app: FastAPI) -> None:
     """Start queue maintenance and the local runner pool (`runner_pool_size`, default one per core)."""
     QueueSignal.of(app)
     _stop_long_polls_on_shutdown(app)
-    app.state.pipelines_maintenance = asyncio.create_task(_maintain(app))
+    app.state.pipelines_tasks = [asyncio.create_task(_maintain(app)), asyncio.create_task(_ingest(app))]
     pool = LocalRunnerPool(app.state.settings, app.state.db)
     app.state.runner_pool = pool
     await run_in_threadpool(pool.start)
@@ -436,8 +452,7 @@ async def stop(app: FastAPI) -> None:
     pool: LocalRunnerPool | None = getattr(app.state, "runner_pool", None)
     if pool is not None:
         await run_in_threadpool(pool.stop)
-    task = getattr(app.state, "pipelines_maintenance", None)
-    if task is not None:
+    for task in getattr(app.state, "pipelines_tasks", []):
         task.cancel()
         try:
             await task

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.db.models.pipelines import Job, JobArtifact, JobLogChunk, Pipeline, Runner
 from hullscan.events.types import ImagePushedEvent
+from hullscan.ingestion.service import IngestionError, SbomArtifact, ingest_sbom_artifact
+
+log = logging.getLogger("hullscan.pipelines")
 
 SOURCE = "container_registry_push"
 JOB_NAME = "container_scanning"
@@ -129,7 +134,7 @@ def register_runner(session: Session, description: str, *, is_local: bool = Fals
                     now: datetime) -> tuple[Runner, str]:
     token = RUNNER_TOKEN_PREFIX + secrets.token_urlsafe(32)
     runner = Runner(description=description[:255], token_hash=hash_token(token), is_local=is_local,
-                    created_at=now, contacted_at=now)
+                    created_at=now, contacted_at=None)  # set when it first asks for work
     session.add(runner)
     session.flush()
     return runner, token
@@ -345,6 +350,32 @@ def retry_job(session: Session, job: Job, *, now: datetime) -> Job:
     session.flush()
     _sync_pipelines(session, [new], now)
     return new
+
+
+# --- ingestion of finished scans ------------------------------------------------------------------------------
+
+def ingest_due_artifacts(session: Session, artifact_path: Callable[[str], Path], *, now: datetime,
+                         limit: int = 1) -> int:
+    """Hand the SBOMs of successful jobs to ingestion, once each. An SBOM ingestion refuses is marked with the
+    reason (never retried); rows are claimed with SKIP LOCKED so several servers share the work. One per
+    transaction by default: on SQLite a transaction holds the database's single write lock."""
+    rows = session.execute(select(JobArtifact, Job).join(Job, Job.id == JobArtifact.job_id)
+                           .where(JobArtifact.ingested_at.is_(None), Job.status == SUCCESS)
+                           .order_by(JobArtifact.id).limit(limit)
+                           .with_for_update(skip_locked=True, of=JobArtifact)).all()
+    for artifact, job in rows:
+        try:
+            with session.begin_nested():
+                ingest_sbom_artifact(session, SbomArtifact(
+                    project_id=job.project_id, pipeline_id=job.pipeline_id, job_id=job.id, artifact_id=artifact.id,
+                    path=artifact_path(artifact.sha256), image=job.variables.get("CS_IMAGE", ""), digest=job.digest))
+        except IngestionError as exc:
+            artifact.ingest_error = f"SBOM refused: {exc}"[:512]
+        except Exception as exc:  # noqa: BLE001 - one broken artifact must not block the others forever
+            log.exception("ingestion failed", extra={"fields": {"artifact_id": artifact.id, "job_id": job.id}})
+            artifact.ingest_error = f"ingestion failed: {exc.__class__.__name__}: {exc}"[:512]
+        artifact.ingested_at = now
+    return len(rows)
 
 
 # --- queries ------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Wakes long-polling runners as soon as jobs become claimable in this process (others poll each second)."""
+"""Wakes long-polling runners as soon as jobs become claimable in this process (others poll each second),
+and the SBOM ingestion as soon as a job finishes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 class QueueSignal:
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
 
     @classmethod
     def of(cls, app: Any) -> "QueueSignal":
@@ -27,3 +30,14 @@ class QueueSignal:
             await asyncio.wait_for(self._event.wait(), timeout)
         except TimeoutError:
             pass
+
+    def finished_from_thread(self) -> None:
+        """A job finished (called from a worker thread): wake the ingestion of its SBOM."""
+        self._loop.call_soon_threadsafe(self._finished.set)
+
+    async def wait_finished(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._finished.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._finished.clear()

@@ -87,7 +87,9 @@ class JobLogChunk(Base):
 
 
 class JobArtifact(Base):
-    """A job's file, stored content-addressed under `<data_dir>/artifacts/sha256/`."""
+    """A job's file, stored content-addressed under `<data_dir>/artifacts/sha256/`. SBOMs of successful jobs
+    are ingested after the job finishes (as GitLab ingests reports after the pipeline), durably: a row with
+    `ingested_at` unset is still due."""
 
     __tablename__ = "ci_job_artifacts"
     __table_args__ = (UniqueConstraint("job_id", "name", name="uq_ci_job_artifacts_job_id_name"),)
@@ -99,6 +101,8 @@ class JobArtifact(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    ingested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # None: ingestion still due
+    ingest_error: Mapped[str | None] = mapped_column(String(512))
 
 
 class DroppedPush(Base):

@@ -101,10 +101,13 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("ingested_at", UTCDateTime),
+        sa.Column("ingest_error", sa.String(512)),
         sa.PrimaryKeyConstraint("id", name="pk_ci_job_artifacts"),
         sa.UniqueConstraint("job_id", "name", name="uq_ci_job_artifacts_job_id_name"),
     )
     op.create_index("ix_ci_job_artifacts_job_id", "ci_job_artifacts", ["job_id"])
+    op.create_index("ix_ci_job_artifacts_ingested_at", "ci_job_artifacts", ["ingested_at"])
     op.create_table(
         "cs4r_dropped_pushes",
         sa.Column("id", sa.Integer, nullable=False),
