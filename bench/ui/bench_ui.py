@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -132,6 +133,7 @@ def main() -> None:
     ap.add_argument("--db", default="sqlite,postgresql")
     args = ap.parse_args()
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    load_before = os.getloadavg()
     cluster = PostgresCluster().start() if "postgresql" in kinds else None
     try:
         results = [run(k, args.requests, cluster if k == "postgresql" else None) for k in kinds]
@@ -139,13 +141,17 @@ def main() -> None:
         if cluster:
             cluster.stop()
     out = {"benchmark": "ui report page, 10,000 vulnerabilities", "target_ms": TARGET_MS,
-           "machine": {"python": platform.python_version(), "platform": platform.platform()},
+           "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                       "cpus": os.cpu_count(), "loadavg_before": [round(x, 1) for x in load_before],
+                       "loadavg_after": [round(x, 1) for x in os.getloadavg()]},
            "peer": "hullscan REST API list endpoint, same query (JSON)", "results": results}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ui.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = ["# UI benchmark: vulnerability report page, 10,000 vulnerabilities", "",
              f"Real `hullscan serve`, httpx over loopback, {args.requests} requests per row after one warm-up; "
-             f"target: page median <= {TARGET_MS:.0f} ms. Peer: the REST API list for the same query.", ""]
+             f"target: page median <= {TARGET_MS:.0f} ms. Peer: the REST API list for the same query.",
+             f"Machine: {os.cpu_count()} CPUs shared with other work; load average before "
+             f"{out['machine']['loadavg_before'][0]}, after {out['machine']['loadavg_after'][0]}.", ""]
     for res in results:
         lines += [f"## {res['database']} (seeded {res['vulnerabilities']} via record_findings in {res['seed_seconds']} s)",
                   "", "| scenario | page median ms | page p95 ms | API median ms | API p95 ms | <= 300 ms |",

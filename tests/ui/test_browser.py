@@ -125,7 +125,17 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
         pipeline = _wait_for_scan(server)
         job = pipeline["jobs"][0]
         assert job["image"] == f"{server.host}/group/app/web:latest"
+        # a tag outside the patterns is dropped, visibly, with its reason
+        push = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+                               f"docker://{server.host}/group/app/web:dev"], capture_output=True, text=True,
+                              timeout=300)
+        assert push.returncode == 0, push.stderr[-2000:]
         page.goto("/projects/group/app/-/pipelines")
+        deadline = time.monotonic() + 30
+        while not page.get_by_text("Tag does not match the scan patterns").count() and time.monotonic() < deadline:
+            time.sleep(1)
+            page.reload()
+        assert page.get_by_text("Tag does not match the scan patterns").is_visible()
         assert page.get_by_text("Container registry push").first.is_visible()
         assert page.locator(f'tr[data-pipeline="{pipeline["id"]}"] .status').inner_text() == "success"
         page.screenshot(path=str(shots / "04-pipelines.png"), full_page=True)

@@ -260,3 +260,31 @@ def test_overview_trend_counts_open_per_day(client, db) -> None:
     html = client.get("/projects/group/app/-/overview").text
     assert 'data-testid="trend-chart"' in html and "High: 1 not resolved today" in html
     assert isinstance(date.today(), date)
+
+
+def test_settings_webhooks_add_list_delete(client, db) -> None:
+    from hullscan.vulnerabilities import notifications
+
+    seed_basic(db)
+    url = "/projects/group/app/-/settings"
+    token = csrf_token(client, url)
+    r = client.post(url + "/webhooks", data={"csrf_token": token, "url": "javascript:alert(1)",
+                                              "events": ["new_vulnerability"], "min_severity": "high"})
+    assert r.status_code == 400 and "http(s)" in r.text
+    r = client.post(url + "/webhooks", data={"csrf_token": token, "url": "https://chat.example/hook?a=<b>",
+                                              "events": ["new_vulnerability", "scan_failed"], "min_severity": "critical"})
+    assert r.status_code == 200
+    with db.session() as s:
+        pid = projects.get_project(s, "group/app").id
+        hooks = notifications.webhooks_of(s, pid)
+        assert [(h.url, h.events, h.min_severity) for h in hooks] == [
+            ("https://chat.example/hook?a=<b>", ["new_vulnerability", "scan_failed"], "critical")]
+        hook_id, secret = hooks[0].id, hooks[0].secret
+    assert secret in r.text and "a=&lt;b&gt;" in r.text  # the secret is shown once; the URL escaped
+    page = client.get(url).text
+    assert f'data-webhook="{hook_id}"' in page and secret not in page
+    r = client.post(f"{url}/webhooks/{hook_id}/delete", data={"csrf_token": token})
+    assert r.status_code == 303
+    assert client.post(f"{url}/webhooks/{hook_id}/delete", data={"csrf_token": token}).status_code == 404
+    with db.session() as s:
+        assert notifications.webhooks_of(s, pid) == []

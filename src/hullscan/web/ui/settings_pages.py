@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from hullscan.advisories import service as advisories
 from hullscan.auth import Action, Principal, authorize
 from hullscan.auth.projects import update_project_settings
+from hullscan.vulnerabilities import notifications
 from hullscan.web.ui import queries
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
@@ -26,7 +27,36 @@ def settings_page(request: Request, project: str, saved: int | None = Query(defa
                   principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     return render(request, "settings.html", project=found, saved=bool(saved),
-                  feature_on=request.app.state.settings.feature_container_scanning_for_registry)
+                  feature_on=request.app.state.settings.feature_container_scanning_for_registry,
+                  webhooks=notifications.webhooks_of(session, found.id), events=notifications.EVENTS,
+                  new_secret=None)
+
+
+@router.post("/projects/{project:path}/-/settings/webhooks")
+def add_webhook(request: Request, project: str, url: str = Form(max_length=2048),
+                events: list[str] = Form(default=[]), min_severity: str = Form(default="high", max_length=16),
+                principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
+    """Add a notification webhook; its signing secret is shown once, on the page this answers with."""
+    found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
+    if not events:
+        raise HTTPException(status_code=400, detail="Choose at least one event for the webhook.")
+    try:
+        hook = notifications.create_webhook(session, found.id, url.strip(), events=events, min_severity=min_severity)
+    except notifications.WebhookError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    return render(request, "settings.html", project=found, saved=False,
+                  feature_on=request.app.state.settings.feature_container_scanning_for_registry,
+                  webhooks=notifications.webhooks_of(session, found.id), events=notifications.EVENTS,
+                  new_secret=(hook.url, hook.secret))
+
+
+@router.post("/projects/{project:path}/-/settings/webhooks/{webhook_id}/delete")
+def remove_webhook(request: Request, project: str, webhook_id: int, principal: Principal = Depends(ui_principal),
+                   session: Session = Depends(ui_session)) -> Response:
+    found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
+    if not notifications.delete_webhook(session, found.id, webhook_id):
+        raise HTTPException(status_code=404, detail=f"There is no webhook {webhook_id} in this project.")
+    return RedirectResponse(project_url(found.path, "settings") + "#webhooks", status_code=303)
 
 
 @router.post("/projects/{project:path}/-/settings")
