@@ -33,14 +33,7 @@ def scan(
     """Scan an image or SBOM for known vulnerabilities, like `trivy image` / `grype`."""
     from hullscan.matching.reports import write_report
     from hullscan.matching.sbom import SbomError
-    from hullscan.matching.service import (
-        ScanError,
-        ScanRequest,
-        fails,
-        local_store,
-        parse_severities,
-        run_scan,
-    )
+    from hullscan.matching.service import ScanError, ScanRequest, fails, parse_severities, scan_with_local_store
     from hullscan.matching.vex import VexError
     from hullscan.settings import get_settings
 
@@ -55,9 +48,9 @@ def scan(
             target=target, severities=severities, ignore_unfixed=ignore_unfixed, vex_files=list(vex),
             platform=platform, insecure=insecure, max_sbom_components=settings.matching_max_sbom_components,
         )
-        notify = lambda message: typer.echo(message, err=True)  # noqa: E731
-        with local_store(settings, offline=offline, notify=notify) as store:
-            report = run_scan(request, store)
+        report = scan_with_local_store(
+            request, settings, offline=offline, notify=lambda message: typer.echo(message, err=True)
+        )
     except (ScanError, SbomError, VexError) as exc:
         _die(str(exc))
     if output is not None and output.exists() and not output.is_file():

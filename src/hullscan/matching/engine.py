@@ -42,6 +42,7 @@ class MatchStats:
     """What could not be matched, counted (never fatal)."""
 
     packages: int = 0
+    candidates: int = 0  # affected entries the store returned for the inventory's keys
     matched_packages: int = 0
     unparsable_versions: int = 0
     unsupported_packages: int = 0  # types without an advisory ecosystem, or OS packages without a known OS
@@ -51,6 +52,7 @@ class MatchStats:
     def to_dict(self) -> dict[str, object]:
         return {
             "packages": self.packages,
+            "candidates": self.candidates,
             "matched_packages": self.matched_packages,
             "unparsable_versions": self.unparsable_versions,
             "unsupported_packages": self.unsupported_packages,
@@ -112,6 +114,7 @@ def match(inventory: Inventory, store: AdvisoryStore, *, repository_release: str
     lookups = _plan(inventory, stats, repository_release)
     keys = {key for lookup in lookups for key in lookup.keys}
     candidates = store.affected_for(sorted(keys)) if keys else {}
+    stats.candidates = sum(len(v) for v in candidates.values())
 
     evaluator = RangeEvaluator() if lookups else None
     hits_per_lookup: list[tuple[_Lookup, list[_Hit]]] = []

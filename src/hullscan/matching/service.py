@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,53 +118,91 @@ def fails(report: ScanReport, fail_on: str | None) -> bool:
     return any(f.severity_rank >= threshold for f in report.findings)
 
 
-@contextmanager
-def local_store(
-    settings: Settings, *, offline: bool = True, notify: Callable[[str], None] | None = None
-) -> Iterator[AdvisoryStore]:
-    """The advisory store in the local data directory.
+@dataclass
+class LocalStore:
+    store: AdvisoryStore
+    is_empty: Callable[[], bool]
 
-    An empty store is an EmptyAdvisoryStore error when `offline`; otherwise the configured sources are synced
-    first (as `trivy` fetches its database on first use) and the error names what failed."""
-    from hullscan.advisories.service import SqlAdvisoryStore, status, sync
-    from hullscan.db import Database, upgrade
+
+@contextmanager
+def local_store(settings: Settings) -> Iterator[LocalStore]:
+    """The advisory store of the local data directory. Whether it is empty is asked only when a scan found no
+    candidates at all (counting the store costs more than most scans)."""
+    from hullscan.advisories.reader import SqlAdvisoryStore
+    from hullscan.db import Database
 
     db_path = settings.resolved_data_dir / "hullscan.db"
-    if offline and not settings.database_url and not db_path.exists():
+    if not settings.database_url and not db_path.exists():
         raise EmptyAdvisoryStore(_empty_message(settings))
-    if not offline:
-        upgrade(settings)
     db = Database(settings)
+
+    def is_empty() -> bool:
+        from hullscan.advisories.service import status
+
+        return _is_empty_session(session, status, settings)
+
     try:
-        if not offline and _is_empty(db, status, settings):
-            if notify:
-                notify("the advisory store is empty: syncing the configured sources first (--offline skips this)")
-            results = sync(db, settings)
-            failures = [f"{r.source}: {r.error}" for r in results if not r.ok]
-            if _is_empty(db, status, settings):
-                detail = "; ".join(failures) or "no source returned advisories"
-                raise EmptyAdvisoryStore(f"{_empty_message(settings)} (sync failed: {detail})")
         with db.session() as session:
-            if _is_empty_session(session, status, settings):
-                raise EmptyAdvisoryStore(_empty_message(settings))
-            yield SqlAdvisoryStore(session)
+            yield LocalStore(SqlAdvisoryStore(session), is_empty)
     finally:
         db.dispose()
 
 
-def _is_empty(db: Any, status: Callable[[Any], dict], settings: Settings) -> bool:
-    with db.session() as session:
-        return _is_empty_session(session, status, settings)
-
-
-def _is_empty_session(session: Any, status: Callable[[Any], dict], settings: Settings) -> bool:
+def _preload_store_modules() -> None:
     try:
-        return not status(session)["totals"]["advisories"]
-    except Exception as exc:  # noqa: BLE001 - an unmigrated or foreign database: report it as empty, clearly
-        raise EmptyAdvisoryStore(
-            f"{_empty_message(settings)}; the database has no advisory tables yet ({type(exc).__name__}): "
-            "run `hullscan db upgrade` first"
-        ) from exc
+        import hullscan.advisories.reader  # noqa: F401
+    except ImportError:  # the real import below reports it
+        pass
+
+
+def sync_empty_store(settings: Settings) -> None:
+    """Sync the configured sources into an empty store (what `hullscan scan` does unless --offline)."""
+    from hullscan.advisories.service import status, sync
+    from hullscan.db import Database, upgrade
+
+    upgrade(settings)
+    db = Database(settings)
+    try:
+        results = sync(db, settings)
+        failures = [f"{r.source}: {r.error}" for r in results if not r.ok]
+        with db.session() as session:
+            if _is_empty_session(session, status, settings):
+                detail = "; ".join(failures) or "no source returned advisories"
+                raise EmptyAdvisoryStore(f"{_empty_message(settings)} (sync failed: {detail})")
+    finally:
+        db.dispose()
+
+
+def scan_with_local_store(
+    request: ScanRequest, settings: Settings, *, offline: bool, notify: Callable[[str], None] | None = None
+) -> ScanReport:
+    """Analyse (or read) the target once, match it against the local store; an empty store is an error when
+    offline, else it is synced first (as `trivy` fetches its database on first use) and the scan rerun."""
+    for path in request.vex_files:  # fail on a bad VEX file before any slow work
+        load_vex(path)
+    # The database layer takes about a second of imports; let them run while the image is read (the
+    # scanner's decompression runs outside the GIL).
+    preload = threading.Thread(target=_preload_store_modules, daemon=True)
+    preload.start()
+    inventory = load_inventory(request)
+    preload.join()
+    try:
+        with local_store(settings) as local:
+            report = run_scan(request, local.store, inventory=inventory)
+            empty = report.stats.candidates == 0 and local.is_empty()
+    except EmptyAdvisoryStore:
+        if offline:
+            raise
+        empty = True
+    if not empty:
+        return report
+    if offline:
+        raise EmptyAdvisoryStore(_empty_message(settings))
+    if notify:
+        notify("the advisory store is empty: syncing the configured sources first (--offline skips this)")
+    sync_empty_store(settings)
+    with local_store(settings) as local:
+        return run_scan(request, local.store, inventory=inventory)
 
 
 def _empty_message(settings: Settings) -> str:
