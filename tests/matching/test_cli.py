@@ -117,6 +117,10 @@ def test_scan_sbom_filters_exit_codes_and_vex(imported, app_sbom, tmp_path) -> N
     unfixed_only = _hullscan(imported, str(app_sbom), "--format", "json", "--ignore-unfixed")
     assert all(f["fixed_versions"] for f in json.loads(unfixed_only.stdout)["findings"])
 
+    device = _hullscan(imported, str(app_sbom), "--format", "json", "--output", "/dev/stdout")
+    assert device.returncode == 0 and json.loads(device.stdout)["findings"]  # written through, never replaced
+    assert not Path("/dev/stdout.part").exists() and Path("/dev/null").is_char_device()
+
     table = _hullscan(imported, str(app_sbom))
     assert table.returncode == 0 and "urllib3" in table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
