@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from hullscan.advisories.service import SqlAdvisoryStore, import_path
 from hullscan.db import Database, upgrade

@@ -186,9 +186,17 @@ def scan_with_local_store(
     preload.start()
     inventory = load_inventory(request)
     preload.join()
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         with local_store(settings) as local:
-            report = run_scan(request, local.store, inventory=inventory)
+            try:
+                report = run_scan(request, local.store, inventory=inventory)
+            except SQLAlchemyError as exc:  # no advisory tables (never migrated) or not a hullscan database
+                raise EmptyAdvisoryStore(
+                    f"{_empty_message(settings)}; the database has no advisory tables yet ({type(exc).__name__}): "
+                    "run `hullscan db upgrade` first"
+                ) from exc
             empty = report.stats.candidates == 0 and local.is_empty()
     except EmptyAdvisoryStore:
         if offline:
@@ -203,6 +211,16 @@ def scan_with_local_store(
     sync_empty_store(settings)
     with local_store(settings) as local:
         return run_scan(request, local.store, inventory=inventory)
+
+
+def _is_empty_session(session: Any, status: Callable[[Any], dict], settings: Settings) -> bool:
+    try:
+        return not status(session)["totals"]["advisories"]
+    except Exception as exc:  # noqa: BLE001 - an unmigrated or foreign database: report it as empty, clearly
+        raise EmptyAdvisoryStore(
+            f"{_empty_message(settings)}; the database has no advisory tables yet ({type(exc).__name__}): "
+            "run `hullscan db upgrade` first"
+        ) from exc
 
 
 def _empty_message(settings: Settings) -> str:
