@@ -62,6 +62,8 @@ def _names() -> dict[str, list[tuple[str, list[str]]]]:
                         continue
                     versions = out[kind].setdefault(name, set())
                     for rng in aff.get("ranges", []):
+                        if rng.get("type") == "GIT":  # commit hashes, not versions
+                            continue
                         for event in rng.get("events", []):
                             for value in event.values():
                                 if value != "0":
