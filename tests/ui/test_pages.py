@@ -62,6 +62,11 @@ def test_registry_tab_counts_filters_and_sorting(client, db) -> None:
     only_critical = client.get(REGISTRY + "&severity=critical").text
     assert len(row_ids(only_critical)) == 1 and "CVE-2023-45853" in only_critical
     assert counter(only_critical, "high") == 0
+    # the Image list keeps offering every image, whatever the severity filter
+    assert '<option value="127.0.0.1:5000/group/app/worker:v1"' in only_critical
+    # other filters are counted by the service's query: counters follow them too
+    fixable = client.get(REGISTRY + "&has_fix=true").text
+    assert (counter(fixable, "high"), counter(fixable, "critical")) == (1, 0)
 
     worker = client.get(REPORT, params={"tab": "CONTAINER_REGISTRY", "image": "127.0.0.1:5000/group/app/worker:v1"}).text
     assert len(row_ids(worker)) == 1 and "CVE-2023-38545" in worker

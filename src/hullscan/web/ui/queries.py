@@ -18,7 +18,7 @@ from hullscan.db.models.pipelines import Job, JobArtifact, Runner
 from hullscan.db.models.registry import RegistryManifest, RegistryRepository, RegistryTag
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPES
-from hullscan.vulnerabilities.service import VulnerabilityFilter
+from hullscan.vulnerabilities.service import VulnerabilityFilter, severity_counts
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 OPEN_STATES = ("detected", "confirmed")
@@ -52,20 +52,24 @@ def _image_name(image: str) -> str:
 
 
 def report_facets(session: Session, flt: VulnerabilityFilter) -> tuple[dict[str, int], list[str]]:
-    """Severity counts under `flt` and the images that match its other filters, in one grouped query.
-
-    The Image list is a facet: every image with matches under the other filters, so it can be switched."""
-    counts = _zero()
-    images: list[str] = []
-    q = (select(Vulnerability.image, Vulnerability.severity, func.count())
-         .where(*replace(flt, image=None).conditions())
+    """Severity counts under `flt`, and every image of the report under its status filter (so the Image list
+    always offers all of them). One grouped query when only status, severity and image are filtered (the
+    common case); the service's count query besides it otherwise."""
+    base = VulnerabilityFilter(project_id=flt.project_id, report_types=flt.report_types, states=flt.states)
+    q = (select(Vulnerability.image, Vulnerability.severity, func.count()).where(*base.conditions())
          .group_by(Vulnerability.image, Vulnerability.severity).order_by(Vulnerability.image))
-    for image, sev, n in session.execute(q):
-        if not images or images[-1] != image:
-            images.append(image)
+    rows = session.execute(q).all()
+    images = sorted({image for image, _, _ in rows})[:1000]
+    if replace(flt, severities=None, image=None) != base:
+        return severity_counts(session, flt), images
+    counts = _zero()
+    for image, sev, n in rows:
+        sev = sev if sev in SEVERITIES else "unknown"
+        if flt.severities and sev not in flt.severities:
+            continue
         if flt.image is None or flt.image in (image, _image_name(image)):
-            counts[sev if sev in SEVERITIES else "unknown"] += n
-    return counts, images[:1000]
+            counts[sev] += n
+    return counts, images
 
 
 def image_names(session: Session, project_id: int, report_types: list[str]) -> list[str]:
