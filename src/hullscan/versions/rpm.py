@@ -68,4 +68,10 @@ def parse(version: str) -> tuple:
     epoch, ver, release = split_evr(v)
     if not ver:
         raise InvalidVersion("rpm", version, "empty version field")
-    return (int(epoch), vercmp_key(ver), vercmp_key(release or ""))
+    # Flattened (rank, value) tokens: each field ends in its END token, so fields stay aligned.
+    out: list = [int(epoch)]
+    for part in (vercmp_key(ver), vercmp_key(release or "")):
+        for tok in part:
+            out.append(tok[0])
+            out.append(tok[1] if len(tok) > 1 else 0)
+    return tuple(out)
