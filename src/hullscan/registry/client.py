@@ -168,6 +168,19 @@ class VerifyingStream:
         self.close()
 
 
+def _tls_context(insecure: bool):
+    """The system trust store (honours SSL_CERT_FILE/SSL_CERT_DIR, so a self-hosted registry's CA works),
+    or no verification for `insecure`; built here because httpx's default loads a CA bundle on every start."""
+    import ssl
+
+    if not insecure:
+        return ssl.create_default_context()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class RegistryClient:
     """Pulls manifests and blobs from one registry host."""
 
@@ -185,7 +198,7 @@ class RegistryClient:
         self.credentials = (username, password or "") if username is not None else None
         from hullscan import __version__
 
-        self.http = httpx.Client(timeout=timeout, follow_redirects=True, verify=not insecure,
+        self.http = httpx.Client(timeout=timeout, follow_redirects=True, verify=_tls_context(insecure),
                                  headers={"User-Agent": f"hullscan/{__version__}"})
         self.authorization: dict[str, str] = {}  # scope -> Authorization header value
 

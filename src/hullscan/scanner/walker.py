@@ -1,11 +1,13 @@
 """The streaming layer walker: one pass over a layer blob, reading only the files some analyzer wants.
 
-A layer is never extracted. The blob streams through a hashing reader (compressed digest), a decompressor
-(isal for gzip when installed, zstandard, or none; chosen by magic bytes), a counting hashing reader (diff_id
-and the total decompressed byte cap) and `tarfile` in stream mode. Wanted files are kept in memory when small
-or spooled to the walker's temp dir, never under their tar name, so no entry can write outside it. Whiteouts,
-opaque dirs and links are recorded for the cross-layer merge. A bad layer ends as a warning naming it, with
-what was found before the damage; such a result is marked incomplete and never cached.
+A layer is never extracted. A helper thread reads the blob (hashing it against its digest, unless the stream
+verifies itself) and decompresses it (gzip via isal when installed, else zlib; zstandard; or plain tar,
+chosen by magic bytes) with bounded output per call and a total decompressed byte cap; when a layer has no
+digest the uncompressed tar is hashed against its diff_id on a second thread. The main thread parses tar
+headers (ustar, GNU long names, pax) with a small forward-only reader. Wanted files are kept in memory when
+small or spooled to the walker's temp dir under random names, never under their tar name, so no entry can
+write outside it. Whiteouts, opaque dirs and links are recorded for the cross-layer merge. A bad layer ends as
+a warning naming it, with what was found before the damage; such a result is marked incomplete, never cached.
 """
 
 from __future__ import annotations
