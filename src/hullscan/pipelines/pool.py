@@ -43,7 +43,7 @@ def registration_token(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def _die_with_parent() -> None:  # runs in the child before exec: SIGTERM it when `serve` dies
+def _die_with_parent() -> None:  # runs in the child before exec: SIGTERM it when its spawning thread dies
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
@@ -84,26 +84,37 @@ class LocalRunnerPool:
                 runner, token = service.register_runner(session, f"local-{i}", is_local=True, now=utcnow())
                 self.runner_ids.append(runner.id)
                 self.tokens.append(token)
-        self.procs = [self._spawn(i) for i in range(self.size)]
+        self.procs = [None] * self.size
         self._watcher = threading.Thread(target=self._watch, name="runner-pool", daemon=True)
         self._watcher.start()
         log.info("local runner pool started", extra={"fields": {"runners": self.size}})
 
     def _watch(self) -> None:
-        """Restart runners that exit while the server runs (crash, OOM kill)."""
-        while not self._stopping.wait(1.0):
+        """Start the runners, and restart those that exit while the server runs (crash, OOM kill).
+
+        Runners are spawned from this thread only: PR_SET_PDEATHSIG fires when the spawning *thread* ends, and
+        this one lives exactly as long as the pool."""
+        while not self._stopping.is_set():
             for i, proc in enumerate(self.procs):
-                if proc is not None and proc.poll() is not None and not self._stopping.is_set():
-                    log.warning("local runner exited; restarting", extra={"fields": {"runner": i, "code": proc.returncode}})
-                    self.procs[i] = self._spawn(i)
+                if self._stopping.is_set():
+                    break
+                if proc is None or proc.poll() is not None:
+                    if proc is not None:
+                        log.warning("local runner exited; restarting",
+                                    extra={"fields": {"runner": i, "code": proc.returncode}})
+                    try:
+                        self.procs[i] = self._spawn(i)
+                    except OSError:
+                        log.exception("cannot start a local runner")
+            self._stopping.wait(1.0)
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=2)
         live = [p for p in self.procs if p is not None and p.poll() is None]
         for proc in live:
             proc.send_signal(signal.SIGTERM)
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for proc in live:
             try:
