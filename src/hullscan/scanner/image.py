@@ -60,38 +60,58 @@ def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
     with tempfile.TemporaryDirectory(prefix="hullscan-") as tmp_dir:
         if image.rootfs_dir is not None:
             results.append((walk_directory(image.rootfs_dir, analyzers, limits, tmp_dir), None, None))
+        slots: list[tuple[LayerResult | None, str | None, str | None]] = []
+        todo: list[int] = []
         for index, layer in enumerate(image.layers):
             cached = _cached(cache, layer, version)
-            if cached is not None:
-                results.append((cached, layer.digest, layer.diff_id))
-                continue
-            label = f"layer {index + 1} ({layer.digest or layer.diff_id})"
-            if on_layer_walk is not None:
-                on_layer_walk()
-            try:
-                with image.open_layer(layer) as blob:
-                    verify = "none" if getattr(blob, "verifies_digest", False) else (
-                        "digest" if layer.digest else "diff_id")
-                    result = walk_layer(blob, analyzers, limits, tmp_dir, label=label, verify=verify)
-                    if result.complete and verify == "none":
-                        result.digest = layer.digest  # the stream raised had the content not matched
-            except SourceError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - e.g. a registry digest mismatch mid-stream
-                result = LayerResult(complete=False, warnings=[f"{label}: {type(exc).__name__}: {exc}"])
-            if result.complete and result.digest and layer.digest and result.digest != layer.digest:
-                result.complete = False
-                result.warnings.append(f"{label}: content is {result.digest}, the manifest says {layer.digest}")
-            if result.complete and layer.diff_id and result.diff_id and result.diff_id != layer.diff_id:
-                result.complete = False
-                result.warnings.append(f"{label}: content is {result.diff_id}, the config says {layer.diff_id}")
+            slots.append((cached, layer.digest, layer.diff_id))
+            if cached is None:
+                todo.append(index)
+        if todo and on_layer_walk is not None:
+            on_layer_walk()
+        walk = lambda i: _walk(image, i, analyzers, limits, tmp_dir)  # noqa: E731
+        if len(todo) > 1 and image.parallel_layers:
+            # two layers at a time: each walk keeps a core busy only part of the time (it waits on I/O and
+            # decompression), so small layers finish while a big one streams
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="layer") as pool:
+                walked = dict(zip(todo, pool.map(walk, todo), strict=True))
+        else:
+            walked = {i: walk(i) for i in todo}
+        for index, result in walked.items():
+            layer = image.layers[index]
             if result.complete and layer.diff_id and (result.digest or result.diff_id):
-                cache.put(layer.diff_id, version, result.to_json())
-            results.append((result, layer.digest, layer.diff_id))
+                cache.put(layer.diff_id, version, result.to_json())  # on this thread: sqlite connections are
+            slots[index] = (result, layer.digest, layer.diff_id)  # not shared across threads
+        results.extend((r, d, i) for r, d, i in slots if r is not None)
     packages, os_files, warnings = merge_layers(results)
     os_info = detect(os_files, packages)
     finalize(packages, os_info)
     return Inventory(image=image.info, os=os_info, packages=packages, warnings=warnings)
+
+
+def _walk(image: ResolvedImage, index: int, analyzers: list[Analyzer], limits: Limits, tmp_dir: str) -> LayerResult:
+    """Read one layer and check it is the layer the manifest and config name."""
+    layer = image.layers[index]
+    label = f"layer {index + 1} ({layer.digest or layer.diff_id})"
+    try:
+        with image.open_layer(layer) as blob:
+            verify = "none" if getattr(blob, "verifies_digest", False) else ("digest" if layer.digest else "diff_id")
+            result = walk_layer(blob, analyzers, limits, tmp_dir, label=label, verify=verify)
+            if result.complete and verify == "none":
+                result.digest = layer.digest  # the stream raises at EOF when the content does not match
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. a registry digest mismatch mid-stream
+        result = LayerResult(complete=False, warnings=[f"{label}: {type(exc).__name__}: {exc}"])
+    if result.complete and result.digest and layer.digest and result.digest != layer.digest:
+        result.complete = False
+        result.warnings.append(f"{label}: content is {result.digest}, the manifest says {layer.digest}")
+    if result.complete and layer.diff_id and result.diff_id and result.diff_id != layer.diff_id:
+        result.complete = False
+        result.warnings.append(f"{label}: content is {result.diff_id}, the config says {layer.diff_id}")
+    return result
 
 
 def _cached(cache: LayerCache, layer, version: str) -> LayerResult | None:

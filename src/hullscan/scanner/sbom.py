@@ -96,7 +96,7 @@ def preload_writer() -> None:
     """Import cyclonedx-python-lib on a background thread: a cold scan spends its time waiting for layer
     decompression (GIL released), so the library's sizeable import happens for free meanwhile."""
     global _preloading
-    if _preloading is None:
+    if _preloading is None:  # called from the main thread only (before layers are walked)
         import threading
 
         def load() -> None:

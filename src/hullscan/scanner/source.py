@@ -46,6 +46,7 @@ class ResolvedImage:
     rootfs_dir: str | None = None  # the dir: source has no layers, only a directory
     config_digest: str | None = None
     platforms: list[str] = field(default_factory=list)
+    parallel_layers: bool = False  # may layers be opened from two threads at once?
 
 
 def platform_of(entry: dict) -> str | None:
@@ -78,6 +79,7 @@ class ManifestSource:
     name: str = ""
     tag: str | None = None
     reference: str | None = None
+    parallel_layers = False  # archives share one file handle; directories and registries do not
 
     def read_blob(self, digest: str) -> bytes:  # small blobs: manifests, configs
         raise NotImplementedError
@@ -139,7 +141,7 @@ class ManifestSource:
         info = ImageInfo(name=self.name, tag=self.tag, digest=digest, platform=chosen_platform,
                          reference=self.reference)
         return ResolvedImage(info=info, config=config, layers=layers, open_layer=self.open_layer,
-                             config_digest=config_digest, platforms=available)
+                             config_digest=config_digest, platforms=available, parallel_layers=self.parallel_layers)
 
 
 def _is_index(doc: dict) -> bool:
@@ -176,6 +178,7 @@ def _select_ref(index: dict, tag: str | None, where: str) -> dict:
 
 
 class OciDirSource(ManifestSource):
+    parallel_layers = True
     def __init__(self, path: str, tag: str | None = None) -> None:
         self.path, self.tag = path, tag
         self.name = os.path.basename(os.path.abspath(path))
@@ -307,6 +310,7 @@ class DockerArchiveSource(OciArchiveSource):
 
 
 class RegistrySource(ManifestSource):
+    parallel_layers = True  # httpx.Client is thread-safe
     def __init__(self, ref: str, *, insecure: bool = False, username: str | None = None,
                  password: str | None = None) -> None:
         from hullscan.registry.client import RegistryClient, parse_reference
