@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -19,7 +20,16 @@ def test_output_into_a_fifo_keeps_the_fifo(tmp_path) -> None:
     reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
     reader.start()
     env = {**os.environ, "HULLSCAN_DATA_DIR": str(tmp_path / "data")}
+    env.pop("HULLSCAN_DATABASE_URL", None)
     subprocess.run([sys.executable, "-m", "hullscan", "db", "upgrade"], env=env, check=True, capture_output=True)
+    # a one-record store (an empty one is an error by design): a Go standard library advisory for go1.19.8
+    record = {"id": "GO-TEST-0001", "modified": "2024-01-01T00:00:00Z", "summary": "test advisory",
+              "affected": [{"package": {"ecosystem": "Go", "name": "stdlib"},
+                            "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.19.9"}]}]}]}
+    osv = tmp_path / "one.jsonl"
+    osv.write_text(json.dumps(record) + "\n")
+    subprocess.run([sys.executable, "-m", "hullscan", "advisories", "import", str(osv)], env=env, check=True,
+                   capture_output=True)
     layout = shared_path("testdata", "images", "go-binary")
     r = subprocess.run([sys.executable, "-m", "hullscan", "scan", f"oci-dir:{layout}", "--offline", "--format",
                         "json", "--output", str(fifo)], env=env, capture_output=True, text=True, timeout=300)
@@ -27,4 +37,4 @@ def test_output_into_a_fifo_keeps_the_fifo(tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert not (tmp_path / "out.fifo.part").exists()
-    assert received and received[0].lstrip().startswith(b"{")
+    assert received and json.loads(received[0])["findings"][0]["vulnerability_id"] == "GO-TEST-0001"
