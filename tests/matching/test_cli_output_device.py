@@ -22,6 +22,12 @@ def test_output_into_a_fifo_keeps_the_fifo(tmp_path) -> None:
     env = {**os.environ, "HULLSCAN_DATA_DIR": str(tmp_path / "data")}
     env.pop("HULLSCAN_DATABASE_URL", None)
     subprocess.run([sys.executable, "-m", "hullscan", "db", "upgrade"], env=env, check=True, capture_output=True)
+    feed = tmp_path / "one.jsonl"
+    feed.write_text('{"id": "GO-TEST-1", "modified": "2026-01-01T00:00:00Z", "affected": [{"package": '
+                    '{"ecosystem": "Go", "name": "stdlib"}, "ranges": [{"type": "SEMVER", "events": '
+                    '[{"introduced": "0"}, {"fixed": "1.20.0"}]}]}]}\n')
+    subprocess.run([sys.executable, "-m", "hullscan", "advisories", "import", str(feed), "--format", "osv"],
+                   env=env, check=True, capture_output=True)
     # a one-record store (an empty one is an error by design): a Go standard library advisory for go1.19.8
     record = {"id": "GO-TEST-0001", "modified": "2024-01-01T00:00:00Z", "summary": "test advisory",
               "affected": [{"package": {"ecosystem": "Go", "name": "stdlib"},
