@@ -207,7 +207,8 @@ def test_errors_and_denials_are_clear_pages(client, db) -> None:
     for url, status in [("/projects/no/such/-/overview", 404), ("/projects/group/app/-/security/vulnerabilities/999999", 404),
                         ("/projects/group/app/-/security/vulnerabilities/abc", 400), (REGISTRY + "&sort=evil", 400),
                         (REGISTRY + "&cursor=garbage", 400), (REGISTRY + "&activity=nope", 400),
-                        ("/projects/group/app/-/images/sbom?job=12345", 404)]:
+                        ("/projects/group/app/-/images/sbom?job=12345", 404), ("/projects/group/app/-/nope", 404),
+                        ("/admin/nope", 404)]:
         r = client.get(url)
         assert r.status_code == status, (url, r.text)
         assert r.headers["content-type"].startswith("text/html") and "Traceback" not in r.text

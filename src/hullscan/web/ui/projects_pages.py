@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -43,3 +43,10 @@ def overview_page(request: Request, project: str, principal: Principal = Depends
     jobs = pipelines.jobs_of(session, [p.id for p in recent])
     return render(request, "overview.html", project=found, counts=counts, chart=chart, pipelines=recent,
                   jobs=jobs)
+
+
+@router.get("/projects/{rest:path}")
+@router.get("/admin/{rest:path}")
+def unknown_page(rest: str, principal: Principal = Depends(ui_principal)) -> Response:
+    """Any other address under the UI's prefixes: a clear 404 page rather than a JSON body."""
+    raise HTTPException(status_code=404, detail="There is no such page.")

@@ -72,14 +72,6 @@ def report_facets(session: Session, flt: VulnerabilityFilter) -> tuple[dict[str,
     return counts, images
 
 
-def image_names(session: Session, project_id: int, report_types: list[str]) -> list[str]:
-    """Distinct images (name:tag) with vulnerabilities, for the Image filter."""
-    q = (select(Vulnerability.image).where(Vulnerability.project_id == project_id,
-                                           Vulnerability.report_type.in_([REPORT_TYPES[r] for r in report_types]))
-         .group_by(Vulnerability.image).order_by(Vulnerability.image).limit(1000))
-    return list(session.scalars(q))
-
-
 def _day(session: Session, column: ColumnElement) -> ColumnElement:
     """The UTC calendar day of a timestamp column, portable across SQLite and PostgreSQL."""
     if session.get_bind().dialect.name == "postgresql":
