@@ -127,23 +127,31 @@ def image_bytes() -> int:
     return total
 
 
-def push_all(server: Server) -> float:
-    start = time.perf_counter()
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process: unlike wall time, not inflated by other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def push_all(server: Server) -> tuple[float, float]:
+    assert server.proc is not None
+    cpu, start = cpu_seconds(server.proc.pid), time.perf_counter()
     for name in IMAGES:
         flags = ["--all"] if name == "multiarch-index" else []
         skopeo_copy(*flags, "--dest-tls-verify=false", f"oci:{IMAGES_DIR / name}:latest",
                     f"docker://{server.host}/bench/project/{name}:latest")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds(server.proc.pid) - cpu
 
 
-def pull_all(server: Server, out: Path) -> float:
+def pull_all(server: Server, out: Path) -> tuple[float, float]:
+    assert server.proc is not None
     (out / server.name).mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(server.proc.pid), time.perf_counter()
     for name in IMAGES:
         flags = ["--all"] if name == "multiarch-index" else []
         skopeo_copy(*flags, "--src-tls-verify=false", f"docker://{server.host}/bench/project/{name}:latest",
                     f"oci:{out / server.name / name}:latest")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds(server.proc.pid) - cpu
 
 
 def rss_kib(pid: int) -> int:
@@ -203,6 +211,7 @@ def main() -> None:
     args = parser.parse_args()
     total = image_bytes()
     times: dict[str, dict[str, list[float]]] = {n: {"push": [], "pull": []} for n in ("hullscan", "distribution")}
+    cpus: dict[str, dict[str, list[float]]] = {n: {"push": [], "pull": []} for n in ("hullscan", "distribution")}
     for rnd in range(args.rounds):
         work = Path(tempfile.mkdtemp(prefix="hullscan-bench-"))
         servers: list[Server] = [Hullscan(work / "hullscan"), Distribution(work / "distribution")]
@@ -211,9 +220,13 @@ def main() -> None:
                 s.start()
             order = servers if rnd % 2 == 0 else servers[::-1]
             for s in order:
-                times[s.name]["push"].append(push_all(s))
+                wall, cpu = push_all(s)
+                times[s.name]["push"].append(wall)
+                cpus[s.name]["push"].append(cpu)
             for s in order[::-1]:
-                times[s.name]["pull"].append(pull_all(s, work / "out"))
+                wall, cpu = pull_all(s, work / "out")
+                times[s.name]["pull"].append(wall)
+                cpus[s.name]["pull"].append(cpu)
             print(f"round {rnd + 1}: " + ", ".join(f"{n} push {t['push'][-1]:.2f}s pull {t['pull'][-1]:.2f}s"
                                                    for n, t in times.items()), flush=True)
         finally:
@@ -222,6 +235,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
     medians = {n: {op: statistics.median(v) for op, v in t.items()} for n, t in times.items()}
+    cpu_medians = {n: {op: statistics.median(v) for op, v in t.items()} for n, t in cpus.items()}
     result: dict = {
         "what": "skopeo copy of every ../shared/testdata/images image, push then pull, fresh registries each round",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -229,6 +243,7 @@ def main() -> None:
                     "loadavg_at_end": os.getloadavg()},
         "rounds": args.rounds, "image_bytes": total,
         "seconds": times, "median_seconds": medians,
+        "server_cpu_seconds": cpus, "median_server_cpu_seconds": cpu_medians,
         "throughput_mb_per_s": {n: {op: round(total / 1e6 / m[op], 1) for op in m} for n, m in medians.items()},
         "ratio_hullscan_to_distribution": {
             op: round(medians["distribution"][op] / medians["hullscan"][op], 2) for op in ("push", "pull")},
@@ -262,6 +277,11 @@ def main() -> None:
         lines.append(f"| skopeo {op} | {medians['hullscan'][op]:.2f} | {medians['distribution'][op]:.2f} | "
                      f"{r['throughput_mb_per_s']['hullscan'][op]} | {r['throughput_mb_per_s']['distribution'][op]} | "
                      f"{r['ratio_hullscan_to_distribution'][op]} |")
+    lines += ["", "Server CPU seconds (user+system, medians): not inflated by other load on a shared machine.", "",
+              "| operation | hullscan CPU s | distribution CPU s | ratio (distribution/hullscan) |", "|---|---|---|---|"]
+    for op in ("push", "pull"):
+        h, d = cpu_medians["hullscan"][op], cpu_medians["distribution"][op]
+        lines.append(f"| skopeo {op} | {h:.2f} | {d:.2f} | {d / h:.2f} |")
     lines += ["", f"## {args.blob_mib} MiB blob streamed (POST, chunked PATCH, PUT)", "",
               "| server | seconds | MB/s | RSS before MiB | RSS peak MiB |", "|---|---|---|---|---|"]
     for name, b in big.items():

@@ -15,11 +15,13 @@ REGISTRY_ONLY = {"HULLSCAN_RUNNER_POOL_SIZE": "0", "HULLSCAN_FEATURE_CONTAINER_S
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def registry_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HullscanServer]:
+def registry_server(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[HullscanServer]:
     """A real `hullscan serve`, shared by a module's tests, on SQLite and on PostgreSQL."""
     tmp = tmp_path_factory.mktemp(f"registry-{request.param}")
     url = None if request.param == "sqlite" else request.getfixturevalue("postgres").create_database()
-    srv = HullscanServer(tmp / "data", url, env={"HULLSCAN_REGISTRY_WEBHOOK_SECRET": WEBHOOK_SECRET, **REGISTRY_ONLY}).start()
+    env = {"HULLSCAN_REGISTRY_WEBHOOK_SECRET": WEBHOOK_SECRET, **REGISTRY_ONLY}
+    srv = HullscanServer(tmp / "data", url, env=env).start()
     yield srv
     srv.stop()
 

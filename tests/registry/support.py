@@ -80,7 +80,7 @@ class Distribution:
         config = [
             "version: 0.1",
             "log:", "  level: info", "  accesslog:", "    disabled: true",
-            "storage:", f"  filesystem:", f"    rootdirectory: {self.dir / 'data'}", "  delete:", "    enabled: true",
+            "storage:", "  filesystem:", f"    rootdirectory: {self.dir / 'data'}", "  delete:", "    enabled: true",
             "http:", f"  addr: 127.0.0.1:{self.port}",
         ]
         if notify_url:

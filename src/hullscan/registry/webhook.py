@@ -49,9 +49,11 @@ async def receive_events(request: Request, principal: Principal = Depends(curren
     settings = request.app.state.settings
     secret = settings.registry_webhook_secret
     if not secret:
-        return _problem(401, "registry webhook is disabled: set registry_webhook_secret (HULLSCAN_REGISTRY_WEBHOOK_SECRET)")
+        return _problem(401, "registry webhook is disabled: set registry_webhook_secret "
+                             "(HULLSCAN_REGISTRY_WEBHOOK_SECRET)")
     if not _secret_matches(request.headers.get("authorization"), secret):
-        log.warning("webhook refused: bad secret", extra={"fields": {"client": request.client.host if request.client else None}})
+        client = request.client.host if request.client else None
+        log.warning("webhook refused: bad secret", extra={"fields": {"client": client}})
         return _problem(401, "invalid or missing Authorization secret")
     authorize(principal, Action.RECEIVE_REGISTRY_EVENTS)
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
