@@ -35,7 +35,10 @@ def list_cmd(project: str = typer.Argument(..., help="GROUP/PROJECT or numeric i
                               (job.digest or "")[:19] if job else "", str(job.id) if job else "",
                               str(job.attempts) if job else "", (job.failure_reason or "") if job else "",
                               p.created_at.strftime("%Y-%m-%d %H:%M:%S"))
-            Console().print(table)
+            console = Console()
+            if not console.is_terminal:  # piped: print whole values, do not squeeze them into 80 columns
+                console = Console(width=240)
+            console.print(table)
     finally:
         db.dispose()
 
