@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from hullscan.db.models.pipelines import Job, JobArtifact, Runner
+from hullscan.pipelines.service import list_runners
 from hullscan.db.models.registry import RegistryManifest, RegistryRepository, RegistryTag
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPES
@@ -204,7 +205,7 @@ class RunnerRow:
 
 def runners(session: Session, online_within: timedelta = timedelta(minutes=2)) -> list[RunnerRow]:
     now = datetime.now(timezone.utc)
-    all_runners = list(session.scalars(select(Runner).order_by(Runner.id).limit(500)))
+    all_runners = list(list_runners(session))
     running: dict[int, list[Job]] = defaultdict(list)
     if all_runners:
         for job in session.scalars(select(Job).where(Job.status == "running",
