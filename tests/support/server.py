@@ -36,6 +36,7 @@ class HullscanServer:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HULLSCAN_")}
         env["HULLSCAN_DATA_DIR"] = str(self.data_dir)
+        env["HULLSCAN_ADVISORIES_SYNC_INTERVAL"] = "0"  # tests never reach out to the internet's feeds
         if self.database_url:
             env["HULLSCAN_DATABASE_URL"] = self.database_url
         env.update(self.extra_env)
