@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from hullscan.advisories import service as advisories
 from hullscan.auth import projects
 from hullscan.db import Database
 from hullscan.settings import Settings
@@ -41,21 +42,6 @@ def _wait_for_scan(server, timeout: float = 240) -> dict:  # type: ignore[no-unt
             return rows[0]
         time.sleep(1)
     raise AssertionError(f"the scan did not finish in {timeout}s: {server.log_path.read_text()[-2000:]}")
-
-
-def _seed_app_image(server, image_name: str, digest: str) -> None:  # type: ignore[no-untyped-def]
-    """Ingestion (SBOM -> vulnerabilities) is not wired yet: record what it will, through the service."""
-    db = _db(server)
-    with db.session() as s:
-        pid = projects.get_project(s, PROJECT).id
-        vulns.record_findings(s, vulns.ImageScope(pid, image_name, "latest", digest, "debian 12"), [
-            finding("urllib3", "1.24.1", "CVE-2019-11324", "high", ["1.24.2"]),
-            finding("jinja2", "2.10", "CVE-2019-10906", "high", ["2.10.1"]),
-            finding("django", "3.2", "CVE-2021-35042", "critical", ["3.2.5"], kev=True),
-            finding("pyyaml", "5.3", "CVE-2020-14343", "critical", ["5.4"]),
-            finding("requests", "2.19.1", "CVE-2018-18074", "medium", ["2.20.0"]),
-        ])
-    db.dispose()
 
 
 def _seed_worker_image(server, image_name: str) -> None:  # type: ignore[no-untyped-def]
@@ -117,7 +103,13 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
         assert page.get_by_text("Settings saved.").is_visible()
         page.screenshot(path=str(shots / "03-settings.png"), full_page=True)
 
-        # push the app image with skopeo; the push becomes a scan pipeline
+        # real advisories (OSV PyPI from ../shared) so the scan's SBOM matches the app's old Python packages
+        db = _db(server)
+        imported = advisories.import_path(db, db.settings, str(shared_path("advisories", "osv", "pypi.jsonl.gz")))
+        db.dispose()
+        assert imported[0].ok and imported[0].added > 1000
+
+        # push the app image with skopeo; the push becomes a scan pipeline, its SBOM becomes vulnerabilities
         push = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
                                f"docker://{server.host}/group/app/web:latest"], capture_output=True, text=True,
                               timeout=300)
@@ -143,25 +135,28 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
         page.wait_for_function("() => document.querySelector('[data-testid=log]').textContent.length > 0")
         page.screenshot(path=str(shots / "05-job-log.png"), full_page=True)
 
-        # the Container registry tab fills from the scan (seeded through the service until ingestion lands)
+        # the Container registry tab fills from the scan; a second image with a hostile SBOM entry is recorded
+        # through the service (the call ingestion makes)
         page.goto(REPORT + "?tab=CONTAINER_REGISTRY")
-        if not _wait_for_rows(page, 15):
-            _seed_app_image(server, f"{server.host}/group/app/web", job["digest"])
+        assert _wait_for_rows(page, 120), server.log_path.read_text()[-3000:]
+        page.goto(REPORT + "?tab=CONTAINER_REGISTRY&package=urllib3")
+        assert _rows(page) and "1.24.1" in page.locator("table.report").inner_text()
         worker = f"{server.host}/group/app/worker"
         _seed_worker_image(server, worker)
-        page.reload()
+        page.goto(REPORT + "?tab=CONTAINER_REGISTRY")
         assert _rows(page)
         page.screenshot(path=str(shots / "06-report.png"), full_page=True)
         assert page.locator("table.report").get_by_text(f"{server.host}/group/app/web:latest").first.is_visible()
-        criticals = _count(page, "critical")
-        assert criticals >= 1
+        severity = next(sev for sev in ("critical", "high", "medium", "low") if _count(page, sev))
+        expected = _count(page, severity)
 
         # filter by severity
-        page.get_by_label("Critical").check()
+        page.get_by_label(severity.capitalize(), exact=True).check()
         page.get_by_role("button", name="Apply filters").click()
-        assert len(_rows(page)) == min(criticals, 20) and _count(page, "high") == 0
-        assert set(page.locator("tr[data-vulnerability] .sev").all_inner_texts()) == {"Critical"}
-        page.get_by_label("Critical").uncheck()
+        assert len(_rows(page)) == min(expected, 20) and _count(page, severity) == expected
+        assert set(page.locator("tr[data-vulnerability] .sev").all_inner_texts()) == {severity.capitalize()}
+        assert sum(_count(page, other) for other in ("critical", "high", "medium", "low", "unknown")) == expected
+        page.get_by_label(severity.capitalize(), exact=True).uncheck()
         # filter by image
         page.get_by_label("Image").select_option(f"{worker}:v1")
         page.get_by_role("button", name="Apply filters").click()
