@@ -19,6 +19,7 @@ from hullscan.scanner import write_cyclonedx
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
 from tests.registry.support import Distribution
 
+pytestmark = pytest.mark.slow
 WEBHOOK_SECRET = "test-webhook-secret"
 ENVELOPE = "application/vnd.docker.distribution.events.v1+json"
 
