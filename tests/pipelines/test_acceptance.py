@@ -11,12 +11,13 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
+from hullscan.scanner import write_cyclonedx
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
 from tests.pipelines.e2e import (REGISTRATION_TOKEN, drops, finished_pipelines, hullscan_cli, make_server,
                                  manifest_digest, pipelines, push, sbom_of, sbom_properties, start_runner,
                                  start_server, wait_for)
-from hullscan.scanner import write_cyclonedx
-from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
 from tests.registry.support import Distribution
 
 pytestmark = pytest.mark.slow
