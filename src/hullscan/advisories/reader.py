@@ -62,22 +62,29 @@ class SqlAdvisoryStore:
                     .where(or_(AdvisoryAlias.advisory_id.in_(chunk), AdvisoryAlias.alias.in_(chunk)))
                 ))
             frontier = {x for e in edges for x in e}
-        parent: dict[str, str] = {}
-
-        def find(x: str) -> str:
-            while parent.get(x, x) != x:
-                parent[x] = parent.get(parent[x], parent[x])
-                x = parent[x]
-            return x
-
+        neighbours: dict[str, set[str]] = {}
         for a, b in edges:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[ra] = rb
-        groups: dict[str, set[str]] = {}
-        for node in {x for e in edges for x in e} | set(ids):
-            groups.setdefault(find(node), set()).add(node)
-        return {i: groups[find(i)] - {i} for i in ids}
+            neighbours.setdefault(a, set()).add(b)
+            neighbours.setdefault(b, set()).add(a)
+        # Each id's own closure (two hops), never the union over the whole batch: asking for two ids together
+        # must not merge them. A bundle (a DSA/DLA/USN naming several CVEs) is a neighbour, not a bridge.
+        def is_bundle(node: str) -> bool:
+            return sum(1 for n in neighbours.get(node, ()) if n.startswith("CVE-")) > 1
+
+        out: dict[str, set[str]] = {}
+        for i in ids:
+            seen = {i}
+            frontier_i = {i}
+            for _ in range(2):
+                nxt = set()
+                for node in frontier_i:
+                    if node != i and is_bundle(node):
+                        continue
+                    nxt |= neighbours.get(node, set()) - seen
+                seen |= nxt
+                frontier_i = nxt
+            out[i] = seen - {i}
+        return out
 
     def advisories(self, ids: Iterable[str]) -> dict[str, Advisory]:
         ids = list(dict.fromkeys(ids))

@@ -11,11 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
-
 MAX_SBOM_BYTES = 64 * 1024 * 1024
-SCHEMA_VERSIONS = {"1.4": SchemaVersion.V1_4, "1.5": SchemaVersion.V1_5, "1.6": SchemaVersion.V1_6}
+SCHEMA_VERSIONS = ("1.4", "1.5", "1.6")
 PREFIXES = {
     "container_scanning_for_registry": "gitlab:container_scanning_for_registry:",
     "container_scanning": "gitlab:container_scanning:",
@@ -54,7 +51,11 @@ def validate_sbom(path: Path) -> SbomSourceInfo:
     spec = doc.get("specVersion")
     if spec not in SCHEMA_VERSIONS:
         raise InvalidSbom(f"unsupported CycloneDX specVersion {spec!r}; expected one of {', '.join(SCHEMA_VERSIONS)}")
-    error = JsonStrictValidator(SCHEMA_VERSIONS[spec]).validate_str(json.dumps(doc))
+    # Imported here: the schema validator pulls in jsonschema, seconds of start-up every server would pay.
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    error = JsonStrictValidator(SchemaVersion.from_version(spec)).validate_str(json.dumps(doc))
     if error is not None:
         detail = getattr(error.data, "message", None) or str(error)
         raise InvalidSbom(f"SBOM does not validate against the CycloneDX {spec} schema: {detail[:500]}")
