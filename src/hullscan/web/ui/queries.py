@@ -18,7 +18,6 @@ from hullscan.db.models.pipelines import Job, JobArtifact, Runner
 from hullscan.pipelines.service import list_runners
 from hullscan.db.models.registry import RegistryManifest, RegistryRepository, RegistryTag
 from hullscan.db.models.vulnerabilities import Vulnerability
-from hullscan.vulnerabilities.fingerprints import REPORT_TYPES
 from hullscan.vulnerabilities.service import VulnerabilityFilter, severity_counts
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
