@@ -110,7 +110,7 @@ def vulnerability_counts(project: str, params: FilterParams = Depends(),
         raise _bad_request(exc) from None
 
 
-def _csv_stream(request: Request, flt: service.VulnerabilityFilter) -> Iterator[str]:
+def csv_stream(request: Request, flt: service.VulnerabilityFilter) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(service.CSV_COLUMNS)
@@ -143,7 +143,7 @@ def export_project_csv(request: Request, project: str, params: FilterParams = De
         flt.conditions()
     except service.VulnerabilityError as exc:
         raise _bad_request(exc) from None
-    return StreamingResponse(_csv_stream(request, flt), media_type="text/csv", headers={
+    return StreamingResponse(csv_stream(request, flt), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="vulnerabilities-{found.id}.csv"'})
 
 
@@ -157,7 +157,7 @@ def export_instance_csv(request: Request, params: FilterParams = Depends(),
         flt.conditions()
     except service.VulnerabilityError as exc:
         raise _bad_request(exc) from None
-    return StreamingResponse(_csv_stream(request, flt), media_type="text/csv", headers={
+    return StreamingResponse(csv_stream(request, flt), media_type="text/csv", headers={
         "Content-Disposition": 'attachment; filename="vulnerabilities.csv"'})
 
 

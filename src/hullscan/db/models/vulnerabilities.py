@@ -71,7 +71,12 @@ class SbomOccurrence(Base):
 
 class Vulnerability(Base):
     __tablename__ = "vulnerabilities"
-    __table_args__ = (Index("ix_vulnerabilities_project_report", "project_id", "report_type", "state"),)
+    __table_args__ = (
+        Index("ix_vulnerabilities_project_report", "project_id", "report_type", "state"),
+        # keyset pages of the report: by severity, by detection time (filters on project/report type first)
+        Index("ix_vulnerabilities_report_severity", "project_id", "report_type", "severity_rank", "id"),
+        Index("ix_vulnerabilities_report_detected", "project_id", "report_type", "detected_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)

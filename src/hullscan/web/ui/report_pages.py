@@ -13,7 +13,7 @@ from hullscan.auth import Action, Principal
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import service as vulns
-from hullscan.vulnerabilities.api import _csv_stream  # the API's streamed, formula-safe CSV
+from hullscan.vulnerabilities.api import csv_stream  # the API's streamed, formula-safe CSV
 from hullscan.web.ui import queries
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
@@ -138,7 +138,7 @@ def export_csv(request: Request, project: str, q: ReportQuery = Depends(report_q
         flt.conditions()  # reject a bad filter before the stream starts
         name = found.path.replace("/", "-")
     tab = "container-registry" if q.registry else "development"
-    return StreamingResponse(_csv_stream(request, flt), media_type="text/csv; charset=utf-8", headers={
+    return StreamingResponse(csv_stream(request, flt), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="vulnerabilities-{name}-{tab}.csv"'})
 
 

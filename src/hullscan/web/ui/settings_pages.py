@@ -71,9 +71,7 @@ def save_settings(request: Request, project: str, cs4r_enabled: str | None = For
     if not patterns or len(patterns) > 100:
         raise HTTPException(status_code=400, detail="Give between 1 and 100 tag patterns (for example: latest).")
     update_project_settings(session, found, cs4r_enabled=cs4r_enabled == "on", tag_patterns=patterns,
-                            daily_limit=daily_limit)
-    # auto-resolve has no service setter yet; it is a plain column of the project.
-    found.auto_resolve_no_longer_detected = auto_resolve == "on"
+                            daily_limit=daily_limit, auto_resolve=auto_resolve == "on")
     return RedirectResponse(project_url(found.path, "settings", saved=1), status_code=303)
 
 
