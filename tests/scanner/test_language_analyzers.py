@@ -93,3 +93,15 @@ def test_language_formats_in_an_image(tmp_path: Path) -> None:
     assert by_name["inner-lib"].path == "/opt/app/app.jar!BOOT-INF/lib/inner-lib-2.0.1.jar"
     assert by_name["serde"].purl == "pkg:cargo/serde@1.0.190"
     assert by_name["rake"].licenses == ["MIT"]
+
+
+def test_packages_inside_a_whited_out_archive_go_with_it(tmp_path: Path) -> None:
+    inner = _jar({"META-INF/maven/org.inner/inner-lib/pom.properties":
+                  b"groupId=org.inner\nartifactId=inner-lib\nversion=2.0.1\n"})
+    outer = _jar({"BOOT-INF/lib/inner-lib-2.0.1.jar": inner,
+                  "META-INF/maven/org.app/app/pom.properties": b"groupId=org.app\nartifactId=app\nversion=1\n"})
+    base = layer([Entry("opt/app/app.jar", outer), Entry("opt/keep/keep.jar", _jar({
+        "META-INF/maven/org.k/keep/pom.properties": b"groupId=org.k\nartifactId=keep\nversion=3\n"}))])
+    top = layer([Entry("opt/.wh.app", b"")])  # the whole /opt/app directory is deleted
+    inventory = analyze(f"oci-dir:{write_layout(tmp_path / 'img', [base, top])}")
+    assert {p.name for p in inventory.packages} == {"keep"}

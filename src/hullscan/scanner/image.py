@@ -132,10 +132,6 @@ def _cached(cache: LayerCache, layer, version: str) -> LayerResult | None:
     return None
 
 
-def _under(path: str, prefix: str) -> bool:
-    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
-
-
 def merge_layers(results: list[tuple[LayerResult, str | None, str | None]]) -> tuple[list[Package], dict[str, str], list[str]]:
     """Apply layers bottom-up: each layer's whiteouts, opaque dirs and files shadow what lower layers gave."""
     packages: list[Package] = []
@@ -143,13 +139,24 @@ def merge_layers(results: list[tuple[LayerResult, str | None, str | None]]) -> t
     links: dict[str, str] = {}
     warnings: list[str] = []
     for result, digest, diff_id in results:
-        removed = [*result.whiteouts]
         shadowed = set(result.paths)
-        opaque = result.opaque_dirs
+        removed = set(result.whiteouts)
+        opaque = set(result.opaque_dirs)
         if removed or shadowed or opaque:
             def gone(path: str | None) -> bool:
-                return bool(path) and (path in shadowed or any(_under(path, r) for r in removed)  # type: ignore[arg-type]
-                                       or any(_under(path, o) and path != o for o in opaque))  # type: ignore[arg-type]
+                """Shadowed by a file of this layer, whited out (itself or an ancestor), or under an opaque dir;
+                one set lookup per ancestor, whatever the number of whiteouts."""
+                if not path:
+                    return False
+                path = path.split("!", 1)[0]  # a package inside an archive lives and dies with the archive
+                if path in shadowed or path in removed:
+                    return True
+                parent = path
+                while parent != "/":
+                    parent = posixpath.dirname(parent)
+                    if parent in removed or parent in opaque:
+                        return True
+                return False
             packages = [p for p in packages if not gone(p.path)]
             files = {k: v for k, v in files.items() if not gone(k)}
             links = {k: v for k, v in links.items() if not gone(k)}
