@@ -313,15 +313,16 @@ class _Pipeline:
         import threading
 
         self.cap, self.label = cap, label
-        self.compressed = _HashingReader(blob, what=label) if hash_compressed else None
-        self.blob = self.compressed or blob
+        self.hash_compressed, self.hash_uncompressed = hash_compressed, hash_uncompressed
+        hashing = hash_compressed or hash_uncompressed
+        self.to_hash: queue.Queue | None = queue.Queue(self.QUEUE) if hashing else None
+        self.blob = _Tee(blob, self) if hash_compressed else blob
         self.chunks: queue.Queue = queue.Queue(self.QUEUE)
-        self.to_hash: queue.Queue | None = queue.Queue(self.QUEUE) if hash_uncompressed else None
         self.stop = threading.Event()
         self.sha = hashlib.sha256()
         self.total = 0
         self.producer = threading.Thread(target=self._produce, daemon=True)
-        self.hasher = threading.Thread(target=self._hash, daemon=True) if hash_uncompressed else None
+        self.hasher = threading.Thread(target=self._hash, daemon=True) if hashing else None
         self.producer.start()
         if self.hasher:
             self.hasher.start()
@@ -348,12 +349,12 @@ class _Pipeline:
                 self.total += len(chunk)
                 if self.total > self.cap:
                     raise LayerError(f"{self.label} inflates past the {self.cap} byte cap")
-                if self.to_hash is not None and not self._put(self.to_hash, chunk):
+                if self.hash_uncompressed and not self._put(self.to_hash, chunk):
                     return
                 if not self._put(self.chunks, chunk):
                     return
-            if self.compressed is not None:
-                self.compressed.drain()
+            if isinstance(self.blob, _Tee):
+                self.blob.drain()  # bytes after the end of the compressed stream count for the digest
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which reports it
             item = exc
         if self.to_hash is not None:
@@ -381,17 +382,37 @@ class _Pipeline:
 
     def finish(self) -> tuple[str | None, str | None]:
         """(compressed digest, diff_id), each None when not computed."""
+        self.producer.join()
         if self.hasher:
             self.hasher.join()
-        self.producer.join()
-        return (self.compressed.hexdigest() if self.compressed else None,
-                "sha256:" + self.sha.hexdigest() if self.hasher else None)
+        digest = "sha256:" + self.sha.hexdigest()
+        return (digest if self.hash_compressed else None, digest if self.hash_uncompressed else None)
 
     def abort(self) -> None:
         self.stop.set()
         self.producer.join(timeout=5)
         if self.hasher:
             self.hasher.join(timeout=5)
+
+
+class _Tee:
+    """The compressed blob as read by the decompressor, each piece also handed to the hashing thread."""
+
+    def __init__(self, raw, pipeline: _Pipeline) -> None:
+        self.raw, self.pipeline = raw, pipeline
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        if data:
+            self.pipeline._put(self.pipeline.to_hash, data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
 
 
 class _ForwardReader:
