@@ -272,14 +272,18 @@ def test_runner_api_refuses_bad_tokens_and_input(tmp_path: Path) -> None:
         assert httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=b"",
                           headers=jt).status_code == 400
         assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 409  # no SBOM
-        assert httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=b'{"bomFormat": 1}',
-                          headers=jt).status_code == 201  # replaced below; ingestion only takes the final file
+        for bad, why in ((b'{"bomFormat": 1}', "CycloneDX"), (b"\x00{garbage", "JSON")):
+            refused = httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=bad, headers=jt,
+                                 timeout=60)
+            assert refused.status_code == 422 and "SBOM refused" in refused.text and why in refused.text
+        assert pipelines(server, "group/app")[0]["jobs"][0]["artifacts"] == []  # nothing recorded
         sbom = write_cyclonedx(Inventory(ImageInfo(name=f"{server.host}/group/app/b", tag="latest"),
                                          OperatingSystem("debian", "12.15"),
                                          [Package("zlib1g", "1:1.2.13.dfsg-1", "deb", source_name="zlib")]),
                                registry_triggered=True).encode()
         for _ in range(2):  # a retried upload is accepted once more
-            up = httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=sbom, headers=jt)
+            up = httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=sbom, headers=jt,
+                            timeout=60)
             assert up.status_code == 201, up.text
         assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 200
         assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 200  # retry

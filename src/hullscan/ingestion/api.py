@@ -57,6 +57,10 @@ def _deliver(app: FastAPI) -> None:
 
 
 async def start(app: FastAPI) -> None:
+    from hullscan.ingestion.validation import warm_up
+
+    # Compile the SBOM schema off the event loop now rather than inside the first runner's upload.
+    app.state.sbom_schema_warm_up = asyncio.get_running_loop().run_in_executor(None, warm_up)
     interval = app.state.settings.continuous_scan_interval
     if interval > 0:
         app.state.continuous_scan_task = asyncio.create_task(_loop(app, interval))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 MAX_SBOM_BYTES = 64 * 1024 * 1024
@@ -36,6 +37,21 @@ class SbomSourceInfo:
         return f"{self.os_name} {self.os_version}" if self.os_name else None
 
 
+@lru_cache(maxsize=None)
+def _validator(spec: str):  # type: ignore[no-untyped-def]
+    """One compiled schema validator per CycloneDX version. Imported late: jsonschema costs seconds of start-up
+    that a server only pays at its first SBOM."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    return JsonStrictValidator(SchemaVersion.from_version(spec))
+
+
+def warm_up() -> None:
+    for spec in SCHEMA_VERSIONS:
+        _validator(spec)
+
+
 def validate_sbom(path: Path) -> SbomSourceInfo:
     """Raise InvalidSbom unless `path` is a CycloneDX JSON SBOM GitLab would ingest as an image source."""
     size = path.stat().st_size
@@ -51,11 +67,7 @@ def validate_sbom(path: Path) -> SbomSourceInfo:
     spec = doc.get("specVersion")
     if spec not in SCHEMA_VERSIONS:
         raise InvalidSbom(f"unsupported CycloneDX specVersion {spec!r}; expected one of {', '.join(SCHEMA_VERSIONS)}")
-    # Imported here: the schema validator pulls in jsonschema, seconds of start-up every server would pay.
-    from cyclonedx.schema import SchemaVersion
-    from cyclonedx.validation.json import JsonStrictValidator
-
-    error = JsonStrictValidator(SchemaVersion.from_version(spec)).validate_str(json.dumps(doc))
+    error = _validator(spec).validate_str(json.dumps(doc))
     if error is not None:
         detail = getattr(error.data, "message", None) or str(error)
         raise InvalidSbom(f"SBOM does not validate against the CycloneDX {spec} schema: {detail[:500]}")

@@ -29,6 +29,7 @@ from hullscan.auth.projects import get_project
 from hullscan.db.base import utcnow
 from hullscan.db.models import Project
 from hullscan.db.models.pipelines import Job, JobArtifact, Pipeline
+from hullscan.ingestion.validation import InvalidSbom, validate_sbom
 from hullscan.pipelines import service
 from hullscan.pipelines.artifacts import ArtifactError, ArtifactStore, check_sbom_name
 from hullscan.pipelines.pool import LocalRunnerPool, registration_token
@@ -248,6 +249,10 @@ async def upload_artifact(job_id: int, request: Request, name: str = Query(max_l
         sha, size = await artifact_store(settings).write(request.stream(), max_bytes=settings.artifact_max_bytes)
     except ArtifactError as exc:
         raise HTTPException(status_code=413 if "larger" in str(exc) else 400, detail=str(exc)) from None
+    try:  # an SBOM ingestion would refuse fails the job now, with the reason, and is never recorded
+        await run_in_threadpool(validate_sbom, artifact_store(settings).path(sha))
+    except InvalidSbom as exc:
+        raise HTTPException(status_code=422, detail=f"SBOM refused: {exc}") from None
 
     def record() -> dict[str, Any]:
         with db.session() as session:
