@@ -34,6 +34,16 @@ def registry_requests(server) -> int:
     return server.log_path.read_text().count(' /v2/')
 
 
+def ingested(server, count: int) -> None:
+    """Ingestion runs after each job succeeds: wait until `count` SBOM artifacts are ingested."""
+    def done() -> bool:
+        arts = [a for p in httpx.get(f"{server.url}/api/v1/projects/group%2Fproject/pipelines", timeout=30).json()
+                for j in p["jobs"] for a in j["artifacts"]]
+        assert not any(a["ingest_error"] for a in arts), arts
+        return sum(1 for a in arts if a["ingested_at"]) >= count
+    wait_for(done, 120, f"{count} SBOMs ingested", server)
+
+
 def test_push_scan_ingest_patch_and_continuous_scanning(tmp_path: Path, database_url: str) -> None:
     server = start_server(tmp_path / "data", database_url, HULLSCAN_CONTINUOUS_SCAN_INTERVAL="0.5",
                           HULLSCAN_LOG_JSON="false")
@@ -44,6 +54,7 @@ def test_push_scan_ingest_patch_and_continuous_scanning(tmp_path: Path, database
         push("debian-python-app", f"{other}:latest")
         pipelines = finished_pipelines(server, PROJECT, 2, timeout=240)
         assert {p["status"] for p in pipelines} == {"success"}, pipelines
+        ingested(server, 2)
 
         # The vulnerabilities are exactly what `hullscan scan` reports for the same image.
         found = vulnerabilities(server, report_type="container_scanning_for_registry")
@@ -62,6 +73,7 @@ def test_push_scan_ingest_patch_and_continuous_scanning(tmp_path: Path, database
                                "urllib3-1.24.1.dist-info", "urllib3", "2.2.3")
         skopeo("copy", "--dest-tls-verify=false", f"oci:{patched}:latest", f"docker://{app}:latest")
         finished_pipelines(server, PROJECT, 3, timeout=240)
+        ingested(server, 3)
         now = vulnerabilities(server)
         gone = {v["identifier"] for v in now if v["image"] == f"{app}:latest" and v["no_longer_detected"]}
         want_gone = {i for p, i in expected if p == "urllib3"}

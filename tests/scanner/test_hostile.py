@@ -122,7 +122,9 @@ def test_zip_bomb_layer_hits_the_byte_cap(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert GOOD <= set(report["names"])
     assert any("layer 2" in w and "byte cap" in w for w in report["warnings"]), report["warnings"]
-    assert report["rss_kb"] < 200 * 1024, report["rss_kb"]
+    # 1 GiB inflated in memory would show; the interpreter and libraries alone take ~120 MB, and a loaded
+    # machine lets the bounded queues fill, so the bound leaves room for both.
+    assert report["rss_kb"] < 300 * 1024, report["rss_kb"]
     assert elapsed < 60
 
 

@@ -36,7 +36,7 @@ def _db(server) -> Database:  # type: ignore[no-untyped-def]
 def _wait_for_scan(server, timeout: float = 240) -> dict:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/pipelines").json()
+        rows = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/pipelines", timeout=60).json()
         if rows and rows[0]["status"] in ("success", "failed", "canceled"):
             assert rows[0]["status"] == "success", rows[0]
             return rows[0]
