@@ -25,7 +25,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal, authorize, current_principal
-from hullscan.auth.projects import get_project
 from hullscan.db.base import utcnow
 from hullscan.db.models import Project
 from hullscan.db.models.pipelines import Job, JobArtifact, Pipeline
@@ -36,7 +35,7 @@ from hullscan.pipelines.pool import LocalRunnerPool, registration_token
 from hullscan.pipelines.registries import registry_access
 from hullscan.pipelines.signal import QueueSignal
 from hullscan.settings import Settings
-from hullscan.web.deps import get_session
+from hullscan.web.deps import get_session, project_or_404
 
 log = logging.getLogger("hullscan.pipelines")
 router = APIRouter()
@@ -86,13 +85,6 @@ def pipeline_json(pipeline: Pipeline, jobs: list[Job], artifacts: dict[int, list
         "started_at": _iso(pipeline.started_at), "finished_at": _iso(pipeline.finished_at),
         "jobs": [job_json(j, artifacts.get(j.id)) for j in jobs],
     }
-
-
-def project_or_404(session: Session, project: str) -> Project:
-    found = get_project(session, project)
-    if found is None:
-        raise HTTPException(status_code=404, detail=f"project {project!r} not found")
-    return found
 
 
 def _project_job(session: Session, project: Project, job_id: int) -> Job:

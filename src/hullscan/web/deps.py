@@ -8,6 +8,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from hullscan.db import Database
+from hullscan.db.models import Project
 from hullscan.settings import Settings
 
 
@@ -24,7 +25,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def project_or_404(session: Session, project: str):  # type: ignore[no-untyped-def]
+def project_or_404(session: Session, project: str) -> Project:
     """A project addressed by numeric id or (URL-encoded) full path, as GitLab's API does."""
     from fastapi import HTTPException
 
