@@ -69,10 +69,10 @@ def test_distribution_push_is_stored_and_redelivery_is_idempotent(
     assert event["registry_host"] == distribution.host
     assert event["envelope"]["target"]["repository"] == repo
 
-    before = _events(client, repository=repo)
     r = _post(client, {"events": [event["envelope"]]})
     assert r.status_code == 200 and r.json()["stored"] == 0 and r.json()["duplicates"] == 1
-    assert _events(client, repository=repo) == before
+    # Distribution may still be delivering its blob events meanwhile: compare this event's rows only.
+    assert [e["id"] for e in _events(client, repository=repo) if e["event_id"] == event["event_id"]] == [event["id"]]
 
     # A delete in Distribution arrives as a delete event.
     skopeo("delete", "--tls-verify=false", f"docker://{distribution.host}/{repo}:latest")
