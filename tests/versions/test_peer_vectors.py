@@ -22,6 +22,7 @@ VERSION_FILES = {
     "versions-pacman.json": "pacman",
     "versions-portage.json": "portage",
     "versions-jvm.json": "jvm",
+    "versions-fuzzy.json": "fuzzy",
 }
 CONSTRAINT_FILES = {
     "constraints-deb.json": "deb",
@@ -37,11 +38,20 @@ CONSTRAINT_FILES = {
     "constraints-jvm.json": "jvm",
     "constraints-bitnami.json": "bitnami",
     "constraints-kb.json": "kb",
+    "constraints-fuzzy.json": "fuzzy",
 }
+VERCMP_FILE = "versions-rpm-vercmp.json"  # bare rpmvercmp strings, tested on their own below
 
 
 def _load(name: str) -> list[dict]:
     return json.loads(shared_path("testdata", "peer-vectors", "versions", name).read_text())
+
+
+def test_every_top_level_vector_file_is_tested() -> None:
+    """A vector file added to the shared folder must not be skipped silently."""
+    folder = shared_path("testdata", "peer-vectors", "versions")
+    on_disk = {p.name for p in folder.iterdir() if p.is_file() and p.suffix == ".json"}
+    assert on_disk == set(VERSION_FILES) | set(CONSTRAINT_FILES) | {VERCMP_FILE}
 
 
 @pytest.mark.parametrize("name", sorted(VERSION_FILES))
@@ -60,7 +70,7 @@ def test_version_vectors(name: str) -> None:
 
 
 def test_rpm_vercmp_vectors() -> None:
-    vectors = _load("versions-rpm-vercmp.json")
+    vectors = _load(VERCMP_FILE)
     wrong = []
     for vec in vectors:
         ka, kb = vercmp_key(vec["a"]), vercmp_key(vec["b"])

@@ -1,8 +1,8 @@
 """Constraint strings used by other tools and advisory feeds, evaluated with the version schemes.
 
 Syntaxes: operator lists (`> 1.0, < 2.0 || = 3.1`; comma or whitespace = AND, `||` = OR, a bare version is
-equality), PEP 440 specifiers (via `packaging`), node-semver ranges, RubyGems requirements (`~>`) and Maven
-version ranges (`[1.0,2.0)`).
+equality), PEP 440 specifiers (via `packaging`), node-semver ranges, RubyGems requirements (`~>`), Maven
+version ranges (`[1.0,2.0)`) and grype's fuzzy constraints (semantic order when everything looks like semver).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from hullscan.versions import gem, semver
+from hullscan.versions import fuzzy, gem, semver
 from hullscan.versions.errors import InvalidVersion
 from hullscan.versions.schemes import canonical_scheme, compare, parse
 
@@ -61,6 +61,28 @@ def _operator_list(scheme: str, version: str, constraint: str) -> bool:
         if ok:
             return True
     return False
+
+
+def _fuzzy(version: str, constraint: str) -> bool:
+    """grype's fuzzy constraints: semantic-version order when the version and every bound look like semver,
+    the fuzzy order otherwise (see `hullscan.versions.fuzzy`)."""
+    if not constraint.strip():
+        return True
+    alternatives = [_clauses(alternative) for alternative in constraint.split("||")]
+    for clauses in alternatives:
+        for op, _ in clauses:
+            if op not in _OPS:
+                raise InvalidVersion("fuzzy", constraint, f"operator {op!r} not supported here")
+    semantic = fuzzy.semver_key(version)
+    bounds = {bound: fuzzy.semver_key(bound) for clauses in alternatives for _, bound in clauses}
+    if semantic is not None and all(key is not None for key in bounds.values()):
+        def cmp(bound: str) -> int:
+            other = bounds[bound]
+            return (semantic > other) - (semantic < other)  # type: ignore[operator]
+    else:
+        def cmp(bound: str) -> int:
+            return compare("fuzzy", version, bound)
+    return any(all(_OPS[op](cmp(bound)) for op, bound in clauses) for clauses in alternatives)
 
 
 def _pep440(version: str, constraint: str) -> bool:
@@ -313,6 +335,8 @@ def satisfies(scheme: str, version: str, constraint: str, syntax: str = "grype")
         return _gem(version, constraint)
     if s == "maven":
         return _maven(version, constraint, syntax)
+    if s == "fuzzy":
+        return _fuzzy(version, constraint)
     return _operator_list(s, version, constraint)
 
 

@@ -1,6 +1,7 @@
 """Debian (dpkg) versions: `[epoch:]upstream[-revision]`, ordered exactly like `dpkg --compare-versions`.
 
-A version is turned into a tuple key once, so comparing is a plain tuple comparison (fast, cacheable).
+A version is turned into a flat tuple of ints once, so comparing two versions is one tuple comparison done
+in C (fast, cacheable). The oracle tests check the order against dpkg itself.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import re
 from hullscan.versions.errors import InvalidVersion
 
 _ALLOWED = re.compile(r"^[A-Za-z0-9.+~:_\-]+$")
-# dpkg pads the shorter string with (empty non-digit part, 0) pairs forever. Only a string's first pair can
-# equal that pad, so ending every key with two pad pairs makes plain tuple order equal dpkg's order.
-_PAD = ((0,), 0, (0,), 0)
+# dpkg's verrevcmp alternates a non-digit run and a digit run. Non-digit characters are ranked `~` first, then
+# the end of the run, then letters, then everything else; each run ends in its end mark 0 (no character ranks
+# 0), so runs of different lengths stay aligned when the key is one flat tuple.
+_RUNS = re.compile(r"(\D*)(\d*)")
 
 
-def _order(c: str) -> int:
+def _rank(c: str) -> int:
     if c == "~":
         return -1
     if c.isalpha():
@@ -23,27 +25,34 @@ def _order(c: str) -> int:
     return ord(c) + 256
 
 
-def _part_key(s: str) -> tuple:
-    """Key of an upstream or revision string following dpkg's verrevcmp."""
-    out: list = []
-    i, n = 0, len(s)
-    while i < n:
-        j = i
-        while j < n and not s[j].isdigit():
-            j += 1
-        nondigit = tuple(_order(c) for c in s[i:j]) + (0,)
-        k = j
-        while k < n and s[k].isdigit():
-            k += 1
-        out.append(nondigit)
-        out.append(int(s[j:k]) if k > j else 0)
-        i = k
-    while len(out) >= 2 and out[-2] == (0,) and out[-1] == 0:
-        del out[-2:]
-    return tuple(out) + _PAD
+_RUN_KEYS: dict[str, tuple[int, ...]] = {}  # non-digit run → its ranks and end mark (few distinct runs exist)
+# dpkg pads the shorter string with (empty run, 0) pairs forever. Only a string's first pair can equal that
+# pad, so ending every part with two pad pairs makes plain tuple order equal dpkg's order.
+_PAD = (0, 0, 0, 0)
+
+
+def _run_key(run: str) -> tuple[int, ...]:
+    key = _RUN_KEYS.get(run)
+    if key is None:
+        key = tuple(_rank(c) for c in run) + (0,)
+        if len(_RUN_KEYS) < 4096:
+            _RUN_KEYS[run] = key
+    return key
+
+
+def _part_key(s: str, out: list[int]) -> None:
+    """Append the key of an upstream or revision string (dpkg's verrevcmp) to `out`."""
+    pairs = [(nondigit, int(digits) if digits else 0) for nondigit, digits in _RUNS.findall(s) if nondigit or digits]
+    while pairs and pairs[-1] == ("", 0):  # equal to the padding dpkg compares with
+        pairs.pop()
+    for nondigit, number in pairs:
+        out.extend(_run_key(nondigit))
+        out.append(number)
+    out.extend(_PAD)
 
 
 def parse(version: str) -> tuple:
+    """The flat sort key of a dpkg version; raises InvalidVersion for what dpkg refuses."""
     v = version.strip()
     if not v or not _ALLOWED.match(v):
         raise InvalidVersion("deb", version, "empty or contains characters dpkg does not allow")
@@ -53,9 +62,8 @@ def parse(version: str) -> tuple:
         if not e.isdigit():
             raise InvalidVersion("deb", version, "epoch is not a number")
         epoch = int(e)
-    if "-" in v:
-        upstream, revision = v.rsplit("-", 1)
-    else:
+    upstream, sep, revision = v.rpartition("-")
+    if not sep:
         upstream, revision = v, ""
     if not upstream:
         raise InvalidVersion("deb", version, "empty upstream version")
@@ -63,13 +71,7 @@ def parse(version: str) -> tuple:
         raise InvalidVersion("deb", version, "colon outside the epoch")
     if not upstream[0].isdigit():
         raise InvalidVersion("deb", version, "upstream version does not start with a digit")
-    # One flat tuple of ints: non-digit runs end in 0 (no other element is 0), so the flattening keeps the
-    # nested order exactly while comparing much faster (verified against dpkg in the oracle tests).
     out = [epoch]
-    for part in (_part_key(upstream), _part_key(revision)):
-        for item in part:
-            if isinstance(item, tuple):
-                out.extend(item)
-            else:
-                out.append(item)
+    _part_key(upstream, out)
+    _part_key(revision, out)
     return tuple(out)

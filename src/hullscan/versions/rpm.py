@@ -6,42 +6,47 @@ string is a token too, ranked `~` < end < `^` < letters < digits. Comparing keys
 
 from __future__ import annotations
 
+import re
+
 from hullscan.versions.errors import InvalidVersion
 
 _DIGITS = frozenset("0123456789")
-_ALPHA = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _TILDE, _END, _CARET, _ALPHA_T, _NUM = 0, 1, 2, 3, 4
 _END_TOKEN = (_END,)
+
+
+_TOKENS = re.compile(r"~|\^|[0-9]+|[A-Za-z]+")
+_SYMBOL_TOKENS = {"~": (_TILDE,), "^": (_CARET,)}
 
 
 def vercmp_key(s: str) -> tuple:
     """Key of one version or release string under rpmvercmp (separators are any other characters)."""
     out: list = []
-    i, n = 0, len(s)
-    while i < n:
-        c = s[i]
-        if c == "~":
-            out.append((_TILDE,))
-            i += 1
-        elif c == "^":
-            out.append((_CARET,))
-            i += 1
-        elif c in _DIGITS:
-            j = i
-            while j < n and s[j] in _DIGITS:
-                j += 1
-            out.append((_NUM, int(s[i:j])))
-            i = j
-        elif c in _ALPHA:
-            j = i
-            while j < n and s[j] in _ALPHA:
-                j += 1
-            out.append((_ALPHA_T, s[i:j]))
-            i = j
+    for tok in _TOKENS.findall(s):
+        first = tok[0]
+        if first in _DIGITS:
+            out.append((_NUM, int(tok)))
+        elif first in _SYMBOL_TOKENS:
+            out.append(_SYMBOL_TOKENS[first])
         else:
-            i += 1
+            out.append((_ALPHA_T, tok))
     out.append(_END_TOKEN)
     return tuple(out)
+
+
+def _flat_key(s: str, out: list) -> None:
+    """Append the flattened (rank, value) tokens of `s` and its END token (fields stay aligned)."""
+    for tok in _TOKENS.findall(s):
+        first = tok[0]
+        if first in _DIGITS:
+            out += (_NUM, int(tok))
+        elif first == "~":
+            out += (_TILDE, 0)
+        elif first == "^":
+            out += (_CARET, 0)
+        else:
+            out += (_ALPHA_T, tok)
+    out += (_END, 0)
 
 
 def split_evr(evr: str) -> tuple[str, str, str | None]:
@@ -62,16 +67,14 @@ def split_evr(evr: str) -> tuple[str, str, str | None]:
 
 
 def parse(version: str) -> tuple:
+    """The flat sort key of an rpm EVR (epoch, then version and release tokens); empty input is invalid."""
     v = version.strip()
     if not v:
         raise InvalidVersion("rpm", version, "empty")
     epoch, ver, release = split_evr(v)
     if not ver:
         raise InvalidVersion("rpm", version, "empty version field")
-    # Flattened (rank, value) tokens: each field ends in its END token, so fields stay aligned.
     out: list = [int(epoch)]
-    for part in (vercmp_key(ver), vercmp_key(release or "")):
-        for tok in part:
-            out.append(tok[0])
-            out.append(tok[1] if len(tok) > 1 else 0)
+    _flat_key(ver, out)
+    _flat_key(release or "", out)
     return tuple(out)

@@ -8,7 +8,7 @@ from typing import Any
 
 import packaging.version
 
-from hullscan.versions import apk, deb, extra, gem, maven, rpm, semver
+from hullscan.versions import apk, deb, extra, fuzzy, gem, maven, rpm, semver
 from hullscan.versions.errors import InvalidVersion
 
 
@@ -91,6 +91,10 @@ def _portage(v: str) -> CmpKey:
     return CmpKey(extra.parse_portage(v), extra.compare_portage)
 
 
+def _fuzzy(v: str) -> CmpKey:
+    return CmpKey(fuzzy.parse(v), fuzzy.compare_parsed)
+
+
 PARSERS: dict[str, Callable[[str], Any]] = {
     "pacman": _pacman,
     "portage": _portage,
@@ -109,6 +113,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "cargo": _cargo,
     "composer": _composer,
     "generic": _generic,
+    "fuzzy": _fuzzy,
 }
 ALIASES = {"pep440": "pypi", "golang": "go", "rubygems": "gem", "dpkg": "deb", "debian": "deb", "alpine": "apk"}
 
@@ -120,16 +125,34 @@ def canonical_scheme(scheme: str) -> str:
     return s
 
 
-@lru_cache(maxsize=200_000)
-def _parse_cached(scheme: str, version: str) -> Any:
-    return PARSERS[scheme](version)
+CACHE_SIZE = 200_000  # parsed versions kept per scheme
+
+
+def _checked(scheme: str, parse_fn: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse_fn` behind a per-scheme cache, refusing non-strings with the typed error."""
+
+    def parse_one(version: str) -> Any:
+        if not isinstance(version, str):
+            raise InvalidVersion(scheme, repr(version), "not a string")
+        return parse_fn(version)
+
+    return lru_cache(maxsize=CACHE_SIZE)(parse_one)
+
+
+# One cached parser per scheme, reachable under its aliases too, so `parse` is a dict look-up and a cache hit.
+_PARSE: dict[str, Callable[[str], Any]] = {name: _checked(name, fn) for name, fn in PARSERS.items()}
+_PARSE.update({alias: _PARSE[target] for alias, target in ALIASES.items()})
 
 
 def parse(scheme: str, version: str) -> Any:
     """An orderable key for `version` (cached); raises InvalidVersion when the scheme cannot read it."""
-    if not isinstance(version, str):
-        raise InvalidVersion(scheme, repr(version), "not a string")
-    return _parse_cached(canonical_scheme(scheme), version)
+    fn = _PARSE.get(scheme)
+    if fn is None:
+        fn = _PARSE[canonical_scheme(scheme)]  # ValueError for an unknown scheme
+    try:
+        return fn(version)
+    except TypeError:  # unhashable input never reaches the parser
+        raise InvalidVersion(scheme, repr(version), "not a string") from None
 
 
 def _pypi_order_key(v: str) -> Any:
@@ -138,28 +161,43 @@ def _pypi_order_key(v: str) -> Any:
     return getattr(parsed, "_key", parsed)
 
 
-def _comparer(parse_fn: Callable[[str], Any]) -> Callable[[str, str], int]:
-    key = lru_cache(maxsize=200_000)(parse_fn)
-
-    def cmp(a: str, b: str) -> int:
-        ka, kb = key(a), key(b)
-        return (ka > kb) - (ka < kb)
-
-    return cmp
-
-
-_COMPARERS: dict[str, Callable[[str, str], int]] = {
-    name: _comparer(_pypi_order_key if name == "pypi" else fn) for name, fn in PARSERS.items()
+# For comparing: (cached key function, comparison of two keys or None for plain `<`/`==`). Tuple keys (deb, rpm,
+# semver, ...) share the parse cache; schemes ordered by a function compare their raw parsed values directly.
+_BY_FUNCTION: dict[str, tuple[Callable[[str], Any], Callable[[Any, Any], int]]] = {
+    "apk": (apk.parse, apk.compare_parsed),
+    "gem": (gem.parse, gem.compare_parsed),
+    "pacman": (extra.parse_pacman, extra.compare_pacman),
+    "portage": (extra.parse_portage, extra.compare_portage),
+    "fuzzy": (fuzzy.parse, fuzzy.compare_parsed),
 }
-_COMPARERS.update({alias: _COMPARERS[target] for alias, target in ALIASES.items()})
+_COMPARE: dict[str, tuple[Callable[[str], Any], Callable[[Any, Any], int] | None]] = {}
+for _name in PARSERS:
+    if _name in _BY_FUNCTION:
+        _fn, _cmp = _BY_FUNCTION[_name]
+        _COMPARE[_name] = (_checked(_name, _fn), _cmp)
+    elif _name == "pypi":
+        _COMPARE[_name] = (_checked(_name, _pypi_order_key), None)
+    else:
+        _COMPARE[_name] = (_PARSE[_name], None)
+_COMPARE.update({alias: _COMPARE[target] for alias, target in ALIASES.items()})
 
 
 def compare(scheme: str, a: str, b: str) -> int:
     """-1, 0 or 1 as `a` is older than, equal to, or newer than `b` (parsed versions are cached)."""
-    fn = _COMPARERS.get(scheme)
-    if fn is None:
-        fn = _COMPARERS[canonical_scheme(scheme)]
-    return fn(a, b)
+    entry = _COMPARE.get(scheme)
+    if entry is None:
+        entry = _COMPARE[canonical_scheme(scheme)]  # ValueError for an unknown scheme
+    key, cmp = entry
+    try:
+        ka = key(a)
+        kb = key(b)
+    except TypeError:  # unhashable input never reaches the parser
+        raise InvalidVersion(scheme, f"{a!r} / {b!r}", "not a string") from None
+    if cmp is not None:
+        return cmp(ka, kb)
+    if ka < kb:
+        return -1
+    return 0 if ka == kb else 1
 
 
 _ECOSYSTEM_SCHEMES = {
