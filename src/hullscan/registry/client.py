@@ -4,20 +4,26 @@ Anonymous, Basic and Bearer-token auth driven by the registry's `WWW-Authenticat
 from arguments, `HULLSCAN_REGISTRY_USERNAME`/`_PASSWORD`, or `~/.docker/config.json`; plain HTTP with
 `insecure`. Manifests are size-capped and digest-verified; blobs stream through a reader that verifies the
 digest once the last byte is read.
+
+Built on the standard library's `http.client` rather than httpx: a scan job is a short process, and httpx's
+import alone (it pulls in its CLI's rich/click/pygments when they are installed) cost more CPU than a whole
+warm scan. Connections are kept alive and reused per origin (one per thread at a time), redirects are
+followed (Authorization is dropped when a redirect leaves the registry's origin, as blob storage redirects
+do), and `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` are honoured as httpx did.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
-from collections.abc import Iterator
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json",
@@ -26,6 +32,8 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
 ])
 MAX_MANIFEST_BYTES = 4 << 20
+MAX_ERROR_BODY = 64 << 10  # an error body up to this size is read so the connection can be reused
+MAX_REDIRECTS = 10
 DOCKER_HUB = "registry-1.docker.io"
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _REFERENCE = re.compile(r"^(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+:[a-fA-F0-9]+))?$")
@@ -108,6 +116,10 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
 
 
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
 @dataclass
 class Manifest:
     data: bytes
@@ -121,38 +133,225 @@ class Manifest:
         return doc
 
 
+# -- connections -------------------------------------------------------------------------------------
+Origin = tuple[str, str, int]  # scheme, host, port
+
+
+def _origin(url: str) -> Origin:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RegistryError(f"unsupported URL {url[:200]!r}")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise RegistryError(f"bad port in URL {url[:200]!r}") from None
+    return parts.scheme, parts.hostname, port
+
+
+def _target(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name.lower()) or os.environ.get(name.upper()) or ""
+
+
+def _bypasses_proxy(host: str, port: int) -> bool:
+    """NO_PROXY: `*`, or comma-separated hosts/domains (`.example.com` or `example.com` match subdomains)."""
+    for entry in (e.strip().lower() for e in _env("no_proxy").split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.partition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != str(port):
+            continue
+        name = name.lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+def _proxy_for(scheme: str, host: str, port: int) -> str | None:
+    proxy = _env(f"{scheme}_proxy") or _env("all_proxy")
+    if not proxy or _bypasses_proxy(host.lower(), port):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+class _Conn:
+    """A kept-alive connection and how requests go over it."""
+
+    def __init__(self, http_conn: http.client.HTTPConnection, absolute: bool = False,
+                 proxy_headers: dict[str, str] | None = None) -> None:
+        self.http = http_conn
+        self.absolute = absolute  # plain HTTP through a proxy: the request line carries the full URL
+        self.proxy_headers = proxy_headers or {}
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class _Connections:
+    """Idle keep-alive connections per origin. A connection serves one request at a time; threads that
+    walk layers in parallel each take their own."""
+
+    def __init__(self, timeout: float, insecure: bool, user_agent: str) -> None:
+        self.timeout, self.insecure, self.user_agent = timeout, insecure, user_agent
+        self._idle: dict[Origin, list[_Conn]] = {}
+        self._lock = threading.Lock()
+        self._tls = None
+
+    def tls(self):  # noqa: ANN201 - ssl.SSLContext, imported lazily
+        """The system trust store (honours SSL_CERT_FILE/SSL_CERT_DIR, so a self-hosted registry's CA
+        works), or no verification for `insecure`."""
+        if self._tls is None:
+            import ssl
+
+            if self.insecure:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            else:
+                context = ssl.create_default_context()
+            self._tls = context
+        return self._tls
+
+    def take(self, origin: Origin) -> tuple[_Conn, bool]:
+        """A connection to `origin` and whether it was used before (an idle one may have been closed)."""
+        with self._lock:
+            idle = self._idle.get(origin)
+            if idle:
+                return idle.pop(), True
+        return self._connect(origin), False
+
+    def _connect(self, origin: Origin) -> _Conn:
+        scheme, host, port = origin
+        proxy = _proxy_for(scheme, host, port)
+        if proxy is None:
+            if scheme == "https":
+                return _Conn(http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.tls()))
+            return _Conn(http.client.HTTPConnection(host, port, timeout=self.timeout))
+        p = urlsplit(proxy)
+        if not p.hostname:
+            raise RegistryError(f"bad proxy URL {proxy[:200]!r}")
+        proxy_port = p.port or (443 if p.scheme == "https" else 80)
+        auth = {"Proxy-Authorization": _basic(unquote(p.username), unquote(p.password or ""))} if p.username else {}
+        if p.scheme == "https":
+            conn = http.client.HTTPSConnection(p.hostname, proxy_port, timeout=self.timeout, context=self.tls())
+        else:
+            conn = http.client.HTTPConnection(p.hostname, proxy_port, timeout=self.timeout)
+        if scheme == "https":
+            conn.set_tunnel(host, port, headers=auth or None)
+            return _Conn(conn)
+        return _Conn(conn, absolute=True, proxy_headers=auth)
+
+    def give_back(self, origin: Origin, conn: _Conn) -> None:
+        with self._lock:
+            self._idle.setdefault(origin, []).append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+
+class Response:
+    """One HTTP response: status, headers, and the body read incrementally. `close()` returns the connection
+    for reuse when the body was read to its end, else closes it."""
+
+    def __init__(self, url: str, origin: Origin, conn: _Conn, raw: http.client.HTTPResponse,
+                 pool: _Connections) -> None:
+        self.url, self._origin, self._conn, self._raw, self._pool = url, origin, conn, raw, pool
+        self.status_code = raw.status
+        self.headers = raw.headers  # case-insensitive .get()
+        self._closed = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._closed:
+            return b""
+        try:
+            return self._raw.read(None if size is None or size < 0 else size)
+        except http.client.HTTPException as exc:
+            raise RegistryError(f"{self.url}: {type(exc).__name__}: {exc}") from None
+
+    def read_limited(self, limit: int, what: str) -> bytes:
+        declared = self.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise RegistryError(f"{what} is over {limit} bytes")
+        data = self.read(limit + 1)
+        if len(data) > limit:
+            raise RegistryError(f"{what} is over {limit} bytes")
+        return data
+
+    def json(self, limit: int = MAX_MANIFEST_BYTES) -> dict:
+        try:
+            body = json.loads(self.read_limited(limit, self.url))
+        except ValueError:
+            raise RegistryError(f"{self.url}: answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise RegistryError(f"{self.url}: answer is not a JSON object")
+        return body
+
+    def readable(self) -> bool:
+        return True
+
+    def discard(self) -> None:
+        """Read away a small remaining body (an error page) so the connection stays reusable, then close."""
+        if not self._closed and not self._raw.isclosed():
+            declared = self.headers.get("Content-Length")
+            if not (declared and declared.isdigit() and int(declared) > MAX_ERROR_BODY):
+                try:
+                    self._raw.read(MAX_ERROR_BODY)
+                except (OSError, http.client.HTTPException):
+                    pass
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._raw.isclosed() and not self._raw.will_close:
+            self._pool.give_back(self._origin, self._conn)  # body fully read: keep the connection
+        else:
+            self._raw.close()
+            self._conn.close()
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class VerifyingStream:
     """File-like view of a blob response that checks the digest at EOF (raises RegistryError on mismatch)."""
 
     verifies_digest = True  # readers need not hash it again
 
-    def __init__(self, response: httpx.Response, digest: str) -> None:
+    def __init__(self, response: Response, digest: str) -> None:
         self.response, self.digest = response, digest
         algo, _, self.expected = digest.partition(":")
         if algo != "sha256":
             raise RegistryError(f"unsupported digest algorithm {algo}")
         self.sha = hashlib.sha256()
-        self.chunks: Iterator[bytes] = response.iter_bytes(1 << 20)
-        self.buffer = b""
         self.eof = False
         self.bytes_read = 0
 
     def read(self, size: int = -1) -> bytes:
-        while not self.eof and (size < 0 or len(self.buffer) < size):
-            try:
-                chunk = next(self.chunks)
-            except StopIteration:
-                self.eof = True
-                if self.sha.hexdigest() != self.expected:
-                    raise RegistryError(f"blob {self.digest}: content does not match its digest") from None
-                break
-            self.sha.update(chunk)
-            self.bytes_read += len(chunk)
-            self.buffer += chunk
-        if size < 0:
-            data, self.buffer = self.buffer, b""
-        else:
-            data, self.buffer = self.buffer[:size], self.buffer[size:]
+        if self.eof or size == 0:
+            return b""
+        data = self.response.read(size)
+        if data:
+            self.sha.update(data)
+            self.bytes_read += len(data)
+        if not data or size is None or size < 0:
+            self.eof = True
+            if self.sha.hexdigest() != self.expected:
+                raise RegistryError(f"blob {self.digest}: content does not match its digest")
         return data
 
     def readable(self) -> bool:
@@ -164,21 +363,8 @@ class VerifyingStream:
     def __enter__(self) -> VerifyingStream:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _tls_context(insecure: bool):
-    """The system trust store (honours SSL_CERT_FILE/SSL_CERT_DIR, so a self-hosted registry's CA works),
-    or no verification for `insecure`; built here because httpx's default loads a CA bundle on every start."""
-    import ssl
-
-    if not insecure:
-        return ssl.create_default_context()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 class RegistryClient:
@@ -198,36 +384,71 @@ class RegistryClient:
         self.credentials = (username, password or "") if username is not None else None
         from hullscan import __version__
 
-        self.http = httpx.Client(timeout=timeout, follow_redirects=True, verify=_tls_context(insecure),
-                                 headers={"User-Agent": f"hullscan/{__version__}"})
+        self.connections = _Connections(timeout, insecure, f"hullscan/{__version__}")
         self.authorization: dict[str, str] = {}  # scope -> Authorization header value
 
     def close(self) -> None:
-        self.http.close()
+        self.connections.close()
 
     def __enter__(self) -> RegistryClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _authorize(self, response: httpx.Response, scope: str) -> bool:
+    # -- HTTP ----------------------------------------------------------------------------------------
+    def _send_once(self, method: str, url: str, headers: dict[str, str]) -> Response:
+        origin = _origin(url)
+        for attempt in range(2):
+            conn, reused = self.connections.take(origin)
+            all_headers = {"User-Agent": self.connections.user_agent, **headers, **conn.proxy_headers}
+            try:
+                conn.http.request(method, url if conn.absolute else _target(url), headers=all_headers)
+                raw = conn.http.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                if reused and attempt == 0:
+                    continue  # the server closed an idle keep-alive connection: once more on a new one
+                if isinstance(exc, OSError):
+                    raise
+                raise RegistryError(f"{url}: {type(exc).__name__}: {exc}") from None
+            return Response(url, origin, conn, raw, self.connections)
+        raise AssertionError("unreachable")
+
+    def _send(self, method: str, url: str, headers: dict[str, str]) -> Response:
+        """One request, following redirects; Authorization is sent only to the origin it was meant for."""
+        start = _origin(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send_once(method, url, headers)
+            if response.status_code not in (301, 302, 303, 307, 308) or not response.headers.get("Location"):
+                return response
+            response.discard()
+            url = urljoin(url, response.headers["Location"])
+            if _origin(url) != start:
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            if response.status_code == 303:
+                method = "GET"
+        raise RegistryError(f"too many redirects from {url[:200]}")
+
+    def _authorize(self, response: Response, scope: str) -> bool:
         """Answer a 401 challenge; True when a new Authorization value is worth a retry."""
         scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         if scheme == "basic":
             if not self.credentials:
                 return False
-            token = base64.b64encode(":".join(self.credentials).encode()).decode()
-            value = f"Basic {token}"
+            value = _basic(*self.credentials)
         elif scheme == "bearer" and params.get("realm"):
             query = {k: v for k, v in (("service", params.get("service")), ("scope", params.get("scope") or scope)) if v}
-            auth = httpx.BasicAuth(*self.credentials) if self.credentials else None
-            reply = self.http.get(params["realm"], params=query, auth=auth)
-            if reply.status_code != 200:
-                raise RegistryError(f"token endpoint {params['realm']} answered {reply.status_code}")
-            body = reply.json()
+            realm = params["realm"]
+            url = realm + ("&" if "?" in realm else "?") + urlencode(query) if query else realm
+            headers = {"Authorization": _basic(*self.credentials)} if self.credentials else {}
+            with self._send("GET", url, headers) as reply:
+                if reply.status_code != 200:
+                    reply.discard()
+                    raise RegistryError(f"token endpoint {realm} answered {reply.status_code}")
+                body = reply.json()
             token = body.get("token") or body.get("access_token")
-            if not token:
+            if not token or not isinstance(token, str):
                 raise RegistryError("token endpoint returned no token")
             value = f"Bearer {token}"
         else:
@@ -237,50 +458,45 @@ class RegistryClient:
         self.authorization[scope] = value
         return True
 
-    def _request(self, method: str, repository: str, path: str, headers: dict[str, str], stream: bool = False):
+    def _request(self, method: str, repository: str, path: str, headers: dict[str, str]) -> Response:
         scope = f"repository:{repository}:pull"
         url = f"{self.base}/v2/{repository}/{path}"
         for _ in range(3):
             merged = dict(headers)
             if scope in self.authorization:
                 merged["Authorization"] = self.authorization[scope]
-            request = self.http.build_request(method, url, headers=merged)
-            response = self.http.send(request, stream=stream)
+            response = self._send(method, url, merged)
             if response.status_code == 401 and self._authorize(response, scope):
-                response.close()
+                response.discard()
                 continue
             return response
         return response
 
+    # -- API -----------------------------------------------------------------------------------------
     def get_manifest(self, repository: str, reference: str) -> Manifest:
-        response = self._request("GET", repository, f"manifests/{reference}", {"Accept": MANIFEST_TYPES}, stream=True)
-        try:
+        with self._request("GET", repository, f"manifests/{reference}", {"Accept": MANIFEST_TYPES}) as response:
             if response.status_code != 200:
+                response.discard()
                 raise RegistryError(f"manifest {repository}:{reference}: HTTP {response.status_code}")
-            data = bytearray()
-            for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) > MAX_MANIFEST_BYTES:
-                    raise RegistryError(f"manifest {repository}:{reference} is over {MAX_MANIFEST_BYTES} bytes")
-        finally:
-            response.close()
+            data = response.read_limited(MAX_MANIFEST_BYTES, f"manifest {repository}:{reference}")
+            media_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if reference.startswith("sha256:") and reference != digest:
             raise RegistryError(f"manifest {reference}: content does not match its digest")
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         try:
             media_type = json.loads(data).get("mediaType") or media_type
         except (ValueError, AttributeError):
             raise RegistryError(f"manifest {repository}:{reference} is not JSON") from None
-        return Manifest(data=bytes(data), media_type=media_type, digest=digest)
+        return Manifest(data=data, media_type=media_type, digest=digest)
 
-    def open_blob(self, repository: str, digest: str) -> VerifyingStream:
-        """A streaming, digest-verifying reader of one blob; close it (or use `with`)."""
-        response = self._request("GET", repository, f"blobs/{digest}", {}, stream=True)
+    def open_blob(self, repository: str, digest: str, *, verify: bool = True) -> VerifyingStream | Response:
+        """A streaming reader of one blob; close it (or use `with`). With `verify` it checks the digest at
+        EOF; without, the caller hashes what it reads (the layer walker does, on a thread of its own)."""
+        response = self._request("GET", repository, f"blobs/{digest}", {})
         if response.status_code != 200:
-            response.close()
+            response.discard()
             raise RegistryError(f"blob {repository}@{digest}: HTTP {response.status_code}")
-        return VerifyingStream(response, digest)
+        return VerifyingStream(response, digest) if verify else response
 
     def get_blob(self, repository: str, digest: str, max_bytes: int = MAX_MANIFEST_BYTES) -> bytes:
         with self.open_blob(repository, digest) as stream:

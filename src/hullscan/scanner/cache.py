@@ -15,6 +15,8 @@ from typing import Protocol
 
 
 class LayerCache(Protocol):
+    """`get_many` is optional: caches without it are asked one `get` per layer."""
+
     def get(self, diff_id: str, analyzers: str) -> dict | None: ...
 
     def put(self, diff_id: str, analyzers: str, analysis: dict) -> None: ...
@@ -29,6 +31,21 @@ class NullCache:
     def put(self, diff_id: str, analyzers: str, analysis: dict) -> None:
         return None
 
+    def get_many(self, diff_ids: list[str], analyzers: str) -> dict[str, dict]:
+        return {}
+
+
+TOUCH_AFTER = 3600.0  # used_at is refreshed at most hourly: a warm scan then writes nothing
+IN_BATCH = 500  # bound parameters per statement
+
+
+def _load(blob: bytes) -> dict | None:
+    try:
+        value = json.loads(zlib.decompress(blob))
+    except (zlib.error, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
 
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "hullscan"
@@ -42,6 +59,8 @@ class SqliteLayerCache:
         self.path = path
         self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
+        # A cache: losing the last commits to a power cut is harmless, so commits need not wait for fsync.
+        self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS layer_analysis (diff_id TEXT NOT NULL, analyzers TEXT NOT NULL, "
             "analysis BLOB NOT NULL, created_at REAL NOT NULL, used_at REAL NOT NULL, "
@@ -55,17 +74,31 @@ class SqliteLayerCache:
         return cls(directory / "layers.sqlite")
 
     def get(self, diff_id: str, analyzers: str) -> dict | None:
-        row = self.conn.execute("SELECT analysis FROM layer_analysis WHERE diff_id = ? AND analyzers = ?",
-                                (diff_id, analyzers)).fetchone()
-        if row is None:
-            return None
-        try:
-            value = json.loads(zlib.decompress(row[0]))
-        except (zlib.error, ValueError):
-            return None
-        self.conn.execute("UPDATE layer_analysis SET used_at = ? WHERE diff_id = ? AND analyzers = ?",
-                          (time.time(), diff_id, analyzers))
-        return value if isinstance(value, dict) else None
+        return self.get_many([diff_id], analyzers).get(diff_id)
+
+    def get_many(self, diff_ids: list[str], analyzers: str) -> dict[str, dict]:
+        """Every cached analysis among `diff_ids` (one query per 500 layers), by diff_id."""
+        found: dict[str, dict] = {}
+        stale: list[str] = []
+        now = time.time()
+        wanted = list(dict.fromkeys(diff_ids))
+        for start in range(0, len(wanted), IN_BATCH):
+            batch = wanted[start:start + IN_BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = self.conn.execute(f"SELECT diff_id, analysis, used_at FROM layer_analysis WHERE analyzers = ? "
+                                     f"AND diff_id IN ({marks})", (analyzers, *batch)).fetchall()
+            for diff_id, blob, used_at in rows:
+                value = _load(blob)
+                if value is None:
+                    continue  # a corrupt entry is a miss
+                found[diff_id] = value
+                if used_at < now - TOUCH_AFTER:
+                    stale.append(diff_id)
+        for start in range(0, len(stale), IN_BATCH):
+            batch = stale[start:start + IN_BATCH]
+            self.conn.execute(f"UPDATE layer_analysis SET used_at = ? WHERE analyzers = ? AND diff_id IN "
+                              f"({','.join('?' * len(batch))})", (now, analyzers, *batch))
+        return found
 
     def put(self, diff_id: str, analyzers: str, analysis: dict) -> None:
         blob = zlib.compress(json.dumps(analysis, separators=(",", ":")).encode(), 6)
@@ -75,13 +108,17 @@ class SqliteLayerCache:
 
     def get_document(self, key: str) -> str | None:
         """A rendered SBOM of an identical inventory (see `sbom.write_cyclonedx`)."""
-        row = self.conn.execute("SELECT document FROM documents WHERE key = ?", (key,)).fetchone()
+        row = self.conn.execute("SELECT document, used_at FROM documents WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         try:
-            return zlib.decompress(row[0]).decode()
+            document = zlib.decompress(row[0]).decode()
         except (zlib.error, UnicodeDecodeError):
             return None
+        now = time.time()
+        if row[1] < now - TOUCH_AFTER:
+            self.conn.execute("UPDATE documents SET used_at = ? WHERE key = ?", (now, key))
+        return document
 
     def put_document(self, key: str, document: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",

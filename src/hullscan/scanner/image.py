@@ -4,7 +4,6 @@ merge the layers in order, applying whiteouts, opaque dirs and overwrites, and d
 from __future__ import annotations
 
 import posixpath
-import tempfile
 from collections.abc import Callable
 
 from packageurl import PackageURL
@@ -57,34 +56,38 @@ def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
     cache = cache or NullCache()
     version = analyzer_set_version(analyzers)
     results: list[tuple[LayerResult, str | None, str | None]] = []
-    with tempfile.TemporaryDirectory(prefix="hullscan-") as tmp_dir:
-        if image.rootfs_dir is not None:
-            results.append((walk_directory(image.rootfs_dir, analyzers, limits, tmp_dir), None, None))
-        slots: list[tuple[LayerResult | None, str | None, str | None]] = []
-        todo: list[int] = []
-        for index, layer in enumerate(image.layers):
-            cached = _cached(cache, layer, version)
-            slots.append((cached, layer.digest, layer.diff_id))
-            if cached is None:
-                todo.append(index)
+    stored = _lookup(cache, [layer.diff_id for layer in image.layers if layer.diff_id], version)
+    slots: list[tuple[LayerResult | None, str | None, str | None]] = []
+    todo: list[int] = []
+    for index, layer in enumerate(image.layers):
+        cached = _cached(stored.get(layer.diff_id) if layer.diff_id else None, layer)
+        slots.append((cached, layer.digest, layer.diff_id))
+        if cached is None:
+            todo.append(index)
+    if todo or image.rootfs_dir is not None:  # a warm scan never touches the disk beyond the cache
         if todo and on_layer_walk is not None:
             on_layer_walk()
-        walk = lambda i: _walk(image, i, analyzers, limits, tmp_dir)  # noqa: E731
-        if len(todo) > 1 and image.parallel_layers:
-            # two layers at a time: each walk keeps a core busy only part of the time (it waits on I/O and
-            # decompression), so small layers finish while a big one streams
-            from concurrent.futures import ThreadPoolExecutor
+        import tempfile
 
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="layer") as pool:
-                walked = dict(zip(todo, pool.map(walk, todo), strict=True))
-        else:
-            walked = {i: walk(i) for i in todo}
+        with tempfile.TemporaryDirectory(prefix="hullscan-") as tmp_dir:
+            if image.rootfs_dir is not None:
+                results.append((walk_directory(image.rootfs_dir, analyzers, limits, tmp_dir), None, None))
+            walk = lambda i: _walk(image, i, analyzers, limits, tmp_dir)  # noqa: E731
+            if len(todo) > 1 and image.parallel_layers:
+                # two layers at a time: each walk keeps a core busy only part of the time (it waits on I/O and
+                # decompression), so small layers finish while a big one streams
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=2, thread_name_prefix="layer") as pool:
+                    walked = dict(zip(todo, pool.map(walk, todo), strict=True))
+            else:
+                walked = {i: walk(i) for i in todo}
         for index, result in walked.items():
             layer = image.layers[index]
             if result.complete and layer.diff_id and (result.digest or result.diff_id):
                 cache.put(layer.diff_id, version, result.to_json())  # on this thread: sqlite connections are
             slots[index] = (result, layer.digest, layer.diff_id)  # not shared across threads
-        results.extend((r, d, i) for r, d, i in slots if r is not None)
+    results.extend((r, d, i) for r, d, i in slots if r is not None)
     packages, os_files, warnings = merge_layers(results)
     os_info = detect(os_files, packages)
     finalize(packages, os_info)
@@ -114,13 +117,24 @@ def _walk(image: ResolvedImage, index: int, analyzers: list[Analyzer], limits: L
     return result
 
 
-def _cached(cache: LayerCache, layer, version: str) -> LayerResult | None:
+def _lookup(cache: LayerCache, diff_ids: list[str], version: str) -> dict[str, dict]:
+    """Every layer's cached analysis in one query when the cache can (the local SQLite cache can)."""
+    if not diff_ids:
+        return {}
+    get_many = getattr(cache, "get_many", None)
+    if get_many is not None:
+        return get_many(diff_ids, version)
+    found = {}
+    for diff_id in diff_ids:
+        if (data := cache.get(diff_id, version)) is not None:
+            found[diff_id] = data
+    return found
+
+
+def _cached(data: dict | None, layer) -> LayerResult | None:
     """A cached analysis, only if it provably belongs to this layer: stored for the same verified blob
     digest, or for content whose hash was checked against this diff_id. (A config cannot claim someone
     else's diff_id to plant an analysis under it.)"""
-    if not layer.diff_id:
-        return None
-    data = cache.get(layer.diff_id, version)
     if data is None:
         return None
     try:

@@ -7,10 +7,10 @@ and per component Trivy's property names (`aquasecurity:trivy:*`); hullscan's ow
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
+import re
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -121,12 +121,31 @@ class DocumentMemo(Protocol):
     def put_document(self, key: str, document: str) -> None: ...
 
 
+def _plain(obj: object) -> object:
+    return vars(obj)  # the inventory's dataclasses, for the C JSON encoder
+
+
 def _memo_key(inventory: Inventory, registry_triggered: bool) -> str:
     import cyclonedx
 
-    payload = json.dumps([dataclasses.asdict(inventory), registry_triggered, __version__,
-                          getattr(cyclonedx, "__version__", "")], sort_keys=True, default=str)
+    payload = json.dumps([inventory, registry_triggered, __version__, getattr(cyclonedx, "__version__", "")],
+                         sort_keys=True, default=_plain)
     return "cyclonedx:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+# In the library's output these keys occur once each (metadata.timestamp and the top-level serial number);
+# a string value can never match: inside one every `"` is escaped.
+_SERIAL = re.compile(r'"serialNumber": "urn:uuid:[0-9a-f-]{36}"')
+_TIMESTAMP = re.compile(r'"timestamp": "[0-9T:.+-]+Z?"')
+
+
+def _with_fresh_identity(document: str) -> str | None:
+    """`document` with a new serial number and timestamp, by substitution (re-encoding the JSON with indent
+    runs the pure-Python encoder: most of a warm scan's time). None when the document has not the shape."""
+    stamp = datetime.now(timezone.utc).isoformat()
+    document, serials = _SERIAL.subn(f'"serialNumber": "{_urn_uuid4()}"', document, count=1)
+    document, stamps = _TIMESTAMP.subn(f'"timestamp": "{stamp}"', document, count=1)
+    return document if serials == 1 and stamps == 1 else None
 
 
 def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False, memo: DocumentMemo | None = None) -> str:
@@ -138,11 +157,8 @@ def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False, memo
     if memo is not None:
         key = _memo_key(inventory, registry_triggered)
         cached = memo.get_document(key)
-        if cached is not None:
-            doc = json.loads(cached)
-            doc["serialNumber"] = _urn_uuid4()
-            doc.setdefault("metadata", {})["timestamp"] = datetime.now(timezone.utc).isoformat()
-            return json.dumps(doc, indent=2)
+        if cached is not None and (document := _with_fresh_identity(cached)) is not None:
+            return document
         document = _render_cyclonedx(inventory, registry_triggered)
         memo.put_document(key, document)
         return document
@@ -275,8 +291,6 @@ def write_spdx(inventory: Inventory) -> str:
 
 
 def _spdx_safe(licenses: list[str]) -> bool:
-    import re
-
     return bool(licenses) and all(re.fullmatch(r"[A-Za-z0-9.+\-]+", x) for x in licenses)
 
 
