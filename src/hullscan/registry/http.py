@@ -128,9 +128,24 @@ def _parse_content_range(value: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-async def _receive(request: Request, storage: BlobStorage, name: str, upload_id: str) -> int:
-    """Append the request body to an upload, checking Content-Range; returns the new offset."""
-    writer = await anyio.to_thread.run_sync(storage.open_writer, upload_id)
+async def _receive(request: Request, storage: BlobStorage, name: str, upload_id: str,
+                   finish: Callable[[], T] | None = None) -> tuple[int, T | None]:
+    """Append the request body to an upload of `name`, checking Content-Range; returns the new offset and
+    what `finish` (run right after the last write, e.g. commit the blob) returned.
+
+    Thread hops are few: one opens the session (checked to belong to `name`), one per 4 MiB batch, one
+    writes the last batch, closes and finishes. Body pieces are collected as they come from the server (no
+    copying into a buffer) and handed over in batches; one batch is written and hashed on a worker thread
+    while the next one arrives from the socket, so at most two batches are held."""
+
+    def open_writer():  # type: ignore[no-untyped-def]
+        info = storage.upload_info(upload_id)
+        if info is None or info.repository != name:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"upload {upload_id[:64]!r} is not in progress for {name}")
+        return storage.open_writer(upload_id)
+
+    writer = await anyio.to_thread.run_sync(open_writer)
+    open_ = True
     try:
         content_range = request.headers.get("content-range")
         expected_len = None
@@ -146,33 +161,50 @@ async def _receive(request: Request, storage: BlobStorage, name: str, upload_id:
                 raise RegistryError("BLOB_UPLOAD_INVALID",
                                     f"Content-Length {declared} does not match Content-Range {content_range}",
                                     status=416, headers=_upload_headers(name, upload_id, writer.offset))
-        start_offset = writer.offset
-        # Double buffering: one buffer is written and hashed on a worker thread while the next one fills
-        # from the socket, so network and disk overlap; at most two buffers are ever held.
         loop = asyncio.get_running_loop()
         pending: asyncio.Future[None] | None = None
-        buf = bytearray()
+        batch: list[bytes] = []
+        batched = received = 0
+        receive = request.receive
         try:
-            async for chunk in request.stream():
-                buf += chunk
-                if len(buf) >= FLUSH_BYTES:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                body = message.get("body", b"")
+                if body:
+                    batch.append(body)
+                    batched += len(body)
+                if not message.get("more_body", False):
+                    break
+                if batched >= FLUSH_BYTES:
                     if pending is not None:
                         await pending
-                    pending = loop.run_in_executor(None, writer.write, buf)
-                    buf = bytearray()
+                    pending = loop.run_in_executor(None, writer.write_many, batch)
+                    received += batched
+                    batch, batched = [], 0
         except ClientDisconnect:
             raise RegistryError("BLOB_UPLOAD_INVALID", "client disconnected during upload") from None
         finally:
             if pending is not None:
                 await pending
-            if buf:
-                await anyio.to_thread.run_sync(writer.write, buf)
-        if expected_len is not None and writer.offset - start_offset != expected_len:
-            raise RegistryError("SIZE_INVALID", f"chunk has {writer.offset - start_offset} bytes, "
-                                f"Content-Range announced {expected_len}")
-        return writer.offset
+        received += batched
+        if expected_len is not None and received != expected_len:
+            if batch:
+                await anyio.to_thread.run_sync(writer.write_many, batch)
+            raise RegistryError("SIZE_INVALID", f"chunk has {received} bytes, Content-Range announced {expected_len}")
+
+        def last() -> tuple[int, T | None]:
+            nonlocal open_
+            writer.write_many(batch)
+            open_ = False
+            writer.close()
+            return writer.offset, finish() if finish is not None else None
+
+        return await anyio.to_thread.run_sync(last)
     finally:
-        await anyio.to_thread.run_sync(writer.close)
+        if open_:
+            await anyio.to_thread.run_sync(writer.close)
 
 
 async def _upload_of(request: Request, storage: BlobStorage, name: str, upload_id: str):  # type: ignore[no-untyped-def]
@@ -182,21 +214,29 @@ async def _upload_of(request: Request, storage: BlobStorage, name: str, upload_i
     return info
 
 
-async def _finish_upload(request: Request, storage: BlobStorage, name: str, upload_id: str,
-                         digest_param: str | None) -> Response:
+def _finisher(request: Request, storage: BlobStorage, name: str, upload_id: str,
+              digest_param: str | None) -> Callable[[], int]:
+    """Verify and publish the upload, then record the blob for `name`: blocking, run on the worker thread
+    that wrote the last bytes (no extra hops)."""
     if not digest_param:
         raise RegistryError("DIGEST_INVALID", "the digest query parameter is required to finish an upload")
     digest = parse_digest(digest_param)
-    size = await anyio.to_thread.run_sync(storage.commit_upload, upload_id, digest)
     settings = request.app.state.settings
+    database = request.app.state.db
 
-    def link(session: Session) -> None:
-        repo = service.push_repository(session, name, auto_create_projects=settings.registry_auto_create_projects)
-        service.link_blob(session, repo, str(digest), size)
+    def finish() -> int:
+        size = storage.commit_upload(upload_id, digest)
+        with database.session() as session:
+            repo = service.push_repository(session, name, auto_create_projects=settings.registry_auto_create_projects)
+            service.link_blob(session, repo, str(digest), size)
+        return size
 
-    await _db(request, link)
+    return finish
+
+
+def _created(name: str, digest: str) -> Response:
     return Response(status_code=201, headers={**API_VERSION, "Location": f"/v2/{name}/blobs/{digest}",
-                                              "Docker-Content-Digest": str(digest), "Content-Length": "0"})
+                                              "Docker-Content-Digest": digest, "Content-Length": "0"})
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -341,8 +381,9 @@ async def _upload_start(request: Request, principal: Principal, name: str) -> Re
     upload_id = await anyio.to_thread.run_sync(storage.start_upload, name)
     if digest_param is not None:  # monolithic upload: the body is the whole blob
         try:
-            await _receive(request, storage, name, upload_id)
-            return await _finish_upload(request, storage, name, upload_id, digest_param)
+            await _receive(request, storage, name, upload_id,
+                           _finisher(request, storage, name, upload_id, digest_param))
+            return _created(name, str(parse_digest(digest_param)))
         except BaseException:
             await anyio.to_thread.run_sync(storage.cancel_upload, upload_id)
             raise
@@ -355,19 +396,17 @@ async def _upload(request: Request, principal: Principal, name: str, upload_id: 
     validate_name(name)
     storage = _storage(request)
     _allow(principal, Action.REGISTRY_PUSH, name)
-    info = await _upload_of(request, storage, name, upload_id)
-    if method == "GET":
-        return Response(status_code=204, headers=_upload_headers(name, upload_id, info.size))
-    if method == "PATCH":
-        offset = await _receive(request, storage, name, upload_id)
+    if method == "PATCH":  # _receive checks the session in the same thread hop that opens it
+        offset, _ = await _receive(request, storage, name, upload_id)
         return Response(status_code=202, headers={**_upload_headers(name, upload_id, offset), "Content-Length": "0"})
     if method == "PUT":
         digest_param = request.query_params.get("digest")
-        if not digest_param:
-            raise RegistryError("DIGEST_INVALID", "the digest query parameter is required to finish an upload")
-        parse_digest(digest_param)
-        await _receive(request, storage, name, upload_id)
-        return await _finish_upload(request, storage, name, upload_id, digest_param)
+        finish = _finisher(request, storage, name, upload_id, digest_param)
+        await _receive(request, storage, name, upload_id, finish)
+        return _created(name, str(parse_digest(digest_param)))
+    info = await _upload_of(request, storage, name, upload_id)
+    if method == "GET":
+        return Response(status_code=204, headers=_upload_headers(name, upload_id, info.size))
     if method == "DELETE":
         await anyio.to_thread.run_sync(storage.cancel_upload, upload_id)
         return Response(status_code=204, headers={**API_VERSION, "Content-Length": "0"})

@@ -16,7 +16,8 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -43,6 +44,9 @@ class UploadWriter(Protocol):
     def offset(self) -> int: ...
 
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def write_many(self, chunks: Sequence[bytes]) -> None:
+        """Append several pieces in order (the ASGI body arrives in many): one call, one thread hop."""
 
     def close(self) -> None: ...
 
@@ -78,12 +82,31 @@ class BlobStorage(Protocol):
     def iter_uploads(self) -> Iterator[UploadInfo]: ...
 
 
+PARALLEL_HASH_BYTES = 1 << 20  # from this batch size on, hashing runs beside the write, not after it
+IOV_MAX = 1024  # buffers per writev call (Linux's limit)
+_hash_pool: ThreadPoolExecutor | None = None
+_hash_pool_lock = threading.Lock()
+
+
+def _hashing_pool() -> ThreadPoolExecutor:
+    global _hash_pool
+    with _hash_pool_lock:
+        if _hash_pool is None:
+            _hash_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="blob-hash")
+        return _hash_pool
+
+
+def _update(hasher: "hashlib._Hash", chunks: Sequence[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)  # releases the GIL for all but tiny pieces
+
+
 class _FileUploadWriter:
     def __init__(self, storage: "FilesystemBlobStorage", upload_id: str, path: Path) -> None:
         self._storage = storage
         self._id = upload_id
-        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
-        self._offset = self._file.seek(0, os.SEEK_END)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._offset = os.lseek(self._fd, 0, os.SEEK_END)
         self._hasher = storage._take_hasher(upload_id, self._offset)
 
     @property
@@ -91,16 +114,40 @@ class _FileUploadWriter:
         return self._offset
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
-        while view:
-            written = self._file.write(view)
-            if self._hasher is not None:
-                self._hasher.update(view[:written])
+        self.write_many([data])
+
+    def write_many(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
+        total = sum(len(c) for c in chunks)
+        if not total:
+            return
+        hashing = None
+        if self._hasher is not None:
+            if total >= PARALLEL_HASH_BYTES:  # sha256 (~200 MB/s without SHA-NI) and the disk write overlap
+                hashing = _hashing_pool().submit(_update, self._hasher, chunks)
+            else:
+                _update(self._hasher, chunks)
+        try:
+            self._write_all(chunks)
+        except BaseException:
+            self._hasher = None  # it may have seen bytes the file did not get: finishing re-reads the file
+            raise
+        finally:
+            if hashing is not None:
+                hashing.result()
+
+    def _write_all(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
+        pending = [memoryview(c) for c in chunks if len(c)]
+        while pending:
+            written = os.writev(self._fd, pending[:IOV_MAX])
             self._offset += written
-            view = view[written:]
+            while pending and written >= len(pending[0]):  # drop what went out, keep a partial tail
+                written -= len(pending[0])
+                pending.pop(0)
+            if written:
+                pending[0] = pending[0][written:]
 
     def close(self) -> None:
-        self._file.close()
+        os.close(self._fd)
         if self._hasher is not None:
             self._storage._keep_hasher(self._id, self._offset, self._hasher)
 
