@@ -110,3 +110,46 @@ def test_hostile_upload_ids_are_unknown(tmp_path: Path) -> None:
         with pytest.raises(RegistryError) as err:
             storage.open_writer(bad)
         assert err.value.code == "BLOB_UPLOAD_UNKNOWN"
+
+
+def test_batched_writes_of_any_piece_sizes_keep_the_running_hash(tmp_path: Path) -> None:
+    """Pieces as the ASGI server hands them (tiny to several MiB, more than one writev takes) across several
+    sessions; the blob is finished from the running hash, and a large one passes the writeback mark."""
+    storage = FilesystemBlobStorage(tmp_path)
+    data = os.urandom((70 << 20) + 12345)
+    upload_id = storage.start_upload("team/app")
+    pieces = [data[i:i + 1] for i in range(2000)]  # 2000 one-byte pieces: more than IOV_MAX per call
+    pieces += [data[2000 + i * (5 << 20):2000 + (i + 1) * (5 << 20)] for i in range(((len(data) - 2000) >> 20) // 5 + 1)]
+    for start in range(0, len(pieces), 7):
+        writer = storage.open_writer(upload_id)
+        writer.write_many([p for p in pieces[start:start + 7] if p] or [b""])
+        writer.close()
+    assert storage._hashers[upload_id][0] == len(data)  # finishing will not re-read the file
+    assert storage.commit_upload(upload_id, parse_digest(_digest(data))) == len(data)
+    with storage.open(_digest(data)) as f:
+        assert hashlib.sha256(f.read()).hexdigest() == _digest(data).split(":")[1]
+
+
+def test_a_failed_write_never_leaves_a_wrong_running_hash(tmp_path: Path) -> None:
+    """The hash of a batch runs beside its write: when the disk refuses part of the batch (here the file
+    size limit, EFBIG), the hash that saw the whole batch is dropped and finishing re-reads the file."""
+    import resource
+
+    storage = FilesystemBlobStorage(tmp_path)
+    data = os.urandom(3 << 20)
+    upload_id = storage.start_upload("team/app")
+    writer = storage.open_writer(upload_id)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))  # Python ignores SIGXFSZ: writes fail with EFBIG
+    try:
+        with pytest.raises(OSError):
+            writer.write_many([data[: 2 << 20]])  # large enough to hash on the side
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        writer.close()
+    kept = storage.upload_info(upload_id).size
+    assert 0 < kept < 2 << 20
+    writer = storage.open_writer(upload_id)
+    writer.write_many([data[kept:]])
+    writer.close()
+    assert storage.commit_upload(upload_id, parse_digest(_digest(data))) == len(data)
