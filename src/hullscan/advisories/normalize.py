@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from cvss import CVSS2, CVSS3, CVSS4
 
@@ -96,8 +97,14 @@ def severity_word(value: str | None) -> str | None:
 
 
 def cvss_score(vector: str) -> tuple[str, float, str] | None:
-    """(cvss version, base score, lower-case severity) of a vector, or None when the `cvss` library rejects it."""
-    v = vector.strip()
+    """(cvss version, base score, lower-case severity) of a vector, or None when the `cvss` library rejects it.
+
+    Cached: feeds repeat the same vectors many times and the library parses slowly."""
+    return _cvss_score(vector.strip())
+
+
+@lru_cache(maxsize=16384)
+def _cvss_score(v: str) -> tuple[str, float, str] | None:
     try:
         if v.startswith("CVSS:4"):
             c4 = CVSS4(v)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import gc
 import io
 import json
 import logging
@@ -16,6 +17,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -67,6 +69,35 @@ class SourceResult:
 
 # --- running one source ---------------------------------------------------------------------------------
 
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_saved: tuple[int, int, int] | None = None
+# An import allocates hundreds of thousands of small objects that all stay alive until it commits. With the
+# default thresholds the cyclic collector keeps re-scanning them (and the whole process heap) while they
+# accumulate: about a quarter of the import's CPU time, for nothing to collect. During an import, young
+# collections run 70x less often and full ones wait for the import to end.
+_IMPORT_GC_THRESHOLDS = (50_000, 20, 1_000)
+
+
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Fewer garbage-collector passes while a source is imported (nesting- and thread-safe; restored after)."""
+    global _gc_depth, _gc_saved
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(*_IMPORT_GC_THRESHOLDS)
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                _gc_saved = None
+
+
 
 def _run(
     db: Database, name: str, kind: str, location: str | None, produce: Callable[[Tally], object],
@@ -77,7 +108,7 @@ def _run(
     tally = Tally()
     log.info("advisory source started", extra={"fields": {"source": name, "location": location}})
     try:
-        with db.session() as session:
+        with _bulk_allocation(), db.session() as session:
             items = produce(tally)
             tick = (lambda n: progress(name, n, None)) if progress else None
             if enrichment_kind:

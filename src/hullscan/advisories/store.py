@@ -9,14 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from functools import lru_cache
-
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import JSON, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.advisories.parsers.base import Enrichment, Parsed, Tally
@@ -40,9 +38,10 @@ def _chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
         yield chunk
 
 
-# Bulk inserts of the big child tables go straight to the driver's executemany with rows as tuples: JSON
-# values are serialised once here (and cached for the many identical `introduced 0 / fixed X` ranges),
-# skipping per-row parameter processing, which dominated import time. PostgreSQL gets explicit JSON casts.
+# Bulk inserts go straight to the driver's executemany with rows as tuples: JSON values are serialised once
+# here (range texts are memoised per import, see RangeMemo), datetimes go through the column type's own bind
+# processor, and SQLAlchemy's per-row parameter processing, which dominated import time, is skipped.
+# PostgreSQL gets explicit JSON casts.
 _BULK_SQL = {
     "advisory_affected": (
         "INSERT INTO advisory_affected (advisory_id, ecosystem, package, ranges, versions, fix_state, severity) "
@@ -50,31 +49,89 @@ _BULK_SQL = {
     "advisory_aliases": "INSERT INTO advisory_aliases (advisory_id, alias) VALUES ({p}, {p})",
     "advisory_changes": "INSERT INTO advisory_changes (changeset_id, advisory_id, change, keys) VALUES ({p}, {p}, {p}, {j})",
 }
+_ADVISORY_COLUMNS = ("id", "source", "aliases", "summary", "details", "published", "modified", "withdrawn", "severity",
+                     "cvss_vector", "cvss_score", "cvss_vectors", "references", "content_hash", "updated_at")
+
+
+def _placeholders(dialect_name: str) -> tuple[str, str]:
+    return ("?", "?") if dialect_name == "sqlite" else ("%s", "%s::json")
+
+
+def _executemany(session: Session, sql: str, rows: list[tuple]) -> None:
+    conn = session.connection()
+    for chunk in _chunks(rows, 5000):
+        conn.exec_driver_sql(sql, chunk)
 
 
 def _bulk_insert(session: Session, table_name: str, rows: list[tuple]) -> None:
     if not rows:
         return
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        sql = _BULK_SQL[table_name].format(p="?", j="?")
-    else:
-        sql = _BULK_SQL[table_name].format(p="%s", j="%s::json")
-    for chunk in _chunks(rows, 5000):
-        conn.exec_driver_sql(sql, chunk)
+    p, j = _placeholders(session.connection().dialect.name)
+    _executemany(session, _BULK_SQL[table_name].format(p=p, j=j), rows)
 
 
-@lru_cache(maxsize=65536)
-def _ranges_text(ranges: tuple[AffectedRange, ...]) -> str:
-    return json.dumps(_ranges_json(list(ranges)), separators=(",", ":"))
+def _insert_advisories(session: Session, rows: list[tuple]) -> None:
+    """Rows in `_ADVISORY_COLUMNS` order with JSON columns already serialised; datetimes are bound here."""
+    if not rows:
+        return
+    dialect = session.connection().dialect
+    table: Table = AdvisoryRecord.__table__  # type: ignore[assignment]
+    p, j = _placeholders(dialect.name)
+    marks, processors = [], []
+    for i, name in enumerate(_ADVISORY_COLUMNS):
+        column = table.c[name]
+        json_column = isinstance(column.type, JSON)
+        marks.append(j if json_column else p)
+        process = None if json_column else column.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((i, process))
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in _ADVISORY_COLUMNS)}) "
+           f"VALUES ({', '.join(marks)})")
+    if processors:
+        bound = []
+        for row in rows:
+            values = list(row)
+            for i, process in processors:
+                values[i] = process(values[i])
+            bound.append(tuple(values))
+        rows = bound
+    _executemany(session, sql, rows)
+
+
+class RangeMemo:
+    """Per-import memo of each range's hash structure and stored JSON text, keyed by object identity.
+
+    Distro parsers share one range object per fixed version (tens of thousands of entries, a few thousand
+    distinct ranges), so each is serialised once. Entries keep their range alive, so an id is never reused
+    while it is in the memo; the memo lives only as long as one `apply_source` call.
+    """
+
+    __slots__ = ("_by_id",)
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[AffectedRange, tuple, str]] = {}
+
+    def _entry(self, rng: AffectedRange) -> tuple[AffectedRange, tuple, str]:
+        entry = self._by_id.get(id(rng))
+        if entry is None or entry[0] is not rng:
+            events = tuple((e.kind, e.version) for e in rng.events)
+            text = json.dumps({"type": rng.type, "events": [{k: v} for k, v in events]}, separators=(",", ":"))
+            entry = (rng, (rng.type, events), text)
+            self._by_id[id(rng)] = entry
+        return entry
+
+    def structure(self, rng: AffectedRange) -> tuple:
+        return self._entry(rng)[1]
+
+    def text(self, ranges: list[AffectedRange]) -> str:
+        if not ranges:
+            return "[]"
+        return "[" + ",".join([self._entry(r)[2] for r in ranges]) + "]"
 
 
 def _versions_text(versions: list[str]) -> str:
     return json.dumps(versions, separators=(",", ":")) if versions else "[]"
-
-
-def _ranges_json(ranges: list[AffectedRange]) -> list[dict]:
-    return [{"type": r.type, "events": [{e.kind: e.version} for e in r.events]} for r in ranges]
 
 
 def _ranges_from_json(data: list[dict]) -> list[AffectedRange]:
@@ -85,17 +142,20 @@ def _ranges_from_json(data: list[dict]) -> list[AffectedRange]:
     return out
 
 
-def content_hash(parsed: Parsed) -> str:
-    """Hash of everything stored for an advisory, to tell a changed record from a re-import of the same one."""
+def content_hash(parsed: Parsed, memo: RangeMemo | None = None) -> str:
+    """Hash of everything stored for an advisory, to tell a changed record from a re-import of the same one.
+
+    The hashed text must stay stable across releases (a change would rewrite every record once), so ranges are
+    hashed as (type, [(kind, version), ...]) exactly as before; the memo only avoids rebuilding them."""
     a = parsed.advisory
     head = [a.id, a.aliases, a.summary, a.details, a.published, a.modified, a.withdrawn, a.severity,
             a.cvss_vector, a.cvss_score, sorted(a.cvss_vectors.items()), a.references]
-    affected = sorted(
-        (x.ecosystem, x.package, [(r.type, [(e.kind, e.version) for e in r.events]) for r in x.ranges],
-         x.versions, x.fix_state, x.severity or "")
+    structure = (memo or RangeMemo()).structure
+    affected = sorted([
+        (x.ecosystem, x.package, [structure(r) for r in x.ranges], x.versions, x.fix_state, x.severity or "")
         for x in parsed.affected
-    )
-    blob = json.dumps([head, affected], default=str, separators=(",", ":")).encode()
+    ])
+    blob = json.dumps([head, affected], default=str, separators=(",", ":"), check_circular=False).encode()
     return hashlib.sha256(blob).hexdigest()
 
 
@@ -110,14 +170,13 @@ class ApplyResult:
     keys: set[tuple[str, str]] = field(default_factory=set)
 
 
-def _advisory_row(p: Parsed, source: str, digest: str, now: datetime) -> dict:
+def _advisory_row(p: Parsed, source: str, digest: str, now: datetime) -> tuple:
+    """One advisories row in `_ADVISORY_COLUMNS` order, JSON columns serialised (as SQLAlchemy would)."""
     a = p.advisory
-    return {
-        "id": a.id, "source": source, "aliases": list(a.aliases), "summary": a.summary, "details": a.details,
-        "published": a.published, "modified": a.modified, "withdrawn": a.withdrawn, "severity": a.severity,
-        "cvss_vector": a.cvss_vector, "cvss_score": a.cvss_score, "cvss_vectors": dict(a.cvss_vectors),
-        "references": list(a.references), "content_hash": digest, "updated_at": now,
-    }
+    return (a.id, source, json.dumps(list(a.aliases)) if a.aliases else "[]", a.summary, a.details, a.published,
+            a.modified, a.withdrawn, a.severity, a.cvss_vector, a.cvss_score,
+            json.dumps(dict(a.cvss_vectors)) if a.cvss_vectors else "{}",
+            json.dumps(list(a.references)) if a.references else "[]", digest, now)
 
 
 def apply_source(
@@ -140,12 +199,13 @@ def apply_source(
     now = utcnow()
     seen: set[str] = set()
     changes: list[tuple] = []
+    memo = RangeMemo()
 
     for batch in _chunks(records):
         by_id: dict[str, Parsed] = {}
         for p in batch:
             by_id[p.advisory.id] = p  # a later copy of the same id in one stream wins
-        digests = {i: content_hash(p) for i, p in by_id.items()}
+        digests = {i: content_hash(p, memo) for i, p in by_id.items()}
         existing = {
             row.id: (row.source, row.content_hash, row.withdrawn)
             for row in session.execute(
@@ -172,11 +232,10 @@ def apply_source(
             if progress:
                 progress(len(batch))
             continue
-        conn = session.connection()
-        conn.execute(AdvisoryRecord.__table__.insert(), [_advisory_row(by_id[i], source, digests[i], now) for i in write])
+        _insert_advisories(session, [_advisory_row(by_id[i], source, digests[i], now) for i in write])
+        ranges_text = memo.text
         _bulk_insert(session, "advisory_affected", [
-            (i, a.ecosystem, a.package, _ranges_text(tuple(a.ranges)), _versions_text(a.versions), a.fix_state,
-             a.severity)
+            (i, a.ecosystem, a.package, ranges_text(a.ranges), _versions_text(a.versions), a.fix_state, a.severity)
             for i in write for a in by_id[i].affected
         ])
         _bulk_insert(session, "advisory_aliases", [

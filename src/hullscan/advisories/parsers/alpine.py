@@ -32,6 +32,7 @@ def iter_documents(documents: Iterable[tuple[str, bytes]], tally: Tally) -> Iter
             tally.skip("invalid_document", where)
             continue
         branch = str(doc.get("distroversion", "")).strip()
+        ecosystem = f"Alpine:{branch}"
         for entry in doc["packages"]:
             tally.records += 1
             pkg = entry.get("pkg") if isinstance(entry, dict) else None
@@ -46,22 +47,24 @@ def iter_documents(documents: Iterable[tuple[str, bytes]], tally: Tally) -> Iter
                 if not isinstance(ids, list):
                     tally.skip("invalid_record", f"{where}: {pkg['name']} {fixed}")
                     continue
+                idents = [ident for raw in ids for ident in str(raw).split() if _ID.match(ident)]  # free text too
+                if not idents:
+                    continue
                 not_affected = str(fixed).strip() == "0"
-                for raw in ids:
-                    for ident in str(raw).split():
-                        if not _ID.match(ident):
-                            continue  # free text next to the ids
-                        adv_id = f"ALPINE-{ident}"
-                        item = make_affected(
-                            tally,
-                            adv_id,
-                            f"Alpine:{branch}",
-                            pkg["name"],
-                            [] if not_affected else fixed_range(str(fixed)),
-                            fix_state="not_affected" if not_affected else "fixed",
-                        )
-                        if item is not None:
-                            by_id.setdefault(ident, []).append(item)
+                ranges = [] if not_affected else fixed_range(str(fixed))
+                state = "not_affected" if not_affected else "fixed"
+                # Validated once per fixed version; every id listed under it gets its own copy of the entry.
+                first = make_affected(tally, f"ALPINE-{idents[0]}", ecosystem, pkg["name"], ranges, fix_state=state)
+                if first is None:
+                    for ident in idents[1:]:  # each id is one skipped entry, counted with its reason
+                        make_affected(tally, f"ALPINE-{ident}", ecosystem, pkg["name"], ranges, fix_state=state)
+                    continue
+                by_id.setdefault(idents[0], []).append(first)
+                for ident in idents[1:]:
+                    by_id.setdefault(ident, []).append(AffectedPackage(
+                        advisory_id=f"ALPINE-{ident}", ecosystem=first.ecosystem, package=first.package,
+                        ranges=list(first.ranges), versions=[], fix_state=first.fix_state,
+                    ))
     for ident in sorted(by_id):
         adv = Advisory(id=f"ALPINE-{ident}", source="alpine-secdb", aliases=[ident],
                        references=[f"https://security.alpinelinux.org/vuln/{ident}"])

@@ -21,6 +21,7 @@ from hullscan.advisories.types import Advisory, AffectedPackage
 _HEADER = re.compile(r"^\[(\d{1,2} \w{3} \d{4})\]\s+((?:DSA|DLA|DTSA)-[\w-]+)\s+(\S+)(?:\s+-*\s*(.*))?$")
 _RELEASE = re.compile(r"^\s+\[([a-z-]+)\]\s+-\s+(\S+)(?:\s+(\S+))?")
 _CVES = re.compile(r"^\s+\{([^}]*)\}")
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _STATES = {"<not-affected>": "not_affected", "<unfixed>": "unfixed", "<end-of-life>": "wont_fix",
            "<ignored>": "wont_fix", "<postponed>": "unfixed", "<no-dsa>": "wont_fix"}
 
@@ -31,6 +32,15 @@ def _ecosystem(codename: str, tally: Tally, adv_id: str) -> str | None:
         tally.skip("unknown_ecosystem", f"{adv_id}: release {codename!r}")
         return None
     return f"Debian:{release}"
+
+
+def _list_date(text: str) -> datetime | None:
+    """`12 Jan 2024` (English month names, as the lists write them; strptime would follow the locale)."""
+    day, month, year = text.split()
+    try:
+        return datetime(int(year), _MONTHS[month.title()], int(day), tzinfo=timezone.utc)
+    except (KeyError, ValueError):
+        return None
 
 
 def iter_list(stream: IO[bytes], tally: Tally, source: str) -> Iterator[Parsed]:
@@ -65,10 +75,7 @@ def iter_list(stream: IO[bytes], tally: Tally, source: str) -> Iterator[Parsed]:
                 tally.skip("invalid_record", f"line {lineno}: {line[:120]}")
                 current = None
                 continue
-            try:
-                date = datetime.strptime(m.group(1), "%d %b %Y").replace(tzinfo=timezone.utc)
-            except ValueError:
-                date = None
+            date = _list_date(m.group(1))
             current = {"id": m.group(2), "package": m.group(3), "summary": (m.group(4) or "").strip() or None,
                        "date": date, "cves": [], "affected": []}
             continue
