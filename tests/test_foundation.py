@@ -3,12 +3,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import httpx
 from sqlalchemy import inspect, text
 
 from hullscan import __version__
 from hullscan.db import Database, upgrade
 from hullscan.settings import Settings
+from tests.support.auth import ADMIN_HTTP
 
 
 def test_migrations_create_tables_and_are_idempotent(settings: Settings) -> None:
@@ -43,7 +43,7 @@ def test_cli_version_and_help() -> None:
 
 
 def test_serve_health_ready(server) -> None:
-    assert httpx.get(server.url + "/-/health").json() == {"status": "ok"}
-    assert httpx.get(server.url + "/-/ready").json()["status"] == "ok"
-    assert httpx.get(server.url + "/api/v1/version").json()["version"] == __version__
-    assert httpx.get(server.url + "/api/v1/openapi.json").status_code == 200
+    assert ADMIN_HTTP.get(server.url + "/-/health").json() == {"status": "ok"}
+    assert ADMIN_HTTP.get(server.url + "/-/ready").json()["status"] == "ok"
+    assert ADMIN_HTTP.get(server.url + "/api/v1/version").json()["version"] == __version__
+    assert ADMIN_HTTP.get(server.url + "/api/v1/openapi.json").status_code == 200

@@ -57,6 +57,7 @@ def serve(
 
 def _register_parts() -> None:
     from hullscan.advisories import cli as advisories_cli
+    from hullscan.auth import cli as auth_cli
     from hullscan.events import cli as events_cli
     from hullscan.matching import cli as matching_cli
     from hullscan.pipelines import cli as pipelines_cli
@@ -64,7 +65,7 @@ def _register_parts() -> None:
     from hullscan.runner import cli as runner_cli
     from hullscan.scanner import cli as scanner_cli
 
-    for part in (registry_cli, scanner_cli, advisories_cli, matching_cli, events_cli, pipelines_cli, runner_cli):
+    for part in (auth_cli, registry_cli, scanner_cli, advisories_cli, matching_cli, events_cli, pipelines_cli, runner_cli):
         part.register(app)
 
 

@@ -9,7 +9,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     registry_webhook_secret: str | None = Field(
         default=None, description="Shared secret an external registry sends in its Authorization header."
     )
+
+    # --- auth settings ---
+    admin_password: SecretStr | None = Field(
+        default=None, description="Password of the `admin` user created on first start; None: generated and printed once.")
+    registry_token_service: str = Field(default="hullscan-registry", description="`service` of registry tokens.")
+    registry_token_ttl_seconds: int = Field(default=300, description="Lifetime of a registry (Docker) token.")
+    session_ttl_seconds: int = Field(default=12 * 3600, description="Lifetime of a UI sign-in.")
+    sign_in_max_failures: int = Field(default=10, description="Failed sign-ins in a row that lock a user.")
+    sign_in_max_failures_per_ip: int = Field(default=50, description="Failed sign-ins in a row that lock a client IP.")
+    sign_in_lockout_seconds: int = Field(default=600, description="How long a lock from failed sign-ins lasts.")
 
     # --- registry settings (registry part adds here) ---
 

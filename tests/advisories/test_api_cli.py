@@ -9,11 +9,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import shared_path
 from tests.support.server import HullscanServer
+from tests.support.auth import ADMIN_HTTP
 
 
 @pytest.fixture
@@ -63,18 +63,18 @@ def test_cli_import_then_api_reads(env: dict[str, str], served: HullscanServer, 
     assert bad.returncode == 2 and "no such file" in bad.stderr
 
     api = served.url + "/api/v1"
-    got = httpx.get(f"{api}/advisories/DSA-5380-1", timeout=30)
+    got = ADMIN_HTTP.get(f"{api}/advisories/DSA-5380-1", timeout=30)
     assert got.status_code == 200
     doc = got.json()
     assert doc["id"] == "DSA-5380-1" and "CVE-2023-1393" in doc["aliases"]
     assert doc["affected"][0]["ecosystem"] == "Debian:11" and doc["affected"][0]["package"] == "xorg-server"
     assert doc["affected"][0]["ranges"][0]["events"][-1] == {"fixed": "2:1.20.11-1+deb11u6"}
 
-    listed = httpx.get(f"{api}/advisories", params={"package": "xorg-server", "ecosystem": "Debian:11"}, timeout=30)
+    listed = ADMIN_HTTP.get(f"{api}/advisories", params={"package": "xorg-server", "ecosystem": "Debian:11"}, timeout=30)
     assert listed.status_code == 200 and "DSA-5380-1" in [a["id"] for a in listed.json()["advisories"]]
-    assert httpx.get(f"{api}/advisories/NOPE-1", timeout=30).status_code == 404
-    assert httpx.get(f"{api}/advisories", timeout=30).status_code == 422  # package is required
-    st = httpx.get(f"{api}/advisories/status", timeout=30).json()
+    assert ADMIN_HTTP.get(f"{api}/advisories/NOPE-1", timeout=30).status_code == 404
+    assert ADMIN_HTTP.get(f"{api}/advisories", timeout=30).status_code == 422  # package is required
+    st = ADMIN_HTTP.get(f"{api}/advisories/status", timeout=30).json()
     assert {s["name"] for s in st["sources"]} >= {"kev", "debian-dsa"} and st["totals"]["advisories"] > 0
-    hostile = httpx.get(f"{api}/advisories/" + "A" * 5000, timeout=30)
+    hostile = ADMIN_HTTP.get(f"{api}/advisories/" + "A" * 5000, timeout=30)
     assert hostile.status_code == 404

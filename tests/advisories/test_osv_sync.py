@@ -7,6 +7,7 @@ import copy
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 
 from hullscan.advisories import service
 from hullscan.advisories.service import SqlAdvisoryStore, changesets_since
@@ -14,6 +15,7 @@ from hullscan.db import Database
 from hullscan.settings import Settings
 from tests.advisories.helpers import osv_records
 from tests.advisories.osv_bucket import Bucket
+from tests.support.auth import ADMIN_PASSWORD, ADMIN_USER
 
 
 @pytest.fixture
@@ -168,12 +170,14 @@ def test_serve_runs_the_scheduled_sync(migrated_settings: Settings, bucket: Buck
 
     bucket.publish("PyPI", records)
     settings = _settings(migrated_settings, bucket).model_copy(update={
-        "advisories_sync_interval": 3600, "advisories_sync_initial_delay": 0, "advisories_sources": ["osv"]})
+        "advisories_sync_interval": 3600, "advisories_sync_initial_delay": 0, "advisories_sources": ["osv"],
+        "admin_password": SecretStr(ADMIN_PASSWORD)})
     with TestClient(create_app(settings)) as client:
         deadline = time.monotonic() + 120
         state = None
         while time.monotonic() < deadline:
-            sources = {s["name"]: s for s in client.get("/api/v1/advisories/status").json()["sources"]}
+            status = client.get("/api/v1/advisories/status", auth=(ADMIN_USER, ADMIN_PASSWORD)).json()
+            sources = {s["name"]: s for s in status["sources"]}
             state = sources.get("osv:pypi")
             if state and state["last_success_at"]:
                 break

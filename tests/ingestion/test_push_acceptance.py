@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 
 from tests.conftest import shared_path
 from tests.ingestion.patched_image import upgrade_python_package
 from tests.ingestion.test_ingestion import osv_record
 from tests.pipelines.e2e import finished_pipelines, hullscan_cli, layout, push, start_server, wait_for
 from tests.registry.support import skopeo
+from tests.support.auth import ADMIN_HTTP
 
 PROJECT = "group/project"
 
@@ -21,7 +21,7 @@ def vulnerabilities(server, **params) -> list[dict]:
     out, cursor = [], None
     while True:
         q = {"per_page": 100, **params, **({"cursor": cursor} if cursor else {})}
-        r = httpx.get(f"{server.url}/api/v1/projects/group%2Fproject/vulnerabilities", params=q, timeout=30)
+        r = ADMIN_HTTP.get(f"{server.url}/api/v1/projects/group%2Fproject/vulnerabilities", params=q, timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()
         out += body["vulnerabilities"]
@@ -37,7 +37,7 @@ def registry_requests(server) -> int:
 def ingested(server, count: int) -> None:
     """Ingestion runs after each job succeeds: wait until `count` SBOM artifacts are ingested."""
     def done() -> bool:
-        arts = [a for p in httpx.get(f"{server.url}/api/v1/projects/group%2Fproject/pipelines", timeout=30).json()
+        arts = [a for p in ADMIN_HTTP.get(f"{server.url}/api/v1/projects/group%2Fproject/pipelines", timeout=30).json()
                 for j in p["jobs"] for a in j["artifacts"]]
         assert not any(a["ingest_error"] for a in arts), arts
         return sum(1 for a in arts if a["ingested_at"]) >= count
@@ -95,7 +95,7 @@ def test_push_scan_ingest_patch_and_continuous_scanning(tmp_path: Path, database
         hullscan_cli(server, "advisories", "import", str(feed), "--format", "osv", "--source", "test-extra")
         wait_for(lambda: all(v["state"] == "resolved" for v in vulnerabilities(server, identifier="HULLSCAN-TEST-0002")),
                  60, "withdrawn advisory resolved", server)
-        assert len(httpx.get(f"{server.url}/api/v1/projects/group%2Fproject/pipelines").json()) == before_pipelines
+        assert len(ADMIN_HTTP.get(f"{server.url}/api/v1/projects/group%2Fproject/pipelines").json()) == before_pipelines
         assert registry_requests(server) == before_requests
     finally:
         server.stop()

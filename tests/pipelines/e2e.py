@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 
 from tests.conftest import shared_path
 from tests.registry.support import skopeo
 from tests.support.server import HullscanServer
+from tests.support.auth import ADMIN_HTTP
 
 REGISTRATION_TOKEN = "hsreg_test-registration-token"
 FINAL = ("success", "failed", "canceled")
@@ -63,13 +63,13 @@ def hullscan_cli(server: HullscanServer, *args: str) -> str:
 
 
 def pipelines(server: HullscanServer, project: str) -> list[dict[str, Any]]:
-    r = httpx.get(f"{server.url}/api/v1/projects/{project.replace('/', '%2F')}/pipelines", timeout=10)
+    r = ADMIN_HTTP.get(f"{server.url}/api/v1/projects/{project.replace('/', '%2F')}/pipelines", timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def drops(server: HullscanServer, project: str) -> list[dict[str, Any]]:
-    r = httpx.get(f"{server.url}/api/v1/projects/{project.replace('/', '%2F')}/registry/dropped_pushes", timeout=10)
+    r = ADMIN_HTTP.get(f"{server.url}/api/v1/projects/{project.replace('/', '%2F')}/registry/dropped_pushes", timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -95,7 +95,7 @@ def finished_pipelines(server: HullscanServer, project: str, count: int, timeout
 
 def sbom_of(server: HullscanServer, project: str, job: dict[str, Any]) -> dict[str, Any]:
     (artifact,) = job["artifacts"]
-    r = httpx.get(f"{server.url}/api/v1/projects/{project.replace('/', '%2F')}/jobs/{job['id']}/artifacts/"
+    r = ADMIN_HTTP.get(f"{server.url}/api/v1/projects/{project.replace('/', '%2F')}/jobs/{job['id']}/artifacts/"
                   f"{artifact['name']}", timeout=30)
     assert r.status_code == 200, r.text
     return r.json()

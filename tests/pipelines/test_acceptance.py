@@ -10,7 +10,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hullscan.scanner import write_cyclonedx
@@ -19,6 +18,7 @@ from tests.pipelines.e2e import (REGISTRATION_TOKEN, drops, finished_pipelines, 
                                  manifest_digest, pipelines, push, sbom_of, sbom_properties, start_runner,
                                  start_server, wait_for)
 from tests.registry.support import Distribution
+from tests.support.auth import ADMIN_HTTP
 
 pytestmark = pytest.mark.slow
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -51,7 +51,7 @@ def test_push_to_serve_is_scanned_into_a_cs4r_sbom(tmp_path: Path, database_url:
         assert not any(k.startswith("gitlab:container_scanning:") for k in props)
         names = {c["name"] for c in sbom["components"]}
         assert {"libc6", "Django", "requests"} <= names
-        trace = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job['id']}/trace").text
+        trace = ADMIN_HTTP.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job['id']}/trace").text
         assert "uploading gl-sbom-" in trace and "job succeeded" in trace
         listed = hullscan_cli(server, "pipelines", "list", "group/app")
         assert "success" in listed and str(pipeline["id"]) in listed
@@ -75,14 +75,14 @@ def test_tag_patterns_setting_and_dropped_pushes(tmp_path: Path) -> None:
         (pipeline,) = finished_pipelines(server, "group/app", 1, timeout=90)
         assert pipeline["status"] == "success" and pipeline["jobs"][0]["tag"] == "v2"
 
-        r = httpx.put(f"{server.url}/api/v1/projects/group%2Fapp/security_settings",
+        r = ADMIN_HTTP.put(f"{server.url}/api/v1/projects/group%2Fapp/security_settings",
                       json={"container_scanning_for_registry_enabled": False})
         assert r.status_code == 200 and r.json()["container_scanning_for_registry_enabled"] is False
         push("go-binary", f"{server.host}/group/app/svc:latest")
         wait_for(lambda: len(drops(server, "group/app")) == 2, 30, "a second dropped push", server)
         assert drops(server, "group/app")[0]["reason"] == "setting off"
         assert len(pipelines(server, "group/app")) == 1
-        bad = httpx.put(f"{server.url}/api/v1/projects/group%2Fapp/security_settings", json={"cs4r_tag_patterns": []})
+        bad = ADMIN_HTTP.put(f"{server.url}/api/v1/projects/group%2Fapp/security_settings", json={"cs4r_tag_patterns": []})
         assert bad.status_code == 400
     finally:
         server.stop()
@@ -110,7 +110,7 @@ def test_external_distribution_webhook_runner_pulls_and_redelivery_is_one_pipeli
         props = sbom_properties(sbom_of(server, "team/api", job))
         assert props["gitlab:container_scanning_for_registry:image:name"] == f"{registry.host}/team/api/svc"
         # The runner pulled from Distribution: hullscan's own registry never held this repository.
-        assert httpx.get(f"{server.url}/v2/team/api/svc/tags/list").status_code == 404
+        assert ADMIN_HTTP.get(f"{server.url}/v2/team/api/svc/tags/list").status_code == 404
 
         event = {"id": str(uuid.uuid4()), "timestamp": "2026-11-28T21:20:50.123456789Z", "action": "push",
                  "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -119,7 +119,7 @@ def test_external_distribution_webhook_runner_pulls_and_redelivery_is_one_pipeli
                  "request": {"id": "r1", "addr": "10.0.0.1:5555", "host": registry.host, "method": "PUT"},
                  "actor": {"name": "alice"}, "source": {"addr": "reg-1:5000", "instanceID": "i-1"}}
         for _ in range(3):  # a slow answer makes Distribution redeliver the same envelope
-            r = httpx.post(f"{server.url}/api/v1/registry/events", content=json.dumps({"events": [event]}),
+            r = ADMIN_HTTP.post(f"{server.url}/api/v1/registry/events", content=json.dumps({"events": [event]}),
                            headers={"Content-Type": ENVELOPE, "Authorization": WEBHOOK_SECRET})
             assert r.status_code < 300, r.text
         finished = finished_pipelines(server, "team/api", 2, timeout=90)
@@ -176,8 +176,8 @@ def test_runner_killed_mid_scan_the_job_is_requeued_and_completed_by_another(tmp
         for name in ("alpha", "beta"):
             (tmp_path / name).mkdir()
             runners[name] = start_runner(server, name, tmp_path / name)
-        wait_for(lambda: len(httpx.get(f"{server.url}/api/v1/runners").json()) == 2, 60, "two runners", server)
-        by_id = {r["id"]: r["description"] for r in httpx.get(f"{server.url}/api/v1/runners").json()}
+        wait_for(lambda: len(ADMIN_HTTP.get(f"{server.url}/api/v1/runners").json()) == 2, 60, "two runners", server)
+        by_id = {r["id"]: r["description"] for r in ADMIN_HTTP.get(f"{server.url}/api/v1/runners").json()}
         push("debian-python-app", f"{server.host}/group/app/web:latest")
         job_id, runner_id = wait_for(lambda: _job_runner(server, "group/app"), 60, "a running job", server)
         victim = by_id[runner_id]
@@ -187,7 +187,7 @@ def test_runner_killed_mid_scan_the_job_is_requeued_and_completed_by_another(tmp
         job = pipeline["jobs"][0]
         assert pipeline["status"] == "success" and job["id"] == job_id, pipeline
         assert job["attempts"] == 2 and by_id[job["runner_id"]] != victim
-        trace = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job_id}/trace").text
+        trace = ADMIN_HTTP.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job_id}/trace").text
         assert "lease expired" in trace and "job succeeded" in trace
     finally:
         for proc in runners.values():
@@ -214,7 +214,7 @@ def test_sigterm_releases_the_running_job_to_another_runner(tmp_path: Path) -> N
         procs.append(start_runner(server, "two", tmp_path / "two"))
         (pipeline,) = finished_pipelines(server, "group/app", 1, timeout=180)
         assert pipeline["status"] == "success" and pipeline["jobs"][0]["attempts"] == 1
-        trace = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job_id}/trace").text
+        trace = ADMIN_HTTP.get(f"{server.url}/api/v1/projects/group%2Fapp/jobs/{job_id}/trace").text
         assert "released" in trace and "job succeeded" in trace
     finally:
         for proc in procs:
@@ -246,34 +246,34 @@ def test_runner_api_refuses_bad_tokens_and_input(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", f"sqlite:///{tmp_path / 'hs.db'}", HULLSCAN_RUNNER_POOL_SIZE="0")
     try:
         api = f"{server.url}/api/v1"
-        assert httpx.post(f"{api}/runners", json={"token": "wrong"}).status_code == 403
-        assert httpx.post(f"{api}/jobs/request?wait=0", headers={"RUNNER-TOKEN": "hsrt_nope"}).status_code == 401
-        reg = httpx.post(f"{api}/runners", json={"token": REGISTRATION_TOKEN, "description": "t"})
+        assert ADMIN_HTTP.post(f"{api}/runners", json={"token": "wrong"}).status_code == 403
+        assert ADMIN_HTTP.post(f"{api}/jobs/request?wait=0", headers={"RUNNER-TOKEN": "hsrt_nope"}).status_code == 401
+        reg = ADMIN_HTTP.post(f"{api}/runners", json={"token": REGISTRATION_TOKEN, "description": "t"})
         assert reg.status_code == 201
         token = reg.json()["token"]
-        assert httpx.post(f"{api}/jobs/request?wait=0", headers={"RUNNER-TOKEN": token}).status_code == 204
+        assert ADMIN_HTTP.post(f"{api}/jobs/request?wait=0", headers={"RUNNER-TOKEN": token}).status_code == 204
         push("go-binary", f"{server.host}/group/app/b:latest")
-        claim = wait_for(lambda: (r := httpx.post(f"{api}/jobs/request?wait=5", headers={"RUNNER-TOKEN": token},
+        claim = wait_for(lambda: (r := ADMIN_HTTP.post(f"{api}/jobs/request?wait=5", headers={"RUNNER-TOKEN": token},
                                                    timeout=30)).status_code == 201 and r.json(), 30, "a job", server)
         assert claim["registry"]["url"] == server.url and claim["registry"]["username"] is None
         assert {"key": "REGISTRY_TRIGGERED", "value": "true"} in claim["variables"]
         jid, jt = claim["id"], {"JOB-TOKEN": claim["token"]}
-        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "running"},
+        assert ADMIN_HTTP.put(f"{api}/jobs/{jid}", json={"state": "running"},
                          headers={"JOB-TOKEN": "hsjt_forged"}).status_code == 401
-        assert httpx.put(f"{api}/jobs/{jid + 1000}", json={"state": "running"}, headers=jt).status_code == 401
-        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "running"}, headers=jt).status_code == 200
-        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "bogus"}, headers=jt).status_code == 409
-        assert httpx.patch(f"{api}/jobs/{jid}/trace?offset=0", content=b"one\n", headers=jt).json()["size"] == 4
-        assert httpx.patch(f"{api}/jobs/{jid}/trace?offset=0", content=b"one\n", headers=jt).json()["size"] == 4
-        gap = httpx.patch(f"{api}/jobs/{jid}/trace?offset=99", content=b"x", headers=jt)
+        assert ADMIN_HTTP.put(f"{api}/jobs/{jid + 1000}", json={"state": "running"}, headers=jt).status_code == 401
+        assert ADMIN_HTTP.put(f"{api}/jobs/{jid}", json={"state": "running"}, headers=jt).status_code == 200
+        assert ADMIN_HTTP.put(f"{api}/jobs/{jid}", json={"state": "bogus"}, headers=jt).status_code == 409
+        assert ADMIN_HTTP.patch(f"{api}/jobs/{jid}/trace?offset=0", content=b"one\n", headers=jt).json()["size"] == 4
+        assert ADMIN_HTTP.patch(f"{api}/jobs/{jid}/trace?offset=0", content=b"one\n", headers=jt).json()["size"] == 4
+        gap = ADMIN_HTTP.patch(f"{api}/jobs/{jid}/trace?offset=99", content=b"x", headers=jt)
         assert gap.status_code == 416 and gap.json()["size"] == 4
-        bad_name = httpx.post(f"{api}/jobs/{jid}/artifacts?name=../../etc/passwd", content=b"{}", headers=jt)
+        bad_name = ADMIN_HTTP.post(f"{api}/jobs/{jid}/artifacts?name=../../etc/passwd", content=b"{}", headers=jt)
         assert bad_name.status_code == 400
-        assert httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=b"",
+        assert ADMIN_HTTP.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=b"",
                           headers=jt).status_code == 400
-        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 409  # no SBOM
+        assert ADMIN_HTTP.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 409  # no SBOM
         for bad, why in ((b'{"bomFormat": 1}', "CycloneDX"), (b"\x00{garbage", "JSON")):
-            refused = httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=bad, headers=jt,
+            refused = ADMIN_HTTP.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=bad, headers=jt,
                                  timeout=60)
             assert refused.status_code == 422 and "SBOM refused" in refused.text and why in refused.text
         assert pipelines(server, "group/app")[0]["jobs"][0]["artifacts"] == []  # nothing recorded
@@ -282,12 +282,12 @@ def test_runner_api_refuses_bad_tokens_and_input(tmp_path: Path) -> None:
                                          [Package("zlib1g", "1:1.2.13.dfsg-1", "deb", source_name="zlib")]),
                                registry_triggered=True).encode()
         for _ in range(2):  # a retried upload is accepted once more
-            up = httpx.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=sbom, headers=jt,
+            up = ADMIN_HTTP.post(f"{api}/jobs/{jid}/artifacts?name=gl-sbom-report.cdx.json", content=sbom, headers=jt,
                             timeout=60)
             assert up.status_code == 201, up.text
-        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 200
-        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 200  # retry
-        assert httpx.put(f"{api}/jobs/{jid}", json={"state": "running"}, headers=jt).status_code == 409
+        assert ADMIN_HTTP.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 200
+        assert ADMIN_HTTP.put(f"{api}/jobs/{jid}", json={"state": "success"}, headers=jt).status_code == 200  # retry
+        assert ADMIN_HTTP.put(f"{api}/jobs/{jid}", json={"state": "running"}, headers=jt).status_code == 409
         stored = {p.name: p.read_bytes() for p in (server.data_dir / "artifacts" / "sha256").glob("*/*")}
         assert hashlib.sha256(sbom).hexdigest() in stored and stored[hashlib.sha256(sbom).hexdigest()] == sbom
         assert not list((server.data_dir / "artifacts" / "tmp").iterdir())
@@ -296,10 +296,10 @@ def test_runner_api_refuses_bad_tokens_and_input(tmp_path: Path) -> None:
         ingested = wait_for(lambda: pipelines(server, "group/app")[0]["jobs"][0]["artifacts"][0]["ingested_at"],
                             30, "the SBOM ingested", server)
         assert ingested and pipelines(server, "group/app")[0]["jobs"][0]["artifacts"][0]["ingest_error"] is None
-        retry = httpx.post(f"{api}/projects/group%2Fapp/jobs/{jid}/retry")
+        retry = ADMIN_HTTP.post(f"{api}/projects/group%2Fapp/jobs/{jid}/retry")
         assert retry.status_code == 201 and retry.json()["status"] == "pending"
-        cancel = httpx.post(f"{api}/projects/group%2Fapp/jobs/{retry.json()['id']}/cancel")
+        cancel = ADMIN_HTTP.post(f"{api}/projects/group%2Fapp/jobs/{retry.json()['id']}/cancel")
         assert cancel.status_code == 200 and cancel.json()["status"] == "canceled"
-        assert httpx.get(f"{api}/projects/nobody%2Fhere/pipelines").status_code == 404
+        assert ADMIN_HTTP.get(f"{api}/projects/nobody%2Fhere/pipelines").status_code == 404
     finally:
         server.stop()

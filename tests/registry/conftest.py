@@ -28,5 +28,5 @@ def registry_server(request: pytest.FixtureRequest,
 
 @pytest.fixture
 def client(registry_server: HullscanServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=registry_server.url, timeout=60) as c:
+    with registry_server.client() as c:
         yield c

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.auth import ADMIN_CREDS
 from tests.support.net import free_port
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -57,9 +58,24 @@ def error_code(r: httpx.Response) -> str:
     return r.json()["errors"][0]["code"]
 
 
+def with_creds(args: tuple[str, ...], creds: str = ADMIN_CREDS) -> list[str]:
+    """skopeo arguments with credentials for every docker:// reference (registries without auth ignore them),
+    unless the caller chose credentials itself."""
+    command, rest = args[0], list(args[1:])
+    if any(a.endswith("creds") or a.startswith("--creds") or "-creds=" in a for a in rest):
+        return [command, *rest]
+    extra: list[str] = []
+    if command == "copy" and len(rest) >= 2:
+        extra += ["--src-creds", creds] if rest[-2].startswith("docker://") else []
+        extra += ["--dest-creds", creds] if rest[-1].startswith("docker://") else []
+    elif command in ("inspect", "list-tags", "delete"):
+        extra = ["--creds", creds]
+    return [command, *extra, *rest]
+
+
 def skopeo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run skopeo; fail with its stderr."""
-    proc = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=timeout)
+    """Run skopeo as the test admin; fail with its stderr."""
+    proc = subprocess.run(["skopeo", *with_creds(args)], capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f"skopeo {' '.join(args)} failed: {proc.stderr[-3000:]}")
     return proc

@@ -31,7 +31,7 @@ def _blob_file(srv: HullscanServer, digest: str) -> Path:
 
 
 def _gc_scenario(server: HullscanServer) -> None:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with server.client() as client:
         keep_layer, drop_layer, shared_config = os.urandom(3000), os.urandom(4000), b'{"os":"linux"}'
         push_image(client, "team/gc", "keep", keep_layer, shared_config)
         dropped = push_image(client, "team/gc", "drop", drop_layer, shared_config)
@@ -79,7 +79,7 @@ def test_sigkill_during_large_upload_then_retry_and_gc(tmp_path: Path, database_
     srv = HullscanServer(tmp_path / "data", database_url, env=REGISTRY_ONLY).start()
     uploads = srv.data_dir / "blobs" / "_uploads"
     try:
-        with httpx.Client(base_url=srv.url, timeout=120) as client:
+        with srv.client(timeout=120) as client:
             config = b'{"os":"linux"}'
             push_blob(client, "team/crash", config)
             location = client.post("/v2/team/crash/blobs/uploads/").headers["Location"]
@@ -112,7 +112,7 @@ def test_sigkill_during_large_upload_then_retry_and_gc(tmp_path: Path, database_
 
     srv = HullscanServer(tmp_path / "data", database_url, env=REGISTRY_ONLY).start()
     try:
-        with httpx.Client(base_url=srv.url, timeout=120) as client:
+        with srv.client(timeout=120) as client:
             r = client.head(f"/v2/team/crash/blobs/{digest}")
             assert r.status_code == 404
             r = client.get(f"/v2/team/crash/blobs/{digest}")

@@ -8,11 +8,11 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 
 from tests.conftest import shared_path
 from tests.registry.support import oci_layout_digests, sha256, skopeo
 from tests.support.server import HullscanServer
+from tests.support.auth import ADMIN_HTTP
 
 ALL_IMAGES = ["debian-bookworm-minbase", "debian-python-app", "distroless-style", "multiarch-index", "go-binary"]
 # The full ~125 MB set runs once (on the embedded default, SQLite); PostgreSQL gets the small ones, which
@@ -59,11 +59,11 @@ def test_inspect_list_tags_delete(registry_server: HullscanServer) -> None:
     assert sorted(tags["Tags"]) == ["1.0", "latest"]
     skopeo("delete", "--tls-verify=false", f"docker://{repo}:latest")
     # skopeo deletes by digest: the manifest and every tag pointing at it are gone.
-    gone = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{repo}:1.0"],
+    gone = subprocess.run(["skopeo", "inspect", "--creds", registry_server.creds, "--tls-verify=false", f"docker://{repo}:1.0"],
                           capture_output=True, text=True, timeout=60)
     assert gone.returncode != 0 and "manifest unknown" in gone.stderr.lower()
     assert json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{repo}").stdout)["Tags"] == []
-    events = httpx.get(f"{registry_server.url}/api/v1/registry/events",
+    events = ADMIN_HTTP.get(f"{registry_server.url}/api/v1/registry/events",
                        params={"repository": "group/tools/hello"}).json()["events"]
     assert [(e["action"], e["tag"]) for e in events][:1] == [("delete", None)]
     assert {e["tag"] for e in events if e["action"] == "push"} == {"latest", "1.0"}
@@ -73,7 +73,7 @@ def test_multiarch_push_writes_child_and_tagged_index_events(registry_server: Hu
     layout = shared_path("testdata", "images", "multiarch-index")
     skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{layout}:latest",
            f"docker://{registry_server.host}/group/project/multi-events:v1")
-    events = httpx.get(f"{registry_server.url}/api/v1/registry/events",
+    events = ADMIN_HTTP.get(f"{registry_server.url}/api/v1/registry/events",
                        params={"repository": "group/project/multi-events"}).json()["events"]
     tagged = [e for e in events if e["tag"] == "v1"]
     assert [e["digest"] for e in tagged] == [_top_manifest(layout)["digest"]]
@@ -86,7 +86,8 @@ def test_eight_concurrent_pushers_of_the_same_image(registry_server: HullscanSer
     ref = f"docker://{registry_server.host}/group/concurrent/app:latest"
 
     def push(_: int) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:latest", ref],
+        return subprocess.run(["skopeo", "copy", "--dest-creds", registry_server.creds, "--dest-tls-verify=false",
+                               f"oci:{layout}:latest", ref],
                               capture_output=True, text=True, timeout=300)
 
     with ThreadPoolExecutor(8) as pool:

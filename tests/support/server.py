@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.auth import ADMIN, ADMIN_CREDS, ADMIN_PASSWORD, HullscanAuth
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,19 @@ class HullscanServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def auth(self) -> HullscanAuth:
+        """The bootstrapped admin: Basic on the API, registry tokens on /v2/."""
+        return ADMIN
+
+    @property
+    def creds(self) -> str:
+        """`USER:PASSWORD` of the admin, for skopeo's --creds."""
+        return ADMIN_CREDS
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, auth=self.auth, **{"timeout": 60, **kwargs})  # type: ignore[arg-type]
+
+    @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
@@ -37,6 +51,7 @@ class HullscanServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HULLSCAN_")}
         env["HULLSCAN_DATA_DIR"] = str(self.data_dir)
         env["HULLSCAN_ADVISORIES_SYNC_INTERVAL"] = "0"  # tests never reach out to the internet's feeds
+        env["HULLSCAN_ADMIN_PASSWORD"] = ADMIN_PASSWORD
         if self.database_url:
             env["HULLSCAN_DATABASE_URL"] = self.database_url
         env.update(self.extra_env)

@@ -10,6 +10,7 @@ import pytest
 
 from hullscan.db import Database
 from hullscan.settings import Settings
+from tests.support.auth import bootstrap_admin, sign_in
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -30,8 +31,11 @@ def client(migrated_settings: Settings) -> Iterator[TestClient]:
     """The whole app (API, registry, UI) without its background workers."""
     from hullscan.web.app import create_app
 
+    bootstrap_admin(migrated_settings)
     app = create_app(migrated_settings)
-    yield TestClient(app, follow_redirects=False)  # no `with`: the lifespan (runners, schedulers) stays off
+    test_client = TestClient(app, follow_redirects=False)  # no `with`: the lifespan (runners, schedulers) stays off
+    assert sign_in(test_client).status_code == 303
+    yield test_client
     app.state.db.dispose()
 
 

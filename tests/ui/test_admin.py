@@ -18,6 +18,7 @@ from hullscan.pipelines import service as pipelines
 from hullscan.settings import Settings
 from tests.conftest import shared_path
 from tests.ui.conftest import csrf_token
+from tests.support.auth import bootstrap_admin, sign_in
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -45,8 +46,10 @@ def test_sync_now_and_runners(migrated_settings: Settings, secdb_url: str) -> No
 
     settings = migrated_settings.model_copy(update={"advisories_sources": ["alpine"], "advisories_alpine_url": secdb_url,
                                                     "advisories_alpine_branches": ["v3.20"]})
+    bootstrap_admin(settings)
     app = create_app(settings)
     client = TestClient(app, follow_redirects=False)
+    assert sign_in(client).status_code == 303
     try:
         page = client.get("/admin/advisories").text
         assert "No source has been synced yet." in page

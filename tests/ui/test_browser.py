@@ -14,7 +14,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 
 from hullscan.advisories import service as advisories
 from hullscan.auth import projects
@@ -24,6 +23,8 @@ from hullscan.vulnerabilities import service as vulns
 from tests.conftest import shared_path
 from tests.ui.browser import assert_inert, chromium_page
 from tests.ui.seed import XSS_NAME, finding
+from tests.support.auth import ADMIN_HTTP
+from tests.support.auth import ADMIN_PASSWORD, ADMIN_USER
 
 PROJECT = "group/app"
 REPORT = "/projects/group/app/-/security/vulnerability_report"
@@ -36,7 +37,7 @@ def _db(server) -> Database:  # type: ignore[no-untyped-def]
 def _wait_for_scan(server, timeout: float = 240) -> dict:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = httpx.get(f"{server.url}/api/v1/projects/group%2Fapp/pipelines", timeout=60).json()
+        rows = ADMIN_HTTP.get(f"{server.url}/api/v1/projects/group%2Fapp/pipelines", timeout=60).json()
         if rows and rows[0]["status"] in ("success", "failed", "canceled"):
             assert rows[0]["status"] == "success", rows[0]
             return rows[0]
@@ -86,9 +87,16 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
     db.dispose()
 
     with chromium_page(server.url, tmp_path / "downloads") as (page, dialogs):
-        # "sign in": until authentication lands every request is the local administrator
+        # signed out, every page leads to the sign-in form; a wrong password is refused, the right one lets in
         page.goto("/")
-        assert page.url.endswith("/projects")
+        assert "/users/sign_in" in page.url
+        page.get_by_label("Username").fill(ADMIN_USER)
+        page.get_by_label("Password").fill("not-the-password")
+        page.get_by_role("button", name="Sign in").click()
+        assert "Invalid username or password" in page.get_by_test_id("sign-in-error").inner_text()
+        page.get_by_label("Password").fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/projects")
         assert "Signed in as admin" in page.get_by_test_id("principal").inner_text()
         page.screenshot(path=str(shots / "01-projects.png"), full_page=True)
 
@@ -110,7 +118,7 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
         assert imported[0].ok and imported[0].added > 1000
 
         # push the app image with skopeo; the push becomes a scan pipeline, its SBOM becomes vulnerabilities
-        push = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+        push = subprocess.run(["skopeo", "copy", "--dest-creds", server.creds, "--dest-tls-verify=false", f"oci:{layout}:latest",
                                f"docker://{server.host}/group/app/web:latest"], capture_output=True, text=True,
                               timeout=300)
         assert push.returncode == 0, push.stderr[-2000:]
@@ -118,7 +126,7 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
         job = pipeline["jobs"][0]
         assert job["image"] == f"{server.host}/group/app/web:latest"
         # a tag outside the patterns is dropped, visibly, with its reason
-        push = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+        push = subprocess.run(["skopeo", "copy", "--dest-creds", server.creds, "--dest-tls-verify=false", f"oci:{layout}:latest",
                                f"docker://{server.host}/group/app/web:dev"], capture_output=True, text=True,
                               timeout=300)
         assert push.returncode == 0, push.stderr[-2000:]

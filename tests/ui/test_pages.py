@@ -9,10 +9,12 @@ import re
 from html.parser import HTMLParser
 from datetime import date, timedelta
 
-from hullscan.auth import Principal, current_principal, projects
+from hullscan.auth import projects
+from hullscan.auth import service as auth
 from hullscan.db.base import utcnow
 from hullscan.vulnerabilities import service as vulns
-from tests.ui.conftest import csrf_token
+from tests.support.auth import sign_in
+from tests.ui.conftest import TestClient, csrf_token
 from tests.ui.seed import XSS_NAME, XSS_TITLE, finding, seed_basic
 
 class HtmlTags(HTMLParser):
@@ -187,7 +189,7 @@ def test_security_headers_and_no_inline_script(client, db) -> None:
     tags = HtmlTags()
     tags.feed(r.text)
     assert tags.inline_scripts == 0 and tags.handlers == [] and tags.scripts == ["/static/app.js"]
-    cookie = r.headers["set-cookie"]
+    cookie = TestClient(client.app).get("/users/sign_in").headers["set-cookie"]  # a first visit gets the cookie
     assert "hullscan_csrf=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert client.get("/static/app.js").status_code == 200
 
@@ -213,14 +215,19 @@ def test_errors_and_denials_are_clear_pages(client, db) -> None:
         assert r.status_code == status, (url, r.text)
         assert r.headers["content-type"].startswith("text/html") and "Traceback" not in r.text
         assert "<h1>" in r.text
-    client.app.dependency_overrides[current_principal] = lambda: Principal(name="guest")
-    try:
-        for url in [REGISTRY, "/projects", "/projects/group/app/-/settings", "/admin/advisories", "/admin/runners",
-                    "/projects/group/app/-/images", "/projects/group/app/-/pipelines"]:
-            r = client.get(url)
-            assert r.status_code == 403 and "not allowed" in r.text and "guest" in r.text, url
-    finally:
-        client.app.dependency_overrides.clear()
+    with db.session() as s:
+        auth.create_user(s, "outsider", "outsider-password")
+    other = TestClient(client.app, follow_redirects=False)
+    assert sign_in(other, "outsider", "outsider-password").status_code == 303
+    for url in [REGISTRY, "/projects/group/app/-/settings", "/admin/advisories", "/admin/runners",
+                "/projects/group/app/-/images", "/projects/group/app/-/pipelines"]:
+        r = other.get(url)
+        assert r.status_code == 403 and "not allowed" in r.text and "outsider" in r.text, url
+    listing = other.get("/projects")
+    assert listing.status_code == 200 and "group/app" not in listing.text  # only the projects one is a member of
+    anonymous = TestClient(client.app, follow_redirects=False)
+    r = anonymous.get(REGISTRY)
+    assert r.status_code == 303 and r.headers["location"].startswith("/users/sign_in?return_to=")
 
 
 def test_settings_toggle_patterns_limit_auto_resolve(client, db) -> None:

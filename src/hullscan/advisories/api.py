@@ -23,7 +23,7 @@ def advisories_status(
     principal: Principal = Depends(current_principal), session: Session = Depends(get_session)
 ) -> dict:
     """Per-source sync state (records, skipped by reason, last error) and store totals."""
-    authorize(principal, Action.READ_VULNERABILITIES)
+    authorize(principal, Action.READ_ADVISORIES)
     return service.status(session)
 
 
@@ -36,7 +36,7 @@ def advisories_search(
     session: Session = Depends(get_session),
 ) -> dict:
     """Advisories affecting a package, with the matching affected entries."""
-    authorize(principal, Action.READ_VULNERABILITIES)
+    authorize(principal, Action.READ_ADVISORIES)
     store = service.SqlAdvisoryStore(session)
     entries = store.search(package, ecosystem, limit=limit)
     advisories = store.advisories(sorted({e.advisory_id for e in entries}))
@@ -53,7 +53,7 @@ def advisory_show(
     advisory_id: str, principal: Principal = Depends(current_principal), session: Session = Depends(get_session)
 ) -> dict:
     """One advisory with every linked identifier, enrichment and its affected packages."""
-    authorize(principal, Action.READ_VULNERABILITIES, advisory_id)
+    authorize(principal, Action.READ_ADVISORIES)
     if len(advisory_id) > 128:
         raise HTTPException(status_code=404, detail="advisory not found")
     store = service.SqlAdvisoryStore(session)

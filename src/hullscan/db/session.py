@@ -29,9 +29,11 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy issue BEGIN so transactions really are transactions on SQLite.
+        # Read-only units of work (`Database.read_session`) take no write lock, so they never queue behind writers.
         @event.listens_for(engine, "begin")
         def _begin(conn) -> None:  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("hullscan_read_only")
+                                 else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -46,6 +48,8 @@ class Database:
             settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.sqlalchemy_url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = sessionmaker(self.engine.execution_options(hullscan_read_only=True),
+                                              expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -57,6 +61,15 @@ class Database:
             except BaseException:
                 s.rollback()
                 raise
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads (on SQLite a deferred transaction; writing in it is a bug)."""
+        with self.read_sessionmaker() as s:
+            try:
+                yield s
+            finally:
+                s.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

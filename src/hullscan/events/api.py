@@ -7,12 +7,13 @@ import asyncio
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal, authorize, current_principal
+from hullscan.auth.http import audit
 from hullscan.auth.projects import ProjectError, get_project, update_project_settings
 from hullscan.db.models import Project
 from hullscan.events import service
@@ -67,7 +68,7 @@ class SecuritySettingsUpdate(BaseModel):
 
 
 @router.put("/projects/{project:path}/security_settings", tags=["events"])
-def put_security_settings(project: str, body: SecuritySettingsUpdate,
+def put_security_settings(project: str, body: SecuritySettingsUpdate, request: Request,
                           principal: Principal = Depends(current_principal),
                           session: Session = Depends(get_session)) -> dict[str, Any]:
     """Change the CS4R settings (Maintainers and up)."""
@@ -78,6 +79,7 @@ def put_security_settings(project: str, body: SecuritySettingsUpdate,
                                 tag_patterns=body.cs4r_tag_patterns, daily_limit=body.cs4r_daily_limit)
     except ProjectError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    audit(request, session, "security_settings_changed", found.path, **body.model_dump(exclude_none=True))
     return settings_json(found)
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal, authorize, current_principal
+from hullscan.auth import service as auth_service
 from hullscan.db.base import utcnow
 from hullscan.db.models import Project
 from hullscan.db.models.pipelines import Job, JobArtifact, Pipeline
@@ -39,6 +40,8 @@ from hullscan.web.deps import get_session, project_or_404
 
 log = logging.getLogger("hullscan.pipelines")
 router = APIRouter()
+auth_service.register_token_kind(service.JOB_TOKEN_PREFIX, service.job_token_principal)
+auth_service.register_credential_check("job", service.job_token_live)
 MAX_WAIT_SECONDS = 30.0
 
 
@@ -130,7 +133,8 @@ def _claim(request: Request, runner_token: str | None) -> dict[str, Any] | None:
         claimed = service.claim_job(session, runner, now=utcnow(), lease_seconds=settings.job_lease_seconds)
         if claimed is None:
             return None
-    access = registry_access(settings, claimed.registry_origin, claimed.registry_host, str(request.base_url))
+    access = registry_access(settings, claimed.registry_origin, claimed.registry_host, str(request.base_url),
+                             claimed.token)
     log.info("job claimed", extra={"fields": {"job_id": claimed.job_id, "runner_id": runner.id, "attempt": claimed.attempt}})
     return {
         "id": claimed.job_id, "token": claimed.token, "project_id": claimed.project_id,
@@ -349,7 +353,7 @@ def get_job(project: str, job_id: int, principal: Principal = Depends(current_pr
 def cancel_job(project: str, job_id: int, principal: Principal = Depends(current_principal),
                session: Session = Depends(get_session)) -> dict[str, Any]:
     found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    authorize(principal, Action.UPDATE_PIPELINES, found.path)
     job = _project_job(session, found, job_id)
     try:
         service.cancel_job(session, job, now=utcnow())
@@ -362,7 +366,7 @@ def cancel_job(project: str, job_id: int, principal: Principal = Depends(current
 def retry_job(project: str, job_id: int, principal: Principal = Depends(current_principal),
               session: Session = Depends(get_session)) -> dict[str, Any]:
     found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    authorize(principal, Action.UPDATE_PIPELINES, found.path)
     job = _project_job(session, found, job_id)
     try:
         new = service.retry_job(session, job, now=utcnow())

@@ -34,13 +34,15 @@ def external_registries(settings: Settings) -> list[ExternalRegistry]:
     return out
 
 
-def registry_access(settings: Settings, origin: str, host: str, api_base_url: str) -> dict[str, Any]:
+def registry_access(settings: Settings, origin: str, host: str, api_base_url: str,
+                    job_token: str | None = None) -> dict[str, Any]:
     """What the runner needs to pull one repository: base URL and credentials.
 
-    The embedded registry needs none yet (when its token auth lands, a pull-only token for the job's repository
-    goes here); external registries use the credentials configured for their host."""
+    The embedded registry takes the job token (GitLab's `gitlab-ci-token` convention): it grants a pull of the
+    job's one repository while the job runs. External registries use the credentials configured for their host."""
     if origin == "embedded":
-        return {"host": host, "url": api_base_url.rstrip("/"), "username": None, "password": None}
+        return {"host": host, "url": api_base_url.rstrip("/"), "username": "gitlab-ci-token" if job_token else None,
+                "password": job_token}
     for registry in external_registries(settings):
         if registry.host == host:
             return {"host": host, "url": registry.url, "username": registry.username,

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from hullscan.auth.principal import Kind, Principal, Scope
 from hullscan.db.models.pipelines import Job, JobArtifact, JobLogChunk, Pipeline, Runner
 from hullscan.events.types import ImagePushedEvent
 from hullscan.ingestion.service import IngestionError, SbomArtifact, ingest_sbom_artifact
@@ -247,6 +248,21 @@ def authenticate_job(session: Session, job_id: int, token: str | None, *, lock: 
             or not hmac.compare_digest(job.token_hash, hash_token(token)):
         raise JobAuthError("invalid job token")
     return job
+
+
+def job_token_principal(session: Session, token: str) -> Principal | None:
+    """A running job's token, as a registry credential: pull of the job's one repository, nothing else."""
+    job = session.scalars(select(Job).where(Job.token_hash == hash_token(token))).one_or_none()
+    if job is None or job.status != RUNNING:
+        return None
+    return Principal(name=f"job-{job.id}", kind=Kind.JOB, scopes=frozenset({Scope.READ_REGISTRY}),
+                     repository=job.repository, credential=f"job:{job.id}")
+
+
+def job_token_live(session: Session, job_id: int) -> bool:
+    """Job tokens expire with their job: registry tokens issued for one stop when the job stops running."""
+    row = session.execute(select(Job.status, Job.token_hash).where(Job.id == job_id)).one_or_none()
+    return row is not None and row[0] == RUNNING and row[1] is not None
 
 
 def _require_running(job: Job) -> None:

@@ -20,7 +20,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from sqlalchemy.orm import Session
 from starlette.requests import ClientDisconnect
 
-from hullscan.auth import Action, Forbidden, Principal, authorize, current_principal
+from hullscan.auth import Action, Principal, current_principal, is_allowed
+from hullscan.auth.http import registry_challenge
+from hullscan.auth.principal import REGISTRY_ACTIONS
 from hullscan.registry import service
 from hullscan.registry.errors import RegistryError
 from hullscan.registry.manifests import OCI_INDEX, parse_manifest
@@ -89,11 +91,18 @@ def _info(request: Request, principal: Principal) -> service.RequestInfo:
     )
 
 
-def _allow(principal: Principal, action: Action, resource: str | None) -> None:
-    try:
-        authorize(principal, action, resource)
-    except Forbidden as exc:
-        raise RegistryError("DENIED", str(exc)) from None
+def _allow(principal: Principal, action: Action, repository: str | None, request: Request | None = None) -> None:
+    """Registry requests carry a registry token (or nothing): it alone says what may be done. Without a token
+    the answer is the Bearer challenge for the scope needed; with one that lacks the action, DENIED."""
+    if is_allowed(principal, action, repository=repository):
+        return
+    if request is not None and (principal.is_anonymous or principal.credential == "anonymous"):
+        verb = REGISTRY_ACTIONS.get(action)
+        scope = f"repository:{repository}:{verb}" if repository and verb else \
+            "registry:catalog:*" if action is Action.REGISTRY_CATALOG else None
+        raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
+                            headers=registry_challenge(request, scope))
+    raise RegistryError("DENIED", "requested access to the resource is denied")
 
 
 def _page_args(request: Request) -> tuple[int | None, str | None]:
@@ -254,14 +263,14 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 # -- handlers --------------------------------------------------------------------------------------
 async def _catalog(request: Request, principal: Principal) -> Response:
-    _allow(principal, Action.REGISTRY_CATALOG, None)
+    _allow(principal, Action.REGISTRY_CATALOG, None, request)
     n, last = _page_args(request)
     repos = await _db(request, lambda s: service.list_repositories(s, n, last))
     return JSONResponse({"repositories": repos}, headers={**API_VERSION, **_next_link("/v2/_catalog", n, repos)})
 
 
 async def _tags(request: Request, principal: Principal, name: str) -> Response:
-    _allow(principal, Action.REGISTRY_PULL, name)
+    _allow(principal, Action.REGISTRY_PULL, name, request)
     n, last = _page_args(request)
     tags = await _db(request, lambda s: service.list_tags(s, name, n, last))
     return JSONResponse({"name": name, "tags": tags},
@@ -276,13 +285,13 @@ async def _manifest(request: Request, principal: Principal, name: str, reference
     else:
         validate_tag(reference)
     if method in ("GET", "HEAD"):
-        _allow(principal, Action.REGISTRY_PULL, name)
+        _allow(principal, Action.REGISTRY_PULL, name, request)
         m = await _db(request, lambda s: service.get_manifest(s, name, reference))
         headers = {**API_VERSION, "Docker-Content-Digest": m.digest, "Content-Type": m.media_type,
                    "Content-Length": str(m.size)}
         return Response(m.content if method == "GET" else b"", headers=headers)
     if method == "PUT":
-        _allow(principal, Action.REGISTRY_PUSH, name)
+        _allow(principal, Action.REGISTRY_PUSH, name, request)
         settings = request.app.state.settings
         body = await _read_limited(request, settings.registry_max_manifest_bytes)
         content_type = request.headers.get("content-type")
@@ -308,7 +317,7 @@ async def _manifest(request: Request, principal: Principal, name: str, reference
             headers["OCI-Subject"] = parsed.subject.digest
         return Response(status_code=201, headers=headers)
     if method == "DELETE":
-        _allow(principal, Action.REGISTRY_DELETE, name)
+        _allow(principal, Action.REGISTRY_DELETE, name, request)
         info = _info(request, principal)
         digest = await _db(request, lambda s: service.delete_manifest(s, name, reference, info))
         log.info("manifest deleted", extra={"fields": {
@@ -323,7 +332,7 @@ async def _blob(request: Request, principal: Principal, name: str, digest: str) 
     parse_digest(digest)
     storage = _storage(request)
     if method in ("GET", "HEAD"):
-        _allow(principal, Action.REGISTRY_PULL, name)
+        _allow(principal, Action.REGISTRY_PULL, name, request)
         size = await _db(request, lambda s: service.blob_size(s, name, digest))
         path = storage.local_path(digest) if size is not None else None
         if size is None or (path is None and storage.stat(digest) is None):
@@ -339,7 +348,7 @@ async def _blob(request: Request, principal: Principal, name: str, digest: str) 
         return StreamingResponse(_iter_file(handle), media_type="application/octet-stream",
                                  headers={**headers, "Content-Length": str(size)})
     if method == "DELETE":
-        _allow(principal, Action.REGISTRY_DELETE, name)
+        _allow(principal, Action.REGISTRY_DELETE, name, request)
         if not await _db(request, lambda s: service.unlink_blob(s, name, digest)):
             raise RegistryError("BLOB_UNKNOWN", f"blob {digest} is not in {name}", detail={"digest": digest})
         return Response(status_code=202, headers={**API_VERSION, "Content-Length": "0"})
@@ -357,7 +366,7 @@ async def _iter_file(handle: Any):  # type: ignore[no-untyped-def]
 async def _upload_start(request: Request, principal: Principal, name: str) -> Response:
     if request.method != "POST":
         raise _method_not_allowed(request.method)
-    _allow(principal, Action.REGISTRY_PUSH, name)
+    _allow(principal, Action.REGISTRY_PUSH, name, request)
     validate_name(name)
     settings = request.app.state.settings
     storage = _storage(request)
@@ -367,9 +376,9 @@ async def _upload_start(request: Request, principal: Principal, name: str) -> Re
         s, name, auto_create_projects=settings.registry_auto_create_projects))
     if mount:
         parse_digest(mount)
-        if source:
+        # A mount from a repository the token may not pull from falls back to a plain upload (spec: 202).
+        if source and is_allowed(principal, Action.REGISTRY_PULL, repository=source):
             validate_name(source)
-            _allow(principal, Action.REGISTRY_PULL, source)
             size = await _db(request, lambda s: service.mount_blob(s, repo, source, mount))
             if size is not None and storage.stat(mount) is not None:
                 return Response(status_code=201, headers={
@@ -395,7 +404,7 @@ async def _upload(request: Request, principal: Principal, name: str, upload_id: 
     method = request.method
     validate_name(name)
     storage = _storage(request)
-    _allow(principal, Action.REGISTRY_PUSH, name)
+    _allow(principal, Action.REGISTRY_PUSH, name, request)
     if method == "PATCH":  # _receive checks the session in the same thread hop that opens it
         offset, _ = await _receive(request, storage, name, upload_id)
         return Response(status_code=202, headers={**_upload_headers(name, upload_id, offset), "Content-Length": "0"})
@@ -417,7 +426,7 @@ async def _referrers(request: Request, principal: Principal, name: str, digest: 
     if request.method not in ("GET", "HEAD"):
         raise _method_not_allowed(request.method)
     validate_name(name)
-    _allow(principal, Action.REGISTRY_PULL, name)
+    _allow(principal, Action.REGISTRY_PULL, name, request)
     artifact_type = request.query_params.get("artifactType")
     manifests = await _db(request, lambda s: service.list_referrers(s, name, digest, artifact_type))
     headers = {**API_VERSION}
@@ -441,8 +450,14 @@ async def registry(request: Request, path: str, principal: Principal = Depends(c
             if m is None:
                 continue
             g = m.groupdict()
+            if g.get("name"):
+                validate_name(g["name"])  # before authorization: a malformed name is a 400 for anyone
+                if "/" not in g["name"]:
+                    raise RegistryError("NAME_INVALID", "a repository name needs a <namespace>/<project> prefix")
             if kind == "base":
-                _allow(principal, Action.REGISTRY_PULL, None)
+                if principal.is_anonymous:
+                    raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
+                                        headers=registry_challenge(request))
                 return JSONResponse({}, headers=API_VERSION)
             if kind == "catalog":
                 return await _catalog(request, principal)

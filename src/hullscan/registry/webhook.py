@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal, authorize, current_principal
+from hullscan.auth.principal import REGISTRY_WEBHOOK
+from hullscan.auth.projects import find_project_for_repository, get_project
 from hullscan.registry import service
 from hullscan.web.deps import get_session
 from hullscan.registry.notifications import ENVELOPE_MEDIA_TYPE, WebhookError, parse_envelope
@@ -26,6 +28,18 @@ log = logging.getLogger("hullscan.registry.webhook")
 
 MAX_BODY_BYTES = 4 << 20
 ACCEPTED_TYPES = (ENVELOPE_MEDIA_TYPE, "application/json")
+
+
+def _project_path(session: Session, repository: str | None, project_id: int | None) -> str | None:
+    """The project a filtered listing is about (None: instance-wide, or a project that does not exist)."""
+    if repository:
+        found = find_project_for_repository(session, repository)
+        by_id = get_project(session, project_id) if project_id else found
+        return found.path if found is not None and by_id is not None and by_id.id == found.id else None
+    if project_id:
+        found = get_project(session, project_id)
+        return found.path if found is not None else None
+    return None
 
 
 def _secret_matches(header: str | None, secret: str) -> bool:
@@ -44,7 +58,7 @@ def _problem(status: int, message: str) -> JSONResponse:
 
 
 @router.post("/registry/events", summary="Receive CNCF Distribution notifications")
-async def receive_events(request: Request, principal: Principal = Depends(current_principal)) -> JSONResponse:
+async def receive_events(request: Request) -> JSONResponse:
     """Store the push and delete events of a Distribution notification envelope; pulls are ignored."""
     settings = request.app.state.settings
     secret = settings.registry_webhook_secret
@@ -55,7 +69,7 @@ async def receive_events(request: Request, principal: Principal = Depends(curren
         client = request.client.host if request.client else None
         log.warning("webhook refused: bad secret", extra={"fields": {"client": client}})
         return _problem(401, "invalid or missing Authorization secret")
-    authorize(principal, Action.RECEIVE_REGISTRY_EVENTS)
+    authorize(REGISTRY_WEBHOOK, Action.RECEIVE_REGISTRY_EVENTS)  # the secret is the registry's credential
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type not in ACCEPTED_TYPES:
         return _problem(415, f"Content-Type must be {ENVELOPE_MEDIA_TYPE}")
@@ -108,8 +122,9 @@ def list_events(
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
-    """Newest first; `next_before_id` pages on."""
-    authorize(principal, Action.READ_PROJECT, repository)
+    """Newest first; `next_before_id` pages on. Members see their project's events (filter by `repository` or
+    `project_id`); the unfiltered instance-wide list is for admins."""
+    authorize(principal, Action.READ_PROJECT, _project_path(session, repository, project_id))
     rows = service.list_events(session, service.EventFilter(
         repository=repository, action=action, origin=origin, tag=tag, digest=digest, project_id=project_id,
         since=since, before_id=before_id, limit=limit))

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal, authorize, current_principal
+from hullscan.auth.http import audit
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import notifications, service
@@ -195,7 +196,7 @@ class BulkStateChange(StateChange):
 
 
 @router.post("/vulnerabilities/{vulnerability_id}/state")
-def change_state(vulnerability_id: int, body: StateChange, principal: Principal = Depends(current_principal),
+def change_state(vulnerability_id: int, body: StateChange, request: Request, principal: Principal = Depends(current_principal),
                  session: Session = Depends(get_session)) -> dict[str, Any]:
     v, project = _vulnerability_or_404(session, vulnerability_id)
     authorize(principal, Action.TRIAGE_VULNERABILITIES, project.path)
@@ -204,11 +205,13 @@ def change_state(vulnerability_id: int, body: StateChange, principal: Principal 
                              dismissal_reason=body.dismissal_reason)
     except service.VulnerabilityError as exc:
         raise _bad_request(exc) from None
+    audit(request, session, "vulnerability_state_changed", project.path, ids=[v.id], state=body.state,
+          dismissal_reason=body.dismissal_reason)
     return vulnerability_json(v, project.path)
 
 
 @router.post("/projects/{project:path}/vulnerabilities/bulk_state")
-def bulk_change_state(project: str, body: BulkStateChange, principal: Principal = Depends(current_principal),
+def bulk_change_state(project: str, body: BulkStateChange, request: Request, principal: Principal = Depends(current_principal),
                       session: Session = Depends(get_session)) -> dict[str, Any]:
     found = project_or_404(session, project)
     authorize(principal, Action.TRIAGE_VULNERABILITIES, found.path)
@@ -217,6 +220,8 @@ def bulk_change_state(project: str, body: BulkStateChange, principal: Principal 
                                     dismissal_reason=body.dismissal_reason, project_id=found.id)
     except service.VulnerabilityError as exc:
         raise _bad_request(exc) from None
+    audit(request, session, "vulnerability_state_changed", found.path, ids=[r.id for r in rows][:1000],
+          state=body.state, dismissal_reason=body.dismissal_reason)
     return {"updated": len(rows)}
 
 
@@ -236,7 +241,7 @@ def _webhook_json(hook: Any, with_secret: bool = False) -> dict[str, Any]:
 
 
 @router.post("/projects/{project:path}/webhooks", status_code=201, tags=["notifications"])
-def create_webhook(project: str, body: WebhookIn, principal: Principal = Depends(current_principal),
+def create_webhook(project: str, body: WebhookIn, request: Request, principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> dict[str, Any]:
     found = project_or_404(session, project)
     authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
@@ -245,6 +250,7 @@ def create_webhook(project: str, body: WebhookIn, principal: Principal = Depends
                                             min_severity=body.min_severity, secret=body.secret)
     except notifications.WebhookError as exc:
         raise _bad_request(exc) from None
+    audit(request, session, "webhook_created", found.path, webhook_id=hook.id, url=hook.url)
     return _webhook_json(hook, with_secret=True)
 
 
@@ -272,12 +278,13 @@ def list_deliveries(project: str, webhook_id: int, principal: Principal = Depend
 
 
 @router.delete("/projects/{project:path}/webhooks/{webhook_id}", status_code=204, tags=["notifications"])
-def delete_webhook(project: str, webhook_id: int, principal: Principal = Depends(current_principal),
+def delete_webhook(project: str, webhook_id: int, request: Request, principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> None:
     found = project_or_404(session, project)
     authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
     if not notifications.delete_webhook(session, found.id, webhook_id):
         raise HTTPException(status_code=404, detail=f"webhook {webhook_id} not found")
+    audit(request, session, "webhook_deleted", found.path, webhook_id=webhook_id)
 
 
 async def start(app: FastAPI) -> None:

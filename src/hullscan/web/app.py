@@ -5,10 +5,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
 from hullscan import __version__
-from hullscan.auth import Forbidden
 from hullscan.db import Database
 from hullscan.settings import Settings, get_settings
 
@@ -18,6 +16,8 @@ log = logging.getLogger("hullscan.web")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the one ASGI app that serves API, registry and UI on one port."""
     from hullscan.advisories import api as advisories_api
+    from hullscan.auth import api as auth_api
+    from hullscan.auth.http import install_error_handlers
     from hullscan.events import api as events_api
     from hullscan.ingestion import api as ingestion_api
     from hullscan.pipelines import api as pipelines_api
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hullscan.web import health
 
     # Parts with background work (runner pool, schedulers) expose start(app)/stop(app).
-    background_parts = (events_api, pipelines_api, advisories_api, vulnerabilities_api, ingestion_api)
+    background_parts = (auth_api, events_api, pipelines_api, advisories_api, vulnerabilities_api, ingestion_api)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,13 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     app.add_middleware(ui.UISecurityMiddleware, data_dir=settings.resolved_data_dir)
     app.include_router(registry_http.router)
+    app.include_router(auth_api.token_router)
     app.include_router(registry_webhook.router, prefix="/api/v1")
     for part in background_parts:
         app.include_router(part.router, prefix="/api/v1")
 
-    @app.exception_handler(Forbidden)
-    async def _forbidden(_request, exc: Forbidden) -> JSONResponse:  # type: ignore[no-untyped-def]
-        return JSONResponse({"error": "forbidden", "message": str(exc)}, status_code=403)
+    install_error_handlers(app)
 
     @app.get("/api/v1/version", tags=["meta"])
     async def version() -> dict[str, str]:

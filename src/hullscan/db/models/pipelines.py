@@ -63,7 +63,7 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
     failure_reason: Mapped[str | None] = mapped_column(String(512))
     runner_id: Mapped[int | None] = mapped_column(ForeignKey("ci_runners.id", ondelete="SET NULL"))
-    token_hash: Mapped[str | None] = mapped_column(String(64))
+    token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     timeout_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=3600)

@@ -21,3 +21,5 @@ class Project(Base):
     cs4r_daily_limit: Mapped[int] = mapped_column(Integer, default=50, nullable=False)
     # Resolve vulnerabilities automatically when a new SBOM of the same image no longer has them.
     auto_resolve_no_longer_detected: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # "private" (members only) or "public" (anyone may pull its images, signed in or not).
+    visibility: Mapped[str] = mapped_column(String(16), default="private", server_default="private", nullable=False)

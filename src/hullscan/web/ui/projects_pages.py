@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal, authorize
 from hullscan.auth.projects import list_projects
+from hullscan.auth.service import visible_project_paths
 from hullscan.pipelines import service as pipelines
 from hullscan.vulnerabilities import service as vulns
 from hullscan.web.ui import queries
@@ -26,8 +27,9 @@ def home(principal: Principal = Depends(ui_principal)) -> Response:
 @router.get("/projects")
 def projects_page(request: Request, principal: Principal = Depends(ui_principal),
                   session: Session = Depends(ui_session)) -> Response:
-    authorize(principal, Action.READ_PROJECT, None)
-    projects = list_projects(session)
+    authorize(principal, Action.USE_API)
+    visible = visible_project_paths(session, principal)
+    projects = [p for p in list_projects(session) if visible is None or p.path in visible]
     counts = queries.open_counts_by_project(session, [p.id for p in projects])
     return render(request, "projects.html", projects=projects, counts=counts)
 
@@ -48,5 +50,6 @@ def overview_page(request: Request, project: str, principal: Principal = Depends
 @router.get("/projects/{rest:path}")
 @router.get("/admin/{rest:path}")
 def unknown_page(rest: str, principal: Principal = Depends(ui_principal)) -> Response:
-    """Any other address under the UI's prefixes: a clear 404 page rather than a JSON body."""
+    """Any other address under the UI's prefixes: a clear 404 page rather than a JSON body (after sign-in)."""
+    authorize(principal, Action.USE_API)
     raise HTTPException(status_code=404, detail="There is no such page.")

@@ -158,13 +158,21 @@ class HTMLErrorRoute(APIRoute):
         return guarded
 
 
-def _error_response(request: Request, exc: Exception) -> HTMLResponse:
+def _error_response(request: Request, exc: Exception) -> Response:
+    from hullscan.auth.http import Unauthenticated, sign_in_redirect
     from hullscan.auth.projects import ProjectError
+    from hullscan.auth.service import AuthError, SignInThrottled
     from hullscan.vulnerabilities.service import VulnerabilityError
 
     principal = getattr(request.state, "principal", None)
+    if isinstance(exc, Unauthenticated) or isinstance(exc, Forbidden) and exc.principal.is_anonymous:
+        return sign_in_redirect(request)
     if isinstance(exc, Forbidden):
         return _error(403, f"You are not allowed to do this: {exc}", principal)
+    if isinstance(exc, SignInThrottled):
+        return _error(429, str(exc), principal)
+    if isinstance(exc, AuthError):
+        return _error(400, str(exc), principal)
     if isinstance(exc, HTTPException):
         return _error(exc.status_code, str(exc.detail), principal)
     if isinstance(exc, RequestValidationError):

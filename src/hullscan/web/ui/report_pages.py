@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal
+from hullscan.auth.http import audit
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import service as vulns
@@ -174,6 +175,8 @@ def bulk_triage(request: Request, project: str, ids: list[int] = Form(default=[]
     reason = dismissal_reason or None if state == "dismissed" else None
     rows = vulns.change_state(session, ids, state, author=principal.name, comment=(comment or "").strip() or None,
                               dismissal_reason=reason, project_id=found.id)
+    audit(request, session, "vulnerability_state_changed", found.path, ids=[r.id for r in rows], state=state,
+          dismissal_reason=reason)
     return RedirectResponse(_with_param(_safe_return(found, return_to), "updated", len(rows)), status_code=303)
 
 
@@ -208,5 +211,7 @@ def vulnerability_state(request: Request, project: str, vulnerability_id: int, s
         reason = v.dismissal_reason  # a comment on a dismissed vulnerability keeps its reason
     vulns.change_state(session, [v.id], state, author=principal.name, comment=(comment or "").strip() or None,
                        dismissal_reason=reason, project_id=found.id)
+    audit(request, session, "vulnerability_state_changed", found.path, ids=[v.id], state=state,
+          dismissal_reason=reason)
     return RedirectResponse(project_url(found.path, "security", "vulnerabilities", str(v.id)), status_code=303)
 

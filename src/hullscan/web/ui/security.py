@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -20,12 +19,14 @@ from urllib.parse import parse_qs
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hullscan.auth.keys import load_or_create_key
+
 CSRF_COOKIE = "hullscan_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = b"x-csrf-token"
 MAX_FORM_BYTES = 1024 * 1024
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-NOT_UI_PREFIXES = ("/api/", "/v2/", "/v2", "/-/", "/static/")
+NOT_UI_PREFIXES = ("/api/", "/v2/", "/v2", "/jwt/", "/-/", "/static/")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -42,24 +43,7 @@ SECURITY_HEADERS = {
 
 def load_secret(data_dir: Path) -> bytes:
     """The key CSRF tokens are signed with: one file in the data dir, so every process sharing it agrees."""
-    path = data_dir / "ui-secret.key"
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(key.hex())
-    try:
-        os.link(tmp, path)  # first writer wins; a concurrent process then reads the winner's key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return bytes.fromhex(path.read_text().strip())
+    return load_or_create_key(data_dir / "ui-secret.key")
 
 
 def sign(secret: bytes, token: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.advisories import service as advisories
 from hullscan.auth import Action, Principal, authorize
+from hullscan.auth.http import audit
 from hullscan.auth.projects import update_project_settings
 from hullscan.vulnerabilities import notifications
 from hullscan.web.ui import queries
@@ -44,6 +45,7 @@ def add_webhook(request: Request, project: str, url: str = Form(max_length=2048)
         hook = notifications.create_webhook(session, found.id, url.strip(), events=events, min_severity=min_severity)
     except notifications.WebhookError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    audit(request, session, "webhook_created", found.path, webhook_id=hook.id, url=hook.url)
     return render(request, "settings.html", project=found, saved=False,
                   feature_on=request.app.state.settings.feature_container_scanning_for_registry,
                   webhooks=notifications.webhooks_of(session, found.id), events=notifications.EVENTS,
@@ -56,6 +58,7 @@ def remove_webhook(request: Request, project: str, webhook_id: int, principal: P
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     if not notifications.delete_webhook(session, found.id, webhook_id):
         raise HTTPException(status_code=404, detail=f"There is no webhook {webhook_id} in this project.")
+    audit(request, session, "webhook_deleted", found.path, webhook_id=webhook_id)
     return RedirectResponse(project_url(found.path, "settings") + "#webhooks", status_code=303)
 
 
@@ -72,6 +75,9 @@ def save_settings(request: Request, project: str, cs4r_enabled: str | None = For
         raise HTTPException(status_code=400, detail="Give between 1 and 100 tag patterns (for example: latest).")
     update_project_settings(session, found, cs4r_enabled=cs4r_enabled == "on", tag_patterns=patterns,
                             daily_limit=daily_limit, auto_resolve=auto_resolve == "on")
+    audit(request, session, "security_settings_changed", found.path, container_scanning_for_registry_enabled=
+          cs4r_enabled == "on", cs4r_tag_patterns=patterns, cs4r_daily_limit=daily_limit,
+          auto_resolve=auto_resolve == "on")
     return RedirectResponse(project_url(found.path, "settings", saved=1), status_code=303)
 
 
