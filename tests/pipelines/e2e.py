@@ -13,9 +13,9 @@ from typing import Any
 from tests.conftest import shared_path
 from tests.registry.support import skopeo
 from tests.support.server import HullscanServer
-from tests.support.auth import ADMIN_HTTP
+from tests.support.auth import ADMIN_HTTP, remember_secret
 
-REGISTRATION_TOKEN = "hsreg_test-registration-token"
+REGISTRATION_TOKEN = remember_secret("hsreg_test-registration-token")
 FINAL = ("success", "failed", "canceled")
 
 

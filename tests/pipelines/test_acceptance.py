@@ -18,10 +18,10 @@ from tests.pipelines.e2e import (REGISTRATION_TOKEN, drops, finished_pipelines, 
                                  manifest_digest, pipelines, push, sbom_of, sbom_properties, start_runner,
                                  start_server, wait_for)
 from tests.registry.support import Distribution
-from tests.support.auth import ADMIN_HTTP
+from tests.support.auth import ADMIN_HTTP, remember_secret
 
 pytestmark = pytest.mark.slow
-WEBHOOK_SECRET = "test-webhook-secret"
+WEBHOOK_SECRET = remember_secret("test-webhook-secret")
 ENVELOPE = "application/vnd.docker.distribution.events.v1+json"
 
 

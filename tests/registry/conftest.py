@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.auth import remember_secret
 from tests.support.server import HullscanServer
 
-WEBHOOK_SECRET = "s3cret-for-tests"
+WEBHOOK_SECRET = remember_secret("s3cret-for-tests")
 # Registry tests measure the registry: no local scan runners, no scans triggered by the test pushes.
 REGISTRY_ONLY = {"HULLSCAN_RUNNER_POOL_SIZE": "0", "HULLSCAN_FEATURE_CONTAINER_SCANNING_FOR_REGISTRY": "false"}
 

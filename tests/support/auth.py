@@ -12,7 +12,25 @@ import httpx
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "test-admin-password-0"  # HullscanServer bootstraps the admin with it
 ADMIN_CREDS = f"{ADMIN_USER}:{ADMIN_PASSWORD}"
+# Every secret a test hands to a server; HullscanServer fails a test whose server log shows one of them.
+SECRETS: set[str] = {ADMIN_PASSWORD}
 _REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
+
+
+def remember_secret(value: str) -> str:
+    SECRETS.add(value)
+    return value
+
+
+# Whatever a test did not register, tokens and registry JWTs have a recognisable shape.
+TOKEN_SHAPES = re.compile(r"\bhs(?:pat|dt|jt|rt)_[A-Za-z0-9_-]{20,}|\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}")
+
+
+def leaked_secrets(text: str) -> list[str]:
+    """Registered secrets and token-shaped strings found in `text` (shown truncated)."""
+    found = {s[:8] + "..." for s in SECRETS if s and s in text}
+    found |= {m.group(0)[:10] + "..." for m in TOKEN_SHAPES.finditer(text)}
+    return sorted(found)
 
 
 def registry_scope(method: str, path: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.auth import ADMIN, ADMIN_CREDS, ADMIN_PASSWORD, HullscanAuth
+from tests.support.auth import ADMIN, ADMIN_CREDS, ADMIN_PASSWORD, HullscanAuth, leaked_secrets
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +84,13 @@ class HullscanServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.assert_no_secrets_logged()
+
+    def assert_no_secrets_logged(self) -> None:
+        """No password, token or secret a test gave this server may appear in its log."""
+        if self.log_path.exists():
+            leaked = leaked_secrets(self.log_path.read_text(errors="replace"))
+            assert not leaked, f"secrets in the server log {self.log_path}: {leaked}"
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)

@@ -4,13 +4,13 @@ import csv
 import io
 from urllib.parse import quote
 
-import httpx
 
 from hullscan.auth import projects
 from hullscan.db import Database
 from hullscan.settings import Settings
 from hullscan.vulnerabilities import service as vulns
 from tests.vulnerabilities.test_service import finding
+from tests.support.auth import ADMIN_HTTP
 
 
 def seed(server) -> int:
@@ -34,41 +34,41 @@ def test_list_counts_triage_export(server) -> None:
     base = server.url + "/api/v1"
     path = quote("group/api", safe="")
     for ref in (str(pid), path):
-        r = httpx.get(f"{base}/projects/{ref}/vulnerabilities", params={"per_page": 2})
+        r = ADMIN_HTTP.get(f"{base}/projects/{ref}/vulnerabilities", params={"per_page": 2})
         assert r.status_code == 200, r.text
         body = r.json()
         assert [v["severity"] for v in body["vulnerabilities"]] == ["critical", "high"]
         assert body["next_cursor"]
-    r2 = httpx.get(f"{base}/projects/{pid}/vulnerabilities", params={"cursor": body["next_cursor"]}).json()
+    r2 = ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"cursor": body["next_cursor"]}).json()
     assert [v["package"] for v in r2["vulnerabilities"]] == ["jinja2"] and r2["next_cursor"] is None
-    assert httpx.get(f"{base}/projects/{pid}/vulnerability_counts").json()["critical"] == 1
-    fixable = httpx.get(f"{base}/projects/{pid}/vulnerabilities", params={"has_fix": "true"}).json()
+    assert ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerability_counts").json()["critical"] == 1
+    fixable = ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"has_fix": "true"}).json()
     assert [v["identifier"] for v in fixable["vulnerabilities"]] == ["CVE-2019-11324"]
     assert fixable["vulnerabilities"][0]["report_type"] == "container_scanning_for_registry"
     assert fixable["vulnerabilities"][0]["location"]["image"] == "reg/group/api/app:latest"
 
     vid = fixable["vulnerabilities"][0]["id"]
-    bad = httpx.post(f"{base}/vulnerabilities/{vid}/state", json={"state": "dismissed"})
+    bad = ADMIN_HTTP.post(f"{base}/vulnerabilities/{vid}/state", json={"state": "dismissed"})
     assert bad.status_code == 400 and "reason" in bad.text
-    ok = httpx.post(f"{base}/vulnerabilities/{vid}/state",
+    ok = ADMIN_HTTP.post(f"{base}/vulnerabilities/{vid}/state",
                     json={"state": "dismissed", "dismissal_reason": "false_positive", "comment": "not used"})
     assert ok.status_code == 200 and ok.json()["state"] == "dismissed"
-    detail = httpx.get(f"{base}/vulnerabilities/{vid}").json()
+    detail = ADMIN_HTTP.get(f"{base}/vulnerabilities/{vid}").json()
     assert [(h["from"], h["to"]) for h in detail["history"]] == [(None, "detected"), ("detected", "dismissed")]
     assert detail["seen_in"][0]["tag"] == "latest"
-    ids = [v["id"] for v in httpx.get(f"{base}/projects/{pid}/vulnerabilities").json()["vulnerabilities"]]
-    bulk = httpx.post(f"{base}/projects/{pid}/vulnerabilities/bulk_state", json={"ids": ids, "state": "confirmed"})
+    ids = [v["id"] for v in ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities").json()["vulnerabilities"]]
+    bulk = ADMIN_HTTP.post(f"{base}/projects/{pid}/vulnerabilities/bulk_state", json={"ids": ids, "state": "confirmed"})
     assert bulk.json() == {"updated": 3}
-    assert httpx.post(f"{base}/projects/{pid}/vulnerabilities/bulk_state",
+    assert ADMIN_HTTP.post(f"{base}/projects/{pid}/vulnerabilities/bulk_state",
                       json={"ids": [10**9], "state": "confirmed"}).status_code == 400
-    assert httpx.get(f"{base}/vulnerabilities/999999").status_code == 404
-    assert httpx.get(f"{base}/projects/nope%2Fnope/vulnerabilities").status_code == 404
-    assert httpx.get(f"{base}/projects/{pid}/vulnerabilities", params={"state": "bogus"}).status_code == 400
-    assert httpx.get(f"{base}/projects/{pid}/vulnerabilities", params={"cursor": "x"}).status_code == 400
+    assert ADMIN_HTTP.get(f"{base}/vulnerabilities/999999").status_code == 404
+    assert ADMIN_HTTP.get(f"{base}/projects/nope%2Fnope/vulnerabilities").status_code == 404
+    assert ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"state": "bogus"}).status_code == 400
+    assert ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"cursor": "x"}).status_code == 400
 
-    text = httpx.get(f"{base}/projects/{pid}/vulnerabilities/export.csv").text
+    text = ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities/export.csv").text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 3
     evil = next(r for r in rows if r["package"] == "evil")
     assert evil["title"].startswith("'=")  # formula neutralised
-    assert len(list(csv.DictReader(io.StringIO(httpx.get(f"{base}/vulnerabilities/export.csv").text)))) == 3
+    assert len(list(csv.DictReader(io.StringIO(ADMIN_HTTP.get(f"{base}/vulnerabilities/export.csv").text)))) == 3

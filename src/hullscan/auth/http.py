@@ -106,8 +106,11 @@ def _authenticate(request: Request) -> Principal:
         if password.startswith(TOKEN_PREFIXES) or username == "gitlab-ci-token":
             return _token_principal(request, password, None if username == "gitlab-ci-token" else username)
         settings = request.app.state.settings
-        return service.sign_in_with_password(request.app.state.db, settings, username, password,
-                                             client_ip(request), channel="basic")
+        try:
+            return service.sign_in_with_password(request.app.state.db, settings, username, password,
+                                                 client_ip(request), channel="basic")
+        except service.InvalidCredentials as exc:
+            raise Unauthenticated(str(exc)) from None
     if header:
         raise Unauthenticated("unsupported Authorization scheme")
     cookie = request.cookies.get(SESSION_COOKIE)
