@@ -386,6 +386,15 @@ def test_every_route_has_a_matrix_entry(migrated_settings: Settings) -> None:
     app.state.db.dispose()
 
 
+def test_every_action_is_documented() -> None:
+    from pathlib import Path
+
+    from hullscan.auth import Action
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "authorization.md").read_text()
+    assert not [a.value for a in Action if f"`{a.value}`" not in doc]
+
+
 def test_api_and_ui_matrix(world: World) -> None:
     csrf_page = world.client.get("/users/sign_in")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', csrf_page.text).group(1)  # type: ignore[union-attr]
