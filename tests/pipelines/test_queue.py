@@ -168,3 +168,27 @@ def test_sboms_of_successful_jobs_are_ingested_once_and_bad_ones_marked(migrated
         assert pipelines.ingest_due_artifacts(s, lambda sha: files[sha], now=T0) == 1
         assert bad.ingested_at is not None and bad.ingest_error.startswith("SBOM refused")
     db.dispose()
+
+
+def test_a_scan_that_fails_for_good_notifies_the_project(migrated_settings) -> None:
+    from hullscan.vulnerabilities import notifications
+
+    db = Database(migrated_settings)
+    _queue(db, migrated_settings, 2)
+    with db.session() as s:
+        pid = projects.get_project(s, "group/app").id
+        hook = notifications.create_webhook(s, pid, "http://127.0.0.1:9/hook", events=["scan_failed"],
+                                            min_severity="low")
+        runner = pipelines.register_runner(s, "r", now=T0)[0]
+        first = pipelines.claim_job(s, runner, now=T0, lease_seconds=30)
+        pipelines.finish_job(s, s.get(Job, first.job_id), "failed", now=T0, failure_reason="image pull failed")
+        second = pipelines.claim_job(s, runner, now=T0, lease_seconds=30)
+        s.get(Job, second.job_id).attempts = s.get(Job, second.job_id).max_attempts  # its last attempt
+    with db.session() as s:
+        pipelines.expire_leases(s, now=T0 + timedelta(minutes=5))  # the runner vanished: failed for good
+    with db.session() as s:
+        payloads = [d.payload for d in notifications.deliveries(s, hook.id)]
+    assert sorted(p["event"] for p in payloads) == ["scan_failed", "scan_failed"]
+    reasons = sorted(p["data"]["reason"] if "data" in p else p["reason"] for p in payloads)
+    assert reasons[0] == "image pull failed" and reasons[1].startswith("runner lease expired")
+    db.dispose()

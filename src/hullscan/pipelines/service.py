@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from hullscan.auth.principal import Kind, Principal, Scope
 from hullscan.db.models.pipelines import Job, JobArtifact, JobLogChunk, Pipeline, Runner
 from hullscan.events.types import ImagePushedEvent
-from hullscan.ingestion.service import IngestionError, SbomArtifact, ingest_sbom_artifact
+from hullscan.ingestion.service import IngestionError, SbomArtifact, ingest_sbom_artifact, record_scan_failure
 
 log = logging.getLogger("hullscan.pipelines")
 
@@ -230,6 +230,7 @@ def expire_leases(session: Session, *, now: datetime) -> list[int]:
             job.status = FAILED
             job.finished_at = now
             job.failure_reason = f"{LEASE_EXPIRED} after {job.attempts} attempts"
+            _scan_failed_for_good(session, job)
         else:
             job.status = PENDING
         _append(session, job, f"\n[hullscan] {LEASE_EXPIRED} on attempt {job.attempts}; "
@@ -322,8 +323,17 @@ def finish_job(session: Session, job: Job, status: str, *, now: datetime, failur
     job.updated_at = now
     job.lease_expires_at = None
     job.failure_reason = (failure_reason or "script_failure")[:512] if status == FAILED else None
+    if status == FAILED:
+        _scan_failed_for_good(session, job)
     _sync_pipelines(session, [job], now)
     return job
+
+
+def _scan_failed_for_good(session: Session, job: Job) -> None:
+    """Tell the project (its "scan failed" webhooks) that this push was not scanned."""
+    record_scan_failure(session, job.project_id, pipeline_id=job.pipeline_id, job_id=job.id,
+                        image=job.variables.get("CS_IMAGE", f"{job.repository}:{job.tag}"),
+                        reason=job.failure_reason or "script_failure")
 
 
 def release_job(session: Session, job: Job, *, now: datetime) -> Job:
