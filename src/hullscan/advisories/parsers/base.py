@@ -93,10 +93,23 @@ def make_affected(
         ecosystem=eco,
         package=_normalized_name(eco, name),
         ranges=ranges,
-        versions=[v for v in versions if isinstance(v, str)] if versions else [],
+        versions=_strings(versions) if versions else [],
         fix_state=fix_state,
         severity=severity,
     )
+
+
+def _strings(values: list) -> list[str]:
+    """The strings of a list (OSV lists can hold thousands of versions: the all-strings case is checked in C)."""
+    if set(map(type, values)) == {str}:
+        return list(values)
+    return [v for v in values if isinstance(v, str)]
+
+
+@lru_cache(maxsize=65536)
+def range_event(kind: str, version: str) -> RangeEvent:
+    """A shared (immutable) event: feeds repeat `introduced 0` and the same fixed versions many times."""
+    return RangeEvent(kind, version)
 
 
 def fixed_range(fixed: str | None) -> list[AffectedRange]:

@@ -19,8 +19,9 @@ from hullscan.advisories.parsers.base import (
     Tally,
     make_affected,
     parse_time,
+    range_event,
 )
-from hullscan.advisories.types import Advisory, AffectedRange, RangeEvent
+from hullscan.advisories.types import Advisory, AffectedRange
 
 
 class CorruptArchive(ValueError):
@@ -76,7 +77,7 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
                 if kind not in EVENT_KINDS or not isinstance(version, str):
                     bad = True
                     break
-                events.append(RangeEvent(kind, version))
+                events.append(range_event(kind, version))
             ranges.append(AffectedRange(str(rng.get("type", "ECOSYSTEM")).upper(), tuple(events)))
         if bad:
             tally.skip("invalid_range", f"{adv_id}: {repr(entry.get('ranges'))[:200]}")
