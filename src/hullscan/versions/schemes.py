@@ -151,8 +151,10 @@ def parse(scheme: str, version: str) -> Any:
         fn = _PARSE[canonical_scheme(scheme)]  # ValueError for an unknown scheme
     try:
         return fn(version)
-    except TypeError:  # unhashable input never reaches the parser
-        raise InvalidVersion(scheme, repr(version), "not a string") from None
+    except TypeError:
+        if isinstance(version, str):
+            raise  # a parser bug, not bad input
+        raise InvalidVersion(scheme, repr(version), "not a string") from None  # unhashable: the cache refused it
 
 
 def _pypi_order_key(v: str) -> Any:
@@ -191,8 +193,10 @@ def compare(scheme: str, a: str, b: str) -> int:
     try:
         ka = key(a)
         kb = key(b)
-    except TypeError:  # unhashable input never reaches the parser
-        raise InvalidVersion(scheme, f"{a!r} / {b!r}", "not a string") from None
+    except TypeError:
+        if isinstance(a, str) and isinstance(b, str):
+            raise  # a parser bug, not bad input
+        raise InvalidVersion(scheme, f"{a!r} / {b!r}", "not a string") from None  # unhashable: the cache refused it
     if cmp is not None:
         return cmp(ka, kb)
     if ka < kb:
