@@ -260,3 +260,32 @@ def test_personal_namespace_members_and_project_creation(app_client: Any) -> Non
                        auth=(ADMIN_USER, ADMIN_PASSWORD)).status_code == 400
     with db.session() as s, pytest.raises(auth.AuthError):
         auth.create_user(s, "bob", "another-password")
+
+
+def test_failures_from_one_address_lock_it_for_every_username(migrated_settings: Settings) -> None:
+    from hullscan.web.app import create_app
+
+    limit = 12  # (default 50) fewer argon2 checks keep the test quick; the rule is the same
+    settings = migrated_settings.model_copy(update={"sign_in_max_failures_per_ip": limit})
+    app = create_app(settings)
+    client, db = TestClient(app), app.state.db
+    password = _user(db, "erin")
+    codes = [client.get("/api/v1/user", auth=(f"guess{i}", "wrong-password")).status_code for i in range(limit)]
+    assert codes[:-1] == [401] * (limit - 1) and codes[-1] == 429
+    assert client.get("/api/v1/user", auth=("erin", password)).status_code == 429  # same client address
+    db.dispose()
+
+
+def test_setting_and_triage_changes_are_audited(app_client: Any) -> None:
+    client, db = app_client
+    _user(db, "mona", role="maintainer")
+    mona = ("mona", "mona-password-1")
+    r = client.put("/api/v1/projects/team%2Fapp/security_settings",
+                   json={"container_scanning_for_registry_enabled": True, "cs4r_tag_patterns": ["latest", "v*"]},
+                   auth=mona)
+    assert r.status_code == 200
+    events = client.get("/api/v1/audit_events", params={"action": "security_settings_changed"},
+                        auth=(ADMIN_USER, ADMIN_PASSWORD)).json()
+    assert len(events) == 1 and events[0]["actor"] == "mona" and events[0]["target"] == "team/app"
+    assert events[0]["details"]["cs4r_tag_patterns"] == ["latest", "v*"] and events[0]["client_ip"]
+    assert client.get("/api/v1/audit_events", auth=mona).status_code == 403
