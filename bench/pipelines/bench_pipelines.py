@@ -34,6 +34,9 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.auth import ADMIN_CREDS, ADMIN_HTTP, ADMIN_PASSWORD  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT.parent / "shared" / "testdata" / "images" / "debian-python-app"
 RESULTS = ROOT / "bench" / "results"
@@ -53,6 +56,7 @@ class Server:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HULLSCAN_")}
         self.env.update({"HULLSCAN_DATA_DIR": str(data), "HULLSCAN_RUNNER_POOL_SIZE": str(pool),
                          "HULLSCAN_RUNNER_REGISTRATION_TOKEN": TOKEN, "HULLSCAN_LOG_LEVEL": "WARNING",
+                         "HULLSCAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
                          "HOME": str(data.parent)})
         data.mkdir(parents=True, exist_ok=True)
         self.log = open(data / "server.log", "ab")  # noqa: SIM115
@@ -82,14 +86,14 @@ class Server:
                        cwd=str(self.data))
 
     def pipelines(self) -> list[dict]:
-        return httpx.get(f"{self.url}/api/v1/projects/{PROJECT.replace('/', '%2F')}/pipelines?limit=500",
+        return ADMIN_HTTP.get(f"{self.url}/api/v1/projects/{PROJECT.replace('/', '%2F')}/pipelines?limit=500",
                          timeout=30).json()
 
     def wait_runners(self, count: int, timeout: float = 300) -> None:
         """Latency is measured from a push to ready runners, not to runners still starting."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            runners = httpx.get(f"{self.url}/api/v1/runners", timeout=30).json()
+            runners = ADMIN_HTTP.get(f"{self.url}/api/v1/runners", timeout=30).json()
             if sum(1 for r in runners if r["contacted_at"]) >= count:
                 return
             time.sleep(0.2)
@@ -101,7 +105,7 @@ class Server:
 
 
 def push(server: Server, tag: str) -> None:
-    subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{IMAGE}:latest",
+    subprocess.run(["skopeo", "copy", "-q", "--dest-creds", ADMIN_CREDS, "--dest-tls-verify=false", f"oci:{IMAGE}:latest",
                     f"docker://{server.host}/{PROJECT}/web:{tag}"], check=True, capture_output=True)
 
 

@@ -36,6 +36,7 @@ from hullscan.settings import Settings  # noqa: E402
 from hullscan.vulnerabilities import service as vulns  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
 from tests.support.server import HullscanServer  # noqa: E402
+from tests.support.auth import sign_in  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TARGET_MS = 300.0
@@ -114,6 +115,7 @@ def run(db_kind: str, n: int, cluster: PostgresCluster | None) -> dict:
                                                     "HULLSCAN_ADVISORIES_SYNC_INTERVAL": "0"}).start()
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
+            assert sign_in(client).status_code == 303  # pages and API reads as the admin's browser session
             first = client.get("/projects/bench/app/-/security/vulnerability_report?tab=CONTAINER_REGISTRY")
             assert first.status_code == 200 and "10000 vulnerabilities" in first.text, first.text[:500]
             rows = []
