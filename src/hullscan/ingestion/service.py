@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from hullscan.advisories.reader import SqlAdvisoryStore, changesets_since
+from hullscan.advisories.types import Advisory, AffectedPackage
 from hullscan.db.base import utcnow
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import IngestionCursor, SbomOccurrence, SbomSource
@@ -140,8 +143,9 @@ def lookup_keys(inventory: Inventory) -> dict[int, list[tuple[str, str]]]:
     return {position[id(lk.package)]: lk.keys for lk in _plan(inventory, MatchStats(), None)}
 
 
-def inventory_of_source(source: SbomSource, occurrences: list[SbomOccurrence]) -> Inventory:
-    """Rebuild the inventory of a stored image from its occurrences (no image pull)."""
+def inventory_of_source(source: SbomSource, occurrences: Sequence[Any]) -> Inventory:
+    """Rebuild the inventory of a stored image from its occurrences (no image pull). An occurrence is an
+    `SbomOccurrence` or any row with its column names (`OCCURRENCE_COLUMNS`)."""
     os_info = OperatingSystem(family=source.os_name.lower(), version=source.os_version or "") \
         if source.os_name else None
     packages = [Package(name=o.name, version=o.version, type=o.type, purl=o.purl, source_name=o.source_name,
@@ -149,6 +153,53 @@ def inventory_of_source(source: SbomSource, occurrences: list[SbomOccurrence]) -
                         layer_diff_id=o.layer_diff_id) for o in occurrences]
     return Inventory(image=ImageInfo(name=source.image_name, tag=source.image_tag, digest=source.image_digest),
                      os=os_info, packages=packages)
+
+
+OCCURRENCE_COLUMNS = (
+    SbomOccurrence.source_id, SbomOccurrence.name, SbomOccurrence.version, SbomOccurrence.type, SbomOccurrence.purl,
+    SbomOccurrence.source_name, SbomOccurrence.source_version, SbomOccurrence.path, SbomOccurrence.layer_digest,
+    SbomOccurrence.layer_diff_id, SbomOccurrence.ecosystem, SbomOccurrence.package_key,
+    SbomOccurrence.alt_package_key,
+)
+
+
+class _BatchStore:
+    """An advisory store shared by the re-matching of many images: each (ecosystem, package) key and each
+    advisory is read once for the whole batch instead of once per image. Advisories are cached only when the
+    store answers each id on its own (`alias_lists_per_id`): then an answer does not depend on the batch."""
+
+    def __init__(self, inner: SqlAdvisoryStore) -> None:
+        self.inner = inner
+        self.alias_lists_per_id = bool(getattr(inner, "alias_lists_per_id", False))
+        self._affected: dict[tuple[str, str], list[AffectedPackage]] = {}
+        self._advisories: dict[str, Advisory | None] = {}
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read the affected entries of `keys`, and the advisories they name, in a few batched queries."""
+        missing = sorted(set(keys) - self._affected.keys())
+        if not missing:
+            return
+        found = self.inner.affected_for(missing)
+        for key in missing:
+            self._affected[key] = found.get(key, [])
+        if self.alias_lists_per_id:
+            self.advisories({e.advisory_id for entries in found.values() for e in entries})
+
+    def affected_for(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[AffectedPackage]]:
+        keys = list(keys)
+        self.prefetch(keys)
+        return {k: self._affected[k] for k in keys if self._affected[k]}
+
+    def advisories(self, ids: Iterable[str]) -> dict[str, Advisory]:
+        ids = list(dict.fromkeys(ids))
+        if not self.alias_lists_per_id:
+            return self.inner.advisories(ids)
+        missing = [i for i in ids if i not in self._advisories]
+        if missing:
+            found = self.inner.advisories(missing)
+            for i in missing:
+                self._advisories[i] = found.get(i)
+        return {i: adv for i in ids if (adv := self._advisories[i]) is not None}
 
 
 @dataclass
@@ -162,7 +213,8 @@ class RematchResult:
 def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchResult:
     """Continuous scanning: for advisory changesets not yet consumed, re-match only the stored occurrences
     whose (ecosystem, package) keys they touch, across all projects; new findings get activity
-    "detected by advisory update", findings that went away (withdrawn, narrowed) become no longer detected."""
+    "detected by advisory update", findings that went away (withdrawn, narrowed) become no longer detected.
+    All images of the batch are matched against one shared store read and recorded in bulk statements."""
     cursor = session.get(IngestionCursor, REMATCH_CURSOR)
     if cursor is None:
         cursor = IngestionCursor(name=REMATCH_CURSOR, value=0)
@@ -179,37 +231,48 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
     result.changesets = len(changesets)
     cursor.value = max(cs.id for cs in changesets)
 
-    by_source: dict[int, list[SbomOccurrence]] = defaultdict(list)
+    by_source: dict[int, list[Any]] = defaultdict(list)
+    seen_rows: set[tuple] = set()
     key_list = sorted(keys)
     for start in range(0, len(key_list), CHUNK):
         chunk = key_list[start : start + CHUNK]
-        q = select(SbomOccurrence).where(or_(
-            tuple_(SbomOccurrence.ecosystem, SbomOccurrence.package_key).in_(chunk),
-            tuple_(SbomOccurrence.ecosystem, SbomOccurrence.alt_package_key).in_(chunk)))
-        for occ in session.scalars(q):
-            by_source[occ.source_id].append(occ)
+        for column in (SbomOccurrence.package_key, SbomOccurrence.alt_package_key):
+            q = select(SbomOccurrence.id, *OCCURRENCE_COLUMNS).where(
+                tuple_(SbomOccurrence.ecosystem, column).in_(chunk)).order_by(SbomOccurrence.id)
+            for row in session.execute(q):
+                if row.id not in seen_rows:
+                    seen_rows.add(row.id)
+                    by_source[row.source_id].append(row)
     if not by_source:
         session.flush()
         return result
+    for occurrences in by_source.values():
+        occurrences.sort(key=lambda o: o.id)  # stored order, whichever key found them
     sources = {s.id: s for s in session.scalars(select(SbomSource).where(SbomSource.id.in_(list(by_source))))}
-    store = SqlAdvisoryStore(session)
+    store = _BatchStore(SqlAdvisoryStore(session))
+    # The keys the occurrences were stored under are the keys matching looks up: read them all at once.
+    store.prefetch({(o.ecosystem, k) for occs in by_source.values() for o in occs if o.ecosystem
+                    for k in (o.package_key, o.alt_package_key) if k})
     source_type_names = {v: k for k, v in SOURCE_TYPES.items()}
-    for source_id, occurrences in by_source.items():
-        source = sources[source_id]
-        inventory = inventory_of_source(source, occurrences)
-        findings = match(inventory, store).findings
+    batch: list[tuple[vulnerabilities.ImageScope, list]] = []
+    package_names: list[set[str]] = []
+    for source_id in sorted(by_source):
+        source, occurrences = sources[source_id], by_source[source_id]
+        findings = match(inventory_of_source(source, occurrences), store).findings
         os_label = f"{source.os_name} {source.os_version}" if source.os_name else None
         scope = vulnerabilities.ImageScope(source.project_id, source.image_name, source.image_tag,
                                            source.image_digest, os_label,
                                            report_type=source_type_names.get(source.source_type,
                                                                              "container_scanning_for_registry"))
-        recorded = vulnerabilities.record_findings(session, scope, findings,
-                                                   activity=vulnerabilities.ACTIVITY_ADVISORY_UPDATE)
-        gone = vulnerabilities.mark_not_detected(
-            session, scope, recorded.seen_ids, package_names={o.name for o in occurrences},
-            auto_resolve=True)  # a withdrawn advisory or a narrowed range resolves what it had found
-        result.sources += 1
-        result.new_vulnerability_ids.extend(recorded.new_ids)
-        result.no_longer_detected_ids.extend(gone)
+        batch.append((scope, findings))
+        package_names.append({o.name for o in occurrences})
+    recorded = vulnerabilities.record_findings_many(session, batch, activity=vulnerabilities.ACTIVITY_ADVISORY_UPDATE)
+    gone = vulnerabilities.mark_not_detected_many(  # a withdrawn advisory or a narrowed range resolves them
+        session, [(scope, r.seen_ids, names) for (scope, _), r, names in zip(batch, recorded, package_names)],
+        auto_resolve=True)
+    result.sources = len(batch)
+    for r, g in zip(recorded, gone):
+        result.new_vulnerability_ids.extend(r.new_ids)
+        result.no_longer_detected_ids.extend(g)
     session.flush()
     return result

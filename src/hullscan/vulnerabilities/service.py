@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.db.base import utcnow
@@ -74,99 +74,179 @@ def _location(scope: ImageScope, f: Finding) -> dict:
     }
 
 
+def _values(scope: ImageScope, f: Finding, now: datetime) -> dict:
+    """The columns a finding refreshes on every sighting (identity columns are set once, at creation)."""
+    return dict(
+        severity=f.severity, severity_rank=f.severity_rank,
+        title=f.display_title(scope.operating_system), description=f.description, solution=f.solution,
+        identifiers=list(f.identifiers), links=list(f.links), advisory_ids=list(f.advisory_ids),
+        location=_location(scope, f), image=scope.image, image_name=scope.name, image_tag=scope.tag,
+        image_digest=scope.digest, operating_system=scope.operating_system,
+        package_version=f.package.version, package_type=f.package.type, layer_digest=f.package.layer_digest,
+        fixed_versions=list(f.fixed_versions), fix_state=f.fix_state, has_fix=bool(f.fixed_versions),
+        cvss_score=f.cvss_score, cvss_vector=f.cvss_vector, known_exploited=f.known_exploited,
+        epss_score=f.epss_score, last_seen_at=now, no_longer_detected=False, no_longer_detected_at=None,
+        updated_at=now,
+    )
+
+
+def _expire(session: Session, model: type, ids: set[int]) -> None:
+    """Rows written with bulk statements: instances the session already holds must reload them."""
+    if not ids:
+        return
+    for key, obj in list(session.identity_map.items()):  # key: (class, primary key, token); no loading
+        if key[0] is model and key[1][0] in ids:
+            session.expire(obj)
+
+
 def record_findings(
     session: Session, scope: ImageScope, findings: Iterable[Finding], *, activity: str = ACTIVITY_SCAN,
     now: datetime | None = None,
 ) -> RecordResult:
     """Create or refresh one vulnerability per finding, deduplicated by GitLab's UUID, and its sighting."""
+    return record_findings_many(session, [(scope, findings)], activity=activity, now=now)[0]
+
+
+def record_findings_many(
+    session: Session, batch: Sequence[tuple[ImageScope, Iterable[Finding]]], *, activity: str = ACTIVITY_SCAN,
+    now: datetime | None = None,
+) -> list[RecordResult]:
+    """`record_findings` for many images at once (continuous scanning re-matches hundreds): one bulk SELECT of
+    the vulnerabilities and sightings they touch, then bulk INSERT/UPDATE (executemany), whatever the number of
+    images. Scopes are applied in order, exactly as consecutive `record_findings` calls would; one result each."""
     now = now or utcnow()
-    report_type_id = REPORT_TYPES[scope.report_type]
-    by_uuid: dict[str, tuple[Finding, str, str]] = {}
-    for f in findings:
-        loc_fp = location_fingerprint(scope.image, f.package.name)
-        id_fp = identifier_fingerprint(f.vulnerability_id)
-        by_uuid[finding_uuid(scope.report_type, id_fp, loc_fp, scope.project_id)] = (f, loc_fp, id_fp)
+    session.flush()  # pending ORM changes first: the bulk statements below read and write the same rows
+    planned: list[tuple[ImageScope, dict[str, tuple[Finding, str, str]]]] = []
+    for scope, findings in batch:
+        by_uuid: dict[str, tuple[Finding, str, str]] = {}
+        for f in findings:
+            loc_fp = location_fingerprint(scope.image, f.package.name)
+            id_fp = identifier_fingerprint(f.vulnerability_id)
+            by_uuid[finding_uuid(scope.report_type, id_fp, loc_fp, scope.project_id)] = (f, loc_fp, id_fp)
+        planned.append((scope, by_uuid))
 
-    existing: dict[str, Vulnerability] = {}
-    keys = list(by_uuid)
-    for chunk in _chunks(keys):
-        for v in session.scalars(select(Vulnerability).where(Vulnerability.uuid.in_(chunk))):
-            existing[v.uuid] = v
+    # uuid -> [id, state, severity] of the rows that exist
+    existing: dict[str, list] = {}
+    all_uuids = sorted({key for _, by_uuid in planned for key in by_uuid})
+    for chunk in _chunks(all_uuids):
+        for vid, key, state, severity in session.execute(
+            select(Vulnerability.id, Vulnerability.uuid, Vulnerability.state, Vulnerability.severity)
+            .where(Vulnerability.uuid.in_(chunk))
+        ):
+            existing[key] = [vid, state, severity]
 
-    result = RecordResult()
-    transitions: list[VulnerabilityStateTransition] = []
-    created: list[Vulnerability] = []
-    for key, (f, loc_fp, id_fp) in by_uuid.items():
-        values = dict(
-            severity=f.severity, severity_rank=f.severity_rank,
-            title=f.display_title(scope.operating_system), description=f.description, solution=f.solution,
-            identifiers=list(f.identifiers), links=list(f.links), advisory_ids=list(f.advisory_ids),
-            location=_location(scope, f), image=scope.image, image_name=scope.name, image_tag=scope.tag,
-            image_digest=scope.digest, operating_system=scope.operating_system,
-            package_version=f.package.version, package_type=f.package.type, layer_digest=f.package.layer_digest,
-            fixed_versions=list(f.fixed_versions), fix_state=f.fix_state, has_fix=bool(f.fixed_versions),
-            cvss_score=f.cvss_score, cvss_vector=f.cvss_vector, known_exploited=f.known_exploited,
-            epss_score=f.epss_score, last_seen_at=now, no_longer_detected=False, no_longer_detected_at=None,
-        )
-        v = existing.get(key)
-        if v is None:
-            v = Vulnerability(
-                uuid=key, project_id=scope.project_id, report_type=report_type_id, state="detected",
-                primary_identifier=f.vulnerability_id, package_name=f.package.name, location_fingerprint=loc_fp,
-                identifier_fingerprint=id_fp, activity=activity, detected_at=now, **values,
-            )
-            session.add(v)
-            existing[key] = v
-            created.append(v)
-            continue
-        if v.severity != f.severity:
-            result.severity_changed_ids.append(v.id)
-        if v.state == "resolved":
-            transitions.append(VulnerabilityStateTransition(
-                vulnerability_id=v.id, from_state="resolved", to_state="detected", author=SYSTEM_AUTHOR,
-                comment="detected again", created_at=now))
-            v.state = "detected"
-            v.resolved_at = None
-            result.redetected_ids.append(v.id)
-        for name, value in values.items():
-            setattr(v, name, value)
-    session.flush()
+    results = [RecordResult() for _ in planned]
+    created: dict[str, dict] = {}  # uuid -> INSERT values
+    created_by: dict[str, int] = {}  # uuid -> index of the scope that created it
+    updates: dict[int, dict] = {}  # vulnerability id -> UPDATE values
+    transitions: list[dict] = []
+    for index, (scope, by_uuid) in enumerate(planned):
+        result = results[index]
+        report_type_id = REPORT_TYPES[scope.report_type]
+        for key, (f, loc_fp, id_fp) in by_uuid.items():
+            values = _values(scope, f, now)
+            row = existing.get(key)
+            if row is None:
+                if key in created:  # created by an earlier scope of this batch: refreshed, not new again
+                    created[key].update(values)
+                else:
+                    created[key] = dict(
+                        uuid=key, project_id=scope.project_id, report_type=report_type_id, state="detected",
+                        dismissal_reason=None, primary_identifier=f.vulnerability_id, package_name=f.package.name,
+                        location_fingerprint=loc_fp, identifier_fingerprint=id_fp, activity=activity,
+                        detected_at=now, resolved_at=None, **values)
+                    created_by[key] = index
+                continue
+            vid = row[0]
+            if row[2] != f.severity:
+                result.severity_changed_ids.append(vid)
+                row[2] = f.severity
+            if row[1] == "resolved":
+                transitions.append(dict(vulnerability_id=vid, from_state="resolved", to_state="detected",
+                                        dismissal_reason=None, author=SYSTEM_AUTHOR, comment="detected again",
+                                        created_at=now))
+                row[1] = "detected"
+                values.update(state="detected", resolved_at=None)
+                result.redetected_ids.append(vid)
+            updates.setdefault(vid, {}).update(values)
 
-    result.seen_ids = [existing[k].id for k in by_uuid]
-    result.new_ids = [v.id for v in created]
-    for v in created:
-        transitions.append(VulnerabilityStateTransition(
-            vulnerability_id=v.id, from_state=None, to_state="detected", author=SYSTEM_AUTHOR,
-            comment=activity.replace("_", " "), created_at=now))
-    session.add_all(transitions)
-    _record_sightings(session, scope, result.seen_ids, now)
-    session.flush()
-    return result
+    new_ids: dict[str, int] = {}
+    rows = list(created.values())
+    for chunk in _chunks(rows):
+        for vid, key in session.execute(insert(Vulnerability).returning(Vulnerability.id, Vulnerability.uuid),
+                                        list(chunk)):
+            new_ids[key] = vid
+    comment = activity.replace("_", " ")
+    for key in created:  # creation order, like ids
+        results[created_by[key]].new_ids.append(new_ids[key])
+        transitions.append(dict(vulnerability_id=new_ids[key], from_state=None, to_state="detected",
+                                dismissal_reason=None, author=SYSTEM_AUTHOR, comment=comment, created_at=now))
+    # ORM bulk UPDATE by primary key groups rows by their set of columns: one executemany per shape.
+    for shape_rows in _by_shape([dict(values, id=vid) for vid, values in updates.items()]):
+        for chunk in _chunks(shape_rows):
+            session.execute(update(Vulnerability), list(chunk))
+    for chunk in _chunks(transitions):
+        session.execute(insert(VulnerabilityStateTransition), list(chunk))
+
+    seen: list[tuple[ImageScope, list[int]]] = []
+    for (scope, by_uuid), result in zip(planned, results):
+        result.seen_ids = [existing[k][0] if k in existing else new_ids[k] for k in by_uuid]
+        seen.append((scope, result.seen_ids))
+    _record_sightings(session, seen, now)
+    _expire(session, Vulnerability, set(updates))
+    return results
 
 
-def _record_sightings(session: Session, scope: ImageScope, vulnerability_ids: list[int], now: datetime) -> None:
-    digest = scope.digest or ""
-    have: dict[int, VulnerabilitySighting] = {}
-    for chunk in _chunks(vulnerability_ids):
-        for s in session.scalars(select(VulnerabilitySighting).where(
-            VulnerabilitySighting.vulnerability_id.in_(chunk), VulnerabilitySighting.image_tag == scope.tag,
-            VulnerabilitySighting.image_digest == digest,
-        )):
-            have[s.vulnerability_id] = s
-    for vid in vulnerability_ids:
-        s = have.get(vid)
-        if s is None:
-            session.add(VulnerabilitySighting(vulnerability_id=vid, image_tag=scope.tag, image_digest=digest,
-                                              first_seen_at=now, last_seen_at=now, active=True))
-        else:
-            s.last_seen_at = now
-            s.active = True
-    # Earlier digests of the same tag are no longer current for these vulnerabilities.
-    for chunk in _chunks(vulnerability_ids):
-        session.execute(update(VulnerabilitySighting).where(
-            VulnerabilitySighting.vulnerability_id.in_(chunk), VulnerabilitySighting.image_tag == scope.tag,
-            VulnerabilitySighting.image_digest != digest,
-        ).values(active=False))
+def _by_shape(rows: list[dict]) -> list[list[dict]]:
+    shapes: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    return list(shapes.values())
+
+
+def _record_sightings(session: Session, seen: list[tuple[ImageScope, list[int]]], now: datetime) -> None:
+    """Each scope's vulnerabilities are seen in its tag and digest now; earlier digests of the same tag are no
+    longer current for them. All sightings of the touched vulnerabilities are read once and the differences
+    written in bulk; scopes apply in order."""
+    touched = sorted({vid for _, ids in seen for vid in ids})
+    by_vid: dict[int, dict[tuple[str, str], dict]] = {}
+    for chunk in _chunks(touched):
+        for sid, vid, tag, digest, active, last_seen in session.execute(
+            select(VulnerabilitySighting.id, VulnerabilitySighting.vulnerability_id, VulnerabilitySighting.image_tag,
+                   VulnerabilitySighting.image_digest, VulnerabilitySighting.active,
+                   VulnerabilitySighting.last_seen_at).where(VulnerabilitySighting.vulnerability_id.in_(chunk))
+        ):
+            by_vid.setdefault(vid, {})[(tag, digest)] = dict(id=sid, active=active, last_seen_at=last_seen)
+    inserts: dict[tuple[int, str, str], dict] = {}
+    dirty: dict[int, dict] = {}
+    for scope, ids in seen:
+        digest = scope.digest or ""
+        for vid in ids:
+            rows = by_vid.setdefault(vid, {})
+            row = rows.get((scope.tag, digest))
+            if row is None:
+                row = rows[(scope.tag, digest)] = dict(id=None, active=True, last_seen_at=now)
+                inserts[(vid, scope.tag, digest)] = dict(vulnerability_id=vid, image_tag=scope.tag,
+                                                         image_digest=digest, first_seen_at=now, active=True)
+            else:
+                row.update(active=True, last_seen_at=now)
+            if row["id"] is not None:
+                dirty[row["id"]] = row
+            for (tag, other), stale in rows.items():
+                if tag == scope.tag and other != digest and stale["active"]:
+                    stale["active"] = False
+                    if stale["id"] is not None:
+                        dirty[stale["id"]] = stale
+                    else:
+                        inserts[(vid, tag, other)]["active"] = False
+    insert_rows = [dict(values, last_seen_at=by_vid[key[0]][(key[1], key[2])]["last_seen_at"])
+                   for key, values in inserts.items()]
+    for chunk in _chunks(insert_rows):
+        session.execute(insert(VulnerabilitySighting), list(chunk))
+    update_rows = [dict(id=sid, active=row["active"], last_seen_at=row["last_seen_at"]) for sid, row in dirty.items()]
+    for chunk in _chunks(update_rows):
+        session.execute(update(VulnerabilitySighting), list(chunk))
+    _expire(session, VulnerabilitySighting, set(dirty))
 
 
 def mark_not_detected(
@@ -176,41 +256,102 @@ def mark_not_detected(
     """Per-image resolution: this tag's vulnerabilities not in `keep_ids` lose their sighting; those seen in no
     current tag of the image become "no longer detected" (and resolved when `auto_resolve`).
     `package_names` narrows the check to those packages (continuous re-matching of a few keys)."""
+    return mark_not_detected_many(session, [(scope, keep_ids, package_names)], auto_resolve=auto_resolve,
+                                  now=now)[0]
+
+
+def mark_not_detected_many(
+    session: Session, batch: Sequence[tuple[ImageScope, Iterable[int], set[str] | None]], *, auto_resolve: bool,
+    now: datetime | None = None,
+) -> list[list[int]]:
+    """`mark_not_detected` for many images at once, in bulk statements: every scope's sightings are dropped
+    first, then a vulnerability seen in no current tag becomes no longer detected (listed under the first
+    scope that dropped it). Per scope: (scope, ids to keep, package names or None for all)."""
     now = now or utcnow()
-    keep = set(keep_ids)
-    cond = [Vulnerability.project_id == scope.project_id, Vulnerability.image_name == scope.name,
-            Vulnerability.report_type == REPORT_TYPES[scope.report_type]]
-    if package_names is not None:
-        if not package_names:
-            return []
-        cond.append(Vulnerability.package_name.in_(sorted(package_names)))
-    candidates = [vid for vid in session.scalars(select(Vulnerability.id).where(*cond)) if vid not in keep]
-    if not candidates:
-        return []
-    for chunk in _chunks(candidates):
-        session.execute(update(VulnerabilitySighting).where(
-            VulnerabilitySighting.vulnerability_id.in_(chunk), VulnerabilitySighting.image_tag == scope.tag,
-        ).values(active=False))
-    still_seen: set[int] = set()
-    for chunk in _chunks(candidates):
-        still_seen.update(session.scalars(select(VulnerabilitySighting.vulnerability_id).where(
-            VulnerabilitySighting.vulnerability_id.in_(chunk), VulnerabilitySighting.active.is_(True))))
-    gone = [vid for vid in candidates if vid not in still_seen]
-    changed: list[int] = []
-    for chunk in _chunks(gone):
-        for v in session.scalars(select(Vulnerability).where(Vulnerability.id.in_(chunk),
-                                                             Vulnerability.no_longer_detected.is_(False))):
-            v.no_longer_detected = True
-            v.no_longer_detected_at = now
-            changed.append(v.id)
-            if auto_resolve and v.state in ("detected", "confirmed"):
-                session.add(VulnerabilityStateTransition(
-                    vulnerability_id=v.id, from_state=v.state, to_state="resolved", author=SYSTEM_AUTHOR,
-                    comment="no longer detected", created_at=now))
-                v.state = "resolved"
-                v.resolved_at = now
     session.flush()
-    return changed
+    out: list[list[int]] = [[] for _ in batch]
+    wanted: list[tuple[int, tuple[int, str, int], set[int], set[str] | None]] = []
+    for index, (scope, keep_ids, package_names) in enumerate(batch):
+        if package_names is not None and not package_names:
+            continue
+        key = (scope.project_id, scope.name, REPORT_TYPES[scope.report_type])
+        wanted.append((index, key, set(keep_ids), package_names))
+    if not wanted:
+        return out
+    # id, state, no_longer_detected of each vulnerability of the scopes' images (and packages)
+    cols = (Vulnerability.id, Vulnerability.project_id, Vulnerability.image_name, Vulnerability.report_type,
+            Vulnerability.package_name, Vulnerability.state, Vulnerability.no_longer_detected)
+    keys = {key for _, key, _, _ in wanted}
+    rows_by_key: dict[tuple[int, str, int], list[tuple[int, str, str, bool]]] = {}
+    if all(names is not None for _, _, _, names in wanted):  # by package name (indexed), then by image
+        names_all = sorted({n for _, _, _, names in wanted for n in names or ()})
+        for chunk in _chunks(names_all):
+            for vid, pid, image_name, rtype, package, state, gone in session.execute(
+                select(*cols).where(Vulnerability.package_name.in_(chunk))
+            ):
+                if (pid, image_name, rtype) in keys:
+                    rows_by_key.setdefault((pid, image_name, rtype), []).append((vid, package, state, gone))
+    else:
+        for pid, image_name, rtype in sorted(keys):
+            rows_by_key[(pid, image_name, rtype)] = [
+                (vid, package, state, gone) for vid, _, _, _, package, state, gone in session.execute(
+                    select(*cols).where(Vulnerability.project_id == pid, Vulnerability.report_type == rtype,
+                                        Vulnerability.image_name == image_name))]
+
+    candidates: list[tuple[int, list[int]]] = []
+    by_tag: dict[str, set[int]] = {}
+    facts: dict[int, tuple[str, bool]] = {}
+    for index, key, keep, names in wanted:
+        ids = []
+        for vid, package, state, gone in rows_by_key.get(key, ()):
+            if vid in keep or (names is not None and package not in names):
+                continue
+            ids.append(vid)
+            facts[vid] = (state, gone)
+        if ids:
+            candidates.append((index, ids))
+            by_tag.setdefault(batch[index][0].tag, set()).update(ids)
+    if not candidates:
+        return out
+    sightings = VulnerabilitySighting.__table__
+    for tag, ids in by_tag.items():
+        for chunk in _chunks(sorted(ids)):
+            session.execute(sightings.update().where(sightings.c.vulnerability_id.in_(chunk),
+                                                     sightings.c.image_tag == tag).values(active=False))
+    all_ids = sorted(facts)
+    still_seen: set[int] = set()
+    for chunk in _chunks(all_ids):
+        still_seen.update(session.scalars(select(sightings.c.vulnerability_id).where(
+            sightings.c.vulnerability_id.in_(chunk), sightings.c.active.is_(True))))
+    changed: list[dict] = []
+    resolved: list[dict] = []
+    transitions: list[dict] = []
+    done: set[int] = set()
+    for index, ids in candidates:
+        for vid in ids:
+            state, already = facts[vid]
+            if vid in still_seen or already or vid in done:
+                continue
+            done.add(vid)
+            out[index].append(vid)
+            if auto_resolve and state in ("detected", "confirmed"):
+                transitions.append(dict(vulnerability_id=vid, from_state=state, to_state="resolved",
+                                        dismissal_reason=None, author=SYSTEM_AUTHOR, comment="no longer detected",
+                                        created_at=now))
+                resolved.append(dict(id=vid, no_longer_detected=True, no_longer_detected_at=now, state="resolved",
+                                     resolved_at=now, updated_at=now))
+            else:
+                changed.append(dict(id=vid, no_longer_detected=True, no_longer_detected_at=now, updated_at=now))
+    for rows in (changed, resolved):
+        for chunk in _chunks(rows):
+            session.execute(update(Vulnerability), list(chunk))
+    for chunk in _chunks(transitions):
+        session.execute(insert(VulnerabilityStateTransition), list(chunk))
+    _expire(session, Vulnerability, done)
+    for obj in list(session.identity_map.values()):  # sightings were deactivated by statement
+        if isinstance(obj, VulnerabilitySighting) and obj.__dict__.get("vulnerability_id", -1) in facts:
+            session.expire(obj)
+    return out
 
 
 def change_state(
