@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 FORMATS = ("cyclonedx-json", "spdx-json", "table")
+DEFAULT_MAX_FILE_BYTES = 512 << 20  # walker.Limits' defaults, here so a remembered scan need not import it
+DEFAULT_MAX_LAYER_BYTES = 16 << 30
 
 
 def open_cache(no_cache: bool, cache_dir: Path | None):
@@ -23,33 +25,30 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
              username: str | None = None, password: str | None = None, no_cache: bool = False,
              registry_triggered: bool | None = None, cache_dir: Path | None = None,
              max_file_bytes: int | None = None, max_layer_bytes: int | None = None) -> int:
-    """Analyse IMAGE and write its SBOM(s); returns the exit code (2: the image cannot be read)."""
-    from hullscan.scanner.image import analyze, analyze_all
-    from hullscan.scanner.source import SourceError
-    from hullscan.scanner.walker import Limits
+    """Analyse IMAGE and write its SBOM(s); returns the exit code (2: the image cannot be read).
+
+    A CycloneDX SBOM of an image analysed before comes from the image-level memo (`memo.py`): the manifest
+    and config are read, nothing else is imported or computed."""
+    from hullscan.scanner.source import SourceError, open_source
 
     if registry_triggered is None:
         registry_triggered = os.environ.get("REGISTRY_TRIGGERED", "").lower() == "true"
-    defaults = Limits()
-    limits = Limits(max_file_bytes=max_file_bytes or defaults.max_file_bytes,
-                    max_layer_bytes=max_layer_bytes or defaults.max_layer_bytes)
+    limits = (max_file_bytes or DEFAULT_MAX_FILE_BYTES, max_layer_bytes or DEFAULT_MAX_LAYER_BYTES)
     cache = open_cache(no_cache, cache_dir)
-    hook = None
-    if output_format == "cyclonedx-json":
-        from hullscan.scanner.sbom import preload_writer
-
-        hook = preload_writer
-    options = dict(on_layer_walk=hook, cache=cache, limits=limits, insecure=insecure, username=username,
-                   password=password)
+    memo = None if no_cache or output_format != "cyclonedx-json" else cache
+    results: list[tuple[object, str | None]] = []  # (inventory or ImageInfo, CycloneDX document if known)
     try:
-        inventories = analyze_all(image, **options) if all_platforms else [
-            analyze(image, platform=platform, **options)]
+        src = open_source(image, insecure=insecure, username=username, password=password)
+        try:
+            resolved = [src.resolve(p) for p in (src.platforms() or [None])] if all_platforms else [
+                src.resolve(platform)]
+            for one in resolved:
+                results.append(_analyse(one, cache, memo, limits, registry_triggered, output_format))
+        finally:
+            src.close()
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for inventory in inventories:
-        for warning in inventory.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
     if output_format == "table":
         from rich.console import Console
 
@@ -57,25 +56,67 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
 
         with open(output, "w") if output else open(os.devnull, "w") as fh:
             console = Console(file=fh if output else sys.stdout, width=200)
-            for inventory in inventories:
-                render_table(inventory, console)
+            for inventory, _ in results:
+                render_table(inventory, console)  # type: ignore[arg-type]
         return 0
-    from hullscan.scanner.sbom import write_cyclonedx, write_spdx
+    documents: list[str] = []
+    for inventory, document in results:
+        if document is None:
+            from hullscan.scanner.sbom import write_spdx
 
-    memo = None if no_cache else cache
-    documents = [write_cyclonedx(inv, registry_triggered, memo) if output_format == "cyclonedx-json" else write_spdx(inv)
-                 for inv in inventories]
+            document = write_spdx(inventory)  # type: ignore[arg-type]
+        documents.append(document)
     if output is None:
         if all_platforms and len(documents) > 1:
             sys.stdout.write("[\n" + ",\n".join(documents) + "\n]\n")
         else:
             sys.stdout.write(documents[0] + "\n")
-    elif all_platforms and len(inventories) > 1:
-        for inventory, document in zip(inventories, documents, strict=True):
-            tag = (inventory.image.platform or "unknown").replace("/", "-")
+    elif all_platforms and len(results) > 1:
+        for (inventory, _), document in zip(results, documents, strict=True):
+            info = getattr(inventory, "image", inventory)
+            tag = (info.platform or "unknown").replace("/", "-")
             target = output.with_name(f"{output.name.split('.')[0]}.{tag}{''.join(output.suffixes)}")
             target.write_text(document)
             print(f"wrote {target}", file=sys.stderr)
     else:
         output.write_text(documents[0])
     return 0
+
+
+def _analyse(image, cache, memo, limits: tuple[int, int], registry_triggered: bool,  # type: ignore[no-untyped-def]
+             output_format: str) -> tuple[object, str | None]:
+    """One platform's inventory and, for CycloneDX, its document: remembered, or analysed and rendered."""
+    key = None
+    if memo is not None:
+        from hullscan.scanner import memo as image_memo
+
+        key = image_memo.image_key(image, registry_triggered, limits)
+        recalled = image_memo.recall(memo, key) if key else None
+        if recalled is not None:
+            document, warnings = recalled
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            return image.info, document
+    from hullscan.scanner.image import analyze_resolved
+    from hullscan.scanner.walker import Limits
+
+    hook = None
+    if output_format == "cyclonedx-json":
+        from hullscan.scanner.sbom import preload_writer
+
+        hook = preload_writer
+    outcome: dict = {}
+    inventory = analyze_resolved(image, cache=cache, limits=Limits(max_file_bytes=limits[0], max_layer_bytes=limits[1]),
+                                 on_layer_walk=hook, outcome=outcome)
+    for warning in inventory.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if output_format != "cyclonedx-json":
+        return inventory, None
+    from hullscan.scanner.sbom import write_cyclonedx
+
+    document = write_cyclonedx(inventory, registry_triggered, memo)
+    if key is not None and outcome.get("complete"):
+        from hullscan.scanner import memo as image_memo
+
+        image_memo.remember(memo, key, document, inventory.warnings)
+    return inventory, document

@@ -48,9 +48,10 @@ def analyze_all(source: str, *, cache: LayerCache | None = None, analyzers: list
 
 def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
                      analyzers: list[Analyzer] | None = None, limits: Limits | None = None,
-                     on_layer_walk: Callable[[], None] | None = None) -> Inventory:
+                     on_layer_walk: Callable[[], None] | None = None, outcome: dict | None = None) -> Inventory:
     """`on_layer_walk` is called before a layer has to be read (not for cached layers): a hook to overlap
-    other start-up work with the walk."""
+    other start-up work with the walk. `outcome["complete"]` tells whether every layer was analysed to its
+    end (from the cache or read), i.e. whether the inventory may be remembered."""
     analyzers = analyzers if analyzers is not None else default_analyzers()
     limits = limits or Limits()
     cache = cache or NullCache()
@@ -88,6 +89,8 @@ def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
                 cache.put(layer.diff_id, version, result.to_json())  # on this thread: sqlite connections are
             slots[index] = (result, layer.digest, layer.diff_id)  # not shared across threads
     results.extend((r, d, i) for r, d, i in slots if r is not None)
+    if outcome is not None:
+        outcome["complete"] = all(r is not None and r.complete for r, _, _ in slots)
     packages, os_files, warnings = merge_layers(results)
     os_info = detect(os_files, packages)
     finalize(packages, os_info)

@@ -126,10 +126,10 @@ def _plain(obj: object) -> object:
 
 
 def _memo_key(inventory: Inventory, registry_triggered: bool) -> str:
-    import cyclonedx
+    from hullscan.scanner.memo import code_fingerprint  # the writer's code and libraries are part of the key
 
-    payload = json.dumps([inventory, registry_triggered, __version__, getattr(cyclonedx, "__version__", "")],
-                         sort_keys=True, default=_plain)
+    payload = json.dumps([inventory, registry_triggered, __version__, code_fingerprint()], sort_keys=True,
+                         default=_plain)
     return "cyclonedx:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
