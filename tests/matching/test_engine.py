@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
 from hullscan.matching import match, match_inventory
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
@@ -99,3 +101,44 @@ def test_withdrawn_advisories_never_match() -> None:
     )
     inv = Inventory(ImageInfo(name="t"), None, [Package("stdlib", "go1.19.8", "go", purl="pkg:golang/stdlib@go1.19.8")])
     assert match_inventory(inv, store) == []
+
+
+def test_packages_that_look_alike_get_equal_findings_of_their_own(app_inventory, small_store) -> None:
+    """Copies of a package (same keys, version, architecture) are matched once; each still gets its own
+    findings, naming its own path and layer, with lists it can change alone."""
+    urllib3 = next(p for p in app_inventory.packages if p.name == "urllib3")
+    twin = replace(urllib3, path="/other/site-packages/urllib3-1.24.1.dist-info/METADATA", layer_diff_id="sha256:" + "0" * 64)
+    inventory = Inventory(app_inventory.image, app_inventory.os, [urllib3, twin, urllib3])
+    first, second, third = match_inventory(inventory, small_store)
+    assert first.package.path == urllib3.path and second.package.path == twin.path
+    assert second.package.layer_diff_id == twin.layer_diff_id
+    assert (first.identifiers, first.fixed_versions, first.links, first.severity) == (
+        second.identifiers, second.fixed_versions, second.links, second.severity)
+    assert first.to_dict()["package"] == third.to_dict()["package"]
+    first.identifiers.append("X-1")
+    first.links.clear()
+    assert "X-1" not in second.identifiers and "X-1" not in third.identifiers and second.links and third.links
+
+
+def test_matching_leaves_the_cycle_collector_as_it_found_it(app_inventory, small_store) -> None:
+    import gc
+
+    assert gc.isenabled()
+    match(app_inventory, small_store)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        match(app_inventory, small_store)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+    class Failing(MemoryStore):
+        def advisories(self, ids):  # type: ignore[no-untyped-def]
+            raise RuntimeError("store down")
+
+    failing = Failing()
+    failing.entries, failing.records = small_store.entries, small_store.records
+    with pytest.raises(RuntimeError, match="store down"):
+        match(app_inventory, failing)
+    assert gc.isenabled()

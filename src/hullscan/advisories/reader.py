@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from hullscan.advisories.store import BATCH, _chunks, _ranges_from_json
-from hullscan.advisories.types import Advisory, AffectedPackage
+from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange
 from hullscan.db.models.advisories import (
     AdvisoryAlias,
     AdvisoryChange,
@@ -20,9 +24,93 @@ from hullscan.db.models.advisories import (
     VulnerabilityEnrichment,
 )
 
+# Matching's hot reads that return only strings and numbers run straight on the driver (SQLAlchemy's
+# per-statement parameter expansion and per-row processing cost as much as SQLite's own work here), with only
+# the columns matching uses. `{p}` is one parameter, `{in}` an IN-list of the values asked for; the parameters
+# are bound in text order, `{p}` ones first. Ranges and versions come as their JSON text, parsed once per
+# distinct text (most rows share a handful of shapes, e.g. `introduced 0 / fixed X`).
+_AFFECTED_SQL = (
+    "SELECT e.advisory_id, e.ecosystem, e.package, CAST(e.ranges AS TEXT), CAST(e.versions AS TEXT), e.fix_state,"
+    " e.severity FROM advisory_affected e JOIN advisories a ON a.id = e.advisory_id"
+    " WHERE e.ecosystem = {p} AND e.package IN {in} AND a.withdrawn IS NULL ORDER BY e.id"
+)
+# Both directions of the alias graph, asked separately: two plain index searches cost less than one OR.
+_EDGES_SQL = (
+    "SELECT advisory_id, alias FROM advisory_aliases WHERE advisory_id IN {in}",
+    "SELECT advisory_id, alias FROM advisory_aliases WHERE alias IN {in}",
+)
+_ENRICHMENT_SQL = (
+    "SELECT cve_id, known_exploited, known_exploited_date, epss_score, epss_percentile"
+    " FROM vulnerability_enrichment WHERE cve_id IN {in}"
+)
+# Advisory rows go the same way; their datetimes and JSON are read with the columns' own types (`_processors`).
+_ADVISORY_COLUMNS = tuple(AdvisoryRecord.__table__.c[name] for name in (
+    "id", "source", "summary", "details", "published", "modified", "withdrawn", "severity", "cvss_vector",
+    "cvss_score", "cvss_vectors", "references"))
+_ADVISORIES_SQL = (
+    "SELECT " + ", ".join(f'"{c.name}"' for c in _ADVISORY_COLUMNS) + " FROM advisories WHERE id IN {in}"
+)
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # positional placeholder per DB-API paramstyle
+
+
+@lru_cache(maxsize=256)
+def _driver_sql(template: str, mark: str, size: int) -> tuple[str, int]:
+    in_list = "(" + ",".join([mark] * size) + ")"
+    return template.replace("{p}", mark).replace("{in}", in_list), template.count("{in}")
+
+
+@lru_cache(maxsize=64)
+def _portable_sql(template: str) -> Any:
+    parts = template.split("{p}")
+    sql = "".join(part + (f":p{i}" if i < len(parts) - 1 else "") for i, part in enumerate(parts))
+    return text(sql.replace("{in}", ":values")).bindparams(bindparam("values", expanding=True))
+
+
+def _rows(session: Session, template: str, values: list[Any], head: tuple[Any, ...] = ()) -> list[Any]:
+    """Rows of one of the templates above for `values` (and the `{p}` parameters `head`)."""
+    conn = session.connection()
+    mark = _MARKS.get(conn.dialect.paramstyle)
+    if mark is None:  # a driver with named parameters: the same statement through SQLAlchemy
+        params = {f"p{i}": v for i, v in enumerate(head)}
+        return list(conn.execute(_portable_sql(template), {**params, "values": values}).all())
+    sql, lists = _driver_sql(template, mark, len(values))
+    return list(conn.exec_driver_sql(sql, (*head, *(values * lists))).all())
+
+
+_CONVERTED = ("published", "modified", "withdrawn", "cvss_vectors", "references")  # datetimes and JSON
+
+
+@lru_cache(maxsize=8)
+def _processors(dialect: Any) -> tuple[tuple[int, Any], ...]:
+    """(position, result processor) of the advisory columns whose driver values may need converting (datetimes
+    and JSON: text on SQLite). Strings and numbers come from the drivers as they are."""
+    out = []
+    for index, column in enumerate(_ADVISORY_COLUMNS):
+        if column.name in _CONVERTED:
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if process is not None:
+                out.append((index, process))
+    return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def _ranges_of_text(text: str | None) -> tuple[AffectedRange, ...]:
+    """Parsed ranges of one stored JSON text. The same AffectedRange objects are handed to every row with that
+    text, so per-range work downstream (ordering parsed events) is done once per shape, not once per row."""
+    return tuple(_ranges_from_json(json.loads(text) if text else []))
+
+
+@lru_cache(maxsize=16384)
+def _versions_of_text(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text)) if text and text != "[]" else ()
+
 
 class SqlAdvisoryStore:
     """`AdvisoryStore` over the database: every look-up is a few IN-queries, never one per package."""
+
+    # Each advisory's alias list is its own closure in the alias graph, whatever else is asked in the same call
+    # (see `linked_ids`); matching relies on this to fetch all matched advisories in one call.
+    alias_lists_per_id = True
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -34,87 +122,99 @@ class SqlAdvisoryStore:
         out: dict[tuple[str, str], list[AffectedPackage]] = {}
         for eco, packages in by_eco.items():
             for chunk in _chunks(sorted(packages), BATCH):
-                rows = self.session.execute(
-                    select(AffectedEntry)
-                    .join(AdvisoryRecord, AdvisoryRecord.id == AffectedEntry.advisory_id)
-                    .where(AffectedEntry.ecosystem == eco, AffectedEntry.package.in_(chunk),
-                           AdvisoryRecord.withdrawn.is_(None))
-                    .order_by(AffectedEntry.id)
-                ).scalars()
-                for row in rows:
-                    out.setdefault((row.ecosystem, row.package), []).append(_affected(row))
+                rows = _rows(self.session, _AFFECTED_SQL, chunk, (eco,))
+                for advisory_id, ecosystem, package, ranges, versions, fix_state, severity in rows:
+                    out.setdefault((ecosystem, package), []).append(AffectedPackage(
+                        advisory_id, ecosystem, package, list(_ranges_of_text(ranges)),
+                        list(_versions_of_text(versions)), fix_state, severity,
+                    ))
         return out
 
     def linked_ids(self, ids: Iterable[str]) -> dict[str, set[str]]:
         """Every identifier linked to each id through the alias graph (shared aliases, two hops)."""
         ids = list(dict.fromkeys(ids))
-        edges: list[tuple[str, str]] = []
+        neighbours: dict[str, set[str]] = {}
         frontier = set(ids)
-        known: set[str] = set()
+        asked: set[str] = set()
         for _ in range(2):
-            frontier -= known
+            frontier -= asked
             if not frontier:
                 break
-            known |= frontier
-            for chunk in _chunks(sorted(frontier), BATCH):
-                edges.extend((a, b) for a, b in self.session.execute(
-                    select(AdvisoryAlias.advisory_id, AdvisoryAlias.alias)
-                    .where(or_(AdvisoryAlias.advisory_id.in_(chunk), AdvisoryAlias.alias.in_(chunk)))
-                ))
-            frontier = {x for e in edges for x in e}
-        neighbours: dict[str, set[str]] = {}
-        for a, b in edges:
-            neighbours.setdefault(a, set()).add(b)
-            neighbours.setdefault(b, set()).add(a)
-        # Each id's own closure (two hops), never the union over the whole batch: asking for two ids together
-        # must not merge them. A bundle (a DSA/DLA/USN naming several CVEs) is a neighbour, not a bridge.
-        def is_bundle(node: str) -> bool:
-            return sum(1 for n in neighbours.get(node, ()) if n.startswith("CVE-")) > 1
+            asked |= frontier
+            for chunk, sql in itertools.product(_chunks(sorted(frontier), BATCH), _EDGES_SQL):
+                for a, b in _rows(self.session, sql, chunk):
+                    nb = neighbours.get(a)
+                    if nb is None:
+                        nb = neighbours[a] = set()
+                    nb.add(b)
+                    nb = neighbours.get(b)
+                    if nb is None:
+                        nb = neighbours[b] = set()
+                    nb.add(a)
+            frontier = set(neighbours)
+        bundle: dict[str, bool] = {}
 
+        def is_bundle(node: str) -> bool:
+            known_bundle = bundle.get(node)
+            if known_bundle is None:
+                known_bundle = bundle[node] = sum(1 for n in neighbours.get(node, ()) if n.startswith("CVE-")) > 1
+            return known_bundle
+
+        empty: set[str] = set()
         out: dict[str, set[str]] = {}
         for i in ids:
-            seen = {i}
-            frontier_i = {i}
-            for _ in range(2):
-                nxt = set()
-                for node in frontier_i:
-                    if node != i and is_bundle(node):
-                        continue
-                    nxt |= neighbours.get(node, set()) - seen
-                seen |= nxt
-                frontier_i = nxt
-            out[i] = seen - {i}
+            hop1 = neighbours.get(i, empty) - {i}
+            seen = {i} | hop1
+            for node in hop1:
+                if not is_bundle(node):
+                    seen |= neighbours.get(node, empty)
+            seen.discard(i)
+            out[i] = seen
         return out
 
     def advisories(self, ids: Iterable[str]) -> dict[str, Advisory]:
         ids = list(dict.fromkeys(ids))
-        rows: dict[str, AdvisoryRecord] = {}
+        rows: dict[str, list[Any]] = {}
+        processors = _processors(self.session.get_bind().dialect)
         for chunk in _chunks(ids, BATCH):
-            for row in self.session.execute(select(AdvisoryRecord).where(AdvisoryRecord.id.in_(chunk))).scalars():
-                rows[row.id] = row
+            for raw in _rows(self.session, _ADVISORIES_SQL, chunk):
+                row = list(raw)
+                for index, process in processors:
+                    row[index] = process(row[index])
+                rows[row[0]] = row
         linked = self.linked_ids(rows)
         cves = {x for i in rows for x in linked[i] | {i} if x.startswith("CVE-")}
-        enrich: dict[str, VulnerabilityEnrichment] = {}
+        enrich: dict[str, tuple[bool, str | None, float | None, float | None]] = {}
         for chunk in _chunks(sorted(cves), BATCH):
-            for e in self.session.execute(
-                select(VulnerabilityEnrichment).where(VulnerabilityEnrichment.cve_id.in_(chunk))
-            ).scalars():
-                enrich[e.cve_id] = e
+            for cve_id, known_exploited, kev_date, epss_score, epss_percentile in _rows(
+                self.session, _ENRICHMENT_SQL, chunk
+            ):
+                enrich[cve_id] = (bool(known_exploited), kev_date, epss_score, epss_percentile)
         out = {}
-        for i, row in rows.items():
-            ident = linked[i] | {i}
-            facts = [enrich[c] for c in sorted(ident) if c in enrich]
-            kev = [f for f in facts if f.known_exploited]
-            epss = [f for f in facts if f.epss_score is not None]
-            best = max(epss, key=lambda f: f.epss_score or 0.0) if epss else None
+        for i, (_, source, summary, details, published, modified, withdrawn, severity, cvss_vector, cvss_score,
+                cvss_vectors, references) in rows.items():
+            others = linked[i]
+            kev_date: str | None = None
+            known_exploited = False
+            best: tuple[bool, str | None, float | None, float | None] | None = None
+            if enrich:
+                # sorted: of equal EPSS scores the smallest id's percentile wins, whatever the set order
+                for c in sorted(c for c in (*others, i) if c in enrich):
+                    fact = enrich[c]
+                    if fact[0]:
+                        known_exploited = True
+                        if fact[1] and (kev_date is None or fact[1] < kev_date):
+                            kev_date = fact[1]
+                    if fact[2] is not None and (best is None or (fact[2] or 0.0) > (best[2] or 0.0)):
+                        best = fact
             out[i] = Advisory(
-                id=row.id, source=row.source, aliases=sorted(linked[i]), summary=row.summary, details=row.details,
-                published=row.published, modified=row.modified, withdrawn=row.withdrawn, severity=row.severity,
-                cvss_vector=row.cvss_vector, cvss_score=row.cvss_score, cvss_vectors=dict(row.cvss_vectors or {}),
-                references=list(row.references or []), known_exploited=bool(kev),
-                known_exploited_date=min((f.known_exploited_date or "" for f in kev), default=None) or None,
-                epss_score=best.epss_score if best else None,
-                epss_percentile=best.epss_percentile if best else None,
+                id=i, source=source, aliases=sorted(others), summary=summary, details=details,
+                published=published, modified=modified, withdrawn=withdrawn, severity=severity,
+                cvss_vector=cvss_vector, cvss_score=cvss_score, cvss_vectors=dict(cvss_vectors or {}),
+                references=list(references or []), known_exploited=known_exploited,
+                known_exploited_date=kev_date,
+                epss_score=best[2] if best else None,
+                epss_percentile=best[3] if best else None,
             )
         return out
 

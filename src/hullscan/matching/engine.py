@@ -6,11 +6,15 @@ call for the advisories that matched: two store round trips whatever the invento
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from hullscan.advisories.types import Advisory, AdvisoryStore, AffectedPackage
 from hullscan.matching.ecosystems import (
@@ -25,7 +29,7 @@ from hullscan.matching.ecosystems import (
     scheme_for,
 )
 from hullscan.matching.cvss_util import severity_from_vector
-from hullscan.matching.finding import Finding, FindingPackage, normalize_severity
+from hullscan.matching.finding import SEVERITY_RANK, Finding, FindingPackage, normalize_severity
 from hullscan.matching.ranges import BadRange, RangeEvaluator, UnparsableVersion
 from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
 
@@ -95,7 +99,7 @@ class _Lookup:
         return cached
 
 
-@dataclass
+@dataclass(slots=True)
 class _Hit:
     entry: AffectedPackage
     fixed: tuple[str, ...]
@@ -110,16 +114,54 @@ def match_inventory(
 
 def match(inventory: Inventory, store: AdvisoryStore, *, repository_release: str | None = None) -> MatchResult:
     """Like `match_inventory`, also returning counts of what could not be matched."""
+    with _cycle_collection_paused():
+        return _match(inventory, store, repository_release)
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_resume = False
+
+
+@contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Matching allocates a few hundred thousand short-lived, acyclic objects (rows, hits, findings); each
+    allocation burst made the cyclic collector walk the whole heap again, a third of the time of a large match.
+    Reference counting frees them either way, so the collector waits until the last concurrent match ends."""
+    global _gc_pauses, _gc_resume
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_resume = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_resume:
+                gc.enable()
+
+
+def _match(inventory: Inventory, store: AdvisoryStore, repository_release: str | None) -> MatchResult:
     stats = MatchStats(packages=len(inventory.packages))
     lookups = _plan(inventory, stats, repository_release)
     keys = {key for lookup in lookups for key in lookup.keys}
     candidates = store.affected_for(sorted(keys)) if keys else {}
     stats.candidates = sum(len(v) for v in candidates.values())
 
-    evaluator = RangeEvaluator() if lookups else None
-    hits_per_lookup: list[tuple[_Lookup, list[_Hit]]] = []
-    matched_ids: set[str] = set()
+    # Packages that look the same to the store (same keys, scheme, version and architecture) have the same hits:
+    # each such group is evaluated and merged once (an image has many binaries of one source package, a
+    # registry many copies of one library version).
+    groups: dict[tuple[tuple[tuple[str, str], ...], str, str, str | None], list[_Lookup]] = {}
     for lookup in lookups:
+        groups.setdefault((tuple(lookup.keys), lookup.scheme, lookup.version, lookup.package.arch), []).append(lookup)
+
+    evaluator = RangeEvaluator() if lookups else None
+    hits_per_group: list[tuple[list[_Lookup], list[_Hit]]] = []
+    matched_ids: set[str] = set()
+    for members in groups.values():
+        lookup = members[0]
         entries = [e for key in lookup.keys for e in candidates.get(key, ())]
         if not entries:
             continue
@@ -127,35 +169,61 @@ def match(inventory: Inventory, store: AdvisoryStore, *, repository_release: str
         try:
             key = evaluator.key(lookup.scheme, lookup.version)
         except UnparsableVersion as exc:
-            stats.unparsable_versions += 1
+            stats.unparsable_versions += len(members)
             log.info("unparsable version %r of %s (%s): %s", lookup.version, lookup.package.name, lookup.scheme, exc)
             continue
         hits: list[_Hit] = []
+        bad_ranges = 0
+        arch = lookup.package.arch
         for entry in entries:
             arches = getattr(entry, "arches", None)  # per-architecture rows (RHEL clones) apply to their arches only
-            if arches and lookup.package.arch and lookup.package.arch not in arches:
+            if arches and arch and arch not in arches:
                 continue
             try:
                 verdict = evaluator.evaluate(lookup.scheme, lookup.version, key, entry)
             except BadRange:
-                stats.bad_ranges += 1
+                bad_ranges += 1
                 continue
             if verdict.affected:
                 hits.append(_Hit(entry, verdict.fixed_versions))
                 matched_ids.add(entry.advisory_id)
+        stats.bad_ranges += bad_ranges * len(members)
         if hits:
-            hits_per_lookup.append((lookup, hits))
+            hits_per_group.append((members, hits))
 
     advisories = _fetch_advisories(store, matched_ids)
+    assembler = _Assembler(advisories, evaluator)
+    per_lookup: dict[int, list[Finding]] = {}
+    for members, hits in hits_per_group:
+        group_findings = assembler.merge(members[0], hits)
+        if not group_findings:
+            continue
+        per_lookup[id(members[0])] = group_findings
+        for other in members[1:]:
+            package = other.finding_package
+            per_lookup[id(other)] = [_for_package(f, package) for f in group_findings]
     findings: list[Finding] = []
-    shape_cache: dict[str, _Shape] = {}
-    for lookup, hits in hits_per_lookup:
-        package_findings = _merge(lookup, hits, advisories, evaluator, shape_cache)
+    for lookup in lookups:  # inventory order, so equal-ranked findings keep their order through the sort
+        package_findings = per_lookup.get(id(lookup))
         if package_findings:
             stats.matched_packages += 1
             findings.extend(package_findings)
-    findings.sort(key=lambda f: (-f.severity_rank, f.package.name, f.package.version, f.vulnerability_id))
+    rank = SEVERITY_RANK.get
+    findings.sort(key=lambda f: (-rank(f.severity, 0), f.package.name, f.package.version, f.vulnerability_id))
     return MatchResult(findings, stats)
+
+
+def _for_package(f: Finding, package: FindingPackage) -> Finding:
+    """A copy of `f` for another package with the same hits (its own lists: callers may edit a finding's)."""
+    copy = object.__new__(Finding)
+    fields = copy.__dict__
+    fields.update(f.__dict__)
+    fields["package"] = package
+    fields["identifiers"] = list(f.identifiers)
+    fields["advisory_ids"] = list(f.advisory_ids)
+    fields["fixed_versions"] = list(f.fixed_versions)
+    fields["links"] = list(f.links)
+    return copy
 
 
 MAX_ALIAS_ROUNDS = 32
@@ -168,8 +236,12 @@ def _fetch_advisories(store: AdvisoryStore, ids: set[str]) -> dict[str, Advisory
     the alias graph, e.g. through a DLA fixing both CVEs, then list each other's ids). Ids whose answers share
     an identifier are therefore asked again, each cluster spread over separate calls, so every alias list is
     the one the advisory would get alone; calls grow with the largest cluster, never with the inventory."""
+    if not ids:
+        return {}
+    if getattr(store, "alias_lists_per_id", False):  # the store already answers each id on its own
+        return store.advisories(sorted(ids))
     out: dict[str, Advisory] = {}
-    batches = [sorted(ids)] if ids else []
+    batches = [sorted(ids)]
     rounds = 0
     while batches and rounds < MAX_ALIAS_ROUNDS:
         batch = batches.pop(0)
@@ -226,22 +298,36 @@ def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | Non
             os_error = str(exc)
     lookups: list[_Lookup] = []
     unsupported: Counter[str] = Counter()
+    schemes: dict[str, str] = {}
+    names: dict[tuple[str, str], str] = {}  # (ecosystem, name) -> store key; inventories repeat names
+    language_names: dict[tuple[str | None, str], str] = {}  # (purl, name) -> name advisories use
+
+    def store_key(eco: str, name: str) -> tuple[str, str]:
+        key = names.get((eco, name))
+        if key is None:
+            key = names[(eco, name)] = normalize_name(eco, name)
+        return eco, key
+
+    os_type = OS_TYPE_FOR_FAMILY.get(inventory.os.family.lower()) if inventory.os is not None else None
     for pkg in inventory.packages:
         if pkg.type in OS_PACKAGE_TYPES:
-            if os_eco is None or (
-                inventory.os is not None and OS_TYPE_FOR_FAMILY.get(inventory.os.family.lower(), pkg.type) != pkg.type
-            ):
+            if os_eco is None or (os_type or pkg.type) != pkg.type:
                 unsupported[f"{pkg.type} without a supported distribution release"] += 1
                 continue
-            scheme = scheme_for(os_eco) or pkg.type
-            names = os_lookup_names(pkg)
-            keys = [(os_eco, normalize_name(os_eco, n)) for n in names]
+            scheme = schemes.get(f"os:{pkg.type}")
+            if scheme is None:
+                scheme = schemes[f"os:{pkg.type}"] = scheme_for(os_eco) or pkg.type
+            keys = [store_key(os_eco, n) for n in os_lookup_names(pkg)]
             lookups.append(_Lookup(pkg, os_eco, scheme, os_version_of(pkg), keys))
         elif pkg.type in LANGUAGE_ECOSYSTEMS:
             eco = LANGUAGE_ECOSYSTEMS[pkg.type]
-            name = language_name(pkg)
-            scheme = scheme_for(eco) or eco
-            lookups.append(_Lookup(pkg, eco, scheme, pkg.version, [(eco, normalize_name(eco, name))]))
+            scheme = schemes.get(eco)
+            if scheme is None:
+                scheme = schemes[eco] = scheme_for(eco) or eco
+            name = language_names.get((pkg.purl, pkg.name))
+            if name is None:
+                name = language_names[(pkg.purl, pkg.name)] = language_name(pkg)
+            lookups.append(_Lookup(pkg, eco, scheme, pkg.version, [store_key(eco, name)]))
         else:
             unsupported[f"package type {pkg.type!r}"] += 1
     if os_error and any(p.type in OS_PACKAGE_TYPES for p in inventory.packages):
@@ -252,73 +338,288 @@ def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | Non
     return lookups
 
 
-@dataclass
+@dataclass(slots=True)
 class _Unit:
     """One hit seen as one vulnerability: `keys` link units of the same vulnerability, `extra` are further
     identifiers that must not link (a DSA names several CVEs; linking through it would merge them)."""
 
     hit: _Hit
+    shape: _Shape
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.shape.keys
+
+
+@dataclass(slots=True)
+class _Shape:
+    """(keys, extra, cves) of one unit of an advisory, and the identifiers of a finding made of it alone."""
+
     keys: tuple[str, ...]
     extra: tuple[str, ...]
     cves: tuple[str, ...]
+    identifiers: tuple[str, ...]
 
 
-_Shape = list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]
+def _shape(ident: str, keys: tuple[str, ...], extra: tuple[str, ...], cves: tuple[str, ...]) -> _Shape:
+    ordered = dict.fromkeys(keys)
+    ordered.update(dict.fromkeys(extra))
+    primary = min(cves, key=_cve_key) if cves else ident
+    ordered.pop(primary, None)
+    return _Shape(keys, extra, cves, (primary, *ordered))
 
 
-def _unit_shapes(ident: str, adv: Advisory | None) -> _Shape:
-    """(keys, extra, cves) per unit of one advisory. A distro bundle advisory (DSA, DLA, USN, RHSA, ...) fixing
-    several CVEs becomes one unit per CVE, as GitLab keeps one vulnerability per CVE; any other advisory is
-    one unit keyed by its id and aliases."""
-    aliases = adv.aliases if adv else []
-    bundles = tuple(a for a in aliases if _BUNDLE.match(a))
+def _unit_shapes(ident: str, adv: Advisory | None) -> list[_Shape]:
+    """One shape per unit of one advisory. A distro bundle advisory (DSA, DLA, USN, RHSA, ...) fixing several
+    CVEs becomes one unit per CVE, as GitLab keeps one vulnerability per CVE; any other advisory is one unit
+    keyed by its id and aliases."""
+    bundles: list[str] = []
+    others: list[str] = []
+    for alias in adv.aliases if adv else ():
+        (bundles if _BUNDLE.match(alias) else others).append(alias)
     if _BUNDLE.match(ident):
-        cves = sorted({a for a in aliases if _CVE.match(a)}, key=_cve_key)
+        cves = sorted({a for a in others if _CVE.match(a)}, key=_cve_key)
         if cves:
             extra = (ident, *sorted(b for b in bundles if b != ident))
-            return [((cve,), extra, (cve,)) for cve in cves]
-    keys = (ident, *(a for a in aliases if not _BUNDLE.match(a)))
-    return [(keys, bundles, tuple(k for k in keys if _CVE.match(k)))]
+            return [_shape(ident, (cve,), extra, (cve,)) for cve in cves]
+    keys = (ident, *others)
+    return [_shape(ident, keys, tuple(bundles), tuple(k for k in keys if _CVE.match(k)))]
 
 
-def _merge(
-    lookup: _Lookup,
-    hits: list[_Hit],
-    advisories: dict[str, Advisory],
-    evaluator: RangeEvaluator | None,
-    shape_cache: dict[str, _Shape],
-) -> list[Finding]:
-    """Group hits of one package by vulnerability (shared ids or aliases) and build one finding per group."""
-    parent: dict[str, str] = {}
+@dataclass(slots=True)
+class _Facts:
+    """What a finding takes from one advisory alone, derived once per match."""
 
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+    links: list[str]
+    severity: str  # the advisory's own severity, else its vector's, else unknown
+    score: float | None
+    vector: str | None
+    known_exploited: bool
+    known_exploited_date: str | None
+    epss_score: float | None
+    epss_percentile: float | None
+    title: str | None
+    description: str | None
+    published: datetime | None
 
-    units: list[_Unit] = []
-    for hit in hits:
-        ident = hit.entry.advisory_id
-        adv = advisories.get(ident)
-        if adv is not None and adv.withdrawn:
-            continue
-        shapes = shape_cache.get(ident)
-        if shapes is None:
-            shapes = shape_cache[ident] = _unit_shapes(ident, adv)
-        units.extend(_Unit(hit, keys, extra, cves) for keys, extra, cves in shapes)
-    if len(units) == 1:
-        return [_finding(lookup, units, advisories, evaluator)]
-    for unit in units:
-        root = find(unit.keys[0])
-        for other in unit.keys[1:]:
-            other_root = find(other)
-            if other_root != root:
-                parent[other_root] = root
-    groups: dict[str, list[_Unit]] = defaultdict(list)
-    for unit in units:
-        groups[find(unit.keys[0])].append(unit)
-    return [_finding(lookup, group, advisories, evaluator) for group in groups.values()]
+
+def _facts(adv: Advisory) -> _Facts:
+    vector = adv.cvss_vector or None
+    score = adv.cvss_score if vector else None
+    vector_severity = None
+    if vector and score is None:
+        score, vector_severity = severity_from_vector(vector)
+    severity = normalize_severity(adv.severity) if adv.severity else "unknown"
+    if severity == "unknown" and vector:
+        severity = vector_severity or severity_from_vector(vector)[1]
+    epss = adv.epss_score
+    return _Facts(
+        links=list(dict.fromkeys(adv.references)),
+        severity=severity,
+        score=score,
+        vector=vector,
+        known_exploited=bool(adv.known_exploited),
+        known_exploited_date=adv.known_exploited_date if adv.known_exploited else None,
+        epss_score=epss,
+        epss_percentile=adv.epss_percentile if epss is not None else None,
+        title=adv.summary,
+        description=adv.details or adv.summary,
+        published=adv.published,
+    )
+
+
+class _Assembler:
+    """Hits of one package -> findings. Whatever depends on an advisory alone (its units, links, severity) is
+    derived once per match, and a finding depends only on its units (entry, fix, unit) and the version scheme:
+    the first one built per such key is kept and another package with the same units gets a copy of it."""
+
+    def __init__(self, advisories: dict[str, Advisory], evaluator: RangeEvaluator | None) -> None:
+        self.advisories = advisories
+        self.evaluator = evaluator
+        self.shapes: dict[str, list[_Shape]] = {}
+        self.facts: dict[str, _Facts | None] = {}
+        self.built: dict[tuple, Finding] = {}
+
+    def merge(self, lookup: _Lookup, hits: list[_Hit]) -> list[Finding]:
+        """Group hits of one package by vulnerability (shared ids or aliases), one finding per group."""
+        units: list[_Unit] = []
+        for hit in hits:
+            ident = hit.entry.advisory_id
+            shapes = self.shapes.get(ident)
+            if shapes is None:
+                adv = self.advisories.get(ident)
+                shapes = self.shapes[ident] = [] if adv is not None and adv.withdrawn else _unit_shapes(ident, adv)
+            units.extend(_Unit(hit, shape) for shape in shapes)
+        if not units:
+            return []
+        if len(units) == 1:
+            return [self._single(lookup, units[0])]
+        owner: dict[str, int] = {}
+        for index, unit in enumerate(units):
+            for k in unit.shape.keys:
+                if owner.setdefault(k, index) != index:
+                    break
+            else:
+                continue
+            break
+        else:  # no two units share an id: each is its own vulnerability
+            return [self._single(lookup, unit) for unit in units]
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for unit in units:
+            keys = unit.shape.keys
+            root = find(keys[0])
+            for other in keys[1:]:
+                other_root = find(other)
+                if other_root != root:
+                    parent[other_root] = root
+        groups: dict[str, list[_Unit]] = defaultdict(list)
+        for unit in units:
+            groups[find(unit.shape.keys[0])].append(unit)
+        out = []
+        for group in groups.values():
+            if len(group) == 1:
+                out.append(self._single(lookup, group[0]))
+                continue
+            key = (lookup.scheme, *[(id(u.hit.entry), u.hit.fixed, u.shape.keys[0]) for u in group])
+            template = self.built.get(key)
+            if template is None:
+                out.append(self.built.setdefault(key, self._build(lookup, group)))
+            else:
+                out.append(_for_package(template, lookup.finding_package))
+        return out
+
+    def _fact(self, ident: str) -> _Facts | None:
+        try:
+            return self.facts[ident]
+        except KeyError:
+            adv = self.advisories.get(ident)
+            fact = self.facts[ident] = _facts(adv) if adv is not None else None
+            return fact
+
+    def _fixed(self, lookup: _Lookup, fixed: list[str]) -> list[str]:
+        if self.evaluator is not None and len(fixed) > 1:
+            try:
+                fixed.sort(key=_cmp_key(self.evaluator, lookup.scheme))
+            except Exception:  # noqa: BLE001 - order is cosmetic; an unreadable fix version keeps source order
+                pass
+        return fixed
+
+    def _single(self, lookup: _Lookup, unit: _Unit) -> Finding:
+        """The finding of one unit alone (nearly every finding): the general rules of `_build` for one record."""
+        hit, shape = unit.hit, unit.shape
+        entry = hit.entry
+        key = (lookup.scheme, id(entry), hit.fixed, shape.keys[0])
+        template = self.built.get(key)
+        if template is not None:
+            return _for_package(template, lookup.finding_package)
+        fixed = self._fixed(lookup, list(dict.fromkeys(hit.fixed)))
+        if fixed:
+            fix_state = "fixed"
+        else:
+            fix_state = entry.fix_state if entry.fix_state not in ("not_affected", "fixed") else "unfixed"
+        fact = self._fact(entry.advisory_id)
+        severity = normalize_severity(entry.severity) if entry.severity else "unknown"
+        if fact is None:
+            finding = Finding(
+                package=lookup.finding_package, vulnerability_id=shape.identifiers[0],
+                identifiers=list(shape.identifiers), advisory_ids=[entry.advisory_id], ecosystem=entry.ecosystem,
+                severity=severity, fixed_versions=fixed, fix_state=fix_state,
+            )
+        else:
+            finding = Finding(
+                package=lookup.finding_package,
+                vulnerability_id=shape.identifiers[0],
+                identifiers=list(shape.identifiers),
+                advisory_ids=[entry.advisory_id],
+                ecosystem=entry.ecosystem,
+                severity=severity if severity != "unknown" else fact.severity,
+                cvss_score=fact.score,
+                cvss_vector=fact.vector,
+                known_exploited=fact.known_exploited,
+                known_exploited_date=fact.known_exploited_date,
+                epss_score=fact.epss_score,
+                epss_percentile=fact.epss_percentile,
+                fixed_versions=fixed,
+                fix_state=fix_state,
+                title=fact.title,
+                description=fact.description,
+                links=list(fact.links),
+                published=fact.published,
+            )
+        self.built[key] = finding
+        return finding
+
+    def _build(self, lookup: _Lookup, units: list[_Unit]) -> Finding:
+        """One finding of several units: the most specific record leads (severity, fix), identifiers and links
+        of all are merged, the primary id is the oldest CVE."""
+        advisories = self.advisories
+        units = sorted(units, key=lambda u: (_specificity(u.hit, advisories), u.hit.entry.advisory_id))
+        group = list({id(u.hit): u.hit for u in units}.values())
+        best = group[0]
+        advs = [a for a in (advisories.get(h.entry.advisory_id) for h in group) if a is not None]
+
+        ordered: dict[str, None] = {}
+        cve_keys: set[str] = set()
+        for unit in units:
+            ordered.update(dict.fromkeys(unit.shape.keys))
+            ordered.update(dict.fromkeys(unit.shape.extra))
+            cve_keys.update(unit.shape.cves)
+        primary = min(cve_keys, key=_cve_key) if cve_keys else best.entry.advisory_id
+        ordered.pop(primary, None)
+        identifiers = [primary, *ordered]
+
+        fixed = list(dict.fromkeys(best.fixed))
+        if not fixed:  # another record of the same vulnerability may name the fix
+            fixed = list(dict.fromkeys(f for h in group[1:] for f in h.fixed))
+        fixed = self._fixed(lookup, fixed)
+        if fixed:
+            fix_state = "fixed"
+        else:
+            states = [h.entry.fix_state for h in group if h.entry.fix_state not in ("not_affected", "fixed")]
+            fix_state = max(states, key=lambda st: _FIX_STATE_RANK.get(st, 2)) if states else "unfixed"
+
+        severity, score, vector = _severity(best, group, advisories)
+        links: dict[str, None] = {}
+        kev = False
+        kev_date = epss = percentile = None
+        title = description = published = None
+        for adv in advs:
+            links.update(dict.fromkeys(adv.references))
+            if adv.known_exploited:
+                kev = True
+                kev_date = kev_date or adv.known_exploited_date
+            if adv.epss_score is not None and (epss is None or adv.epss_score > epss):
+                epss, percentile = adv.epss_score, adv.epss_percentile
+            title = title or adv.summary
+            description = description or adv.details or adv.summary
+            published = published or adv.published
+        return Finding(
+            package=lookup.finding_package,
+            vulnerability_id=primary,
+            identifiers=identifiers,
+            advisory_ids=[h.entry.advisory_id for h in group],
+            ecosystem=best.entry.ecosystem,
+            severity=severity,
+            cvss_score=score,
+            cvss_vector=vector,
+            known_exploited=kev,
+            known_exploited_date=kev_date,
+            epss_score=epss,
+            epss_percentile=percentile,
+            fixed_versions=fixed,
+            fix_state=fix_state,
+            title=title,
+            description=description,
+            links=list(links),
+            published=published,
+        )
 
 
 def _specificity(hit: _Hit, advisories: dict[str, Advisory]) -> tuple[int, int, int]:
@@ -329,78 +630,6 @@ def _specificity(hit: _Hit, advisories: dict[str, Advisory]) -> tuple[int, int, 
         0 if hit.entry.severity else 1,
         0 if hit.fixed else 1,
         1 if _CVE.match(hit.entry.advisory_id) and adv is not None and adv.source.lower() in ("nvd", "cve") else 0,
-    )
-
-
-def _finding(
-    lookup: _Lookup, units: list[_Unit], advisories: dict[str, Advisory], evaluator: RangeEvaluator | None
-) -> Finding:
-    if len(units) > 1:
-        units = sorted(units, key=lambda u: (_specificity(u.hit, advisories), u.hit.entry.advisory_id))
-        group = list({id(u.hit): u.hit for u in units}.values())
-    else:
-        group = [units[0].hit]
-    best = group[0]
-    advs = [a for a in (advisories.get(h.entry.advisory_id) for h in group) if a is not None]
-
-    ordered: dict[str, None] = {}
-    cve_keys: set[str] = set()
-    for unit in units:
-        ordered.update(dict.fromkeys(unit.keys))
-        ordered.update(dict.fromkeys(unit.extra))
-        cve_keys.update(unit.cves)
-    primary = min(cve_keys, key=_cve_key) if cve_keys else best.entry.advisory_id
-    ordered.pop(primary, None)
-    identifiers = [primary, *ordered]
-
-    fixed = list(dict.fromkeys(best.fixed))
-    if not fixed:  # another record of the same vulnerability may name the fix
-        fixed = list(dict.fromkeys(f for h in group[1:] for f in h.fixed))
-    if evaluator is not None and len(fixed) > 1:
-        try:
-            fixed.sort(key=_cmp_key(evaluator, lookup.scheme))
-        except Exception:  # noqa: BLE001 - order is cosmetic; an unreadable fix version keeps source order
-            pass
-    if fixed:
-        fix_state = "fixed"
-    else:
-        states = [h.entry.fix_state for h in group if h.entry.fix_state not in ("not_affected", "fixed")]
-        fix_state = max(states, key=lambda st: _FIX_STATE_RANK.get(st, 2)) if states else "unfixed"
-
-    severity, score, vector = _severity(best, group, advisories)
-    links: dict[str, None] = {}
-    kev = False
-    kev_date = epss = percentile = None
-    title = description = published = None
-    for adv in advs:
-        links.update(dict.fromkeys(adv.references))
-        if adv.known_exploited:
-            kev = True
-            kev_date = kev_date or adv.known_exploited_date
-        if adv.epss_score is not None and (epss is None or adv.epss_score > epss):
-            epss, percentile = adv.epss_score, adv.epss_percentile
-        title = title or adv.summary
-        description = description or adv.details or adv.summary
-        published = published or adv.published
-    return Finding(
-        package=lookup.finding_package,
-        vulnerability_id=primary,
-        identifiers=identifiers,
-        advisory_ids=[h.entry.advisory_id for h in group],
-        ecosystem=best.entry.ecosystem,
-        severity=severity,
-        cvss_score=score,
-        cvss_vector=vector,
-        known_exploited=kev,
-        known_exploited_date=kev_date,
-        epss_score=epss,
-        epss_percentile=percentile,
-        fixed_versions=fixed,
-        fix_state=fix_state,
-        title=title,
-        description=description,
-        links=list(links),
-        published=published,
     )
 
 

@@ -30,11 +30,21 @@ class Verdict:
 
 
 NOT_AFFECTED = Verdict(False)
+AFFECTED_NO_FIX = Verdict(True)
 _KIND_ORDER = {"introduced": 0, "last_affected": 1, "fixed": 2, "limit": 3}
+_INTRODUCED, _LAST_AFFECTED, _FIXED = 0, 1, 2
+
+# A range compiled for one scheme: keys of its `limit` events, then its other events in version order as
+# (kind, parsed version or None for "introduced 0", version as written). None: the range cannot be read.
+_Compiled = tuple[tuple[Any, ...], tuple[tuple[int, Any, str], ...]]
 
 
 class RangeEvaluator:
-    """Evaluates affected entries; parsed versions are cached by the version library."""
+    """Evaluates affected entries; parsed versions are cached by the version library, compiled ranges here
+    (per range object: the store hands every row with the same ranges the same objects)."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[int, tuple[AffectedRange, str, _Compiled | None]] = {}
 
     def key(self, scheme: str, version: str) -> Any:
         """Orderable key of an installed version; UnparsableVersion when the scheme cannot read it."""
@@ -55,48 +65,36 @@ class RangeEvaluator:
         Raises BadRange when no range of the entry could be read and nothing else decided."""
         if entry.fix_state == "not_affected":
             return NOT_AFFECTED
-        listed = version in entry.versions
-        usable = [r for r in entry.ranges if r.type.upper() != "GIT"]
+        bad = usable = 0
+        for rng in entry.ranges:
+            if rng.type == "GIT" or rng.type.upper() == "GIT":
+                continue
+            usable += 1
+            cached = self._compiled.get(id(rng))
+            if cached is None or cached[0] is not rng or cached[1] != scheme:
+                cached = (rng, scheme, self._compile(scheme, rng))
+                self._compiled[id(rng)] = cached
+            compiled = cached[2]
+            if compiled is None:
+                bad += 1
+                continue
+            verdict = _walk(key, compiled)
+            if verdict.affected:
+                return verdict
+        listed = version in entry.versions if entry.versions else False
         if not usable:
             if entry.versions:
                 return Verdict(True, self._fixed_after(scheme, key, entry.ranges)) if listed else NOT_AFFECTED
             # No range and no version list: the source states "all versions" (unfixed / won't fix distro rows).
             return Verdict(entry.fix_state in ("unfixed", "wont_fix"))
-        bad = 0
-        for rng in usable:
-            try:
-                verdict = self._in_range(scheme, key, rng)
-            except BadRange:
-                bad += 1
-                continue
-            if verdict.affected:
-                return verdict
         if listed:  # listed explicitly but outside every range: the nearest fix above it
             return Verdict(True, self._fixed_after(scheme, key, entry.ranges)[:1])
-        if bad == len(usable):
+        if bad == usable:
             raise BadRange(f"{entry.advisory_id}: no readable range for {entry.package}")
         return NOT_AFFECTED
 
-    def __init__(self) -> None:
-        self._ordered: dict[int, tuple[AffectedRange, str, list[tuple[int, Any, int, str, str]] | None]] = {}
-
-    def _in_range(self, scheme: str, key: Any, rng: AffectedRange) -> Verdict:
-        cached = self._ordered.get(id(rng))
-        if cached is None or cached[0] is not rng or cached[1] != scheme:
-            try:
-                keyed = self._order(scheme, rng)
-            except BadRange:
-                self._ordered[id(rng)] = (rng, scheme, None)
-                raise
-            self._ordered[id(rng)] = (rng, scheme, keyed)
-        else:
-            keyed = cached[2]
-            if keyed is None:
-                raise BadRange(f"unreadable range {rng.events!r}")
-        return self._walk(key, keyed)
-
-    def _order(self, scheme: str, rng: AffectedRange) -> list[tuple[int, Any, int, str, str]]:
-        """Events of a range as sortable tuples in version order (computed once per range and scheme)."""
+    def _compile(self, scheme: str, rng: AffectedRange) -> _Compiled | None:
+        """Events of a range parsed and put in version order (once per range and scheme); None if unreadable."""
         keyed: list[tuple[int, Any, int, str, str]] = []
         try:
             for event in rng.events:
@@ -108,32 +106,11 @@ class RangeEvaluator:
                     continue
                 else:
                     keyed.append((1, parse(scheme, event.version), _KIND_ORDER[event.kind], event.kind, event.version))
-        except (InvalidVersion, ValueError, TypeError) as exc:
-            raise BadRange(str(exc)) from exc
+        except (InvalidVersion, ValueError, TypeError):
+            return None
         keyed.sort(key=_Order)
-        return keyed
-
-    def _walk(self, key: Any, keyed: list[tuple[int, Any, int, str, str]]) -> Verdict:
-        if any(k == "limit" and key >= ek for _, ek, _, k, _ in keyed):
-            return NOT_AFFECTED
-        affected = False
-        fixed: list[str] = []
-        for _, ev_key, _, kind, raw in keyed:
-            if kind == "introduced":
-                if ev_key is None or key >= ev_key:
-                    affected = True
-            elif kind == "fixed":
-                if key >= ev_key:
-                    affected = False
-                elif affected:
-                    fixed.append(raw)
-                    break
-            elif kind == "last_affected":
-                if key > ev_key:
-                    affected = False
-                elif affected:
-                    break
-        return Verdict(affected, tuple(fixed)) if affected else NOT_AFFECTED
+        limits = tuple(k[1] for k in keyed if k[3] == "limit")
+        return limits, tuple((k[2], k[1], k[4]) for k in keyed if k[3] != "limit")
 
     def _fixed_after(self, scheme: str, key: Any, ranges: list[AffectedRange]) -> tuple[str, ...]:
         out: list[tuple[Any, str]] = []
@@ -149,6 +126,30 @@ class RangeEvaluator:
                     out.append((fix_key, event.version))
         out.sort(key=lambda pair: _Order((1, pair[0], 0, "", "")))
         return tuple(v for _, v in out)
+
+
+def _walk(key: Any, compiled: _Compiled) -> Verdict:
+    """OSV event walk: `introduced` opens, `fixed` closes at its version, `last_affected` after it, a `limit`
+    at or below the version rules it out; the fix that closes the open range is reported."""
+    limits, events = compiled
+    for limit in limits:
+        if key >= limit:
+            return NOT_AFFECTED
+    affected = False
+    for kind, ev_key, raw in events:
+        if kind == _INTRODUCED:
+            if ev_key is None or key >= ev_key:
+                affected = True
+        elif kind == _FIXED:
+            if key >= ev_key:
+                affected = False
+            elif affected:
+                return Verdict(True, (raw,))
+        elif key > ev_key:  # last_affected
+            affected = False
+        elif affected:
+            break
+    return AFFECTED_NO_FIX if affected else NOT_AFFECTED
 
 
 class _Order:

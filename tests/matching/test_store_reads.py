@@ -1,0 +1,89 @@
+"""The store reads matching uses (driver-level SQL, values converted by the columns' own types) give exactly
+what the ORM gives, on SQLite and PostgreSQL, and every advisory's alias list is its own whatever is asked
+with it (matching fetches all matched advisories in one call on that promise)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC
+
+import pytest
+from sqlalchemy import select
+
+from hullscan.advisories.reader import SqlAdvisoryStore
+from hullscan.advisories.service import import_path
+from hullscan.advisories.store import _ranges_from_json
+from hullscan.db import Database, upgrade
+from hullscan.db.models.advisories import AdvisoryAlias, AdvisoryRecord, AffectedEntry
+from hullscan.settings import Settings
+from tests.conftest import shared_path
+
+IMPORTS = [("osv", "pypi.jsonl.gz"), ("debian", "DSA", "list"), ("kev",)]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def session(request, tmp_path_factory) -> Iterator:
+    tmp = tmp_path_factory.mktemp(f"reads-{request.param}")
+    url = f"sqlite:///{tmp / 'hullscan.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres").create_database()
+    settings = Settings(data_dir=tmp, database_url=url)
+    upgrade(settings)
+    db = Database(settings)
+    for parts in IMPORTS:
+        for result in import_path(db, settings, str(shared_path("advisories", *parts))):
+            assert result.ok, result
+    with db.session() as s:
+        yield s
+    db.dispose()
+
+
+def test_affected_for_returns_the_stored_rows_in_order(session) -> None:
+    keys = sorted(set(session.execute(
+        select(AffectedEntry.ecosystem, AffectedEntry.package).where(AffectedEntry.ecosystem.in_(["PyPI", "Debian:11"]))
+    ).all()))
+    assert len(keys) > 600
+    got = SqlAdvisoryStore(session).affected_for([tuple(k) for k in keys])
+    withdrawn = set(session.scalars(select(AdvisoryRecord.id).where(AdvisoryRecord.withdrawn.is_not(None))))
+    rows = session.scalars(select(AffectedEntry).where(AffectedEntry.ecosystem.in_(["PyPI", "Debian:11"]))
+                           .order_by(AffectedEntry.id)).all()
+    expected: dict[tuple[str, str], list[tuple]] = {}
+    for r in rows:
+        if r.advisory_id not in withdrawn:
+            expected.setdefault((r.ecosystem, r.package), []).append(
+                (r.advisory_id, r.ecosystem, r.package, _ranges_from_json(r.ranges), list(r.versions), r.fix_state,
+                 r.severity))
+    actual = {k: [(a.advisory_id, a.ecosystem, a.package, a.ranges, a.versions, a.fix_state, a.severity) for a in v]
+              for k, v in got.items()}
+    assert actual == expected
+
+
+def test_advisories_carry_the_stored_fields_with_utc_datetimes(session) -> None:
+    records = {r.id: r for r in session.scalars(select(AdvisoryRecord).where(
+        AdvisoryRecord.source.in_(["osv:pypi", "debian-dsa"])))}
+    got = SqlAdvisoryStore(session).advisories(sorted(records))
+    assert set(got) == set(records)
+    for ident, record in records.items():
+        adv = got[ident]
+        assert (adv.source, adv.summary, adv.details, adv.severity, adv.cvss_vector, adv.cvss_score) == (
+            record.source, record.summary, record.details, record.severity, record.cvss_vector, record.cvss_score)
+        assert adv.references == list(record.references) and adv.cvss_vectors == dict(record.cvss_vectors)
+        assert (adv.published, adv.modified, adv.withdrawn) == (record.published, record.modified, record.withdrawn)
+        for value in (adv.published, adv.modified, adv.withdrawn):
+            assert value is None or value.tzinfo is not None and value.utcoffset() == UTC.utcoffset(None)
+    assert any(a.published for a in got.values()) and any(a.references for a in got.values())
+    assert any(a.known_exploited and a.known_exploited_date for a in got.values()), "KEV reaches linked records"
+
+
+def test_alias_lists_do_not_depend_on_what_else_is_asked(session) -> None:
+    store = SqlAdvisoryStore(session)
+    assert store.alias_lists_per_id is True
+    ids = sorted(set(session.scalars(select(AdvisoryAlias.advisory_id))))
+    together = store.advisories(ids)
+    sample = random.Random(5).sample(ids, 40)
+    # DSAs bundle several CVEs; a CVE shared by a PYSEC record and a DSA must not merge the DSA's other CVEs
+    sample += [i for i in ids if i.startswith("DSA-")][:10]
+    for ident in sample:
+        alone = store.advisories([ident])[ident]
+        assert alone.aliases == together[ident].aliases, ident
+        assert (alone.known_exploited, alone.epss_score) == (together[ident].known_exploited, together[ident].epss_score)
+    assert any(len(together[i].aliases) > 1 for i in sample)
