@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -46,6 +46,7 @@ from hullscan.db.models.auth import (
 from hullscan.settings import Settings
 
 log = logging.getLogger("hullscan.auth")
+T = TypeVar("T", PersonalAccessToken, DeployToken)
 
 USERNAME = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,62})$")
 GROUP_PATH = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
@@ -428,11 +429,17 @@ def _expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
 def create_personal_access_token(session: Session, user: User, name: str, scopes: Sequence[str],
                                  expires_at: datetime | None = None) -> tuple[PersonalAccessToken, str]:
     """Returns the row and the token itself, which is shown once and never stored."""
+    return _new_token_row(session, PersonalAccessToken(user_id=user.id), PERSONAL_TOKEN_PREFIX, name, scopes,
+                          set(Scope), expires_at)
+
+
+def _new_token_row(session: Session, row: T, prefix: str, name: str, scopes: Sequence[str], allowed: set[Scope],
+                   expires_at: datetime | None) -> tuple[T, str]:
     if not name.strip() or len(name) > 255:
         raise AuthError("a token needs a name of at most 255 characters")
-    token = new_token(PERSONAL_TOKEN_PREFIX)
-    row = PersonalAccessToken(user_id=user.id, name=name.strip(), token_digest=token_digest(token),
-                              scopes=_scopes(scopes, set(Scope)), expires_at=_expiry(expires_at, utcnow()))
+    token = new_token(prefix)
+    row.name, row.token_digest = name.strip(), token_digest(token)
+    row.scopes, row.expires_at = _scopes(scopes, allowed), _expiry(expires_at, utcnow())
     session.add(row)
     session.flush()
     return row, token
@@ -456,14 +463,8 @@ def revoke_personal_access_token(session: Session, user: User | None, token_id: 
 
 def create_deploy_token(session: Session, project: Project, name: str, scopes: Sequence[str],
                         expires_at: datetime | None = None) -> tuple[DeployToken, str]:
-    if not name.strip() or len(name) > 255:
-        raise AuthError("a deploy token needs a name of at most 255 characters")
-    token = new_token(DEPLOY_TOKEN_PREFIX)
-    row = DeployToken(project_id=project.id, name=name.strip(), token_digest=token_digest(token),
-                      scopes=_scopes(scopes, DEPLOY_SCOPES), expires_at=_expiry(expires_at, utcnow()))
-    session.add(row)
-    session.flush()
-    return row, token
+    return _new_token_row(session, DeployToken(project_id=project.id), DEPLOY_TOKEN_PREFIX, name, scopes,
+                          DEPLOY_SCOPES, expires_at)
 
 
 def list_deploy_tokens(session: Session, project: Project) -> Sequence[DeployToken]:

@@ -56,21 +56,26 @@ class Member(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
-class PersonalAccessToken(Base):
-    __tablename__ = "personal_access_tokens"
+class TokenColumns:
+    """What every kind of token row has: a name, the sha256 of the token, scopes, expiry and revocation."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     scopes: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PersonalAccessToken(TokenColumns, Base):
+    __tablename__ = "personal_access_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class DeployToken(Base):
+class DeployToken(TokenColumns, Base):
     """A project's robot account for CI pulls and pushes; its username is `deploy-token-<id>`."""
 
     __tablename__ = "deploy_tokens"
@@ -78,12 +83,6 @@ class DeployToken(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True,
                                             nullable=False)
-    name: Mapped[str] = mapped_column(String(255), nullable=False)
-    token_digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    scopes: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def username(self) -> str:
