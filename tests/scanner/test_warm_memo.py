@@ -53,8 +53,8 @@ def test_remembered_image_needs_only_manifest_and_config(tmp_path: Path) -> None
     first_run, _, first = scan(f"oci-dir:{layout}", tmp_path / "1.json", cache)
     assert "hullscan.scanner.analyzers" in first_run["imported"]
     manifest = json.loads((layout / "manifest.json").read_text())[0]
-    for blob in manifest["Layers"]:
-        (layout / blob).unlink()  # only index, manifest and config remain
+    for blob in [*manifest["Layers"], manifest["Config"]]:
+        (layout / blob).unlink()  # only the index and the image manifest remain
     second_run, stderr, second = scan(f"oci-dir:{layout}", tmp_path / "2.json", cache)
     assert second_run["code"] == 0 and "warning" not in stderr
     for module in ("analyzers", "walker", "image", "osdetect"):
@@ -84,19 +84,40 @@ def test_incomplete_analysis_is_not_remembered(tmp_path: Path) -> None:
         assert "layer 2" in stderr and "unreadable" in stderr
 
 
+def test_remembered_image_from_a_registry_is_one_manifest_request(tmp_path: Path) -> None:
+    from tests.scanner.test_registry_client import REPO, LayoutRegistry
+
+    registry = LayoutRegistry(image_layout("distroless-style"))
+    try:
+        ref = f"docker://{registry.host}/{REPO}:latest"
+        first = subprocess.run([sys.executable, "-m", "hullscan.scanner", ref, "--insecure", "-f",
+                                str(tmp_path / "1.json")], env={**os.environ, "HULLSCAN_SCANNER_CACHE_DIR":
+                                str(tmp_path / "cache")}, capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stderr
+        registry.seen.clear()
+        second = subprocess.run([sys.executable, "-m", "hullscan.scanner", ref, "--insecure", "-f",
+                                 str(tmp_path / "2.json")], env={**os.environ, "HULLSCAN_SCANNER_CACHE_DIR":
+                                 str(tmp_path / "cache")}, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 0, second.stderr
+        assert [s.path for s in registry.seen] == [f"/v2/{REPO}/manifests/latest"]
+        assert without_identity(json.loads((tmp_path / "2.json").read_text())) == \
+            without_identity(json.loads((tmp_path / "1.json").read_text()))
+    finally:
+        registry.stop()
+
+
 def test_key_covers_what_the_document_depends_on(tmp_path: Path) -> None:
     assert Limits() == Limits(DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LAYER_BYTES)  # the CLI's defaults are the walker's
     src = open_source(f"oci-dir:{image_layout('go-binary')}")
-    image = src.resolve()
+    peek = src.peek()
     limits = (DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LAYER_BYTES)
-    key = image_key(image, True, limits)
-    assert key and key == image_key(src.resolve(), True, limits)
-    assert key != image_key(image, False, limits)
-    assert key != image_key(image, True, (1 << 20, limits[1]))
+    key = image_key(peek, True, limits)
+    assert key and key == image_key(src.peek(), True, limits)
+    assert key != image_key(peek, False, limits)
+    assert key != image_key(peek, True, (1 << 20, limits[1]))
     import dataclasses
 
-    renamed = dataclasses.replace(image, info=dataclasses.replace(image.info, tag="other"))
-    assert key != image_key(renamed, True, limits)
-    other_layer = dataclasses.replace(image.layers[0], digest="sha256:" + "1" * 64)
-    assert key != image_key(dataclasses.replace(image, layers=[other_layer]), True, limits)
-    assert image_key(open_source(f"dir:{tmp_path}").resolve(), True, limits) is None  # content not identified
+    for change in ({"tag": "other"}, {"digest": "sha256:" + "1" * 64}, {"platform": "linux/arm64"},
+                   {"config_digest": "sha256:" + "2" * 64}, {"layer_digests": ("sha256:" + "3" * 64,)}):
+        assert key != image_key(dataclasses.replace(peek, **change), True, limits), change
+    assert open_source(f"dir:{tmp_path}").peek() is None  # a directory's content has no digest

@@ -27,8 +27,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
              max_file_bytes: int | None = None, max_layer_bytes: int | None = None) -> int:
     """Analyse IMAGE and write its SBOM(s); returns the exit code (2: the image cannot be read).
 
-    A CycloneDX SBOM of an image analysed before comes from the image-level memo (`memo.py`): the manifest
-    and config are read, nothing else is imported or computed."""
+    A CycloneDX SBOM of an image analysed before comes from the image-level memo (`memo.py`): only the
+    manifest is read, nothing else is imported or computed."""
     from hullscan.scanner.source import SourceError, open_source
 
     if registry_triggered is None:
@@ -40,10 +40,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
     try:
         src = open_source(image, insecure=insecure, username=username, password=password)
         try:
-            resolved = [src.resolve(p) for p in (src.platforms() or [None])] if all_platforms else [
-                src.resolve(platform)]
-            for one in resolved:
-                results.append(_analyse(one, cache, memo, limits, registry_triggered, output_format))
+            for one in (src.platforms() or [None]) if all_platforms else [platform]:
+                results.append(_analyse(src, one, cache, memo, limits, registry_triggered, output_format))
         finally:
             src.close()
     except SourceError as exc:
@@ -83,20 +81,25 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
     return 0
 
 
-def _analyse(image, cache, memo, limits: tuple[int, int], registry_triggered: bool,  # type: ignore[no-untyped-def]
-             output_format: str) -> tuple[object, str | None]:
+def _analyse(src, platform: str | None, cache, memo, limits: tuple[int, int],  # type: ignore[no-untyped-def]
+             registry_triggered: bool, output_format: str) -> tuple[object, str | None]:
     """One platform's inventory and, for CycloneDX, its document: remembered, or analysed and rendered."""
     key = None
     if memo is not None:
         from hullscan.scanner import memo as image_memo
 
-        key = image_memo.image_key(image, registry_triggered, limits)
+        peek = src.peek(platform)
+        key = image_memo.image_key(peek, registry_triggered, limits)
         recalled = image_memo.recall(memo, key) if key else None
         if recalled is not None:
+            from hullscan.scanner.inventory import ImageInfo
+
             document, warnings = recalled
             for warning in warnings:
                 print(f"warning: {warning}", file=sys.stderr)
-            return image.info, document
+            return ImageInfo(name=peek.name, tag=peek.tag, digest=peek.digest, platform=peek.platform,
+                             reference=peek.reference), document
+    image = src.resolve(platform)
     from hullscan.scanner.image import analyze_resolved
     from hullscan.scanner.walker import Limits
 

@@ -1,12 +1,12 @@
-"""Image-level SBOM memo: a warm `hullscan sbom` is the manifest, the config and one cache lookup.
+"""Image-level SBOM memo: a warm `hullscan sbom` is one manifest request and one cache lookup.
 
-An image is identified by its manifest's layers: each layer's blob digest and diff_id, both verified when the
-layer was first analysed (the walker hashes what it reads). The CycloneDX document of an image is a pure
-function of those layers, the image's name/tag/digest/platform, the scan options and the code that analysed
-and rendered it -- except for its serial number and timestamp, which are renewed on every reuse. So once an
-image was analysed completely (every layer in the layer cache), the document is kept under that key and the
-next scan of the same image reuses it without importing the analyzers, reading the layer analyses, merging
-them or building the CycloneDX model again.
+An image is identified by its manifest: the config blob's digest (which names the diff_ids) and every layer
+blob's digest, each verified whenever the blob is read (the walker hashes what it reads). The CycloneDX
+document of an image is a pure function of those blobs, the image's name/tag/digest/platform, the scan
+options and the code that analysed and rendered it -- except for its serial number and timestamp, which are
+renewed on every reuse. So once an image was analysed completely (every layer read to its end, from the
+layer cache or the blob), the document is kept under that key and the next scan of the same image reuses it
+without fetching the config, importing the analyzers, merging layer analyses or building the CycloneDX model.
 
 The code is part of the key as a fingerprint of the scanner's source files and of the libraries that shape the
 output (size and modification time, as Python's own bytecode cache does), so an edited analyzer or writer
@@ -43,16 +43,16 @@ def code_fingerprint() -> str:
     return _fingerprint
 
 
-def image_key(image, registry_triggered: bool, limits: tuple[int, int]) -> str | None:  # type: ignore[no-untyped-def]
-    """The memo key of a resolved image, or None when its content is not identified by verified digests
-    (a `dir:` source, an image without layers, a layer without a diff_id)."""
-    if image.rootfs_dir is not None or not image.layers or any(not layer.diff_id for layer in image.layers):
+def image_key(peek, registry_triggered: bool, limits: tuple[int, int]) -> str | None:  # type: ignore[no-untyped-def]
+    """The memo key of an image as its manifest names it (`ManifestPeek`), or None when the source cannot
+    name its content by digests (`dir:`, `docker-archive:`) or the image has no layers."""
+    if peek is None or not peek.layer_digests:
         return None
-    info = image.info
     payload = json.dumps({
         "code": code_fingerprint(),
-        "image": [info.name, info.tag, info.digest, info.platform, info.reference],
-        "layers": [[layer.digest, layer.diff_id] for layer in image.layers],
+        "image": [peek.name, peek.tag, peek.digest, peek.platform, peek.reference],
+        "config": peek.config_digest,  # names the diff_ids and, for a single-platform image, the platform
+        "layers": list(peek.layer_digests),
         "registry_triggered": registry_triggered,
         "limits": list(limits),
     }, sort_keys=True)

@@ -35,6 +35,20 @@ class LayerRef:
     size: int | None = None
 
 
+@dataclass(frozen=True)
+class ManifestPeek:
+    """An image as its manifest names it: the config and layer blobs by digest (each digest verified whenever
+    the blob is read), plus the name it was asked by. `platform` is set when an index chose the manifest."""
+
+    name: str
+    tag: str | None
+    digest: str
+    platform: str | None
+    reference: str | None
+    config_digest: str
+    layer_digests: tuple[str, ...]
+
+
 @dataclass
 class ResolvedImage:
     """One platform's image: what to analyse and how to open each layer's blob."""
@@ -108,23 +122,37 @@ class ManifestSource:
                     and p != "unknown/unknown"]
         return []
 
-    def resolve(self, platform: str | None = None) -> ResolvedImage:
+    def _select(self, platform: str | None) -> tuple[dict, str, str | None, list[str]]:
+        """The image manifest for `platform` (through the index, if the top is one): (manifest, its digest,
+        the index's platform of it or None, every platform the index offers)."""
         doc, digest = self._top_doc()
-        available: list[str] = []
-        chosen_platform = None
-        if _is_index(doc):
-            entries = [m for m in doc.get("manifests", []) if isinstance(m, dict) and platform_of(m)
-                       and platform_of(m) != "unknown/unknown"]
-            available = [platform_of(m) or "" for m in entries]
-            wanted = platform or "linux/amd64"
-            chosen = next((m for m in entries if platform_matches(wanted, platform_of(m) or "")), None)
-            if chosen is None and platform is None and len(entries) == 1:
-                chosen = entries[0]
-            if chosen is None:
-                raise SourceError(f"no manifest for platform {wanted}; the index has: {', '.join(available)}")
-            digest = _digest_of(chosen)
-            doc = _json(self.read_manifest(digest), f"manifest {digest}")
-            chosen_platform = platform_of(chosen)
+        if not _is_index(doc):
+            return doc, digest, None, []
+        entries = [m for m in doc.get("manifests", []) if isinstance(m, dict) and platform_of(m)
+                   and platform_of(m) != "unknown/unknown"]
+        available = [platform_of(m) or "" for m in entries]
+        wanted = platform or "linux/amd64"
+        chosen = next((m for m in entries if platform_matches(wanted, platform_of(m) or "")), None)
+        if chosen is None and platform is None and len(entries) == 1:
+            chosen = entries[0]
+        if chosen is None:
+            raise SourceError(f"no manifest for platform {wanted}; the index has: {', '.join(available)}")
+        digest = _digest_of(chosen)
+        return _json(self.read_manifest(digest), f"manifest {digest}"), digest, platform_of(chosen), available
+
+    def peek(self, platform: str | None = None) -> ManifestPeek:
+        """What identifies the image without reading its config: enough for a remembered SBOM."""
+        doc, digest, index_platform, _ = self._select(platform)
+        config_desc = doc.get("config")
+        layer_descs = doc.get("layers")
+        if not isinstance(config_desc, dict) or not isinstance(layer_descs, list):
+            raise SourceError(f"manifest {digest} has no config or layers")
+        return ManifestPeek(name=self.name, tag=self.tag, digest=digest, platform=index_platform,
+                            reference=self.reference, config_digest=_digest_of(config_desc),
+                            layer_digests=tuple(_digest_of(d) for d in layer_descs if isinstance(d, dict)))
+
+    def resolve(self, platform: str | None = None) -> ResolvedImage:
+        doc, digest, chosen_platform, available = self._select(platform)
         config_desc = doc.get("config")
         if not isinstance(config_desc, dict):
             raise SourceError(f"manifest {digest} has no config")
@@ -303,6 +331,9 @@ class DockerArchiveSource(OciArchiveSource):
     def platforms(self) -> list[str]:
         return []
 
+    def peek(self, platform: str | None = None) -> None:
+        return None  # legacy layers are named by path, not by digest: nothing to remember an SBOM by
+
     @contextmanager
     def open_layer(self, layer: LayerRef):
         assert layer.diff_id
@@ -323,6 +354,7 @@ class RegistrySource(ManifestSource):
         self.name, self.tag = self.ref.name, self.ref.tag
         self.reference = str(self.ref)
         self._top: tuple[bytes, str] | None = None
+        self._children: dict[str, bytes] = {}
 
     def read_blob(self, digest: str) -> bytes:
         from hullscan.registry.client import RegistryError
@@ -349,7 +381,9 @@ class RegistrySource(ManifestSource):
         return self._top
 
     def read_manifest(self, digest: str) -> bytes:
-        return self._manifest(digest)[0]
+        if digest not in self._children:  # peek, then resolve on a memo miss: one request per manifest
+            self._children[digest] = self._manifest(digest)[0]
+        return self._children[digest]
 
     @contextmanager
     def open_layer(self, layer: LayerRef):
@@ -372,6 +406,9 @@ class DirSource:
 
     def platforms(self) -> list[str]:
         return []
+
+    def peek(self, platform: str | None = None) -> None:
+        return None  # a directory has no digest
 
     def resolve(self, platform: str | None = None) -> ResolvedImage:
         info = ImageInfo(name=os.path.basename(os.path.abspath(self.path)), reference=f"dir:{self.path}")
