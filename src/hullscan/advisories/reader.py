@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -133,7 +134,7 @@ class SqlAdvisoryStore:
     def linked_ids(self, ids: Iterable[str]) -> dict[str, set[str]]:
         """Every identifier linked to each id through the alias graph (shared aliases, two hops)."""
         ids = list(dict.fromkeys(ids))
-        neighbours: dict[str, set[str]] = {}
+        neighbours: defaultdict[str, set[str]] = defaultdict(set)
         frontier = set(ids)
         asked: set[str] = set()
         for _ in range(2):
@@ -143,14 +144,8 @@ class SqlAdvisoryStore:
             asked |= frontier
             for chunk, sql in itertools.product(_chunks(sorted(frontier), BATCH), _EDGES_SQL):
                 for a, b in _rows(self.session, sql, chunk):
-                    nb = neighbours.get(a)
-                    if nb is None:
-                        nb = neighbours[a] = set()
-                    nb.add(b)
-                    nb = neighbours.get(b)
-                    if nb is None:
-                        nb = neighbours[b] = set()
-                    nb.add(a)
+                    neighbours[a].add(b)
+                    neighbours[b].add(a)
             frontier = set(neighbours)
         bundle: dict[str, bool] = {}
 
@@ -183,7 +178,9 @@ class SqlAdvisoryStore:
                     row[index] = process(row[index])
                 rows[row[0]] = row
         linked = self.linked_ids(rows)
-        cves = {x for i in rows for x in linked[i] | {i} if x.startswith("CVE-")}
+        cves = {i for i in rows if i.startswith("CVE-")}
+        for others in linked.values():
+            cves.update(x for x in others if x.startswith("CVE-"))
         enrich: dict[str, tuple[bool, str | None, float | None, float | None]] = {}
         for chunk in _chunks(sorted(cves), BATCH):
             for cve_id, known_exploited, kev_date, epss_score, epss_percentile in _rows(
@@ -197,9 +194,12 @@ class SqlAdvisoryStore:
             kev_date: str | None = None
             known_exploited = False
             best: tuple[bool, str | None, float | None, float | None] | None = None
-            if enrich:
+            facts = [c for c in others if c in enrich] if enrich else []
+            if i in enrich:
+                facts.append(i)
+            if facts:
                 # sorted: of equal EPSS scores the smallest id's percentile wins, whatever the set order
-                for c in sorted(c for c in (*others, i) if c in enrich):
+                for c in sorted(facts):
                     fact = enrich[c]
                     if fact[0]:
                         known_exploited = True
@@ -210,8 +210,8 @@ class SqlAdvisoryStore:
             out[i] = Advisory(
                 id=i, source=source, aliases=sorted(others), summary=summary, details=details,
                 published=published, modified=modified, withdrawn=withdrawn, severity=severity,
-                cvss_vector=cvss_vector, cvss_score=cvss_score, cvss_vectors=dict(cvss_vectors or {}),
-                references=list(references or []), known_exploited=known_exploited,
+                cvss_vector=cvss_vector, cvss_score=cvss_score, cvss_vectors=cvss_vectors or {},
+                references=references or [], known_exploited=known_exploited,
                 known_exploited_date=kev_date,
                 epss_score=best[2] if best else None,
                 epss_percentile=best[3] if best else None,

@@ -152,8 +152,10 @@ def os_ecosystem(os: OperatingSystem, repository_release: str | None = None) -> 
     raise UnsupportedRelease(f"no advisory source for {family} {version}".strip())
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_name(ecosystem: str, name: str) -> str:
-    """Store key of a package name; the advisory store's own rule so both sides agree."""
+    """Store key of a package name; the advisory store's own rule so both sides agree (cached: inventories
+    and re-matches ask for the same names again and again)."""
     return _store_normalizer()(ecosystem, name)
 
 
@@ -179,11 +181,17 @@ def language_name(pkg: Package) -> str:
     """The name advisories use for a language package: purl namespace joined as the ecosystem writes it."""
     if not pkg.purl:
         return pkg.name
+    name = _purl_name(pkg.purl)
+    return pkg.name if name is None else name
+
+
+@functools.lru_cache(maxsize=65536)
+def _purl_name(text: str) -> str | None:
     from hullscan.matching.purl import parse_purl
 
-    purl = parse_purl(pkg.purl)
+    purl = parse_purl(text)
     if purl is None:
-        return pkg.name
+        return None
     if purl.namespace:
         sep = ":" if purl.type == "maven" else "/"
         return f"{purl.namespace}{sep}{purl.name}"

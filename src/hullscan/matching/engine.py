@@ -160,27 +160,33 @@ def _match(inventory: Inventory, store: AdvisoryStore, repository_release: str |
     evaluator = RangeEvaluator() if lookups else None
     hits_per_group: list[tuple[list[_Lookup], list[_Hit]]] = []
     matched_ids: set[str] = set()
+    evaluate = evaluator.evaluate if evaluator is not None else None
     for members in groups.values():
         lookup = members[0]
-        entries = [e for key in lookup.keys for e in candidates.get(key, ())]
+        if len(lookup.keys) == 1:
+            entries = candidates.get(lookup.keys[0], ())
+        else:
+            entries = [e for key in lookup.keys for e in candidates.get(key, ())]
         if not entries:
             continue
-        assert evaluator is not None
+        assert evaluator is not None and evaluate is not None
+        scheme, version = lookup.scheme, lookup.version
         try:
-            key = evaluator.key(lookup.scheme, lookup.version)
+            key = evaluator.key(scheme, version)
         except UnparsableVersion as exc:
             stats.unparsable_versions += len(members)
-            log.info("unparsable version %r of %s (%s): %s", lookup.version, lookup.package.name, lookup.scheme, exc)
+            log.info("unparsable version %r of %s (%s): %s", version, lookup.package.name, scheme, exc)
             continue
         hits: list[_Hit] = []
         bad_ranges = 0
         arch = lookup.package.arch
         for entry in entries:
-            arches = getattr(entry, "arches", None)  # per-architecture rows (RHEL clones) apply to their arches only
-            if arches and arch and arch not in arches:
-                continue
+            if arch:  # per-architecture rows (RHEL clones) apply to their arches only
+                arches = getattr(entry, "arches", None)
+                if arches and arch not in arches:
+                    continue
             try:
-                verdict = evaluator.evaluate(lookup.scheme, lookup.version, key, entry)
+                verdict = evaluate(scheme, version, key, entry)
             except BadRange:
                 bad_ranges += 1
                 continue
@@ -299,15 +305,6 @@ def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | Non
     lookups: list[_Lookup] = []
     unsupported: Counter[str] = Counter()
     schemes: dict[str, str] = {}
-    names: dict[tuple[str, str], str] = {}  # (ecosystem, name) -> store key; inventories repeat names
-    language_names: dict[tuple[str | None, str], str] = {}  # (purl, name) -> name advisories use
-
-    def store_key(eco: str, name: str) -> tuple[str, str]:
-        key = names.get((eco, name))
-        if key is None:
-            key = names[(eco, name)] = normalize_name(eco, name)
-        return eco, key
-
     os_type = OS_TYPE_FOR_FAMILY.get(inventory.os.family.lower()) if inventory.os is not None else None
     for pkg in inventory.packages:
         if pkg.type in OS_PACKAGE_TYPES:
@@ -317,17 +314,14 @@ def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | Non
             scheme = schemes.get(f"os:{pkg.type}")
             if scheme is None:
                 scheme = schemes[f"os:{pkg.type}"] = scheme_for(os_eco) or pkg.type
-            keys = [store_key(os_eco, n) for n in os_lookup_names(pkg)]
+            keys = [(os_eco, normalize_name(os_eco, n)) for n in os_lookup_names(pkg)]
             lookups.append(_Lookup(pkg, os_eco, scheme, os_version_of(pkg), keys))
         elif pkg.type in LANGUAGE_ECOSYSTEMS:
             eco = LANGUAGE_ECOSYSTEMS[pkg.type]
             scheme = schemes.get(eco)
             if scheme is None:
                 scheme = schemes[eco] = scheme_for(eco) or eco
-            name = language_names.get((pkg.purl, pkg.name))
-            if name is None:
-                name = language_names[(pkg.purl, pkg.name)] = language_name(pkg)
-            lookups.append(_Lookup(pkg, eco, scheme, pkg.version, [store_key(eco, name)]))
+            lookups.append(_Lookup(pkg, eco, scheme, pkg.version, [(eco, normalize_name(eco, language_name(pkg)))]))
         else:
             unsupported[f"package type {pkg.type!r}"] += 1
     if os_error and any(p.type in OS_PACKAGE_TYPES for p in inventory.packages):
@@ -364,7 +358,7 @@ class _Shape:
 def _shape(ident: str, keys: tuple[str, ...], extra: tuple[str, ...], cves: tuple[str, ...]) -> _Shape:
     ordered = dict.fromkeys(keys)
     ordered.update(dict.fromkeys(extra))
-    primary = min(cves, key=_cve_key) if cves else ident
+    primary = (cves[0] if len(cves) == 1 else min(cves, key=_cve_key)) if cves else ident
     ordered.pop(primary, None)
     return _Shape(keys, extra, cves, (primary, *ordered))
 
@@ -449,7 +443,8 @@ class _Assembler:
             if shapes is None:
                 adv = self.advisories.get(ident)
                 shapes = self.shapes[ident] = [] if adv is not None and adv.withdrawn else _unit_shapes(ident, adv)
-            units.extend(_Unit(hit, shape) for shape in shapes)
+            for shape in shapes:
+                units.append(_Unit(hit, shape))
         if not units:
             return []
         if len(units) == 1:
@@ -519,7 +514,7 @@ class _Assembler:
         template = self.built.get(key)
         if template is not None:
             return _for_package(template, lookup.finding_package)
-        fixed = self._fixed(lookup, list(dict.fromkeys(hit.fixed)))
+        fixed = list(hit.fixed) if len(hit.fixed) < 2 else self._fixed(lookup, list(dict.fromkeys(hit.fixed)))
         if fixed:
             fix_state = "fixed"
         else:

@@ -39,12 +39,14 @@ _INTRODUCED, _LAST_AFFECTED, _FIXED = 0, 1, 2
 _Compiled = tuple[tuple[Any, ...], tuple[tuple[int, Any, str], ...]]
 
 
-class RangeEvaluator:
-    """Evaluates affected entries; parsed versions are cached by the version library, compiled ranges here
-    (per range object: the store hands every row with the same ranges the same objects)."""
+# Compiled ranges by (range object, scheme), kept across matches: a compiled range depends on nothing else, and
+# the store hands every row with the same stored ranges the same (immutable) objects. Bounded by clearing.
+_COMPILED: dict[tuple[int, str], tuple[AffectedRange, _Compiled | None]] = {}
+_COMPILED_MAX = 200_000
 
-    def __init__(self) -> None:
-        self._compiled: dict[int, tuple[AffectedRange, str, _Compiled | None]] = {}
+
+class RangeEvaluator:
+    """Evaluates affected entries; parsed versions are cached by the version library, compiled ranges here."""
 
     def key(self, scheme: str, version: str) -> Any:
         """Orderable key of an installed version; UnparsableVersion when the scheme cannot read it."""
@@ -70,11 +72,12 @@ class RangeEvaluator:
             if rng.type == "GIT" or rng.type.upper() == "GIT":
                 continue
             usable += 1
-            cached = self._compiled.get(id(rng))
-            if cached is None or cached[0] is not rng or cached[1] != scheme:
-                cached = (rng, scheme, self._compile(scheme, rng))
-                self._compiled[id(rng)] = cached
-            compiled = cached[2]
+            cached = _COMPILED.get((id(rng), scheme))
+            if cached is None or cached[0] is not rng:
+                if len(_COMPILED) >= _COMPILED_MAX:
+                    _COMPILED.clear()
+                cached = _COMPILED[(id(rng), scheme)] = (rng, self._compile(scheme, rng))
+            compiled = cached[1]
             if compiled is None:
                 bad += 1
                 continue

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from hullscan.matching.reports.model import ScanReport
+if TYPE_CHECKING:
+    from hullscan.matching.reports.model import ScanReport
 
 FORMATS = ("table", "json", "cyclonedx", "sarif", "gitlab")
+
+
+def __getattr__(name: str) -> Any:
+    # The report model pulls in the matching engine; the CLI imports this package for FORMATS at every command.
+    if name == "ScanReport":
+        from hullscan.matching.reports.model import ScanReport
+
+        return ScanReport
+    raise AttributeError(name)
 
 
 def write_report(fmt: str, report: ScanReport, out: TextIO, *, width: int = 80) -> None:
