@@ -16,6 +16,7 @@ from hullscan.advisories.service import import_path
 from hullscan.auth import projects
 from hullscan.db import Database
 from hullscan.db.models.vulnerabilities import SbomOccurrence, SbomSource, Vulnerability
+from hullscan.ingestion import service as ingestion_service
 from hullscan.ingestion.service import inventory_of_source, rematch_advisory_changes
 from hullscan.matching.engine import match
 
@@ -96,7 +97,7 @@ def rematch_counting(db: Database) -> tuple[int, Counter[str]]:
     return result.sources, statements
 
 
-def test_rematch_in_bulk_equals_fresh_matching(migrated_settings, tmp_path) -> None:
+def test_rematch_in_bulk_equals_fresh_matching(migrated_settings, tmp_path, monkeypatch) -> None:
     db = Database(migrated_settings)
     rng = random.Random(11)
     with db.session() as s:
@@ -115,16 +116,19 @@ def test_rematch_in_bulk_equals_fresh_matching(migrated_settings, tmp_path) -> N
             assert current(s, pid) == expected(s, pid) and len(current(s, pid)) > (30 if pid == large else 2)
         assert {v.activity for v in s.scalars(select(Vulnerability))} == {"detected_by_advisory_update"}
 
-    # A narrowed range (fixed earlier), a withdrawal, a new advisory: each image's set follows the advisories.
-    feed([advisory(0, "1.0"), advisory(2, "2.0", withdrawn="2026-11-28T01:00:00Z"),
-                                           advisory(1, "9.0")])
-    rematch_counting(db)
+    # A narrowed range (fixed earlier), a withdrawal, a new advisory: each image's set follows the advisories,
+    # also when the images are recorded in several batches (of about 7 images, the two tags of an image together).
+    monkeypatch.setattr(ingestion_service, "REMATCH_BATCH", 7)
+    feed([advisory(0, "1.0"), advisory(2, "2.0", withdrawn="2026-11-28T01:00:00Z"), advisory(1, "9.0")])
+    assert rematch_counting(db)[0] > 14
     with db.session() as s:
         for pid in (small, large):
             assert current(s, pid) == expected(s, pid)
         resolved = s.scalars(select(Vulnerability).where(Vulnerability.no_longer_detected.is_(True))).all()
         assert resolved and {v.state for v in resolved} == {"resolved"}
         assert {v.package_name for v in resolved} == {POOL[0], POOL[2]}
+
+    monkeypatch.undo()
 
     # The statements a re-match needs do not grow with the images it touches: four packages held by a few
     # images cost what four packages held by dozens cost.

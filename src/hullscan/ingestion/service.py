@@ -34,6 +34,7 @@ from hullscan.vulnerabilities.fingerprints import SOURCE_TYPES
 log = logging.getLogger(__name__)
 REMATCH_CURSOR = "advisory_changesets"
 CHUNK = 500
+REMATCH_BATCH = 500  # images recorded together by continuous scanning
 
 
 class IngestionError(ValueError):
@@ -254,9 +255,12 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
     store.prefetch({(o.ecosystem, k) for occs in by_source.values() for o in occs if o.ecosystem
                     for k in (o.package_key, o.alt_package_key) if k})
     source_type_names = {v: k for k, v in SOURCE_TYPES.items()}
+    # Recorded in batches of about REMATCH_BATCH images (memory stays bounded), never splitting the tags of one
+    # image name: its vulnerabilities are shared by its tags, and are resolved once all of them were re-matched.
+    order = sorted(by_source, key=lambda sid: (_image_key(sources[sid]), sid))
     batch: list[tuple[vulnerabilities.ImageScope, list]] = []
     package_names: list[set[str]] = []
-    for source_id in sorted(by_source):
+    for position, source_id in enumerate(order):
         source, occurrences = sources[source_id], by_source[source_id]
         findings = match(inventory_of_source(source, occurrences), store).findings
         os_label = f"{source.os_name} {source.os_version}" if source.os_name else None
@@ -266,13 +270,25 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
                                                                              "container_scanning_for_registry"))
         batch.append((scope, findings))
         package_names.append({o.name for o in occurrences})
+        following = sources[order[position + 1]] if position + 1 < len(order) else None
+        if following is None or (len(batch) >= REMATCH_BATCH and _image_key(following) != _image_key(source)):
+            _record_rematch(session, batch, package_names, result)
+            batch, package_names = [], []
+    session.flush()
+    return result
+
+
+def _image_key(source: SbomSource) -> tuple[int, int, str]:
+    return (source.project_id, source.source_type, source.image_name)
+
+
+def _record_rematch(session: Session, batch: list[tuple[vulnerabilities.ImageScope, list]],
+                    package_names: list[set[str]], result: RematchResult) -> None:
     recorded = vulnerabilities.record_findings_many(session, batch, activity=vulnerabilities.ACTIVITY_ADVISORY_UPDATE)
     gone = vulnerabilities.mark_not_detected_many(  # a withdrawn advisory or a narrowed range resolves them
         session, [(scope, r.seen_ids, names) for (scope, _), r, names in zip(batch, recorded, package_names)],
         auto_resolve=True)
-    result.sources = len(batch)
+    result.sources += len(batch)
     for r, g in zip(recorded, gone):
         result.new_vulnerability_ids.extend(r.new_ids)
         result.no_longer_detected_ids.extend(g)
-    session.flush()
-    return result
