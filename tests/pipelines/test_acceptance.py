@@ -255,7 +255,9 @@ def test_runner_api_refuses_bad_tokens_and_input(tmp_path: Path) -> None:
         push("go-binary", f"{server.host}/group/app/b:latest")
         claim = wait_for(lambda: (r := ADMIN_HTTP.post(f"{api}/jobs/request?wait=5", headers={"RUNNER-TOKEN": token},
                                                    timeout=30)).status_code == 201 and r.json(), 30, "a job", server)
-        assert claim["registry"]["url"] == server.url and claim["registry"]["username"] is None
+        # the embedded registry is pulled with the job token itself (GitLab's gitlab-ci-token convention)
+        assert claim["registry"]["url"] == server.url and claim["registry"]["username"] == "gitlab-ci-token"
+        assert claim["registry"]["password"] == claim["token"]
         assert {"key": "REGISTRY_TRIGGERED", "value": "true"} in claim["variables"]
         jid, jt = claim["id"], {"JOB-TOKEN": claim["token"]}
         assert ADMIN_HTTP.put(f"{api}/jobs/{jid}", json={"state": "running"},
