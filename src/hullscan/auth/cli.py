@@ -9,9 +9,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 admin_app = typer.Typer(help="Users, tokens, projects and members (run on the server's data directory).",
                         no_args_is_help=True)
@@ -19,7 +22,7 @@ CLI_ACTOR = "cli"
 
 
 @contextmanager
-def _session() -> Iterator[Session]:
+def _session() -> Iterator["Session"]:
     from hullscan.auth.service import AuthError
     from hullscan.db import Database, upgrade
     from hullscan.settings import get_settings
