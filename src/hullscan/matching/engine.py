@@ -6,6 +6,7 @@ call for the advisories that matched: two store round trips whatever the invento
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import re
@@ -370,14 +371,25 @@ def _unit_shapes(ident: str, adv: Advisory | None) -> list[_Shape]:
     bundles: list[str] = []
     others: list[str] = []
     for alias in adv.aliases if adv else ():
-        (bundles if _BUNDLE.match(alias) else others).append(alias)
-    if _BUNDLE.match(ident):
-        cves = sorted({a for a in others if _CVE.match(a)}, key=_cve_key)
+        (bundles if _kind(alias) == _BUNDLE_ID else others).append(alias)
+    if _kind(ident) == _BUNDLE_ID:
+        cves = sorted({a for a in others if _kind(a) == _CVE_ID}, key=_cve_key)
         if cves:
             extra = (ident, *sorted(b for b in bundles if b != ident))
             return [_shape(ident, (cve,), extra, (cve,)) for cve in cves]
     keys = (ident, *others)
-    return [_shape(ident, keys, tuple(bundles), tuple(k for k in keys if _CVE.match(k)))]
+    return [_shape(ident, keys, tuple(bundles), tuple(k for k in keys if _kind(k) == _CVE_ID))]
+
+
+_OTHER_ID, _CVE_ID, _BUNDLE_ID = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=65536)
+def _kind(ident: str) -> int:
+    """CVE id, distro bundle advisory id, or anything else (ids recur across advisories: classified once)."""
+    if _CVE.match(ident):
+        return _CVE_ID
+    return _BUNDLE_ID if _BUNDLE.match(ident) else _OTHER_ID
 
 
 @dataclass(slots=True)
