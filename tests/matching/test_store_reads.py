@@ -87,3 +87,27 @@ def test_alias_lists_do_not_depend_on_what_else_is_asked(session) -> None:
         assert alone.aliases == together[ident].aliases, ident
         assert (alone.known_exploited, alone.epss_score) == (together[ident].known_exploited, together[ident].epss_score)
     assert any(len(together[i].aliases) > 1 for i in sample)
+
+
+def test_reader_reads_advisory_columns_with_the_models_types() -> None:
+    from sqlalchemy import Float, String, Text
+
+    from hullscan.advisories import reader
+
+    for name, declared in reader._ADVISORY_COLUMNS:
+        column_type = AdvisoryRecord.__table__.c[name].type
+        if declared is None:  # read as the driver gives it
+            assert isinstance(column_type, (String, Text, Float)), name
+        else:
+            assert type(declared) is type(column_type), name
+
+
+def test_matchings_store_reads_load_no_orm_models() -> None:
+    """`hullscan scan` opens the store through the reader; the models of every part stay unloaded."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hullscan.advisories.reader, hullscan.db; "
+            "print(sorted(m for m in sys.modules if m.startswith('hullscan.db.models')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"

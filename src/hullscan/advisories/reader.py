@@ -5,25 +5,41 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, text
+from itertools import islice
+from typing import TYPE_CHECKING
+
+from sqlalchemy import JSON, bindparam, text
 from sqlalchemy.orm import Session
 
-from hullscan.advisories.store import BATCH, _chunks, _ranges_from_json
-from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange
-from hullscan.db.models.advisories import (
-    AdvisoryAlias,
-    AdvisoryChange,
-    AdvisoryChangeset,
-    AdvisoryRecord,
-    AffectedEntry,
-    VulnerabilityEnrichment,
-)
+from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
+from hullscan.db.base import UTCDateTime
+
+if TYPE_CHECKING:
+    from hullscan.db.models.advisories import AffectedEntry
+
+# The look-ups matching makes need no ORM models (importing them loads every part's tables: a quarter of a
+# second of `hullscan scan`); the other reads below import them when called.
+BATCH = 500  # values per IN-list, as the store's writes: well under SQLite's and PostgreSQL's parameter limits
+
+
+def _chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _ranges_from_json(data: list[dict]) -> list[AffectedRange]:
+    """Stored ranges (`[{"type": ..., "events": [{kind: version}, ...]}, ...]`, as the store writes them)."""
+    return [
+        AffectedRange(r.get("type", "ECOSYSTEM"), tuple(RangeEvent(k, v) for ev in r.get("events", []) for k, v in ev.items()))
+        for r in data
+    ]
 
 # Matching's hot reads that return only strings and numbers run straight on the driver (SQLAlchemy's
 # per-statement parameter expansion and per-row processing cost as much as SQLite's own work here), with only
@@ -44,12 +60,15 @@ _ENRICHMENT_SQL = (
     "SELECT cve_id, known_exploited, known_exploited_date, epss_score, epss_percentile"
     " FROM vulnerability_enrichment WHERE cve_id IN {in}"
 )
-# Advisory rows go the same way; their datetimes and JSON are read with the columns' own types (`_processors`).
-_ADVISORY_COLUMNS = tuple(AdvisoryRecord.__table__.c[name] for name in (
-    "id", "source", "summary", "details", "published", "modified", "withdrawn", "severity", "cvss_vector",
-    "cvss_score", "cvss_vectors", "references"))
+# Advisory rows go the same way; their datetimes and JSON are read with the columns' own types (`_processors`;
+# the types are those of `AdvisoryRecord`, which a test holds them to).
+_ADVISORY_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("id", None), ("source", None), ("summary", None), ("details", None), ("published", UTCDateTime()),
+    ("modified", UTCDateTime()), ("withdrawn", UTCDateTime()), ("severity", None), ("cvss_vector", None),
+    ("cvss_score", None), ("cvss_vectors", JSON()), ("references", JSON()),
+)
 _ADVISORIES_SQL = (
-    "SELECT " + ", ".join(f'"{c.name}"' for c in _ADVISORY_COLUMNS) + " FROM advisories WHERE id IN {in}"
+    "SELECT " + ", ".join(f'"{name}"' for name, _ in _ADVISORY_COLUMNS) + " FROM advisories WHERE id IN {in}"
 )
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # positional placeholder per DB-API paramstyle
 
@@ -78,17 +97,14 @@ def _rows(session: Session, template: str, values: list[Any], head: tuple[Any, .
     return list(conn.exec_driver_sql(sql, (*head, *(values * lists))).all())
 
 
-_CONVERTED = ("published", "modified", "withdrawn", "cvss_vectors", "references")  # datetimes and JSON
-
-
 @lru_cache(maxsize=8)
 def _processors(dialect: Any) -> tuple[tuple[int, Any], ...]:
     """(position, result processor) of the advisory columns whose driver values may need converting (datetimes
     and JSON: text on SQLite). Strings and numbers come from the drivers as they are."""
     out = []
-    for index, column in enumerate(_ADVISORY_COLUMNS):
-        if column.name in _CONVERTED:
-            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    for index, (_, type_) in enumerate(_ADVISORY_COLUMNS):
+        if type_ is not None:
+            process = type_.dialect_impl(dialect).result_processor(dialect, None)
             if process is not None:
                 out.append((index, process))
     return tuple(out)
@@ -219,6 +235,10 @@ class SqlAdvisoryStore:
         return out
 
     def affected_of(self, advisory_id: str) -> list[AffectedPackage]:
+        from sqlalchemy import select
+
+        from hullscan.db.models.advisories import AffectedEntry
+
         rows = self.session.execute(
             select(AffectedEntry).where(AffectedEntry.advisory_id == advisory_id).order_by(AffectedEntry.id)
         ).scalars()
@@ -226,7 +246,10 @@ class SqlAdvisoryStore:
 
     def search(self, package: str, ecosystem: str | None = None, limit: int = 200) -> list[AffectedPackage]:
         """Affected entries for a package name (normalised per ecosystem), across ecosystems unless one is given."""
+        from sqlalchemy import and_, select
+
         from hullscan.advisories.normalize import normalize_name
+        from hullscan.db.models.advisories import AffectedEntry
 
         conds = []
         if ecosystem:
@@ -269,6 +292,10 @@ class Changeset:
 
 def changesets_since(session: Session, changeset_id: int = 0, limit: int = 100) -> list[Changeset]:
     """Changesets newer than `changeset_id`, oldest first, with their changes (two queries)."""
+    from sqlalchemy import select
+
+    from hullscan.db.models.advisories import AdvisoryChange, AdvisoryChangeset
+
     sets = list(session.execute(
         select(AdvisoryChangeset).where(AdvisoryChangeset.id > changeset_id).order_by(AdvisoryChangeset.id).limit(limit)
     ).scalars())
