@@ -106,6 +106,8 @@ def _processors(dialect: Any) -> tuple[tuple[int, Any], ...]:
         if type_ is not None:
             process = type_.dialect_impl(dialect).result_processor(dialect, None)
             if process is not None:
+                if isinstance(type_, UTCDateTime):  # immutable results, and a feed's dates repeat: read each once
+                    process = lru_cache(maxsize=65536)(process)
                 out.append((index, process))
     return tuple(out)
 
