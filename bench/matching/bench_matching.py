@@ -315,8 +315,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "matching.json").write_text(json.dumps(result, indent=2) + "\n")
     m, e = result["match_10k"], result["scan_end_to_end"]
-    inside = statistics.median(m["collector_in_match_s"])
-    after = statistics.median(m["collector_after_match_s"])
+    inside = round(statistics.median(m["collector_in_match_s"]), 3)
+    after = round(statistics.median(m["collector_after_match_s"]), 3)
     md = [
         "# Matching benchmarks",
         "",
