@@ -4,12 +4,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from hullscan.settings import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -75,7 +78,10 @@ class Database:
         self.engine.dispose()
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str) -> "Config":
+    """Alembic is imported here, not at module level: only migrations need it (it costs every command ~0.3 s)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -84,6 +90,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(settings: Settings) -> None:
     """Apply every migration (all heads: each part owns its own branch of revisions)."""
+    from alembic import command
+
     if settings.sqlalchemy_url.startswith("sqlite"):
         settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(settings.sqlalchemy_url), "heads")
