@@ -151,7 +151,9 @@ def render(results: dict) -> str:
              f"at end {tuple(round(x, 1) for x in results['machine']['load_avg_at_end'])}.", "",
              "`hullscan sbom` is the full CLI (imports every part); `python -m hullscan.scanner` is the scanner's "
              "own light entry with the same options. hullscan's modules are byte-compiled first, as an install "
-             "does (this machine sets PYTHONDONTWRITEBYTECODE).", "",
+             "does (this machine sets PYTHONDONTWRITEBYTECODE). Warm = the same image scanned before: hullscan "
+             "answers from its image-level SBOM memo (one manifest request, or one manifest read for a layout), "
+             "trivy from its layer cache.", "",
              "| image | source | hullscan sbom cold | light cold | trivy cold | syft | hullscan sbom warm | light warm "
              "| trivy warm | cold ratio (light/trivy) | warm ratio (light/trivy) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
