@@ -23,7 +23,9 @@ TOKEN_PREFIXES = (PERSONAL_TOKEN_PREFIX, DEPLOY_TOKEN_PREFIX)
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 
-_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+# argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): the library default's 64 MiB per check
+# showed in the server's peak memory; hashes carry their parameters, so older ones still verify.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _memory_key = secrets.token_bytes(32)
 _verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
 _verified_lock = threading.Lock()
