@@ -14,24 +14,17 @@ from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal, authorize, current_principal
 from hullscan.auth.http import audit
-from hullscan.auth.projects import ProjectError, get_project, update_project_settings
+from hullscan.auth.projects import ProjectError, update_project_settings
 from hullscan.db.models import Project
 from hullscan.events import service
 from hullscan.events.reconcile import reconcile_all
 from hullscan.pipelines.signal import QueueSignal
 from hullscan.settings import Settings
-from hullscan.web.deps import get_session
+from hullscan.web.deps import get_session, project_or_404
 
 log = logging.getLogger("hullscan.events")
 router = APIRouter()
 BATCH = 500
-
-
-def _project(session: Session, project: str) -> Project:
-    found = get_project(session, project)
-    if found is None:
-        raise HTTPException(status_code=404, detail=f"project {project!r} not found")
-    return found
 
 
 def settings_json(project: Project) -> dict[str, Any]:
@@ -45,7 +38,7 @@ def dropped_pushes(project: str, limit: int = Query(default=50, ge=1, le=500), o
                    principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> list[dict[str, Any]]:
     """Pushes that did not become a scan, newest first, with the reason."""
-    found = _project(session, project)
+    found = project_or_404(session, project)
     authorize(principal, Action.READ_PROJECT, found.path)
     return [{"id": d.id, "registry_event_id": d.registry_event_id, "action": d.action, "repository": d.repository,
              "tag": d.tag, "digest": d.digest, "reason": d.reason, "detail": d.detail,
@@ -56,7 +49,7 @@ def dropped_pushes(project: str, limit: int = Query(default=50, ge=1, le=500), o
 @router.get("/projects/{project:path}/security_settings", tags=["events"])
 def get_security_settings(project: str, principal: Principal = Depends(current_principal),
                           session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = _project(session, project)
+    found = project_or_404(session, project)
     authorize(principal, Action.READ_PROJECT, found.path)
     return settings_json(found)
 
@@ -72,7 +65,7 @@ def put_security_settings(project: str, body: SecuritySettingsUpdate, request: R
                           principal: Principal = Depends(current_principal),
                           session: Session = Depends(get_session)) -> dict[str, Any]:
     """Change the CS4R settings (Maintainers and up)."""
-    found = _project(session, project)
+    found = project_or_404(session, project)
     authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
     try:
         update_project_settings(session, found, cs4r_enabled=body.container_scanning_for_registry_enabled,
