@@ -53,23 +53,28 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, float]:
     return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
-def measure(label: str, make_cmd, runs: int, env: dict[str, str], fresh_cache=None, warmup=None) -> dict:
-    times, rss, cpu = [], [], []
-    if warmup:
-        warmup()
-    for _ in range(runs):
-        if fresh_cache:
-            fresh_cache()
-        t, m, c = run(make_cmd(), env)
-        times.append(t)
-        rss.append(m)
-        cpu.append(c)
+def summarize(label: str, samples: list[tuple[float, int, float]]) -> dict:
+    times, rss, cpu = ([s[i] for s in samples] for i in range(3))
     result = {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
               "runs_s": [round(t, 3) for t in times], "peak_rss_mb": round(statistics.median(rss) / 1024, 1),
               "median_cpu_s": round(statistics.median(cpu), 3)}
     print(f"  {label:<42} {result['median_s']:>7.3f} s wall  {result['median_cpu_s']:>7.3f} s cpu  "
           f"{result['peak_rss_mb']:>7.1f} MB", flush=True)
     return result
+
+
+def measure_side_by_side(where: str, tools: dict[str, tuple], runs: int) -> dict[str, dict]:
+    """Run every tool once per round, alternating their order round by round, so that load on a shared
+    machine falls on all of them alike. A tool is (command factory, env, prepare before each run or None)."""
+    samples: dict[str, list] = {name: [] for name in tools}
+    names = list(tools)
+    for round_no in range(runs):
+        for name in names if round_no % 2 == 0 else reversed(names):
+            make_cmd, env, prepare = tools[name]
+            if prepare:
+                prepare()
+            samples[name].append(run(make_cmd(), env))
+    return {name: summarize(f"{where} {name}", samples[name]) for name in names}
 
 
 def main() -> None:
@@ -87,7 +92,6 @@ def main() -> None:
            "SYFT_REGISTRY_INSECURE_USE_HTTP": "true"}
     env.pop("HULLSCAN_SCANNER_CACHE_DIR", None)
     hullscan, syft, trivy = tool("hullscan"), tool("syft"), tool("trivy")
-    python = sys.executable
     hs_cache = work / "hullscan-cache"
     trivy_cache = work / "trivy-cache"
 
@@ -115,24 +119,22 @@ def main() -> None:
             ):
                 hs_extra = ["--insecure"] if where == "registry" else []
                 hs_cmd = lambda: [hullscan, "sbom", hs_src, *hs_extra, "--output", str(out)]  # noqa: E731
-                light_cmd = lambda: [python, "-m", "hullscan.scanner", hs_src, *hs_extra, "--output", str(out)]  # noqa: E731
                 trivy_cmd = lambda: [trivy, "image", *trivy_args, "--format", "cyclonedx", "--cache-dir",  # noqa: E731
                                      str(trivy_cache), "--skip-db-update", "--offline-scan", "--quiet",
                                      "--output", str(out)]
                 syft_cmd = lambda: [syft, "scan", syft_src, "-o", "cyclonedx-json", "-q", "--file", str(out)]  # noqa: E731
-                r[where] = {
-                    "hullscan_cold": measure(f"{where} hullscan sbom (cold)", hs_cmd, args.runs, hs_env, reset(hs_cache)),
-                    "hullscan_light_cold": measure(f"{where} python -m hullscan.scanner (cold)", light_cmd, args.runs,
-                                                   hs_env, reset(hs_cache)),
-                    "trivy_cold": measure(f"{where} trivy (cold)", trivy_cmd, args.runs, env, reset(trivy_cache)),
-                    "syft": measure(f"{where} syft (no cache)", syft_cmd, args.runs, env),
-                    "hullscan_warm": measure(f"{where} hullscan sbom (warm)", hs_cmd, args.runs, hs_env,
-                                             warmup=lambda: run(hs_cmd(), hs_env)),
-                    "hullscan_light_warm": measure(f"{where} python -m hullscan.scanner (warm)", light_cmd, args.runs,
-                                                   hs_env, warmup=lambda: run(light_cmd(), hs_env)),
-                    "trivy_warm": measure(f"{where} trivy (warm)", trivy_cmd, args.runs, env,
-                                          warmup=lambda: run(trivy_cmd(), env)),
-                }
+                cold = measure_side_by_side(where, {
+                    "hullscan sbom (cold)": (hs_cmd, hs_env, reset(hs_cache)),
+                    "trivy (cold)": (trivy_cmd, env, reset(trivy_cache)),
+                    "syft (no cache)": (syft_cmd, env, None)}, args.runs)
+                run(hs_cmd(), hs_env)
+                run(trivy_cmd(), env)
+                warm = measure_side_by_side(where, {
+                    "hullscan sbom (warm)": (hs_cmd, hs_env, None),
+                    "trivy (warm)": (trivy_cmd, env, None)}, args.runs)
+                r[where] = {"hullscan_cold": cold["hullscan sbom (cold)"], "trivy_cold": cold["trivy (cold)"],
+                            "syft": cold["syft (no cache)"], "hullscan_warm": warm["hullscan sbom (warm)"],
+                            "trivy_warm": warm["trivy (warm)"]}
             results["images"][name] = r
     finally:
         registry.stop()
@@ -145,38 +147,35 @@ def main() -> None:
 
 
 def render(results: dict) -> str:
+    header = ["| image | source | hullscan sbom cold | trivy cold | syft | hullscan sbom warm | trivy warm "
+              "| cold ratio (hullscan/trivy) | warm ratio (hullscan/trivy) |", "|---|---|---|---|---|---|---|---|---|"]
     lines = ["# Scanner benchmark: hullscan vs syft vs trivy", "",
-             f"Median of {results['runs']} runs; wall seconds (peak RSS MB). Machine: {results['machine']['cpus']} "
-             f"CPUs, load average at start {tuple(round(x, 1) for x in results['machine']['load_avg_at_start'])}, "
-             f"at end {tuple(round(x, 1) for x in results['machine']['load_avg_at_end'])}.", "",
-             "`hullscan sbom` is the full CLI (imports every part); `python -m hullscan.scanner` is the scanner's "
-             "own light entry with the same options. hullscan's modules are byte-compiled first, as an install "
-             "does (this machine sets PYTHONDONTWRITEBYTECODE). Warm = the same image scanned before: hullscan "
-             "answers from its image-level SBOM memo (one manifest request, or one manifest read for a layout), "
-             "trivy from its layer cache.", "",
-             "| image | source | hullscan sbom cold | light cold | trivy cold | syft | hullscan sbom warm | light warm "
-             "| trivy warm | cold ratio (light/trivy) | warm ratio (light/trivy) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"Median of {results['runs']} rounds; in each round every tool runs once, in alternating order. "
+             f"Machine: {results['machine']['cpus']} CPUs, load average at start "
+             f"{tuple(round(x, 1) for x in results['machine']['load_avg_at_start'])}, at end "
+             f"{tuple(round(x, 1) for x in results['machine']['load_avg_at_end'])}.", "",
+             "`hullscan sbom` as installed (its console script; modules byte-compiled first, as an install does, "
+             "since this machine sets PYTHONDONTWRITEBYTECODE). Cold = empty caches (hullscan's layer cache, "
+             "trivy's --cache-dir; syft has none). Warm = the same image scanned before: hullscan answers from its "
+             "image-level SBOM memo (one manifest request, or one manifest read for a layout), trivy from its "
+             "layer cache.", "", "Wall seconds (peak RSS):", "", *header]
     for name, per in results["images"].items():
         for where, r in per.items():
             cell = lambda k: f"{r[k]['median_s']:.2f} s ({r[k]['peak_rss_mb']:.0f} MB)"  # noqa: E731
             lines.append(
-                f"| {name} | {where} | {cell('hullscan_cold')} | {cell('hullscan_light_cold')} | {cell('trivy_cold')} "
-                f"| {cell('syft')} | {cell('hullscan_warm')} | {cell('hullscan_light_warm')} | {cell('trivy_warm')} "
-                f"| {r['hullscan_light_cold']['median_s'] / r['trivy_cold']['median_s']:.2f}x "
-                f"| {r['hullscan_light_warm']['median_s'] / r['trivy_warm']['median_s']:.2f}x |")
-    lines += ["", "CPU seconds (user + system, all threads; robust to other load on the machine):", "",
-              "| image | source | hullscan sbom cold | light cold | trivy cold | syft | hullscan sbom warm | light warm "
-              "| trivy warm | cold ratio (light/trivy) | warm ratio (light/trivy) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+                f"| {name} | {where} | {cell('hullscan_cold')} | {cell('trivy_cold')} | {cell('syft')} "
+                f"| {cell('hullscan_warm')} | {cell('trivy_warm')} "
+                f"| {r['hullscan_cold']['median_s'] / r['trivy_cold']['median_s']:.2f}x "
+                f"| {r['hullscan_warm']['median_s'] / r['trivy_warm']['median_s']:.2f}x |")
+    lines += ["", "CPU seconds (user + system, all threads; robust to other load on the machine):", "", *header]
     for name, per in results["images"].items():
         for where, r in per.items():
             cpu = lambda k: f"{r[k]['median_cpu_s']:.2f} s"  # noqa: E731
             lines.append(
-                f"| {name} | {where} | {cpu('hullscan_cold')} | {cpu('hullscan_light_cold')} | {cpu('trivy_cold')} "
-                f"| {cpu('syft')} | {cpu('hullscan_warm')} | {cpu('hullscan_light_warm')} | {cpu('trivy_warm')} "
-                f"| {r['hullscan_light_cold']['median_cpu_s'] / r['trivy_cold']['median_cpu_s']:.2f}x "
-                f"| {r['hullscan_light_warm']['median_cpu_s'] / r['trivy_warm']['median_cpu_s']:.2f}x |")
+                f"| {name} | {where} | {cpu('hullscan_cold')} | {cpu('trivy_cold')} | {cpu('syft')} "
+                f"| {cpu('hullscan_warm')} | {cpu('trivy_warm')} "
+                f"| {r['hullscan_cold']['median_cpu_s'] / r['trivy_cold']['median_cpu_s']:.2f}x "
+                f"| {r['hullscan_warm']['median_cpu_s'] / r['trivy_warm']['median_cpu_s']:.2f}x |")
     lines += ["", "Targets (issue 3): cold <= 1.0x trivy cold, warm <= 1.0x trivy warm, peak RSS <= 150 MB.", ""]
     return "\n".join(lines)
 

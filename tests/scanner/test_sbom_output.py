@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from typer.testing import CliRunner
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from hullscan.cli import app
 from hullscan.scanner import analyze, write_cyclonedx, write_spdx
 from hullscan.scanner.cache import SqliteLayerCache
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
 from tests.scanner.conftest import expected_packages, image_layout
 
 runner = CliRunner()
@@ -117,17 +119,52 @@ def test_cache_prune_command(scan_home: Path) -> None:
     assert cache.count() == 0
 
 
-def test_document_memo_reuses_output_with_fresh_identity(tmp_path: Path) -> None:
-    cache = SqliteLayerCache(tmp_path / "layers.sqlite")
-    inventory = analyze(f"oci-dir:{image_layout('distroless-style')}", cache=cache)
-    first = json.loads(write_cyclonedx(inventory, True, memo=cache))
-    again = write_cyclonedx(analyze(f"oci-dir:{image_layout('distroless-style')}", cache=cache), True, memo=cache)
-    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(again) is None
-    second = json.loads(again)
-    assert first["serialNumber"] != second["serialNumber"]
-    for doc in (first, second):
-        doc.pop("serialNumber")
-        doc["metadata"].pop("timestamp")
-    assert first == second
-    other = json.loads(write_cyclonedx(inventory, False, memo=cache))  # another flag is another document
-    assert "gitlab:container_scanning:image:name" in _props(other["metadata"]["properties"])
+def _library_rendering(document: dict) -> dict:
+    """What cyclonedx-python-lib itself writes for the document's content: read into its `Bom`, written again."""
+    import warnings
+
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.output.json import JsonV1Dot6
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return json.loads(JsonV1Dot6(Bom.from_json(document)).output_as_string())
+
+
+def _without_identity(document: dict) -> dict:
+    document.pop("serialNumber")
+    document["metadata"].pop("timestamp")
+    return document
+
+
+@pytest.mark.parametrize("image", ["debian-python-app", "debian-bookworm-minbase", "distroless-style", "go-binary"])
+def test_cyclonedx_is_what_the_library_writes(image: str) -> None:
+    """hullscan writes the JSON itself (for speed); the library, given the same content, writes the same."""
+    text = write_cyclonedx(analyze(f"oci-dir:{image_layout(image)}"), registry_triggered=True)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    ours = json.loads(text)
+    assert _without_identity(_library_rendering(json.loads(text))) == _without_identity(ours)
+
+
+def test_cyclonedx_of_hostile_package_data() -> None:
+    """License texts that are ids, expressions, names, duplicates, blank or huge; odd names; a bad purl."""
+    packages = [
+        Package(name="a", version="1", type="python", purl="pkg:pypi/a@1", licenses=["MIT OR Apache-2.0"]),
+        Package(name="b", version="", type="python", purl="not a purl", licenses=["mit", "Zlib", "MIT", "  "]),
+        Package(name="c\u202e\"<script>", version="2", type="npm", licenses=["Custom (see LICENSE)", "x" * 900]),
+        Package(name="d", version="3", type="deb", licenses=["GPL-2+", "(broken OR"], source_name="d-src",
+                properties={"note": "line\nbreak"}),
+    ]
+    inventory = Inventory(ImageInfo(name="registry.test/grp/img", tag="t", digest="sha256:" + "a" * 64,
+                                    platform="linux/arm64"), OperatingSystem("debian", "12"), packages)
+    text = write_cyclonedx(inventory)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    ours = json.loads(text)
+    assert _without_identity(_library_rendering(json.loads(text))) == _without_identity(json.loads(text))
+    by_name = {c["name"]: c for c in ours["components"]}
+    assert by_name["a"]["licenses"] == [{"expression": "MIT OR Apache-2.0"}]
+    assert by_name["b"]["licenses"] == [{"license": {"id": "MIT"}}, {"license": {"id": "Zlib"}}]
+    assert "purl" not in by_name["b"] and "version" not in by_name["b"]
+    assert {"license": {"name": "x" * 500}} in by_name["c\u202e\"<script>"]["licenses"]
+    assert ours["metadata"]["component"]["purl"].endswith("?arch=arm64&repository_url=registry.test/grp/img")
+

@@ -1,5 +1,10 @@
-"""`python -m hullscan.scanner IMAGE [...]`: `hullscan sbom` without loading the other parts or a CLI
-framework, for scan jobs where start-up time counts. Settings come from the same HULLSCAN_* variables."""
+"""`hullscan sbom IMAGE [...]` (also `python -m hullscan.scanner`): the scanner's command line.
+
+`hullscan sbom` runs here without the other parts, Typer or pydantic: their imports (~0.25 s) would be most
+of a warm scan. The three scanner settings are read the way `hullscan.settings.Settings` reads them
+(`HULLSCAN_*` environment first, then `hullscan.toml` or `$HULLSCAN_CONFIG`), which
+tests/scanner/test_entry.py checks against `Settings` itself.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +15,55 @@ from pathlib import Path
 
 from hullscan.scanner.command import FORMATS, run_sbom
 
+SETTINGS = ("scanner_cache_dir", "scanner_max_file_bytes", "scanner_max_layer_bytes")
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hullscan.scanner", description="Write the SBOM of an image.")
-    parser.add_argument("image")
-    parser.add_argument("-o", "--format", dest="output_format", choices=FORMATS, default="cyclonedx-json")
-    parser.add_argument("-f", "--output", type=Path)
-    parser.add_argument("--platform")
-    parser.add_argument("--all-platforms", action="store_true")
-    parser.add_argument("--insecure", action="store_true")
-    parser.add_argument("--username", default=os.environ.get("HULLSCAN_REGISTRY_USERNAME"))
-    parser.add_argument("--password", default=os.environ.get("HULLSCAN_REGISTRY_PASSWORD"))
-    parser.add_argument("--no-cache", action="store_true")
-    parser.add_argument("--registry-triggered", action=argparse.BooleanOptionalAction, default=None)
+
+def scanner_settings() -> dict[str, str]:
+    """The scanner's settings that are set, as strings: environment (names case-insensitive) over the TOML file."""
+    found: dict[str, str] = {}
+    config = Path(os.environ.get("HULLSCAN_CONFIG", "hullscan.toml"))
+    if config.is_file():
+        import tomllib
+
+        with config.open("rb") as fh:
+            data = tomllib.load(fh)
+        found.update({name: str(data[name]) for name in SETTINGS if name in data})
+    env = {key.lower(): value for key, value in os.environ.items()}
+    found.update({name: env[f"hullscan_{name}"] for name in SETTINGS if env.get(f"hullscan_{name}")})
+    return found
+
+
+def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Write the SBOM of an image (every installed package, by layer).")
+    parser.add_argument("image", help="docker://HOST/REPO:TAG|@DIGEST, oci-dir:PATH[:TAG], oci-archive:PATH, "
+                                      "docker-archive:PATH or dir:ROOTFS")
+    parser.add_argument("-o", "--format", dest="output_format", choices=FORMATS, default="cyclonedx-json",
+                        help="Output format (default: %(default)s).")
+    parser.add_argument("-f", "--output", type=Path, help="Write here instead of stdout.")
+    parser.add_argument("--platform", help="OS/ARCH[/VARIANT] of a multi-platform image.")
+    parser.add_argument("--all-platforms", action="store_true", help="One SBOM per platform of an index.")
+    parser.add_argument("--insecure", action="store_true", help="Plain HTTP (and no TLS verification) for the registry.")
+    parser.add_argument("--username", default=os.environ.get("HULLSCAN_REGISTRY_USERNAME"),
+                        help="Registry user (env HULLSCAN_REGISTRY_USERNAME).")
+    parser.add_argument("--password", default=os.environ.get("HULLSCAN_REGISTRY_PASSWORD"),
+                        help="Registry password (env HULLSCAN_REGISTRY_PASSWORD).")
+    parser.add_argument("--no-cache", action="store_true", help="Do not read or write the layer cache.")
+    parser.add_argument("--registry-triggered", action=argparse.BooleanOptionalAction, default=None,
+                        help="Mark the SBOM as container_scanning_for_registry (default: $REGISTRY_TRIGGERED=true).")
     args = parser.parse_args(argv)
-    env = os.environ.get
+    try:
+        settings = scanner_settings()
+        cache_dir = Path(settings["scanner_cache_dir"]) if "scanner_cache_dir" in settings else None
+        max_file = int(settings.get("scanner_max_file_bytes", 0)) or None
+        max_layer = int(settings.get("scanner_max_layer_bytes", 0)) or None
+    except (ValueError, OSError) as exc:
+        parser.error(f"invalid scanner setting: {exc}")
     return run_sbom(args.image, output_format=args.output_format, output=args.output, platform=args.platform,
                     all_platforms=args.all_platforms, insecure=args.insecure, username=args.username,
                     password=args.password, no_cache=args.no_cache, registry_triggered=args.registry_triggered,
-                    cache_dir=Path(env("HULLSCAN_SCANNER_CACHE_DIR")) if env("HULLSCAN_SCANNER_CACHE_DIR") else None,
-                    max_file_bytes=int(env("HULLSCAN_SCANNER_MAX_FILE_BYTES", "0")) or None,
-                    max_layer_bytes=int(env("HULLSCAN_SCANNER_MAX_LAYER_BYTES", "0")) or None)
+                    cache_dir=cache_dir, max_file_bytes=max_file, max_layer_bytes=max_layer)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m hullscan.scanner"))

@@ -117,7 +117,7 @@ def _analyse(src, platform: str | None, cache, memo, limits: tuple[int, int],  #
         return inventory, None
     from hullscan.scanner.sbom import write_cyclonedx
 
-    document = write_cyclonedx(inventory, registry_triggered, memo)
+    document = write_cyclonedx(inventory, registry_triggered)
     if key is not None and outcome.get("complete"):
         from hullscan.scanner import memo as image_memo
 
