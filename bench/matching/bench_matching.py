@@ -28,6 +28,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.common import byte_compile_hullscan  # noqa: E402
 SHARED = ROOT.parent / "shared"
 RESULTS = ROOT / "bench" / "results"
 APP_IMAGE = SHARED / "testdata" / "images" / "debian-python-app"
@@ -288,6 +291,7 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="GIT_REVISION",
                         help="also run the match benchmark with this revision's code, alternately (same findings?)")
     args = parser.parse_args()
+    byte_compile_hullscan()
     tmp = tempfile.mkdtemp(prefix="bench-matching-")
     try:
         if args.db_dir:

@@ -35,7 +35,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.support.auth import ADMIN_CREDS, ADMIN_HTTP, ADMIN_PASSWORD  # noqa: E402
+from bench.common import byte_compile_hullscan  # noqa: E402
+from tests.support.auth import ADMIN_CREDS, ADMIN_HTTP, ADMIN_PASSWORD, ADMIN_USER  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT.parent / "shared" / "testdata" / "images" / "debian-python-app"
@@ -130,10 +131,13 @@ def latency(server: Server, tag: str) -> float:
 
 def direct_sbom(server: Server, cache_home: Path, *, cold: bool) -> float:
     ref = f"docker://{server.host}/{PROJECT}/web:latest"
-    env = dict(server.env, HOME=str(cache_home))
+    env = dict(server.env, HOME=str(cache_home), HULLSCAN_REGISTRY_USERNAME=ADMIN_USER,
+               HULLSCAN_REGISTRY_PASSWORD=ADMIN_PASSWORD)
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "hullscan", "sbom", ref, "--insecure", "--output", os.devnull,
-                    *(["--no-cache"] if cold else [])], env=env, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "hullscan", "sbom", ref, "--insecure", "--output", os.devnull,
+                           *(["--no-cache"] if cold else [])], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"hullscan sbom failed ({done.returncode}): {done.stderr[-2000:]}")
     return time.monotonic() - started
 
 
@@ -142,6 +146,7 @@ def main() -> None:
     parser.add_argument("--cached", type=int, default=10, help="cached-layer pushes for the latency p50")
     parser.add_argument("--throughput", type=int, default=30, help="distinct tags scanned by 2 runners")
     args = parser.parse_args()
+    byte_compile_hullscan()
     work = Path(tempfile.mkdtemp(prefix="hullscan-bench-pipelines-"))
     result: dict = {"when": datetime.now().isoformat(timespec="seconds"), "cpus": os.cpu_count(),
                     "machine": platform.machine(), "image": IMAGE.name, "load_avg_at_start": os.getloadavg()}

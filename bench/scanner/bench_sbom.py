@@ -29,6 +29,7 @@ IMAGES_DIR = ROOT.parent / "shared" / "testdata" / "images"
 RESULTS = ROOT / "bench" / "results"
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
+from bench.common import byte_compile_hullscan  # noqa: E402
 
 
 def tool(name: str) -> str:
@@ -83,11 +84,7 @@ def main() -> None:
     parser.add_argument("--images", default="debian-bookworm-minbase,debian-python-app")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hullscan-bench-"))
-    # Measure hullscan as installed: a pip install compiles every module to bytecode. This environment sets
-    # PYTHONDONTWRITEBYTECODE, so without this each run would compile hullscan's own modules again (~0.13 s).
-    package = subprocess.run([sys.executable, "-c", "import hullscan, os; print(os.path.dirname(hullscan.__file__))"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True)
+    byte_compile_hullscan()
     env = {**os.environ, "HOME": str(work / "home"), "SYFT_CHECK_FOR_APP_UPDATE": "false",
            "SYFT_REGISTRY_INSECURE_USE_HTTP": "true"}
     env.pop("HULLSCAN_SCANNER_CACHE_DIR", None)
