@@ -262,17 +262,17 @@ def cpu():
     return r.ru_utime + r.ru_stime
 t0 = cpu()
 from hullscan.matching import service
-from hullscan.settings import Settings
 t1 = cpu()
 request = service.ScanRequest(target=sys.argv[1])
 inventory = service.load_inventory(request)
 t2 = cpu()
-with service.local_store(Settings(data_dir=sys.argv[2])) as local:
+from pathlib import Path
+with service.local_store(service.StoreLocation(Path(sys.argv[2]).resolve())) as local:
     t3 = cpu()
     report = service.run_scan(request, local.store, inventory=inventory)
     t4 = cpu()
 print(json.dumps({"interpreter": t0, "matching_service_import": t1 - t0, "scanner": t2 - t1,
-                  "store_open_and_db_import": t3 - t2, "match": t4 - t3, "findings": len(report.findings)}))
+                  "store_open": t3 - t2, "match": t4 - t3, "findings": len(report.findings)}))
 """
 
 
@@ -353,7 +353,7 @@ def main() -> None:
         "Where the CPU of `hullscan scan` goes: `import hullscan.cli` alone (every command pays it) "
         f"{e['cli_import_cpu_s']} s; in-process scan without the CLI (median of 3): interpreter {ph['interpreter']} s, "
         f"matching service imports {ph['matching_service_import']} s, scanner (image -> inventory) {ph['scanner']} s, "
-        f"opening the store (database layer imports) {ph['store_open_and_db_import']} s, match {ph['match']} s.",
+        f"opening the store {ph['store_open']} s, match {ph['match']} s.",
         "",
         f"Components by type: {m['components_by_type']}, {m['distinct_packages']} distinct (type, name, version, purl): "
         "copies of a package are matched once and get copies of its findings. "

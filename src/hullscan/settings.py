@@ -98,7 +98,9 @@ class Settings(BaseSettings):
 
     @property
     def resolved_data_dir(self) -> Path:
-        return self.data_dir.expanduser().resolve()
+        from hullscan.config import resolved_data_dir
+
+        return resolved_data_dir(str(self.data_dir))
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -21,7 +21,7 @@ from tests.conftest import shared_path
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory) -> Settings:
     tmp = tmp_path_factory.mktemp("cli-store")
-    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'hullscan.db'}")
+    settings = Settings(data_dir=tmp)  # the embedded default: the data directory's SQLite file
     upgrade(settings)
     db = Database(settings)
     for result in import_path(db, settings, str(shared_path("advisories", "osv", "pypi.jsonl.gz"))):
@@ -42,8 +42,10 @@ def _hullscan(settings: Settings, *args: str, env_extra: dict[str, str] | None =
     import os
     import sys
 
-    env = {**os.environ, "HULLSCAN_DATA_DIR": str(settings.data_dir), "HULLSCAN_DATABASE_URL": settings.sqlalchemy_url,
-           **(env_extra or {})}
+    env = {key: value for key, value in os.environ.items() if key != "HULLSCAN_DATABASE_URL"}
+    env.update({"HULLSCAN_DATA_DIR": str(settings.data_dir), **(env_extra or {})})
+    if settings.database_url:
+        env["HULLSCAN_DATABASE_URL"] = settings.database_url
     return subprocess.run([sys.executable, "-m", "hullscan", "scan", *args], capture_output=True, text=True,
                           env=env, timeout=300, check=False)
 
@@ -124,6 +126,32 @@ def test_scan_sbom_filters_exit_codes_and_vex(imported, app_sbom, tmp_path) -> N
     table = _hullscan(imported, str(app_sbom))
     assert table.returncode == 0 and "urllib3" in table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+
+def test_embedded_default_reads_the_file_as_the_database_url_path_does(imported, tmp_path) -> None:
+    """On the embedded default `hullscan scan` reads the SQLite file with the standard library's driver and
+    loads neither SQLAlchemy, pydantic nor Typer; through a database URL (SQLAlchemy) it reports the same."""
+    import os
+    import sys
+
+    image = f"oci-dir:{shared_path('testdata', 'images', 'debian-python-app')}"
+    out = tmp_path / "file.json"
+    probe = (
+        "import sys\n"
+        f"sys.argv = ['hullscan', 'scan', {image!r}, '--format', 'json', '--output', {str(out)!r}]\n"
+        "from hullscan.__main__ import main\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "print(code, sorted(m for m in ('sqlalchemy', 'pydantic', 'typer') if m in sys.modules))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "HULLSCAN_DATABASE_URL"}
+    env["HULLSCAN_DATA_DIR"] = str(imported.data_dir)
+    light = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
+    assert light.stdout.strip() == "0 []", light.stderr
+    via_url = _hullscan(Settings(data_dir=imported.data_dir, database_url=imported.sqlalchemy_url), image,
+                        "--format", "json")
+    assert via_url.returncode == 0, via_url.stderr
+    file_findings, url_findings = json.loads(out.read_text())["findings"], json.loads(via_url.stdout)["findings"]
+    assert len(file_findings) > 30 and file_findings == url_findings
 
 
 def test_scan_errors_are_clear(imported, tmp_path) -> None:

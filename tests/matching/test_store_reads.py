@@ -7,11 +7,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from hullscan.advisories.reader import SqlAdvisoryStore
+from hullscan.advisories.reader import SqlAdvisoryStore, SqliteFileAdvisoryStore
 from hullscan.advisories.service import import_path
 from hullscan.advisories.store import _ranges_from_json
 from hullscan.db import Database, upgrade
@@ -22,10 +23,7 @@ from tests.conftest import shared_path
 IMPORTS = [("osv", "pypi.jsonl.gz"), ("debian", "DSA", "list"), ("kev",)]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def session(request, tmp_path_factory) -> Iterator:
-    tmp = tmp_path_factory.mktemp(f"reads-{request.param}")
-    url = f"sqlite:///{tmp / 'hullscan.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres").create_database()
+def _imported(tmp: Path, url: str) -> Iterator:
     settings = Settings(data_dir=tmp, database_url=url)
     upgrade(settings)
     db = Database(settings)
@@ -35,6 +33,19 @@ def session(request, tmp_path_factory) -> Iterator:
     with db.session() as s:
         yield s
     db.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def session(request, tmp_path_factory) -> Iterator:
+    tmp = tmp_path_factory.mktemp(f"reads-{request.param}")
+    url = f"sqlite:///{tmp / 'hullscan.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres").create_database()
+    yield from _imported(tmp, url)
+
+
+@pytest.fixture(scope="module")
+def sqlite_session(tmp_path_factory) -> Iterator:
+    tmp = tmp_path_factory.mktemp("reads-file")
+    yield from _imported(tmp, f"sqlite:///{tmp / 'hullscan.db'}")
 
 
 def test_affected_for_returns_the_stored_rows_in_order(session) -> None:
@@ -89,17 +100,36 @@ def test_alias_lists_do_not_depend_on_what_else_is_asked(session) -> None:
     assert any(len(together[i].aliases) > 1 for i in sample)
 
 
+def test_the_sqlite_file_store_answers_as_the_session_store(sqlite_session) -> None:
+    """`hullscan scan` on the embedded default reads the file with the standard library's driver."""
+    session = sqlite_session
+    ours = SqliteFileAdvisoryStore(Path(session.get_bind().url.database))
+    try:
+        reference = SqlAdvisoryStore(session)
+        keys = [tuple(k) for k in session.execute(select(AffectedEntry.ecosystem, AffectedEntry.package).distinct())]
+        assert len(keys) > 600
+        assert ours.affected_for(keys) == reference.affected_for(keys)
+        ids = sorted(session.scalars(select(AdvisoryRecord.id)))
+        assert ours.advisories(ids) == reference.advisories(ids)
+        assert any(a.published for a in reference.advisories(ids).values())
+        assert not ours.is_empty()
+    finally:
+        ours.close()
+
+
 def test_reader_reads_advisory_columns_with_the_models_types() -> None:
-    from sqlalchemy import Float, String, Text
+    from sqlalchemy import JSON, Float, String, Text
 
     from hullscan.advisories import reader
+    from hullscan.db.base import UTCDateTime
 
-    for name, declared in reader._ADVISORY_COLUMNS:
+    kinds = {"datetime": UTCDateTime, "json": JSON}
+    for name, kind in reader._ADVISORY_COLUMNS:
         column_type = AdvisoryRecord.__table__.c[name].type
-        if declared is None:  # read as the driver gives it
+        if kind is None:  # read as the driver gives it
             assert isinstance(column_type, (String, Text, Float)), name
         else:
-            assert type(declared) is type(column_type), name
+            assert type(column_type) is kinds[kind], name
 
 
 def test_matchings_store_reads_load_no_orm_models() -> None:
@@ -111,3 +141,6 @@ def test_matchings_store_reads_load_no_orm_models() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('hullscan.db.models')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+    code = "import sys, hullscan.advisories.reader; print('sqlalchemy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False", "the SQLite file store must not load SQLAlchemy"

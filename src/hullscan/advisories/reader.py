@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
-from typing import Any
-
+from datetime import UTC, datetime
+from functools import lru_cache, partial
 from itertools import islice
-from typing import TYPE_CHECKING
-
-from sqlalchemy import JSON, bindparam, text
-from sqlalchemy.orm import Session
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
-from hullscan.db.base import UTCDateTime
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from hullscan.db.models.advisories import AffectedEntry
 
 # The look-ups matching makes need no ORM models (importing them loads every part's tables: a quarter of a
-# second of `hullscan scan`); the other reads below import them when called.
+# second of `hullscan scan`), nor, on the SQLite file, SQLAlchemy at all (`SqliteFileAdvisoryStore`: half a
+# second of imports); the other reads below import them when called.
 BATCH = 500  # values per IN-list, as the store's writes: well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -62,10 +61,11 @@ _ENRICHMENT_SQL = (
 )
 # Advisory rows go the same way; their datetimes and JSON are read with the columns' own types (`_processors`;
 # the types are those of `AdvisoryRecord`, which a test holds them to).
-_ADVISORY_COLUMNS: tuple[tuple[str, Any], ...] = (
-    ("id", None), ("source", None), ("summary", None), ("details", None), ("published", UTCDateTime()),
-    ("modified", UTCDateTime()), ("withdrawn", UTCDateTime()), ("severity", None), ("cvss_vector", None),
-    ("cvss_score", None), ("cvss_vectors", JSON()), ("references", JSON()),
+# (column, kind): None = as the driver gives it, "datetime" = UTCDateTime, "json" = JSON.
+_ADVISORY_COLUMNS: tuple[tuple[str, str | None], ...] = (
+    ("id", None), ("source", None), ("summary", None), ("details", None), ("published", "datetime"),
+    ("modified", "datetime"), ("withdrawn", "datetime"), ("severity", None), ("cvss_vector", None),
+    ("cvss_score", None), ("cvss_vectors", "json"), ("references", "json"),
 )
 _ADVISORIES_SQL = (
     "SELECT " + ", ".join(f'"{name}"' for name, _ in _ADVISORY_COLUMNS) + " FROM advisories WHERE id IN {in}"
@@ -81,6 +81,8 @@ def _driver_sql(template: str, mark: str, size: int) -> tuple[str, int]:
 
 @lru_cache(maxsize=64)
 def _portable_sql(template: str) -> Any:
+    from sqlalchemy import bindparam, text
+
     parts = template.split("{p}")
     sql = "".join(part + (f":p{i}" if i < len(parts) - 1 else "") for i, part in enumerate(parts))
     return text(sql.replace("{in}", ":values")).bindparams(bindparam("values", expanding=True))
@@ -101,15 +103,37 @@ def _rows(session: Session, template: str, values: list[Any], head: tuple[Any, .
 def _processors(dialect: Any) -> tuple[tuple[int, Any], ...]:
     """(position, result processor) of the advisory columns whose driver values may need converting (datetimes
     and JSON: text on SQLite). Strings and numbers come from the drivers as they are."""
+    from sqlalchemy import JSON
+
+    from hullscan.db.base import UTCDateTime
+
     out = []
-    for index, (_, type_) in enumerate(_ADVISORY_COLUMNS):
-        if type_ is not None:
+    for index, (_, kind) in enumerate(_ADVISORY_COLUMNS):
+        if kind is not None:
+            type_ = UTCDateTime() if kind == "datetime" else JSON()
             process = type_.dialect_impl(dialect).result_processor(dialect, None)
             if process is not None:
-                if isinstance(type_, UTCDateTime):  # immutable results, and a feed's dates repeat: read each once
+                if kind == "datetime":  # immutable results, and a feed's dates repeat: read each once
                     process = lru_cache(maxsize=65536)(process)
                 out.append((index, process))
     return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def _sqlite_datetime(value: str | None) -> datetime | None:
+    """What SQLAlchemy's SQLite DATETIME and `UTCDateTime` make of a stored value (`YYYY-MM-DD HH:MM:SS.ffffff`)."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _sqlite_json(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+_SQLITE_PROCESSORS = tuple((index, _sqlite_datetime if kind == "datetime" else _sqlite_json)
+                           for index, (_, kind) in enumerate(_ADVISORY_COLUMNS) if kind is not None)
 
 
 @lru_cache(maxsize=65536)
@@ -124,15 +148,20 @@ def _versions_of_text(text: str | None) -> tuple[str, ...]:
     return tuple(json.loads(text)) if text and text != "[]" else ()
 
 
-class SqlAdvisoryStore:
-    """`AdvisoryStore` over the database: every look-up is a few IN-queries, never one per package."""
+Rows = Callable[..., list[Any]]  # (template, values, head=()) -> rows
+
+
+class _MatchingReads:
+    """The look-ups matching makes (`AdvisoryStore`): every one a few IN-queries, never one per package, over
+    `_rows` (a template of the SQL above, its values and `{p}` parameters -> rows) and `_processors`."""
 
     # Each advisory's alias list is its own closure in the alias graph, whatever else is asked in the same call
     # (see `linked_ids`); matching relies on this to fetch all matched advisories in one call.
     alias_lists_per_id = True
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, rows: Rows, processors: Callable[[], tuple[tuple[int, Any], ...]]) -> None:
+        self._rows = rows
+        self._processors = processors
 
     def affected_for(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[AffectedPackage]]:
         by_eco: dict[str, set[str]] = {}
@@ -141,7 +170,7 @@ class SqlAdvisoryStore:
         out: dict[tuple[str, str], list[AffectedPackage]] = {}
         for eco, packages in by_eco.items():
             for chunk in _chunks(sorted(packages), BATCH):
-                rows = _rows(self.session, _AFFECTED_SQL, chunk, (eco,))
+                rows = self._rows(_AFFECTED_SQL, chunk, (eco,))
                 for advisory_id, ecosystem, package, ranges, versions, fix_state, severity in rows:
                     out.setdefault((ecosystem, package), []).append(AffectedPackage(
                         advisory_id, ecosystem, package, list(_ranges_of_text(ranges)),
@@ -161,7 +190,7 @@ class SqlAdvisoryStore:
                 break
             asked |= frontier
             for chunk, sql in itertools.product(_chunks(sorted(frontier), BATCH), _EDGES_SQL):
-                for a, b in _rows(self.session, sql, chunk):
+                for a, b in self._rows(sql, chunk):
                     neighbours[a].add(b)
                     neighbours[b].add(a)
             frontier = set(neighbours)
@@ -188,9 +217,9 @@ class SqlAdvisoryStore:
     def advisories(self, ids: Iterable[str]) -> dict[str, Advisory]:
         ids = list(dict.fromkeys(ids))
         rows: dict[str, list[Any]] = {}
-        processors = _processors(self.session.get_bind().dialect)
+        processors = self._processors()
         for chunk in _chunks(ids, BATCH):
-            for raw in _rows(self.session, _ADVISORIES_SQL, chunk):
+            for raw in self._rows(_ADVISORIES_SQL, chunk):
                 row = list(raw)
                 for index, process in processors:
                     row[index] = process(row[index])
@@ -201,9 +230,7 @@ class SqlAdvisoryStore:
             cves.update(x for x in others if x.startswith("CVE-"))
         enrich: dict[str, tuple[bool, str | None, float | None, float | None]] = {}
         for chunk in _chunks(sorted(cves), BATCH):
-            for cve_id, known_exploited, kev_date, epss_score, epss_percentile in _rows(
-                self.session, _ENRICHMENT_SQL, chunk
-            ):
+            for cve_id, known_exploited, kev_date, epss_score, epss_percentile in self._rows(_ENRICHMENT_SQL, chunk):
                 enrich[cve_id] = (bool(known_exploited), kev_date, epss_score, epss_percentile)
         out = {}
         for i, (_, source, summary, details, published, modified, withdrawn, severity, cvss_vector, cvss_score,
@@ -235,6 +262,15 @@ class SqlAdvisoryStore:
                 epss_percentile=best[3] if best else None,
             )
         return out
+
+
+class SqlAdvisoryStore(_MatchingReads):
+    """`AdvisoryStore` over a database session (SQLite or PostgreSQL), with the other reads of the store."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(partial(_rows, session),
+                         lambda: _processors(session.get_bind().dialect))
+        self.session = session
 
     def affected_of(self, advisory_id: str) -> list[AffectedPackage]:
         from sqlalchemy import select
@@ -272,6 +308,30 @@ def _affected(row: AffectedEntry) -> AffectedPackage:
         ranges=_ranges_from_json(row.ranges or []), versions=list(row.versions or []),
         fix_state=row.fix_state, severity=row.severity,
     )
+
+
+class SqliteFileAdvisoryStore(_MatchingReads):
+    """`AdvisoryStore` straight on an SQLite database file with the standard library's driver: the same SQL
+    and conversions as `SqlAdvisoryStore` (tests/matching/test_store_reads.py compares every answer), without
+    importing SQLAlchemy, for `hullscan scan` on the embedded default. Reads only (`query_only`)."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        self._conn.execute("PRAGMA query_only = ON")
+        super().__init__(self._file_rows, lambda: _SQLITE_PROCESSORS)
+
+    def _file_rows(self, template: str, values: list[Any], head: tuple[Any, ...] = ()) -> list[Any]:
+        sql, lists = _driver_sql(template, "?", len(values))
+        return self._conn.execute(sql, (*head, *(values * lists))).fetchall()
+
+    def is_empty(self) -> bool:
+        """No advisory stored; sqlite3.Error when the file has no advisory tables (never migrated)."""
+        return self._conn.execute("SELECT 1 FROM advisories LIMIT 1").fetchone() is None
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 @dataclass

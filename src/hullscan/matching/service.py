@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hullscan.advisories.types import AdvisoryStore
 from hullscan.matching.engine import match
@@ -17,7 +17,9 @@ from hullscan.matching.reports.model import ScanReport
 from hullscan.matching.sbom import looks_like_sbom, read_sbom
 from hullscan.matching.vex import apply_vex, load_vex
 from hullscan.scanner.inventory import Inventory
-from hullscan.settings import Settings
+
+if TYPE_CHECKING:
+    from hullscan.settings import Settings
 
 
 class ScanError(Exception):
@@ -124,79 +126,127 @@ class LocalStore:
     is_empty: Callable[[], bool]
 
 
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where `hullscan scan` finds advisories: the SQLite file of the data directory unless a database URL is
+    set. It can be built from raw settings (`hullscan.config`), so that a scan on the embedded default loads
+    neither pydantic nor SQLAlchemy; `settings()` gives the full settings where they are needed (a database
+    URL, or syncing an empty store)."""
+
+    data_dir: Path
+    database_url: str | None = None
+    given: Settings | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> StoreLocation:
+        return cls(settings.resolved_data_dir, settings.database_url, settings)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        return None if self.database_url else self.data_dir / "hullscan.db"
+
+    def settings(self) -> Settings:
+        if self.given is not None:
+            return self.given
+        from hullscan.settings import get_settings
+
+        return get_settings()
+
+
 @contextmanager
-def local_store(settings: Settings) -> Iterator[LocalStore]:
+def local_store(location: StoreLocation) -> Iterator[LocalStore]:
     """The advisory store of the local data directory. Whether it is empty is asked only when a scan found no
     candidates at all (counting the store costs more than most scans)."""
+    path = location.sqlite_file
+    if path is not None:
+        from hullscan.advisories.reader import SqliteFileAdvisoryStore
+
+        if not path.exists():
+            raise EmptyAdvisoryStore(_empty_message(location.data_dir))
+        file_store = SqliteFileAdvisoryStore(path)
+        try:
+            yield LocalStore(file_store, lambda: _is_empty(file_store.is_empty, location.data_dir))
+        finally:
+            file_store.close()
+        return
     from hullscan.advisories.reader import SqlAdvisoryStore
+    from hullscan.advisories.service import status
     from hullscan.db import Database
 
-    db_path = settings.resolved_data_dir / "hullscan.db"
-    if not settings.database_url and not db_path.exists():
-        raise EmptyAdvisoryStore(_empty_message(settings))
-    db = Database(settings)
-
-    def is_empty() -> bool:
-        from hullscan.advisories.service import status
-
-        return _is_empty_session(session, status, settings)
-
+    db = Database(location.settings())
     try:
         with db.session() as session:
-            yield LocalStore(SqlAdvisoryStore(session), is_empty)
+            yield LocalStore(SqlAdvisoryStore(session),
+                             lambda: _is_empty(lambda: not status(session)["totals"]["advisories"], location.data_dir))
     finally:
         db.dispose()
 
 
-def _preload_store_modules() -> None:
+def _preload_store_modules(location: StoreLocation) -> None:
     try:
         import hullscan.advisories.reader  # noqa: F401
+
+        if location.sqlite_file is None:
+            import hullscan.db  # noqa: F401
     except ImportError:  # the real import below reports it
         pass
 
 
-def sync_empty_store(settings: Settings) -> None:
+def sync_empty_store(location: StoreLocation) -> None:
     """Sync the configured sources into an empty store (what `hullscan scan` does unless --offline)."""
     from hullscan.advisories.service import status, sync
     from hullscan.db import Database, upgrade
 
+    settings = location.settings()
     upgrade(settings)
     db = Database(settings)
     try:
         results = sync(db, settings)
         failures = [f"{r.source}: {r.error}" for r in results if not r.ok]
         with db.session() as session:
-            if _is_empty_session(session, status, settings):
+            if _is_empty(lambda: not status(session)["totals"]["advisories"], location.data_dir):
                 detail = "; ".join(failures) or "no source returned advisories"
-                raise EmptyAdvisoryStore(f"{_empty_message(settings)} (sync failed: {detail})")
+                raise EmptyAdvisoryStore(f"{_empty_message(location.data_dir)} (sync failed: {detail})")
     finally:
         db.dispose()
 
 
+def _is_database_error(exc: BaseException) -> bool:
+    """An error of the database driver or of SQLAlchemy (when loaded): the store is not what it should be."""
+    import sqlite3
+    import sys
+
+    if isinstance(exc, sqlite3.Error):
+        return True
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    return sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.SQLAlchemyError)
+
+
+def _no_tables(data_dir: Path, exc: BaseException) -> EmptyAdvisoryStore:
+    return EmptyAdvisoryStore(f"{_empty_message(data_dir)}; the database has no advisory tables yet "
+                              f"({type(exc).__name__}): run `hullscan db upgrade` first")
+
+
 def scan_with_local_store(
-    request: ScanRequest, settings: Settings, *, offline: bool, notify: Callable[[str], None] | None = None
+    request: ScanRequest, location: StoreLocation, *, offline: bool, notify: Callable[[str], None] | None = None
 ) -> ScanReport:
     """Analyse (or read) the target once, match it against the local store; an empty store is an error when
     offline, else it is synced first (as `trivy` fetches its database on first use) and the scan rerun."""
     for path in request.vex_files:  # fail on a bad VEX file before any slow work
         load_vex(path)
-    # The database layer takes about a second of imports; let them run while the image is read (the
-    # scanner's decompression runs outside the GIL).
-    preload = threading.Thread(target=_preload_store_modules, daemon=True)
+    # The store's imports run while the image is read (the scanner's decompression runs outside the GIL).
+    preload = threading.Thread(target=_preload_store_modules, args=(location,), daemon=True)
     preload.start()
     inventory = load_inventory(request)
     preload.join()
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
-        with local_store(settings) as local:
+        with local_store(location) as local:
             try:
                 report = run_scan(request, local.store, inventory=inventory)
-            except SQLAlchemyError as exc:  # no advisory tables (never migrated) or not a hullscan database
-                raise EmptyAdvisoryStore(
-                    f"{_empty_message(settings)}; the database has no advisory tables yet ({type(exc).__name__}): "
-                    "run `hullscan db upgrade` first"
-                ) from exc
+            except Exception as exc:  # no advisory tables (never migrated) or not a hullscan database
+                if not _is_database_error(exc):
+                    raise
+                raise _no_tables(location.data_dir, exc) from exc
             empty = report.stats.candidates == 0 and local.is_empty()
     except EmptyAdvisoryStore:
         if offline:
@@ -205,27 +255,26 @@ def scan_with_local_store(
     if not empty:
         return report
     if offline:
-        raise EmptyAdvisoryStore(_empty_message(settings))
+        raise EmptyAdvisoryStore(_empty_message(location.data_dir))
     if notify:
         notify("the advisory store is empty: syncing the configured sources first (--offline skips this)")
-    sync_empty_store(settings)
-    with local_store(settings) as local:
+    sync_empty_store(location)
+    with local_store(location) as local:
         return run_scan(request, local.store, inventory=inventory)
 
 
-def _is_empty_session(session: Any, status: Callable[[Any], dict], settings: Settings) -> bool:
+def _is_empty(ask: Callable[[], bool], data_dir: Path) -> bool:
     try:
-        return not status(session)["totals"]["advisories"]
+        return ask()
     except Exception as exc:  # noqa: BLE001 - an unmigrated or foreign database: report it as empty, clearly
-        raise EmptyAdvisoryStore(
-            f"{_empty_message(settings)}; the database has no advisory tables yet ({type(exc).__name__}): "
-            "run `hullscan db upgrade` first"
-        ) from exc
+        if not _is_database_error(exc) and not isinstance(exc, KeyError):
+            raise
+        raise _no_tables(data_dir, exc) from exc
 
 
-def _empty_message(settings: Settings) -> str:
+def _empty_message(data_dir: Path) -> str:
     return (
-        f"no advisories in {settings.resolved_data_dir}: import or sync them first, e.g. "
+        f"no advisories in {data_dir}: import or sync them first, e.g. "
         "`hullscan advisories sync` or `hullscan advisories import PATH` (set HULLSCAN_DATA_DIR to use another "
         "data directory)"
     )

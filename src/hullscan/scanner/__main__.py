@@ -1,9 +1,7 @@
 """`hullscan sbom IMAGE [...]` (also `python -m hullscan.scanner`): the scanner's command line.
 
 `hullscan sbom` runs here without the other parts, Typer or pydantic: their imports (~0.25 s) would be most
-of a warm scan. The three scanner settings are read the way `hullscan.settings.Settings` reads them
-(`HULLSCAN_*` environment first, then `hullscan.toml` or `$HULLSCAN_CONFIG`), which
-tests/scanner/test_entry.py checks against `Settings` itself.
+of a warm scan. Its three settings are read by `hullscan.config.raw_settings`, as `Settings` reads them.
 """
 
 from __future__ import annotations
@@ -13,24 +11,10 @@ import os
 import sys
 from pathlib import Path
 
+from hullscan.config import raw_settings
 from hullscan.scanner.command import FORMATS, run_sbom
 
 SETTINGS = ("scanner_cache_dir", "scanner_max_file_bytes", "scanner_max_layer_bytes")
-
-
-def scanner_settings() -> dict[str, str]:
-    """The scanner's settings that are set, as strings: environment (names case-insensitive) over the TOML file."""
-    found: dict[str, str] = {}
-    config = Path(os.environ.get("HULLSCAN_CONFIG", "hullscan.toml"))
-    if config.is_file():
-        import tomllib
-
-        with config.open("rb") as fh:
-            data = tomllib.load(fh)
-        found.update({name: str(data[name]) for name in SETTINGS if name in data})
-    env = {key.lower(): value for key, value in os.environ.items()}
-    found.update({name: env[f"hullscan_{name}"] for name in SETTINGS if env.get(f"hullscan_{name}")})
-    return found
 
 
 def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
@@ -53,7 +37,7 @@ def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
                         help="Mark the SBOM as container_scanning_for_registry (default: $REGISTRY_TRIGGERED=true).")
     args = parser.parse_args(argv)
     try:
-        settings = scanner_settings()
+        settings = raw_settings(SETTINGS)
         cache_dir = Path(settings["scanner_cache_dir"]) if "scanner_cache_dir" in settings else None
         max_file = int(settings.get("scanner_max_file_bytes", 0)) or None
         max_layer = int(settings.get("scanner_max_layer_bytes", 0)) or None

@@ -1,0 +1,100 @@
+"""`hullscan scan TARGET [...]` (also `python -m hullscan.matching`): the scan command line.
+
+Like `hullscan sbom`, it runs without Typer, pydantic or, on the embedded default (the data directory's
+SQLite file), SQLAlchemy: those imports were over a second of a cold scan. Its settings are read by
+`hullscan.config.raw_settings`, as `Settings` reads them; the full settings are loaded only to use a database
+URL or to sync an empty store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hullscan.config import raw_settings, resolved_data_dir
+from hullscan.matching.reports import FORMATS
+
+SETTINGS = ("data_dir", "database_url", "matching_max_sbom_components")
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Scan an image or SBOM for known vulnerabilities, like `trivy image` / `grype`.")
+    parser.add_argument("target", help="Image (docker://…, oci-dir:…, oci-archive:…, docker-archive:…) or an SBOM file.")
+    parser.add_argument("-f", "--format", default="table", help=f"Report format: {', '.join(FORMATS)} (default: table).")
+    parser.add_argument("-s", "--severity", help="Report only these severities, e.g. HIGH,CRITICAL.")
+    parser.add_argument("--ignore-unfixed", action="store_true", help="Leave out vulnerabilities with no fix yet.")
+    parser.add_argument("--fail-on", help="Exit non-zero when a finding is at least this severe.")
+    parser.add_argument("--exit-code", type=int, help="Exit code for --fail-on (or for any finding); default 1.")
+    parser.add_argument("-o", "--output", type=Path, help="Write the report to this file instead of stdout.")
+    parser.add_argument("--vex", type=Path, action="append", default=[],
+                        help="OpenVEX file (repeatable): not_affected/fixed statements suppress findings.")
+    parser.add_argument("--offline", action="store_true",
+                        help="Use only the local advisories; never sync them, even when the store is empty.")
+    parser.add_argument("--platform", help="Platform of a multi-arch image, e.g. linux/arm64.")
+    parser.add_argument("--insecure", action="store_true", help="Allow plain-HTTP registries.")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "hullscan scan") -> int:
+    args = _parser(prog).parse_args(argv)
+    if args.format not in FORMATS:
+        return _die(f"unknown --format {args.format!r}; choose one of {', '.join(FORMATS)}")
+    from hullscan.matching.reports import write_report
+    from hullscan.matching.sbom import SbomError
+    from hullscan.matching.service import (ScanError, ScanRequest, StoreLocation, fails, parse_severities,
+                                           scan_with_local_store)
+    from hullscan.matching.vex import VexError
+
+    try:
+        raw = raw_settings(SETTINGS)
+        location = StoreLocation(resolved_data_dir(raw.get("data_dir")), raw.get("database_url"))
+        max_components = int(raw.get("matching_max_sbom_components", 250_000))
+    except (ValueError, OSError) as exc:
+        return _die(f"invalid setting: {exc}")
+    try:
+        severities = parse_severities(args.severity)
+        if args.fail_on is not None:
+            parse_severities(args.fail_on)
+        request = ScanRequest(target=args.target, severities=severities, ignore_unfixed=args.ignore_unfixed,
+                              vex_files=list(args.vex), platform=args.platform, insecure=args.insecure,
+                              max_sbom_components=max_components)
+        report = scan_with_local_store(request, location, offline=args.offline,
+                                       notify=lambda message: print(message, file=sys.stderr))
+    except (ScanError, SbomError, VexError) as exc:
+        return _die(str(exc))
+    output: Path | None = args.output
+    if output is not None and output.exists() and not output.is_file():
+        # /dev/null, a FIFO, a terminal: write straight into it (a rename would replace the device node).
+        try:
+            with output.open("w", encoding="utf-8") as fh:
+                write_report(args.format, report, fh)
+        except OSError as exc:
+            return _die(f"cannot write {output}: {exc.strerror or exc}")
+    elif output is not None:
+        tmp = output.with_name(output.name + ".part")
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                write_report(args.format, report, fh)
+            tmp.replace(output)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            return _die(f"cannot write {output}: {exc.strerror or exc}")
+    else:
+        write_report(args.format, report, sys.stdout)
+    if args.format != "table":
+        for warning in report.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    if (args.fail_on is not None or args.exit_code is not None) and fails(report, args.fail_on):
+        return args.exit_code if args.exit_code is not None else 1
+    return 0
+
+
+def _die(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m hullscan.matching"))
