@@ -350,7 +350,7 @@ def main() -> None:
         f"| trivy cold SBOM-only {e['median_trivy_s']} s wall, {e['median_trivy_cpu_s']} s CPU "
         f"| ratio {e['ratio']} wall, {e['cpu_ratio']} CPU (<= {e['target_ratio']}) |",
         "",
-        "Where the CPU of `hullscan scan` goes: `import hullscan.cli` alone (every command pays it) "
+        "Where the CPU goes: `import hullscan.cli` (the Typer CLI, which `hullscan scan` and `sbom` do not load) "
         f"{e['cli_import_cpu_s']} s; in-process scan without the CLI (median of 3): interpreter {ph['interpreter']} s, "
         f"matching service imports {ph['matching_service_import']} s, scanner (image -> inventory) {ph['scanner']} s, "
         f"opening the store {ph['store_open']} s, match {ph['match']} s.",
