@@ -63,3 +63,13 @@ def test_config_file_named_by_hullscan_config(tmp_path: Path, monkeypatch: pytes
     monkeypatch.delenv("HULLSCAN_DATA_DIR", raising=False)
     monkeypatch.setenv("HULLSCAN_CONFIG", str(config))
     assert raw_settings(("data_dir",)) == {"data_dir": "/srv/hullscan"} and Settings().data_dir == Path("/srv/hullscan")
+
+
+def test_the_commands_defaults_are_the_settings_defaults() -> None:
+    from hullscan.matching.service import ScanRequest
+    from hullscan.scanner.command import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LAYER_BYTES
+
+    fields = Settings.model_fields
+    assert ScanRequest("x").max_sbom_components == fields["matching_max_sbom_components"].default
+    assert DEFAULT_MAX_FILE_BYTES == fields["scanner_max_file_bytes"].default
+    assert DEFAULT_MAX_LAYER_BYTES == fields["scanner_max_layer_bytes"].default

@@ -318,8 +318,9 @@ class SqliteFileAdvisoryStore(_MatchingReads):
     def __init__(self, path: Path) -> None:
         if not path.is_file():
             raise FileNotFoundError(path)
-        self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA query_only = ON")
+        self._conn.execute("BEGIN")  # one snapshot for every read, as the session store's unit of work
         super().__init__(self._file_rows, lambda: _SQLITE_PROCESSORS)
 
     def _file_rows(self, template: str, values: list[Any], head: tuple[Any, ...] = ()) -> list[Any]:
@@ -331,6 +332,7 @@ class SqliteFileAdvisoryStore(_MatchingReads):
         return self._conn.execute("SELECT 1 FROM advisories LIMIT 1").fetchone() is None
 
     def close(self) -> None:
+        self._conn.rollback()
         self._conn.close()
 
 

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None, prog: str = "hullscan scan") -> int:
     try:
         raw = raw_settings(SETTINGS)
         location = StoreLocation(resolved_data_dir(raw.get("data_dir")), raw.get("database_url"))
-        max_components = int(raw.get("matching_max_sbom_components", 250_000))
+        limits = {"max_sbom_components": int(raw["matching_max_sbom_components"])} if (
+            "matching_max_sbom_components" in raw) else {}
     except (ValueError, OSError) as exc:
         return _die(f"invalid setting: {exc}")
     try:
@@ -58,8 +59,7 @@ def main(argv: list[str] | None = None, prog: str = "hullscan scan") -> int:
         if args.fail_on is not None:
             parse_severities(args.fail_on)
         request = ScanRequest(target=args.target, severities=severities, ignore_unfixed=args.ignore_unfixed,
-                              vex_files=list(args.vex), platform=args.platform, insecure=args.insecure,
-                              max_sbom_components=max_components)
+                              vex_files=list(args.vex), platform=args.platform, insecure=args.insecure, **limits)
         report = scan_with_local_store(request, location, offline=args.offline,
                                        notify=lambda message: print(message, file=sys.stderr))
     except (ScanError, SbomError, VexError) as exc:

@@ -175,7 +175,7 @@ def local_store(location: StoreLocation) -> Iterator[LocalStore]:
 
     db = Database(location.settings())
     try:
-        with db.session() as session:
+        with db.read_session() as session:
             yield LocalStore(SqlAdvisoryStore(session),
                              lambda: _is_empty(lambda: not status(session)["totals"]["advisories"], location.data_dir))
     finally:
