@@ -289,3 +289,86 @@ def test_setting_and_triage_changes_are_audited(app_client: Any) -> None:
     assert len(events) == 1 and events[0]["actor"] == "mona" and events[0]["target"] == "team/app"
     assert events[0]["details"]["cs4r_tag_patterns"] == ["latest", "v*"] and events[0]["client_ip"]
     assert client.get("/api/v1/audit_events", auth=mona).status_code == 403
+
+
+def _csrf(client: TestClient, path: str = "/user_settings") -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.text[:300]
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+
+def test_user_settings_page_tokens_shown_once_and_revoked(app_client: Any) -> None:
+    client, db = app_client
+    password = _user(db, "dev", role="developer")
+    assert sign_in(client, "dev", password).status_code == 303
+    assert 'href="/user_settings"' in client.get("/projects").text
+    created = client.post("/user_settings/personal_access_tokens",
+                          data={"name": "ci <b>bot</b>", "scopes": ["read_api", "read_registry"],
+                                "expires_at": "2999-01-01", "csrf_token": _csrf(client)})
+    assert created.status_code == 201
+    token = re.search(r"<code>(hspat_[^<]+)</code>", created.text).group(1)  # type: ignore[union-attr]
+    remember_secret(token)
+    assert "<b>bot</b>" not in created.text and "ci &lt;b&gt;bot&lt;/b&gt;" in created.text  # untrusted name
+    me = client.get("/api/v1/user", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["scopes"] == ["read_api", "read_registry"]
+    listed = client.get("/user_settings").text
+    assert token not in listed and "read_api, read_registry" in listed  # shown once, only its digest is kept
+    bad = client.post("/user_settings/personal_access_tokens",
+                      data={"name": "x", "scopes": ["root"], "csrf_token": _csrf(client)})
+    assert bad.status_code == 400 and "unknown scope" in bad.text
+    past = client.post("/user_settings/personal_access_tokens",
+                       data={"name": "x", "scopes": ["api"], "expires_at": "2001-01-01", "csrf_token": _csrf(client)})
+    assert past.status_code == 400 and "future" in past.text
+    token_id = client.get("/api/v1/user/personal_access_tokens", headers={"Authorization": f"Bearer {token}"})
+    assert token_id.status_code == 403  # read_api cannot manage tokens
+    with db.session() as s:
+        row_id = auth.list_personal_access_tokens(s, auth.require_user(s, "dev"))[0].id
+        other_id = auth.create_personal_access_token(s, auth.require_user(s, ADMIN_USER), "admin's", ["api"])[0].id
+    assert client.post(f"/user_settings/personal_access_tokens/{other_id}/revoke",
+                       data={"csrf_token": _csrf(client)}).status_code == 404  # not one's own
+    revoked = client.post(f"/user_settings/personal_access_tokens/{row_id}/revoke", data={"csrf_token": _csrf(client)})
+    assert revoked.status_code == 303
+    assert client.get("/api/v1/user", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert "revoked" in client.get("/user_settings").text
+    actions = [e["action"] for e in client.get("/api/v1/audit_events", auth=(ADMIN_USER, ADMIN_PASSWORD)).json()]
+    assert {"personal_access_token_created", "personal_access_token_revoked"} <= set(actions)
+
+
+def test_password_change_needs_the_current_password_and_ends_other_sign_ins(app_client: Any) -> None:
+    client, db = app_client
+    password = _user(db, "dev", role="developer")
+    assert sign_in(client, "dev", password).status_code == 303
+    elsewhere = TestClient(client.app, follow_redirects=False)
+    assert sign_in(elsewhere, "dev", password).status_code == 303
+    short = client.post("/user_settings/password", data={"current_password": password, "new_password": "short",
+                                                          "csrf_token": _csrf(client)})
+    assert short.status_code == 400 and "8 to" in short.text
+    wrong = client.post("/user_settings/password", data={"current_password": "not-it-at-all",
+                                                          "new_password": "dev-password-2", "csrf_token": _csrf(client)})
+    assert wrong.status_code == 400 and "current password is wrong" in wrong.text
+    new_password = remember_secret("dev-password-2")
+    changed = client.post("/user_settings/password", data={"current_password": password,
+                                                            "new_password": new_password, "csrf_token": _csrf(client)})
+    assert changed.status_code == 303 and changed.headers["location"].startswith("/user_settings?changed=1")
+    assert client.get("/user_settings").status_code == 200  # this sign-in stays
+    assert elsewhere.get("/projects").headers["location"].startswith("/users/sign_in")  # the other one ended
+    assert client.get("/api/v1/user", auth=("dev", password)).status_code == 401
+    assert client.get("/api/v1/user", auth=("dev", new_password)).status_code == 200
+    # the API: the current password is required, the policy holds, a PAT with `api` may do it
+    _, api_token = _token(db, "dev", ["api"])
+    bearer = {"Authorization": f"Bearer {api_token}"}
+    assert client.put("/api/v1/user/password", headers=bearer,
+                      json={"current_password": "nope-nope", "new_password": "dev-password-3"}).status_code == 400
+    assert client.put("/api/v1/user/password", headers=bearer,
+                      json={"current_password": new_password, "new_password": "x"}).status_code == 400
+    final = remember_secret("dev-password-3")
+    assert client.put("/api/v1/user/password", headers=bearer,
+                      json={"current_password": new_password, "new_password": final}).status_code == 204
+    assert client.get("/api/v1/user", auth=("dev", final)).status_code == 200
+    _, read_token = _token(db, "dev", ["read_api"])
+    assert client.put("/api/v1/user/password", headers={"Authorization": f"Bearer {read_token}"},
+                      json={"current_password": final, "new_password": "dev-password-4"}).status_code == 403
+    audit = client.get("/api/v1/audit_events", auth=(ADMIN_USER, ADMIN_PASSWORD)).json()
+    assert sum(e["action"] == "password_changed" for e in audit) == 2
+    assert any(e["action"] == "sign_in_failed" and e.get("details", {}).get("channel") == "password_change"
+               for e in audit)

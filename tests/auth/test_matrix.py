@@ -80,6 +80,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/user/personal_access_tokens"): "signed_in",
     ("POST", "/api/v1/user/personal_access_tokens"): "signed_in",
     ("DELETE", "/api/v1/user/personal_access_tokens/{token_id}"): "signed_in",
+    ("PUT", "/api/v1/user/password"): "signed_in",
+    ("GET", "/user_settings"): "signed_in",
+    ("POST", "/user_settings/personal_access_tokens"): "signed_in",
+    ("POST", "/user_settings/personal_access_tokens/{token_id}/revoke"): "signed_in",
+    ("POST", "/user_settings/password"): "signed_in",
     ("GET", "/api/v1/projects"): "signed_in",
     ("POST", "/api/v1/projects"): "admin",  # under team/ (users may also create in their own namespace)
     ("PUT", "/api/v1/projects/{project:path}/visibility"): "maintainer",
@@ -324,6 +329,8 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
                                                                         "state": "confirmed"},
         "/api/v1/projects/{project:path}/webhooks": {"url": "http://127.0.0.1:9/x"},
         "/api/v1/jobs/{job_id}": {"state": "running"},
+        # a wrong current password: allowed callers get 400 and nobody's password changes
+        "/api/v1/user/password": {"current_password": "not-the-password", "new_password": "matrix-password-1"},
     }
     forms: dict[str, dict[str, Any]] = {
         "/users/sign_in": {"username": "victim-user", "password": "victim-password-1"},
@@ -332,6 +339,8 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/state": {"state": "confirmed"},
         "/projects/{project:path}/-/settings": {"tag_patterns": "latest", "daily_limit": "50", "cs4r_enabled": "on"},
         "/projects/{project:path}/-/settings/webhooks": {"url": "http://127.0.0.1:9/y", "events": "new_vulnerability"},
+        "/user_settings/personal_access_tokens": {"name": "t", "scopes": "read_api"},
+        "/user_settings/password": {"current_password": "not-the-password", "new_password": "matrix-password-1"},
     }
     if method in ("POST", "PUT", "PATCH") and template in bodies:
         kwargs["json"] = bodies[template]

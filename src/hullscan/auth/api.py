@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from hullscan.auth import service
+from hullscan.auth.credentials import PasswordPolicyError
 from hullscan.auth.http import client_ip, current_principal, token_issuer
 from hullscan.auth.principal import REGISTRY_ACTIONS, Action, Kind, Principal, Role, authorize, is_allowed
 from hullscan.auth.projects import default_project_path, find_project_for_repository, list_projects
@@ -152,6 +153,27 @@ def revoke_my_token(token_id: int, request: Request, principal: Principal = Depe
         raise HTTPException(status_code=404, detail=str(exc)) from None
     service.audit(session, principal, "personal_access_token_revoked", f"pat:{token_id}",
                   client_ip=client_ip(request))
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+@router.put("/user/password", tags=["auth"], status_code=204)
+def change_my_password(body: PasswordChangeIn, request: Request,
+                       principal: Principal = Depends(current_principal)) -> None:
+    """Change your own password (the current one is required, as at sign-in); your other sign-ins end."""
+    authorize(principal, Action.MANAGE_OWN_TOKENS)
+    if principal.kind is not Kind.USER:
+        raise HTTPException(status_code=403, detail="only users have a password")
+    try:
+        service.change_password(request.app.state.db, request.app.state.settings, principal.name,
+                                body.current_password, body.new_password, client_ip(request))
+    except PasswordPolicyError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    except service.InvalidCredentials:
+        raise HTTPException(status_code=400, detail="the current password is wrong") from None
 
 
 # --- projects, members and deploy tokens -------------------------------------------------------------------------

@@ -37,10 +37,14 @@ class PasswordPolicyError(ValueError):
     """A new password is too short or too long."""
 
 
-def hash_password(password: str) -> str:
+def check_password_policy(password: str) -> None:
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise PasswordPolicyError(
             f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    check_password_policy(password)
     return _hasher.hash(password)
 
 

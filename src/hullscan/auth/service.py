@@ -408,6 +408,23 @@ def sign_in_with_password(db: Database, settings: Settings, username: str, passw
     raise InvalidCredentials("invalid username or password")
 
 
+def change_password(db: Database, settings: Settings, username: str, current: str, new: str,
+                    client_ip: str | None, *, keep_session: str | None = None) -> None:
+    """A user's own password change. The new password must meet the policy (checked first: a refused new
+    password costs no sign-in attempt); the current one is checked as a sign-in is, failures counted and
+    throttled; then every other sign-in of the user ends (the one in `keep_session` stays), as in GitLab."""
+    credentials.check_password_policy(new)
+    principal = sign_in_with_password(db, settings, username, current, client_ip, channel="password_change")
+    with db.session() as session:
+        user = require_user(session, principal.name)
+        set_password(session, user, new)
+        others = delete(UserSession).where(UserSession.user_id == user.id)
+        if keep_session:
+            others = others.where(UserSession.session_digest != token_digest(keep_session))
+        session.execute(others)
+        audit(session, principal, "password_changed", user.username, client_ip=client_ip)
+
+
 # --- personal access tokens and deploy tokens --------------------------------------------------------------------
 
 def _scopes(values: Sequence[str], allowed: set[Scope]) -> list[str]:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from hullscan.web.ui import auth_pages, images_pages, pipelines_pages, projects_pages, report_pages, settings_pages
+from hullscan.web.ui import (auth_pages, images_pages, pipelines_pages, projects_pages, report_pages, settings_pages,
+                             user_pages)
 from hullscan.web.ui.security import UISecurityMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 router = APIRouter(include_in_schema=False)
-for _part in (auth_pages, report_pages, images_pages, pipelines_pages, settings_pages, projects_pages):
+for _part in (auth_pages, report_pages, images_pages, pipelines_pages, settings_pages, projects_pages, user_pages):
     router.include_router(_part.router)
 
 __all__ = ["STATIC_DIR", "UISecurityMiddleware", "router"]
