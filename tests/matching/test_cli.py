@@ -180,6 +180,17 @@ def test_scan_with_an_empty_store_says_what_to_do(tmp_path, app_sbom) -> None:
     assert proc.returncode == 2 and "no advisories" in proc.stderr and "syncing" not in proc.stderr
 
 
+def test_a_store_that_is_not_a_database_is_a_clear_error(tmp_path, app_sbom) -> None:
+    garbage = Settings(data_dir=tmp_path / "garbage")
+    garbage.data_dir.mkdir()
+    (garbage.data_dir / "hullscan.db").write_bytes(b"\x00not sqlite\xff" * 400)
+    directory = Settings(data_dir=tmp_path / "directory")
+    (directory.data_dir / "hullscan.db").mkdir(parents=True)
+    for settings, says in ((garbage, "run `hullscan db upgrade` first"), (directory, "cannot open the advisory store")):
+        proc = _hullscan(settings, str(app_sbom), "--offline")
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_scan_syncs_an_empty_store_unless_offline(tmp_path, app_sbom) -> None:
     """Without --offline an empty store is synced first: from a local server shaped like CISA's KEV feed here
     (KEV alone gives no affected packages, so the scan then reports the store still empty, naming nothing failed)

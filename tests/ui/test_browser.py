@@ -220,6 +220,19 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         assert "online" in page.locator("table").inner_text()  # the local runner pool that ran the scan
 
+        # the user's own settings: a personal access token is shown once, then revoked
+        page.get_by_test_id("user-settings-link").click()
+        page.wait_for_url("**/user_settings")
+        page.get_by_label("Name").fill("browser token")
+        page.get_by_label("read_api").check()
+        page.get_by_role("button", name="Create token").click()
+        assert re.search(r"hspat_\S{20,}", page.get_by_test_id("new-token").inner_text())
+        page.screenshot(path=str(shots / "14-user-settings.png"), full_page=True)
+        page.locator("tr[data-token]").get_by_role("button", name="Revoke").click()
+        page.wait_for_url("**/user_settings#personal-access-tokens")
+        assert "revoked" in page.locator("tr[data-token]").inner_text()
+        assert page.get_by_test_id("new-token").count() == 0  # never shown again
+
         # hostile package name and description are inert on every page that shows them
         with _db(server).session() as s:
             xss_id = s.scalars(vulns.select(vulns.Vulnerability.id)
@@ -233,7 +246,7 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
         page.goto(f"/projects/group/app/-/security/vulnerabilities/{xss_id}")
         assert XSS_NAME in page.get_by_test_id("package").inner_text()  # shown as text
         assert '<script>alert("desc")</script>' in page.get_by_test_id("description").inner_text()
-        page.screenshot(path=str(shots / "14-xss-inert.png"), full_page=True)
+        page.screenshot(path=str(shots / "15-xss-inert.png"), full_page=True)
         assert dialogs == []
-    assert len(list(shots.glob("*.png"))) == 14
+    assert len(list(shots.glob("*.png"))) == 15
     assert re.match(r"sha256:[0-9a-f]{64}$", job["digest"])

@@ -317,7 +317,7 @@ class SqliteFileAdvisoryStore(_MatchingReads):
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
-            raise FileNotFoundError(path)
+            raise FileNotFoundError("not a file")
         self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA query_only = ON")
         self._conn.execute("BEGIN")  # one snapshot for every read, as the session store's unit of work

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -163,7 +164,10 @@ def local_store(location: StoreLocation) -> Iterator[LocalStore]:
 
         if not path.exists():
             raise EmptyAdvisoryStore(_empty_message(location.data_dir))
-        file_store = SqliteFileAdvisoryStore(path)
+        try:
+            file_store = SqliteFileAdvisoryStore(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise ScanError(f"cannot open the advisory store {path}: {exc}") from exc
         try:
             yield LocalStore(file_store, lambda: _is_empty(file_store.is_empty, location.data_dir))
         finally:
