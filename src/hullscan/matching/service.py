@@ -136,19 +136,12 @@ class StoreLocation:
 
     data_dir: Path
     database_url: str | None = None
-    given: Settings | None = None
-
-    @classmethod
-    def of(cls, settings: Settings) -> StoreLocation:
-        return cls(settings.resolved_data_dir, settings.database_url, settings)
 
     @property
     def sqlite_file(self) -> Path | None:
         return None if self.database_url else self.data_dir / "hullscan.db"
 
     def settings(self) -> Settings:
-        if self.given is not None:
-            return self.given
         from hullscan.settings import get_settings
 
         return get_settings()
@@ -217,7 +210,6 @@ def sync_empty_store(location: StoreLocation) -> None:
 
 def _is_database_error(exc: BaseException) -> bool:
     """An error of the database driver or of SQLAlchemy (when loaded): the store is not what it should be."""
-    import sqlite3
     import sys
 
     if isinstance(exc, sqlite3.Error):
