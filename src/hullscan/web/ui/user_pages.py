@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from hullscan.auth import Action, Principal, authorize
 from hullscan.auth import service as auth
 from hullscan.auth.credentials import PasswordPolicyError
-from hullscan.auth.http import SESSION_COOKIE, audit
+from hullscan.auth.http import SESSION_COOKIE, audit, client_ip
 from hullscan.auth.principal import Kind, Scope
 from hullscan.db.models.auth import User
 from hullscan.web.ui.deps import ui_principal, ui_session
@@ -82,13 +82,10 @@ async def change_password(request: Request, current_password: str = Form(max_len
                           new_password: str = Form(max_length=1024),
                           principal: Principal = Depends(ui_principal)) -> Response:
     """Checked as a sign-in is (failures counted and throttled); this sign-in stays, every other one ends."""
-    if principal.kind is not Kind.USER:
-        authorize(principal, Action.MANAGE_OWN_TOKENS)
-        raise HTTPException(status_code=403, detail="Only users have a password.")
     authorize(principal, Action.MANAGE_OWN_TOKENS)
+    if principal.kind is not Kind.USER:
+        raise HTTPException(status_code=403, detail="Only users have a password.")
     db, settings = request.app.state.db, request.app.state.settings
-    from hullscan.auth.http import client_ip
-
     try:
         await run_in_threadpool(auth.change_password, db, settings, principal.name, current_password, new_password,
                                 client_ip(request), keep_session=request.cookies.get(SESSION_COOKIE))
