@@ -372,3 +372,45 @@ def test_password_change_needs_the_current_password_and_ends_other_sign_ins(app_
     assert sum(e["action"] == "password_changed" for e in audit) == 2
     assert any(e["action"] == "sign_in_failed" and e.get("details", {}).get("channel") == "password_change"
                for e in audit)
+
+
+def test_members_page_and_deploy_tokens_in_the_ui(app_client: Any) -> None:
+    client, db = app_client
+    owner_password = _user(db, "own", role="owner")
+    dev_password = _user(db, "dev", role="developer")
+    _user(db, "newbie")
+    page = "/projects/team/app/-/project_members"
+    assert sign_in(client, "dev", dev_password).status_code == 303
+    listed = client.get(page)
+    assert listed.status_code == 200 and 'data-member="own"' in listed.text and "Add member" not in listed.text
+    assert client.post(page, data={"username": "newbie", "role": "guest", "csrf_token": _csrf(client, page)}) \
+        .status_code == 403  # a developer sees members but does not manage them
+    owner = TestClient(client.app, follow_redirects=False)
+    assert sign_in(owner, "own", owner_password).status_code == 303
+    added = owner.post(page, data={"username": "newbie", "role": "reporter", "csrf_token": _csrf(owner, page)})
+    assert added.status_code == 303
+    row = re.search(r'<tr data-member="newbie">(.*?)</tr>', owner.get(page).text, re.S).group(1)  # type: ignore[union-attr]
+    assert "reporter" in row and "Remove" in row
+    assert owner.post(page, data={"username": "nobody-here", "role": "guest", "csrf_token": _csrf(owner, page)}) \
+        .status_code == 400
+    assert owner.post(f"{page}/newbie/delete", data={"csrf_token": _csrf(owner, page)}).status_code == 303
+    assert 'data-member="newbie"' not in owner.get(page).text
+    assert owner.post(f"{page}/newbie/delete", data={"csrf_token": _csrf(owner, page)}).status_code == 404
+    # deploy tokens: created on the settings page, shown once, usable for the registry, then revoked
+    settings = "/projects/team/app/-/settings"
+    made = owner.post(f"{settings}/deploy_tokens", data={"name": "ci", "scopes": ["read_registry"],
+                                                        "csrf_token": _csrf(owner, settings)})
+    assert made.status_code == 201
+    username, token = re.search(r"Username <code>(deploy-token-\d+)</code>, token \(shown only now\): <code>([^<]+)</code>",
+                                made.text).groups()  # type: ignore[union-attr]
+    remember_secret(token)
+    granted = _registry_token(client, (username, token), "repository:team/app/web:pull,push")
+    assert granted.status_code == 200 and _granted(granted) == ["pull"]
+    assert token not in owner.get(settings).text
+    token_id = re.search(r'data-deploy-token="(\d+)"', owner.get(settings).text).group(1)  # type: ignore[union-attr]
+    assert owner.post(f"{settings}/deploy_tokens/{token_id}/revoke",
+                      data={"csrf_token": _csrf(owner, settings)}).status_code == 303
+    assert _registry_token(client, (username, token), "repository:team/app/web:pull").status_code == 401
+    assert "revoked" in owner.get(settings).text
+    actions = {e["action"] for e in client.get("/api/v1/audit_events", auth=(ADMIN_USER, ADMIN_PASSWORD)).json()}
+    assert {"member_added", "member_removed", "deploy_token_created", "deploy_token_revoked"} <= actions

@@ -71,6 +71,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/projects/{project:path}/-/settings"): "maintainer",
     ("POST", "/projects/{project:path}/-/settings/webhooks"): "maintainer",
     ("POST", "/projects/{project:path}/-/settings/webhooks/{webhook_id}/delete"): "maintainer",
+    ("GET", "/projects/{project:path}/-/project_members"): "guest",
+    ("POST", "/projects/{project:path}/-/project_members"): "owner",
+    ("POST", "/projects/{project:path}/-/project_members/{username}/delete"): "owner",
+    ("POST", "/projects/{project:path}/-/settings/deploy_tokens"): "maintainer",
+    ("POST", "/projects/{project:path}/-/settings/deploy_tokens/{token_id}/revoke"): "maintainer",
     ("GET", "/admin"): "admin",
     ("GET", "/admin/advisories"): "admin",
     ("POST", "/admin/advisories/sync"): "admin",
@@ -340,6 +345,8 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/projects/{project:path}/-/settings": {"tag_patterns": "latest", "daily_limit": "50", "cs4r_enabled": "on"},
         "/projects/{project:path}/-/settings/webhooks": {"url": "http://127.0.0.1:9/y", "events": "new_vulnerability"},
         "/user_settings/personal_access_tokens": {"name": "t", "scopes": "read_api"},
+        "/projects/{project:path}/-/project_members": {"username": "victim-user", "role": "guest"},
+        "/projects/{project:path}/-/settings/deploy_tokens": {"name": "t", "scopes": "read_registry"},
         "/user_settings/password": {"current_password": "not-the-password", "new_password": "matrix-password-1"},
     }
     if method in ("POST", "PUT", "PATCH") and template in bodies:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -13,6 +15,7 @@ from hullscan.advisories import service as advisories
 from hullscan.auth import Action, Principal, authorize
 from hullscan.auth.http import audit
 from hullscan.auth.projects import update_project_settings
+from hullscan.db.models import Project
 from hullscan.vulnerabilities import notifications
 from hullscan.web.ui import queries
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
@@ -27,10 +30,19 @@ _sync_lock = threading.Lock()
 def settings_page(request: Request, project: str, saved: int | None = Query(default=None),
                   principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
-    return render(request, "settings.html", project=found, saved=bool(saved),
+    return settings_page_for(request, session, found, saved=bool(saved))
+
+
+def settings_page_for(request: Request, session: Session, project: Project, *, status_code: int = 200,
+                      **context: Any) -> Response:
+    """The settings page of `project` (the caller has authorized), with what a form just made (shown once)."""
+    from hullscan.auth import service as auth
+
+    context = {"saved": False, "new_secret": None, "new_deploy_token": None, **context}
+    return render(request, "settings.html", status_code=status_code, project=project,
                   feature_on=request.app.state.settings.feature_container_scanning_for_registry,
-                  webhooks=notifications.webhooks_of(session, found.id), events=notifications.EVENTS,
-                  new_secret=None)
+                  webhooks=notifications.webhooks_of(session, project.id), events=notifications.EVENTS,
+                  deploy_tokens=auth.list_deploy_tokens(session, project), now=datetime.now(UTC), **context)
 
 
 @router.post("/projects/{project:path}/-/settings/webhooks")
@@ -46,10 +58,7 @@ def add_webhook(request: Request, project: str, url: str = Form(max_length=2048)
     except notifications.WebhookError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     audit(request, session, "webhook_created", found.path, webhook_id=hook.id, url=hook.url)
-    return render(request, "settings.html", project=found, saved=False,
-                  feature_on=request.app.state.settings.feature_container_scanning_for_registry,
-                  webhooks=notifications.webhooks_of(session, found.id), events=notifications.EVENTS,
-                  new_secret=(hook.url, hook.secret))
+    return settings_page_for(request, session, found, new_secret=(hook.url, hook.secret))
 
 
 @router.post("/projects/{project:path}/-/settings/webhooks/{webhook_id}/delete")

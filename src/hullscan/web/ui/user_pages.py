@@ -3,7 +3,7 @@ GitLab's User settings pages. Everything goes through `auth.service`, audited as
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -18,6 +18,7 @@ from hullscan.auth.http import SESSION_COOKIE, audit, client_ip
 from hullscan.auth.principal import Kind, Scope
 from hullscan.db.models.auth import User
 from hullscan.web.ui.deps import ui_principal, ui_session
+from hullscan.web.ui.members_pages import expiry
 from hullscan.web.ui.render import HTMLErrorRoute, render
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
@@ -57,8 +58,7 @@ def create_token(request: Request, name: str = Form(max_length=255), scopes: lis
     """The token is on the page this answers with, and nowhere else: hullscan keeps its digest."""
     user = _user(session, principal)
     try:
-        expires = datetime.combine(date.fromisoformat(expires_at), time(), UTC) if expires_at else None
-        row, token = auth.create_personal_access_token(session, user, name, scopes[:8], expires)
+        row, token = auth.create_personal_access_token(session, user, name, scopes[:8], expiry(expires_at))
     except (ValueError, auth.AuthError) as exc:
         raise HTTPException(status_code=400, detail=f"The token was not created: {exc}.") from None
     audit(request, session, "personal_access_token_created", f"pat:{row.id}", name=row.name, scopes=row.scopes)

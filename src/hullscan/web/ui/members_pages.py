@@ -1,0 +1,86 @@
+"""Project members (GitLab's Manage → Members) and deploy tokens (on the settings page): the UI over
+`auth.service`, audited as the API does. Owners manage members; Maintainers manage deploy tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from hullscan.auth import Action, Principal, Role, is_allowed
+from hullscan.auth import service as auth
+from hullscan.auth.http import audit
+from hullscan.web.ui.deps import project_for, ui_principal, ui_session
+from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
+from hullscan.web.ui.settings_pages import settings_page_for
+
+router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
+ROLES = [role.name.lower() for role in sorted(Role)]
+
+
+def expiry(value: str) -> datetime | None:
+    """A form's `YYYY-MM-DD` expiry date as the start of that day, UTC (empty: never)."""
+    return datetime.combine(date.fromisoformat(value), time(), UTC) if value else None
+
+
+@router.get("/projects/{project:path}/-/project_members")
+def members_page(request: Request, project: str, principal: Principal = Depends(ui_principal),
+                 session: Session = Depends(ui_session)) -> Response:
+    found = project_for(session, principal, project, Action.READ_MEMBERS)
+    return render(request, "members.html", project=found, members=auth.list_members(session, found), roles=ROLES,
+                  can_manage=is_allowed(principal, Action.MANAGE_MEMBERS, found.path))
+
+
+@router.post("/projects/{project:path}/-/project_members")
+def add_member(request: Request, project: str, username: str = Form(max_length=64), role: str = Form(max_length=16),
+               principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
+    found = project_for(session, principal, project, Action.MANAGE_MEMBERS)
+    try:
+        parsed = Role.parse(role)
+        auth.add_member(session, username, found.path, parsed)
+    except (ValueError, auth.AuthError) as exc:
+        raise HTTPException(status_code=400, detail=f"The member was not added: {exc}.") from None
+    audit(request, session, "member_added", found.path, username=username.strip().lower(), role=parsed.name.lower())
+    return RedirectResponse(project_url(found.path, "project_members"), status_code=303)
+
+
+@router.post("/projects/{project:path}/-/project_members/{username}/delete")
+def remove_member(request: Request, project: str, username: str, principal: Principal = Depends(ui_principal),
+                  session: Session = Depends(ui_session)) -> Response:
+    found = project_for(session, principal, project, Action.MANAGE_MEMBERS)
+    try:
+        removed = auth.remove_member(session, username, found.path)
+    except auth.AuthError:
+        removed = False
+    if not removed:
+        raise HTTPException(status_code=404, detail=f"{username!r} is not a direct member of {found.path}.")
+    audit(request, session, "member_removed", found.path, username=username)
+    return RedirectResponse(project_url(found.path, "project_members"), status_code=303)
+
+
+@router.post("/projects/{project:path}/-/settings/deploy_tokens")
+def create_deploy_token(request: Request, project: str, name: str = Form(max_length=255),
+                        scopes: list[str] = Form(default=[]), expires_at: str = Form(default="", max_length=32),
+                        principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
+    """The token is on the page this answers with, and nowhere else: hullscan keeps its digest."""
+    found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
+    try:
+        row, token = auth.create_deploy_token(session, found, name, scopes[:8], expiry(expires_at))
+    except (ValueError, auth.AuthError) as exc:
+        raise HTTPException(status_code=400, detail=f"The deploy token was not created: {exc}.") from None
+    audit(request, session, "deploy_token_created", f"{found.path} deploy:{row.id}", name=row.name, scopes=row.scopes)
+    return settings_page_for(request, session, found, status_code=201, new_deploy_token=(row.username, token))
+
+
+@router.post("/projects/{project:path}/-/settings/deploy_tokens/{token_id}/revoke")
+def revoke_deploy_token(request: Request, project: str, token_id: int, principal: Principal = Depends(ui_principal),
+                        session: Session = Depends(ui_session)) -> Response:
+    found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
+    try:
+        auth.revoke_deploy_token(session, found, token_id)
+    except auth.AuthError:
+        raise HTTPException(status_code=404, detail=f"There is no deploy token {token_id} in this project.") from None
+    audit(request, session, "deploy_token_revoked", f"{found.path} deploy:{token_id}")
+    return RedirectResponse(project_url(found.path, "settings") + "#deploy-tokens", status_code=303)
