@@ -126,3 +126,42 @@ def test_first_start_bootstraps_an_admin_with_a_password_printed_once(tmp_path: 
         assert srv.log_path.read_text().count("created the administrator") == 1  # not again on a restart
     finally:
         srv.stop()
+
+
+def test_an_external_distribution_trusts_hullscan_tokens(auth_server: HullscanServer, tmp_path: Path) -> None:
+    """GitLab's registry arrangement with the real CNCF Distribution: it trusts the instance's certificate and
+    sends clients to hullscan's /jwt/auth, so hullscan's users, roles and tokens decide who pushes and pulls."""
+    from tests.scanner.distribution import Distribution
+
+    srv = auth_server
+    dev_pw, rep_pw = remember_secret("developer-pass-1"), remember_secret("reporter-pass-1")
+    _admin(srv, "create-user", "dev", "--password-stdin", stdin=dev_pw + "\n")
+    _admin(srv, "create-user", "rep", "--password-stdin", stdin=rep_pw + "\n")
+    _admin(srv, "create-project", "team/app")
+    _admin(srv, "add-member", "dev", "team/app", "--role", "developer")
+    _admin(srv, "add-member", "rep", "team/app", "--role", "reporter")
+    certificate = tmp_path / "hullscan-registry.crt"
+    certificate.write_text(_admin(srv, "registry-certificate"))
+    (tmp_path / "distribution").mkdir()
+    external = Distribution(tmp_path / "distribution", auth=(
+        f"auth:\n  token:\n    realm: {srv.url}/jwt/auth\n    service: hullscan-registry\n"
+        f"    issuer: hullscan-token-issuer\n    rootcertbundle: {certificate}\n")).start()
+    try:
+        layout = shared_path("testdata", "images", LAYOUT)
+        target = f"docker://{external.host}/team/app/web:latest"
+
+        def copy(*creds: str) -> subprocess.CompletedProcess[str]:
+            return _skopeo("copy", *creds, "--dest-tls-verify=false", f"oci:{layout}:latest", target)
+
+        def inspect(*creds: str) -> subprocess.CompletedProcess[str]:
+            return _skopeo("inspect", *creds, "--tls-verify=false", target)
+
+        pushed = copy("--dest-creds", f"dev:{dev_pw}")
+        assert pushed.returncode == 0, pushed.stderr[-2000:] + external.log_path.read_text()[-2000:]
+        assert inspect("--creds", f"rep:{rep_pw}").returncode == 0
+        assert _refused(copy("--dest-creds", f"rep:{rep_pw}"))  # a reporter pulls, never pushes
+        assert _refused(inspect("--creds", "dev:not-the-password"))
+        assert _refused(inspect("--no-creds"))
+    finally:
+        external.stop()
+    srv.assert_no_secrets_logged()

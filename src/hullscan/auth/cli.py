@@ -180,5 +180,15 @@ def create_deploy_token(path: str = typer.Argument(..., help="Project path."),
     typer.echo(f"{username} {token}")
 
 
+@admin_app.command("registry-certificate")
+def registry_certificate() -> None:
+    """Print the certificate that verifies hullscan's registry tokens (PEM), for an external CNCF Distribution's
+    `auth.token.rootcertbundle`, with `issuer: hullscan-token-issuer` and `realm: <hullscan URL>/jwt/auth`."""
+    from hullscan.auth.registry_tokens import certificate_pem
+    from hullscan.settings import get_settings
+
+    typer.echo(certificate_pem(get_settings()), nl=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(admin_app, name="admin")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 
 def load_or_create_key(path: Path, nbytes: int = 32) -> bytes:
@@ -13,15 +14,58 @@ def load_or_create_key(path: Path, nbytes: int = 32) -> bytes:
         return bytes.fromhex(path.read_text().strip())
     except (FileNotFoundError, ValueError):
         pass
+    _create_once(path, secrets.token_bytes(nbytes).hex().encode())
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _create_once(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (mode 0600) unless it exists: the first writer wins, a concurrent process then
+    reads the winner's file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_bytes(nbytes).hex())
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
     try:
-        os.link(tmp, path)  # first writer wins; a concurrent process then reads the winner's key
+        os.link(tmp, path)
     except FileExistsError:
         pass
     finally:
         tmp.unlink(missing_ok=True)
-    return bytes.fromhex(path.read_text().strip())
+
+
+def load_or_create_signing_identity(path: Path, common_name: str) -> tuple[Any, Any]:
+    """(RSA private key, self-signed certificate) stored together as PEM at `path`, created with mode 0600 on
+    first use (a concurrent creator wins, as with `load_or_create_key`). The certificate is what another
+    service trusts to verify what the key signs (ten years; replace the file to rotate)."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return _read_identity(path)
+    except (FileNotFoundError, ValueError):
+        pass
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM)
+    _create_once(path, pem)
+    return _read_identity(path)
+
+
+def _read_identity(path: Path) -> tuple[Any, Any]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    data = path.read_bytes()
+    return serialization.load_pem_private_key(data, password=None), x509.load_pem_x509_certificate(data)

@@ -4,27 +4,32 @@ The flow is Docker's token specification (distribution/docs/spec/auth/token.md):
 `WWW-Authenticate: Bearer realm=...,service=...,scope=...`, the client fetches a token for that scope with its
 credentials, and repeats the request with `Authorization: Bearer <token>`. The token grants only the actions the
 caller's role allows on each repository (possibly none); the registry checks it on every request.
-Tokens are HS256 JWTs signed with a key generated at first start in the data directory (only hullscan verifies
-them). A token names the credential it was issued for, so revoking that credential stops the token at once.
+Tokens are RS256 JWTs carrying their certificate (`x5c`), signed with a key generated at first start in the data
+directory (`registry-token.pem`), so a CNCF Distribution registry that trusts the certificate
+(`auth.token.rootcertbundle`; `hullscan admin registry-certificate` prints it) takes hullscan's users, roles and
+tokens as GitLab's registry takes GitLab's. A token names the credential it was issued for, so revoking that
+credential stops the token at once in hullscan's own registry (Distribution checks only the signature and expiry).
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jwt
 
-from hullscan.auth.keys import load_or_create_key
+from hullscan.auth.keys import load_or_create_signing_identity
 from hullscan.auth.principal import Kind, Principal
 from hullscan.settings import Settings
 
 ISSUER = "hullscan-token-issuer"
-ALGORITHM = "HS256"
+ALGORITHM = "RS256"
 MAX_SCOPES = 32
+VERIFIED_CACHE = 1024  # tokens whose signature was checked (a few MB at most)
 
 
 class InvalidRegistryToken(Exception):
@@ -57,35 +62,70 @@ def parse_scopes(values: list[str]) -> list[RequestedScope]:
     return scopes
 
 
-def signing_key(settings: Settings) -> bytes:
-    return load_or_create_key(settings.resolved_data_dir / "registry-token.key")
+def signing_identity(settings: Settings) -> tuple[Any, Any]:
+    """The instance's token-signing key and certificate (created at first use)."""
+    return load_or_create_signing_identity(settings.resolved_data_dir / "registry-token.pem", ISSUER)
+
+
+def certificate_pem(settings: Settings) -> str:
+    """The certificate an external registry trusts (`auth.token.rootcertbundle`)."""
+    from cryptography.hazmat.primitives import serialization
+
+    return signing_identity(settings)[1].public_bytes(serialization.Encoding.PEM).decode()
 
 
 class RegistryTokenIssuer:
     """Issues and verifies registry tokens with one instance's key."""
 
-    def __init__(self, settings: Settings, key_path: Path | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
+        import base64
+
+        from cryptography.hazmat.primitives import serialization
+
         self.service = settings.registry_token_service
         self.ttl = settings.registry_token_ttl_seconds
-        self._key = load_or_create_key(key_path) if key_path else signing_key(settings)
+        self._key, certificate = signing_identity(settings)
+        self._public_key = certificate.public_key()
+        self._headers = {"x5c": [base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()]}
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def issue(self, subject: str, credential: str, access: list[dict[str, Any]]) -> tuple[str, int, int]:
         """Returns (token, expires_in, issued_at)."""
         now = int(time.time())
         claims = {"iss": ISSUER, "sub": subject, "aud": self.service, "iat": now, "nbf": now - 5,
                   "exp": now + self.ttl, "jti": secrets.token_hex(12), "access": access, "hsc": credential}
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM), self.ttl, now
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers=self._headers), self.ttl, now
 
     def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims once its signature, audience and issuer hold (checked once per token: an RS256
+        check is a millisecond, and a pull sends the same token with every blob) and it has not expired
+        (checked on every use)."""
         if len(token) > 16384:
             raise InvalidRegistryToken("token too long")
+        claims = self._verified(token)
+        if claims["exp"] <= time.time():
+            raise InvalidRegistryToken("Signature has expired")
+        return claims
+
+    def _verified(self, token: str) -> dict[str, Any]:
+        with self._lock:
+            claims = self._cache.get(token)
+            if claims is not None:
+                self._cache.move_to_end(token)
+                return claims
         try:
-            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], audience=self.service, issuer=ISSUER,
+            claims = jwt.decode(token, self._public_key, algorithms=[ALGORITHM], audience=self.service, issuer=ISSUER,
                                 options={"require": ["exp", "iat", "sub", "aud", "iss"]})
         except jwt.PyJWTError as exc:
             raise InvalidRegistryToken(str(exc)) from None
-        if not isinstance(claims.get("access"), list) or not isinstance(claims.get("hsc"), str):
+        if not isinstance(claims.get("access"), list) or not isinstance(claims.get("hsc"), str) or \
+                not isinstance(claims.get("exp"), (int, float)):
             raise InvalidRegistryToken("token has no access claim")
+        with self._lock:
+            self._cache[token] = claims
+            if len(self._cache) > VERIFIED_CACHE:
+                self._cache.popitem(last=False)
         return claims
 
     def principal(self, claims: dict[str, Any]) -> Principal:
