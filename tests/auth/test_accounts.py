@@ -414,3 +414,43 @@ def test_members_page_and_deploy_tokens_in_the_ui(app_client: Any) -> None:
     assert "revoked" in owner.get(settings).text
     actions = {e["action"] for e in client.get("/api/v1/audit_events", auth=(ADMIN_USER, ADMIN_PASSWORD)).json()}
     assert {"member_added", "member_removed", "deploy_token_created", "deploy_token_revoked"} <= actions
+
+
+def test_blocking_a_user_stops_every_credential_at_once(app_client: Any) -> None:
+    client, db = app_client
+    password = _user(db, "leaver", role="developer")
+    _, token = _token(db, "leaver", ["api", "read_registry"])
+    browser = TestClient(client.app, follow_redirects=False)
+    assert sign_in(browser, "leaver", password).status_code == 303
+    registry = _registry_token(client, ("leaver", token), "repository:team/app/web:pull")
+    assert _granted(registry) == ["pull"]
+    admin = (ADMIN_USER, ADMIN_PASSWORD)
+    assert client.post("/api/v1/users/leaver/block", auth=("leaver", password)).status_code == 403
+    blocked = client.post("/api/v1/users/leaver/block", auth=admin)
+    assert blocked.status_code == 201 and blocked.json() == {"username": "leaver", "active": False}
+    assert client.get("/api/v1/user", auth=("leaver", password)).status_code == 401
+    assert client.get("/api/v1/user", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert browser.get("/projects").headers["location"].startswith("/users/sign_in")
+    assert client.get("/v2/team/app/web/tags/list", headers=_bearer(registry)).status_code == 401
+    assert sign_in(TestClient(client.app, follow_redirects=False), "leaver", password).status_code == 401
+    # nobody blocks themselves or the last administrator; unknown users are a 404
+    assert client.post(f"/api/v1/users/{ADMIN_USER}/block", auth=admin).status_code == 400
+    assert client.post("/api/v1/users/nobody/block", auth=admin).status_code == 404
+    assert client.post("/api/v1/users/leaver/unblock", auth=admin).json()["active"] is True
+    assert client.get("/api/v1/user", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    # the admin's Users page: create a user, block and unblock from there
+    assert sign_in(client).status_code == 303
+    made = client.post("/admin/users", data={"username": "newhire", "password": "newhire-pass-1",
+                                             "csrf_token": _csrf(client, "/admin/users")})
+    assert made.status_code == 201 and 'data-user="newhire"' in made.text
+    assert client.post("/admin/users", data={"username": "x", "password": "short",
+                                             "csrf_token": _csrf(client, "/admin/users")}).status_code == 400
+    assert client.post("/admin/users/newhire/block", data={"csrf_token": _csrf(client, "/admin/users")}).status_code == 303
+    row = re.search(r'<tr data-user="newhire">(.*?)</tr>', client.get("/admin/users").text, re.S).group(1)  # type: ignore[union-attr]
+    assert "blocked" in row and "Unblock" in row
+    assert client.get("/api/v1/user", auth=("newhire", "newhire-pass-1")).status_code == 401
+    assert client.post("/admin/users/newhire/unblock", data={"csrf_token": _csrf(client, "/admin/users")}) \
+        .status_code == 303
+    assert client.get("/api/v1/user", auth=("newhire", "newhire-pass-1")).status_code == 200
+    actions = [e["action"] for e in client.get("/api/v1/audit_events", auth=admin).json()]
+    assert actions.count("user_blocked") == 2 and actions.count("user_unblocked") == 2

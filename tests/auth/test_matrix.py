@@ -80,6 +80,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/admin/advisories"): "admin",
     ("POST", "/admin/advisories/sync"): "admin",
     ("GET", "/admin/runners"): "admin",
+    ("GET", "/admin/users"): "admin",
+    ("POST", "/admin/users"): "admin",
+    ("POST", "/admin/users/{username}/{change}"): "admin",
     # API: the user, projects, members, tokens
     ("GET", "/api/v1/user"): "signed_in",
     ("GET", "/api/v1/user/personal_access_tokens"): "signed_in",
@@ -102,6 +105,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/users"): "admin",
     ("POST", "/api/v1/users"): "admin",
     ("GET", "/api/v1/audit_events"): "admin",
+    ("POST", "/api/v1/users/{username}/block"): "admin",  # the victim is blocked, then unblocked (sorted order)
+    ("POST", "/api/v1/users/{username}/unblock"): "admin",
     # API: registry events and scanning settings
     ("POST", "/api/v1/registry/events"): "machine",
     ("GET", "/api/v1/registry/events"): "reporter",  # filtered to the project's repository
@@ -293,7 +298,7 @@ def _fill(path: str, world: World) -> str:
         "project": PROJECT, "vulnerability_id": world.ids["vulnerability"], "job_id": world.ids["job"],
         "pipeline_id": world.ids["pipeline"], "webhook_id": world.ids["webhook"], "token_id": 999_999,
         "username": "victim-user", "advisory_id": "CVE-2024-0727", "name": "gl-sbom-report.cdx.json",
-        "rest": "nothing-here",
+        "rest": "nothing-here", "change": "unblock",
     }
 
     def one(m: re.Match[str]) -> str:
@@ -348,6 +353,7 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/projects/{project:path}/-/project_members": {"username": "victim-user", "role": "guest"},
         "/projects/{project:path}/-/settings/deploy_tokens": {"name": "t", "scopes": "read_registry"},
         "/user_settings/password": {"current_password": "not-the-password", "new_password": "matrix-password-1"},
+        "/admin/users": {"username": "made-in-the-ui", "password": "made-in-the-ui-1"},
     }
     if method in ("POST", "PUT", "PATCH") and template in bodies:
         kwargs["json"] = bodies[template]

@@ -162,6 +162,10 @@ def test_an_external_distribution_trusts_hullscan_tokens(auth_server: HullscanSe
         assert _refused(copy("--dest-creds", f"rep:{rep_pw}"))  # a reporter pulls, never pushes
         assert _refused(inspect("--creds", "dev:not-the-password"))
         assert _refused(inspect("--no-creds"))
+        assert "blocked dev" in _admin(srv, "block-user", "dev")  # no new token for a blocked user
+        assert _refused(inspect("--creds", f"dev:{dev_pw}"))
+        assert "unblocked dev" in _admin(srv, "block-user", "dev", "--unblock")
+        assert inspect("--creds", f"dev:{dev_pw}").returncode == 0
     finally:
         external.stop()
     srv.assert_no_secrets_logged()

@@ -344,6 +344,34 @@ def create_user(body: UserIn, request: Request, principal: Principal = Depends(c
     return {"id": user.id, "username": user.username, "is_admin": user.is_admin}
 
 
+@router.post("/users/{username}/block", tags=["admin"], status_code=201)
+def block_user(username: str, request: Request, principal: Principal = Depends(current_principal),
+               session: Session = Depends(get_session)) -> dict[str, Any]:
+    """Block a user: their password, sessions and tokens stop working at once (GitLab's `POST /users/:id/block`)."""
+    return _set_blocked(session, principal, request, username, True)
+
+
+@router.post("/users/{username}/unblock", tags=["admin"], status_code=201)
+def unblock_user(username: str, request: Request, principal: Principal = Depends(current_principal),
+                 session: Session = Depends(get_session)) -> dict[str, Any]:
+    return _set_blocked(session, principal, request, username, False)
+
+
+def _set_blocked(session: Session, principal: Principal, request: Request, username: str,
+                 blocked: bool) -> dict[str, Any]:
+    authorize(principal, Action.ADMIN_INSTANCE)
+    user = service.get_user(session, username[:64].lower())
+    if user is None:
+        raise HTTPException(status_code=404, detail=f"there is no user {username[:64]!r}")
+    try:
+        service.set_user_blocked(session, user, blocked, by=principal.name)
+    except service.AuthError as exc:
+        raise _bad_request(exc) from None
+    service.audit(session, principal, "user_blocked" if blocked else "user_unblocked", user.username,
+                  client_ip=client_ip(request))
+    return {"username": user.username, "active": user.is_active}
+
+
 @router.get("/audit_events", tags=["admin"])
 def audit_events(limit: int = Query(default=100, ge=1, le=1000), before_id: int | None = Query(default=None),
                  action: str | None = Query(default=None, max_length=64),

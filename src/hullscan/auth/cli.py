@@ -180,6 +180,19 @@ def create_deploy_token(path: str = typer.Argument(..., help="Project path."),
     typer.echo(f"{username} {token}")
 
 
+@admin_app.command("block-user")
+def block_user(username: str = typer.Argument(...),
+               unblock: bool = typer.Option(False, "--unblock", help="Let a blocked user in again.")) -> None:
+    """Block a user (password, sessions and tokens stop at once), or with --unblock let them in again."""
+    from hullscan.auth import service
+
+    with _session() as session:
+        user = service.require_user(session, username)
+        service.set_user_blocked(session, user, not unblock)
+        service.audit(session, CLI_ACTOR, "user_unblocked" if unblock else "user_blocked", user.username)
+    typer.echo(f"{'unblocked' if unblock else 'blocked'} {username}")
+
+
 @admin_app.command("registry-certificate")
 def registry_certificate() -> None:
     """Print the certificate that verifies hullscan's registry tokens (PEM), for an external CNCF Distribution's

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -115,6 +115,21 @@ def create_user(session: Session, username: str, password: str | None = None, *,
 
 def set_password(session: Session, user: User, password: str) -> None:
     user.password_hash = hash_password(password)
+    session.flush()
+
+
+def set_user_blocked(session: Session, user: User, blocked: bool, *, by: str | None = None) -> None:
+    """Block (or unblock) a user, as GitLab's admins do: a blocked user's password, sessions, personal access
+    tokens and registry tokens stop working at once (every check reads `is_active`), and their sign-ins end.
+    Nobody blocks their own account, and the last active administrator stays."""
+    if blocked:
+        if by is not None and user.username == by:
+            raise AuthError("you cannot block your own account")
+        if user.is_admin and session.scalars(select(func.count()).select_from(User).where(
+                User.is_admin.is_(True), User.is_active.is_(True), User.id != user.id)).one() == 0:
+            raise AuthError("the last active administrator cannot be blocked")
+        session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    user.is_active = not blocked
     session.flush()
 
 

@@ -124,6 +124,53 @@ def advisories_sync(request: Request, principal: Principal = Depends(ui_principa
     return RedirectResponse("/admin/advisories?started=1", status_code=303)
 
 
+@router.get("/admin/users")
+def users_page(request: Request, principal: Principal = Depends(ui_principal),
+               session: Session = Depends(ui_session)) -> Response:
+    authorize(principal, Action.ADMIN_INSTANCE)
+    return _users_page(request, session)
+
+
+def _users_page(request: Request, session: Session, *, status_code: int = 200, **context: Any) -> Response:
+    from hullscan.auth import service as auth
+
+    context = {"created": None, **context}
+    return render(request, "admin_users.html", status_code=status_code, users=auth.list_users(session), **context)
+
+
+@router.post("/admin/users")
+def create_user(request: Request, username: str = Form(max_length=64), password: str = Form(max_length=1024),
+                is_admin: str | None = Form(default=None), principal: Principal = Depends(ui_principal),
+                session: Session = Depends(ui_session)) -> Response:
+    """A user with a password the administrator gives them (they change it on their User settings page)."""
+    from hullscan.auth import service as auth
+
+    authorize(principal, Action.ADMIN_INSTANCE)
+    try:
+        user = auth.create_user(session, username, password, is_admin=is_admin == "on")
+    except (auth.AuthError, ValueError) as exc:
+        raise HTTPException(status_code=400, detail=f"The user was not created: {exc}.") from None
+    audit(request, session, "user_created", user.username, is_admin=user.is_admin)
+    return _users_page(request, session, status_code=201, created=user.username)
+
+
+@router.post("/admin/users/{username}/{change}")
+def block_user(request: Request, username: str, change: str, principal: Principal = Depends(ui_principal),
+               session: Session = Depends(ui_session)) -> Response:
+    from hullscan.auth import service as auth
+
+    authorize(principal, Action.ADMIN_INSTANCE)
+    user = auth.get_user(session, username[:64].lower())
+    if change not in ("block", "unblock") or user is None:
+        raise HTTPException(status_code=404, detail="There is no such user or action.")
+    try:
+        auth.set_user_blocked(session, user, change == "block", by=principal.name)
+    except auth.AuthError as exc:
+        raise HTTPException(status_code=400, detail=f"Not done: {exc}.") from None
+    audit(request, session, f"user_{change}ed", user.username)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
 @router.get("/admin/runners")
 def runners_page(request: Request, principal: Principal = Depends(ui_principal),
                  session: Session = Depends(ui_session)) -> Response:
