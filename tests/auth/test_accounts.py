@@ -454,3 +454,33 @@ def test_blocking_a_user_stops_every_credential_at_once(app_client: Any) -> None
     assert client.get("/api/v1/user", auth=("newhire", "newhire-pass-1")).status_code == 200
     actions = [e["action"] for e in client.get("/api/v1/audit_events", auth=admin).json()]
     assert actions.count("user_blocked") == 2 and actions.count("user_unblocked") == 2
+
+
+def test_admin_audit_events_page(app_client: Any) -> None:
+    client, db = app_client
+    password = _user(db, "dev", role="developer")
+    assert sign_in(TestClient(client.app, follow_redirects=False), "dev", "<script>alert(1)</script>").status_code == 401
+    dev = TestClient(client.app, follow_redirects=False)
+    assert sign_in(dev, "dev", password).status_code == 303
+    assert dev.get("/admin/audit_events").status_code == 403
+    assert sign_in(client).status_code == 303
+    page = client.get("/admin/audit_events")
+    assert page.status_code == 200 and "sign_in_failed" in page.text and "sign_in" in page.text
+    assert "<script>alert(1)" not in page.text  # nothing a caller typed is markup (the password is never logged)
+    failed = client.get("/admin/audit_events", params={"action": "sign_in_failed"}).text
+    rows = re.findall(r'<tr data-event="\d+">(.*?)</tr>', failed, re.S)
+    assert rows and all("sign_in_failed" in r for r in rows)
+    assert "no audit events" in client.get("/admin/audit_events", params={"action": "nothing_like_it"}).text.lower()
+
+
+def test_admin_audit_events_page_pages_back(app_client: Any) -> None:
+    client, db = app_client
+    with db.session() as s:
+        for n in range(105):
+            auth.audit(s, ADMIN_USER, "bulk_test", f"item-{n}")
+    assert sign_in(client).status_code == 303
+    first = client.get("/admin/audit_events", params={"action": "bulk_test"}).text
+    assert len(re.findall(r'<tr data-event=', first)) == 100 and "item-104" in first and "item-4<" not in first
+    older = re.search(r'href="(/admin/audit_events\?[^"]+)">Older events', first).group(1)  # type: ignore[union-attr]
+    rest = client.get(older.replace("&amp;", "&")).text
+    assert len(re.findall(r'<tr data-event=', rest)) == 5 and "item-0<" in rest and "Older events" not in rest

@@ -81,6 +81,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/admin/advisories/sync"): "admin",
     ("GET", "/admin/runners"): "admin",
     ("GET", "/admin/users"): "admin",
+    ("GET", "/admin/audit_events"): "admin",
     ("POST", "/admin/users"): "admin",
     ("POST", "/admin/users/{username}/{change}"): "admin",
     # API: the user, projects, members, tokens

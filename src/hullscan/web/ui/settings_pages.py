@@ -171,6 +171,19 @@ def block_user(request: Request, username: str, change: str, principal: Principa
     return RedirectResponse("/admin/users", status_code=303)
 
 
+@router.get("/admin/audit_events")
+def audit_page(request: Request, action: str | None = Query(default=None, max_length=64),
+               before_id: int | None = Query(default=None, ge=1), principal: Principal = Depends(ui_principal),
+               session: Session = Depends(ui_session)) -> Response:
+    """The audit log, newest first, 100 a page (GitLab's Admin → Monitoring → Audit events)."""
+    from hullscan.auth import service as auth
+
+    authorize(principal, Action.ADMIN_INSTANCE)
+    events = auth.list_audit_events(session, limit=100, before_id=before_id, action=action or None)
+    return render(request, "admin_audit.html", events=events, action=action or "",
+                  older=events[-1].id if len(events) == 100 else None)
+
+
 @router.get("/admin/runners")
 def runners_page(request: Request, principal: Principal = Depends(ui_principal),
                  session: Session = Depends(ui_session)) -> Response:
