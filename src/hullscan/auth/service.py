@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -98,7 +98,7 @@ def create_user(session: Session, username: str, password: str | None = None, *,
     if get_user(session, username) is not None:
         raise AuthError(f"user {username!r} already exists")
     namespace_taken = session.scalars(select(Group.id).where(Group.path == username)).first() is not None or \
-        session.scalars(select(Project.id).where(Project.path.startswith(username + "/"))).first() is not None
+        session.scalars(select(Project.id).where(_under(username))).first() is not None
     if namespace_taken:
         raise AuthError(f"the namespace {username!r} already belongs to a group or project")
     user = User(username=username, email=email, is_admin=is_admin,
@@ -251,6 +251,12 @@ def memberships_of(session: Session, user_id: int) -> tuple[Membership, ...]:
                  for level, gpath, ppath in rows)
 
 
+def _under(namespace: str) -> ColumnElement[bool]:
+    """Projects below `namespace`, comparing text, not a LIKE pattern: `_` and `%` in a user-chosen name are
+    escaped, so the namespace `a_b` never matches `a-b/secret`."""
+    return Project.path.startswith(namespace + "/", autoescape=True)
+
+
 def visible_project_paths(session: Session, principal: Principal) -> set[str] | None:
     """Projects the principal may open (None: all of them, for admins)."""
     if principal.is_admin:
@@ -261,7 +267,7 @@ def visible_project_paths(session: Session, principal: Principal) -> set[str] | 
         groups = [m.path for m in principal.memberships if m.is_group]
         paths |= direct
         for prefix in groups:
-            paths |= set(session.scalars(select(Project.path).where(Project.path.startswith(prefix + "/"))).all())
+            paths |= set(session.scalars(select(Project.path).where(_under(prefix))).all())
     return paths
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from hullscan.db import Database
@@ -20,9 +20,20 @@ def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def _unit_of_work(request: Request) -> Iterator[Session]:
     with request.app.state.db.session() as session:
         yield session
+
+
+# scope="function": the unit of work commits when the route returns, before the response is sent. (A yield
+# dependency's exit otherwise runs after the response: a client could be told "204 revoked" while the token
+# still worked on its very next request.)
+_UNIT_OF_WORK = Depends(_unit_of_work, scope="function")
+
+
+def get_session(session: Session = _UNIT_OF_WORK) -> Session:
+    """The request's database session, committed before the response is sent (rolled back on an error)."""
+    return session
 
 
 def project_or_404(session: Session, project: str) -> Project:

@@ -27,9 +27,17 @@ def project_for(session: Session, principal: Principal, path: str, action: Actio
     return project
 
 
-def ui_session(request: Request) -> Iterator[Session]:
-    """A unit of work per page; an error page rolls it back (see `render.HTMLErrorRoute`), so a refused form
-    leaves nothing half-written even when a service changed objects before it refused."""
+def _page_unit_of_work(request: Request) -> Iterator[Session]:
     with request.app.state.db.session() as session:
         request.state.ui_session = session
         yield session
+
+
+_PAGE_UNIT_OF_WORK = Depends(_page_unit_of_work, scope="function")
+
+
+def ui_session(session: Session = _PAGE_UNIT_OF_WORK) -> Session:
+    """A unit of work per page, committed before the response is sent (scope="function"); an error rolls it
+    back (see `render.HTMLErrorRoute`), so a refused form leaves nothing half-written even when a service
+    changed objects before it refused."""
+    return session
