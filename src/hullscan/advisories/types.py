@@ -2,7 +2,7 @@
 
 Ecosystem strings follow OSV: `PyPI`, `Go`, `npm`, `Maven`, `crates.io`, `RubyGems`, `Packagist`, `NuGet`,
 and for distributions `<Distro>:<release>`: `Debian:12`, `Alpine:v3.19`, `Ubuntu:24.04`, `AlmaLinux:9`,
-`Rocky Linux:9`, `Red Hat`, `Wolfi`. Package names are normalised with `normalize_name` (PEP 503 for PyPI);
+`Rocky Linux:9`, `Red Hat:9`, `Wolfi` (see `hullscan.ecosystems`). Package names are normalised with `normalize_name` (PEP 503 for PyPI);
 for distributions they are the SOURCE package name.
 """
 

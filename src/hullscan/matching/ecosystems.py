@@ -7,174 +7,33 @@ scanning"); language packages by OSV ecosystem and normalised name.
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable
 
+from hullscan import ecosystems as table
+from hullscan.ecosystems import LANGUAGE_ECOSYSTEMS, UnsupportedRelease, normalize_name
 from hullscan.scanner.inventory import OperatingSystem, Package
 
-# Package.type -> OSV ecosystem of language packages.
-LANGUAGE_ECOSYSTEMS: dict[str, str] = {
-    "python": "PyPI",
-    "npm": "npm",
-    "go": "Go",
-    "java": "Maven",
-    "gem": "RubyGems",
-    "composer": "Packagist",
-    "cargo": "crates.io",
-    "nuget": "NuGet",
-}
-
-# purl type -> Package.type (for SBOMs written by other tools).
-PURL_TYPES: dict[str, str] = {
-    "deb": "deb",
-    "apk": "apk",
-    "rpm": "rpm",
-    "pypi": "python",
-    "npm": "npm",
-    "golang": "go",
-    "maven": "java",
-    "gem": "gem",
-    "composer": "composer",
-    "cargo": "cargo",
-    "nuget": "nuget",
-}
-
-OS_TYPE_FOR_FAMILY: dict[str, str] = {
-    "debian": "deb",
-    "ubuntu": "deb",
-    "alpine": "apk",
-    "wolfi": "apk",
-    "chainguard": "apk",
-    "rhel": "rpm",
-    "redhat": "rpm",
-    "centos": "rpm",
-    "almalinux": "rpm",
-    "alma": "rpm",
-    "rocky": "rpm",
-    "amazon": "rpm",
-    "oracle": "rpm",
-    "ol": "rpm",
-    "fedora": "rpm",
-}
-
-# Version scheme per ecosystem family (the part before `:`), as `hullscan.versions` names them.
-SCHEMES: dict[str, str] = {
-    "Debian": "deb",
-    "Ubuntu": "deb",
-    "Alpine": "apk",
-    "Wolfi": "apk",
-    "Chainguard": "apk",
-    "Red Hat": "rpm",
-    "AlmaLinux": "rpm",
-    "Rocky Linux": "rpm",
-    "Amazon Linux": "rpm",
-    "Oracle Linux": "rpm",
-    "CentOS": "rpm",
-    "Fedora": "rpm",
-    "PyPI": "pypi",
-    "npm": "npm",
-    "Go": "go",
-    "Maven": "maven",
-    "RubyGems": "gem",
-    "Packagist": "composer",
-    "crates.io": "cargo",
-    "NuGet": "nuget",
-}
-
-# Ubuntu releases that have Expanded Security Maintenance (LTS); `<release>-ESM` of others is outdated.
-_UBUNTU_ESM = re.compile(r"^\d*[02468]\.04$")
-_LEADING_INT = re.compile(r"^(\d+)")
-
-
-class UnsupportedRelease(ValueError):
-    """The image's distribution or release has no advisory ecosystem (reported once, never fatal)."""
+__all__ = [
+    "LANGUAGE_ECOSYSTEMS", "UnsupportedRelease", "language_name", "normalize_name", "os_ecosystem",
+    "os_lookup_names", "os_package_type", "os_version_of", "scheme_for",
+]
 
 
 def scheme_for(ecosystem: str) -> str | None:
-    """The version scheme of an ecosystem: the version library's own mapping, this table as a fallback."""
+    """The version scheme of an ecosystem, None when the table has no row for it."""
     try:
-        from hullscan.versions import scheme_for_ecosystem  # type: ignore[attr-defined]
-    except ImportError:
-        return SCHEMES.get(ecosystem.split(":", 1)[0])
-    try:
-        return scheme_for_ecosystem(ecosystem) or SCHEMES.get(ecosystem.split(":", 1)[0])
-    except (KeyError, ValueError):
-        return SCHEMES.get(ecosystem.split(":", 1)[0])
-
-
-def _major(version: str) -> str:
-    m = _LEADING_INT.match(version.strip())
-    if not m:
-        raise UnsupportedRelease(f"no major version in {version!r}")
-    return m.group(1)
+        return table.scheme_for_ecosystem(ecosystem)
+    except table.UnknownEcosystem:
+        return None
 
 
 def os_ecosystem(os: OperatingSystem, repository_release: str | None = None) -> str:
     """The distro-release ecosystem whose advisories apply to this OS (`Debian:12`, `Alpine:v3.19`, ...)."""
-    family = os.family.strip().lower()
-    version = (os.version or "").strip()
-    if family == "debian":
-        return f"Debian:{_major(version)}"
-    if family == "ubuntu":
-        release, _, esm = version.partition("-")
-        if not re.fullmatch(r"\d+\.\d+", release):
-            raise UnsupportedRelease(f"ubuntu release {version!r}")
-        if esm and esm.upper() == "ESM" and not _UBUNTU_ESM.match(release):
-            raise UnsupportedRelease(f"ubuntu {release} has no ESM; {version} is out of support")
-        return f"Ubuntu:{release}"
-    if family == "alpine":
-        release = (repository_release or version).strip()
-        if release == "edge" or re.search(r"_(alpha|beta|pre|rc)|edge", release):
-            return "Alpine:edge"
-        m = re.match(r"^v?(\d+)\.(\d+)", release)
-        if not m:
-            raise UnsupportedRelease(f"alpine release {release!r}")
-        return f"Alpine:v{m.group(1)}.{m.group(2)}"
-    if family in ("almalinux", "alma"):
-        return f"AlmaLinux:{_major(version)}"
-    if family == "rocky":
-        return f"Rocky Linux:{_major(version)}"
-    if family in ("oracle", "ol"):
-        return f"Oracle Linux:{_major(version)}"
-    if family == "centos":
-        return f"CentOS:{_major(version)}"
-    if family == "fedora":
-        return f"Fedora:{_major(version)}"
-    if family == "amazon":
-        major = _major(version) if version else "1"
-        return f"Amazon Linux:{major if major in ('2', '2022', '2023') else '1'}"
-    if family in ("rhel", "redhat"):
-        return "Red Hat"
-    if family == "wolfi":
-        return "Wolfi"
-    if family == "chainguard":
-        return "Chainguard"
-    raise UnsupportedRelease(f"no advisory source for {family} {version}".strip())
+    return table.os_ecosystem(os.family, os.version or "", repository_release)
 
 
-@functools.lru_cache(maxsize=65536)
-def normalize_name(ecosystem: str, name: str) -> str:
-    """Store key of a package name; the advisory store's own rule so both sides agree (cached: inventories
-    and re-matches ask for the same names again and again)."""
-    return _store_normalizer()(ecosystem, name)
-
-
-@functools.cache
-def _store_normalizer() -> Callable[[str, str], str]:
-    try:
-        from hullscan.advisories.normalize import normalize_name as store_normalize
-    except ImportError:  # advisory part not installed: the same rules, stated here
-        return _fallback_normalize
-    return store_normalize
-
-
-def _fallback_normalize(ecosystem: str, name: str) -> str:
-    family = ecosystem.split(":", 1)[0]
-    if family == "PyPI":
-        return re.sub(r"[-_.]+", "-", name).lower()
-    if family in ("npm", "NuGet", "Packagist", "crates.io"):
-        return name.lower()
-    return name
+def os_package_type(os: OperatingSystem | None) -> str | None:
+    """The package type of the image's distribution (only those packages are matched against its advisories)."""
+    return table.package_type_for_family(os.family) if os is not None else None
 
 
 def language_name(pkg: Package) -> str:
@@ -193,7 +52,8 @@ def _purl_name(text: str) -> str | None:
     if purl is None:
         return None
     if purl.namespace:
-        sep = ":" if purl.type == "maven" else "/"
+        kind = table.KIND_BY_PURL_TYPE.get(purl.type)
+        sep = kind.namespace_sep if kind else "/"
         return f"{purl.namespace}{sep}{purl.name}"
     return purl.name
 

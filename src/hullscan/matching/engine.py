@@ -20,12 +20,12 @@ from datetime import datetime
 from hullscan.advisories.types import Advisory, AdvisoryStore, AffectedPackage
 from hullscan.matching.ecosystems import (
     LANGUAGE_ECOSYSTEMS,
-    OS_TYPE_FOR_FAMILY,
     UnsupportedRelease,
     language_name,
     normalize_name,
     os_ecosystem,
     os_lookup_names,
+    os_package_type,
     os_version_of,
     scheme_for,
 )
@@ -306,7 +306,7 @@ def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | Non
     lookups: list[_Lookup] = []
     unsupported: Counter[str] = Counter()
     schemes: dict[str, str] = {}
-    os_type = OS_TYPE_FOR_FAMILY.get(inventory.os.family.lower()) if inventory.os is not None else None
+    os_type = os_package_type(inventory.os)
     for pkg in inventory.packages:
         if pkg.type in OS_PACKAGE_TYPES:
             if os_eco is None or (os_type or pkg.type) != pkg.type:

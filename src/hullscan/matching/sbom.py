@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import ijson
 
-from hullscan.matching.ecosystems import PURL_TYPES
+from hullscan.ecosystems import KIND_BY_PURL_TYPE, canonical_family
 from hullscan.matching.purl import parse_purl
 from hullscan.scanner.inventory import OS_PACKAGE_TYPES, ImageInfo, Inventory, OperatingSystem, Package
 
@@ -25,20 +25,6 @@ MAX_NESTING = 16
 MAX_FIELD = 4096  # longest name/version/purl kept; longer ones are hostile or broken
 
 _GITLAB_PREFIXES = ("gitlab:container_scanning_for_registry:", "gitlab:container_scanning:")
-_FAMILY_ALIASES = {
-    "debian gnu/linux": "debian",
-    "red hat enterprise linux": "rhel",
-    "redhat": "rhel",
-    "red hat": "rhel",
-    "alma": "almalinux",
-    "alma linux": "almalinux",
-    "rocky linux": "rocky",
-    "amazon linux": "amazon",
-    "amzn": "amazon",
-    "oracle linux": "oracle",
-    "ol": "oracle",
-    "alpine linux": "alpine",
-}
 
 
 class SbomError(ValueError):
@@ -153,8 +139,7 @@ def _properties(obj: dict[str, Any]) -> dict[str, str]:
 
 
 def _family(name: str) -> str:
-    n = name.strip().lower()
-    return _FAMILY_ALIASES.get(n, n.split()[0] if n else n)
+    return canonical_family(name)
 
 
 def _os_from_distro_qualifier(distro: str) -> OperatingSystem | None:
@@ -267,10 +252,11 @@ def _package_from_purl(
     if purl is None:
         counts.skip("unreadable purl")
         return None
-    pkg_type = PURL_TYPES.get(purl.type)
-    if pkg_type is None:
+    kind = KIND_BY_PURL_TYPE.get(purl.type)
+    if kind is None:
         counts.skip(f"purl type {purl.type!r} has no advisory ecosystem")
         return None
+    pkg_type = kind.type
     qualifiers = purl.qualifiers
     version = version or purl.version
     if not version:

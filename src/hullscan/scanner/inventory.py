@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Package types (Package.type). OS package types match GitLab/Trivy's names.
-OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
-LANGUAGE_PACKAGE_TYPES = frozenset(
-    {"python", "npm", "go", "java", "gem", "composer", "cargo", "nuget"}
-)
+# Package types (Package.type) are rows of the ecosystem table; importable from here as before.
+from hullscan.ecosystems import LANGUAGE_PACKAGE_TYPES, OS_PACKAGE_TYPES  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 
+from hullscan.ecosystems import canonical_family
 from hullscan.scanner.inventory import OperatingSystem, Package
 
 OS_FILES = (
@@ -19,7 +20,6 @@ OS_FILES = (
     "/etc/system-release",
 )
 OS_FILE_CAP = 64 * 1024
-_ID_ALIASES = {"ol": "oracle", "amzn": "amazon"}  # os-release IDs → inventory family names
 _REDHAT = re.compile(r"^(?P<name>.+?) release (?P<version>[\d.]+)")
 
 
@@ -50,7 +50,7 @@ def detect(files: dict[str, str], packages: list[Package]) -> OperatingSystem | 
                 version = alpine
             if family == "debian" and not version:  # testing/sid: no VERSION_ID
                 version = debian_version
-            return OperatingSystem(family=_ID_ALIASES.get(family, family),
+            return OperatingSystem(family=canonical_family(family),
                                    version=version, pretty_name=kv.get("PRETTY_NAME"),
                                    codename=kv.get("VERSION_CODENAME") or None)
     if alpine := (files.get("/etc/alpine-release") or "").strip():

@@ -13,12 +13,10 @@ import re
 from datetime import datetime, timezone
 
 from hullscan import __version__
+from hullscan.ecosystems import KINDS
 from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
 
 TRIVY = "aquasecurity:trivy:"
-_PKG_TYPE = {"deb": "debian", "apk": "alpine", "rpm": "redhat", "python": "python-pkg", "npm": "node-pkg",
-             "go": "gobinary", "java": "jar", "gem": "gemspec", "composer": "composer", "cargo": "rust-binary",
-             "nuget": "dotnet-core"}
 
 
 def gitlab_namespace(registry_triggered: bool) -> str:
@@ -28,7 +26,8 @@ def gitlab_namespace(registry_triggered: bool) -> str:
 def _pkg_type(package: Package, inventory: Inventory) -> str:
     if package.type in OS_PACKAGE_TYPES and inventory.os:
         return inventory.os.family
-    return _PKG_TYPE.get(package.type, package.type)
+    kind = KINDS.get(package.type)
+    return kind.trivy_type if kind else package.type
 
 
 def component_properties(package: Package, inventory: Inventory) -> list[tuple[str, str]]:
