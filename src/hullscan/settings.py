@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -42,6 +43,26 @@ class Settings(BaseSettings):
     sign_in_lockout_seconds: int = Field(default=600, description="How long a lock from failed sign-ins lasts.")
 
     # --- registry settings (registry part adds here) ---
+
+    # --- storage settings (docs/operations.md) ---
+    storage_driver: Literal["filesystem", "s3"] = Field(
+        default="filesystem", description="Where blobs, upload sessions and SBOM artifacts live: data_dir or S3.")
+    storage_s3_endpoint_url: str | None = Field(default=None, description="S3 API URL (MinIO, Ceph RGW); None: AWS.")
+    storage_s3_bucket: str | None = Field(default=None, description="Bucket (created beforehand).")
+    storage_s3_region: str = "us-east-1"
+    storage_s3_access_key_id: str | None = Field(default=None, description="None: boto3's usual credential chain.")
+    storage_s3_secret_access_key: SecretStr | None = None
+    storage_s3_prefix: str = Field(default="", description="Key prefix, so several instances share a bucket.")
+    storage_s3_path_style: bool = Field(default=False, description="Path-style addressing (MinIO, Ceph RGW, moto).")
+    storage_s3_part_size: int = Field(default=16 << 20, ge=5 << 20, description="Multipart part size (>= 5 MiB).")
+    storage_s3_redirect_seconds: int = Field(
+        default=0, ge=0, description="Blob GETs redirect to pre-signed URLs valid this long; 0: stream through.")
+
+    # --- secrets every node must share (None: generated into data_dir, for a single node) ---
+    registry_token_key_file: Path | None = Field(
+        default=None, description="PEM file with the registry token signing key and its certificate.")
+    registry_token_key: SecretStr | None = Field(default=None, description="The same PEM, inline.")
+    ui_secret: SecretStr | None = Field(default=None, description="Key UI CSRF tokens are signed with (>= 32 chars).")
 
     # --- events / pipelines / runner settings ---
     feature_container_scanning_for_registry: bool = True

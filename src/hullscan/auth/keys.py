@@ -1,4 +1,5 @@
-"""Instance keys kept in the data directory: created once, race-safe, shared by every process using it."""
+"""Instance keys: from settings when given (every node of a multi-node instance must share them), else kept in
+the data directory -- created once, race-safe, shared by every process using that directory (one machine)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,27 @@ def load_or_create_key(path: Path, nbytes: int = 32) -> bytes:
         pass
     _create_once(path, secrets.token_bytes(nbytes).hex().encode())
     return bytes.fromhex(path.read_text().strip())
+
+
+def setting_or_file_key(value: Any, path: Path) -> bytes:
+    """The key from a secret setting (a SecretStr of at least 32 characters, used as is), else the one
+    generated into `path` (`load_or_create_key`)."""
+    if value is None:
+        return load_or_create_key(path)
+    secret = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+    if len(secret) < 32:
+        raise ValueError("a shared secret setting needs at least 32 characters")
+    return secret.encode()
+
+
+def setting_or_file_identity(pem: Any, pem_file: Path | None, path: Path, common_name: str) -> tuple[Any, Any]:
+    """The signing key and certificate from settings (inline PEM or a PEM file), else the pair generated
+    into `path` (`load_or_create_signing_identity`)."""
+    if pem_file is not None:
+        return _parse_identity(Path(pem_file).read_bytes())
+    if pem is not None:
+        return _parse_identity((pem.get_secret_value() if hasattr(pem, "get_secret_value") else str(pem)).encode())
+    return load_or_create_signing_identity(path, common_name)
 
 
 def _create_once(path: Path, data: bytes) -> None:
@@ -53,7 +75,7 @@ def load_or_create_signing_identity(path: Path, common_name: str) -> tuple[Any, 
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=3650)).sign(key, hashes.SHA256()))
@@ -64,8 +86,13 @@ def load_or_create_signing_identity(path: Path, common_name: str) -> tuple[Any, 
 
 
 def _read_identity(path: Path) -> tuple[Any, Any]:
+
+    return _parse_identity(path.read_bytes())
+
+
+def _parse_identity(data: bytes) -> tuple[Any, Any]:
+    """(private key, certificate) from one PEM text holding both (ValueError when either is missing)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    data = path.read_bytes()
     return serialization.load_pem_private_key(data, password=None), x509.load_pem_x509_certificate(data)

@@ -22,7 +22,7 @@ from typing import Any
 
 import jwt
 
-from hullscan.auth.keys import load_or_create_signing_identity
+from hullscan.auth.keys import setting_or_file_identity
 from hullscan.auth.principal import Kind, Principal
 from hullscan.settings import Settings
 
@@ -63,8 +63,9 @@ def parse_scopes(values: list[str]) -> list[RequestedScope]:
 
 
 def signing_identity(settings: Settings) -> tuple[Any, Any]:
-    """The instance's token-signing key and certificate (created at first use)."""
-    return load_or_create_signing_identity(settings.resolved_data_dir / "registry-token.pem", ISSUER)
+    """The instance's token-signing key and certificate: from settings, else created at first use in data_dir."""
+    return setting_or_file_identity(settings.registry_token_key, settings.registry_token_key_file,
+                                    settings.resolved_data_dir / "registry-token.pem", ISSUER)
 
 
 def certificate_pem(settings: Settings) -> str:

@@ -48,7 +48,9 @@ MAX_WAIT_SECONDS = 30.0
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 def artifact_store(settings: Settings) -> ArtifactStore:
-    return ArtifactStore(settings.resolved_data_dir / "artifacts")
+    from hullscan.registry.storage import driver_for
+
+    return ArtifactStore(driver_for(settings, "artifacts"), settings.resolved_data_dir / "artifact-cache")
 
 
 def _job_or_error(session: Session, job_id: int, token: str | None, *, lock: bool = True) -> Job:

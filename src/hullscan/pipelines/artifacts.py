@@ -1,7 +1,9 @@
-"""Job artifacts stored content-addressed under `<data_dir>/artifacts/sha256/<ab>/<hex>`.
+"""Job artifacts, content-addressed at `sha256/<ab>/<hex>` in the artifact storage (a storage driver: the
+filesystem under `<data_dir>/artifacts`, or the same S3 bucket as the registry's blobs).
 
-Uploads stream to a temporary file in the same directory while hashing, then are renamed into place, so a
-reader never sees a partial file and identical SBOMs are stored once.
+Uploads stream to a temporary file while hashing, then are put into place under their digest, so a reader
+never sees a partial artifact and identical SBOMs are stored once. With object storage the local file stays
+as a cache: validation, ingestion and downloads read local files (`path`), fetched again when evicted.
 """
 
 from __future__ import annotations
@@ -10,10 +12,15 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterable
 from pathlib import Path
 
+from hullscan.registry.driver import FilesystemDriver, StorageDriver
+
 SBOM_NAME = re.compile(r"^gl-sbom-[A-Za-z0-9._-]{1,180}\.cdx\.json$")
+CACHE_SECONDS = 3600.0  # a cached copy of an object-stored artifact unused this long is removed
+COPY_CHUNK = 8 << 20
 
 
 class ArtifactError(ValueError):
@@ -21,17 +28,47 @@ class ArtifactError(ValueError):
 
 
 class ArtifactStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, driver: StorageDriver, cache_dir: Path) -> None:
+        self.driver = driver
+        # The filesystem driver's files are the artifacts themselves; object storage gets a local cache.
+        self.local = driver.root if isinstance(driver, FilesystemDriver) else cache_dir
+        self._swept = 0.0
 
-    def path(self, sha256: str) -> Path:
+    @staticmethod
+    def key(sha256: str) -> str:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise ArtifactError("bad artifact digest")
-        return self.root / "sha256" / sha256[:2] / sha256
+        return f"sha256/{sha256[:2]}/{sha256}"
+
+    def path(self, sha256: str) -> Path:
+        """A local file with the artifact's bytes (fetched from object storage when needed); a path that
+        does not exist when the artifact is not stored."""
+        path = self.local / self.key(sha256)
+        if self.local is not getattr(self.driver, "root", None) and not path.is_file():
+            self._fetch(sha256, path)
+        return path
+
+    def _fetch(self, sha256: str, path: Path) -> None:
+        try:
+            source = self.driver.reader(self.key(sha256))
+        except FileNotFoundError:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".fetch-")
+        try:
+            with source, os.fdopen(fd, "wb") as out:
+                while chunk := source.read(COPY_CHUNK):
+                    out.write(chunk)
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
 
     async def write(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> tuple[str, int]:
         """Stream `chunks` into the store; returns (sha256 hex, size). Nothing is left behind on error."""
-        tmp_dir = self.root / "tmp"
+        from starlette.concurrency import run_in_threadpool
+
+        tmp_dir = self.local / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
@@ -47,13 +84,44 @@ class ArtifactStore:
             if size == 0:
                 raise ArtifactError("artifact is empty")
             sha = digest.hexdigest()
-            final = self.path(sha)
+            if self.local is not getattr(self.driver, "root", None):
+                await run_in_threadpool(self._put, sha, Path(tmp_name))
+            final = self.local / self.key(sha)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp_name, final)
             return sha, size
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+
+    def _put(self, sha256: str, source: Path) -> None:
+        """Stream a local file into object storage (in parts: never the whole artifact in memory)."""
+        writer = self.driver.writer(self.key(sha256), append=False)
+        try:
+            with source.open("rb") as f:
+                while chunk := f.read(COPY_CHUNK):
+                    writer.write_many([chunk])
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            raise
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop cached copies unused for CACHE_SECONDS (at most one pass every ten minutes)."""
+        now = time.time()
+        if now - self._swept < 600:
+            return
+        self._swept = now
+        for directory, _dirs, files in os.walk(self.local / "sha256"):
+            for name in files:
+                path = Path(directory) / name
+                try:
+                    st = path.stat()
+                    if max(st.st_atime, st.st_mtime) < now - CACHE_SECONDS:
+                        path.unlink()
+                except FileNotFoundError:
+                    pass
 
 
 def check_sbom_name(name: str) -> str:

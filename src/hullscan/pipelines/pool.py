@@ -27,7 +27,8 @@ STOP_GRACE_SECONDS = 8.0
 
 
 def registration_token(settings: Settings) -> str:
-    """The runner registration token: from settings, else generated once into the data dir (mode 0600)."""
+    """The runner registration token: from settings (every node must share it), else generated once into the
+    data dir (mode 0600)."""
     if settings.runner_registration_token:
         return settings.runner_registration_token
     path = settings.resolved_data_dir / "runner-registration-token"

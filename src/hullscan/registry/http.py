@@ -335,7 +335,7 @@ async def _blob(request: Request, principal: Principal, name: str, digest: str) 
         _allow(principal, Action.REGISTRY_PULL, name, request)
         size = await _db(request, lambda s: service.blob_size(s, name, digest))
         path = storage.local_path(digest) if size is not None else None
-        if size is None or (path is None and storage.stat(digest) is None):
+        if size is None or (path is None and await anyio.to_thread.run_sync(storage.stat, digest) is None):
             raise RegistryError("BLOB_UNKNOWN", f"blob {digest} is not in {name}", detail={"digest": digest})
         headers = {**API_VERSION, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
                    "Cache-Control": "max-age=31536000"}
@@ -344,7 +344,12 @@ async def _blob(request: Request, principal: Principal, name: str, digest: str) 
                                      "Content-Type": "application/octet-stream"})
         if path is not None:
             return BlobFileResponse(path, media_type="application/octet-stream", headers=headers)
+        url = await anyio.to_thread.run_sync(storage.redirect_url, digest)
+        if url is not None:  # object storage serves the bytes (pre-signed URL), as Distribution's redirect
+            return Response(status_code=307, headers={**API_VERSION, "Location": url,
+                                                      "Docker-Content-Digest": digest, "Content-Length": "0"})
         handle = await anyio.to_thread.run_sync(storage.open, digest)
+        del headers["Accept-Ranges"]  # streamed from object storage: whole blobs only
         return StreamingResponse(_iter_file(handle), media_type="application/octet-stream",
                                  headers={**headers, "Content-Length": str(size)})
     if method == "DELETE":
@@ -380,7 +385,7 @@ async def _upload_start(request: Request, principal: Principal, name: str) -> Re
         if source and is_allowed(principal, Action.REGISTRY_PULL, repository=source):
             validate_name(source)
             size = await _db(request, lambda s: service.mount_blob(s, repo, source, mount))
-            if size is not None and storage.stat(mount) is not None:
+            if size is not None and await anyio.to_thread.run_sync(storage.stat, mount) is not None:
                 return Response(status_code=201, headers={
                     **API_VERSION, "Location": f"/v2/{name}/blobs/{mount}", "Docker-Content-Digest": mount,
                     "Content-Length": "0"})

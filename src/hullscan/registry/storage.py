@@ -1,13 +1,15 @@
-"""Content-addressed blob storage.
+"""Content-addressed blob storage and upload sessions, on top of a storage driver (`hullscan.registry.driver`).
 
-A blob becomes visible only under its verified digest: uploads are appended to a private temp file,
-hashed incrementally as they stream in, fsynced, and renamed into place after the digest matches. A crash
-at any point leaves at most an orphaned upload directory, never a partial blob. Two clients finishing the
-same blob at once both rename identical bytes onto the same name, which is atomic and harmless.
+A blob becomes visible only under its verified digest: uploads are appended to a private upload key,
+hashed incrementally as they stream in, committed, and moved into place after the digest matches. A crash
+at any point leaves at most an orphaned upload session, never a partial blob. Two clients finishing the
+same blob at once both move identical bytes onto the same key, which is harmless.
 
-Throughput: bytes arrive in batches of pieces (`write_many`, one `writev`); sha256 of a large batch runs on
-a second thread while the batch is written (both release the GIL); a large upload starts its disk
-writeback every 64 MiB, so the fsync before the rename only waits for the tail.
+Keys: blobs at `<algorithm>/<first two hex>/<hex>`, upload sessions at `_uploads/<id>/` (`data`, `info.json`)
+-- with the filesystem driver rooted at `<data_dir>/blobs`, the layout of earlier versions.
+
+Throughput: bytes arrive in batches of pieces (`write_many`); sha256 of a large batch runs on a second
+thread while the driver writes the batch (both release the GIL).
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ import json
 import os
 import re
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
+from hullscan.registry.driver import DriverWriter, FilesystemDriver, StorageDriver
 from hullscan.registry.errors import RegistryError
 from hullscan.registry.names import ALGORITHMS, Digest, parse_digest
 
@@ -67,6 +69,9 @@ class BlobStorage(Protocol):
     def local_path(self, digest: str) -> Path | None:
         """A filesystem path to serve the blob from, when the backend has one."""
 
+    def redirect_url(self, digest: str) -> str | None:
+        """A URL to redirect a blob GET to (pre-signed object storage URL), when configured."""
+
     def delete(self, digest: str) -> bool: ...
 
     def iter_blobs(self) -> Iterator[tuple[str, int, float]]:
@@ -87,8 +92,6 @@ class BlobStorage(Protocol):
 
 
 PARALLEL_HASH_BYTES = 1 << 20  # from this batch size on, hashing runs beside the write, not after it
-WRITEBACK_BYTES = 64 << 20  # a large upload starts its disk writeback every 64 MiB (see write_many)
-IOV_MAX = 1024  # buffers per writev call (Linux's limit)
 _hash_pool: ThreadPoolExecutor | None = None
 _hash_pool_lock = threading.Lock()
 
@@ -101,18 +104,17 @@ def _hashing_pool() -> ThreadPoolExecutor:
         return _hash_pool
 
 
-def _update(hasher: "hashlib._Hash", chunks: Sequence[bytes]) -> None:
+def _update(hasher: hashlib._Hash, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
     for chunk in chunks:
         hasher.update(chunk)  # releases the GIL for all but tiny pieces
 
 
-class _FileUploadWriter:
-    def __init__(self, storage: "FilesystemBlobStorage", upload_id: str, path: Path) -> None:
+class _HashingWriter:
+    def __init__(self, storage: BlobStore, upload_id: str, writer: DriverWriter) -> None:
         self._storage = storage
         self._id = upload_id
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        self._offset = os.lseek(self._fd, 0, os.SEEK_END)
-        self._written_back = self._offset
+        self._writer = writer
+        self._offset = writer.size
         self._hasher = storage._take_hasher(upload_id, self._offset)
 
     @property
@@ -128,153 +130,127 @@ class _FileUploadWriter:
             return
         hashing = None
         if self._hasher is not None:
-            if total >= PARALLEL_HASH_BYTES:  # sha256 (~200 MB/s without SHA-NI) and the disk write overlap
+            if total >= PARALLEL_HASH_BYTES:  # sha256 (~200 MB/s without SHA-NI) and the write overlap
                 hashing = _hashing_pool().submit(_update, self._hasher, chunks)
             else:
                 _update(self._hasher, chunks)
         try:
-            self._write_all(chunks)
+            self._writer.write_many(chunks)
         except BaseException:
-            self._hasher = None  # it may have seen bytes the file did not get: finishing re-reads the file
+            self._hasher = None  # it may have seen bytes the upload did not get: finishing re-reads it
             raise
         finally:
             if hashing is not None:
                 hashing.result()
-        if self._offset - self._written_back >= WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
-            # Linux starts writing these pages back now (and drops them from the page cache once clean), so
-            # the fsync before the blob becomes visible waits for the last few MiB, not for the whole blob.
-            os.posix_fadvise(self._fd, self._written_back, self._offset - self._written_back, os.POSIX_FADV_DONTNEED)
-            self._written_back = self._offset
-
-    def _write_all(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
-        pending = [memoryview(c) for c in chunks if len(c)]
-        while pending:
-            written = os.writev(self._fd, pending[:IOV_MAX])
-            self._offset += written
-            while pending and written >= len(pending[0]):  # drop what went out, keep a partial tail
-                written -= len(pending[0])
-                pending.pop(0)
-            if written:
-                pending[0] = pending[0][written:]
+        self._offset += total
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._writer.close()
         if self._hasher is not None:
             self._storage._keep_hasher(self._id, self._offset, self._hasher)
 
 
-class FilesystemBlobStorage:
-    """Blobs under `<root>/<algorithm>/<first two hex>/<hex>`; upload sessions under `<root>/_uploads/<id>/`."""
+class BlobStore:
+    """Blobs and upload sessions over a storage driver (see the module docstring for the keys)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.uploads = root / "_uploads"
-        self.uploads.mkdir(parents=True, exist_ok=True)
+    def __init__(self, driver: StorageDriver, *, redirect_seconds: int = 0) -> None:
+        self.driver = driver
+        self.redirect_seconds = redirect_seconds
         # Running sha256 of uploads this process has appended to, so finishing needs no re-read. Another
-        # process (or a restart) has no entry and re-hashes the file instead.
-        self._hashers: dict[str, tuple[int, "hashlib._Hash"]] = {}
+        # process (or a restart) has no entry and re-hashes the upload instead.
+        self._hashers: dict[str, tuple[int, hashlib._Hash]] = {}
         self._lock = threading.Lock()
 
     # -- stored blobs ------------------------------------------------------------------------------
-    def _path(self, digest: str) -> Path:
+    @staticmethod
+    def _key(digest: str) -> str:
         d = parse_digest(digest)
-        return self.root / d.algorithm / d.hex[:2] / d.hex
+        return f"{d.algorithm}/{d.hex[:2]}/{d.hex}"
 
     def stat(self, digest: str) -> int | None:
-        try:
-            return self._path(digest).stat().st_size
-        except FileNotFoundError:
-            return None
+        info = self.driver.stat(self._key(digest))
+        return None if info is None else info.size
 
     def open(self, digest: str) -> BinaryIO:
-        return open(self._path(digest), "rb")  # noqa: SIM115 - caller closes
+        return self.driver.reader(self._key(digest))
 
     def local_path(self, digest: str) -> Path | None:
-        path = self._path(digest)
-        return path if path.is_file() else None
+        return self.driver.local_path(self._key(digest))
+
+    def redirect_url(self, digest: str) -> str | None:
+        if self.redirect_seconds <= 0:
+            return None
+        return self.driver.url_for(self._key(digest), self.redirect_seconds)
 
     def delete(self, digest: str) -> bool:
-        try:
-            self._path(digest).unlink()
-            return True
-        except FileNotFoundError:
-            return False
+        return self.driver.delete(self._key(digest))
 
     def iter_blobs(self) -> Iterator[tuple[str, int, float]]:
         for algorithm, length in ALGORITHMS.items():
-            base = self.root / algorithm
-            if not base.is_dir():
-                continue
-            for prefix in os.scandir(base):
-                if not prefix.is_dir():
-                    continue
-                for entry in os.scandir(prefix.path):
-                    if len(entry.name) == length and entry.is_file():
-                        st = entry.stat()
-                        yield f"{algorithm}:{entry.name}", st.st_size, st.st_mtime
+            for key, info in self.driver.walk(algorithm):
+                prefix, _, name = key[len(algorithm) + 1:].partition("/")
+                if len(name) == length and len(prefix) == 2 and name.startswith(prefix):
+                    yield f"{algorithm}:{name}", info.size, info.mtime
 
     # -- uploads -----------------------------------------------------------------------------------
-    def _upload_dir(self, upload_id: str) -> Path:
+    @staticmethod
+    def _upload_key(upload_id: str, name: str = "") -> str:
         if not UPLOAD_ID.match(upload_id):
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", "unknown upload session")
-        return self.uploads / upload_id
+        return f"_uploads/{upload_id}/{name}" if name else f"_uploads/{upload_id}"
 
     def start_upload(self, repository: str) -> str:
         upload_id = secrets.token_hex(16)
-        directory = self.uploads / upload_id
-        directory.mkdir(parents=True)
-        (directory / "data").touch()
-        (directory / "info.json").write_text(json.dumps({"repository": repository, "started_at": time.time()}))
+        self.driver.writer(self._upload_key(upload_id, "data"), append=False).close()
+        self.driver.put_content(self._upload_key(upload_id, "info.json"),
+                                json.dumps({"repository": repository, "started_at": time.time()}).encode())
         return upload_id
 
     def upload_info(self, upload_id: str) -> UploadInfo | None:
-        directory = self._upload_dir(upload_id)
         try:
-            info = json.loads((directory / "info.json").read_text())
-            size = (directory / "data").stat().st_size
+            info = json.loads(self.driver.get_content(self._upload_key(upload_id, "info.json")))
         except (FileNotFoundError, ValueError):
             return None
+        writer = self.driver.writer(self._upload_key(upload_id, "data"), append=True)
+        try:
+            size = writer.size
+        finally:
+            writer.close()
         return UploadInfo(upload_id, info["repository"], size, info["started_at"])
 
     def open_writer(self, upload_id: str) -> UploadWriter:
-        path = self._upload_dir(upload_id) / "data"
-        if not path.exists():
+        if self.driver.stat(self._upload_key(upload_id, "info.json")) is None:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", "unknown upload session")
-        return _FileUploadWriter(self, upload_id, path)
+        return _HashingWriter(self, upload_id, self.driver.writer(self._upload_key(upload_id, "data"), append=True))
 
-    def _take_hasher(self, upload_id: str, offset: int) -> "hashlib._Hash | None":
+    def _take_hasher(self, upload_id: str, offset: int) -> hashlib._Hash | None:
         with self._lock:
             kept = self._hashers.pop(upload_id, None)
         if kept is not None and kept[0] == offset:
             return kept[1]
         return hashlib.sha256() if offset == 0 else None
 
-    def _keep_hasher(self, upload_id: str, offset: int, hasher: "hashlib._Hash") -> None:
+    def _keep_hasher(self, upload_id: str, offset: int, hasher: hashlib._Hash) -> None:
         with self._lock:
             self._hashers[upload_id] = (offset, hasher)
 
     def commit_upload(self, upload_id: str, digest: Digest, size: int | None = None) -> int:
-        directory = self._upload_dir(upload_id)
-        data = directory / "data"
+        data = self._upload_key(upload_id, "data")
         with self._lock:
             kept = self._hashers.pop(upload_id, None)
-        try:
-            fd = os.open(data, os.O_RDONLY)
-        except FileNotFoundError:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "unknown upload session") from None
-        try:
-            os.fsync(fd)
-            actual_size = os.fstat(fd).st_size
-            if kept is not None and kept[0] == actual_size and digest.algorithm == "sha256":
-                actual = kept[1].hexdigest()
-            else:
-                hasher = digest.hasher()
-                with open(fd, "rb", closefd=False) as f:
-                    while chunk := f.read(READ_CHUNK):
-                        hasher.update(chunk)
-                actual = hasher.hexdigest()
-        finally:
-            os.close(fd)
+        if self.driver.stat(self._upload_key(upload_id, "info.json")) is None:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "unknown upload session")
+        writer = self.driver.writer(data, append=True)
+        actual_size = writer.size
+        writer.commit()
+        if kept is not None and kept[0] == actual_size and digest.algorithm == "sha256":
+            actual = kept[1].hexdigest()
+        else:
+            hasher = digest.hasher()
+            with self.driver.reader(data) as f:
+                while chunk := f.read(READ_CHUNK):
+                    hasher.update(chunk)
+            actual = hasher.hexdigest()
         if size is not None and size != actual_size:
             self.cancel_upload(upload_id)
             raise RegistryError("SIZE_INVALID", f"blob has {actual_size} bytes, {size} were declared")
@@ -282,42 +258,52 @@ class FilesystemBlobStorage:
             self.cancel_upload(upload_id)
             raise RegistryError("DIGEST_INVALID", f"content digest is {digest.algorithm}:{actual}, not {digest}",
                                 detail={"digest": str(digest)})
-        target = self.root / digest.algorithm / digest.hex[:2] / digest.hex
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            os.utime(target)  # refresh so a concurrent gc's grace period protects it
-        else:
-            os.replace(data, target)
-            _fsync_dir(target.parent)
-        shutil.rmtree(directory, ignore_errors=True)
+        # Moving onto an existing blob replaces identical bytes and refreshes its time, so a concurrent
+        # gc's grace period protects it.
+        self.driver.move(data, self._key(str(digest)))
+        self.driver.delete(self._upload_key(upload_id))
         return actual_size
 
     def cancel_upload(self, upload_id: str) -> bool:
-        directory = self._upload_dir(upload_id)
+        key = self._upload_key(upload_id)
         with self._lock:
             self._hashers.pop(upload_id, None)
-        if not directory.exists():
-            return False
-        shutil.rmtree(directory, ignore_errors=True)
-        return True
+        return self.driver.delete(key)
 
     def iter_uploads(self) -> Iterator[UploadInfo]:
-        for entry in os.scandir(self.uploads):
-            if UPLOAD_ID.match(entry.name):
-                info = self.upload_info(entry.name)
-                if info is None:  # crashed between mkdir and info.json
-                    info = UploadInfo(entry.name, "", 0, entry.stat().st_mtime)
+        for name in self.driver.list("_uploads"):
+            if UPLOAD_ID.match(name):
+                info = self.upload_info(name)
+                if info is None:  # crashed between creating the session and writing info.json
+                    stat = self.driver.stat(self._upload_key(name, "data"))
+                    info = UploadInfo(name, "", 0, stat.mtime if stat else 0.0)
                 yield info
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def FilesystemBlobStorage(root: Path) -> BlobStore:
+    """Blobs under `root` on the local filesystem."""
+    return BlobStore(FilesystemDriver(root))
 
 
-def storage_for(settings: object) -> BlobStorage:
-    """The blob storage configured in settings (the filesystem under `settings.blob_dir`)."""
-    return FilesystemBlobStorage(settings.blob_dir)  # type: ignore[attr-defined]
+def driver_for(settings: Any, area: str) -> StorageDriver:
+    """The storage driver configured in settings for one area of storage ("blobs" or "artifacts"): the
+    filesystem under `<data_dir>/<area>`, or `<prefix><area>/` in the S3 bucket."""
+    if getattr(settings, "storage_driver", "filesystem") == "s3":
+        from hullscan.registry.s3driver import S3Driver
+
+        with _drivers_lock:  # one client (and connection pool) per settings object and area
+            kept = _s3_drivers.get((id(settings), area))
+            if kept is None or kept[0] is not settings:
+                kept = _s3_drivers[(id(settings), area)] = (settings, S3Driver.from_settings(settings, area))
+            return kept[1]
+    return FilesystemDriver(settings.resolved_data_dir / area)
+
+
+_s3_drivers: dict[tuple[int, str], tuple[Any, StorageDriver]] = {}
+_drivers_lock = threading.Lock()
+
+
+def storage_for(settings: Any) -> BlobStorage:
+    """The blob storage configured in settings."""
+    seconds = settings.storage_s3_redirect_seconds if getattr(settings, "storage_driver", "") == "s3" else 0
+    return BlobStore(driver_for(settings, "blobs"), redirect_seconds=seconds)

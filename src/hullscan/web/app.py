@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
-    app.add_middleware(ui.UISecurityMiddleware, data_dir=settings.resolved_data_dir)
+    app.add_middleware(ui.UISecurityMiddleware, data_dir=settings.resolved_data_dir, secret_setting=settings.ui_secret)
     app.include_router(registry_http.router)
     app.include_router(auth_api.token_router)
     app.include_router(registry_webhook.router, prefix="/api/v1")

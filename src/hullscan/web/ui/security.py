@@ -14,12 +14,13 @@ import hmac
 import secrets
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hullscan.auth.keys import load_or_create_key
+from hullscan.auth.keys import setting_or_file_key
 
 CSRF_COOKIE = "hullscan_csrf"
 CSRF_FIELD = "csrf_token"
@@ -41,9 +42,10 @@ SECURITY_HEADERS = {
 }
 
 
-def load_secret(data_dir: Path) -> bytes:
-    """The key CSRF tokens are signed with: one file in the data dir, so every process sharing it agrees."""
-    return load_or_create_key(data_dir / "ui-secret.key")
+def load_secret(data_dir: Path, setting: Any = None) -> bytes:
+    """The key CSRF tokens are signed with: the `ui_secret` setting (shared by every node), else one file in
+    the data dir, so every process sharing it agrees."""
+    return setting_or_file_key(setting, data_dir / "ui-secret.key")
 
 
 def sign(secret: bytes, token: str) -> str:
@@ -87,15 +89,16 @@ def is_ui_path(path: str) -> bool:
 class UISecurityMiddleware:
     """Adds security headers to every non-registry response and enforces CSRF on UI form posts."""
 
-    def __init__(self, app: ASGIApp, data_dir: Path) -> None:
+    def __init__(self, app: ASGIApp, data_dir: Path, secret_setting: Any = None) -> None:
         self.app = app
         self.data_dir = data_dir
+        self.secret_setting = secret_setting
         self._secret: bytes | None = None
 
     @property
     def secret(self) -> bytes:
         if self._secret is None:
-            self._secret = load_secret(self.data_dir)
+            self._secret = load_secret(self.data_dir, self.secret_setting)
         return self._secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
