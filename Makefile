@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HULLSCAN_DATA_DIR ?= ./var
 export HULLSCAN_DATA_DIR
 
-.PHONY: run test venv system-deps test-deps bench lock clean
+.PHONY: run test testdata venv system-deps test-deps bench lock clean
 
 $(BIN)/hullscan: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,13 @@ run: venv
 system-deps:
 	bash scripts/system-deps.sh
 
-test: venv system-deps
+# The five test images: built by scripts/testimages from the recipe once per machine, cached outside the
+# clone (~/.cache/hullscan-testdata, keyed by the recipe's hash; copied from ../shared when that holds the
+# same recipe's build).
+testdata: venv
+	$(BIN)/python scripts/testimages/ensure.py
+
+test: venv system-deps testdata
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench: venv system-deps

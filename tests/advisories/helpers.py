@@ -6,12 +6,12 @@ import gzip
 import json
 from pathlib import Path
 
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 def osv_records(name: str = "pypi.jsonl.gz", limit: int | None = None) -> list[dict]:
     out = []
-    with gzip.open(shared_path("advisories", "osv", name), "rt") as fh:
+    with gzip.open(data_path("advisories", "osv", name), "rt") as fh:
         for line in fh:
             out.append(json.loads(line))
             if limit is not None and len(out) >= limit:

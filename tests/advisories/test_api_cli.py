@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import shared_path
+from tests.conftest import data_path
 from tests.support.server import HullscanServer
 from tests.support.auth import ADMIN_HTTP
 
@@ -38,14 +38,14 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_import_then_api_reads(env: dict[str, str], served: HullscanServer, tmp_path: Path) -> None:
-    dsa = shared_path("advisories", "debian", "DSA", "list").read_text()
+    dsa = data_path("advisories", "debian", "DSA", "list").read_text()
     head = dsa[: dsa.index("[01 Mar 2023]")]  # the newest entries of the real list
     (tmp_path / "DSA").mkdir()
     (tmp_path / "DSA" / "list").write_text(head)
     done = _cli(env, "import", str(tmp_path / "DSA" / "list"))
     assert done.returncode == 0, done.stderr
     assert "debian-dsa" in done.stdout
-    kev = _cli(env, "import", str(shared_path("advisories", "kev", "known_exploited_vulnerabilities.json")))
+    kev = _cli(env, "import", str(data_path("advisories", "kev", "known_exploited_vulnerabilities.json")))
     assert kev.returncode == 0, kev.stderr
 
     status = _cli(env, "status", "--json")

@@ -17,7 +17,7 @@ from hullscan.db import Database
 from hullscan.settings import Settings
 from hullscan.versions import is_affected, scheme_for_ecosystem
 from tests.advisories.helpers import osv_records, write_jsonl
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def _status(db: Database) -> dict:
 def test_import_every_shared_file_gives_documented_counts_and_reimport_changes_nothing(
     db: Database, migrated_settings: Settings
 ) -> None:
-    results = import_path(db, migrated_settings, str(shared_path("advisories")))
+    results = import_path(db, migrated_settings, str(data_path("advisories")))
     by_name = {r.source: r for r in results}
     assert all(r.ok for r in results), [(r.source, r.error) for r in results if not r.ok]
     expected = {"osv:pypi": 2661, "osv:go": 4291, "alpine-secdb": 8000, "debian-dsa": 5406, "debian-dla": 3534,
@@ -48,7 +48,7 @@ def test_import_every_shared_file_gives_documented_counts_and_reimport_changes_n
     with db.session() as s:
         last = service.status(s)["totals"]["last_changeset_id"]
 
-    again = import_path(db, migrated_settings, str(shared_path("advisories")))
+    again = import_path(db, migrated_settings, str(data_path("advisories")))
     assert all(r.ok for r in again)
     assert all(r.added == r.modified == r.withdrawn == 0 for r in again), [
         (r.source, r.added, r.modified, r.withdrawn) for r in again]

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 from tests.support.auth import ADMIN_CREDS, ADMIN_HTTP, leaked_secrets, remember_secret
 from tests.support.server import HullscanServer
 
@@ -30,7 +30,7 @@ def _skopeo(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _push(server: HullscanServer, repo: str, *creds: str) -> subprocess.CompletedProcess[str]:
-    layout = shared_path("testdata", "images", LAYOUT)
+    layout = image_layout(LAYOUT)
     return _skopeo("copy", *creds, "--dest-tls-verify=false", f"oci:{layout}:latest",
                    f"docker://{server.host}/{repo}:latest")
 
@@ -147,7 +147,7 @@ def test_an_external_distribution_trusts_hullscan_tokens(auth_server: HullscanSe
         f"auth:\n  token:\n    realm: {srv.url}/jwt/auth\n    service: hullscan-registry\n"
         f"    issuer: hullscan-token-issuer\n    rootcertbundle: {certificate}\n")).start()
     try:
-        layout = shared_path("testdata", "images", LAYOUT)
+        layout = image_layout(LAYOUT)
         target = f"docker://{external.host}/team/app/web:latest"
 
         def copy(*creds: str) -> subprocess.CompletedProcess[str]:

@@ -21,14 +21,14 @@ from hullscan.ingestion.service import IngestionError, ingest_sbom, rematch_advi
 from hullscan.matching.engine import match
 from hullscan.scanner import analyze, write_cyclonedx
 from hullscan.scanner.inventory import ImageInfo, Inventory
-from tests.conftest import shared_path
+from tests.conftest import data_path, image_layout
 
 IMAGE = "registry.test:5000/group/project/app"
 
 
 @pytest.fixture(scope="module")
 def app_inventory() -> Inventory:
-    inv = analyze(f"oci-dir:{shared_path('testdata', 'images', 'debian-python-app')}")
+    inv = analyze(f"oci-dir:{image_layout('debian-python-app')}")
     return inv
 
 
@@ -62,7 +62,7 @@ def osv_record(vid: str, package: str, introduced: str, fixed: str | None, withd
 
 def test_ingest_resolve_and_continuous_scanning(migrated_settings, tmp_path, app_inventory) -> None:
     db = Database(migrated_settings)
-    import_path(db, migrated_settings, str(shared_path("advisories", "osv", "pypi.jsonl.gz")))
+    import_path(db, migrated_settings, str(data_path("advisories", "osv", "pypi.jsonl.gz")))
     with db.session() as s:
         pid = projects.create_project(s, "group/project").id
         projects.update_project_settings(s, projects.get_project(s, pid), auto_resolve=True)

@@ -28,7 +28,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 from hullscan.ingestion import validation
 from hullscan.ingestion.validation import InvalidSbom, validate_sbom
 from hullscan.scanner import analyze, write_cyclonedx
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 
 BIN = Path(sys.executable).parent
 
@@ -59,7 +59,7 @@ def fast_accepts(spec: str, doc: object) -> bool:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict[str, dict]:
     """Real SBOMs of the app image: hullscan's, Syft's (CycloneDX 1.4, 1.5, 1.6) and Trivy's."""
-    image = shared_path("testdata", "images", "debian-python-app")
+    image = image_layout("debian-python-app")
     out = tmp_path_factory.mktemp("sboms")
     subprocess.run(
         [_tool("syft"), "scan", f"oci-dir:{image}", "-q",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 
-from tests.conftest import shared_path
+from tests.conftest import data_path
 from tests.ingestion.patched_image import upgrade_python_package
 from tests.ingestion.test_ingestion import osv_record
 from tests.pipelines.e2e import finished_pipelines, hullscan_cli, layout, push, start_server, wait_for
@@ -48,7 +48,7 @@ def test_push_scan_ingest_patch_and_continuous_scanning(tmp_path: Path, database
     server = start_server(tmp_path / "data", database_url, HULLSCAN_CONTINUOUS_SCAN_INTERVAL="0.5",
                           HULLSCAN_LOG_JSON="false")
     try:
-        hullscan_cli(server, "advisories", "import", str(shared_path("advisories", "osv", "pypi.jsonl.gz")))
+        hullscan_cli(server, "advisories", "import", str(data_path("advisories", "osv", "pypi.jsonl.gz")))
         app, other = f"{server.host}/{PROJECT}/app", f"{server.host}/{PROJECT}/other"
         push("debian-python-app", f"{app}:latest")
         push("debian-python-app", f"{other}:latest")

@@ -8,7 +8,7 @@ import pytest
 
 from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
 from hullscan.scanner.inventory import Inventory
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 from tests.matching.memstore import MemoryStore
 
 
@@ -17,7 +17,7 @@ def app_inventory() -> Inventory:
     """The debian-python-app test image analysed by hullscan's own scanner (a real OCI layout)."""
     from hullscan.scanner import analyze
 
-    return analyze(f"oci-dir:{shared_path('testdata', 'images', 'debian-python-app')}")
+    return analyze(f"oci-dir:{image_layout('debian-python-app')}")
 
 
 def _rng(*events: tuple[str, str]) -> list[AffectedRange]:

@@ -18,7 +18,7 @@ from hullscan.advisories.service import SqlAdvisoryStore, import_path
 from hullscan.db import Database, upgrade
 from hullscan.matching import match
 from hullscan.settings import Settings
-from tests.conftest import shared_path
+from tests.conftest import data_path, image_layout
 
 IMPORTS = [
     ("osv", "pypi.jsonl.gz"),
@@ -37,7 +37,7 @@ def imported(request, tmp_path_factory) -> Iterator[Settings]:
     upgrade(settings)
     db = Database(settings)
     for parts in IMPORTS:
-        for result in import_path(db, settings, str(shared_path("advisories", *parts))):
+        for result in import_path(db, settings, str(data_path("advisories", *parts))):
             assert result.ok, result
     db.dispose()
     yield settings
@@ -55,7 +55,7 @@ def store(imported) -> Iterator[SqlAdvisoryStore]:
 
 
 def _osv_records(name: str) -> Iterator[dict]:
-    with gzip.open(shared_path("advisories", "osv", name), "rt") as fh:
+    with gzip.open(data_path("advisories", "osv", name), "rt") as fh:
         for line in fh:
             record = json.loads(line)
             if not record.get("withdrawn"):
@@ -167,7 +167,7 @@ def _go_semver(v: str):
 def test_go_binary_image_against_real_go_osv(store) -> None:
     from hullscan.scanner import analyze
 
-    inventory = analyze(f"oci-dir:{shared_path('testdata', 'images', 'go-binary')}")
+    inventory = analyze(f"oci-dir:{image_layout('go-binary')}")
     stdlib = {p.name: p.version for p in inventory.packages if p.name == "stdlib"}
     assert stdlib == {"stdlib": "go1.19.8"}
     expected = _expected(_osv_records("go.jsonl.gz"), "Go", stdlib, _go_semver, lambda n: n)
@@ -233,7 +233,7 @@ def test_alpine_apk_database_against_real_secdb(store, tmp_path) -> None:
     assert installed["openssl"] == "3.1.4-r1"
     expected: dict[str, dict[str, str]] = defaultdict(dict)
     for repo in ("main", "community"):
-        doc = json.loads(shared_path("advisories", "alpine-secdb", "v3.19", f"{repo}.json").read_text())
+        doc = json.loads(data_path("advisories", "alpine-secdb", "v3.19", f"{repo}.json").read_text())
         for entry in doc["packages"]:
             origin = entry["pkg"]["name"]
             if origin not in installed:
@@ -295,7 +295,7 @@ def _dsa_fixes(source_names: set[str]) -> dict[str, dict[str, set[str]]]:
     """source -> CVE -> fixed versions for bullseye, parsed here from the DSA list."""
     out: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     cves: list[str] = []
-    for line in shared_path("advisories", "debian", "DSA", "list").read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in data_path("advisories", "debian", "DSA", "list").read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith("["):
             cves = []
         elif line.strip().startswith("{"):

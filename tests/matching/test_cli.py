@@ -15,7 +15,7 @@ from hullscan.advisories.service import SqlAdvisoryStore, import_path
 from hullscan.db import Database, upgrade
 from hullscan.matching import match
 from hullscan.settings import Settings
-from tests.conftest import shared_path
+from tests.conftest import data_path, image_layout
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def imported(tmp_path_factory) -> Settings:
     settings = Settings(data_dir=tmp)  # the embedded default: the data directory's SQLite file
     upgrade(settings)
     db = Database(settings)
-    for result in import_path(db, settings, str(shared_path("advisories", "osv", "pypi.jsonl.gz"))):
+    for result in import_path(db, settings, str(data_path("advisories", "osv", "pypi.jsonl.gz"))):
         assert result.ok, result
     db.dispose()
     return settings
@@ -63,7 +63,7 @@ def app_sbom(tmp_path_factory, app_inventory) -> Path:
 
 def test_scan_image_end_to_end_gitlab_report(imported, store, app_inventory, tmp_path) -> None:
     out = tmp_path / "gl-container-scanning-report.json"
-    image = shared_path("testdata", "images", "debian-python-app")
+    image = image_layout("debian-python-app")
     proc = _hullscan(imported, f"oci-dir:{image}", "--format", "gitlab", "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
@@ -134,7 +134,7 @@ def test_embedded_default_reads_the_file_as_the_database_url_path_does(imported,
     import os
     import sys
 
-    image = f"oci-dir:{shared_path('testdata', 'images', 'debian-python-app')}"
+    image = f"oci-dir:{image_layout('debian-python-app')}"
     out = tmp_path / "file.json"
     probe = (
         "import sys\n"
@@ -198,7 +198,7 @@ def test_scan_syncs_an_empty_store_unless_offline(tmp_path, app_sbom) -> None:
     import http.server
     import threading
 
-    kev = shared_path("advisories", "kev", "known_exploited_vulnerabilities.json").read_bytes()
+    kev = data_path("advisories", "kev", "known_exploited_vulnerabilities.json").read_bytes()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 
 
 def test_output_into_a_fifo_keeps_the_fifo(tmp_path) -> None:
@@ -36,7 +36,7 @@ def test_output_into_a_fifo_keeps_the_fifo(tmp_path) -> None:
     osv.write_text(json.dumps(record) + "\n")
     subprocess.run([sys.executable, "-m", "hullscan", "advisories", "import", str(osv)], env=env, check=True,
                    capture_output=True)
-    layout = shared_path("testdata", "images", "go-binary")
+    layout = image_layout("go-binary")
     r = subprocess.run([sys.executable, "-m", "hullscan", "scan", f"oci-dir:{layout}", "--offline", "--format",
                         "json", "--output", str(fifo)], env=env, capture_output=True, text=True, timeout=300)
     reader.join(timeout=30)

@@ -11,7 +11,7 @@ from hullscan.advisories.types import Advisory, AffectedRange, RangeEvent
 from hullscan.matching import match
 from hullscan.matching.constraints import is_vulnerable
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
-from tests.conftest import shared_path
+from tests.conftest import data_path
 from tests.matching.memstore import ArchAffectedPackage, MemoryStore
 
 OS_FILES = ["alpine", "debian", "ubuntu", "alma", "rocky", "amazon"]
@@ -85,7 +85,7 @@ def _inventory(case: dict) -> tuple[Inventory, str | None]:
 
 def _os_cases():
     for name in OS_FILES:
-        for case in json.loads(shared_path("testdata", "peer-vectors", "matching", f"ospkg-{name}.json").read_text()):
+        for case in json.loads(data_path("peer-vectors", "matching", f"ospkg-{name}.json").read_text()):
             yield pytest.param(case, id=case["case"])
 
 
@@ -134,7 +134,7 @@ LIBRARY = {"npm": "npm", "pep440": "pypi", "rubygems": "gem", "maven": "maven"}
 
 def _library_cases():
     for name, scheme in LIBRARY.items():
-        for case in json.loads(shared_path("testdata", "peer-vectors", "matching", f"library-advisory-{name}.json").read_text()):
+        for case in json.loads(data_path("peer-vectors", "matching", f"library-advisory-{name}.json").read_text()):
             yield pytest.param(scheme, case, id=f"{name}: {case['name']}")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hullscan.matching.sbom import SbomError, read_sbom
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 
 BIN = Path(sys.executable).parent
 
@@ -26,7 +26,7 @@ def _tool(name: str) -> str:
 @pytest.fixture(scope="session")
 def peer_sboms(tmp_path_factory) -> dict[str, Path]:
     """SBOMs of the app image written by Trivy (CycloneDX) and Syft (CycloneDX, SPDX), run for real."""
-    image = shared_path("testdata", "images", "debian-python-app")
+    image = image_layout("debian-python-app")
     out = tmp_path_factory.mktemp("peer-sboms")
     trivy = [_tool("trivy"), "image", "--cache-dir", str(out / "cache"), "--skip-db-update", "--offline-scan", "--quiet",
              "--input", str(image)]

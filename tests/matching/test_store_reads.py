@@ -18,7 +18,7 @@ from hullscan.advisories.store import _ranges_from_json
 from hullscan.db import Database, upgrade
 from hullscan.db.models.advisories import AdvisoryAlias, AdvisoryRecord, AffectedEntry
 from hullscan.settings import Settings
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 IMPORTS = [("osv", "pypi.jsonl.gz"), ("debian", "DSA", "list"), ("kev",)]
 
@@ -28,7 +28,7 @@ def _imported(tmp: Path, url: str) -> Iterator:
     upgrade(settings)
     db = Database(settings)
     for parts in IMPORTS:
-        for result in import_path(db, settings, str(shared_path("advisories", *parts))):
+        for result in import_path(db, settings, str(data_path("advisories", *parts))):
             assert result.ok, result
     with db.session() as s:
         yield s

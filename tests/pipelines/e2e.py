@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 from tests.registry.support import skopeo
 from tests.support.server import HullscanServer
 from tests.support.auth import ADMIN_HTTP, remember_secret
@@ -20,7 +20,7 @@ FINAL = ("success", "failed", "canceled")
 
 
 def layout(name: str) -> Path:
-    return shared_path("testdata", "images", name)
+    return image_layout(name)
 
 
 def manifest_digest(name: str) -> str:

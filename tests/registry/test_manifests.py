@@ -8,7 +8,7 @@ import pytest
 
 from hullscan.registry.errors import RegistryError
 from hullscan.registry.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, parse_manifest
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -34,7 +34,7 @@ def test_image_manifest_lists_config_and_layers_but_not_foreign_layers() -> None
 
 
 def test_real_index_from_test_images() -> None:
-    layout = shared_path("testdata", "images", "multiarch-index")
+    layout = image_layout("multiarch-index")
     top = json.loads((layout / "index.json").read_text())["manifests"][0]
     blob = layout / "blobs" / "sha256" / top["digest"].split(":")[1]
     parsed = parse_manifest(blob.read_bytes(), top["mediaType"])

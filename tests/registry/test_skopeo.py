@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 from tests.registry.support import oci_layout_digests, sha256, skopeo
 from tests.support.server import HullscanServer
 from tests.support.auth import ADMIN_HTTP
@@ -31,7 +31,7 @@ def _top_manifest(layout: Path) -> dict:
 def test_every_image_round_trips_with_identical_digests(registry_server: HullscanServer, tmp_path: Path) -> None:
     host = registry_server.host
     for name in IMAGES_BY_BACKEND[_backend(registry_server)]:
-        layout = shared_path("testdata", "images", name)
+        layout = image_layout(name)
         multi = name == "multiarch-index"
         flags = ["--all"] if multi else []
         ref = f"docker://{host}/group/project/{name}:latest"
@@ -48,7 +48,7 @@ def test_every_image_round_trips_with_identical_digests(registry_server: Hullsca
 
 def test_inspect_list_tags_delete(registry_server: HullscanServer) -> None:
     host = registry_server.host
-    layout = shared_path("testdata", "images", "go-binary")
+    layout = image_layout("go-binary")
     repo = f"{host}/group/tools/hello"
     for tag in ("latest", "1.0"):
         skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{repo}:{tag}")
@@ -70,7 +70,7 @@ def test_inspect_list_tags_delete(registry_server: HullscanServer) -> None:
 
 
 def test_multiarch_push_writes_child_and_tagged_index_events(registry_server: HullscanServer) -> None:
-    layout = shared_path("testdata", "images", "multiarch-index")
+    layout = image_layout("multiarch-index")
     skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{layout}:latest",
            f"docker://{registry_server.host}/group/project/multi-events:v1")
     events = ADMIN_HTTP.get(f"{registry_server.url}/api/v1/registry/events",
@@ -82,7 +82,7 @@ def test_multiarch_push_writes_child_and_tagged_index_events(registry_server: Hu
 
 
 def test_eight_concurrent_pushers_of_the_same_image(registry_server: HullscanServer) -> None:
-    layout = shared_path("testdata", "images", "distroless-style")
+    layout = image_layout("distroless-style")
     ref = f"docker://{registry_server.host}/group/concurrent/app:latest"
 
     def push(_: int) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 from tests.registry.conftest import REGISTRY_ONLY, WEBHOOK_SECRET
 from tests.registry.support import Distribution, skopeo
 from tests.support.server import HullscanServer
@@ -52,7 +52,7 @@ def _events(client: httpx.Client, **params: object) -> list[dict]:
 
 def test_distribution_push_is_stored_and_redelivery_is_idempotent(
         registry_server: HullscanServer, distribution: Distribution, client: httpx.Client) -> None:
-    layout = shared_path("testdata", "images", "go-binary")
+    layout = image_layout("go-binary")
     digest = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
     repo = f"group/project/hello-{uuid.uuid4().hex[:6]}"
     skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{distribution.host}/{repo}:latest")

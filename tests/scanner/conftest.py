@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import shared_path
+from tests.conftest import image_expected, image_layout
 
 IMAGES = ["debian-bookworm-minbase", "debian-python-app", "distroless-style", "go-binary", "multiarch-index"]
-
-
-def image_layout(name: str) -> Path:
-    return shared_path("testdata", "images", name)
+__all__ = ["IMAGES", "expected_packages", "image_layout"]
 
 
 def expected_packages(name: str) -> dict:
-    return json.loads(shared_path("testdata", "images", "expected", f"{name}.json").read_text())
+    return image_expected(name)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Every package-database fixture of ../shared/testdata/peer-vectors yields the packages its expected.json
+"""Every package-database fixture of tests/data/peer-vectors yields the packages its expected.json
 lists. Fields an expected package leaves out are not asserted. Fixtures whose input was not copied (the
 Go binaries, see the README's `input_not_copied`) have nothing to read and are not collected."""
 
@@ -13,9 +13,9 @@ import pytest
 
 from hullscan.scanner.analyzers import AnalysisContext, FileEntry, default_analyzers
 from hullscan.scanner.image import analyze
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
-FIXTURES = SHARED / "testdata" / "peer-vectors" / "fixtures"
+FIXTURES = DATA / "peer-vectors" / "fixtures"
 
 
 def _cases() -> list[Path]:

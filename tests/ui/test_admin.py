@@ -16,7 +16,7 @@ import pytest
 from hullscan.db.base import utcnow
 from hullscan.pipelines import service as pipelines
 from hullscan.settings import Settings
-from tests.conftest import shared_path
+from tests.conftest import data_path
 from tests.ui.conftest import csrf_token
 from tests.support.auth import bootstrap_admin, sign_in
 
@@ -32,7 +32,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def secdb_url() -> Iterator[str]:
-    root = shared_path("advisories", "alpine-secdb")
+    root = data_path("advisories", "alpine-secdb")
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -20,7 +20,7 @@ from hullscan.auth import projects
 from hullscan.db import Database
 from hullscan.settings import Settings
 from hullscan.vulnerabilities import service as vulns
-from tests.conftest import shared_path
+from tests.conftest import data_path, image_layout
 from tests.ui.browser import assert_inert, chromium_page
 from tests.ui.seed import XSS_NAME, finding
 from tests.support.auth import ADMIN_HTTP
@@ -80,7 +80,7 @@ def _rows(page) -> list[int]:  # type: ignore[no-untyped-def]
 def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> None:
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    layout = shared_path("testdata", "images", "debian-python-app")
+    layout = image_layout("debian-python-app")
     db = _db(server)
     with db.session() as s:
         projects.create_project(s, PROJECT, cs4r_enabled=False)
@@ -113,7 +113,7 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
 
         # real advisories (OSV PyPI from ../shared) so the scan's SBOM matches the app's old Python packages
         db = _db(server)
-        imported = advisories.import_path(db, db.settings, str(shared_path("advisories", "osv", "pypi.jsonl.gz")))
+        imported = advisories.import_path(db, db.settings, str(data_path("advisories", "osv", "pypi.jsonl.gz")))
         db.dispose()
         assert imported[0].ok and imported[0].added > 1000
 

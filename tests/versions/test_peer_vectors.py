@@ -8,7 +8,7 @@ import pytest
 
 from hullscan.versions import InvalidVersion, compare, satisfies
 from hullscan.versions.rpm import vercmp_key
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 VERSION_FILES = {
     "versions-deb.json": "deb",
@@ -44,12 +44,12 @@ VERCMP_FILE = "versions-rpm-vercmp.json"  # bare rpmvercmp strings, tested on th
 
 
 def _load(name: str) -> list[dict]:
-    return json.loads(shared_path("testdata", "peer-vectors", "versions", name).read_text())
+    return json.loads(data_path("peer-vectors", "versions", name).read_text())
 
 
 def test_every_top_level_vector_file_is_tested() -> None:
     """A vector file added to the shared folder must not be skipped silently."""
-    folder = shared_path("testdata", "peer-vectors", "versions")
+    folder = data_path("peer-vectors", "versions")
     on_disk = {p.name for p in folder.iterdir() if p.is_file() and p.suffix == ".json"}
     assert on_disk == set(VERSION_FILES) | set(CONSTRAINT_FILES) | {VERCMP_FILE}
 
