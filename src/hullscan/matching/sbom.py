@@ -340,7 +340,7 @@ def _read_spdx(path: Path, max_components: int) -> Inventory:
         if not isinstance(raw, dict):
             counts.skip("not an object")
             continue
-        if raw.get("primaryPackagePurpose") == "OPERATING-SYSTEM":
+        if raw.get("primaryPackagePurpose") in ("OPERATING_SYSTEM", "OPERATING-SYSTEM"):  # SPDX 2.3; old hullscan
             os_name, os_version = _s(raw.get("name")), _s(raw.get("versionInfo"))
             if os_name and os_info is None:
                 os_info = OperatingSystem(family=_family(os_name), version=os_version or "")

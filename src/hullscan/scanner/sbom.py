@@ -234,7 +234,10 @@ def _spdx_id(text: str) -> str:
 
 
 def write_spdx(inventory: Inventory) -> str:
-    """SPDX 2.3 JSON: the image as the described package, every package CONTAINED_BY it."""
+    """SPDX 2.3 JSON: the image as the described package, every package CONTAINED_BY it. Licence names that
+    are not SPDX ids (Debian's `GPL-2`, `Expat`, ...) become `LicenseRef-` ids with their text kept in
+    `hasExtractedLicensingInfos`, as the specification requires."""
+    _wait_for_preload()
     image = inventory.image
     root_id = _spdx_id("image")
     packages = [{
@@ -247,14 +250,15 @@ def write_spdx(inventory: Inventory) -> str:
         os_id = _spdx_id("os")
         packages.append({"SPDXID": os_id, "name": inventory.os.family, "versionInfo": inventory.os.version,
                          "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
-                         "primaryPackagePurpose": "OPERATING-SYSTEM"})
+                         "primaryPackagePurpose": "OPERATING_SYSTEM"})
         relationships.append({"spdxElementId": root_id, "relationshipType": "CONTAINS", "relatedSpdxElement": os_id})
+    refs = _LicenseRefs()
     for index, package in enumerate(inventory.packages):
         pid = _spdx_id(f"pkg-{index}-{package.type}-{package.name}-{package.version}")
         entry: dict = {"SPDXID": pid, "name": package.name, "versionInfo": package.version,
                        "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
                        "licenseConcluded": "NOASSERTION",
-                       "licenseDeclared": " AND ".join(package.licenses) if _spdx_safe(package.licenses) else "NOASSERTION"}
+                       "licenseDeclared": refs.expression(package.licenses)}
         if package.source_name and package.type in OS_PACKAGE_TYPES:
             entry["sourceInfo"] = f"built package from: {package.source_name} {package.source_version or ''}".strip()
         if package.purl:
@@ -272,11 +276,60 @@ def write_spdx(inventory: Inventory) -> str:
                          "creators": [f"Tool: hullscan-{__version__}"]},
         "packages": packages, "relationships": relationships,
     }
+    if refs.extracted:
+        doc["hasExtractedLicensingInfos"] = refs.extracted
     return json.dumps(doc, indent=2)
 
 
-def _spdx_safe(licenses: list[str]) -> bool:
-    return bool(licenses) and all(re.fullmatch(r"[A-Za-z0-9.+\-]+", x) for x in licenses)
+_LICENSE_REF_CHARS = re.compile(r"[^A-Za-z0-9.\-]+")
+_OPERATOR = re.compile(r"\b(?:and|or|with)\b", re.IGNORECASE)
+
+
+def _upper_operators(text: str) -> bool:
+    """SPDX expression operators are upper case only."""
+    return all(op in ("AND", "OR", "WITH") for op in _OPERATOR.findall(text))
+
+
+class _LicenseRefs:
+    """Licence texts of one document as SPDX license expressions: an SPDX id (case fixed) or a valid SPDX
+    expression where the text is one, else one `LicenseRef-<text>` per distinct text, listed once in
+    `extracted`."""
+
+    def __init__(self) -> None:
+        self.extracted: list[dict[str, str]] = []
+        self._by_text: dict[str, str] = {}
+        self._taken: set[str] = set()
+
+    def expression(self, licenses: list[str]) -> str:
+        terms: list[str] = []
+        for text in licenses:
+            text = text.strip()[:500]
+            if text:
+                term = self._term(text)
+                if term not in terms:
+                    terms.append(term)
+        if len(terms) > 1:
+            terms = [f"({term})" if " " in term else term for term in terms]
+        return " AND ".join(terms) if terms else "NOASSERTION"
+
+    def _term(self, text: str) -> str:
+        from cyclonedx.spdx import fixup_id, is_expression
+
+        spdx_id = fixup_id(text)
+        if spdx_id is not None:
+            return spdx_id
+        if " " in text and _upper_operators(text) and is_expression(text):  # `MIT OR Apache-2.0`: known ids
+            return text
+        if text not in self._by_text:
+            base = "LicenseRef-" + (_LICENSE_REF_CHARS.sub("-", text).strip("-.")[:64] or "unnamed")
+            ref, n = base, 1
+            while ref.lower() in self._taken:  # two texts that sanitise alike keep distinct ids
+                n += 1
+                ref = f"{base}-{n}"
+            self._taken.add(ref.lower())
+            self._by_text[text] = ref
+            self.extracted.append({"licenseId": ref, "extractedText": text, "name": text[:200]})
+        return self._by_text[text]
 
 
 def render_table(inventory: Inventory, console=None) -> None:
