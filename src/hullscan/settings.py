@@ -19,15 +19,16 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("./var"), description="Holds the SQLite database and blob storage.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir.")
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8080, description="Port `serve` listens on (registry, API, UI and health on one port).")
     public_url: str | None = Field(default=None, description="Base URL clients reach us at (registry host).")
-    log_level: str = "INFO"
-    log_json: bool = True
+    log_level: str = Field(default="INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR.")
+    log_json: bool = Field(default=True, description="Log one JSON object per line; false: plain text.")
 
     # registry
-    registry_auto_create_projects: bool = True
-    registry_max_manifest_bytes: int = 4 * 1024 * 1024
+    registry_auto_create_projects: bool = Field(
+        default=True, description="A push to an unknown path creates the project (admins; users in their namespace).")
+    registry_max_manifest_bytes: int = Field(default=4 * 1024 * 1024, description="Largest manifest the registry accepts.")
     registry_webhook_secret: str | None = Field(
         default=None, description="Shared secret an external registry sends in its Authorization header."
     )
@@ -65,14 +66,15 @@ class Settings(BaseSettings):
     ui_secret: SecretStr | None = Field(default=None, description="Key UI CSRF tokens are signed with (>= 32 chars).")
 
     # --- events / pipelines / runner settings ---
-    feature_container_scanning_for_registry: bool = True
+    feature_container_scanning_for_registry: bool = Field(
+        default=True, description="Instance switch of Container Scanning for Registry; false: pushes start no scans.")
     runner_pool_size: int | None = Field(default=None, description="Local runners `serve` starts; None: one per core, 0: none.")
     runner_registration_token: str | None = Field(default=None, description="Token remote runners register with; None: generated into data_dir.")
     cs4r_coalesce_seconds: float = Field(default=0.0, description="Delay that coalesces rapid re-pushes of a tag (GitLab: 60).")
     job_lease_seconds: float = Field(default=30.0, description="A running job whose runner stops heart-beating for this long is re-queued.")
-    job_max_attempts: int = 3
-    job_timeout_seconds: int = 3600
-    artifact_max_bytes: int = 512 * 1024 * 1024
+    job_max_attempts: int = Field(default=3, description="Times a scan job is tried before its pipeline fails.")
+    job_timeout_seconds: int = Field(default=3600, description="Longest a scan job may run.")
+    artifact_max_bytes: int = Field(default=512 * 1024 * 1024, description="Largest job artifact (SBOM) a runner may upload.")
     event_poll_seconds: float = Field(default=0.2, description="How often `serve` looks for new registry events.")
     reconcile_interval_seconds: float = Field(default=600.0, description="How often external registries are reconciled.")
     external_registries: list[dict[str, str]] = Field(
@@ -90,21 +92,30 @@ class Settings(BaseSettings):
     advisories_sources: list[str] = Field(
         default=["osv", "alpine", "debian", "ubuntu", "kev", "epss"], description="Sources `sync` runs by default."
     )
-    advisories_osv_base_url: str = "https://osv-vulnerabilities.storage.googleapis.com"
-    advisories_osv_ecosystems: list[str] = [
+    advisories_osv_base_url: str = Field(
+        default="https://osv-vulnerabilities.storage.googleapis.com", description="Where OSV exports are downloaded.")
+    advisories_osv_ecosystems: list[str] = Field(default=[
         "PyPI", "Go", "npm", "Maven", "crates.io", "RubyGems", "Packagist", "NuGet", "Debian", "Ubuntu", "Alpine",
         "AlmaLinux", "Rocky Linux",
-    ]
+    ], description="OSV ecosystems the `osv` source syncs.")
     advisories_osv_incremental_max: int = Field(default=2000, description="More changed records → fetch all.zip.")
-    advisories_alpine_url: str = "https://secdb.alpinelinux.org"
-    advisories_alpine_branches: list[str] = ["v3.18", "v3.19", "v3.20", "v3.21", "edge"]
-    advisories_debian_tracker_url: str = "https://security-tracker.debian.org/tracker/data/json"
-    advisories_ubuntu_oval_url: str = "https://security-metadata.canonical.com/oval/com.ubuntu.{release}.usn.oval.xml.bz2"
-    advisories_ubuntu_releases: list[str] = ["noble", "jammy", "focal"]
-    advisories_kev_url: str = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
-    advisories_epss_url: str = "https://epss.cyentia.com/epss_scores-current.csv.gz"
-    advisories_http_timeout: float = 120.0
-    advisories_http_retries: int = 3
+    advisories_alpine_url: str = Field(default="https://secdb.alpinelinux.org", description="Alpine secdb base URL.")
+    advisories_alpine_branches: list[str] = Field(
+        default=["v3.18", "v3.19", "v3.20", "v3.21", "edge"], description="Alpine branches the `alpine` source syncs.")
+    advisories_debian_tracker_url: str = Field(
+        default="https://security-tracker.debian.org/tracker/data/json", description="Debian security tracker JSON.")
+    advisories_ubuntu_oval_url: str = Field(
+        default="https://security-metadata.canonical.com/oval/com.ubuntu.{release}.usn.oval.xml.bz2",
+        description="Ubuntu OVAL URL; `{release}` is each of advisories_ubuntu_releases.")
+    advisories_ubuntu_releases: list[str] = Field(
+        default=["noble", "jammy", "focal"], description="Ubuntu releases the `ubuntu` source syncs.")
+    advisories_kev_url: str = Field(
+        default="https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
+        description="CISA Known Exploited Vulnerabilities catalog.")
+    advisories_epss_url: str = Field(
+        default="https://epss.cyentia.com/epss_scores-current.csv.gz", description="FIRST EPSS scores (CSV, gzip).")
+    advisories_http_timeout: float = Field(default=120.0, description="Seconds an advisory download may stall.")
+    advisories_http_retries: int = Field(default=3, description="Retries of a failed advisory download.")
 
     # --- matching settings ---
     matching_max_sbom_components: int = Field(
@@ -114,8 +125,8 @@ class Settings(BaseSettings):
     # --- ingestion / vulnerabilities settings ---
     continuous_scan_interval: float = Field(
         default=15.0, description="Seconds between checks for new advisory changesets to re-match; 0 disables.")
-    notification_timeout: float = 10.0
-    notification_max_attempts: int = 5
+    notification_timeout: float = Field(default=10.0, description="Seconds a notification webhook may take.")
+    notification_max_attempts: int = Field(default=5, description="Deliveries of a webhook notification before it is given up.")
 
     @property
     def resolved_data_dir(self) -> Path:
