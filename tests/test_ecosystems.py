@@ -25,7 +25,7 @@ from hullscan.ecosystems import (
     scheme_for_ecosystem,
 )
 from hullscan.versions.schemes import PARSERS
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 # (image family, image version) and how feeds write the same release (OSV names where OSV has the distro).
 SAME_RELEASE = [
@@ -125,7 +125,7 @@ def test_every_ecosystem_the_sample_feeds_name_has_a_row() -> None:
     """The OSV records of the shared feed samples and advisory copies use only ecosystems the table knows."""
     seen: set[str] = set()
     pattern = re.compile(rb'"ecosystem"\s*:\s*"([^"]{1,100})"')
-    for root in (shared_path("feeds-samples"), shared_path("advisories")):
+    for root in (data_path("feeds-samples"), data_path("advisories")):
         for path in Path(root).rglob("*.json"):
             if path.stat().st_size < 4 << 20:
                 seen.update(m.decode() for m in pattern.findall(path.read_bytes()))
@@ -189,4 +189,4 @@ def test_long_hostile_release_is_linear() -> None:
 
 def test_sample_osv_feed_names_parse_to_json() -> None:
     """Sanity of the fixture folder this file reads (a moved folder must fail loudly, not pass vacuously)."""
-    assert any(json.loads(p.read_text()) for p in Path(shared_path("feeds-samples")).glob("rocky/**/RLSA-*.json"))
+    assert any(json.loads(p.read_text()) for p in Path(data_path("feeds-samples")).glob("rocky/**/RLSA-*.json"))

@@ -50,9 +50,9 @@ class Settings(BaseSettings):
         default="filesystem", description="Where blobs, upload sessions and SBOM artifacts live: data_dir or S3.")
     storage_s3_endpoint_url: str | None = Field(default=None, description="S3 API URL (MinIO, Ceph RGW); None: AWS.")
     storage_s3_bucket: str | None = Field(default=None, description="Bucket (created beforehand).")
-    storage_s3_region: str = "us-east-1"
+    storage_s3_region: str = Field(default="us-east-1", description="Region of the bucket (signing region).")
     storage_s3_access_key_id: str | None = Field(default=None, description="None: boto3's usual credential chain.")
-    storage_s3_secret_access_key: SecretStr | None = None
+    storage_s3_secret_access_key: SecretStr | None = Field(default=None, description="Secret of storage_s3_access_key_id.")
     storage_s3_prefix: str = Field(default="", description="Key prefix, so several instances share a bucket.")
     storage_s3_path_style: bool = Field(default=False, description="Path-style addressing (MinIO, Ceph RGW, moto).")
     storage_s3_part_size: int = Field(default=16 << 20, ge=5 << 20, description="Multipart part size (>= 5 MiB).")
