@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     scanner_cache_dir: Path | None = Field(default=None, description="Layer cache dir (default ~/.cache/hullscan).")
     scanner_max_file_bytes: int = Field(default=512 << 20, description="Largest single file read for analysis.")
     scanner_max_layer_bytes: int = Field(default=16 << 30, description="Largest decompressed size of one layer.")
+    scanner_max_layer_packages: int = Field(
+        default=50_000, ge=1, description="Most packages one layer may yield; past it the scan is partial.")
+    scanner_max_spool_bytes: int = Field(
+        default=2 << 30, ge=0, description="Most bytes of one layer's files spooled to the scratch dir at once; "
+                                           "past it the scan is partial.")
 
     # --- advisories settings ---
     advisories_sync_interval: int = Field(default=6 * 3600, description="Seconds between scheduled syncs; 0 disables.")

@@ -84,8 +84,13 @@ class RunnerAPI:
         self._check(response, "request job")
         return response.json()
 
-    def update(self, job: dict[str, Any], state: str, failure_reason: str | None = None) -> dict[str, Any]:
-        response = self._call("PUT", f"/jobs/{job['id']}", json={"state": state, "failure_reason": failure_reason},
+    def update(self, job: dict[str, Any], state: str, failure_reason: str | None = None,
+               partial_reasons: list[str] | None = None) -> dict[str, Any]:
+        """Heartbeat (`running`) or final report; a partial scan's reasons go with its `success`."""
+        body: dict[str, Any] = {"state": state, "failure_reason": failure_reason}
+        if partial_reasons:
+            body["partial_reasons"] = partial_reasons
+        response = self._call("PUT", f"/jobs/{job['id']}", json=body,
                               headers={"JOB-TOKEN": job["token"]}, retry_seconds=120 if state != "running" else 10)
         return self._check(response, f"job {job['id']} {state}").json()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import traceback
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,15 @@ class ScanSpec:
 def run_scan(spec: ScanSpec, sbom_path: str, summary_path: str) -> None:
     """Child process body: writes the SBOM and a JSON summary ({ok, packages, os, warnings} or {ok, error})."""
     summary: dict[str, Any]
+    os.setsid()  # its own process group: the runner kills the whole tree on cancel, timeout or shutdown
     try:
         from hullscan.scanner import analyze, write_cyclonedx
         from hullscan.scanner.cache import NullCache, SqliteLayerCache
 
         cache = SqliteLayerCache.in_dir(Path(spec.cache_dir)) if spec.cache_dir else NullCache()
         inventory = analyze(f"docker://{spec.pull_ref}", cache=cache, insecure=spec.insecure,
-                            username=spec.username, password=spec.password)
+                            username=spec.username, password=spec.password,
+                            cache_dir=Path(spec.cache_dir) if spec.cache_dir else None)
         inventory.image = dataclasses.replace(inventory.image, name=spec.image_name, tag=spec.tag,
                                               digest=spec.digest or inventory.image.digest,
                                               reference=f"{spec.image_name}:{spec.tag}")
@@ -57,7 +60,7 @@ def run_scan(spec: ScanSpec, sbom_path: str, summary_path: str) -> None:
             out.write(write_cyclonedx(inventory, registry_triggered=True))
         os_name = f"{inventory.os.family} {inventory.os.version}" if inventory.os else None
         summary = {"ok": True, "packages": len(inventory.packages), "os": os_name,
-                   "warnings": inventory.warnings[:200]}
+                   "warnings": inventory.warnings[:200], "partial": inventory.partial[:20]}
     except Exception as exc:  # noqa: BLE001 - reported to the server as the job's failure reason
         summary = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:500],
                    "traceback": traceback.format_exc()[-4000:]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import re
 import signal
 import tempfile
@@ -23,6 +24,7 @@ from hullscan.runner.scan import PRELOAD, ScanSpec, run_scan
 log = logging.getLogger("hullscan.runner")
 POLL_WAIT_SECONDS = 30.0
 SBOM_NAME = "gl-sbom-report.cdx.json"
+CANCEL_CHECK_SECONDS = 1.0  # how soon a cancelled job's scan is killed (at most one heartbeat later)
 
 
 class JobLog:
@@ -62,13 +64,16 @@ class JobExecution:
         self.log = JobLog(api, job)
 
     def run(self) -> str:
-        """Run the job to its end; returns the outcome (success, failed, released, gone)."""
+        """Run the job to its end; returns the outcome (success, failed, released, gone). However it ends, the
+        scan's process tree is gone when this returns: a cancelled job never keeps scanning beside the next."""
         job = self.job
         lease = float(job.get("lease_seconds") or 30)
-        beat_every = max(0.5, lease / 3)
+        # the heartbeat is also how a cancel is noticed (the server answers 409/401): often, so it stops at once
+        beat_every = min(CANCEL_CHECK_SECONDS, max(0.5, lease / 3))
         timeout = float(job.get("timeout") or 3600)
         self.log.write(f"hullscan runner: job {job['id']} attempt {job.get('attempt')} "
                        f"scanning {job['image']} ({job.get('digest') or 'by tag'})")
+        child = None
         with tempfile.TemporaryDirectory(prefix=f"hullscan-job-{job['id']}-") as tmp:
             sbom, summary_path = Path(tmp) / SBOM_NAME, Path(tmp) / "summary.json"
             try:
@@ -82,26 +87,31 @@ class JobExecution:
                 while child.is_alive():
                     child.join(0.1)
                     if self.release.is_set():
-                        child.kill()
+                        self._kill(child)
                         self.log.write("runner stopping: job released")
                         self.log.flush()
                         self.api.release(job)
                         return "released"
                     if time.monotonic() - started > timeout:
-                        child.kill()
+                        self._kill(child)
                         return self._fail(f"job_execution_timeout: no result after {timeout:.0f} s")
                     if time.monotonic() >= next_beat:
                         self.api.update(job, "running")
                         self.log.flush()
                         next_beat = time.monotonic() + beat_every
                 child.join()
+                self._kill(child)  # the scan is done: anything it left running goes too
                 summary = _read_summary(summary_path, child.exitcode)
                 if not summary.get("ok"):
-                    self.log.write(summary.get("traceback") or "")
+                    log.warning("scan failed", extra={"fields": {"job_id": job["id"],
+                                                                 "traceback": summary.get("traceback")}})
                     return self._fail(f"scan failed: {summary.get('error')}")
                 self.log.write(f"found {summary['packages']} packages; operating system: {summary.get('os')}")
                 for warning in summary.get("warnings") or []:
                     self.log.write(f"warning: {warning}")
+                partial = [str(r)[:500] for r in summary.get("partial") or []][:20]
+                if partial:
+                    self.log.write(f"partial scan: {len(partial)} problem(s) left part of the image unanalysed")
                 self.log.write(f"uploading {SBOM_NAME} ({sbom.stat().st_size} bytes)")
                 self.log.flush()
                 try:
@@ -110,16 +120,37 @@ class JobExecution:
                     if isinstance(exc, JobGone) or exc.status is None:
                         raise
                     return self._fail(f"SBOM upload refused: {exc}")
-                self.log.write("job succeeded")
+                # the log closes with the job: its last line goes before the final report
+                self.log.write("job succeeded" if not partial else
+                               "job finished with a partial scan (the project's setting decides whether it fails)")
                 self.log.flush()
-                self.api.update(job, "success")
-                return "success"
+                answer = self.api.update(job, "success", partial_reasons=partial or None)
+                return "failed" if answer.get("status") == "failed" else "success"
             except JobGone as exc:
                 log.info("job is no longer ours", extra={"fields": {"job_id": job["id"], "reason": str(exc)}})
                 return "gone"
             except RunnerAPIError as exc:
                 log.warning("server unreachable during job", extra={"fields": {"job_id": job["id"], "error": str(exc)}})
                 return "gone"  # the lease expires and the server re-queues it
+            finally:
+                if child is not None:
+                    self._kill(child)
+
+    def _kill(self, child: Any) -> None:
+        """SIGKILL the scan's whole process group (the child leads its own session), then reap it and remove
+        the scratch files it cannot remove itself."""
+        if child.pid is not None:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if child.is_alive():
+                child.kill()
+            child.join(5)
+        if self.cache_dir is not None:
+            from hullscan.scanner.cache import SCRATCH, sweep_scratch
+
+            sweep_scratch(Path(self.cache_dir) / SCRATCH)
 
     def _fail(self, reason: str) -> str:
         self.log.write(reason)

@@ -1,7 +1,7 @@
 """`hullscan sbom IMAGE [...]` (also `python -m hullscan.scanner`): the scanner's command line.
 
 `hullscan sbom` runs here without the other parts, Typer or pydantic: their imports (~0.25 s) would be most
-of a warm scan. Its three settings are read by `hullscan.config.raw_settings`, as `Settings` reads them.
+of a warm scan. Its five settings are read by `hullscan.config.raw_settings`, as `Settings` reads them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 from hullscan.config import raw_settings
 from hullscan.scanner.command import FORMATS, run_sbom
 
-SETTINGS = ("scanner_cache_dir", "scanner_max_file_bytes", "scanner_max_layer_bytes")
+SETTINGS = ("scanner_cache_dir", "scanner_max_file_bytes", "scanner_max_layer_bytes", "scanner_max_layer_packages",
+            "scanner_max_spool_bytes")
 
 
 def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
@@ -41,12 +42,18 @@ def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
         cache_dir = Path(settings["scanner_cache_dir"]) if "scanner_cache_dir" in settings else None
         max_file = int(settings.get("scanner_max_file_bytes", 0)) or None
         max_layer = int(settings.get("scanner_max_layer_bytes", 0)) or None
+        max_packages = int(settings.get("scanner_max_layer_packages", 0)) or None
+        max_spool = int(settings["scanner_max_spool_bytes"]) if "scanner_max_spool_bytes" in settings else None
     except (ValueError, OSError) as exc:
         parser.error(f"invalid scanner setting: {exc}")
+    from hullscan.scanner.cache import remove_scratch_on_signals
+
+    remove_scratch_on_signals()  # SIGTERM/SIGHUP: no spooled layer files left behind
     return run_sbom(args.image, output_format=args.output_format, output=args.output, platform=args.platform,
                     all_platforms=args.all_platforms, insecure=args.insecure, username=args.username,
                     password=args.password, no_cache=args.no_cache, registry_triggered=args.registry_triggered,
-                    cache_dir=cache_dir, max_file_bytes=max_file, max_layer_bytes=max_layer)
+                    cache_dir=cache_dir, max_file_bytes=max_file, max_layer_bytes=max_layer,
+                    max_layer_packages=max_packages, max_spool_bytes=max_spool)
 
 
 if __name__ == "__main__":

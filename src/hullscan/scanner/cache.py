@@ -7,9 +7,12 @@ uses `SqliteLayerCache` (stdlib sqlite3, one file under the cache dir).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -49,6 +52,93 @@ def _load(blob: bytes) -> dict | None:
 
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "hullscan"
+
+
+# --- scratch space ------------------------------------------------------------------------------------------
+# A scan spools big files into a directory of its own under `<cache dir>/tmp/`, never under the system temp
+# dir, so its disk use is where the operator put the cache and one sweep finds every leftover. Each scan holds
+# an exclusive flock on `<dir>/.lock` while it runs: a directory whose lock can be taken belongs to a dead scan
+# (killed, even by SIGKILL) and is removed by the next scan that starts. SIGTERM and SIGHUP remove the live
+# directories at once (see `remove_scratch_on_signals`).
+
+SCRATCH = "tmp"
+_live: set[str] = set()
+
+
+def sweep_scratch(root: Path) -> int:
+    """Remove the scratch dirs of scans that are no longer running; returns how many."""
+    import fcntl
+    import shutil
+
+    removed = 0
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith("scan-") or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(os.path.join(entry.path, ".lock"), os.O_RDONLY)
+        except FileNotFoundError:  # killed before it took its lock, or just being created by another scan
+            fd = None
+            try:
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime < 60:
+                    continue
+            except OSError:
+                continue
+        except OSError:
+            continue
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a running scan
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+        finally:
+            if fd is not None:
+                os.close(fd)
+    return removed
+
+
+@contextmanager
+def scratch_dir(cache_dir: Path | None = None) -> Iterator[str]:
+    """A private directory under `<cache_dir>/tmp/` for one scan, removed when the block ends however it ends
+    (and by the next scan's sweep if this process is killed)."""
+    import fcntl
+    import shutil
+    import tempfile
+
+    root = Path(cache_dir or default_cache_dir()).expanduser() / SCRATCH
+    root.mkdir(parents=True, exist_ok=True)
+    sweep_scratch(root)
+    path = tempfile.mkdtemp(prefix="scan-", dir=root)
+    fd = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _live.add(path)
+    try:
+        yield path
+    finally:
+        _live.discard(path)
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+def remove_scratch_on_signals() -> None:
+    """SIGTERM/SIGHUP: remove every live scratch dir and exit at once (128 + signal), without waiting for
+    layer threads to notice. For the command line and scan child processes, not for a library caller."""
+    import shutil
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        for path in list(_live):
+            shutil.rmtree(path, ignore_errors=True)
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
 
 
 class SqliteLayerCache:

@@ -10,6 +10,8 @@ from pathlib import Path
 FORMATS = ("cyclonedx-json", "spdx-json", "table")
 DEFAULT_MAX_FILE_BYTES = 512 << 20  # walker.Limits' defaults, here so a remembered scan need not import it
 DEFAULT_MAX_LAYER_BYTES = 16 << 30
+DEFAULT_MAX_LAYER_PACKAGES = 50_000
+DEFAULT_MAX_SPOOL_BYTES = 2 << 30
 
 
 def open_cache(no_cache: bool, cache_dir: Path | None):
@@ -24,7 +26,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
              platform: str | None = None, all_platforms: bool = False, insecure: bool = False,
              username: str | None = None, password: str | None = None, no_cache: bool = False,
              registry_triggered: bool | None = None, cache_dir: Path | None = None,
-             max_file_bytes: int | None = None, max_layer_bytes: int | None = None) -> int:
+             max_file_bytes: int | None = None, max_layer_bytes: int | None = None,
+             max_layer_packages: int | None = None, max_spool_bytes: int | None = None) -> int:
     """Analyse IMAGE and write its SBOM(s); returns the exit code (2: the image cannot be read).
 
     A CycloneDX SBOM of an image analysed before comes from the image-level memo (`memo.py`): only the
@@ -33,7 +36,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
 
     if registry_triggered is None:
         registry_triggered = os.environ.get("REGISTRY_TRIGGERED", "").lower() == "true"
-    limits = (max_file_bytes or DEFAULT_MAX_FILE_BYTES, max_layer_bytes or DEFAULT_MAX_LAYER_BYTES)
+    limits = (max_file_bytes or DEFAULT_MAX_FILE_BYTES, max_layer_bytes or DEFAULT_MAX_LAYER_BYTES,
+              max_layer_packages or DEFAULT_MAX_LAYER_PACKAGES, DEFAULT_MAX_SPOOL_BYTES if max_spool_bytes is None else max_spool_bytes)
     cache = open_cache(no_cache, cache_dir)
     memo = None if no_cache or output_format != "cyclonedx-json" else cache
     results: list[tuple[object, str | None]] = []  # (inventory or ImageInfo, CycloneDX document if known)
@@ -41,7 +45,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
         src = open_source(image, insecure=insecure, username=username, password=password)
         try:
             for one in (src.platforms() or [None]) if all_platforms else [platform]:
-                results.append(_analyse(src, one, cache, memo, limits, registry_triggered, output_format))
+                results.append(_analyse(src, one, cache, memo, limits, registry_triggered, output_format,
+                                        cache_dir))
         finally:
             src.close()
     except SourceError as exc:
@@ -81,8 +86,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
     return 0
 
 
-def _analyse(src, platform: str | None, cache, memo, limits: tuple[int, int],  # type: ignore[no-untyped-def]
-             registry_triggered: bool, output_format: str) -> tuple[object, str | None]:
+def _analyse(src, platform: str | None, cache, memo, limits: tuple[int, ...],  # type: ignore[no-untyped-def]
+             registry_triggered: bool, output_format: str, cache_dir: Path | None) -> tuple[object, str | None]:
     """One platform's inventory and, for CycloneDX, its document: remembered, or analysed and rendered."""
     key = None
     if memo is not None:
@@ -109,10 +114,13 @@ def _analyse(src, platform: str | None, cache, memo, limits: tuple[int, int],  #
 
         hook = preload_writer
     outcome: dict = {}
-    inventory = analyze_resolved(image, cache=cache, limits=Limits(max_file_bytes=limits[0], max_layer_bytes=limits[1]),
-                                 on_layer_walk=hook, outcome=outcome)
+    inventory = analyze_resolved(image, cache=cache, limits=Limits(*limits), on_layer_walk=hook, outcome=outcome,
+                                 cache_dir=cache_dir)
     for warning in inventory.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if inventory.partial:
+        print(f"warning: partial scan: {len(inventory.partial)} layer problem(s) left packages unanalysed",
+              file=sys.stderr)
     if output_format != "cyclonedx-json":
         return inventory, None
     from hullscan.scanner.sbom import write_cyclonedx

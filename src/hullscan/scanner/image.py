@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
+from pathlib import Path
 
 from packageurl import PackageURL
 
@@ -22,25 +23,27 @@ MAX_LINK_HOPS = 40
 def analyze(source: str, *, platform: str | None = None, cache: LayerCache | None = None,
             analyzers: list[Analyzer] | None = None, limits: Limits | None = None, insecure: bool = False,
             username: str | None = None, password: str | None = None,
-            on_layer_walk: Callable[[], None] | None = None) -> Inventory:
-    """The inventory of one image (one platform of an index; default linux/amd64)."""
+            on_layer_walk: Callable[[], None] | None = None, cache_dir: Path | None = None) -> Inventory:
+    """The inventory of one image (one platform of an index; default linux/amd64). `cache_dir` holds the
+    scratch dir big files are spooled to (default ~/.cache/hullscan)."""
     src = open_source(source, insecure=insecure, username=username, password=password)
     try:
         return analyze_resolved(src.resolve(platform), cache=cache, analyzers=analyzers, limits=limits,
-                                on_layer_walk=on_layer_walk)
+                                on_layer_walk=on_layer_walk, cache_dir=cache_dir)
     finally:
         src.close()
 
 
 def analyze_all(source: str, *, cache: LayerCache | None = None, analyzers: list[Analyzer] | None = None,
                 limits: Limits | None = None, insecure: bool = False, username: str | None = None,
-                password: str | None = None, on_layer_walk: Callable[[], None] | None = None) -> list[Inventory]:
+                password: str | None = None, on_layer_walk: Callable[[], None] | None = None,
+                cache_dir: Path | None = None) -> list[Inventory]:
     """One inventory per platform of an index (a single inventory for a plain manifest)."""
     src = open_source(source, insecure=insecure, username=username, password=password)
     try:
         platforms = src.platforms() or [None]
         return [analyze_resolved(src.resolve(p), cache=cache, analyzers=analyzers, limits=limits,
-                                 on_layer_walk=on_layer_walk)
+                                 on_layer_walk=on_layer_walk, cache_dir=cache_dir)
                 for p in platforms]
     finally:
         src.close()
@@ -48,7 +51,8 @@ def analyze_all(source: str, *, cache: LayerCache | None = None, analyzers: list
 
 def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
                      analyzers: list[Analyzer] | None = None, limits: Limits | None = None,
-                     on_layer_walk: Callable[[], None] | None = None, outcome: dict | None = None) -> Inventory:
+                     on_layer_walk: Callable[[], None] | None = None, outcome: dict | None = None,
+                     cache_dir: Path | None = None) -> Inventory:
     """`on_layer_walk` is called before a layer has to be read (not for cached layers): a hook to overlap
     other start-up work with the walk. `outcome["complete"]` tells whether every layer was analysed to its
     end (from the cache or read), i.e. whether the inventory may be remembered."""
@@ -68,9 +72,9 @@ def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
     if todo or image.rootfs_dir is not None:  # a warm scan never touches the disk beyond the cache
         if todo and on_layer_walk is not None:
             on_layer_walk()
-        import tempfile
+        from hullscan.scanner.cache import scratch_dir
 
-        with tempfile.TemporaryDirectory(prefix="hullscan-") as tmp_dir:
+        with scratch_dir(cache_dir) as tmp_dir:
             if image.rootfs_dir is not None:
                 results.append((walk_directory(image.rootfs_dir, analyzers, limits, tmp_dir), None, None))
             walk = lambda i: _walk(image, i, analyzers, limits, tmp_dir)  # noqa: E731
@@ -94,7 +98,8 @@ def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
     packages, os_files, warnings = merge_layers(results)
     os_info = detect(os_files, packages)
     finalize(packages, os_info)
-    return Inventory(image=image.info, os=os_info, packages=packages, warnings=warnings)
+    partial = [reason for result, _, _ in results for reason in result.partial]
+    return Inventory(image=image.info, os=os_info, packages=packages, warnings=warnings, partial=partial)
 
 
 def _walk(image: ResolvedImage, index: int, analyzers: list[Analyzer], limits: Limits, tmp_dir: str) -> LayerResult:
@@ -110,13 +115,17 @@ def _walk(image: ResolvedImage, index: int, analyzers: list[Analyzer], limits: L
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. a registry digest mismatch mid-stream
-        result = LayerResult(complete=False, warnings=[f"{label}: {type(exc).__name__}: {exc}"])
+        reason = f"{label}: {type(exc).__name__}: {exc}"
+        result = LayerResult(complete=False, warnings=[reason], partial=[reason])
+    mismatch = None
     if result.complete and result.digest and layer.digest and result.digest != layer.digest:
+        mismatch = f"{label}: content is {result.digest}, the manifest says {layer.digest}"
+    elif result.complete and layer.diff_id and result.diff_id and result.diff_id != layer.diff_id:
+        mismatch = f"{label}: content is {result.diff_id}, the config says {layer.diff_id}"
+    if mismatch:
         result.complete = False
-        result.warnings.append(f"{label}: content is {result.digest}, the manifest says {layer.digest}")
-    if result.complete and layer.diff_id and result.diff_id and result.diff_id != layer.diff_id:
-        result.complete = False
-        result.warnings.append(f"{label}: content is {result.diff_id}, the config says {layer.diff_id}")
+        result.warnings.append(mismatch)
+        result.partial.append(mismatch)
     return result
 
 

@@ -59,3 +59,6 @@ class Inventory:
     os: OperatingSystem | None
     packages: list[Package] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # bad files, caps hit: named, never fatal
+    #: Why some layer was not fully analysed (unreadable, unverified, over a cap): the inventory may miss
+    #: packages, so the scan is "partial", never a plain success. Empty: every layer was read to its end.
+    partial: list[str] = field(default_factory=list)

@@ -43,7 +43,7 @@ def code_fingerprint() -> str:
     return _fingerprint
 
 
-def image_key(peek, registry_triggered: bool, limits: tuple[int, int]) -> str | None:  # type: ignore[no-untyped-def]
+def image_key(peek, registry_triggered: bool, limits: tuple[int, ...]) -> str | None:  # type: ignore[no-untyped-def]
     """The memo key of an image as its manifest names it (`ManifestPeek`), or None when the source cannot
     name its content by digests (`dir:`, `docker-archive:`) or the image has no layers."""
     if peek is None or not peek.layer_digests:

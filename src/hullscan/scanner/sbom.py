@@ -81,6 +81,9 @@ def metadata_properties(inventory: Inventory, registry_triggered: bool) -> list[
         props.append(("hullscan:image:digest", inventory.image.digest))
     if inventory.image.platform:
         props.append(("hullscan:image:platform", inventory.image.platform))
+    if inventory.partial:  # some layer was not fully analysed: packages (and so vulnerabilities) may be missing
+        props.append(("hullscan:scan:partial", "true"))
+        props += [("hullscan:scan:partial_reason", reason) for reason in inventory.partial[:20]]
     for warning in inventory.warnings[:100]:
         props.append(("hullscan:warning", warning))
     return props

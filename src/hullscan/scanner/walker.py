@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from hullscan.scanner.analyzers import AnalysisContext, AnalysisResult, Analyzer, FileEntry
-from hullscan.scanner.analyzers.base import INLINE_LIMIT
+from hullscan.scanner.analyzers.base import INLINE_LIMIT, TooManyPackages
 from hullscan.scanner.inventory import Package
 from hullscan.scanner.osdetect import OS_FILE_CAP, OS_FILES
 
@@ -34,11 +34,20 @@ OPAQUE = ".wh..wh..opq"
 
 @dataclass(frozen=True)
 class Limits:
-    """Safety caps. `max_file_bytes` bounds any one file read for analysis; `max_layer_bytes` bounds what one
-    layer may inflate to (zip bombs)."""
+    """Safety caps, each per layer. `max_file_bytes` bounds any one file read for analysis; `max_layer_bytes`
+    what one layer may inflate to (zip bombs); `max_layer_packages` the packages one layer may yield (memory
+    grows with them: a 1 MB layer can list 200,000); `max_spool_bytes` what the walker holds on disk at once
+    for one layer. A cap that is hit makes the layer (and the scan) partial, never a silent success."""
 
     max_file_bytes: int = 512 << 20
     max_layer_bytes: int = 16 << 30
+    max_layer_packages: int = 50_000
+    max_spool_bytes: int = 2 << 30
+
+
+#: Small wanted files that layer-level analyzers keep until the layer ends live in memory up to this total;
+#: beyond it they are spooled like big ones (and count against `max_spool_bytes`).
+MAX_HELD_IN_MEMORY = 64 << 20
 
 
 class LayerError(Exception):
@@ -56,7 +65,8 @@ class LayerResult:
     os_files: dict[str, str] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)  # wanted path -> absolute target (symlinks, hard links)
     warnings: list[str] = field(default_factory=list)
-    complete: bool = True
+    partial: list[str] = field(default_factory=list)  # why the layer was not fully analysed (caps, damage)
+    complete: bool = True  # False: not to be cached (unreadable, unverified or partial)
     diff_id: str | None = None  # sha256 of the uncompressed tar, when the walker hashed it
     digest: str | None = None  # the verified blob digest this analysis belongs to
 
@@ -207,8 +217,11 @@ class FileSink:
 
     def __init__(self, analyzers: list[Analyzer], limits: Limits, tmp_dir: str) -> None:
         self.analyzers, self.limits = analyzers, limits
-        self.ctx = AnalysisContext(tmp_dir=tmp_dir)
+        self.ctx = AnalysisContext(tmp_dir=tmp_dir, max_packages=limits.max_layer_packages)
         self.result = LayerResult()
+        self.spooled = 0  # bytes of this layer's files on disk now
+        self.in_memory = 0  # bytes of small files kept in memory until the layer ends
+        self.capped = False  # the package cap was hit
         self.deferred: dict[int, list[FileEntry]] = {}
         self.kept: dict[str, FileEntry] = {}  # deferred entries by path, for hard links
 
@@ -236,9 +249,15 @@ class FileSink:
             return
         cap = OS_FILE_CAP if is_os and not indexes else self.limits.max_file_bytes
         if size > cap:
-            self.result.warnings.append(f"{path}: {size} bytes is over the per-file cap of {cap}, not analysed")
+            self.mark_partial(f"{path}: {size} bytes is over the per-file cap of {cap}, not analysed")
             return
-        entry = self._read(path, size, mode, fh)
+        keep_all = any(not self.analyzers[i].per_file for i in indexes)
+        to_disk = size > INLINE_LIMIT or (keep_all and self.in_memory + size > MAX_HELD_IN_MEMORY)
+        if to_disk and self.spooled + size > self.limits.max_spool_bytes:
+            self.mark_partial(f"{path}: {size} bytes would take the layer's spooled files past the cap of "
+                              f"{self.limits.max_spool_bytes} bytes, not analysed")
+            return
+        entry = self._read(path, size, mode, fh, to_disk)
         if is_os:
             self.result.os_files[path] = entry.read()[:OS_FILE_CAP].decode("utf-8", "replace")
         spooled = entry.disk_path is not None
@@ -246,13 +265,27 @@ class FileSink:
         for i in indexes:
             analyzer = self.analyzers[i]
             if analyzer.per_file:
-                self._merge(analyzer.analyze([entry], self.ctx))
+                self._analyze(i, [entry])
             else:
                 self.deferred.setdefault(i, []).append(entry)
                 self.kept[path] = entry
                 keep = True
         if spooled and not keep and entry.disk_path:
+            self._unlink(entry)
+        elif keep and not spooled:
+            self.in_memory += entry.size
+
+    def mark_partial(self, reason: str) -> None:
+        """The layer was not fully analysed: a warning, a reason the scan reports, and no caching."""
+        self.result.warnings.append(reason)
+        self.result.partial.append(reason)
+        self.result.complete = False
+
+    def _unlink(self, entry: FileEntry) -> None:
+        if entry.disk_path and os.path.exists(entry.disk_path):
             os.unlink(entry.disk_path)
+            self.spooled -= entry.size
+        entry.disk_path = None
 
     def add_hardlink(self, path: str, target: str) -> None:
         source = self.kept.get(target)
@@ -260,41 +293,68 @@ class FileSink:
             for i in self.wanting(path, source.size, source.mode):
                 alias = dataclasses.replace(source, path=path)
                 if self.analyzers[i].per_file:
-                    self._merge(self.analyzers[i].analyze([alias], self.ctx))
+                    self._analyze(i, [alias])
                 else:
                     self.deferred.setdefault(i, []).append(alias)
             self.result.paths.append(path)
         else:
             self.add_link(path, target)
 
-    def _read(self, path: str, size: int, mode: int, fh: BinaryIO) -> FileEntry:
-        if size <= INLINE_LIMIT:
+    def _read(self, path: str, size: int, mode: int, fh: BinaryIO, to_disk: bool) -> FileEntry:
+        if not to_disk:
             data = fh.read(size + 1)
             return FileEntry(path=path, size=len(data), mode=mode, data=data[:size])
         fd, name = tempfile.mkstemp(dir=self.ctx.tmp_dir)
         written = 0
-        with os.fdopen(fd, "wb") as out:
-            while written < size and (chunk := fh.read(min(CHUNK, size - written))):
-                out.write(chunk)
-                written += len(chunk)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while written < size and (chunk := fh.read(min(CHUNK, size - written))):
+                    out.write(chunk)
+                    written += len(chunk)
+        except BaseException:
+            os.unlink(name)
+            raise
+        self.spooled += written
         return FileEntry(path=path, size=written, mode=mode, disk_path=name)
 
-    def _merge(self, analysis: AnalysisResult) -> None:
-        self.result.packages.extend(analysis.packages)
+    def _analyze(self, index: int, entries: list[FileEntry]) -> None:
+        """Run one analyzer and keep what it found, up to the layer's package cap."""
+        analyzer = self.analyzers[index]
+        capped = False
+        try:
+            analysis = analyzer.analyze(entries, self.ctx)
+        except TooManyPackages as exc:
+            analysis, capped = AnalysisResult(packages=exc.packages), True
+        except Exception as exc:  # noqa: BLE001 - an analyzer bug must not lose the other formats
+            self.result.warnings.append(f"analyzer {analyzer.name}: {type(exc).__name__}: {exc}")
+            return
         self.result.warnings.extend(analysis.warnings)
+        cap = self.limits.max_layer_packages
+        room = max(0, cap - len(self.result.packages))
+        self.result.packages.extend(analysis.packages[:room])
+        self.ctx.found = len(self.result.packages)
+        if (capped or len(analysis.packages) > room) and not self.capped:
+            self.capped = True
+            self.mark_partial(f"more than {cap} packages in this layer (the per-layer cap): the rest were not "
+                              f"analysed")
+
+    def discard(self) -> None:
+        """Remove every spooled file without analysing it (the walk was interrupted)."""
+        for entries in self.deferred.values():
+            for entry in entries:
+                self._unlink(entry)
+        self.deferred.clear()
+        self.kept.clear()
 
     def finish(self) -> LayerResult:
         for i, entries in sorted(self.deferred.items()):
-            try:
-                self._merge(self.analyzers[i].analyze(entries, self.ctx))
-            except Exception as exc:  # noqa: BLE001 - an analyzer bug must not lose the other formats
-                self.result.warnings.append(f"analyzer {self.analyzers[i].name}: {type(exc).__name__}: {exc}")
+            self._analyze(i, entries)
         for entries in self.deferred.values():
             for entry in entries:
-                if entry.disk_path and os.path.exists(entry.disk_path):
-                    os.unlink(entry.disk_path)
+                self._unlink(entry)
         self.deferred.clear()
         self.kept.clear()
+        self.in_memory = 0
         return self.result
 
 
@@ -618,12 +678,14 @@ def walk_layer(blob: BinaryIO, analyzers: list[Analyzer], limits: Limits, tmp_di
         sink.result.digest, sink.result.diff_id = pipeline.finish()
     except (EOFError, zlib.error, OSError, ValueError, LayerError, MemoryError, RuntimeError) as exc:
         pipeline.abort()
-        sink.result.complete = False
-        sink.result.warnings.append(f"{label}: unreadable, analysed up to the damage: {type(exc).__name__}: {exc}")
+        sink.mark_partial(f"{label}: unreadable, analysed up to the damage: {type(exc).__name__}: {exc}")
     except Exception as exc:  # noqa: BLE001 - zstandard.ZstdError and friends: still a bad layer, not a crash
         pipeline.abort()
-        sink.result.complete = False
-        sink.result.warnings.append(f"{label}: unreadable: {type(exc).__name__}: {exc}")
+        sink.mark_partial(f"{label}: unreadable: {type(exc).__name__}: {exc}")
+    except BaseException:
+        pipeline.abort()
+        sink.discard()  # a signal or exit: spooled files go now, not only with the temp dir
+        raise
     return sink.finish()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, TooManyPackages, warn
 from hullscan.scanner.inventory import Package
 
 DB_PATHS = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
@@ -18,13 +18,17 @@ def split_licenses(value: str) -> list[str]:
     return value.split()
 
 
-def parse_installed(text: str, path: str) -> list[Package]:
+def parse_installed(text: str, path: str, limit: int | None = None) -> list[Package]:
+    """One package per blank-line separated record; linear in the text. Stops after `limit` packages
+    (TooManyPackages, carrying those found)."""
     packages: list[Package] = []
     record: dict[str, str] = {}
 
     def flush() -> None:
         name, version = record.get("P"), record.get("V")
         if name and version:
+            if limit is not None and len(packages) >= limit:
+                raise TooManyPackages(limit, packages)
             props = {k: v for k, v in (("commit", record.get("c")), ("maintainer", record.get("m"))) if v}
             packages.append(
                 Package(name=name, version=version, type="apk", source_name=record.get("o") or name,
@@ -56,7 +60,10 @@ class ApkAnalyzer:
         result = AnalysisResult()
         for entry in files:
             try:
-                result.packages.extend(parse_installed(entry.read().decode("utf-8", "replace"), entry.path))
+                result.packages.extend(parse_installed(entry.read().decode("utf-8", "replace"), entry.path,
+                                                       ctx.packages_left(len(result.packages))))
+            except TooManyPackages:
+                raise
             except Exception as exc:  # noqa: BLE001
                 result.warnings.append(warn(entry.path, exc))
         return result

@@ -63,11 +63,29 @@ class AnalysisResult:
         self.warnings.extend(other.warnings)
 
 
+class TooManyPackages(Exception):
+    """A layer holds more packages than the per-layer cap; carries those found before the cap."""
+
+    def __init__(self, limit: int, packages: list[Package] | None = None) -> None:
+        super().__init__(f"more than {limit} packages in one layer (the per-layer cap)")
+        self.limit = limit
+        self.packages = packages or []
+
+
 @dataclass
 class AnalysisContext:
-    """What an analyzer may use besides the files: a scratch dir inside the walker's temp dir."""
+    """What an analyzer may use besides the files: a scratch dir inside the walker's temp dir, and how many
+    packages the layer may still hold (analyzers of big databases stop there instead of building them all)."""
 
     tmp_dir: str
+    max_packages: int | None = None
+    found: int = 0  # packages the layer already holds
+
+    def packages_left(self, pending: int = 0) -> int | None:
+        """How many more packages an analyzer may return, besides the `pending` it already holds."""
+        if self.max_packages is None:
+            return None
+        return max(0, self.max_packages - self.found - pending)
 
 
 class Analyzer(Protocol):

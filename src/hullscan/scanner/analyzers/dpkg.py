@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, TooManyPackages, warn
 from hullscan.scanner.inventory import Package
 
 STATUS_PATHS = ("/var/lib/dpkg/status", "/var/lib/opkg/status")
@@ -18,29 +19,27 @@ _COPYRIGHT = re.compile(r"^/usr/share/doc/([^/]+)/copyright$")
 _SOURCE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?$")
 
 
-def parse_paragraphs(text: str) -> list[dict[str, str]]:
-    """RFC-822-style control paragraphs; continuation lines are joined, unknown lines ignored."""
-    paragraphs: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    last_key: str | None = None
+def iter_paragraphs(text: str) -> Iterator[dict[str, str]]:
+    """RFC-822-style control paragraphs; continuation lines are joined, unknown lines ignored. Linear in the
+    text: a field's lines are collected in a list and joined once (never `+=` on a growing string)."""
+    current: dict[str, list[str]] = {}
+    last: list[str] | None = None
     for line in text.splitlines():
         if not line.strip():
             if current:
-                paragraphs.append(current)
-            current, last_key = {}, None
+                yield {key: "\n".join(parts) for key, parts in current.items()}
+            current, last = {}, None
             continue
         if line[0] in " \t":
-            if last_key is not None:
-                current[last_key] += "\n" + line.strip()
+            if last is not None:
+                last.append(line.strip())
             continue
         key, sep, value = line.partition(":")
         if not sep:
             continue
-        last_key = key.strip()
-        current[last_key] = value.strip()
+        last = current[key.strip()] = [value.strip()]
     if current:
-        paragraphs.append(current)
-    return paragraphs
+        yield {key: "\n".join(parts) for key, parts in current.items()}
 
 
 def _installed(paragraph: dict[str, str]) -> bool:
@@ -58,9 +57,11 @@ def licenses_from_copyright(text: str) -> list[str]:
     return sorted(x.strip().rstrip(".,;") for x in found if x.strip().rstrip(".,;"))
 
 
-def packages_from_control(text: str, path: str) -> list[Package]:
+def packages_from_control(text: str, path: str, limit: int | None = None) -> list[Package]:
+    """Installed packages of a status file; stops after `limit` packages (TooManyPackages) so a hostile
+    database never builds more objects than the layer may hold."""
     packages: list[Package] = []
-    for paragraph in parse_paragraphs(text):
+    for paragraph in iter_paragraphs(text):
         name, version = paragraph.get("Package"), paragraph.get("Version", "")
         if not name or not _installed(paragraph):
             continue
@@ -74,6 +75,8 @@ def packages_from_control(text: str, path: str) -> list[Package]:
         if epoch_sep := version.find(":") + 1:
             props["epoch"] = version[: epoch_sep - 1]
         licenses = [paragraph["License"]] if paragraph.get("License") else []
+        if limit is not None and len(packages) >= limit:
+            raise TooManyPackages(limit, packages)
         packages.append(
             Package(name=name, version=version, type="deb", source_name=source_name, source_version=source_version,
                     arch=paragraph.get("Architecture"), licenses=licenses, path=path, properties=props)
@@ -83,7 +86,7 @@ def packages_from_control(text: str, path: str) -> list[Package]:
 
 class DpkgAnalyzer:
     name = "dpkg"
-    version = 3
+    version = 4
     per_file = False  # licenses come from /usr/share/doc/<pkg>/copyright beside the status file
 
     def wants(self, path: str, size: int, mode: int) -> bool:
@@ -104,7 +107,10 @@ class DpkgAnalyzer:
             if _COPYRIGHT.match(entry.path):
                 continue
             try:
-                packages = packages_from_control(entry.read().decode("utf-8", "replace"), entry.path)
+                packages = packages_from_control(entry.read().decode("utf-8", "replace"), entry.path,
+                                                 ctx.packages_left(len(result.packages)))
+            except TooManyPackages:
+                raise
             except Exception as exc:  # noqa: BLE001 - untrusted file: report and go on
                 result.warnings.append(warn(entry.path, exc))
                 continue

@@ -134,14 +134,48 @@ def parse_yarn_lock(data: bytes, path: str) -> list[Package]:
 
 
 _PEER = re.compile(r"\(.*$")
+#: YAML aliases share one object however often they are used, so a 500-byte document can stand for a tree of
+#: billions of nodes (the "billion laughs"). Anything that walks or prints the loaded value walks that tree:
+#: a document may expand to at most this many nodes beyond what its bytes can spell out without aliases.
+YAML_EXPANSION_BUDGET = 10_000
+
+
+class YamlBombError(ValueError):
+    """A YAML document whose aliases expand past the budget."""
+
+
+def check_expansion(doc: object, allowed: int) -> None:
+    """Count the nodes of `doc` as a tree (aliases expanded), giving up past `allowed`: time O(allowed)."""
+    stack = [doc]
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > allowed:
+            raise YamlBombError(f"YAML aliases expand past {allowed} nodes")
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def load_yaml_documents(data: bytes) -> list[object]:
+    """Safe-load every document (libyaml when present), refusing alias bombs before anyone walks them. Without
+    aliases a node takes at least two bytes, so a document may have len(data)/2 + budget nodes."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    docs = list(yaml.load_all(data, Loader=loader))
+    allowed = len(data) // 2 + YAML_EXPANSION_BUDGET
+    check_expansion(docs, allowed)  # one budget for all documents together
+    return docs
 
 
 def parse_pnpm_lock(data: bytes, path: str) -> list[Package]:
-    import yaml
-
     found: list[Package] = []
     seen: set[tuple[str, str]] = set()
-    for doc in yaml.safe_load_all(data):
+    for doc in load_yaml_documents(data):
         if not isinstance(doc, dict) or not isinstance(doc.get("packages"), dict):
             continue
         try:
@@ -174,7 +208,7 @@ def parse_pnpm_lock(data: bytes, path: str) -> list[Package]:
 
 class NpmAnalyzer:
     name = "npm"
-    version = 1
+    version = 2
     per_file = False  # a lock file only counts when its directory has no installed node_modules
 
     def wants(self, path: str, size: int, mode: int) -> bool:

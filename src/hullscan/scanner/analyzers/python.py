@@ -14,14 +14,40 @@ def normalize_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def licenses_from_metadata(msg) -> list[str]:
-    if expression := (msg.get("License-Expression") or "").strip():
+def read_headers(text: str) -> dict[str, list[str]]:
+    """The RFC 822 header block of a METADATA/PKG-INFO file (up to the first blank line): every value of each
+    field, continuation lines joined. Linear in the text (lines are collected, joined once), unlike
+    `email.parser`, which is several times slower on long folded fields."""
+    fields: dict[str, list[list[str]]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t":
+            if current is not None:
+                current.append(line.strip())
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            current = None
+            continue
+        current = [value.strip()]
+        fields.setdefault(key.strip().lower(), []).append(current)
+    return {key: ["\n".join(parts) for parts in found] for key, found in fields.items()}
+
+
+def licenses_from_metadata(headers: dict[str, list[str]]) -> list[str]:
+    def first(name: str) -> str:
+        found = headers.get(name.lower())
+        return found[0].strip() if found else ""
+
+    if expression := first("License-Expression"):
         return [expression]
-    license_field = (msg.get("License") or "").strip()
+    license_field = first("License")
     if license_field and license_field.upper() != "UNKNOWN" and "\n" not in license_field and len(license_field) < 100:
         return [license_field]
     found = []
-    for classifier in msg.get_all("Classifier") or []:
+    for classifier in headers.get("classifier", []):
         parts = [p.strip() for p in classifier.split("::")]
         if parts[0] == "License" and len(parts) > 1 and parts[-1] not in ("OSI Approved",):
             found.append(parts[-1])
@@ -29,21 +55,19 @@ def licenses_from_metadata(msg) -> list[str]:
 
 
 def parse_metadata(data: bytes, path: str) -> Package | None:
-    from email.parser import HeaderParser
-
-    msg = HeaderParser().parsestr(data.decode("utf-8", "replace"))
-    name = (msg.get("Name") or "").strip()
+    headers = read_headers(data.decode("utf-8", "replace"))
+    name = (headers.get("name") or [""])[0].strip()
     if not name:
         raise ValueError("no Name field")
-    version = (msg.get("Version") or "").strip()
+    version = (headers.get("version") or [""])[0].strip()
     purl = PackageURL(type="pypi", name=normalize_name(name), version=version or None).to_string()
-    return Package(name=name, version=version, type="python", purl=purl, licenses=licenses_from_metadata(msg),
+    return Package(name=name, version=version, type="python", purl=purl, licenses=licenses_from_metadata(headers),
                    path=path)
 
 
 class PythonAnalyzer:
     name = "python"
-    version = 1
+    version = 2
     per_file = True
 
     def wants(self, path: str, size: int, mode: int) -> bool:

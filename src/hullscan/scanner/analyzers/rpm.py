@@ -59,7 +59,7 @@ def read_rpmdb(entry: FileEntry, ctx: AnalysisContext, kind: str) -> AnalysisRes
 
 class RpmAnalyzer:
     name = "rpm"
-    version = 1
+    version = 2
     per_file = True
 
     def wants(self, path: str, size: int, mode: int) -> bool:

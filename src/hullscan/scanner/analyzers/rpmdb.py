@@ -52,8 +52,8 @@ def parse_header_blob(blob: bytes) -> RpmHeader:
     values: dict[int, str | int] = {}
     for i in range(il):
         tag, typ, offset, count = struct.unpack_from(">IIII", blob, 8 + i * 16)
-        if tag not in _WANTED or offset >= dl:
-            continue
+        if tag not in _WANTED or tag in values or offset >= dl:
+            continue  # the first entry of a tag wins: a repeated tag could make each lookup scan the store
         if typ == TYPE_INT32:
             if offset + 4 <= dl and count >= 1:
                 values[tag] = struct.unpack_from(">i", store, offset)[0]
