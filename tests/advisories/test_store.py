@@ -13,11 +13,19 @@ from sqlalchemy import event
 
 from hullscan.advisories import service
 from hullscan.advisories.service import SqlAdvisoryStore, changesets_since, import_path, normalize_name
+from hullscan.advisories.types import AffectedPackage
 from hullscan.db import Database
 from hullscan.settings import Settings
-from hullscan.versions import is_affected, scheme_for_ecosystem
+from hullscan.versions import scheme_for_ecosystem
+from hullscan.versions.ranges import RangeEvaluator
 from tests.advisories.helpers import osv_records, write_jsonl
 from tests.conftest import data_path
+
+
+def is_affected(scheme: str, version: str, entry: AffectedPackage) -> bool:
+    """The store's entry as matching evaluates it."""
+    evaluator = RangeEvaluator()
+    return evaluator.evaluate(scheme, version, evaluator.key(scheme, version), entry).affected
 
 
 @pytest.fixture
@@ -59,8 +67,8 @@ def test_import_every_shared_file_gives_documented_counts_and_reimport_changes_n
         # A real Debian fix, keyed by SOURCE package and release number
         xorg = store.affected_for([("Debian:11", "xorg-server")])[("Debian:11", "xorg-server")]
         entry = next(a for a in xorg if a.advisory_id == "DSA-5380-1")
-        assert is_affected("deb", "2:1.20.11-1+deb11u5", entry.ranges)
-        assert not is_affected("deb", "2:1.20.11-1+deb11u6", entry.ranges)
+        assert is_affected("deb", "2:1.20.11-1+deb11u5", entry)
+        assert not is_affected("deb", "2:1.20.11-1+deb11u6", entry)
         adv = store.advisories(["DSA-5380-1"])["DSA-5380-1"]
         assert "CVE-2023-1393" in adv.aliases
         # KEV enrichment reaches every record linked to the CVE
@@ -106,7 +114,7 @@ def test_modified_record_updates_and_is_in_the_changeset(db: Database, migrated_
         store = SqlAdvisoryStore(s)
         assert store.advisories([target["id"]])[target["id"]].summary == "changed summary"
         entries = [a for a in store.affected_for([key])[key] if a.advisory_id == target["id"]]
-        assert is_affected(scheme_for_ecosystem("PyPI"), "998.0", entries[0].ranges)
+        assert is_affected(scheme_for_ecosystem("PyPI"), "998.0", entries[0])
 
 
 def test_withdrawn_record_never_matches_and_missing_records_are_withdrawn(
@@ -232,7 +240,7 @@ def test_aliases_merge_sources_and_enrichment(db: Database, migrated_settings: S
         na = store.affected_for([("Alpine:v3.99", "py3-demo")])[("Alpine:v3.99", "py3-demo")]
         states = {a.advisory_id: a.fix_state for a in na}
         assert states == {f"ALPINE-{cve}": "fixed", "ALPINE-CVE-2000-0001": "not_affected"}
-        assert not is_affected("apk", "0.1-r0", next(a for a in na if a.fix_state == "not_affected").ranges)
+        assert not is_affected("apk", "0.1-r0", next(a for a in na if a.fix_state == "not_affected"))
 
 
 def test_debian_tracker_json_states(db: Database, migrated_settings: Settings, tmp_path: Path) -> None:
@@ -260,7 +268,7 @@ def test_debian_tracker_json_states(db: Database, migrated_settings: Settings, t
         assert got[("Debian:11", "openssl")][0].fix_state == "wont_fix"
         assert got[("Debian:13", "openssl")][0].fix_state == "not_affected"
         assert got[("Debian:10", "openssl")][0].fix_state == "unfixed"
-        assert is_affected("deb", "3.0.0-1", got[("Debian:10", "openssl")][0].ranges)
+        assert is_affected("deb", "3.0.0-1", got[("Debian:10", "openssl")][0])
         assert got[("Debian:12", "curl")][0].fix_state == "unfixed"
         assert store.advisories(["DEBIAN-CVE-2024-0001"])["DEBIAN-CVE-2024-0001"].aliases == ["CVE-2024-0001"]
 

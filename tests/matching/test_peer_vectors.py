@@ -9,7 +9,6 @@ import pytest
 
 from hullscan.advisories.types import Advisory, AffectedRange, RangeEvent
 from hullscan.matching import match
-from hullscan.matching.constraints import is_vulnerable
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
 from tests.conftest import data_path
 from tests.matching.memstore import ArchAffectedPackage, MemoryStore
@@ -127,25 +126,3 @@ def test_outdated_ubuntu_esm_release_is_a_warning() -> None:
     result = match(inventory, _store_for(case))
     assert result.findings == []
     assert any("19.04" in w for w in result.stats.warnings)
-
-
-LIBRARY = {"npm": "npm", "pep440": "pypi", "rubygems": "gem", "maven": "maven"}
-
-
-def _library_cases():
-    for name, scheme in LIBRARY.items():
-        for case in json.loads(data_path("peer-vectors", "matching", f"library-advisory-{name}.json").read_text()):
-            yield pytest.param(scheme, case, id=f"{name}: {case['name']}")
-
-
-@pytest.mark.parametrize(("scheme", "case"), list(_library_cases()))
-def test_library_advisory_case(scheme: str, case: dict) -> None:
-    verdict = is_vulnerable(
-        scheme,
-        case["version"],
-        vulnerable=case["vulnerable_versions"],
-        patched=case["patched_versions"],
-        unaffected=case["unaffected_versions"],
-        allow_local=bool(case.get("allowLocalSpec", False)),
-    )
-    assert verdict is case["vulnerable"]

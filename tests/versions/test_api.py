@@ -8,7 +8,7 @@ from hullscan.versions import InvalidVersion, compare, parse
 from tests.versions.test_oracles import DEB_BASES, RPM_BASES, _pairs
 
 
-@pytest.mark.parametrize("scheme", ["deb", "rpm", "pypi", "apk", "fuzzy"])
+@pytest.mark.parametrize("scheme", ["deb", "rpm", "pypi", "apk", "gem", "maven"])
 @pytest.mark.parametrize("bad", [None, 5, ["1.0"], {"v": 1}, b"1.0"])
 def test_non_strings_raise_the_typed_error(scheme: str, bad: object) -> None:
     with pytest.raises(InvalidVersion):

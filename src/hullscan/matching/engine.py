@@ -31,8 +31,8 @@ from hullscan.matching.ecosystems import (
 )
 from hullscan.matching.cvss_util import severity_from_vector
 from hullscan.matching.finding import SEVERITY_RANK, Finding, FindingPackage, normalize_severity
-from hullscan.matching.ranges import BadRange, RangeEvaluator, UnparsableVersion
 from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
+from hullscan.versions.ranges import BadRange, RangeEvaluator, UnparsableVersion
 
 log = logging.getLogger(__name__)
 

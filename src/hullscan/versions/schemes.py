@@ -8,7 +8,7 @@ from typing import Any
 
 import packaging.version
 
-from hullscan.versions import apk, deb, extra, fuzzy, gem, maven, rpm, semver
+from hullscan.versions import apk, deb, gem, maven, rpm, semver
 from hullscan.versions.errors import InvalidVersion
 
 
@@ -83,23 +83,7 @@ def _semver(v: str) -> tuple:
     return semver.parse_lenient(v, "semver")
 
 
-def _pacman(v: str) -> CmpKey:
-    return CmpKey(extra.parse_pacman(v), extra.compare_pacman)
-
-
-def _portage(v: str) -> CmpKey:
-    return CmpKey(extra.parse_portage(v), extra.compare_portage)
-
-
-def _fuzzy(v: str) -> CmpKey:
-    return CmpKey(fuzzy.parse(v), fuzzy.compare_parsed)
-
-
 PARSERS: dict[str, Callable[[str], Any]] = {
-    "pacman": _pacman,
-    "portage": _portage,
-    "jvm": extra.parse_jvm,
-    "bitnami": extra.parse_bitnami,
     "deb": deb.parse,
     "rpm": rpm.parse,
     "apk": _apk,
@@ -113,7 +97,6 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "cargo": _cargo,
     "composer": _composer,
     "generic": _generic,
-    "fuzzy": _fuzzy,
 }
 ALIASES = {"pep440": "pypi", "golang": "go", "rubygems": "gem", "dpkg": "deb", "debian": "deb", "alpine": "apk"}
 
@@ -168,9 +151,6 @@ def _pypi_order_key(v: str) -> Any:
 _BY_FUNCTION: dict[str, tuple[Callable[[str], Any], Callable[[Any, Any], int]]] = {
     "apk": (apk.parse, apk.compare_parsed),
     "gem": (gem.parse, gem.compare_parsed),
-    "pacman": (extra.parse_pacman, extra.compare_pacman),
-    "portage": (extra.parse_portage, extra.compare_portage),
-    "fuzzy": (fuzzy.parse, fuzzy.compare_parsed),
 }
 _COMPARE: dict[str, tuple[Callable[[str], Any], Callable[[Any, Any], int] | None]] = {}
 for _name in PARSERS:
