@@ -63,7 +63,8 @@ def test_gitlab_report_has_every_field_gitlab_requires(report) -> None:
     assert scan["type"] == "container_scanning" and scan["status"] == "success"
     for tool in (scan["analyzer"], scan["scanner"]):
         assert tool["id"] and tool["name"] and tool["version"] and tool["vendor"]["name"]
-    assert len(doc["vulnerabilities"]) == len(report.findings)
+    assert len(doc["vulnerabilities"]) == len({(f.vulnerability_id, f.package.name, f.package.version)
+                                               for f in report.findings})
     ids = set()
     for v in doc["vulnerabilities"]:
         assert v["id"] not in ids
@@ -84,6 +85,25 @@ def test_gitlab_report_has_every_field_gitlab_requires(report) -> None:
         "url": "https://nvd.nist.gov/vuln/detail/CVE-2019-11324",
     }
     assert urllib3["solution"] == "Upgrade to version 1.24.2 or above"
+
+
+def test_gitlab_report_lists_one_vulnerability_per_package_version_with_every_location(report) -> None:
+    """The same module version in two binaries is one GitLab vulnerability found in two places."""
+    import dataclasses
+
+    first = report.findings[0]
+    copy = dataclasses.replace(first, package=dataclasses.replace(first.package, path="/opt/other/copy"))
+    twice = dataclasses.replace(report, findings=[*report.findings, copy])
+    doc = json.loads(_render("gitlab", twice))
+    assert len(doc["vulnerabilities"]) == len(json.loads(_render("gitlab", report))["vulnerabilities"])
+    entry = next(v for v in doc["vulnerabilities"]
+                 if v["identifiers"][0]["value"] == first.vulnerability_id
+                 and v["location"]["dependency"]["package"]["name"] == first.package.name)
+    found_in = entry["details"]["locations"]
+    assert found_in["type"] == "list" and found_in["name"]
+    assert [item["value"] for item in found_in["items"]] == [first.package.path, "/opt/other/copy"]
+    assert all(item["type"] == "text" for item in found_in["items"])
+    assert len({v["id"] for v in doc["vulnerabilities"]}) == len(doc["vulnerabilities"])
 
 
 def test_table_fits_80_columns_and_names_every_finding(report) -> None:

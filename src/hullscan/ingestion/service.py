@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hullscan.advisories.reader import SqlAdvisoryStore, changesets_since
@@ -24,9 +25,10 @@ from hullscan.db.base import utcnow
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import IngestionCursor, SbomOccurrence, SbomSource
 from hullscan.ingestion.validation import InvalidSbom, SbomSourceInfo, validate_sbom
-from hullscan.matching.engine import MatchStats, _plan, match
+from hullscan.matching.engine import lookup_keys, match
 from hullscan.matching.sbom import SbomError, read_sbom
-from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem
+from hullscan.scanner.package_record import package_from_row, row_of
 from hullscan.vulnerabilities import notifications
 from hullscan.vulnerabilities import service as vulnerabilities
 from hullscan.vulnerabilities.fingerprints import SOURCE_TYPES
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 REMATCH_CURSOR = "advisory_changesets"
 CHUNK = 500
 REMATCH_BATCH = 500  # images recorded together by continuous scanning
+INSERT_ATTEMPTS = 3  # an ingestion that raced another server's insert of the same rows is run again
 
 
 class IngestionError(ValueError):
@@ -91,8 +94,18 @@ def ingest_sbom(
     project = session.get(Project, project_id)
     if project is None:
         raise IngestionError(f"project {project_id} does not exist")
-    with session.begin_nested():
-        return _ingest(session, project, info, inventory, digest or inventory.image.digest, pipeline_id)
+    for attempt in range(1, INSERT_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                return _ingest(session, project, info, inventory, digest or inventory.image.digest, pipeline_id)
+        except IntegrityError:
+            # Another server ingested an SBOM of the same image at the same moment and inserted the same
+            # vulnerability UUIDs (or the same source) first; its rows are committed now (PostgreSQL's unique
+            # index made this insert wait for it), so matching again updates them instead of inserting.
+            if attempt == INSERT_ATTEMPTS:
+                raise
+            log.info("ingestion raced another writer; again (attempt %d)", attempt + 1)
+    raise AssertionError("unreachable")
 
 
 def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory: Inventory, digest: str | None,
@@ -112,17 +125,13 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
 
     # Stale occurrences go for this source only; the project's other images keep theirs.
     session.execute(delete(SbomOccurrence).where(SbomOccurrence.source_id == source.id))
-    keys = lookup_keys(inventory)
     rows = []
-    for index, pkg in enumerate(inventory.packages):
-        pkg_keys = keys.get(index, [])
-        rows.append(dict(
-            source_id=source.id, project_id=project.id, name=pkg.name[:512], version=pkg.version[:255],
-            type=pkg.type, purl=pkg.purl, source_name=pkg.source_name, source_version=pkg.source_version,
-            path=pkg.path, layer_digest=pkg.layer_digest, layer_diff_id=pkg.layer_diff_id,
-            ecosystem=pkg_keys[0][0] if pkg_keys else None, package_key=pkg_keys[0][1] if pkg_keys else None,
-            alt_package_key=pkg_keys[1][1] if len(pkg_keys) > 1 else None,
-        ))
+    for pkg, pkg_keys in zip(inventory.packages, lookup_keys(inventory), strict=True):
+        row = row_of(pkg)
+        row.update(source_id=source.id, project_id=project.id, name=pkg.name[:512], version=pkg.version[:255],
+                   ecosystem=pkg_keys[0][0] if pkg_keys else None, package_key=pkg_keys[0][1] if pkg_keys else None,
+                   alt_package_key=pkg_keys[1][1] if len(pkg_keys) > 1 else None)
+        rows.append(row)
     for start in range(0, len(rows), CHUNK):
         session.execute(insert(SbomOccurrence), rows[start : start + CHUNK])
 
@@ -137,21 +146,12 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
                            warnings=inventory.warnings + result.stats.warnings)
 
 
-def lookup_keys(inventory: Inventory) -> dict[int, list[tuple[str, str]]]:
-    """The (ecosystem, package) keys advisories are looked up by, per package index: what an advisory
-    changeset is compared with to find the stored images it may affect."""
-    position = {id(pkg): i for i, pkg in enumerate(inventory.packages)}
-    return {position[id(lk.package)]: lk.keys for lk in _plan(inventory, MatchStats(), None)}
-
-
 def inventory_of_source(source: SbomSource, occurrences: Sequence[Any]) -> Inventory:
     """Rebuild the inventory of a stored image from its occurrences (no image pull). An occurrence is an
     `SbomOccurrence` or any row with its column names (`OCCURRENCE_COLUMNS`)."""
     os_info = OperatingSystem(family=source.os_name.lower(), version=source.os_version or "") \
         if source.os_name else None
-    packages = [Package(name=o.name, version=o.version, type=o.type, purl=o.purl, source_name=o.source_name,
-                        source_version=o.source_version, path=o.path, layer_digest=o.layer_digest,
-                        layer_diff_id=o.layer_diff_id) for o in occurrences]
+    packages = [package_from_row(o) for o in occurrences]
     return Inventory(image=ImageInfo(name=source.image_name, tag=source.image_tag, digest=source.image_digest),
                      os=os_info, packages=packages)
 
@@ -159,8 +159,8 @@ def inventory_of_source(source: SbomSource, occurrences: Sequence[Any]) -> Inven
 OCCURRENCE_COLUMNS = (
     SbomOccurrence.source_id, SbomOccurrence.name, SbomOccurrence.version, SbomOccurrence.type, SbomOccurrence.purl,
     SbomOccurrence.source_name, SbomOccurrence.source_version, SbomOccurrence.path, SbomOccurrence.layer_digest,
-    SbomOccurrence.layer_diff_id, SbomOccurrence.ecosystem, SbomOccurrence.package_key,
-    SbomOccurrence.alt_package_key,
+    SbomOccurrence.layer_diff_id, SbomOccurrence.arch, SbomOccurrence.licenses, SbomOccurrence.properties,
+    SbomOccurrence.ecosystem, SbomOccurrence.package_key, SbomOccurrence.alt_package_key,
 )
 
 
@@ -285,9 +285,21 @@ def _image_key(source: SbomSource) -> tuple[int, int, str]:
 def _record_rematch(session: Session, batch: list[tuple[vulnerabilities.ImageScope, list]],
                     package_names: list[set[str]], result: RematchResult) -> None:
     recorded = vulnerabilities.record_findings_many(session, batch, activity=vulnerabilities.ACTIVITY_ADVISORY_UPDATE)
-    gone = vulnerabilities.mark_not_detected_many(  # a withdrawn advisory or a narrowed range resolves them
-        session, [(scope, r.seen_ids, names) for (scope, _), r, names in zip(batch, recorded, package_names)],
-        auto_resolve=True)
+    # What a withdrawn advisory or a narrowed range took away is resolved only where the project asks for it,
+    # as at ingestion: the scopes are split by their project's `auto_resolve_no_longer_detected`.
+    project_ids = sorted({scope.project_id for scope, _ in batch})
+    resolving = set(session.scalars(select(Project.id).where(
+        Project.id.in_(project_ids), Project.auto_resolve_no_longer_detected.is_(True))))
+    gone: list[list[int]] = [[] for _ in batch]
+    for auto_resolve in (True, False):
+        positions = [i for i, (scope, _) in enumerate(batch) if (scope.project_id in resolving) == auto_resolve]
+        if not positions:
+            continue
+        marked = vulnerabilities.mark_not_detected_many(
+            session, [(batch[i][0], recorded[i].seen_ids, package_names[i]) for i in positions],
+            auto_resolve=auto_resolve)
+        for i, ids in zip(positions, marked, strict=True):
+            gone[i] = ids
     result.sources += len(batch)
     for r, g in zip(recorded, gone):
         result.new_vulnerability_ids.extend(r.new_ids)

@@ -294,6 +294,14 @@ def _shared_key_clusters(got: dict[str, Advisory]) -> dict[str, set[str]]:
     return clusters
 
 
+def lookup_keys(inventory: Inventory, *, repository_release: str | None = None) -> list[list[tuple[str, str]]]:
+    """Per package (inventory order), the (ecosystem, package) keys `match` looks advisories up by; empty for a
+    package it cannot match. Ingestion stores them so an advisory change finds the images it may affect."""
+    keys: dict[int, list[tuple[str, str]]] = {
+        id(lookup.package): lookup.keys for lookup in _plan(inventory, MatchStats(), repository_release)}
+    return [keys.get(id(pkg), []) for pkg in inventory.packages]
+
+
 def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | None) -> list[_Lookup]:
     """Lookup keys per package; OS packages need the image's distro release."""
     os_eco: str | None = None

@@ -16,9 +16,10 @@ from typing import Any, BinaryIO
 
 import ijson
 
-from hullscan.ecosystems import KIND_BY_PURL_TYPE, canonical_family
-from hullscan.matching.purl import parse_purl
-from hullscan.scanner.inventory import OS_PACKAGE_TYPES, ImageInfo, Inventory, OperatingSystem, Package
+from hullscan.ecosystems import canonical_family
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
+from hullscan.scanner.package_record import decode_component
+from hullscan.scanner.purl import parse_purl
 
 DEFAULT_MAX_COMPONENTS = 250_000
 MAX_NESTING = 16
@@ -179,7 +180,7 @@ def _read_cyclonedx(path: Path, max_components: int) -> Inventory:
             pkg = _cyclonedx_package(comp, counts)
             if pkg is not None:
                 packages.append(pkg)
-                distro_hint = distro_hint or pkg.properties.get("distro")
+                distro_hint = distro_hint or _distro(pkg.purl)
         if capped:
             warnings.append(f"more than {max_components} components: the rest were not read")
             break
@@ -204,13 +205,14 @@ def _image_info(metadata: dict[str, Any], props: dict[str, str], path: Path) -> 
         name = name or props.get(prefix + "image:name")
         tag = tag or props.get(prefix + "image:tag")
     component = metadata.get("component") if isinstance(metadata.get("component"), dict) else {}
-    digest = None
-    if component:
+    digest = props.get("hullscan:image:digest")
+    if component and digest is None:
         name = name or _s(component.get("name"))
         for prop_name, value in _properties(component).items():
             if prop_name.endswith("RepoDigest") and "@" in value:
                 digest = value.split("@", 1)[1]
-    return ImageInfo(name=name or path.name, tag=tag, digest=digest, reference=str(path))
+    return ImageInfo(name=name or path.name, tag=tag, digest=digest, platform=props.get("hullscan:image:platform"),
+                     reference=str(path))
 
 
 def _os_from_gitlab(props: dict[str, str]) -> OperatingSystem | None:
@@ -227,16 +229,8 @@ def _cyclonedx_package(comp: dict[str, Any], counts: _Counts) -> Package | None:
         if comp.get("type") in ("library", "application", "framework", None):
             counts.skip("no purl")
         return None
-    props = _properties(comp)
-    location = props.get("aquasecurity:trivy:FilePath") or props.get("syft:location:0:path")
-    return _package_from_purl(
-        purl_text,
-        name=_s(comp.get("name")),
-        version=_s(comp.get("version")),
-        props=props,
-        path=location,
-        counts=counts,
-    )
+    return _package_from_purl(purl_text, name=_s(comp.get("name")), version=_s(comp.get("version")),
+                              props=_properties(comp), counts=counts, licenses=_licenses(comp))
 
 
 def _package_from_purl(
@@ -245,79 +239,37 @@ def _package_from_purl(
     name: str | None,
     version: str | None,
     props: dict[str, str],
-    path: str | None,
     counts: _Counts,
+    licenses: list[str] | None = None,
 ) -> Package | None:
-    purl = parse_purl(purl_text)
-    if purl is None:
-        counts.skip("unreadable purl")
-        return None
-    kind = KIND_BY_PURL_TYPE.get(purl.type)
-    if kind is None:
-        counts.skip(f"purl type {purl.type!r} has no advisory ecosystem")
-        return None
-    pkg_type = kind.type
-    qualifiers = purl.qualifiers
-    version = version or purl.version
-    if not version:
-        counts.skip("no version")
-        return None
-    epoch = qualifiers.get("epoch")
-    if epoch and epoch != "0" and ":" not in version and pkg_type in ("deb", "rpm"):
-        version = f"{epoch}:{version}"
-    pkg_name = name or purl.name  # the component name as the SBOM shows it; matching reads the purl
-    source_name, source_version = _source_of(pkg_type, props, qualifiers, version)
-    extra: dict[str, str] = {}
-    if epoch:
-        extra["epoch"] = epoch
-    if qualifiers.get("distro"):
-        extra["distro"] = qualifiers["distro"]
-    label = props.get("aquasecurity:trivy:Modularitylabel") or props.get("hullscan:modularity_label")
-    if label:
-        extra["modularity_label"] = label
-    return Package(
-        name=pkg_name,
-        version=version,
-        type=pkg_type,
-        purl=purl_text,
-        source_name=source_name,
-        source_version=source_version,
-        arch=qualifiers.get("arch"),
-        path=path,
-        layer_digest=props.get("aquasecurity:trivy:LayerDigest") or props.get("hullscan:layer:digest"),
-        layer_diff_id=props.get("aquasecurity:trivy:LayerDiffID") or props.get("hullscan:layer:diff_id"),
-        properties=extra,
-    )
+    """The package of one component, through the package record's codec; a skipped one is counted."""
+    pkg, reason = decode_component(purl_text, name=name, version=version, props=props, licenses=licenses)
+    if pkg is None:
+        counts.skip(reason or "unreadable component")
+    return pkg
 
 
-def _source_of(
-    pkg_type: str, props: dict[str, str], qualifiers: dict[str, str], version: str
-) -> tuple[str | None, str | None]:
-    """Source package name/version of an OS package from trivy's properties, syft's, or purl `upstream`."""
-    if pkg_type not in OS_PACKAGE_TYPES:
-        return None, None
-    name = props.get("aquasecurity:trivy:SrcName") or props.get("hullscan:source:name")
-    src_version = props.get("hullscan:source:version")
-    if name and not src_version and props.get("aquasecurity:trivy:SrcVersion"):
-        src_version = props["aquasecurity:trivy:SrcVersion"]
-        release = props.get("aquasecurity:trivy:SrcRelease")
-        epoch = props.get("aquasecurity:trivy:SrcEpoch")
-        if release:
-            src_version = f"{src_version}-{release}"
-        if epoch and epoch != "0" and pkg_type == "deb":
-            src_version = f"{epoch}:{src_version}"
-    if not name:
-        upstream = qualifiers.get("upstream") or props.get("syft:metadata:source")
-        if upstream:
-            up_name, _, up_version = upstream.partition("@")
-            if not up_version and " " in up_name:
-                up_name, _, up_version = up_name.partition(" ")
-            up_version = up_version.strip("() ")
-            name = up_name.strip() or None
-            src_version = src_version or (up_version or None)
-    if name and not src_version:
-        src_version = props.get("syft:metadata:sourceVersion") or version
-    return name, src_version
+def _distro(purl_text: str | None) -> str | None:
+    purl = parse_purl(purl_text) if purl_text else None
+    return purl.qualifiers.get("distro") if purl is not None else None
+
+
+def _licenses(comp: dict[str, Any]) -> list[str]:
+    """License ids, names and expressions of a CycloneDX component, as written (bounded)."""
+    out: list[str] = []
+    entries = comp.get("licenses")
+    if not isinstance(entries, list):
+        return out
+    for entry in entries[:64]:
+        if not isinstance(entry, dict):
+            continue
+        text = _s(entry.get("expression"))
+        if text is None and isinstance(entry.get("license"), dict):
+            lic = entry["license"]
+            text = _s(lic.get("id")) or _s(lic.get("name"))
+        if text:
+            out.append(text)
+    return out
 
 
 # --- SPDX -------------------------------------------------------------------------------------------------
@@ -369,12 +321,11 @@ def _read_spdx(path: Path, max_components: int) -> Inventory:
             name=_s(raw.get("name")),
             version=_s(raw.get("versionInfo")),
             props=props,
-            path=props.get("aquasecurity:trivy:FilePath"),
             counts=counts,
         )
         if pkg is not None:
             packages.append(pkg)
-            distro_hint = distro_hint or pkg.properties.get("distro")
+            distro_hint = distro_hint or _distro(pkg.purl)
     if os_info is None and distro_hint:
         os_info = _os_from_distro_qualifier(distro_hint)
     image = ImageInfo(name=name or path.name, reference=str(path))

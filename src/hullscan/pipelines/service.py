@@ -384,11 +384,15 @@ def ingest_due_artifacts(session: Session, artifact_path: Callable[[str], Path],
                          limit: int = 1) -> int:
     """Hand the SBOMs of successful jobs to ingestion, once each. An SBOM ingestion refuses is marked with the
     reason (never retried); rows are claimed with SKIP LOCKED so several servers share the work. One per
-    transaction by default: on SQLite a transaction holds the database's single write lock."""
+    transaction by default: on SQLite a transaction holds the database's single write lock.
+
+    An artifact is marked ingested only when its rows are written: one whose ingestion failed otherwise keeps
+    the error and stays due (retried after the others). Returns how many were ingested or refused."""
     rows = session.execute(select(JobArtifact, Job).join(Job, Job.id == JobArtifact.job_id)
                            .where(JobArtifact.ingested_at.is_(None), Job.status == SUCCESS)
-                           .order_by(JobArtifact.id).limit(limit)
+                           .order_by(JobArtifact.ingest_error.is_not(None), JobArtifact.id).limit(limit)
                            .with_for_update(skip_locked=True, of=JobArtifact)).all()
+    done = 0
     for artifact, job in rows:
         try:
             with session.begin_nested():
@@ -397,11 +401,15 @@ def ingest_due_artifacts(session: Session, artifact_path: Callable[[str], Path],
                     path=artifact_path(artifact.sha256), image=job.variables.get("CS_IMAGE", ""), digest=job.digest))
         except IngestionError as exc:
             artifact.ingest_error = f"SBOM refused: {exc}"[:512]
-        except Exception as exc:  # noqa: BLE001 - one broken artifact must not block the others forever
+        except Exception as exc:  # noqa: BLE001 - nothing was written: still due, after the others
             log.exception("ingestion failed", extra={"fields": {"artifact_id": artifact.id, "job_id": job.id}})
-            artifact.ingest_error = f"ingestion failed: {exc.__class__.__name__}: {exc}"[:512]
+            artifact.ingest_error = f"ingestion failed (retried): {exc.__class__.__name__}: {exc}"[:512]
+            continue
+        else:
+            artifact.ingest_error = None
         artifact.ingested_at = now
-    return len(rows)
+        done += 1
+    return done
 
 
 # --- queries ------------------------------------------------------------------------------------------------

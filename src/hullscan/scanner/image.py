@@ -234,7 +234,7 @@ def finalize(packages: list[Package], os_info: OperatingSystem | None) -> None:
         if package.type == "npm" and package.path and posixpath.basename(package.path) in LOCK_NAMES \
                 and (package.name, package.version) in installed:
             continue
-        key = (package.type, package.name, package.version, package.path)
+        key = (package.type, package.name, package.version, package.arch, package.path)
         if key in seen:
             continue
         seen.add(key)

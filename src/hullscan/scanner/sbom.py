@@ -2,7 +2,8 @@
 
 GitLab reads `gitlab:meta:schema_version`, the image/OS metadata properties (namespace
 `gitlab:container_scanning_for_registry:` for registry-triggered scans, else `gitlab:container_scanning:`),
-and per component Trivy's property names (`aquasecurity:trivy:*`); hullscan's own are under `hullscan:`.
+and per component Trivy's property names (`aquasecurity:trivy:*`); hullscan's own are under `hullscan:`. A
+component's properties are the package record's codec's (`package_record.py`), which reads them back.
 """
 
 from __future__ import annotations
@@ -13,60 +14,12 @@ import re
 from datetime import datetime, timezone
 
 from hullscan import __version__
-from hullscan.ecosystems import KINDS
-from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
-
-TRIVY = "aquasecurity:trivy:"
+from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory
+from hullscan.scanner.package_record import component_properties
 
 
 def gitlab_namespace(registry_triggered: bool) -> str:
     return "gitlab:container_scanning_for_registry:" if registry_triggered else "gitlab:container_scanning:"
-
-
-def _pkg_type(package: Package, inventory: Inventory) -> str:
-    if package.type in OS_PACKAGE_TYPES and inventory.os:
-        return inventory.os.family
-    kind = KINDS.get(package.type)
-    return kind.trivy_type if kind else package.type
-
-
-def component_properties(package: Package, inventory: Inventory) -> list[tuple[str, str]]:
-    props: list[tuple[str, str]] = [(f"{TRIVY}PkgType", _pkg_type(package, inventory))]
-    if package.type in OS_PACKAGE_TYPES:
-        source_name = package.source_name or package.name
-        source_version = package.source_version or package.version
-        props.append((f"{TRIVY}SrcName", source_name))
-        if package.type == "rpm":
-            epoch, _, rest = source_version.rpartition(":")
-            version, _, release = rest.rpartition("-")
-            props += [(f"{TRIVY}SrcVersion", version or rest), (f"{TRIVY}SrcRelease", release if version else "")]
-            if epoch:
-                props.append((f"{TRIVY}SrcEpoch", epoch))
-        else:
-            props.append((f"{TRIVY}SrcVersion", source_version))
-        props.append((f"{TRIVY}PkgID", f"{package.name}@{package.version}"))
-    if package.path:
-        props.append((f"{TRIVY}FilePath", package.path.lstrip("/")))
-    if package.layer_digest:
-        props.append((f"{TRIVY}LayerDigest", package.layer_digest))
-    if package.layer_diff_id:
-        props.append((f"{TRIVY}LayerDiffID", package.layer_diff_id))
-    props.append(("hullscan:package:type", package.type))
-    if package.source_name:
-        props.append(("hullscan:package:source_name", package.source_name))
-    if package.source_version:
-        props.append(("hullscan:package:source_version", package.source_version))
-    if package.arch:
-        props.append(("hullscan:package:arch", package.arch))
-    if package.path:
-        props.append(("hullscan:package:path", package.path))
-    if package.layer_digest:
-        props.append(("hullscan:layer:digest", package.layer_digest))
-    if package.layer_diff_id:
-        props.append(("hullscan:layer:diff_id", package.layer_diff_id))
-    for key, value in sorted(package.properties.items()):
-        props.append((f"hullscan:package:{key}", str(value)))
-    return props
 
 
 def metadata_properties(inventory: Inventory, registry_triggered: bool) -> list[tuple[str, str]]:
@@ -155,13 +108,14 @@ def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False) -> s
     if inventory.os:
         components.append({"bom-ref": "os", "name": inventory.os.family, "type": "operating-system",
                            "version": inventory.os.version})
+    os_family = inventory.os.family if inventory.os else None
     for index, package in enumerate(inventory.packages):
         component: dict = {"bom-ref": f"pkg-{index}-{package.type}-{package.name}@{package.version}"}
         licenses = _cdx_licenses(package.licenses)
         if licenses:
             component["licenses"] = licenses
         component["name"] = package.name
-        component["properties"] = _properties(component_properties(package, inventory))
+        component["properties"] = _properties(component_properties(package, os_family))
         if package.purl:
             try:
                 component["purl"] = PackageURL.from_string(package.purl).to_string()

@@ -67,6 +67,11 @@ class SbomOccurrence(Base):
     ecosystem: Mapped[str | None] = mapped_column(String(64))  # the advisory ecosystem it matches under
     package_key: Mapped[str | None] = mapped_column(String(512))  # normalised name advisories are keyed by
     alt_package_key: Mapped[str | None] = mapped_column(String(512))  # OS packages: the binary name too
+    # The rest of the package record (scanner/package_record.py `row_of`/`package_from_row`), so a package
+    # rebuilt for re-matching is the one matched at ingestion.
+    arch: Mapped[str | None] = mapped_column(Text)
+    licenses: Mapped[list | None] = mapped_column(JSON)
+    properties: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Vulnerability(Base):

@@ -26,7 +26,9 @@ def _identifier(ident: str) -> dict[str, str]:
     return entry
 
 
-def vulnerability_dict(f: Finding, report: ScanReport) -> dict[str, object]:
+def vulnerability_dict(f: Finding, report: ScanReport, paths: list[str] | None = None) -> dict[str, object]:
+    """One GitLab vulnerability; `paths` are every file the same package version was found in (one entry
+    per (vulnerability, package, version), the locations listed in its details)."""
     image = report.image_label
     os_label = report.os_label or "Unknown"
     vid = uuid.uuid5(_NAMESPACE, f"{image}|{f.package.name}|{f.package.version}|{f.vulnerability_id}")
@@ -45,14 +47,32 @@ def vulnerability_dict(f: Finding, report: ScanReport) -> dict[str, object]:
             "image": image,
         },
     }
+    details: dict[str, object] = {}
+    if paths:
+        details["locations"] = {"name": "Found in", "type": "list",
+                                "items": [{"type": "text", "value": path} for path in paths]}
     if f.cvss_vector or f.known_exploited:
-        details: dict[str, object] = {}
         if f.cvss_vector:
             details["cvss_vector"] = {"name": "CVSS vector", "type": "text", "value": f.cvss_vector}
         if f.known_exploited:
             details["known_exploited"] = {"name": "Known exploited (CISA KEV)", "type": "text", "value": "true"}
+    if details:
         vuln["details"] = details
     return vuln
+
+
+def _grouped(findings: list[Finding]) -> list[tuple[Finding, list[str]]]:
+    """Findings of one (vulnerability, package, version) as one, with the paths of all of them (a module
+    version built into many binaries is one vulnerability to GitLab, in many places)."""
+    groups: dict[tuple[str, str, str], tuple[Finding, list[str]]] = {}
+    for f in findings:
+        key = (f.vulnerability_id, f.package.name, f.package.version)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = (f, [])
+        if f.package.path and f.package.path not in group[1]:
+            group[1].append(f.package.path)
+    return list(groups.values())
 
 
 def gitlab_dict(report: ScanReport) -> dict[str, object]:
@@ -68,7 +88,7 @@ def gitlab_dict(report: ScanReport) -> dict[str, object]:
             "status": "success",
             "messages": [{"level": "warn", "value": w[:1000]} for w in report.warnings],
         },
-        "vulnerabilities": [vulnerability_dict(f, report) for f in report.findings],
+        "vulnerabilities": [vulnerability_dict(f, report, paths) for f, paths in _grouped(report.findings)],
         "remediations": [],
     }
 
