@@ -43,7 +43,8 @@ def _hullscan(settings: Settings, *args: str, env_extra: dict[str, str] | None =
     import sys
 
     env = {key: value for key, value in os.environ.items() if key != "HULLSCAN_DATABASE_URL"}
-    env.update({"HULLSCAN_DATA_DIR": str(settings.data_dir), **(env_extra or {})})
+    env.update({"HULLSCAN_DATA_DIR": str(settings.data_dir),  # the test's own layer cache
+                "HULLSCAN_SCANNER_CACHE_DIR": str(settings.data_dir / "layer-cache"), **(env_extra or {})})
     if settings.database_url:
         env["HULLSCAN_DATABASE_URL"] = settings.database_url
     return subprocess.run([sys.executable, "-m", "hullscan", "scan", *args], capture_output=True, text=True,
@@ -68,9 +69,35 @@ def test_scan_image_end_to_end_gitlab_report(imported, store, app_inventory, tmp
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     expected = match(app_inventory, store).findings
-    assert len(doc["vulnerabilities"]) == len(expected) > 30
+    assert len(doc["vulnerabilities"]) == len({(f.vulnerability_id, f.package.name, f.package.version)
+                                               for f in expected}) > 30
     assert {v["identifiers"][0]["value"] for v in doc["vulnerabilities"]} == {f.vulnerability_id for f in expected}
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_scan_image_uses_the_layer_cache_and_the_scanner_limits(imported, tmp_path) -> None:
+    """`hullscan scan IMAGE` scans as `hullscan sbom` and the runners do (one ScanConfig): through the layer
+    cache of `scanner_cache_dir`, within `scanner_max_*`."""
+    import sqlite3
+
+    cache = tmp_path / "cache"
+    image = f"oci-dir:{shared_path('testdata', 'images', 'debian-python-app')}"
+    env = {"HULLSCAN_SCANNER_CACHE_DIR": str(cache)}
+    first = _hullscan(imported, image, "--format", "json", env_extra=env)
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(cache / "layers.sqlite") as conn:
+        layers = conn.execute("SELECT count(*) FROM layer_analysis").fetchone()[0]
+    assert layers == 3  # every layer of the image analysed once and kept
+    again = _hullscan(imported, image, "--format", "json", env_extra=env)
+    assert json.loads(again.stdout)["findings"] == json.loads(first.stdout)["findings"]
+    nocache = _hullscan(imported, image, "--format", "json", "--no-cache",
+                        env_extra={"HULLSCAN_SCANNER_CACHE_DIR": str(tmp_path / "unused")})
+    assert json.loads(nocache.stdout)["findings"] == json.loads(first.stdout)["findings"]
+    assert not (tmp_path / "unused").exists()
+    capped = _hullscan(imported, image, "--format", "json", "--no-cache",
+                       env_extra={"HULLSCAN_SCANNER_MAX_LAYER_BYTES": "4096"})
+    assert capped.returncode == 0, capped.stderr
+    assert "4096" in capped.stderr or any("4096" in w for w in json.loads(capped.stdout).get("warnings", []))
 
 
 def test_scan_sbom_filters_exit_codes_and_vex(imported, app_sbom, tmp_path) -> None:
@@ -145,6 +172,7 @@ def test_embedded_default_reads_the_file_as_the_database_url_path_does(imported,
     )
     env = {key: value for key, value in os.environ.items() if key != "HULLSCAN_DATABASE_URL"}
     env["HULLSCAN_DATA_DIR"] = str(imported.data_dir)
+    env["HULLSCAN_SCANNER_CACHE_DIR"] = str(tmp_path / "layer-cache")
     light = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
     assert light.stdout.strip() == "0 []", light.stderr
     via_url = _hullscan(Settings(data_dir=imported.data_dir, database_url=imported.sqlalchemy_url), image,

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from hullscan.config import raw_settings, resolved_data_dir
 from hullscan.matching.reports import FORMATS
+from hullscan.scanner.command import SETTINGS as SCAN_SETTINGS
 
-SETTINGS = ("data_dir", "database_url", "matching_max_sbom_components")
+SETTINGS = ("data_dir", "database_url", "matching_max_sbom_components", *SCAN_SETTINGS)
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -34,6 +35,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                         help="Use only the local advisories; never sync them, even when the store is empty.")
     parser.add_argument("--platform", help="Platform of a multi-arch image, e.g. linux/arm64.")
     parser.add_argument("--insecure", action="store_true", help="Allow plain-HTTP registries.")
+    parser.add_argument("--no-cache", action="store_true", help="Do not read or write the layer cache.")
     return parser
 
 
@@ -46,12 +48,14 @@ def main(argv: list[str] | None = None, prog: str = "hullscan scan") -> int:
     from hullscan.matching.service import (ScanError, ScanRequest, StoreLocation, fails, parse_severities,
                                            scan_with_local_store)
     from hullscan.matching.vex import VexError
+    from hullscan.scanner.command import ScanConfig
 
     try:
         raw = raw_settings(SETTINGS)
         location = StoreLocation(resolved_data_dir(raw.get("data_dir")), raw.get("database_url"))
-        limits = {"max_sbom_components": int(raw["matching_max_sbom_components"])} if (
+        limits: dict = {"max_sbom_components": int(raw["matching_max_sbom_components"])} if (
             "matching_max_sbom_components" in raw) else {}
+        limits["scan_config"] = ScanConfig.from_raw(raw, no_cache=args.no_cache)
     except (ValueError, OSError) as exc:
         return _die(f"invalid setting: {exc}")
     try:

@@ -17,6 +17,7 @@ from hullscan.matching.finding import SEVERITY_RANK, Finding, normalize_severity
 from hullscan.matching.reports.model import ScanReport
 from hullscan.matching.sbom import looks_like_sbom, read_sbom
 from hullscan.matching.vex import apply_vex, load_vex
+from hullscan.scanner.command import ScanConfig
 from hullscan.scanner.inventory import Inventory
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class ScanRequest:
     platform: str | None = None
     insecure: bool = False
     max_sbom_components: int = 250_000
+    scan_config: ScanConfig = field(default_factory=ScanConfig)  # limits and layer cache of an image scan
 
 
 def parse_severities(text: str | None) -> set[str] | None:
@@ -66,11 +68,7 @@ def load_inventory(request: ScanRequest) -> Inventory:
     if path.is_dir() and (path / "oci-layout").exists():
         source = f"oci-dir:{path}"
     try:
-        from hullscan.scanner import analyze
-    except ImportError as exc:  # pragma: no cover - the scanner part ships with hullscan
-        raise ScanError(f"image scanning is not available: {exc}") from exc
-    try:
-        return analyze(source, platform=request.platform, insecure=request.insecure)
+        return request.scan_config.analyze(source, platform=request.platform, insecure=request.insecure)
     except ScanError:
         raise
     except (OSError, ValueError) as exc:

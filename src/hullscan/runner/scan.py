@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-PRELOAD = ["hullscan.scanner.analyze", "hullscan.scanner.sbom", "hullscan.registry.client"]
+from hullscan.scanner.command import ScanConfig
+
+PRELOAD = ["hullscan.scanner.image", "hullscan.scanner.sbom", "hullscan.registry.client"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,15 +32,29 @@ class ScanSpec:
     tag: str
     digest: str | None
     cache_dir: str | None
+    limits: tuple[int, int, int, int] = ScanConfig().limit_tuple  # ScanConfig's limits, in its order
 
     @classmethod
-    def from_job(cls, job: dict[str, Any], cache_dir: Path | None) -> "ScanSpec":
+    def from_job(cls, job: dict[str, Any], cache_dir: Path | None,
+                 config: ScanConfig | None = None) -> "ScanSpec":
+        """The job's image, scanned with `config` (default: the scanner settings of this runner's environment,
+        as `hullscan sbom` reads them) and the runner's own layer cache directory (None: no cache)."""
+        config = config or ScanConfig.from_environment()
         registry = job["registry"]
         url = urlsplit(registry["url"])
         reference = f"@{job['digest']}" if job.get("digest") else f":{job['tag']}"
         return cls(pull_ref=f"{url.netloc}/{job['repository']}{reference}", insecure=url.scheme == "http",
                    username=registry.get("username"), password=registry.get("password"),
-                   image_name=f"{registry['host']}/{job['repository']}", tag=job["tag"], digest=job.get("digest"), cache_dir=str(cache_dir) if cache_dir else None)
+                   image_name=f"{registry['host']}/{job['repository']}", tag=job["tag"], digest=job.get("digest"),
+                   cache_dir=str(cache_dir) if cache_dir else None, limits=config.limit_tuple)
+
+    @property
+    def config(self) -> ScanConfig:
+        """How the child scans: the runner's limits, its cache directory (none: no layer cache)."""
+        file_bytes, layer_bytes, layer_packages, spool_bytes = self.limits
+        return ScanConfig(cache_dir=Path(self.cache_dir) if self.cache_dir else None, no_cache=not self.cache_dir,
+                          max_file_bytes=file_bytes, max_layer_bytes=layer_bytes, max_layer_packages=layer_packages,
+                          max_spool_bytes=spool_bytes)
 
 
 def run_scan(spec: ScanSpec, sbom_path: str, summary_path: str) -> None:
@@ -46,13 +62,10 @@ def run_scan(spec: ScanSpec, sbom_path: str, summary_path: str) -> None:
     summary: dict[str, Any]
     os.setsid()  # its own process group: the runner kills the whole tree on cancel, timeout or shutdown
     try:
-        from hullscan.scanner import analyze, write_cyclonedx
-        from hullscan.scanner.cache import NullCache, SqliteLayerCache
+        from hullscan.scanner import write_cyclonedx
 
-        cache = SqliteLayerCache.in_dir(Path(spec.cache_dir)) if spec.cache_dir else NullCache()
-        inventory = analyze(f"docker://{spec.pull_ref}", cache=cache, insecure=spec.insecure,
-                            username=spec.username, password=spec.password,
-                            cache_dir=Path(spec.cache_dir) if spec.cache_dir else None)
+        inventory = spec.config.analyze(f"docker://{spec.pull_ref}", insecure=spec.insecure,
+                                        username=spec.username, password=spec.password)
         inventory.image = dataclasses.replace(inventory.image, name=spec.image_name, tag=spec.tag,
                                               digest=spec.digest or inventory.image.digest,
                                               reference=f"{spec.image_name}:{spec.tag}")

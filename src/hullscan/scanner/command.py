@@ -5,16 +5,83 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 FORMATS = ("cyclonedx-json", "spdx-json", "table")
 DEFAULT_MAX_FILE_BYTES = 512 << 20  # walker.Limits' defaults, here so a remembered scan need not import it
 DEFAULT_MAX_LAYER_BYTES = 16 << 30
 DEFAULT_MAX_LAYER_PACKAGES = 50_000
 DEFAULT_MAX_SPOOL_BYTES = 2 << 30
+# The settings a scan reads (hullscan.config.raw_settings names), wherever it runs.
+SETTINGS = ("scanner_cache_dir", "scanner_max_file_bytes", "scanner_max_layer_bytes", "scanner_max_layer_packages",
+            "scanner_max_spool_bytes")
 
 
-def open_cache(no_cache: bool, cache_dir: Path | None):
+@dataclass(frozen=True)
+class ScanConfig:
+    """How an image is scanned, the same for `hullscan sbom`, `hullscan scan IMAGE`, the embedded runner and
+    remote runners: the safety limits, the layer cache (and, for a CycloneDX document, the image memo in it).
+    So the same image gives the same inventory whichever entry point scanned it, and none re-reads layers it
+    has analysed before."""
+
+    cache_dir: Path | None = None  # None: ~/.cache/hullscan
+    no_cache: bool = False
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_layer_bytes: int = DEFAULT_MAX_LAYER_BYTES
+    max_layer_packages: int = DEFAULT_MAX_LAYER_PACKAGES
+    max_spool_bytes: int = DEFAULT_MAX_SPOOL_BYTES
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any], *, no_cache: bool = False) -> ScanConfig:
+        """From raw settings (`hullscan.config.raw_settings(SETTINGS)` or `Settings.model_dump()`); raises
+        ValueError for a value that is not a number."""
+        cache_dir = raw.get("scanner_cache_dir")
+        spool = raw.get("scanner_max_spool_bytes")
+        return cls(cache_dir=Path(cache_dir).expanduser() if cache_dir else None, no_cache=no_cache,
+                   max_file_bytes=int(raw.get("scanner_max_file_bytes") or 0) or DEFAULT_MAX_FILE_BYTES,
+                   max_layer_bytes=int(raw.get("scanner_max_layer_bytes") or 0) or DEFAULT_MAX_LAYER_BYTES,
+                   max_layer_packages=int(raw.get("scanner_max_layer_packages") or 0) or DEFAULT_MAX_LAYER_PACKAGES,
+                   max_spool_bytes=DEFAULT_MAX_SPOOL_BYTES if spool is None or spool == "" else int(spool))
+
+    @classmethod
+    def from_environment(cls, *, no_cache: bool = False) -> ScanConfig:
+        """The configuration the settings (environment, config file) give, read without pydantic."""
+        from hullscan.config import raw_settings
+
+        return cls.from_raw(raw_settings(SETTINGS), no_cache=no_cache)
+
+    @property
+    def limit_tuple(self) -> tuple[int, int, int, int]:
+        """walker.Limits' fields in order (part of the image memo's key)."""
+        return (self.max_file_bytes, self.max_layer_bytes, self.max_layer_packages, self.max_spool_bytes)
+
+    def limits(self):  # type: ignore[no-untyped-def]  # walker.Limits, imported only when layers are read
+        from hullscan.scanner.walker import Limits
+
+        return Limits(*self.limit_tuple)
+
+    def open_cache(self):  # type: ignore[no-untyped-def]
+        return open_cache(self.no_cache, self.cache_dir)
+
+    def analyze(self, source: str, *, platform: str | None = None, insecure: bool = False,
+                username: str | None = None, password: str | None = None):  # type: ignore[no-untyped-def]
+        """The inventory of one image, through the layer cache and within the limits."""
+        from hullscan.scanner.image import analyze
+
+        cache = self.open_cache()
+        try:
+            return analyze(source, platform=platform, cache=cache, limits=self.limits(), insecure=insecure,
+                           username=username, password=password, cache_dir=self.cache_dir)
+        finally:
+            close = getattr(cache, "close", None)
+            if close is not None:
+                close()
+
+
+def open_cache(no_cache: bool, cache_dir: Path | None):  # type: ignore[no-untyped-def]
     from hullscan.scanner.cache import NullCache, SqliteLayerCache, default_cache_dir
 
     if no_cache:
@@ -36,9 +103,13 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
 
     if registry_triggered is None:
         registry_triggered = os.environ.get("REGISTRY_TRIGGERED", "").lower() == "true"
-    limits = (max_file_bytes or DEFAULT_MAX_FILE_BYTES, max_layer_bytes or DEFAULT_MAX_LAYER_BYTES,
-              max_layer_packages or DEFAULT_MAX_LAYER_PACKAGES, DEFAULT_MAX_SPOOL_BYTES if max_spool_bytes is None else max_spool_bytes)
-    cache = open_cache(no_cache, cache_dir)
+    config = ScanConfig(cache_dir=cache_dir, no_cache=no_cache,
+                        max_file_bytes=max_file_bytes or DEFAULT_MAX_FILE_BYTES,
+                        max_layer_bytes=max_layer_bytes or DEFAULT_MAX_LAYER_BYTES,
+                        max_layer_packages=max_layer_packages or DEFAULT_MAX_LAYER_PACKAGES,
+                        max_spool_bytes=DEFAULT_MAX_SPOOL_BYTES if max_spool_bytes is None else max_spool_bytes)
+    limits = config.limit_tuple
+    cache = config.open_cache()
     memo = None if no_cache or output_format != "cyclonedx-json" else cache
     results: list[tuple[object, str | None]] = []  # (inventory or ImageInfo, CycloneDX document if known)
     try:

@@ -28,7 +28,7 @@ def code_fingerprint() -> str:
     global _fingerprint
     if _fingerprint is None:
         here = os.path.dirname(os.path.abspath(__file__))
-        files = [os.path.join(here, "..", "__init__.py")]
+        files = [os.path.join(here, "..", "__init__.py"), os.path.join(here, "..", "ecosystems.py")]
         for directory in (here, os.path.join(here, "analyzers")):
             files += [entry.path for entry in os.scandir(directory) if entry.name.endswith(".py")]
         for library in ("packageurl", "cyclonedx"):
