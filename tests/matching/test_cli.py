@@ -81,7 +81,7 @@ def test_scan_image_uses_the_layer_cache_and_the_scanner_limits(imported, tmp_pa
     import sqlite3
 
     cache = tmp_path / "cache"
-    image = f"oci-dir:{shared_path('testdata', 'images', 'debian-python-app')}"
+    image = f"oci-dir:{image_layout('debian-python-app')}"
     env = {"HULLSCAN_SCANNER_CACHE_DIR": str(cache)}
     first = _hullscan(imported, image, "--format", "json", env_extra=env)
     assert first.returncode == 0, first.stderr

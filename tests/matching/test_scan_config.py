@@ -10,7 +10,7 @@ import pytest
 from hullscan.matching.service import ScanRequest, load_inventory
 from hullscan.runner.scan import ScanSpec
 from hullscan.scanner.command import DEFAULT_MAX_FILE_BYTES, ScanConfig
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 
 JOB = {"registry": {"url": "http://127.0.0.1:5000", "host": "registry.test:5000"}, "repository": "group/app",
        "tag": "1.0", "digest": "sha256:" + "a" * 64}
@@ -46,7 +46,7 @@ def test_scan_config_from_settings_is_what_settings_say(tmp_path: Path) -> None:
 
 def test_scan_image_reads_layers_within_the_limits(tmp_path: Path) -> None:
     """A layer over `max_layer_bytes` is not analysed (named in a warning), as in `hullscan sbom`."""
-    image = f"oci-dir:{shared_path('testdata', 'images', 'debian-python-app')}"
+    image = f"oci-dir:{image_layout('debian-python-app')}"
     full = load_inventory(ScanRequest(target=image, scan_config=ScanConfig(cache_dir=tmp_path / "c")))
     capped = load_inventory(ScanRequest(target=image, scan_config=ScanConfig(no_cache=True, max_layer_bytes=4096)))
     assert len(capped.packages) < len(full.packages)
