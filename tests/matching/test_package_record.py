@@ -210,7 +210,8 @@ _text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
 
 
 @settings(max_examples=200, deadline=None)
-@given(name=_text, version=_text, arch=st.none() | _text, props=st.dictionaries(
+@given(name=_text.filter(lambda t: t.strip("/") == t),  # packageurl strips a name's slashes
+       version=_text, arch=st.none() | _text, props=st.dictionaries(
     st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12).filter(
         lambda k: k not in ("type", "source_name", "source_version", "arch", "path")), _text, max_size=5))
 def test_any_rpm_survives_the_component_codec(name: str, version: str, arch: str | None,
