@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     advisories_sync_interval: int = Field(default=6 * 3600, description="Seconds between scheduled syncs; 0 disables.")
     advisories_sync_initial_delay: int = Field(default=120, description="Seconds after `serve` starts before the first sync.")
     advisories_sources: list[str] = Field(
-        default=["osv", "alpine", "debian", "ubuntu", "kev", "epss"], description="Sources `sync` runs by default."
+        default=["osv", "alpine", "debian", "ubuntu", "kev", "epss", "nvd"], description="Sources `sync` runs by default."
     )
     advisories_osv_base_url: str = Field(
         default="https://osv-vulnerabilities.storage.googleapis.com", description="Where OSV exports are downloaded.")
@@ -119,6 +119,17 @@ class Settings(BaseSettings):
         description="CISA Known Exploited Vulnerabilities catalog.")
     advisories_epss_url: str = Field(
         default="https://epss.cyentia.com/epss_scores-current.csv.gz", description="FIRST EPSS scores (CSV, gzip).")
+    advisories_nvd_url: str = Field(default="https://services.nvd.nist.gov/rest/json/cves/2.0",
+                                    description="NVD CVE API 2.0 (`nvd` source: CVSS severities).")
+    advisories_nvd_api_key: str | None = Field(default=None, description="NVD API key (higher rate limit).")
+    advisories_nvd_request_interval: float = Field(default=6.0, description="Seconds between NVD requests "
+                                                   "(NVD allows 5 per 30 s without a key, 50 with one).")
+    advisories_cve_delta_log_url: str = Field(
+        default="https://raw.githubusercontent.com/CVEProject/cvelistV5/main/cves/deltaLog.json",
+        description="cvelistV5 change log (`cve` source: CVE JSON 5 records changed in the last 30 days).")
+    advisories_cve_records_url: str = Field(
+        default="https://raw.githubusercontent.com/CVEProject/cvelistV5/main/cves",
+        description="cvelistV5 record files (`<year>/<N>xxx/<CVE>.json` below it).")
     advisories_http_timeout: float = Field(default=120.0, description="Seconds an advisory download may stall.")
     advisories_http_retries: int = Field(default=3, description="Retries of a failed advisory download.")
 

@@ -278,4 +278,6 @@ def test_hostile_xml_is_rejected_cleanly(db: Database, migrated_settings: Settin
     bomb.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
                     '<oval_definitions>&b;</oval_definitions>')
     result = import_path(db, migrated_settings, str(bomb))[0]
-    assert result.ok and result.skipped == {"malformed_xml": 1} and result.added == 0
+    # nothing in it is usable, so the import fails and says why (issue 15); nothing is written
+    assert not result.ok and result.skipped == {"malformed_xml": 1} and result.added == 0
+    assert "nothing usable" in result.error and "malformed_xml=1" in result.error

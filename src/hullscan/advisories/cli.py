@@ -29,7 +29,10 @@ def _report(results) -> None:  # type: ignore[no-untyped-def]
         table.add_row(r.source, "yes" if r.ok else "NO", str(r.records), str(sum(r.skipped.values())),
                       str(r.added), str(r.modified), str(r.withdrawn), str(r.unchanged), r.error or "")
     Console().print(table)
-    if any(not r.ok for r in results):
+    failed = [r for r in results if not r.ok]
+    for r in failed:  # the whole reason, unwrapped, where scripts look for it
+        typer.echo(f"error: {r.source}: {r.error}", err=True)
+    if failed:
         raise typer.Exit(1)
 
 
@@ -51,7 +54,7 @@ def _with_progress(run):  # type: ignore[no-untyped-def]
 @advisories_app.command("sync")
 def sync_cmd(
     source: Optional[list[str]] = typer.Option(  # noqa: UP007
-        None, "--source", "-s", help="osv, osv:<ecosystem>, alpine, debian, ubuntu, kev, epss (default: settings)."),
+        None, "--source", "-s", help="osv, osv:<ecosystem>, alpine, debian, ubuntu, kev, epss, nvd, cve (default: settings)."),
 ) -> None:
     """Fetch the configured sources (incrementally where the source allows) into the store."""
     from hullscan.advisories import service
@@ -68,10 +71,12 @@ def sync_cmd(
 def import_cmd(
     target: str = typer.Argument(..., help="File, folder or http(s) URL."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",  # noqa: UP007
-                                      help="osv, alpine, debian-list, debian-json, ubuntu-oval, kev, epss."),
+                                      help="osv, alpine, debian-list, debian-json, ubuntu-oval, kev, epss, cve, nvd."),
     source: Optional[str] = typer.Option(None, "--source", help="Source name to file the data under."),  # noqa: UP007
 ) -> None:
-    """Import advisory data from a file, folder (formats detected per file) or URL; one atomic write per source."""
+    """Import advisory data from a file, folder (formats detected per file) or URL; one atomic write per source.
+
+    Exits 1, writing nothing for that source, when none of its records could be used."""
     from hullscan.advisories import service
 
     settings, db = _open()

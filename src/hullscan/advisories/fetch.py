@@ -16,7 +16,8 @@ class FetchError(RuntimeError):
     """A download that failed after all retries."""
 
 
-def download(client: httpx.Client, url: str, dest_dir: Path, retries: int = 3, max_bytes: int = 4 << 30) -> Path:
+def download(client: httpx.Client, url: str, dest_dir: Path, retries: int = 3, max_bytes: int = 4 << 30,
+             headers: dict[str, str] | None = None) -> Path:
     """Stream `url` into a new file under `dest_dir`; a short or failed transfer is retried from scratch."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     last: Exception | None = None
@@ -25,7 +26,7 @@ def download(client: httpx.Client, url: str, dest_dir: Path, retries: int = 3, m
         fd, name = tempfile.mkstemp(prefix="download-", dir=dest_dir)
         path = Path(name)
         try:
-            with open(fd, "wb") as out, client.stream("GET", url) as resp:
+            with open(fd, "wb") as out, client.stream("GET", url, headers=headers) as resp:
                 if resp.status_code != 200:
                     raise FetchError(f"GET {url}: HTTP {resp.status_code}")
                 expected = resp.headers.get("content-length")

@@ -65,11 +65,17 @@ _ENRICHMENT_SQL = (
 _ADVISORY_COLUMNS: tuple[tuple[str, str | None], ...] = (
     ("id", None), ("source", None), ("summary", None), ("details", None), ("published", "datetime"),
     ("modified", "datetime"), ("withdrawn", "datetime"), ("severity", None), ("cvss_vector", None),
-    ("cvss_score", None), ("cvss_vectors", "json"), ("references", "json"),
+    ("cvss_score", None), ("cvss_vectors", "json"), ("references", "json"), ("severity_source", None),
 )
 _ADVISORIES_SQL = (
     "SELECT " + ", ".join(f'"{name}"' for name, _ in _ADVISORY_COLUMNS) + " FROM advisories WHERE id IN {in}"
 )
+# CVSS from the CVE feeds, for advisories with no severity of their own (docs/severity.md).
+_CVE_SEVERITY_SQL = (
+    "SELECT cve_id, feed, severity, score, vector, source FROM cve_severities"
+    " WHERE cve_id IN {in} AND severity IS NOT NULL"
+)
+_FEED_RANK = {"nvd": 0, "cve": 1}  # NVD's analysed score first, then the CVE record's (CNA, then CISA-ADP)
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # positional placeholder per DB-API paramstyle
 
 
@@ -232,10 +238,17 @@ class _MatchingReads:
         for chunk in _chunks(sorted(cves), BATCH):
             for cve_id, known_exploited, kev_date, epss_score, epss_percentile in self._rows(_ENRICHMENT_SQL, chunk):
                 enrich[cve_id] = (bool(known_exploited), kev_date, epss_score, epss_percentile)
+        unscored = [i for i, row in rows.items() if not (row[7] and row[7] != "unknown") and not row[8]]
+        cve_scores = self._cve_severities({c for i in unscored for c in (linked[i] | {i}) if c in cves}) \
+            if unscored else {}
         out = {}
         for i, (_, source, summary, details, published, modified, withdrawn, severity, cvss_vector, cvss_score,
-                cvss_vectors, references) in rows.items():
+                cvss_vectors, references, severity_source) in rows.items():
             others = linked[i]
+            if cve_scores and not (severity and severity != "unknown") and not cvss_vector:
+                scored = [cve_scores[c] for c in (others | {i}) if c in cve_scores]
+                if scored:  # the worst of the CVEs this advisory names (a bundle can name several)
+                    _, severity, cvss_score, cvss_vector, severity_source = min(scored, key=lambda x: (-x[2], x[0]))
             kev_date: str | None = None
             known_exploited = False
             best: tuple[bool, str | None, float | None, float | None] | None = None
@@ -256,12 +269,28 @@ class _MatchingReads:
                 id=i, source=source, aliases=sorted(others), summary=summary, details=details,
                 published=published, modified=modified, withdrawn=withdrawn, severity=severity,
                 cvss_vector=cvss_vector, cvss_score=cvss_score, cvss_vectors=cvss_vectors or {},
+                severity_source=severity_source,
                 references=references or [], known_exploited=known_exploited,
                 known_exploited_date=kev_date,
                 epss_score=best[2] if best else None,
                 epss_percentile=best[3] if best else None,
             )
         return out
+
+
+    def _cve_severities(self, cves: set[str]) -> dict[str, tuple[str, str, float, str, str]]:
+        """cve -> (cve, severity, score, vector, source) of the feed that ranks first for it."""
+        best: dict[str, tuple[int, tuple[str, str, float, str, str]]] = {}
+        for chunk in _chunks(sorted(cves), BATCH):
+            for cve_id, feed, severity, score, vector, source in self._cve_rows(chunk):
+                rank = _FEED_RANK.get(feed, 9)
+                if score is None or (cve_id in best and best[cve_id][0] <= rank):
+                    continue
+                best[cve_id] = (rank, (cve_id, severity, float(score), vector, f"{feed}:{source}"[:64]))
+        return {c: v for c, (_, v) in best.items()}
+
+    def _cve_rows(self, chunk: list[str]) -> list[Any]:
+        return self._rows(_CVE_SEVERITY_SQL, chunk)
 
 
 class SqlAdvisoryStore(_MatchingReads):
@@ -320,12 +349,22 @@ class SqliteFileAdvisoryStore(_MatchingReads):
             raise FileNotFoundError("not a file")
         self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA query_only = ON")
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(advisories)")}
+        if columns and "severity_source" not in columns:
+            self._conn.close()
+            raise sqlite3.OperationalError("the advisory store predates this version: run `hullscan db upgrade`")
         self._conn.execute("BEGIN")  # one snapshot for every read, as the session store's unit of work
         super().__init__(self._file_rows, lambda: _SQLITE_PROCESSORS)
 
     def _file_rows(self, template: str, values: list[Any], head: tuple[Any, ...] = ()) -> list[Any]:
         sql, lists = _driver_sql(template, "?", len(values))
         return self._conn.execute(sql, (*head, *(values * lists))).fetchall()
+
+    def _cve_rows(self, chunk: list[str]) -> list[Any]:
+        try:
+            return super()._cve_rows(chunk)
+        except sqlite3.OperationalError:  # a store written before CVE severities existed: none to add
+            return []
 
     def is_empty(self) -> bool:
         """No advisory stored; sqlite3.Error when the file has no advisory tables (never migrated)."""

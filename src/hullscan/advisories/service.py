@@ -16,11 +16,13 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote, urlencode, urlparse
 
 import httpx
 from sqlalchemy import func, select
@@ -28,10 +30,10 @@ from sqlalchemy.orm import Session
 
 from hullscan.advisories.fetch import download, get_bytes
 from hullscan.advisories.normalize import normalize_name
-from hullscan.advisories.parsers import alpine, debian, enrichment, osv, ubuntu
+from hullscan.advisories.parsers import alpine, cve, debian, enrichment, osv, ubuntu
 from hullscan.advisories.parsers.base import Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
-from hullscan.advisories.store import ApplyResult, apply_enrichment, apply_source, record_state
+from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
 from hullscan.advisories.types import Advisory, AffectedPackage
 from hullscan.db import Database
 from hullscan.db.models.advisories import (
@@ -50,7 +52,12 @@ __all__ = [
 log = logging.getLogger("hullscan.advisories")
 Progress = Callable[[str, int, int | None], None]  # (source, advanced by, total if known)
 
-FORMATS = ("osv", "alpine", "debian-list", "debian-json", "ubuntu-oval", "kev", "epss")
+FORMATS = ("osv", "alpine", "debian-list", "debian-json", "ubuntu-oval", "kev", "epss", "cve", "nvd")
+CVE_FEEDS = ("cve", "nvd")  # formats that give CVE severities (docs/severity.md), not affected packages
+
+
+class NothingImported(ValueError):
+    """An import in which no record was usable: nothing is written, and the reasons are reported."""
 
 
 @dataclass
@@ -102,7 +109,7 @@ def _bulk_allocation() -> Iterator[None]:
 def _run(
     db: Database, name: str, kind: str, location: str | None, produce: Callable[[Tally], object],
     *, snapshot: bool = True, enrichment_kind: str | None = None, cursor: Callable[[], str | None] | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, require_records: bool = False,
 ) -> SourceResult:
     """Parse and write one source in one transaction; on any error record it and keep the old data."""
     tally = Tally()
@@ -111,10 +118,14 @@ def _run(
         with _bulk_allocation(), db.session() as session:
             items = produce(tally)
             tick = (lambda n: progress(name, n, None)) if progress else None
-            if enrichment_kind:
+            if enrichment_kind in CVE_FEEDS:
+                result = apply_cve_severities(session, enrichment_kind, items)  # type: ignore[arg-type]
+            elif enrichment_kind:
                 result = apply_enrichment(session, name, items, kind=enrichment_kind)  # type: ignore[arg-type]
             else:
                 result = apply_source(session, name, items, snapshot=snapshot, progress=tick)  # type: ignore[arg-type]
+            if require_records and result.advisories == 0:
+                raise NothingImported(_nothing_message(kind, location, tally))
             record_state(session, name, kind, location, tally, result, None, cursor() if cursor else None)
     except Exception as exc:  # any failure of one source is recorded, never propagated to the others
         error = f"{type(exc).__name__}: {exc}"
@@ -130,7 +141,42 @@ def _run(
                         result.withdrawn, result.unchanged, result.changeset_id)
 
 
+def _nothing_message(kind: str, location: str | None, tally: Tally) -> str:
+    """Why an import wrote nothing: every record skipped (with the reasons), or none recognised at all."""
+    where = f"{location} (read as {kind})"
+    if not tally.records and not tally.skipped:
+        return f"no {kind} record recognised in {where}; pass --format if the file is of another format"
+    reasons = ", ".join(f"{reason}={count}" for reason, count in tally.skipped.most_common(5))
+    example = next(iter(tally.examples.values()), "")
+    what = f"all {tally.records} records of {where} were skipped" if tally.records else f"nothing usable in {where}"
+    return f"{what} ({reasons}); nothing was written" + (f"; e.g. {example[:160]}" if example else "")
+
+
 # --- local files and URLs ---------------------------------------------------------------------------------
+
+
+def _head(path: Path) -> bytes:
+    """The first 4 KiB of a file's content: decompressed for gzip, the first JSON member for a zip."""
+    import gzip
+    import zipfile
+
+    try:
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                member = next((i for i in zf.infolist() if i.filename.endswith(".json") and not i.is_dir()), None)
+                if member is None:
+                    return b""
+                with zf.open(member) as fh:
+                    return fh.read(4096)
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+            if head[:2] == b"\x1f\x8b":
+                fh.seek(0)
+                with gzip.GzipFile(fileobj=fh) as gz:
+                    return gz.read(4096)
+            return head
+    except (OSError, EOFError, zipfile.BadZipFile):
+        return b""
 
 
 def detect_format(path: Path) -> str:
@@ -142,11 +188,17 @@ def detect_format(path: Path) -> str:
             return "alpine"  # <branch>/<repo>.json
         if any((path / repo).is_file() for repo in ("main.json", "community.json")):
             return "alpine"
+        first_cve = next(path.rglob("CVE-*.json"), None)  # a cvelistV5 checkout, or NVD files one per CVE
+        if first_cve is not None and (feed := cve.looks_like(_head(first_cve))):
+            return feed
         return "osv"
     if name.endswith((".xml", ".xml.bz2")):
         return "ubuntu-oval"
     if name.endswith((".csv", ".csv.gz")):
         return "epss"
+    if name.endswith((".zip", ".jsonl", ".jsonl.gz", ".ndjson", ".json.gz", ".json")):
+        if feed := cve.looks_like(_head(path)):
+            return feed
     if name.endswith((".zip", ".jsonl", ".jsonl.gz", ".ndjson")):
         return "osv"
     with path.open("rb") as fh:
@@ -175,7 +227,8 @@ def _default_source(fmt: str, path: Path) -> str:
         return f"debian-{path.parent.name.lower()}" if path.parent.name in ("DSA", "DLA", "DTSA") else f"debian-{stem}"
     if fmt == "ubuntu-oval":
         return f"ubuntu-oval:{path.name.split('.')[2] if path.name.count('.') > 2 else stem}"
-    return {"alpine": "alpine-secdb", "debian-json": "debian-tracker", "kev": "kev", "epss": "epss"}[fmt]
+    return {"alpine": "alpine-secdb", "debian-json": "debian-tracker", "kev": "kev", "epss": "epss", "cve": "cve",
+            "nvd": "nvd"}[fmt]
 
 
 def _open_maybe_bz2(path: Path) -> io.BufferedIOBase:
@@ -206,6 +259,8 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
         return produce_oval, None
     if fmt == "kev":
         return (lambda t: enrichment.iter_kev(path.read_bytes(), t)), "kev"
+    if fmt in CVE_FEEDS:
+        return (lambda t: cve.iter_path(path, t)), fmt
     if fmt == "epss":
         def produce_epss(t: Tally) -> Iterator:
             with path.open("rb") as fh:
@@ -266,7 +321,8 @@ def import_path(
                 raise ValueError(f"unknown format {f!r}; known: {', '.join(FORMATS)}")
             name = source or _default_source(f, p)
             produce, enrich = _producer(f, p, name)
-            results.append(_run(db, name, f, str(p), produce, enrichment_kind=enrich, progress=progress))
+            results.append(_run(db, name, f, str(p), produce, enrichment_kind=enrich, progress=progress,
+                                require_records=True))
         return results
     finally:
         if tmp is not None:
@@ -411,6 +467,113 @@ def _download_source(db: Database, settings: Settings, client: httpx.Client, nam
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+_NVD_WINDOW_DAYS = 120  # the longest lastModStartDate..lastModEndDate range the NVD API accepts
+_NVD_PAGE = 2000  # its largest resultsPerPage
+
+
+def _stamp(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
+
+
+def _nvd_sync(db: Database, settings: Settings, client: httpx.Client, progress: Progress | None) -> SourceResult:
+    """NVD CVE API 2.0: every page the first time, then only CVEs modified since the last success
+    (`lastModStartDate`/`lastModEndDate` windows of at most 120 days), pages fetched to files, then parsed."""
+    name, base = "nvd", settings.advisories_nvd_url
+    with db.session() as s:
+        state = s.get(AdvisorySourceState, name)
+        cursor = state.cursor if state and state.last_success_at else None
+    now = datetime.now(timezone.utc)
+    windows: list[dict[str, str]] = [{}]
+    if cursor:
+        start = datetime.fromisoformat(cursor)
+        windows = []
+        while start < now:
+            end = min(start + timedelta(days=_NVD_WINDOW_DAYS), now)
+            windows.append({"lastModStartDate": _stamp(start), "lastModEndDate": _stamp(end)})
+            start = end
+    headers = {"apiKey": settings.advisories_nvd_api_key} if settings.advisories_nvd_api_key else {}
+    tmp = Path(tempfile.mkdtemp(prefix="nvd-", dir=_tmp_dir(settings)))
+    try:
+        pages: list[Path] = []
+        try:
+            for window in windows:
+                index, total = 0, None
+                while total is None or index < total:
+                    if pages and settings.advisories_nvd_request_interval > 0:
+                        time.sleep(settings.advisories_nvd_request_interval)
+                    query = urlencode({**window, "startIndex": index, "resultsPerPage": _NVD_PAGE})
+                    page = download(client, f"{base}?{query}", tmp, settings.advisories_http_retries,
+                                    headers=headers)
+                    pages.append(page)
+                    with page.open("rb") as fh:
+                        doc = json.load(fh)
+                    total = int(doc.get("totalResults", 0)) if isinstance(doc, dict) else 0
+                    got = len(doc.get("vulnerabilities") or []) if isinstance(doc, dict) else 0
+                    if progress:
+                        progress(name, got, total)
+                    if got == 0:
+                        break
+                    index += got
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            with db.session() as s:
+                record_state(s, name, "nvd", base, Tally(), None, error)
+            return SourceResult(name, False, error)
+
+        def produce(t: Tally) -> Iterator:
+            for page in pages:
+                yield from cve.iter_path(page, t)
+        return _run(db, name, "nvd", base, produce, enrichment_kind="nvd", cursor=lambda: now.isoformat())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cve_sync(db: Database, settings: Settings, client: httpx.Client, progress: Progress | None) -> SourceResult:
+    """cvelistV5's `deltaLog.json` (changes of the last 30 days): the records new or updated since the last
+    success, each fetched from the records URL. A full baseline is an import of the cvelistV5 zip."""
+    name, base = "cve", settings.advisories_cve_records_url.rstrip("/")
+    with db.session() as s:
+        state = s.get(AdvisorySourceState, name)
+        cursor = state.cursor if state and state.last_success_at else None
+    fetched: list[tuple[str, bytes]] = []
+    newest = cursor
+    try:
+        log_doc = json.loads(get_bytes(client, settings.advisories_cve_delta_log_url, settings.advisories_http_retries))
+        wanted: dict[str, None] = {}
+        for delta in log_doc if isinstance(log_doc, list) else []:
+            stamp = delta.get("fetchTime") if isinstance(delta, dict) else None
+            if not isinstance(stamp, str) or (cursor is not None and stamp <= cursor):
+                continue
+            newest = stamp if newest is None or stamp > newest else newest
+            for entry in (delta.get("new") or []) + (delta.get("updated") or []):
+                cve_id = entry.get("cveId") if isinstance(entry, dict) else None
+                if isinstance(cve_id, str) and cve.CVE_ID.match(cve_id):
+                    wanted[cve_id] = None
+        for cve_id in wanted:
+            year, number = cve_id.split("-")[1:]
+            url = f"{base}/{year}/{int(number) // 1000}xxx/{cve_id}.json"
+            fetched.append((cve_id, get_bytes(client, url, settings.advisories_http_retries)))
+            if progress:
+                progress(name, 1, len(wanted))
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        with db.session() as s:
+            record_state(s, name, "cve", settings.advisories_cve_delta_log_url, Tally(), None, error)
+        return SourceResult(name, False, error)
+
+    def produce(t: Tally) -> Iterator:
+        for cve_id, data in fetched:
+            try:
+                obj = json.loads(data)
+            except ValueError as exc:
+                t.records += 1
+                t.skip("malformed_json", f"{cve_id}: {exc}")
+                continue
+            yield from cve.parse_document(obj, t)
+    return _run(db, name, "cve", settings.advisories_cve_delta_log_url, produce, enrichment_kind="cve",
+                cursor=lambda: newest)
+
+
 def sync(db: Database, settings: Settings, sources: list[str] | None = None,
          progress: Progress | None = None, cancel: threading.Event | None = None) -> list[SourceResult]:
     """Sync the configured sources (or the named ones); every source independently.
@@ -447,9 +610,13 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
             elif kind == "epss":
                 results.append(_download_source(db, settings, client, "epss", "epss", [settings.advisories_epss_url],
                                                 progress))
+            elif kind == "nvd":
+                results.append(_nvd_sync(db, settings, client, progress))
+            elif kind == "cve":
+                results.append(_cve_sync(db, settings, client, progress))
             else:
                 results.append(SourceResult(kind, False, f"unknown source {kind!r}; known: osv, osv:<ecosystem>, "
-                                                          "alpine, debian, ubuntu, kev, epss"))
+                                                          "alpine, debian, ubuntu, kev, epss, nvd, cve"))
     return results
 
 
@@ -498,7 +665,8 @@ def advisory_document(adv: Advisory, affected: list[AffectedPackage] | None = No
         "published": adv.published.isoformat() if adv.published else None,
         "modified": adv.modified.isoformat() if adv.modified else None,
         "withdrawn": adv.withdrawn.isoformat() if adv.withdrawn else None,
-        "severity": adv.severity, "cvss_vector": adv.cvss_vector, "cvss_score": adv.cvss_score,
+        "severity": adv.severity, "severity_source": adv.severity_source, "cvss_vector": adv.cvss_vector,
+        "cvss_score": adv.cvss_score,
         "cvss_vectors": adv.cvss_vectors, "references": adv.references,
         "known_exploited": adv.known_exploited, "known_exploited_date": adv.known_exploited_date,
         "epss_score": adv.epss_score, "epss_percentile": adv.epss_percentile,

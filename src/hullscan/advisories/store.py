@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from hullscan.advisories.parsers.base import Enrichment, Parsed, Tally
+from hullscan.advisories.parsers.base import CveSeverity, Enrichment, Parsed, Tally
 from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
 from hullscan.db.base import utcnow
 from hullscan.db.models.advisories import (
@@ -26,6 +26,7 @@ from hullscan.db.models.advisories import (
     AdvisoryRecord,
     AdvisorySourceState,
     AffectedEntry,
+    CveSeverityRecord,
     VulnerabilityEnrichment,
 )
 
@@ -50,7 +51,8 @@ _BULK_SQL = {
     "advisory_changes": "INSERT INTO advisory_changes (changeset_id, advisory_id, change, keys) VALUES ({p}, {p}, {p}, {j})",
 }
 _ADVISORY_COLUMNS = ("id", "source", "aliases", "summary", "details", "published", "modified", "withdrawn", "severity",
-                     "cvss_vector", "cvss_score", "cvss_vectors", "references", "content_hash", "updated_at")
+                     "cvss_vector", "cvss_score", "cvss_vectors", "references", "content_hash", "updated_at",
+                     "severity_source")
 
 
 def _placeholders(dialect_name: str) -> tuple[str, str]:
@@ -150,6 +152,8 @@ def content_hash(parsed: Parsed, memo: RangeMemo | None = None) -> str:
     a = parsed.advisory
     head = [a.id, a.aliases, a.summary, a.details, a.published, a.modified, a.withdrawn, a.severity,
             a.cvss_vector, a.cvss_score, sorted(a.cvss_vectors.items()), a.references]
+    if a.severity_source:  # appended only when set: records without a severity keep their earlier hash
+        head.append(a.severity_source)
     structure = (memo or RangeMemo()).structure
     affected = sorted([
         (x.ecosystem, x.package, [structure(r) for r in x.ranges], x.versions, x.fix_state, x.severity or "")
@@ -176,7 +180,7 @@ def _advisory_row(p: Parsed, source: str, digest: str, now: datetime) -> tuple:
     return (a.id, source, json.dumps(list(a.aliases)) if a.aliases else "[]", a.summary, a.details, a.published,
             a.modified, a.withdrawn, a.severity, a.cvss_vector, a.cvss_score,
             json.dumps(dict(a.cvss_vectors)) if a.cvss_vectors else "{}",
-            json.dumps(list(a.references)) if a.references else "[]", digest, now)
+            json.dumps(list(a.references)) if a.references else "[]", digest, now, a.severity_source)
 
 
 def apply_source(
@@ -321,6 +325,69 @@ def apply_enrichment(session: Session, source: str, facts: Iterable[Enrichment],
     return result
 
 
+_CVE_FIELDS = ("severity", "score", "vector", "cvss_version", "source", "modified")
+
+
+def apply_cve_severities(session: Session, feed: str, facts: Iterable[CveSeverity]) -> ApplyResult:
+    """Write one CVE feed's severities (only rows whose values change) and record, as a changeset, the
+    advisories that name a changed CVE with their (ecosystem, package) keys, so continuous scanning re-matches
+    those packages and stored vulnerabilities take the new severity. CVEs absent from an import are kept:
+    these feeds are read incrementally."""
+    changeset = AdvisoryChangeset(source=feed, created_at=utcnow())
+    session.add(changeset)
+    session.flush()
+    result = ApplyResult(changeset_id=changeset.id)
+    T = CveSeverityRecord
+    table: Table = T.__table__  # type: ignore[assignment]
+    seen: set[str] = set()
+    changed_cves: list[str] = []
+    for batch in _chunks(facts, 2000):
+        by_cve = {f.cve_id: f for f in batch if f.feed == feed}
+        seen.update(by_cve)
+        current = {row[0]: tuple(row[1:]) for row in session.execute(
+            select(T.cve_id, *(getattr(T, c) for c in _CVE_FIELDS)).where(T.feed == feed, T.cve_id.in_(list(by_cve))))}
+        fresh, changed = [], []
+        for cve, f in by_cve.items():
+            values = {c: getattr(f, c) for c in _CVE_FIELDS}
+            if cve not in current:
+                fresh.append({"cve_id": cve, "feed": feed, **values})
+            elif current[cve] != tuple(values.values()):
+                changed.append({"b_cve": cve, "b_feed": feed, **values})
+            else:
+                result.unchanged += 1
+                continue
+            if cve not in current and f.severity is None:
+                continue  # a new CVE without a score changes no finding
+            changed_cves.append(cve)
+        if fresh:
+            session.connection().execute(table.insert(), fresh)
+        if changed:
+            session.connection().execute(
+                table.update().where(table.c.cve_id == bindparam("b_cve"), table.c.feed == bindparam("b_feed")),
+                changed)
+        result.added += len(fresh)
+        result.modified += len(changed)
+    changes: list[tuple] = []
+    for chunk in _chunks(sorted(set(changed_cves))):
+        linked: set[str] = set(chunk)
+        linked.update(a for (a,) in session.execute(
+            select(AdvisoryAlias.advisory_id).where(AdvisoryAlias.alias.in_(chunk))))
+        keys_by_id: dict[str, set[tuple[str, str]]] = {}
+        for sub in _chunks(sorted(linked)):
+            for adv_id, eco, pkg in session.execute(
+                select(AffectedEntry.advisory_id, AffectedEntry.ecosystem, AffectedEntry.package)
+                .where(AffectedEntry.advisory_id.in_(sub))
+            ):
+                keys_by_id.setdefault(adv_id, set()).add((eco, pkg))
+        for adv_id in sorted(keys_by_id):
+            result.keys |= keys_by_id[adv_id]
+            changes.append((changeset.id, adv_id, "modified", json.dumps(sorted([list(k) for k in keys_by_id[adv_id]]))))
+    _bulk_insert(session, "advisory_changes", changes)
+    result.advisories = len(seen)
+    changeset.added, changeset.modified = result.added, result.modified
+    return result
+
+
 def record_state(
     session: Session, name: str, kind: str, location: str | None, tally: Tally, result: ApplyResult | None,
     error: str | None, cursor: str | None = None,
@@ -339,8 +406,12 @@ def record_state(
         state.skipped = sum(tally.skipped.values())
         state.skipped_reasons = {k: {"count": v, "example": tally.examples.get(k, "")} for k, v in tally.skipped.items()}
         state.last_changeset_id = result.changeset_id
-        state.advisories = session.scalar(
-            select(func.count()).select_from(AdvisoryRecord).where(AdvisoryRecord.source == name)
-        ) or (result.advisories if kind in ("kev", "epss") else 0)
+        if kind in ("nvd", "cve"):  # CVEs this feed scores
+            state.advisories = session.scalar(select(func.count()).select_from(CveSeverityRecord).where(
+                CveSeverityRecord.feed == kind, CveSeverityRecord.severity.is_not(None))) or 0
+        else:
+            state.advisories = session.scalar(
+                select(func.count()).select_from(AdvisoryRecord).where(AdvisoryRecord.source == name)
+            ) or (result.advisories if kind in ("kev", "epss") else 0)
         if cursor is not None:
             state.cursor = cursor

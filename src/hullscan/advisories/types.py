@@ -55,6 +55,9 @@ class Advisory:
     cvss_vector: str | None = None
     cvss_score: float | None = None
     cvss_vectors: dict[str, str] = field(default_factory=dict)  # CVSS version ("2", "3", "4") -> vector
+    # where `severity` came from (docs/severity.md): `<source>` for a vendor word, `<source>:cvss` for a vector,
+    # `nvd:<metric>` / `cve:<container>` when filled in from a CVE feed
+    severity_source: str | None = None
     references: list[str] = field(default_factory=list)
     known_exploited: bool = False
     known_exploited_date: str | None = None

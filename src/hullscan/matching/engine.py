@@ -406,6 +406,8 @@ class _Facts:
 
     links: list[str]
     severity: str  # the advisory's own severity, else its vector's, else unknown
+    severity_source: str | None  # docs/severity.md
+    vendor: str  # the advisory's source, named when a distro's per-package severity is used
     score: float | None
     vector: str | None
     known_exploited: bool
@@ -430,6 +432,8 @@ def _facts(adv: Advisory) -> _Facts:
     return _Facts(
         links=list(dict.fromkeys(adv.references)),
         severity=severity,
+        severity_source=(adv.severity_source or adv.source) if severity != "unknown" else None,
+        vendor=adv.source,
         score=score,
         vector=vector,
         known_exploited=bool(adv.known_exploited),
@@ -555,6 +559,7 @@ class _Assembler:
                 advisory_ids=[entry.advisory_id],
                 ecosystem=entry.ecosystem,
                 severity=severity if severity != "unknown" else fact.severity,
+                severity_source=fact.vendor if severity != "unknown" else fact.severity_source,
                 cvss_score=fact.score,
                 cvss_vector=fact.vector,
                 known_exploited=fact.known_exploited,
@@ -600,7 +605,7 @@ class _Assembler:
             states = [h.entry.fix_state for h in group if h.entry.fix_state not in ("not_affected", "fixed")]
             fix_state = max(states, key=lambda st: _FIX_STATE_RANK.get(st, 2)) if states else "unfixed"
 
-        severity, score, vector = _severity(best, group, advisories)
+        severity, score, vector, severity_source = _severity(best, group, advisories)
         links: dict[str, None] = {}
         kev = False
         kev_date = epss = percentile = None
@@ -622,6 +627,7 @@ class _Assembler:
             advisory_ids=[h.entry.advisory_id for h in group],
             ecosystem=best.entry.ecosystem,
             severity=severity,
+            severity_source=severity_source,
             cvss_score=score,
             cvss_vector=vector,
             known_exploited=kev,
@@ -659,8 +665,10 @@ def _cmp_key(evaluator: RangeEvaluator, scheme: str):  # type: ignore[no-untyped
     return functools.cmp_to_key(lambda a, b: evaluator.cmp(scheme, a, b))
 
 
-def _severity(best: _Hit, group: Iterable[_Hit], advisories: dict[str, Advisory]) -> tuple[str, float | None, str | None]:
-    """Distro per-package severity first, else the advisory's; score and vector from the richest record."""
+def _severity(best: _Hit, group: Iterable[_Hit], advisories: dict[str, Advisory]
+              ) -> tuple[str, float | None, str | None, str | None]:
+    """Distro per-package severity first, else the advisory's; score and vector from the richest record; and
+    where the severity came from."""
     score = vector = None
     for hit in [best, *group]:
         adv = advisories.get(hit.entry.advisory_id)
@@ -670,12 +678,13 @@ def _severity(best: _Hit, group: Iterable[_Hit], advisories: dict[str, Advisory]
                 score, _ = severity_from_vector(vector)
             break
     if best.entry.severity and normalize_severity(best.entry.severity) != "unknown":
-        return normalize_severity(best.entry.severity), score, vector
+        adv = advisories.get(best.entry.advisory_id)
+        return normalize_severity(best.entry.severity), score, vector, adv.source if adv else None
     for hit in [best, *group]:
         adv = advisories.get(hit.entry.advisory_id)
         if adv and adv.severity and normalize_severity(adv.severity) != "unknown":
-            return normalize_severity(adv.severity), score, vector
+            return normalize_severity(adv.severity), score, vector, adv.severity_source or adv.source
     if vector:
         _, sev = severity_from_vector(vector)
-        return sev, score, vector
-    return "unknown", score, vector
+        return sev, score, vector, "cvss"
+    return "unknown", score, vector, None

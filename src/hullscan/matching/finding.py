@@ -34,6 +34,7 @@ class Finding:
     advisory_ids: list[str]  # store records that matched (most specific first)
     ecosystem: str  # the advisory ecosystem that matched (`Debian:12`, `PyPI`, ...)
     severity: str = "unknown"  # critical | high | medium | low | unknown
+    severity_source: str | None = None  # which feed and field gave the severity (docs/severity.md)
     cvss_score: float | None = None
     cvss_vector: str | None = None
     known_exploited: bool = False
@@ -84,6 +85,7 @@ class Finding:
                 "layer_diff_id": self.package.layer_diff_id,
             },
             "severity": self.severity,
+            "severity_source": self.severity_source,
             "cvss_score": self.cvss_score,
             "cvss_vector": self.cvss_vector,
             "known_exploited": self.known_exploited,

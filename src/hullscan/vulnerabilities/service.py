@@ -84,7 +84,8 @@ def _values(scope: ImageScope, f: Finding, now: datetime) -> dict:
         image_digest=scope.digest, operating_system=scope.operating_system,
         package_version=f.package.version, package_type=f.package.type, layer_digest=f.package.layer_digest,
         fixed_versions=list(f.fixed_versions), fix_state=f.fix_state, has_fix=bool(f.fixed_versions),
-        cvss_score=f.cvss_score, cvss_vector=f.cvss_vector, known_exploited=f.known_exploited,
+        cvss_score=f.cvss_score, cvss_vector=f.cvss_vector, severity_source=f.severity_source,
+        known_exploited=f.known_exploited,
         epss_score=f.epss_score, last_seen_at=now, no_longer_detected=False, no_longer_detected_at=None,
         updated_at=now,
     )

@@ -31,6 +31,20 @@ class Enrichment:
     epss_percentile: float | None = None
 
 
+@dataclass(frozen=True)
+class CveSeverity:
+    """The CVSS severity one CVE feed gives a CVE (all None when the record carries no usable score)."""
+
+    cve_id: str
+    feed: str  # nvd | cve
+    severity: str | None
+    score: float | None
+    vector: str | None
+    cvss_version: str | None
+    source: str | None  # where in the record: `cna:<CNA>`, `adp:CISA-ADP`, `primary:nvd@nist.gov`, ...
+    modified: str | None = None
+
+
 @dataclass
 class Tally:
     """Records read and skipped (by reason) while parsing one source."""

@@ -154,11 +154,11 @@ def iter_tracker_json(data: bytes, tally: Tally) -> Iterator[Parsed]:
                     entries.append(item)
     for cve in sorted(by_cve):
         desc, entries = by_cve[cve]
+        worst = _worst([severity_word(e.severity.replace("*", "").strip()) if e.severity else None for e in entries])
         yield Parsed(
             Advisory(id=f"DEBIAN-{cve}", source="debian-tracker", aliases=[cve],
                      summary=desc if isinstance(desc, str) else None,
-                     severity=_worst([severity_word(e.severity.replace("*", "").strip()) if e.severity else None
-                                      for e in entries]),
+                     severity=worst, severity_source="debian" if worst and worst != "unknown" else None,
                      references=[f"https://security-tracker.debian.org/tracker/{cve}"]),
             entries,
         )

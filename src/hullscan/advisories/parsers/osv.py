@@ -38,7 +38,12 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
     vectors = [s.get("score", "") for s in obj.get("severity") or [] if isinstance(s, dict)]
     vectors_by_version, vector, score, cvss_sev = best_cvss(v for v in vectors if isinstance(v, str))
     db_specific = obj.get("database_specific") if isinstance(obj.get("database_specific"), dict) else {}
-    severity = cvss_sev or severity_word(db_specific.get("severity") if isinstance(db_specific.get("severity"), str) else None)
+    # GitHub's own rating (`database_specific.severity`) first: it is not always the vector's (docs/severity.md)
+    word = severity_word(db_specific.get("severity") if isinstance(db_specific.get("severity"), str) else None)
+    if word and word != "unknown":
+        severity, severity_source = word, "ghsa" if adv_id.startswith("GHSA-") else "osv:database_specific"
+    else:
+        severity, severity_source = cvss_sev, ("osv:cvss" if cvss_sev else None)
     refs = [r.get("url") for r in obj.get("references") or [] if isinstance(r, dict) and isinstance(r.get("url"), str)]
     aliases = [a for a in obj.get("aliases") or [] if isinstance(a, str)]
     advisory = Advisory(
@@ -54,6 +59,7 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
         cvss_vector=vector,
         cvss_score=score,
         cvss_vectors=vectors_by_version,
+        severity_source=severity_source,
         references=refs,
     )
     affected = []

@@ -144,7 +144,8 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
             Advisory(
                 id=usn, source="ubuntu-oval", aliases=cves, summary=title.split(" -- ", 1)[-1] or None,
                 details=meta.findtext(f"{_D}description"), published=issued,
-                severity=severity or cvss_sev, cvss_vector=vector, cvss_score=score, cvss_vectors=by_version,
+                severity=severity or cvss_sev,
+                severity_source="ubuntu" if severity else ("ubuntu:cvss" if cvss_sev else None), cvss_vector=vector, cvss_score=score, cvss_vectors=by_version,
                 references=[r.get("ref_url") for r in meta.findall(f"{_D}reference") if r.get("ref_url")],
             ),
             affected,

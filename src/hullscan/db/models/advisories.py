@@ -28,6 +28,7 @@ class AdvisoryRecord(Base):
     cvss_vector: Mapped[str | None] = mapped_column(String(255))
     cvss_score: Mapped[float | None] = mapped_column(Float)
     cvss_vectors: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)  # version -> vector
+    severity_source: Mapped[str | None] = mapped_column(String(64))  # which field of the record gave `severity`
     references: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -72,6 +73,22 @@ class VulnerabilityEnrichment(Base):
     known_exploited_date: Mapped[str | None] = mapped_column(String(32))
     epss_score: Mapped[float | None] = mapped_column(Float)
     epss_percentile: Mapped[float | None] = mapped_column(Float)
+
+
+class CveSeverityRecord(Base):
+    """The CVSS severity each CVE feed (`nvd`, `cve`) gives a CVE: fills in advisories that carry none of their
+    own (docs/severity.md)."""
+
+    __tablename__ = "cve_severities"
+
+    cve_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    feed: Mapped[str] = mapped_column(String(16), primary_key=True)  # nvd | cve
+    severity: Mapped[str | None] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    vector: Mapped[str | None] = mapped_column(String(255))
+    cvss_version: Mapped[str | None] = mapped_column(String(8))
+    source: Mapped[str | None] = mapped_column(String(64))
+    modified: Mapped[str | None] = mapped_column(String(32))
 
 
 class AdvisorySourceState(Base):

@@ -115,6 +115,7 @@ class Vulnerability(Base):
     has_fix: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     cvss_score: Mapped[float | None] = mapped_column(Float)
     cvss_vector: Mapped[str | None] = mapped_column(String(255))
+    severity_source: Mapped[str | None] = mapped_column(String(64))  # docs/severity.md: which feed gave it
     known_exploited: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     epss_score: Mapped[float | None] = mapped_column(Float)
     activity: Mapped[str] = mapped_column(String(32), nullable=False, default="detected_by_scan")

@@ -1,0 +1,263 @@
+"""New OS feeds on their upstream-format samples (../shared/feeds-samples): each provider's fixtures are imported,
+then matched against installed packages built from that provider's own facts (installed < fixed → found,
+= fixed → not found, not-affected and will-not-fix as the README states), plus sync from a local HTTP server
+and property tests (any input: parsed or counted, never a crash)."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import tarfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from hullscan.advisories import service
+from hullscan.advisories.parsers import alpine, redhat
+from hullscan.advisories.parsers.base import Tally
+from hullscan.advisories.service import SqlAdvisoryStore
+from hullscan.db import Database
+from hullscan.matching import match_inventory
+from hullscan.matching.finding import Finding
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
+from hullscan.settings import Settings
+from tests.conftest import shared_path
+
+SAMPLES = shared_path("feeds-samples")
+VEX = SAMPLES / "rhel" / "trivy-db" / "redhat-csaf" / "vuln-list-redhat" / "csaf-vex"
+
+
+@pytest.fixture
+def db(migrated_settings: Settings) -> Iterator[Database]:
+    d = Database(migrated_settings)
+    yield d
+    d.dispose()
+
+
+def _found(db: Database, family: str, version: str, *pkgs: Package) -> dict[str, Finding]:
+    """Findings by vulnerability id for one image of `family version` with these packages installed."""
+    inventory = Inventory(ImageInfo("example.test/feeds"), OperatingSystem(family, version), list(pkgs))
+    with db.session() as s:
+        return {f.vulnerability_id: f for f in match_inventory(inventory, SqlAdvisoryStore(s))}
+
+
+def _apk(name: str, version: str) -> Package:
+    return Package(name, version, "apk", source_name=name, source_version=version)
+
+
+def _rpm(name: str, version: str, epoch: str | None = None, module: str | None = None) -> Package:
+    props = {"epoch": epoch} if epoch else {}
+    if module:
+        props["modularitylabel"] = module
+    return Package(name, version, "rpm", source_name=name, source_version=version, properties=props)
+
+
+# --- Wolfi and Chainguard secdb --------------------------------------------------------------------------------
+
+
+def test_wolfi_secdb_imports_and_matches_its_facts(db: Database, migrated_settings: Settings) -> None:
+    [result] = service.import_path(db, migrated_settings, str(SAMPLES / "wolfi" / "vunnel" / "input" / "secdb"
+                                                               / "security.json"))
+    assert (result.source, result.ok, result.records) == ("wolfi-secdb", True, 27), result.error
+    assert result.added == 59  # one advisory per id, as vunnel's 59 records
+    # binutils: 2.39-r1 fixes CVE-2022-38126, -r2 CVE-2022-38533, -r3 CVE-2022-38128
+    found = _found(db, "wolfi", "20230201", _apk("binutils", "2.39-r1"))
+    assert {"CVE-2022-38533", "CVE-2022-38128"} <= set(found) and "CVE-2022-38126" not in found
+    assert found["CVE-2022-38533"].fixed_versions == ["2.39-r2"]
+    assert found["CVE-2022-38533"].advisory_ids == ["WOLFI-CVE-2022-38533"]
+    assert found["CVE-2022-38533"].severity == "unknown"  # the feed rates nothing
+    assert "CVE-2022-38126" in _found(db, "wolfi", "20230201", _apk("binutils", "2.39-r0"))
+    # busybox 1.35.0-r3 fixes both CVE-2022-28391 and CVE-2022-30065
+    assert {"CVE-2022-28391", "CVE-2022-30065"} <= set(_found(db, "wolfi", "20230201", _apk("busybox", "1.35.0-r2")))
+    assert not {"CVE-2022-28391", "CVE-2022-30065"} & set(_found(db, "wolfi", "1", _apk("busybox", "1.35.0-r3")))
+    # "0" = not affected, whatever the version; non-CVE ids are records too
+    assert "CVE-2016-2781" not in _found(db, "wolfi", "1", _apk("coreutils", "9.1-r0"))
+    with db.session() as s:
+        assert SqlAdvisoryStore(s).affected_of("WOLFI-GHSA-jq35-85cj-fj4p")[0].fix_state == "not_affected"
+    # Alpine images do not get Wolfi's statements
+    assert "CVE-2022-38533" not in _found(db, "alpine", "3.19.1", _apk("binutils", "2.39-r1"))
+
+
+def test_chainguard_secdb_is_its_own_ecosystem(db: Database, migrated_settings: Settings) -> None:
+    path = SAMPLES / "chainguard" / "vunnel" / "input" / "secdb" / "security.json"
+    [result] = service.import_path(db, migrated_settings, str(path))
+    assert (result.source, result.ok) == ("chainguard-secdb", True), result.error
+    doc = json.loads(path.read_text())
+    name, fixes = next((p["pkg"]["name"], p["pkg"]["secfixes"]) for p in doc["packages"]
+                       if any(v != "0" for v in p["pkg"]["secfixes"]))
+    fixed, ids = next((v, i) for v, i in fixes.items() if v != "0")
+    cve = next(i for i in ids if i.startswith("CVE-"))
+    assert cve not in _found(db, "chainguard", "1", _apk(name, fixed))
+    below = "0.0.1-r0"
+    assert cve in _found(db, "chainguard", "1", _apk(name, below))
+    assert cve not in _found(db, "wolfi", "1", _apk(name, below))
+
+
+# --- Red Hat CSAF VEX --------------------------------------------------------------------------------------------
+
+
+def _vex_with_states() -> dict:
+    """cve-2024-10041 (real, trimmed by trivy's authors) with two statements added for the test (synthetic):
+    RHEL 8 "Will not fix" and RHEL 7 "known_not_affected" for the `pam` source package."""
+    doc = json.loads((VEX / "cve-2024-10041.json").read_text())
+    vendor = doc["product_tree"]["branches"][0]["branches"]
+    for major in ("7", "8"):
+        vendor.append({"category": "product_version", "name": f"Red Hat Enterprise Linux {major}",
+                       "product": {"name": f"Red Hat Enterprise Linux {major}",
+                                   "product_id": f"red_hat_enterprise_linux_{major}",
+                                   "product_identification_helper": {"cpe": f"cpe:/o:redhat:enterprise_linux:{major}"}}})
+        doc["product_tree"]["relationships"].append({
+            "category": "default_component_of", "product_reference": "pam",
+            "relates_to_product_reference": f"red_hat_enterprise_linux_{major}",
+            "full_product_name": {"name": "pam", "product_id": f"red_hat_enterprise_linux_{major}:pam"}})
+    vuln = doc["vulnerabilities"][0]
+    vuln["remediations"] = [r for r in vuln["remediations"] if r["category"] == "vendor_fix"] + [
+        {"category": "no_fix_planned", "details": "Will not fix", "product_ids": ["red_hat_enterprise_linux_8:pam"]}]
+    vuln["product_status"] = {"known_not_affected": ["red_hat_enterprise_linux_7:pam"]}
+    return doc
+
+
+def test_redhat_vex_imports_and_matches_its_facts(db: Database, migrated_settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "vex"
+    folder.mkdir()
+    for f in VEX.glob("*.json"):
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "cve-2024-10041.json").write_text(json.dumps(_vex_with_states()))
+    [result] = service.import_path(db, migrated_settings, str(folder))
+    assert (result.source, result.ok, result.records, result.added) == ("redhat-vex", True, 4, 4), result.error
+    assert result.skipped == {"not_rpm": 2, "flatpak": 1}  # oci-image (twice), firefox:flatpak
+
+    # pam: fixed in 1.5.1-21.el9_5 (RHSA-2024:9941, epoch 0 dropped), Moderate → medium from Red Hat itself
+    f = _found(db, "rhel", "9.5", _rpm("pam", "1.5.1-20.el9"))["CVE-2024-10041"]
+    assert f.fixed_versions == ["1.5.1-21.el9_5"] and f.fix_state == "fixed"
+    assert (f.severity, f.severity_source) == ("medium", "redhat-vex")
+    assert "https://access.redhat.com/errata/RHSA-2024:9941" in f.links
+    assert "CVE-2024-10041" not in _found(db, "rhel", "9.5", _rpm("pam", "1.5.1-21.el9_5"))
+    # will not fix on RHEL 8; not affected on RHEL 7
+    wont = _found(db, "rhel", "8.10", _rpm("pam", "1.3.1-36.el8_10"))["CVE-2024-10041"]
+    assert (wont.fix_state, wont.fixed_versions) == ("wont_fix", [])
+    assert "CVE-2024-10041" not in _found(db, "rhel", "7.9", _rpm("pam", "1.1.8-23.el7"))
+
+    # epochs: the fix is 1:1.0.0-1.el9
+    assert "CVE-2024-11111" not in _found(db, "rhel", "9.5", _rpm("test-package", "1.0.0-1.el9", epoch="1"))
+    assert "CVE-2024-11111" in _found(db, "rhel", "9.5", _rpm("test-package", "9.0.0-1.el9"))  # epoch 0 < 1
+    # none_available "Affected": no fix, every version
+    affected = _found(db, "rhel", "9.5", _rpm("affected-package", "99-1.el9"))["CVE-2024-11111"]
+    assert (affected.fix_state, affected.severity) == ("unfixed", "high")
+    # module streams: only the module's build of the package, keyed module:stream::name
+    mod = "module:2.4:8100020240612075645:489197e6"
+    hit = _found(db, "rhel", "9.5", _rpm("modular-package", "2.4.37-64.module+el8.10.0+1+1", module=mod))
+    assert hit["CVE-2024-11111"].fixed_versions == ["2.4.37-65.module+el8.10.0+21982+14717793"]
+    assert hit["CVE-2024-11111"].severity == "medium"  # its own impact, not the document's Important
+    assert "CVE-2024-11111" not in _found(db, "rhel", "9.5", _rpm("modular-package", "2.4.37-64.el9"))
+    # another release gets nothing from RHEL 9 statements
+    assert not _found(db, "rhel", "8.10", _rpm("test-package", "0.1-1.el8"))
+
+
+def _vex_archive(docs: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in docs.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return zstandard.ZstdCompressor().compress(raw.getvalue())
+
+
+class _Site:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                site.requests.append(self.path)
+                body = site.files.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def site() -> Iterator[_Site]:
+    s = _Site()
+    yield s
+    s.server.shutdown()
+    s.server.server_close()
+
+
+def test_redhat_and_secdb_sync_from_their_urls(db: Database, migrated_settings: Settings, site: _Site) -> None:
+    settings = migrated_settings.model_copy(update={
+        "advisories_redhat_vex_url": f"{site.url}/vex", "advisories_wolfi_url": f"{site.url}/os/security.json",
+        "advisories_http_retries": 1})
+    docs = {f"2024/{f.name}": f.read_bytes() for f in VEX.glob("cve-2024-*.json")}
+    site.files["/vex/archive_latest.txt"] = b"csaf_vex_2026-12-01.tar.zst\n"
+    site.files["/vex/csaf_vex_2026-12-01.tar.zst"] = _vex_archive(docs)
+    site.files["/vex/changes.csv"] = b"".join(f'"{p}","2026-12-01T00:00:00+00:00"\n'.encode() for p in docs)
+    site.files["/os/security.json"] = (SAMPLES / "wolfi" / "vunnel" / "input" / "secdb" / "security.json").read_bytes()
+    first = {r.source: r for r in service.sync(db, settings, ["redhat", "wolfi"])}
+    assert first["redhat-vex"].ok and first["redhat-vex"].added == 3, first["redhat-vex"].error
+    assert first["wolfi-secdb"].ok and first["wolfi-secdb"].added == 59
+
+    # incremental: only the document changes.csv lists as newer is fetched
+    site.requests.clear()
+    changed = json.loads(docs["2024/cve-2024-10041.json"])
+    changed["vulnerabilities"][0]["threats"][0]["details"] = "Important"
+    site.files["/vex/2024/cve-2024-10041.json"] = json.dumps(changed).encode()
+    site.files["/vex/changes.csv"] += b'"2024/cve-2024-10041.json","2026-12-02T00:00:00+00:00"\n'
+    [second] = service.sync(db, settings, ["redhat"])
+    assert (second.ok, second.modified, second.added, second.withdrawn) == (True, 1, 0, 0), second.error
+    assert site.requests == ["/vex/changes.csv", "/vex/2024/cve-2024-10041.json"]
+    f = _found(db, "rhel", "9.5", _rpm("pam", "1.5.1-20.el9"))["CVE-2024-10041"]
+    assert f.severity == "high"
+
+
+# --- untrusted input ---------------------------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["document", "category", "csaf_vex", "vulnerabilities", "cve", "product_tree", "branches",
+                         "product", "product_id", "product_identification_helper", "cpe", "purl", "relationships",
+                         "full_product_name", "product_reference", "relates_to_product_reference", "remediations",
+                         "product_ids", "threats", "details", "product_status", "known_affected", "packages", "pkg",
+                         "name", "secfixes"]) | st.text(max_size=8),
+        inner, max_size=6),
+    max_leaves=40)
+
+
+@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=_json, cve=st.sampled_from(["CVE-2024-1", "CVE-2024-10041"]),
+       purl=st.sampled_from(["pkg:rpm/redhat/pam@1-1?arch=x86_64&epoch=x", "pkg:rpm/redhat/p?rpmmod=:",
+                             "pkg:/", "cpe:/o:redhat:enterprise_linux:zz", "pkg:rpm/redhat/a@?epoch=0"]))
+def test_any_vex_document_is_parsed_or_counted(doc: object, cve: str, purl: str) -> None:
+    base = json.loads((VEX / "cve-2024-11111.json").read_text())
+    for candidate in (doc, {**base, "vulnerabilities": [{"cve": cve, "remediations": doc}]},
+                      {**base, "product_tree": {"branches": [{"product": {"product_id": "x", "product_identification_helper": {"purl": purl, "cpe": purl}}}],
+                                                "relationships": doc}}):
+        tally = Tally()
+        parsed = redhat.parse_document(copy.deepcopy(candidate), tally)
+        assert parsed is None or parsed.advisory.id.startswith("REDHAT-CVE-")
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=500) | _json.map(lambda d: json.dumps(d).encode()))
+def test_any_secdb_bytes_are_parsed_or_counted(data: bytes) -> None:
+    tally = Tally()
+    for feed in (alpine.ALPINE, alpine.SECDB_FEEDS["wolfi"]):
+        list(alpine.iter_documents([("x.json", data)], tally, feed))
