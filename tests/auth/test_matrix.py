@@ -371,8 +371,11 @@ def _headers(caller: str, world: World) -> dict[str, str]:
 
 
 def _refused(r: httpx.Response) -> bool:
+    """401, 403, the sign-in redirect, or the 404 of a project the caller may not see (as GitLab answers)."""
     location = r.headers.get("location", "")
-    return r.status_code in (401, 403) or (r.status_code == 303 and location.startswith("/users/sign_in?"))
+    hidden = r.status_code == 404 and any(m in r.text for m in (
+        f"project '{PROJECT}' not found", f"There is no project &#39;{PROJECT}&#39;", "vulnerability "))
+    return r.status_code in (401, 403) or hidden or (r.status_code == 303 and location.startswith("/users/sign_in?"))
 
 
 def _registry_token(world: World, caller: str, scope: str) -> httpx.Response:

@@ -363,3 +363,60 @@ def test_manifest_with_tens_of_thousands_of_descriptors_is_a_clean_error(client:
         {"mediaType": OCI_MANIFEST, "digest": d["digest"], "size": 1} for d in layers]}).encode()
     r = client.put(f"/v2/{repo}/manifests/huge", content=index, headers={"Content-Type": OCI_INDEX})
     assert r.status_code == 400 and error_code(r) == "MANIFEST_BLOB_UNKNOWN"
+
+
+def test_ranges_of_a_blob_get(client: httpx.Client) -> None:
+    """RFC 9110 §14: an invalid or unsatisfiable byte range is 416 (with `bytes */size` and an OCI body);
+    a Range header that is not a byte range at all is ignored: the whole blob, 200."""
+    repo = _repo()
+    data = os.urandom(1000)
+    digest = push_blob(client, repo, data)
+    url = f"/v2/{repo}/blobs/{digest}"
+    for value in ("bytes=5-2", "bytes=1000-", "bytes=2000-3000", "bytes=-0", "bytes=0-1,7-3"):
+        r = client.get(url, headers={"Range": value})
+        assert r.status_code == 416, (value, r.status_code)
+        assert r.headers["Content-Range"] == "bytes */1000" and error_code(r) == "UNSUPPORTED", value
+    for value in ("garbage", "bytes", "items=0-5", "bytes=a-b", "bytes=²-5", "bytes=-", "bytes=" + "1" * 5000):
+        r = client.get(url, headers={"Range": value.encode()})
+        assert r.status_code == 200 and r.content == data, (value, r.status_code)
+    r = client.get(url, headers={"Range": "bytes=-10"})
+    assert r.status_code == 206 and r.content == data[-10:]
+    r = client.get(url, headers={"Range": "bytes=990-5000"})
+    assert r.status_code == 206 and r.content == data[990:]
+
+
+def test_every_registry_error_has_an_oci_body(client: httpx.Client) -> None:
+    repo = _repo()
+    push_image(client, repo, "ok", b"layer-for-errors")
+    for path in (f"/v2/{repo}/manifests/ok%0a", f"/v2/{repo}/manifests/%0a", f"/v2/{repo}%0a/tags/list",
+                 f"/v2/{repo}/blobs/sha256:%0a", "/v2/%0a", f"/v2/{repo}/tags/list?n=%C2%B2"):
+        for method in ("GET", "PUT", "DELETE", "PATCH"):
+            r = client.request(method, path)
+            assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text[:200])
+            assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0", (method, path)
+            assert set(r.json()) == {"errors"} and r.json()["errors"][0]["code"], (method, path, r.text[:200])
+    # a page size beyond any integer is the largest page, not a database error
+    assert client.get(f"/v2/{repo}/tags/list?n=99999999999999999999999").json()["tags"] == ["ok"]
+    # a tag with a newline is no tag: never stored
+    body = client.get(f"/v2/{repo}/manifests/ok").content
+    r = client.put(f"/v2/{repo}/manifests/evil%0a", content=body, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code in (400, 404) and "errors" in r.json()
+    assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == ["ok"]
+
+
+def test_a_manifest_referenced_by_an_index_cannot_be_deleted(client: httpx.Client) -> None:
+    repo = _repo()
+    child = push_image(client, repo, "amd64", b"layer-of-a-child")
+    size = len(client.get(f"/v2/{repo}/manifests/{child}").content)
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": child, "size": size}]}).encode()
+    r = client.put(f"/v2/{repo}/manifests/multi", content=index, headers={"Content-Type": OCI_INDEX})
+    assert r.status_code == 201, r.text
+    r = client.delete(f"/v2/{repo}/manifests/{child}")
+    assert r.status_code == 409 and error_code(r) == "DENIED", r.text
+    assert r.json()["errors"][0]["detail"]["referenced_by"] == [sha256(index)]
+    assert client.get(f"/v2/{repo}/manifests/multi").status_code == 200
+    assert client.get(f"/v2/{repo}/manifests/{child}").status_code == 200
+    # once the index is gone the child may go
+    assert client.delete(f"/v2/{repo}/manifests/{sha256(index)}").status_code == 202
+    assert client.delete(f"/v2/{repo}/manifests/{child}").status_code == 202

@@ -126,7 +126,7 @@ def test_wrong_secret_is_401(client: httpx.Client, secret: str | None) -> None:
 def test_malformed_body_is_400_naming_the_problem(client: httpx.Client, body: object, problem: str) -> None:
     r = _post(client, body)
     assert r.status_code == 400, r.text
-    assert problem in r.json()["error"]
+    assert problem in r.json()["message"] and r.json()["error"] == "bad_request"
 
 
 def test_wrong_content_type_and_oversized_body(client: httpx.Client) -> None:
@@ -154,6 +154,6 @@ def test_webhook_refuses_everything_when_no_secret_is_configured(tmp_path) -> No
     try:
         r = httpx.post(f"{srv.url}/api/v1/registry/events", content=json.dumps({"events": [_event()]}),
                        headers={"Content-Type": ENVELOPE, "Authorization": ""})
-        assert r.status_code == 401 and "registry_webhook_secret" in r.json()["error"]
+        assert r.status_code == 401 and "registry_webhook_secret" in r.json()["message"]
     finally:
         srv.stop()

@@ -21,7 +21,7 @@ from hullscan.auth.projects import default_project_path, find_project_for_reposi
 from hullscan.auth.registry_tokens import parse_scopes
 from hullscan.db.models import Project
 from hullscan.db.models.auth import DeployToken, PersonalAccessToken
-from hullscan.web.deps import get_session, project_or_404
+from hullscan.web.deps import IdPath, IdQuery, get_session, project_or_404
 
 log = logging.getLogger("hullscan.auth")
 router = APIRouter()  # mounted under /api/v1
@@ -144,7 +144,7 @@ def create_my_token(body: TokenIn, request: Request, principal: Principal = Depe
 
 
 @router.delete("/user/personal_access_tokens/{token_id}", tags=["auth"], status_code=204)
-def revoke_my_token(token_id: int, request: Request, principal: Principal = Depends(current_principal),
+def revoke_my_token(token_id: IdPath, request: Request, principal: Principal = Depends(current_principal),
                     session: Session = Depends(get_session)) -> None:
     authorize(principal, Action.MANAGE_OWN_TOKENS)
     try:
@@ -301,7 +301,7 @@ def create_deploy_token(project: str, body: TokenIn, request: Request,
 
 
 @router.delete("/projects/{project:path}/deploy_tokens/{token_id}", tags=["projects"], status_code=204)
-def revoke_deploy_token(project: str, token_id: int, request: Request,
+def revoke_deploy_token(project: str, token_id: IdPath, request: Request,
                         principal: Principal = Depends(current_principal),
                         session: Session = Depends(get_session)) -> None:
     found = project_or_404(session, project)
@@ -373,7 +373,7 @@ def _set_blocked(session: Session, principal: Principal, request: Request, usern
 
 
 @router.get("/audit_events", tags=["admin"])
-def audit_events(limit: int = Query(default=100, ge=1, le=1000), before_id: int | None = Query(default=None),
+def audit_events(limit: int = Query(default=100, ge=1, le=1000), before_id: IdQuery | None = None,
                  action: str | None = Query(default=None, max_length=64),
                  principal: Principal = Depends(current_principal),
                  session: Session = Depends(get_session)) -> list[dict[str, Any]]:

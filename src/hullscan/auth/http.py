@@ -12,20 +12,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hullscan.auth import service
 from hullscan.auth.credentials import TOKEN_PREFIXES
-from hullscan.auth.principal import ANONYMOUS, Forbidden, Principal
+from hullscan.auth.principal import ANONYMOUS, Forbidden, Principal, can_see
 from hullscan.auth.registry_tokens import InvalidRegistryToken, RegistryTokenIssuer, challenge
 
 SESSION_COOKIE = "hullscan_session"
 REGISTRY_PREFIXES = ("/v2/",)
 API_PREFIXES = ("/api/", "/jwt/")
+log = logging.getLogger("hullscan.auth")
 
 
 class Unauthenticated(Exception):
@@ -161,30 +167,115 @@ def unauthenticated_response(request: Request, message: str, registry_error: str
     if is_registry_path(path):
         return _registry_401(request, message, registry_error)
     if is_api_path(path):
-        return JSONResponse({"error": "unauthorized", "message": message}, status_code=401,
-                            headers={"WWW-Authenticate": 'Basic realm="hullscan"'})
+        return api_error(401, message, {"WWW-Authenticate": 'Basic realm="hullscan"'})
     return sign_in_redirect(request)
 
 
+API_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+              416: "range_not_satisfiable", 422: "invalid_request", 429: "too_many_requests"}
+REGISTRY_ERRORS = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NAME_UNKNOWN", 429: "TOOMANYREQUESTS"}
+
+
+def api_error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    """The one error body of /api/ and /jwt/: `{"error": <code>, "message": <text>}` (plus `details`)."""
+    body = {"error": API_ERRORS.get(status, "error"), "message": message, **extra}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def registry_error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An OCI error body (`{"errors": [{code, message, detail}]}`) for any status on /v2/."""
+    code = REGISTRY_ERRORS.get(status, "UNSUPPORTED")
+    headers = {**(headers or {}), "Docker-Distribution-API-Version": "registry/2.0"}
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    return JSONResponse({"errors": [{"code": code, "message": message, "detail": None}]}, status_code=status,
+                        headers=headers)
+
+
+def hidden_project_message(request: Request) -> str:
+    """What a missing resource of this route answers, so that a hidden one answers the very same."""
+    params = request.path_params
+    if "project" in params:
+        project = str(params["project"])
+        return f"There is no project {project!r}." if not is_api_path(request.url.path) else \
+            f"project {project!r} not found"
+    if "vulnerability_id" in params:
+        raw = str(params["vulnerability_id"])
+        return f"vulnerability {int(raw) if raw.isascii() and raw.isdigit() else raw} not found"
+    return "not found"  # unreachable: is_hidden only hides resources addressed in the path
+
+
+def is_hidden(request: Request, exc: Forbidden) -> bool:
+    """GitLab answers 404, not 403 (nor 401 to anonymous callers), for a project the caller may not even
+    see, so that nobody learns which private projects exist."""
+    from hullscan.auth.projects import get_project
+
+    addressed = request.path_params.keys() & {"project", "vulnerability_id"}
+    if not addressed or exc.resource is None or can_see(exc.principal, exc.resource):
+        return False  # e.g. creating a project where one may not: nothing is probed, 401/403 as before
+    with request.app.state.db.read_session() as session:
+        project = get_project(session, exc.resource)
+        return project is None or project.visibility != "public"
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [{"location": [str(x) for x in err.get("loc", ())], "message": str(err.get("msg", "invalid"))}
+            for err in exc.errors()[:20]]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """401 for missing or bad credentials, 403 for a caller without the right, 429 for throttled sign-ins."""
+    """401 for missing or bad credentials, 403 for a caller without the right, 404 for what the caller may
+    not see, 429 for throttled sign-ins; one error body on the API, OCI error bodies on the registry."""
 
     @app.exception_handler(Unauthenticated)
     async def _unauthenticated(request: Request, exc: Unauthenticated) -> Response:
         return unauthenticated_response(request, str(exc), exc.registry_error)
 
     @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+    def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if is_api_path(request.url.path) and is_hidden(request, exc):
+            return api_error(404, hidden_project_message(request))
         if exc.principal.is_anonymous:
             return unauthenticated_response(request, "authentication required")
-        return JSONResponse({"error": "forbidden", "message": str(exc)}, status_code=403)
+        return api_error(403, str(exc))
 
     @app.exception_handler(service.SignInThrottled)
     async def _throttled(request: Request, exc: service.SignInThrottled) -> Response:
-        body: dict[str, Any] = {"error": "too_many_requests", "message": str(exc)}
         if is_registry_path(request.url.path):
-            body = {"errors": [{"code": "TOOMANYREQUESTS", "message": str(exc), "detail": None}]}
-        return JSONResponse(body, status_code=429, headers={"Retry-After": "60"})
+            return registry_error(request, 429, str(exc), {"Retry-After": "60"})
+        return api_error(429, str(exc), {"Retry-After": "60"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if is_registry_path(path):
+            return registry_error(request, exc.status_code, message, exc.headers)
+        if is_api_path(path):
+            return api_error(exc.status_code, message, exc.headers)
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if is_api_path(request.url.path):
+            details = _validation_details(exc)
+            summary = "; ".join(f"{'.'.join(d['location'][1:]) or 'request'}: {d['message']}" for d in details[:5])
+            return api_error(422, f"invalid request: {summary}", details=details)
+        return await request_validation_exception_handler(request, exc)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    def _out_of_range(request: Request, exc: Exception) -> Response:
+        """The last line behind validation at the edge: a value the database cannot hold is the caller's
+        error (400), never a 500."""
+        log.warning("value out of the database's range on %s %s: %s", request.method, request.url.path,
+                    exc.__class__.__name__)
+        if is_registry_path(request.url.path):
+            return registry_error(request, 400, "a value is out of range")
+        if is_api_path(request.url.path):
+            return api_error(400, "a number or value is out of range")
+        return PlainTextResponse("Bad request: a number or value is out of range", status_code=400)
 
 
 def audit(request: Request, session: Any, action: str, target: str | None = None, **details: Any) -> None:

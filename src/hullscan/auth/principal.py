@@ -133,6 +133,18 @@ class Principal:
         return best
 
 
+def can_see(principal: Principal, project_path: str) -> bool:
+    """May the principal know that the (non-public) project exists? Members of it or of a group above it,
+    admins, and machine credentials of the project itself; every other caller gets 404, as in GitLab."""
+    if principal.is_admin or principal.kind is Kind.SYSTEM:
+        return True
+    if principal.kind is Kind.DEPLOY_TOKEN:
+        return principal.project_path == project_path
+    if principal.kind is Kind.JOB:
+        return principal.repository is not None and (principal.repository + "/").startswith(project_path + "/")
+    return principal.role_in(project_path) is not None
+
+
 ANONYMOUS = Principal(name="anonymous", kind=Kind.ANONYMOUS)
 REGISTRY_WEBHOOK = Principal(name="registry-webhook", kind=Kind.SYSTEM)
 SYSTEM = Principal(name="hullscan", kind=Kind.SYSTEM, is_admin=True)

@@ -70,8 +70,10 @@ def get_or_create_project_for_repository(session: Session, repository: str, *, c
 
 def get_project(session: Session, id_or_path: str | int) -> Project | None:
     """A project by numeric id or full path (as GitLab's API addresses them)."""
-    if isinstance(id_or_path, int) or str(id_or_path).isdigit():
-        return session.get(Project, int(id_or_path))
+    if isinstance(id_or_path, int):
+        return session.get(Project, id_or_path) if 0 < id_or_path < 2**63 else None
+    if re.fullmatch(r"[0-9]+", id_or_path):  # ASCII digits only: "²".isdigit() is true, int("²") fails
+        return session.get(Project, int(id_or_path)) if len(id_or_path) <= 19 and int(id_or_path) < 2**63 else None
     return session.scalars(select(Project).where(Project.path == str(id_or_path).strip("/"))).one_or_none()
 
 

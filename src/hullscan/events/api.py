@@ -20,7 +20,7 @@ from hullscan.events import service
 from hullscan.events.reconcile import reconcile_all
 from hullscan.pipelines.signal import QueueSignal
 from hullscan.settings import Settings
-from hullscan.web.deps import get_session, project_or_404
+from hullscan.web.deps import CountQuery, get_session, project_or_404
 
 log = logging.getLogger("hullscan.events")
 router = APIRouter()
@@ -34,7 +34,7 @@ def settings_json(project: Project) -> dict[str, Any]:
 
 
 @router.get("/projects/{project:path}/registry/dropped_pushes", tags=["events"])
-def dropped_pushes(project: str, limit: int = Query(default=50, ge=1, le=500), offset: int = Query(default=0, ge=0),
+def dropped_pushes(project: str, limit: int = Query(default=50, ge=1, le=500), offset: CountQuery = 0,
                    principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> list[dict[str, Any]]:
     """Pushes that did not become a scan, newest first, with the reason."""

@@ -36,7 +36,7 @@ from hullscan.pipelines.pool import LocalRunnerPool, registration_token
 from hullscan.pipelines.registries import registry_access
 from hullscan.pipelines.signal import QueueSignal
 from hullscan.settings import Settings
-from hullscan.web.deps import get_session, project_or_404
+from hullscan.web.deps import CountQuery, IdPath, get_session, project_or_404
 
 log = logging.getLogger("hullscan.pipelines")
 router = APIRouter()
@@ -171,7 +171,7 @@ class JobUpdate(BaseModel):
 
 
 @router.put("/jobs/{job_id}", tags=["runners"])
-def update_job(job_id: int, body: JobUpdate, request: Request,
+def update_job(job_id: IdPath, body: JobUpdate, request: Request,
                job_token: Annotated[str | None, Header(alias="JOB-TOKEN")] = None,
                session: Session = Depends(get_session)) -> dict[str, Any]:
     """Heart-beat (`running`) or report the result. 409 tells the runner to stop (canceled or re-queued)."""
@@ -192,7 +192,7 @@ def update_job(job_id: int, body: JobUpdate, request: Request,
 
 
 @router.post("/jobs/{job_id}/release", tags=["runners"])
-def release_job(job_id: int, job_token: Annotated[str | None, Header(alias="JOB-TOKEN")] = None,
+def release_job(job_id: IdPath, job_token: Annotated[str | None, Header(alias="JOB-TOKEN")] = None,
                 session: Session = Depends(get_session)) -> dict[str, Any]:
     """A stopping runner gives its job back to the queue."""
     job = _job_or_error(session, job_id, job_token)
@@ -201,7 +201,7 @@ def release_job(job_id: int, job_token: Annotated[str | None, Header(alias="JOB-
 
 
 @router.patch("/jobs/{job_id}/trace", status_code=202, tags=["runners"])
-async def append_trace(job_id: int, request: Request, offset: int = Query(ge=0),
+async def append_trace(job_id: IdPath, request: Request, offset: CountQuery,
                        job_token: Annotated[str | None, Header(alias="JOB-TOKEN")] = None) -> dict[str, Any]:
     """Append to the job log at byte `offset` (a repeated append is accepted; a gap is 416)."""
     body = bytearray()
@@ -226,7 +226,7 @@ async def append_trace(job_id: int, request: Request, offset: int = Query(ge=0),
 
 
 @router.post("/jobs/{job_id}/artifacts", status_code=201, tags=["runners"])
-async def upload_artifact(job_id: int, request: Request, name: str = Query(max_length=255),
+async def upload_artifact(job_id: IdPath, request: Request, name: str = Query(max_length=255),
                           job_token: Annotated[str | None, Header(alias="JOB-TOKEN")] = None) -> dict[str, Any]:
     """Upload the job's CycloneDX SBOM (streamed, content-addressed). Ingestion takes it once the job succeeds."""
     settings: Settings = request.app.state.settings
@@ -279,7 +279,7 @@ async def upload_artifact(job_id: int, request: Request, name: str = Query(max_l
 # --- pipelines per project -------------------------------------------------------------------------------------
 
 @router.get("/projects/{project:path}/pipelines/{pipeline_id}", tags=["pipelines"])
-def get_pipeline(project: str, pipeline_id: int, principal: Principal = Depends(current_principal),
+def get_pipeline(project: str, pipeline_id: IdPath, principal: Principal = Depends(current_principal),
                  session: Session = Depends(get_session)) -> dict[str, Any]:
     found = project_or_404(session, project)
     authorize(principal, Action.READ_PROJECT, found.path)
@@ -292,7 +292,7 @@ def get_pipeline(project: str, pipeline_id: int, principal: Principal = Depends(
 
 
 @router.get("/projects/{project:path}/pipelines", tags=["pipelines"])
-def list_pipelines(project: str, limit: int = Query(default=50, ge=1, le=500), offset: int = Query(default=0, ge=0),
+def list_pipelines(project: str, limit: int = Query(default=50, ge=1, le=500), offset: CountQuery = 0,
                    principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> list[dict[str, Any]]:
     """Registry-triggered pipelines of a project (by numeric id or URL-encoded full path), newest first."""
@@ -314,7 +314,7 @@ def _readable_job(request: Request, principal: Principal, project: str, job_id: 
 
 
 @router.get("/projects/{project:path}/jobs/{job_id}/trace", tags=["pipelines"])
-def job_trace(project: str, job_id: int, request: Request,
+def job_trace(project: str, job_id: IdPath, request: Request,
               principal: Principal = Depends(current_principal)) -> StreamingResponse:
     """The job log as plain text, streamed chunk by chunk."""
     _readable_job(request, principal, project, job_id)
@@ -329,7 +329,7 @@ def job_trace(project: str, job_id: int, request: Request,
 
 
 @router.get("/projects/{project:path}/jobs/{job_id}/artifacts/{name}", tags=["pipelines"])
-def job_artifact(project: str, job_id: int, name: str, request: Request,
+def job_artifact(project: str, job_id: IdPath, name: str, request: Request,
                  principal: Principal = Depends(current_principal)) -> FileResponse:
     """Download a job artifact (the CycloneDX SBOM)."""
     job = _readable_job(request, principal, project, job_id)
@@ -343,7 +343,7 @@ def job_artifact(project: str, job_id: int, name: str, request: Request,
 
 
 @router.get("/projects/{project:path}/jobs/{job_id}", tags=["pipelines"])
-def get_job(project: str, job_id: int, principal: Principal = Depends(current_principal),
+def get_job(project: str, job_id: IdPath, principal: Principal = Depends(current_principal),
             session: Session = Depends(get_session)) -> dict[str, Any]:
     found = project_or_404(session, project)
     authorize(principal, Action.READ_PROJECT, found.path)
@@ -352,7 +352,7 @@ def get_job(project: str, job_id: int, principal: Principal = Depends(current_pr
 
 
 @router.post("/projects/{project:path}/jobs/{job_id}/cancel", tags=["pipelines"])
-def cancel_job(project: str, job_id: int, principal: Principal = Depends(current_principal),
+def cancel_job(project: str, job_id: IdPath, principal: Principal = Depends(current_principal),
                session: Session = Depends(get_session)) -> dict[str, Any]:
     found = project_or_404(session, project)
     authorize(principal, Action.UPDATE_PIPELINES, found.path)
@@ -365,7 +365,7 @@ def cancel_job(project: str, job_id: int, principal: Principal = Depends(current
 
 
 @router.post("/projects/{project:path}/jobs/{job_id}/retry", status_code=201, tags=["pipelines"])
-def retry_job(project: str, job_id: int, principal: Principal = Depends(current_principal),
+def retry_job(project: str, job_id: IdPath, principal: Principal = Depends(current_principal),
               session: Session = Depends(get_session)) -> dict[str, Any]:
     found = project_or_404(session, project)
     authorize(principal, Action.UPDATE_PIPELINES, found.path)

@@ -41,6 +41,7 @@ class BlobFileResponse(FileResponse):
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 FLUSH_BYTES = 4 << 20  # write to disk in large pieces: fewer syscalls and thread hops
 MAX_PAGE = 10000
+_ASCII_NUMBER = re.compile(r"[0-9]+")
 T = TypeVar("T")
 
 ROUTES: list[tuple[re.Pattern[str], str]] = [
@@ -109,9 +110,9 @@ def _page_args(request: Request) -> tuple[int | None, str | None]:
     raw_n, last = request.query_params.get("n"), request.query_params.get("last")
     n = None
     if raw_n is not None:
-        if not raw_n.isdigit():
+        if not _ASCII_NUMBER.fullmatch(raw_n):  # "²".isdigit() is true and int("²") fails
             raise RegistryError("UNSUPPORTED", "n must be a non-negative integer", status=400)
-        n = min(int(raw_n), MAX_PAGE)
+        n = min(int(raw_n[:12]) if len(raw_n) <= 12 else MAX_PAGE, MAX_PAGE)
     return n, last
 
 
@@ -131,7 +132,7 @@ def _upload_headers(name: str, upload_id: str, offset: int) -> dict[str, str]:
 
 
 def _parse_content_range(value: str) -> tuple[int, int]:
-    m = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?", value.strip())
+    m = re.fullmatch(r"(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})(?:/(?:[0-9]{1,19}|\*))?", value.strip())
     if not m or int(m.group(2)) < int(m.group(1)):
         raise RegistryError("BLOB_UPLOAD_INVALID", f"invalid Content-Range {value[:64]!r}", status=416)
     return int(m.group(1)), int(m.group(2))
@@ -166,7 +167,7 @@ async def _receive(request: Request, storage: BlobStorage, name: str, upload_id:
                                     headers=_upload_headers(name, upload_id, writer.offset))
             expected_len = end - start + 1
             declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) != expected_len:
+            if declared is not None and _ASCII_NUMBER.fullmatch(declared) and int(declared) != expected_len:
                 raise RegistryError("BLOB_UPLOAD_INVALID",
                                     f"Content-Length {declared} does not match Content-Range {content_range}",
                                     status=416, headers=_upload_headers(name, upload_id, writer.offset))
@@ -251,7 +252,7 @@ def _created(name: str, digest: str) -> Response:
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     too_big = RegistryError("MANIFEST_INVALID", f"manifest exceeds the limit of {limit} bytes", status=413)
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and _ASCII_NUMBER.fullmatch(declared) and int(declared) > limit:
         raise too_big
     body = bytearray()
     async for chunk in request.stream():
@@ -342,6 +343,8 @@ async def _blob(request: Request, principal: Principal, name: str, digest: str) 
         if method == "HEAD":
             return Response(headers={**headers, "Content-Length": str(size),
                                      "Content-Type": "application/octet-stream"})
+        if _screen_range(request, size) and path is None:
+            request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"range"]
         if path is not None:
             return BlobFileResponse(path, media_type="application/octet-stream", headers=headers)
         url = await anyio.to_thread.run_sync(storage.redirect_url, digest)
@@ -358,6 +361,33 @@ async def _blob(request: Request, principal: Principal, name: str, digest: str) 
             raise RegistryError("BLOB_UNKNOWN", f"blob {digest} is not in {name}", detail={"digest": digest})
         return Response(status_code=202, headers={**API_VERSION, "Content-Length": "0"})
     raise _method_not_allowed(method)
+
+
+_RANGE_SPEC = re.compile(r"\s*([0-9]{0,19})\s*-\s*([0-9]{0,19})\s*")
+
+
+def _screen_range(request: Request, size: int) -> bool:
+    """RFC 9110 §14.2 for a blob GET: a Range the server cannot parse is ignored (the whole blob is sent, here
+    by dropping the header); byte ranges that are invalid (`5-2`) or beyond the blob are 416 with
+    `Content-Range: bytes */<size>` and an OCI error body (the spec has no code for it: UNSUPPORTED).
+    Returns whether a usable Range is left for the response to serve."""
+    value = request.headers.get("range")
+    if value is None:
+        return False
+    unit, sep, specs = value.partition("=")
+    parsed = [_RANGE_SPEC.fullmatch(spec) for spec in specs.split(",")] if sep and len(value) <= 4096 else [None]
+    if unit.strip().lower() != "bytes" or not all(parsed) or any(m.group(1) == m.group(2) == "" for m in parsed):
+        request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"range"]
+        return False
+    def satisfiable(first: str, last: str) -> bool:
+        if first:
+            return int(first) < size and (not last or int(last) >= int(first))
+        return size > 0 and int(last) > 0
+
+    if not all(satisfiable(m.group(1), m.group(2)) for m in parsed):  # as the file response judges each range
+        raise RegistryError("UNSUPPORTED", f"range {value[:64]!r} is not satisfiable for {size} bytes",
+                            status=416, headers={"Content-Range": f"bytes */{size}"})
+    return True
 
 
 async def _iter_file(handle: Any):  # type: ignore[no-untyped-def]
@@ -449,9 +479,12 @@ def _method_not_allowed(method: str) -> RegistryError:
                   include_in_schema=False)
 async def registry(request: Request, path: str, principal: Principal = Depends(current_principal)) -> Response:
     """Dispatch an OCI Distribution request; repository names contain slashes, so routes are matched here."""
+    # The path from the scope, not the route's parameter: the route's `$` matches before a final "\n", so
+    # `/v2/a/b/manifests/tag%0a` would arrive as the tag "tag".
+    path = request.scope["path"].removeprefix("/v2/") if request.scope["path"] != "/v2" else ""
     try:
         for pattern, kind in ROUTES:
-            m = pattern.match(path)
+            m = pattern.fullmatch(path)  # not match: "$" also matches before a final "\n"
             if m is None:
                 continue
             g = m.groupdict()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from hullscan.registry.errors import RegistryError
 
 NAME_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-NAME = re.compile(rf"^{NAME_COMPONENT}(?:/{NAME_COMPONENT})*$")
+NAME = re.compile(rf"^{NAME_COMPONENT}(?:/{NAME_COMPONENT})*$")  # use fullmatch: "$" also matches before "\n"
 TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 MAX_NAME_LENGTH = 255
 
@@ -34,7 +34,7 @@ class Digest:
 
 def parse_digest(value: str, *, code: str = "DIGEST_INVALID") -> Digest:
     """Parse a digest; an unknown algorithm is UNSUPPORTED, a bad shape is `code`."""
-    if not value or len(value) > 160 or not DIGEST.match(value):
+    if not value or len(value) > 160 or not DIGEST.fullmatch(value):
         raise RegistryError(code, f"invalid digest {value[:200]!r}")
     algorithm, _, encoded = value.partition(":")
     if algorithm not in ALGORITHMS:
@@ -53,12 +53,12 @@ def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
 
 
 def validate_name(name: str) -> str:
-    if len(name) > MAX_NAME_LENGTH or not NAME.match(name):
+    if len(name) > MAX_NAME_LENGTH or not NAME.fullmatch(name):
         raise RegistryError("NAME_INVALID", f"invalid repository name {name[:300]!r}")
     return name
 
 
 def validate_tag(tag: str) -> str:
-    if not TAG.match(tag):
+    if not TAG.fullmatch(tag):
         raise RegistryError("TAG_INVALID", f"invalid tag {tag[:300]!r}")
     return tag

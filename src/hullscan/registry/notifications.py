@@ -29,17 +29,24 @@ def format_timestamp(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-_TS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
+_TS = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})")
+EARLIEST = datetime(1970, 1, 2, tzinfo=timezone.utc)  # events before the epoch are garbage, not history
 
 
 def parse_timestamp(value: str) -> datetime:
     """RFC 3339 with up to nanoseconds (Go's format), which datetime alone does not read."""
-    m = _TS.match(value.strip())
+    m = _TS.fullmatch(value.strip())
     if not m:
         raise ValueError(f"timestamp {value[:64]!r} is not RFC 3339")
     base, frac, zone = m.groups()
     text = base + "." + (frac or "0")[:6].ljust(6, "0") + ("+00:00" if zone == "Z" else zone)
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(text).astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        parsed = None
+    if parsed is None or parsed < EARLIEST:
+        raise ValueError(f"timestamp {value[:64]!r} is out of range (1970 to 9999)")
+    return parsed
 
 
 def build_event(*, action: str, repository: str, digest: str, media_type: str | None, size: int | None,
@@ -71,8 +78,8 @@ def build_event(*, action: str, repository: str, digest: str, media_type: str | 
 class _Target(BaseModel):
     model_config = ConfigDict(extra="allow")
     mediaType: str | None = Field(default=None, max_length=255)
-    size: int | None = Field(default=None, ge=0)
-    length: int | None = Field(default=None, ge=0)
+    size: int | None = Field(default=None, ge=0, le=2**63 - 1)  # stored as a 64-bit integer
+    length: int | None = Field(default=None, ge=0, le=2**63 - 1)
     digest: str | None = Field(default=None, max_length=160)
     repository: str = Field(min_length=1, max_length=512)
     url: str | None = Field(default=None, max_length=2048)

@@ -285,6 +285,15 @@ def delete_manifest(session: Session, repository: str, reference: str, info: Req
                             detail={"reference": reference})
     tag = None
     if is_digest(reference):
+        parents = session.scalars(
+            select(RegistryManifest.digest)
+            .join(RegistryManifestReference, RegistryManifestReference.manifest_id == RegistryManifest.id)
+            .where(RegistryManifest.repository_id == repo.id, RegistryManifestReference.kind == "manifest",
+                   RegistryManifestReference.digest == manifest.digest)
+            .order_by(RegistryManifest.digest).limit(10)).all()
+        if parents:  # as Distribution: an index never points at nothing; delete the index first
+            raise RegistryError("DENIED", f"manifest {manifest.digest} is referenced by an index in {repository}; "
+                                "delete the index first", status=409, detail={"referenced_by": list(parents)})
         session.execute(delete(RegistryTag).where(RegistryTag.manifest_id == manifest.id))
         session.execute(delete(RegistryManifestReference).where(RegistryManifestReference.manifest_id == manifest.id))
         session.execute(delete(RegistryManifest).where(RegistryManifest.id == manifest.id))

@@ -17,11 +17,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal, authorize, current_principal
+from hullscan.auth.http import api_error
 from hullscan.auth.principal import REGISTRY_WEBHOOK
 from hullscan.auth.projects import find_project_for_repository, get_project
 from hullscan.registry import service
-from hullscan.web.deps import get_session
-from hullscan.registry.notifications import ENVELOPE_MEDIA_TYPE, WebhookError, parse_envelope
+from hullscan.registry.notifications import (
+    ENVELOPE_MEDIA_TYPE,
+    WebhookError,
+    parse_envelope,
+)
+from hullscan.web.deps import IdQuery, get_session
 
 router = APIRouter(tags=["registry"])
 log = logging.getLogger("hullscan.registry.webhook")
@@ -54,7 +59,7 @@ def _secret_matches(header: str | None, secret: str) -> bool:
 
 
 def _problem(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    return api_error(status, message)
 
 
 @router.post("/registry/events", summary="Receive CNCF Distribution notifications")
@@ -115,9 +120,9 @@ def list_events(
     origin: str | None = Query(None, pattern="^(embedded|webhook)$"),
     tag: str | None = Query(None, max_length=128),
     digest: str | None = Query(None, max_length=160),
-    project_id: int | None = Query(None, ge=1),
+    project_id: IdQuery | None = None,
     since: datetime | None = None,
-    before_id: int | None = Query(None, ge=1, description="Page: events older than this id."),
+    before_id: IdQuery | None = None,  # a page: events older than this id
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),

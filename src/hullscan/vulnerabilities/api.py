@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
@@ -19,7 +19,7 @@ from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import notifications, service
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES
-from hullscan.web.deps import get_session, project_or_404
+from hullscan.web.deps import INT64_MAX, IdPath, get_session, project_or_404
 
 router = APIRouter(tags=["vulnerabilities"])
 
@@ -171,7 +171,7 @@ def _vulnerability_or_404(session: Session, vulnerability_id: int) -> tuple[Vuln
 
 
 @router.get("/vulnerabilities/{vulnerability_id}")
-def get_vulnerability(vulnerability_id: int, principal: Principal = Depends(current_principal),
+def get_vulnerability(vulnerability_id: IdPath, principal: Principal = Depends(current_principal),
                       session: Session = Depends(get_session)) -> dict[str, Any]:
     v, project = _vulnerability_or_404(session, vulnerability_id)
     authorize(principal, Action.READ_VULNERABILITIES, project.path)
@@ -193,11 +193,11 @@ class StateChange(BaseModel):
 
 
 class BulkStateChange(StateChange):
-    ids: list[int] = Field(min_length=1, max_length=1000)
+    ids: list[Annotated[int, Field(ge=1, le=INT64_MAX)]] = Field(min_length=1, max_length=1000)
 
 
 @router.post("/vulnerabilities/{vulnerability_id}/state")
-def change_state(vulnerability_id: int, body: StateChange, request: Request, principal: Principal = Depends(current_principal),
+def change_state(vulnerability_id: IdPath, body: StateChange, request: Request, principal: Principal = Depends(current_principal),
                  session: Session = Depends(get_session)) -> dict[str, Any]:
     v, project = _vulnerability_or_404(session, vulnerability_id)
     authorize(principal, Action.TRIAGE_VULNERABILITIES, project.path)
@@ -264,7 +264,7 @@ def list_webhooks(project: str, principal: Principal = Depends(current_principal
 
 
 @router.get("/projects/{project:path}/webhooks/{webhook_id}/deliveries", tags=["notifications"])
-def list_deliveries(project: str, webhook_id: int, principal: Principal = Depends(current_principal),
+def list_deliveries(project: str, webhook_id: IdPath, principal: Principal = Depends(current_principal),
                     session: Session = Depends(get_session)) -> list[dict[str, Any]]:
     """The delivery log: every attempt's outcome, for debugging a receiver."""
     found = project_or_404(session, project)
@@ -279,7 +279,7 @@ def list_deliveries(project: str, webhook_id: int, principal: Principal = Depend
 
 
 @router.delete("/projects/{project:path}/webhooks/{webhook_id}", status_code=204, tags=["notifications"])
-def delete_webhook(project: str, webhook_id: int, request: Request, principal: Principal = Depends(current_principal),
+def delete_webhook(project: str, webhook_id: IdPath, request: Request, principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> None:
     found = project_or_404(session, project)
     authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
+from pydantic import BeforeValidator, Field
 from sqlalchemy.orm import Session
 
 from hullscan.db import Database
 from hullscan.db.models import Project
 from hullscan.settings import Settings
+
+
+INT64_MAX = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def _ascii_digits(value: object) -> object:
+    """Numbers in addresses are ASCII digits only: no `²`, `١`, `+5`, `1_000`, ` 7 ` or `12.0` (pydantic's lax
+    parsing takes some of those, and `int()` takes the Unicode digits)."""
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("must be a whole number written with the digits 0-9")
+    return value
+
+
+# Ids and counts in paths and query strings: ASCII digits, within the database's int64.
+IdPath = Annotated[int, Field(ge=1, le=INT64_MAX), BeforeValidator(_ascii_digits), Path()]
+IdQuery = Annotated[int, Field(ge=1, le=INT64_MAX), BeforeValidator(_ascii_digits), Query()]
+CountQuery = Annotated[int, Field(ge=0, le=INT64_MAX), BeforeValidator(_ascii_digits), Query()]
 
 
 def get_settings(request: Request) -> Settings:

@@ -11,6 +11,7 @@ from hullscan.auth import Action, Principal
 from hullscan.matching.sbom import SbomError, read_sbom
 from hullscan.pipelines.api import artifact_store
 from hullscan.scanner.sbom import write_spdx
+from hullscan.web.deps import IdQuery
 from hullscan.web.ui import queries
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, render
@@ -27,7 +28,7 @@ def images_page(request: Request, project: str, principal: Principal = Depends(u
 
 
 @router.get("/projects/{project:path}/-/images/sbom")
-async def sbom_download(request: Request, project: str, job: int = Query(ge=1),
+async def sbom_download(request: Request, project: str, job: IdQuery,
                         format: str = Query(default="cyclonedx", pattern="^(cyclonedx|spdx)$"),
                         principal: Principal = Depends(ui_principal)) -> Response:
     """The SBOM a scan job stored (CycloneDX as stored, or converted to SPDX 2.3)."""

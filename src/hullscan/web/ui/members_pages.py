@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from hullscan.auth import Action, Principal, Role, is_allowed
 from hullscan.auth import service as auth
 from hullscan.auth.http import audit
+from hullscan.web.deps import IdPath
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 from hullscan.web.ui.settings_pages import settings_page_for
@@ -75,7 +76,7 @@ def create_deploy_token(request: Request, project: str, name: str = Form(max_len
 
 
 @router.post("/projects/{project:path}/-/settings/deploy_tokens/{token_id}/revoke")
-def revoke_deploy_token(request: Request, project: str, token_id: int, principal: Principal = Depends(ui_principal),
+def revoke_deploy_token(request: Request, project: str, token_id: IdPath, principal: Principal = Depends(ui_principal),
                         session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     try:

@@ -11,6 +11,7 @@ from hullscan.auth import Action, Principal
 from hullscan.events import service as events
 from hullscan.events import types as reasons
 from hullscan.pipelines import service as pipelines
+from hullscan.web.deps import IdPath
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, render
 
@@ -38,7 +39,7 @@ def pipelines_page(request: Request, project: str, principal: Principal = Depend
 
 
 @router.get("/projects/{project:path}/-/jobs/{job_id}")
-def job_page(request: Request, project: str, job_id: int, principal: Principal = Depends(ui_principal),
+def job_page(request: Request, project: str, job_id: IdPath, principal: Principal = Depends(ui_principal),
              session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_PROJECT)
     job = pipelines.get_job(session, job_id)

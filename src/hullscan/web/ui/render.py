@@ -159,7 +159,7 @@ class HTMLErrorRoute(APIRoute):
 
 
 def _error_response(request: Request, exc: Exception) -> Response:
-    from hullscan.auth.http import Unauthenticated, sign_in_redirect
+    from hullscan.auth.http import Unauthenticated, hidden_project_message, is_hidden, sign_in_redirect
     from hullscan.auth.projects import ProjectError
     from hullscan.auth.service import AuthError, SignInThrottled
     from hullscan.vulnerabilities.service import VulnerabilityError
@@ -167,6 +167,11 @@ def _error_response(request: Request, exc: Exception) -> Response:
     principal = getattr(request.state, "principal", None)
     if isinstance(exc, Unauthenticated) or isinstance(exc, Forbidden) and exc.principal.is_anonymous:
         return sign_in_redirect(request)
+    anonymous = principal is None or getattr(principal, "is_anonymous", False)
+    if anonymous and isinstance(exc, HTTPException) and exc.status_code == 404:
+        return sign_in_redirect(request)  # as for a private project: anonymous callers learn nothing
+    if isinstance(exc, Forbidden) and is_hidden(request, exc):  # the same page as a missing project's
+        return _error(404, hidden_project_message(request), principal)
     if isinstance(exc, Forbidden):
         return _error(403, f"You are not allowed to do this: {exc}", principal)
     if isinstance(exc, SignInThrottled):

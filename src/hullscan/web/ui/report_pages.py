@@ -14,7 +14,10 @@ from hullscan.auth.http import audit
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import service as vulns
-from hullscan.vulnerabilities.api import csv_stream  # the API's streamed, formula-safe CSV
+from hullscan.vulnerabilities.api import (
+    csv_stream,  # the API's streamed, formula-safe CSV
+)
+from hullscan.web.deps import CountQuery, IdPath
 from hullscan.web.ui import queries
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
@@ -114,7 +117,7 @@ def report_query(
 
 @router.get("/projects/{project:path}/-/security/vulnerability_report")
 def report_page(request: Request, project: str, q: ReportQuery = Depends(report_query),
-                updated: int | None = Query(default=None, ge=0), principal: Principal = Depends(ui_principal),
+                updated: CountQuery | None = None, principal: Principal = Depends(ui_principal),
                 session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
     ctx = dict(project=found, q=q, activities=ACTIVITIES, sorts=SORTS, updated=updated,
@@ -188,7 +191,7 @@ def _vulnerability(session: Session, project: Project, vulnerability_id: int) ->
 
 
 @router.get("/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}")
-def vulnerability_page(request: Request, project: str, vulnerability_id: int,
+def vulnerability_page(request: Request, project: str, vulnerability_id: IdPath,
                        principal: Principal = Depends(ui_principal),
                        session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
@@ -199,7 +202,7 @@ def vulnerability_page(request: Request, project: str, vulnerability_id: int,
 
 
 @router.post("/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/state")
-def vulnerability_state(request: Request, project: str, vulnerability_id: int, state: str = Form(...),
+def vulnerability_state(request: Request, project: str, vulnerability_id: IdPath, state: str = Form(...),
                         dismissal_reason: str | None = Form(default=None), comment: str | None = Form(default=None),
                         principal: Principal = Depends(ui_principal),
                         session: Session = Depends(ui_session)) -> Response:

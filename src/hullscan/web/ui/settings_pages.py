@@ -17,6 +17,7 @@ from hullscan.auth.http import audit
 from hullscan.auth.projects import update_project_settings
 from hullscan.db.models import Project
 from hullscan.vulnerabilities import notifications
+from hullscan.web.deps import CountQuery, IdPath, IdQuery
 from hullscan.web.ui import queries
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
@@ -27,7 +28,7 @@ _sync_lock = threading.Lock()
 
 
 @router.get("/projects/{project:path}/-/settings")
-def settings_page(request: Request, project: str, saved: int | None = Query(default=None),
+def settings_page(request: Request, project: str, saved: CountQuery | None = None,
                   principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     return settings_page_for(request, session, found, saved=bool(saved))
@@ -62,7 +63,7 @@ def add_webhook(request: Request, project: str, url: str = Form(max_length=2048)
 
 
 @router.post("/projects/{project:path}/-/settings/webhooks/{webhook_id}/delete")
-def remove_webhook(request: Request, project: str, webhook_id: int, principal: Principal = Depends(ui_principal),
+def remove_webhook(request: Request, project: str, webhook_id: IdPath, principal: Principal = Depends(ui_principal),
                    session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     if not notifications.delete_webhook(session, found.id, webhook_id):
@@ -173,7 +174,7 @@ def block_user(request: Request, username: str, change: str, principal: Principa
 
 @router.get("/admin/audit_events")
 def audit_page(request: Request, action: str | None = Query(default=None, max_length=64),
-               before_id: int | None = Query(default=None, ge=1), principal: Principal = Depends(ui_principal),
+               before_id: IdQuery | None = None, principal: Principal = Depends(ui_principal),
                session: Session = Depends(ui_session)) -> Response:
     """The audit log, newest first, 100 a page (GitLab's Admin → Monitoring → Audit events)."""
     from hullscan.auth import service as auth

@@ -17,6 +17,7 @@ from hullscan.auth.credentials import PasswordPolicyError
 from hullscan.auth.http import SESSION_COOKIE, audit, client_ip
 from hullscan.auth.principal import Kind, Scope
 from hullscan.db.models.auth import User
+from hullscan.web.deps import IdPath
 from hullscan.web.ui.deps import ui_principal, ui_session
 from hullscan.web.ui.members_pages import expiry
 from hullscan.web.ui.render import HTMLErrorRoute, render
@@ -66,7 +67,7 @@ def create_token(request: Request, name: str = Form(max_length=255), scopes: lis
 
 
 @router.post(f"{PAGE}/personal_access_tokens/{{token_id}}/revoke")
-def revoke_token(request: Request, token_id: int, principal: Principal = Depends(ui_principal),
+def revoke_token(request: Request, token_id: IdPath, principal: Principal = Depends(ui_principal),
                  session: Session = Depends(ui_session)) -> Response:
     user = _user(session, principal)
     try:
