@@ -52,6 +52,9 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=1024 * 1024,
+        # uvicorn's default trusts X-Forwarded-For from 127.0.0.1; hullscan trusts only the configured proxies.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or [],
     )
 
 

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8080, description="Port `serve` listens on (registry, API, UI and health on one port).")
     public_url: str | None = Field(default=None, description="Base URL clients reach us at (registry host).")
+    forwarded_allow_ips: str = Field(
+        default="", description="Proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or "
+        "networks, \"*\" for any). Empty: none, not even loopback, so a client can never choose its audited address.")
     log_level: str = Field(default="INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR.")
     log_json: bool = Field(default=True, description="Log one JSON object per line; false: plain text.")
 

@@ -216,3 +216,67 @@ def test_numbers_are_validated_at_the_edge_with_one_error_shape(app_client: Any)
         quoted = httpx.URL("/" + n).raw_path.decode()[1:]
         r = client.get(f"/projects/team/app/-/jobs/{quoted}", headers=admin)
         assert r.status_code < 500, (n, r.status_code)
+
+
+def _csrf(page: httpx.Response) -> str:
+    import re
+
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text[:300]
+    return found.group(1)
+
+
+def test_csrf_tokens_are_bound_to_the_sign_in_session(app_client: Any, migrated_settings: Settings) -> None:
+    from hullscan.web.app import create_app
+
+    client, db = app_client
+    _user_token(db, "victim")
+    _user_token(db, "mallory")
+    # the anonymous token from the sign-in page is no token once signed in
+    before = _csrf(client.get("/users/sign_in"))
+    assert sign_in(client, "victim", "victim-password-1").status_code == 303
+    r = client.post("/user_settings/personal_access_tokens", data={"name": "t", "scopes": "read_api",
+                                                                   "csrf_token": before})
+    assert r.status_code == 403, r.status_code
+    mine = _csrf(client.get("/user_settings"))
+    r = client.post("/user_settings/personal_access_tokens", data={"name": "t", "scopes": "read_api", "csrf_token": mine})
+    assert r.status_code in (200, 201, 303), r.text[:300]
+    # mallory's own cookie and token, tossed into the victim's browser, do not pass with the victim's session
+    attacker = TestClient(create_app(migrated_settings), follow_redirects=False)
+    assert sign_in(attacker, "mallory", "mallory-password-1").status_code == 303
+    token = _csrf(attacker.get("/user_settings"))
+    client.cookies.set("hullscan_csrf", attacker.cookies["hullscan_csrf"])
+    r = client.post("/user_settings/personal_access_tokens", data={"name": "x", "scopes": "read_api", "csrf_token": token})
+    assert r.status_code == 403
+    # non-ASCII tokens are refused like any other wrong token, not a 500
+    for bad in ("é", "\u0000", "ﬀ" * 40):
+        r = client.post("/user_settings/personal_access_tokens", data={"name": "x", "csrf_token": bad})
+        assert r.status_code == 403, (bad, r.status_code)
+        r = client.post("/user_settings/personal_access_tokens", data={"name": "x"},
+                        headers={"X-CSRF-Token": bad.encode()})
+        assert r.status_code == 403, (bad, r.status_code)
+    assert client.post("/users/sign_out", data={"csrf_token": "é"}).status_code == 403
+
+
+def _audited_address(server: HullscanServer) -> str:
+    with httpx.Client(base_url=server.url, timeout=60) as anyone:
+        r = anyone.get("/api/v1/user", auth=("nobody", "wrong-password-1"),
+                       headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
+        assert r.status_code == 401
+    with server.client() as admin:
+        events = admin.get("/api/v1/audit_events", params={"action": "sign_in_failed"}).json()
+    return events[0]["client_ip"]
+
+
+def test_forwarded_headers_are_believed_only_from_configured_proxies(tmp_path: Any) -> None:
+    """By default not even loopback may set the client address (uvicorn's own default trusts 127.0.0.1)."""
+    server = HullscanServer(tmp_path / "plain").start()
+    try:
+        assert _audited_address(server) == "127.0.0.1"
+    finally:
+        server.stop()
+    server = HullscanServer(tmp_path / "proxied", env={"HULLSCAN_FORWARDED_ALLOW_IPS": "127.0.0.1"}).start()
+    try:
+        assert _audited_address(server) == "203.0.113.9"
+    finally:
+        server.stop()

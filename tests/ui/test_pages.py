@@ -219,10 +219,15 @@ def test_errors_and_denials_are_clear_pages(client, db) -> None:
         auth.create_user(s, "outsider", "outsider-password")
     other = TestClient(client.app, follow_redirects=False)
     assert sign_in(other, "outsider", "outsider-password").status_code == 303
-    for url in [REGISTRY, "/projects/group/app/-/settings", "/admin/advisories", "/admin/runners",
-                "/projects/group/app/-/images", "/projects/group/app/-/pipelines"]:
+    for url in ["/admin/advisories", "/admin/runners"]:
         r = other.get(url)
         assert r.status_code == 403 and "not allowed" in r.text and "outsider" in r.text, url
+    # a project one is not a member of is not there at all (GitLab's 404), exactly as a missing one
+    for url in [REGISTRY, "/projects/group/app/-/settings", "/projects/group/app/-/images",
+                "/projects/group/app/-/pipelines"]:
+        r = other.get(url)
+        assert r.status_code == 404 and "There is no project &#39;group/app&#39;" in r.text, url
+        assert "outsider" in r.text, url
     listing = other.get("/projects")
     assert listing.status_code == 200 and "group/app" not in listing.text  # only the projects one is a member of
     anonymous = TestClient(client.app, follow_redirects=False)

@@ -1,7 +1,8 @@
 """Security headers and CSRF protection for the server-rendered UI.
 
-CSRF uses a signed double-submit cookie: the cookie holds `<token>.<hmac(secret, token)>`, every form sends the
-token back in `csrf_token` (or the `X-CSRF-Token` header for scripts), and an unsafe request to a UI path is
+CSRF uses a signed double-submit cookie bound to the sign-in session: the cookie holds
+`<token>.<hmac(secret, token | digest of the session cookie)>`, so a token minted for one session (an attacker's
+own, or the anonymous one before sign-in) is no token in another. Every form sends the token back in `csrf_token` (or the `X-CSRF-Token` header for scripts), and an unsafe request to a UI path is
 refused unless both agree and the signature is ours. The check sits in middleware so a form that forgets it
 cannot slip through. The REST API (`/api/`), the registry (`/v2/`) and health (`/-/`) authenticate by token,
 not cookie, and are left alone.
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hullscan.auth.http import SESSION_COOKIE
 from hullscan.auth.keys import setting_or_file_key
 
 CSRF_COOKIE = "hullscan_csrf"
@@ -48,21 +50,26 @@ def load_secret(data_dir: Path, setting: Any = None) -> bytes:
     return setting_or_file_key(setting, data_dir / "ui-secret.key")
 
 
-def sign(secret: bytes, token: str) -> str:
-    return hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()
+def sign(secret: bytes, token: str, session: str = "") -> str:
+    """The signature binding `token` to the sign-in `session` (its digest; "" for none)."""
+    return hmac.new(secret, f"{token}|{session}".encode(), hashlib.sha256).hexdigest()
 
 
-def verified_token(secret: bytes, cookie_value: str | None) -> str | None:
-    """The token of a cookie we signed, or None for a missing or forged one."""
-    if not cookie_value or "." not in cookie_value or len(cookie_value) > 200:
+def session_binding(session_cookie: str | None) -> str:
+    return hashlib.sha256(session_cookie.encode()).hexdigest() if session_cookie else ""
+
+
+def verified_token(secret: bytes, cookie_value: str | None, session: str = "") -> str | None:
+    """The token of a cookie we signed for this session, or None for a missing, forged or foreign one."""
+    if not cookie_value or "." not in cookie_value or len(cookie_value) > 200 or not cookie_value.isascii():
         return None
     token, _, signature = cookie_value.partition(".")
-    if not token or not hmac.compare_digest(sign(secret, token), signature):
+    if not token or not hmac.compare_digest(sign(secret, token, session), signature):
         return None
     return token
 
 
-def _cookie(scope: Scope) -> str | None:
+def _cookie(scope: Scope, wanted: str = CSRF_COOKIE) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"cookie":
             jar = SimpleCookie()
@@ -70,8 +77,8 @@ def _cookie(scope: Scope) -> str | None:
                 jar.load(value.decode("latin-1"))
             except Exception:  # noqa: BLE001 - a malformed cookie header is simply no cookie
                 continue
-            if CSRF_COOKIE in jar:
-                return jar[CSRF_COOKIE].value
+            if wanted in jar:
+                return jar[wanted].value
     return None
 
 
@@ -110,11 +117,12 @@ class UISecurityMiddleware:
             await self.app(scope, receive, send)
             return
         ui = is_ui_path(path)
-        token = verified_token(self.secret, _cookie(scope)) if ui else None
+        binding = session_binding(_cookie(scope, SESSION_COOKIE)) if ui else ""
+        token = verified_token(self.secret, _cookie(scope), binding) if ui else None
         new_cookie = None
         if ui and token is None:
             token = secrets.token_urlsafe(24)
-            new_cookie = f"{token}.{sign(self.secret, token)}"
+            new_cookie = f"{token}.{sign(self.secret, token, binding)}"
         if ui:
             scope.setdefault("state", {})["csrf_token"] = token
 
@@ -134,7 +142,8 @@ class UISecurityMiddleware:
             if not ok:
                 await _plain(send_with_headers, 413, "The form is too large.")
                 return
-            if new_cookie is not None or not hmac.compare_digest(self._submitted(scope, body), token or ""):
+            submitted = self._submitted(scope, body).encode("utf-8", "replace")  # bytes: any text compares
+            if new_cookie is not None or not hmac.compare_digest(submitted, (token or "").encode()):
                 await _plain(send_with_headers, 403,
                              "This form expired or was not sent from a hullscan page (CSRF check failed). "
                              "Go back, reload the page and try again.")
