@@ -217,9 +217,10 @@ def test_ui_sessions_cookie_flags_sign_out_and_open_redirects(app_client: Any, m
     replay = TestClient(client.app, follow_redirects=False, cookies={"hullscan_session": session_value})
     assert replay.get("/projects").headers["location"].startswith("/users/sign_in")
     # return_to never leaves the site
-    page = client.get("/users/sign_in")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        client.cookies.delete("hullscan_session")  # a CSRF token belongs to one sign-in session: start afresh
+        page = client.get("/users/sign_in")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
         r = client.post("/users/sign_in", data={"username": ADMIN_USER, "password": ADMIN_PASSWORD,
                                                 "csrf_token": csrf, "return_to": target})
         assert r.headers["location"] == "/projects", target
