@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     advisories_sync_interval: int = Field(default=6 * 3600, description="Seconds between scheduled syncs; 0 disables.")
     advisories_sync_initial_delay: int = Field(default=120, description="Seconds after `serve` starts before the first sync.")
     advisories_sources: list[str] = Field(
-        default=["osv", "alpine", "debian", "ubuntu", "kev", "epss", "nvd"], description="Sources `sync` runs by default."
+        default=["osv", "alpine", "wolfi", "chainguard", "redhat", "debian", "ubuntu", "kev", "epss", "nvd"], description="Sources `sync` runs by default."
     )
     advisories_osv_base_url: str = Field(
         default="https://osv-vulnerabilities.storage.googleapis.com", description="Where OSV exports are downloaded.")
@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     advisories_alpine_url: str = Field(default="https://secdb.alpinelinux.org", description="Alpine secdb base URL.")
     advisories_alpine_branches: list[str] = Field(
         default=["v3.18", "v3.19", "v3.20", "v3.21", "edge"], description="Alpine branches the `alpine` source syncs.")
+    advisories_wolfi_url: str = Field(default="https://packages.wolfi.dev/os/security.json",
+                                      description="Wolfi secdb (`wolfi` source).")
+    advisories_chainguard_url: str = Field(default="https://packages.cgr.dev/chainguard/security.json",
+                                           description="Chainguard OS secdb (`chainguard` source).")
+    advisories_redhat_vex_url: str = Field(
+        default="https://security.access.redhat.com/data/csaf/v2/vex",
+        description="Red Hat CSAF VEX folder (`redhat` source: archive_latest.txt, changes.csv, <year>/cve-*.json).")
     advisories_debian_tracker_url: str = Field(
         default="https://security-tracker.debian.org/tracker/data/json", description="Debian security tracker JSON.")
     advisories_ubuntu_oval_url: str = Field(

@@ -13,6 +13,7 @@ import gc
 import io
 import json
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -28,9 +29,9 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hullscan.advisories.fetch import download, get_bytes
+from hullscan.advisories.fetch import FetchError, download, get_bytes
 from hullscan.advisories.normalize import normalize_name
-from hullscan.advisories.parsers import alpine, cve, debian, enrichment, osv, ubuntu
+from hullscan.advisories.parsers import alpine, cve, debian, enrichment, osv, redhat, ubuntu
 from hullscan.advisories.parsers.base import Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
 from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
@@ -52,7 +53,8 @@ __all__ = [
 log = logging.getLogger("hullscan.advisories")
 Progress = Callable[[str, int, int | None], None]  # (source, advanced by, total if known)
 
-FORMATS = ("osv", "alpine", "debian-list", "debian-json", "ubuntu-oval", "kev", "epss", "cve", "nvd")
+FORMATS = ("osv", "alpine", "wolfi", "chainguard", "redhat-vex", "debian-list", "debian-json", "ubuntu-oval", "kev",
+           "epss", "cve", "nvd")
 CVE_FEEDS = ("cve", "nvd")  # formats that give CVE severities (docs/severity.md), not affected packages
 
 
@@ -188,17 +190,25 @@ def detect_format(path: Path) -> str:
             return "alpine"  # <branch>/<repo>.json
         if any((path / repo).is_file() for repo in ("main.json", "community.json")):
             return "alpine"
+        first_vex = next(path.rglob("cve-*.json"), None)
+        if first_vex is not None and b'"csaf_vex"' in _head(first_vex):
+            return "redhat-vex"
         first_cve = next(path.rglob("CVE-*.json"), None)  # a cvelistV5 checkout, or NVD files one per CVE
         if first_cve is not None and (feed := cve.looks_like(_head(first_cve))):
             return feed
         return "osv"
     if name.endswith((".xml", ".xml.bz2")):
         return "ubuntu-oval"
+    if name.endswith(".tar.zst"):
+        return "redhat-vex"  # Red Hat's VEX archive (csaf_vex_<date>.tar.zst)
     if name.endswith((".csv", ".csv.gz")):
         return "epss"
     if name.endswith((".zip", ".jsonl", ".jsonl.gz", ".ndjson", ".json.gz", ".json")):
-        if feed := cve.looks_like(_head(path)):
+        head = _head(path)
+        if feed := cve.looks_like(head):
             return feed
+        if b'"csaf_vex"' in head:
+            return "redhat-vex"
     if name.endswith((".zip", ".jsonl", ".jsonl.gz", ".ndjson")):
         return "osv"
     with path.open("rb") as fh:
@@ -210,6 +220,10 @@ def detect_format(path: Path) -> str:
         if b'"catalogVersion"' in head or b'"vulnerabilities"' in head and b'"cveID"' in head:
             return "kev"
         if b'"distroversion"' in head or b'"secfixes"' in head or b'"apkurl"' in head:
+            if b"packages.wolfi.dev" in head:
+                return "wolfi"
+            if b"cgr.dev" in head:
+                return "chainguard"
             return "alpine"
         if b'"releases"' in head and b'"CVE-' in head:
             return "debian-json"
@@ -227,6 +241,10 @@ def _default_source(fmt: str, path: Path) -> str:
         return f"debian-{path.parent.name.lower()}" if path.parent.name in ("DSA", "DLA", "DTSA") else f"debian-{stem}"
     if fmt == "ubuntu-oval":
         return f"ubuntu-oval:{path.name.split('.')[2] if path.name.count('.') > 2 else stem}"
+    if fmt in alpine.SECDB_FEEDS:
+        return alpine.SECDB_FEEDS[fmt].source
+    if fmt == "redhat-vex":
+        return "redhat-vex"
     return {"alpine": "alpine-secdb", "debian-json": "debian-tracker", "kev": "kev", "epss": "epss", "cve": "cve",
             "nvd": "nvd"}[fmt]
 
@@ -245,6 +263,10 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
         return (lambda t: osv.iter_path(path, t)), None
     if fmt == "alpine":
         return (lambda t: alpine.iter_documents(alpine.read_tree(path), t)), None
+    if fmt in alpine.SECDB_FEEDS:
+        return (lambda t: alpine.iter_documents(alpine.read_tree(path), t, alpine.SECDB_FEEDS[fmt])), None
+    if fmt == "redhat-vex":
+        return (lambda t: redhat.iter_documents(_vex_documents(path), t)), None
     if fmt == "debian-list":
         def produce_list(t: Tally) -> Iterator[Parsed]:
             with path.open("rb") as fh:
@@ -269,13 +291,40 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
 
 
+def _vex_documents(path: Path) -> Iterator[tuple[str, bytes]]:
+    """VEX documents of a folder, one file or a `.tar.zst` archive (streamed: the archive holds every CVE)."""
+    import tarfile
+
+    if path.is_dir():
+        for file in sorted(path.rglob("*.json")):
+            yield str(file), file.read_bytes()[: redhat.MAX_RECORD_BYTES + 1]
+        return
+    if not path.name.endswith(".tar.zst"):
+        with path.open("rb") as fh:
+            yield path.name, fh.read(redhat.MAX_RECORD_BYTES + 1)
+        return
+    import zstandard
+
+    with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream, \
+            tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile() or not member.name.endswith(".json"):
+                continue
+            if member.size > redhat.MAX_RECORD_BYTES:
+                yield member.name, b"x" * (redhat.MAX_RECORD_BYTES + 1)  # counted as too large, not read
+                continue
+            fh = tar.extractfile(member)
+            if fh is not None:
+                yield member.name, fh.read()
+
+
 def _import_targets(path: Path) -> list[tuple[str, Path]]:
     """What to import from a path; a folder mixing formats (like ../shared/advisories) is split up."""
     if path.is_file():
         return [(detect_format(path), path)]
     direct = detect_format(path)
-    if direct == "alpine":
-        return [("alpine", path)]
+    if direct in ("alpine", "redhat-vex", *CVE_FEEDS):  # one source spread over many files
+        return [(direct, path)]
     children = sorted(path.iterdir())
     if children and all(c.is_file() and c.suffix == ".json" for c in children) and \
             all(detect_format(c) == "osv" for c in children):
@@ -475,6 +524,61 @@ def _stamp(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
 
 
+def _redhat_sync(db: Database, settings: Settings, client: httpx.Client, progress: Progress | None) -> SourceResult:
+    """Red Hat CSAF VEX: the whole archive (`archive_latest.txt` names it) the first time or after many changes,
+    then only the documents `changes.csv` lists as changed since the cursor."""
+    name, base = "redhat-vex", settings.advisories_redhat_vex_url.rstrip("/")
+    with db.session() as s:
+        state = s.get(AdvisorySourceState, name)
+        cursor = state.cursor if state and state.last_success_at else None
+    tmp = Path(tempfile.mkdtemp(prefix="vex-", dir=_tmp_dir(settings)))
+    try:
+        try:
+            changes = download(client, f"{base}/changes.csv", tmp, settings.advisories_http_retries)
+            changed, newest = _read_changes_csv(changes, cursor)
+            if cursor is not None and len(changed) <= settings.advisories_osv_incremental_max:
+                fetched = []
+                for doc_path in changed:
+                    fetched.append((doc_path, get_bytes(client, f"{base}/{doc_path}", settings.advisories_http_retries)))
+                    if progress:
+                        progress(name, 1, len(changed))
+                return _run(db, name, "redhat-vex", base, lambda t: redhat.iter_documents(iter(fetched), t),
+                            snapshot=False, cursor=lambda: newest or cursor)
+            archive_name = get_bytes(client, f"{base}/archive_latest.txt", settings.advisories_http_retries)
+            archive_name = archive_name.decode("utf-8", "replace").strip()
+            if not re.fullmatch(r"[\w.-]+\.tar\.zst", archive_name):
+                raise FetchError(f"archive_latest.txt names {archive_name[:80]!r}, not a .tar.zst")
+            archive = download(client, f"{base}/{archive_name}", tmp, settings.advisories_http_retries)
+            archive = archive.rename(tmp / archive_name)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            with db.session() as s:
+                record_state(s, name, "redhat-vex", base, Tally(), None, error)
+            return SourceResult(name, False, error)
+        return _run(db, name, "redhat-vex", base, lambda t: redhat.iter_documents(_vex_documents(archive), t),
+                    cursor=lambda: newest or cursor, progress=progress)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_changes_csv(path: Path, cursor: str | None) -> tuple[list[str], str | None]:
+    """Red Hat's `changes.csv` (`"<year>/cve-….json","<ISO time>"`): paths changed after `cursor`, newest time."""
+    changed: list[str] = []
+    newest: str | None = None
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        for row in csv.reader(fh):
+            if len(row) < 2:
+                continue
+            doc_path, stamp = row[0].strip(), row[1].strip()
+            if not re.fullmatch(r"\d{4}/cve-\d{4}-\d+\.json", doc_path) or not stamp[:4].isdigit():
+                continue
+            if newest is None or stamp > newest:
+                newest = stamp
+            if cursor is None or stamp > cursor:
+                changed.append(doc_path)
+    return list(dict.fromkeys(changed)), newest
+
+
 def _nvd_sync(db: Database, settings: Settings, client: httpx.Client, progress: Progress | None) -> SourceResult:
     """NVD CVE API 2.0: every page the first time, then only CVEs modified since the last success
     (`lastModStartDate`/`lastModEndDate` windows of at most 120 days), pages fetched to files, then parsed."""
@@ -610,13 +714,19 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
             elif kind == "epss":
                 results.append(_download_source(db, settings, client, "epss", "epss", [settings.advisories_epss_url],
                                                 progress))
+            elif kind in alpine.SECDB_FEEDS:
+                url = getattr(settings, f"advisories_{kind}_url")
+                results.append(_download_source(db, settings, client, alpine.SECDB_FEEDS[kind].source, kind, [url],
+                                                progress))
             elif kind == "nvd":
                 results.append(_nvd_sync(db, settings, client, progress))
+            elif kind == "redhat":
+                results.append(_redhat_sync(db, settings, client, progress))
             elif kind == "cve":
                 results.append(_cve_sync(db, settings, client, progress))
             else:
                 results.append(SourceResult(kind, False, f"unknown source {kind!r}; known: osv, osv:<ecosystem>, "
-                                                          "alpine, debian, ubuntu, kev, epss, nvd, cve"))
+                                                          "alpine, wolfi, chainguard, redhat, debian, ubuntu, kev, epss, nvd, cve"))
     return results
 
 
