@@ -46,6 +46,10 @@ class PackageKind:
     ecosystem: str | None  # advisory ecosystem of a language kind; None: the image's distribution decides
     scheme: str  # version scheme (`hullscan.versions`)
     namespace_sep: str = "/"  # how the advisory name joins purl namespace and name (Maven `group:artifact`)
+    # OS kinds: which name and version distro advisories key a package by. deb/apk advisories name SOURCE
+    # packages (DSA, secdb); rpm advisories (ALSA, RLSA, RHSA, ALAS, SUSE, ...) list BINARY packages, each with
+    # its own fixed version (npm built from nodejs has npm's version), so an rpm is looked up by its own name.
+    keyed_by: str = "source"
 
     @property
     def purl_type(self) -> str:
@@ -59,7 +63,7 @@ class PackageKind:
 PACKAGE_KINDS: tuple[PackageKind, ...] = (
     PackageKind("deb", ("deb",), "debian", None, "deb"),
     PackageKind("apk", ("apk",), "alpine", None, "apk"),
-    PackageKind("rpm", ("rpm",), "redhat", None, "rpm"),
+    PackageKind("rpm", ("rpm",), "redhat", None, "rpm", keyed_by="binary"),
     PackageKind("python", ("pypi",), "python-pkg", "PyPI", "pypi"),
     PackageKind("npm", ("npm",), "node-pkg", "npm", "npm"),
     PackageKind("go", ("golang",), "gobinary", "Go", "go"),
@@ -404,3 +408,54 @@ def os_ecosystem(family: str, version: str, repository_release: str | None = Non
         raise UnsupportedRelease(f"ubuntu release {version!r}")
     canonical = eco.release(release)
     return f"{eco.name}:{canonical}" if canonical else eco.name
+
+
+# --- modular rpms -----------------------------------------------------------------------------------------
+# A package built in a module stream carries the label `module:stream:version:context` (rpm's MODULARITYLABEL,
+# `Package.properties["modularitylabel"]`). Advisories of one stream must not apply to another (a nodejs:20 fix
+# says nothing about a nodejs:18 install), and not to the distribution's non-modular package of the same name.
+# The store therefore keys modular entries `module:stream::name`, as Red Hat's data does; AlmaLinux/Rocky OSV
+# records name them plainly and give the stream only in the summary ("Moderate: nodejs:18 security update") and
+# a `.module_el9...`/`.module+el9...` release, which `advisory_package_names` turns into the same key.
+
+_MODULE_TOKEN = re.compile(r"(?<![\w.+:-])([A-Za-z0-9][\w.+-]{0,99}):([A-Za-z0-9][\w.+-]{0,99})(?![\w.+:-])")
+_MODULAR_RELEASE = re.compile(r"[.+]module[_+.]")
+MAX_SUMMARY = 512  # characters of a summary searched for module streams
+
+
+def module_stream(label: str | None) -> str | None:
+    """`nodejs:18:9040020240807144226:rhel9` → `nodejs:18`; None for a package built outside a module."""
+    if not label:
+        return None
+    module, _, rest = label.partition(":")
+    stream = rest.split(":", 1)[0]
+    return f"{module}:{stream}" if module and stream else None
+
+
+def modular_name(stream: str, name: str) -> str:
+    """The store key of a package built in a module stream (`nodejs:18::npm`)."""
+    return f"{stream}::{name}"
+
+
+def summary_streams(summary: str | None) -> list[str]:
+    """Module streams an advisory summary names: "Important: nodejs:18 security update" → [`nodejs:18`]."""
+    if not summary:
+        return []
+    return list(dict.fromkeys(f"{m}:{s}" for m, s in _MODULE_TOKEN.findall(summary[:MAX_SUMMARY])))
+
+
+def is_modular_version(version: str) -> bool:
+    """An rpm EVR built in a module (`3:10.3.39-1.module_el8.8.0+3609+204d4ab0`, `0:3.3.1-2.module+el9.4.0+...`)."""
+    return bool(_MODULAR_RELEASE.search(version.rpartition("-")[2]))
+
+
+def advisory_package_names(ecosystem_name: str, name: str, summary: str | None, fixed: list[str]) -> list[str]:
+    """The package names an rpm advisory entry is stored under: `stream::name` for each stream its summary
+    names when its fixes are modular builds, else the name as written (also for every non-rpm ecosystem)."""
+    if not isinstance(name, str) or "::" in name:
+        return [name]
+    row = _ECOSYSTEM_BY_KEY.get(ecosystem_name.split(":", 1)[0].strip().lower())
+    if row is None or row.scheme != "rpm" or not any(is_modular_version(v) for v in fixed):
+        return [name]
+    streams = summary_streams(summary)
+    return [modular_name(s, name) for s in streams] or [name]

@@ -60,8 +60,8 @@ def _purl_name(text: str) -> str | None:
 
 def os_version_of(pkg: Package) -> str:
     """The version compared against distro advisories: the source version for deb/apk (what DSA/secdb
-    fixed versions name), the binary EVR for rpm (whose advisories list binary packages)."""
-    if pkg.type == "rpm":
+    fixed versions name), the binary EVR with its epoch for rpm (whose advisories list binary packages)."""
+    if table.KINDS[pkg.type].keyed_by == "binary":
         version = pkg.version
         epoch = pkg.properties.get("epoch") if pkg.properties else None
         if epoch and epoch != "0" and ":" not in version:
@@ -71,16 +71,12 @@ def os_version_of(pkg: Package) -> str:
 
 
 def os_lookup_names(pkg: Package) -> list[str]:
-    """Package keys of an OS package: source name (binary names too for rpm, whose advisories list them);
-    modular rpms only under their `module:stream::name` key."""
-    if pkg.type == "rpm":
-        label = (pkg.properties or {}).get("modularity_label") or (pkg.properties or {}).get("modularitylabel")
-        if label:
-            parts = label.split(":")
-            if len(parts) >= 2:
-                return [f"{parts[0]}:{parts[1]}::{pkg.name}"]
-        names = [pkg.name]
-        if pkg.source_name and pkg.source_name != pkg.name:
-            names.append(pkg.source_name)
-        return names
+    """Package keys of an OS package: the name its advisories use (source for deb/apk, binary for rpm); a
+    package built in a module stream only under `module:stream::name`, so other streams' advisories and the
+    non-modular package's never apply to it."""
+    kind = table.KINDS[pkg.type]
+    if kind.keyed_by == "binary":
+        props = pkg.properties or {}
+        stream = table.module_stream(props.get("modularitylabel") or props.get("modularity_label"))
+        return [table.modular_name(stream, pkg.name) if stream else pkg.name]
     return [pkg.source_name or pkg.name]

@@ -22,6 +22,7 @@ from hullscan.advisories.parsers.base import (
     range_event,
 )
 from hullscan.advisories.types import Advisory, AffectedRange
+from hullscan.ecosystems import advisory_package_names
 
 
 class CorruptArchive(ValueError):
@@ -91,18 +92,21 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
         has_fix = any(ev.kind == "fixed" for r in ranges for ev in r.events)
         eco_specific = entry.get("ecosystem_specific") if isinstance(entry.get("ecosystem_specific"), dict) else {}
         pkg_sev = eco_specific.get("urgency") or eco_specific.get("severity")
-        item = make_affected(
-            tally,
-            adv_id,
-            str(pkg.get("ecosystem", "")),
-            pkg.get("name", ""),
-            ranges,
-            entry.get("versions") if isinstance(entry.get("versions"), list) else [],
-            "fixed" if has_fix else "unfixed",
-            pkg_sev if isinstance(pkg_sev, str) else None,
-        )
-        if item is not None:
-            affected.append(item)
+        fixed = [ev.version for r in ranges for ev in r.events if ev.kind == "fixed"]
+        # modular rpms: stored under `module:stream::name` (the stream is named in the summary only)
+        for name in advisory_package_names(str(pkg.get("ecosystem", "")), pkg.get("name", ""), advisory.summary, fixed):
+            item = make_affected(
+                tally,
+                adv_id,
+                str(pkg.get("ecosystem", "")),
+                name,
+                ranges,
+                entry.get("versions") if isinstance(entry.get("versions"), list) else [],
+                "fixed" if has_fix else "unfixed",
+                pkg_sev if isinstance(pkg_sev, str) else None,
+            )
+            if item is not None:
+                affected.append(item)
     return Parsed(advisory, affected)
 
 

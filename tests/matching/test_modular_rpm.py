@@ -1,0 +1,155 @@
+"""Modular rpms against real AlmaLinux OSV records, imported with the real importer into the real store.
+
+AlmaLinux/Rocky OSV names modular packages plainly (`nodejs`, `npm`) and gives the stream only in the summary
+and the `.module_el9…` release; the import stores them under `nodejs:18::nodejs` (as Red Hat data keys them),
+and an installed package with a modularity label is looked up only under its stream's key. So: advisories of
+the installed stream match, other streams' and the non-modular package's do not, npm is compared with npm's
+own fixed version, and epochs count.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hullscan.advisories.parsers.base import Tally
+from hullscan.advisories.parsers.osv import parse_record
+from hullscan.advisories.service import SqlAdvisoryStore, import_path
+from hullscan.db import Database
+from hullscan.ecosystems import (
+    advisory_package_names,
+    is_modular_version,
+    module_stream,
+    summary_streams,
+)
+from hullscan.matching import match
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
+from hullscan.settings import Settings
+from tests.conftest import data_path
+
+RECORDS = "modular-rpm"
+NODE18 = "nodejs:18:9040020240807144226:rhel9"
+
+
+def _rpm(name: str, version: str, *, epoch: str | None = "1", label: str | None = NODE18,
+         source: str = "nodejs", arch: str = "x86_64") -> Package:
+    props = {"release": version.rpartition("-")[2]}
+    if epoch is not None:
+        props["epoch"] = epoch
+    if label:
+        props["modularitylabel"] = label
+    return Package(name=name, version=version, type="rpm", source_name=source, arch=arch, properties=props)
+
+
+def _findings(store: SqlAdvisoryStore, *packages: Package) -> set[tuple[str, str, str, tuple[str, ...]]]:
+    inventory = Inventory(ImageInfo(name="alma"), OperatingSystem("almalinux", "9.4"), list(packages))
+    result = match(inventory, store)
+    return {(f.package.name, f.package.version, f.vulnerability_id, tuple(f.fixed_versions)) for f in result.findings}
+
+
+@pytest.fixture
+def store(migrated_settings: Settings) -> Iterator[SqlAdvisoryStore]:
+    db = Database(migrated_settings)
+    try:
+        results = import_path(db, migrated_settings, str(data_path(RECORDS, "almalinux9")))
+        assert results and all(r.ok for r in results), results
+        with db.session() as session:
+            yield SqlAdvisoryStore(session)
+    finally:
+        db.dispose()
+
+
+def _ids(found: set[tuple[str, str, str, tuple[str, ...]]], package: str) -> dict[str, tuple[str, ...]]:
+    return {ident: fixed for name, _, ident, fixed in found if name == package}
+
+
+def test_installed_stream_matches_and_other_streams_do_not(store: SqlAdvisoryStore) -> None:
+    found = _findings(
+        store,
+        _rpm("nodejs", "1:18.20.2-2.module_el9.4.0+99+a01f7676"),
+        _rpm("npm", "1:10.5.0-1.18.20.2.2.module_el9.4.0+99+a01f7676"),
+    )
+    # ALSA-2024:6147 (nodejs:18, fixed 18.20.4) applies; ALSA-2024:2779 is already installed;
+    # ALSA-2024:5815 (nodejs:20), ALSA-2025:1613 (nodejs:22), ALSA-2024:2910 (non-modular) never apply.
+    assert _ids(found, "nodejs") == {"ALSA-2024:6147": ("1:18.20.4-1.module_el9.4.0+112+bb28ff81",)}, found
+    # npm is compared with, and reported with, npm's own fixed version, not nodejs's
+    assert _ids(found, "npm") == {"ALSA-2024:6147": ("1:10.7.0-1.18.20.4.1.module_el9.4.0+112+bb28ff81",)}, found
+    assert len(found) == 2
+
+
+def test_other_streams_match_their_own_installs(store: SqlAdvisoryStore) -> None:
+    node20 = "nodejs:20:9040020240716081744:rhel9"
+    node22 = "nodejs:22:9050020250115120000:rhel9"
+    found = _findings(
+        store,
+        _rpm("nodejs", "1:20.14.0-1.module_el9.4.0+100+71a1bbd6", label=node20),
+        _rpm("v8-12.4-devel", "3:12.4.254.19-1.22.12.0.1.module_el9.5.0+130+aaaaaaaa", label=node22),
+    )
+    assert _ids(found, "nodejs") == {"ALSA-2024:5815": ("1:20.16.0-1.module_el9.4.0+107+dbd477e4",)}, found
+    assert _ids(found, "v8-12.4-devel") == {
+        "ALSA-2025:1613": ("3:12.4.254.21-1.22.13.1.1.module_el9.5.0+139+09296491",)}, found
+
+
+def test_non_modular_install_gets_only_non_modular_advisories(store: SqlAdvisoryStore) -> None:
+    found = _findings(store, _rpm("nodejs", "1:16.20.2-7.el9_4", label=None),
+                      _rpm("npm", "1:8.19.4-1.16.20.2.7.el9_4", label=None))
+    assert _ids(found, "nodejs") == {"ALSA-2024:2910": ("1:16.20.2-8.el9_4",)}, found
+    assert _ids(found, "npm") == {"ALSA-2024:2910": ("1:8.19.4-1.16.20.2.8.el9_4",)}, found
+    assert len(found) == 2
+
+
+def test_epochs_count(store: SqlAdvisoryStore) -> None:
+    """The epoch comes from the rpm header (`properties["epoch"]`) even when the version string omits it:
+    1:18.20.5 is newer than 1:18.20.4 (no finding); read as 0:18.20.5 it would look older than the fix."""
+    assert _findings(store, _rpm("nodejs", "18.20.5-1.module_el9.5.0+120+aaaaaaaa")) == set()
+    # without an epoch at all (0), the same version IS older than every 1: fix of its stream
+    found = _findings(store, _rpm("nodejs", "18.20.5-1.module_el9.5.0+120+aaaaaaaa", epoch=None))
+    assert set(_ids(found, "nodejs")) == {"ALSA-2024:6147", "ALSA-2024:2779"}, found
+
+
+def test_import_keys_modular_entries_by_stream() -> None:
+    tally = Tally()
+    parsed = parse_record(json.loads(data_path(RECORDS, "almalinux9", "ALSA-2024:6147.json").read_text()), tally)
+    assert parsed is not None
+    keys = {(a.ecosystem, a.package) for a in parsed.affected}
+    assert ("AlmaLinux:9", "nodejs:18::nodejs") in keys and ("AlmaLinux:9", "nodejs:18::npm") in keys
+    assert all(pkg.startswith("nodejs:18::") for _, pkg in keys)
+    plain = parse_record(json.loads(data_path(RECORDS, "almalinux9", "ALSA-2024:2910.json").read_text()), tally)
+    assert plain is not None and {a.package for a in plain.affected} >= {"nodejs", "npm"}
+
+
+def test_rocky_modular_record_from_the_feed_samples() -> None:
+    """Rocky writes `.module+el9…` releases and `0:` epochs; the stream is again in the summary only."""
+    path = Path(data_path("feeds-samples", "rocky", "vunnel", "osv", "RLSA-2024_3671.json"))
+    parsed = parse_record(json.loads(path.read_text()), Tally())
+    assert parsed is not None
+    assert {a.package for a in parsed.affected} >= {"ruby:3.3::ruby", "ruby:3.3::rubygem-pg"}
+
+
+@pytest.mark.parametrize(("label", "stream"), [
+    (NODE18, "nodejs:18"), ("container-tools:rhel8:8030020201124131330:830f1ff1", "container-tools:rhel8"),
+    ("", None), (None, None), ("nodejs", None), ("nodejs::", None),
+])
+def test_module_stream_of_a_label(label: str | None, stream: str | None) -> None:
+    assert module_stream(label) == stream
+
+
+def test_streams_named_in_summaries() -> None:
+    assert summary_streams("Moderate: mariadb:10.3 security, bug fix, and enhancement update") == ["mariadb:10.3"]
+    assert summary_streams("Important: container-tools:rhel8 security update") == ["container-tools:rhel8"]
+    assert summary_streams("Moderate: python39:3.9 and python39-devel:3.9 security update") == [
+        "python39:3.9", "python39-devel:3.9"]
+    assert summary_streams("Important: kernel security update") == []
+    assert summary_streams("see https://errata.almalinux.org/9/ALSA-2024-6147.html") == []
+    assert summary_streams("a:" * 100_000) == []  # hostile: bounded, no match
+    assert is_modular_version("1:18.20.4-1.module_el9.4.0+112+bb28ff81")
+    assert is_modular_version("0:3.3.1-2.module+el9.4.0+20787+4c237fd3")
+    assert not is_modular_version("1:16.20.2-8.el9_4")
+    # only rpm ecosystems with modular fixes get stream keys
+    assert advisory_package_names("AlmaLinux:9", "npm", "nodejs:18 update", ["1:10.7.0-1.module_el9.4.0+1+a"]) == [
+        "nodejs:18::npm"]
+    assert advisory_package_names("AlmaLinux:9", "npm", "nodejs:18 update", ["1:10.7.0-1.el9"]) == ["npm"]
+    assert advisory_package_names("PyPI", "x", "nodejs:18", ["1.0.module_el9"]) == ["x"]
