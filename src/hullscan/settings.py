@@ -167,6 +167,13 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.resolved_data_dir / 'hullscan.db'}"
 
     @property
+    def unshared_secrets(self) -> list[str]:
+        """Secret settings left to per-data-directory files: fine for one node, wrong for several (each node
+        would generate its own and reject the others' tokens)."""
+        missing = [] if self.registry_token_key or self.registry_token_key_file else ["registry_token_key_file"]
+        return missing + [name for name in ("ui_secret", "runner_registration_token") if not getattr(self, name)]
+
+    @property
     def blob_dir(self) -> Path:
         return self.resolved_data_dir / "blobs"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import shared_path
+from tests.conftest import image_layout
 from tests.registry.conftest import REGISTRY_ONLY
 from tests.registry.support import (
     oci_layout_digests,
@@ -56,7 +56,7 @@ def test_skopeo_round_trip_on_s3(s3_registry: tuple[HullscanServer, str], s3_ser
                                  tmp_path: Path) -> None:
     srv, bucket = s3_registry
     for name, flags in (("go-binary", []), ("multiarch-index", ["--all"])):
-        layout = shared_path("testdata", "images", name)
+        layout = image_layout(name)
         ref = f"docker://{srv.host}/group/s3/{name}:latest"
         skopeo("copy", *flags, "--dest-tls-verify=false", f"oci:{layout}:latest", ref)
         out = tmp_path / name
@@ -66,7 +66,7 @@ def test_skopeo_round_trip_on_s3(s3_registry: tuple[HullscanServer, str], s3_ser
             algorithm, hexdigest = digest.split(":")
             assert sha256((out / "blobs" / algorithm / hexdigest).read_bytes()) == digest
     stored = _keys(s3_server, bucket, "site-a/blobs/")
-    layers = {d for d in oci_layout_digests(shared_path("testdata", "images", "go-binary"))}
+    layers = {d for d in oci_layout_digests(image_layout("go-binary"))}
     # Blobs (not manifests, which live in the database) are objects under the prefix; none on local disk.
     blob_keys = {k.rsplit("/", 1)[1] for k in stored if "/sha256/" in k}
     assert blob_keys, stored
@@ -152,7 +152,7 @@ def test_blob_gets_redirect_to_presigned_urls_when_configured(s3_server: S3Serve
             assert client.head(f"/v2/group/s3/redir/blobs/{sha256(layer)}").status_code == 200
             # A repository that does not hold the blob gets no URL at all.
             assert client.get(f"/v2/group/other/redir/blobs/{sha256(layer)}").status_code in (401, 403, 404)
-        layout = shared_path("testdata", "images", "go-binary")  # skopeo follows the redirects
+        layout = image_layout("go-binary")  # skopeo follows the redirects
         ref = f"docker://{srv.host}/group/s3/redir-go:latest"
         skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", ref)
         out = tmp_path / "pulled"
@@ -192,3 +192,17 @@ def test_memory_stays_bounded_while_a_large_blob_passes(s3_registry: tuple[Hulls
     grown_mib = (_rss_peak_kib(srv.proc.pid) - before) / 1024
     print(json.dumps({"blob_mib": count, "rss_peak_growth_mib": round(grown_mib, 1)}))
     assert grown_mib < count / 2, f"peak RSS grew by {grown_mib:.0f} MiB for a {count} MiB blob"
+
+
+def test_readiness_follows_the_object_store(tmp_path: Path) -> None:
+    s3 = S3Server(tmp_path).start()
+    srv = HullscanServer(tmp_path / "data", env={**REGISTRY_ONLY, **s3.env(s3.create_bucket("ready"))})
+    try:
+        srv.start()
+        assert httpx.get(f"{srv.url}/-/ready", timeout=60).status_code == 200
+        s3.stop()
+        r = httpx.get(f"{srv.url}/-/ready", timeout=60)
+        assert r.status_code == 503 and any(p.startswith("storage:") for p in r.json()["problems"]), r.text
+    finally:
+        srv.stop()
+        s3.stop()

@@ -119,3 +119,8 @@ def test_two_data_directories_one_instance(nodes: tuple[HullscanServer, Hullscan
         r = httpx.post(f"{srv.url}/api/v1/runners", json={"token": REGISTRATION, "description": "r"}, timeout=30)
         assert r.status_code == 201, r.text
     assert httpx.post(f"{c.url}/api/v1/runners", json={"token": REGISTRATION}, timeout=30).status_code == 403
+
+    # C, on PostgreSQL without the shared secrets, says so when it starts; A and B do not.
+    warning = "secrets generated per data directory"
+    assert warning in c.log_path.read_text() and "ui_secret" in c.log_path.read_text()
+    assert warning not in a.log_path.read_text() and warning not in b.log_path.read_text()

@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 
+from tests.support.auth import remember_secret
 from tests.support.net import free_port
 
 ACCESS_KEY = "hullscan-test-key"
-SECRET_KEY = "hullscan-test-secret-key-0123456789"
+SECRET_KEY = remember_secret("hullscan-test-secret-key-0123456789")
 
 
 class S3Server:

@@ -50,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings)
+    if settings.database_url and not settings.database_url.startswith("sqlite") and settings.unshared_secrets:
+        log.warning("secrets generated per data directory; set them for every node of a multi-node instance",
+                    extra={"fields": {"settings": settings.unshared_secrets}})
     settings.blob_dir.mkdir(parents=True, exist_ok=True)
 
     app.include_router(health.router)

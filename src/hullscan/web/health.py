@@ -22,8 +22,15 @@ def ready(request: Request) -> JSONResponse:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - report any failure as not ready
         problems.append(f"database: {exc.__class__.__name__}")
-    blob_dir = request.app.state.settings.blob_dir
-    if not blob_dir.is_dir():
+    settings = request.app.state.settings
+    if settings.storage_driver == "s3":  # the bucket answers (a HEAD of a key that need not exist)
+        from hullscan.registry.storage import driver_for
+
+        try:
+            driver_for(settings, "blobs").stat("_ready")
+        except Exception as exc:  # noqa: BLE001 - report any failure as not ready
+            problems.append(f"storage: {exc.__class__.__name__}")
+    elif not settings.blob_dir.is_dir():
         problems.append("blob storage missing")
     if problems:
         return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)

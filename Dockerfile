@@ -1,0 +1,36 @@
+# hullscan: API/registry server (`serve`) and scan runner (`runner`) in one image.
+#   docker build -t hullscan .
+#   docker run -p 8080:8080 -v hullscan-data:/var/lib/hullscan hullscan            # the embedded default
+# Everything is installed at build time (pinned by constraints.txt); nothing is fetched when it runs.
+# Multi-node settings, storage and secrets: docs/operations.md and deploy/compose.yaml.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY src/ src/
+RUN python -m venv /opt/hullscan \
+ && /opt/hullscan/bin/pip install -c constraints.txt . \
+ && /opt/hullscan/bin/python -m compileall -q /opt/hullscan/lib
+
+FROM ${PYTHON_IMAGE}
+RUN groupadd --system --gid 10001 hullscan \
+ && useradd --system --uid 10001 --gid hullscan --home-dir /var/lib/hullscan --create-home --shell /usr/sbin/nologin hullscan
+COPY --from=build /opt/hullscan /opt/hullscan
+ENV PATH=/opt/hullscan/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    HOME=/var/lib/hullscan \
+    HULLSCAN_DATA_DIR=/var/lib/hullscan \
+    HULLSCAN_HOST=0.0.0.0 \
+    HULLSCAN_PORT=8080
+USER 10001:10001
+WORKDIR /var/lib/hullscan
+VOLUME ["/var/lib/hullscan"]
+EXPOSE 8080
+# Ready = the database answers and the storage is usable (what a load balancer should route on, too).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import os, sys, urllib.request; u = 'http://127.0.0.1:%s/-/ready' % os.environ.get('HULLSCAN_PORT', '8080'); sys.exit(0 if urllib.request.urlopen(u, timeout=4).status == 200 else 1)"]
+ENTRYPOINT ["hullscan"]
+CMD ["serve"]
