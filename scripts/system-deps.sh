@@ -9,6 +9,7 @@ command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 python3 -c 'import sys' >/dev/null 2>&1
 [ -e /usr/lib/python3/dist-packages/rpm/__init__.py ] || need+=(python3-rpm)
 command -v dpkg >/dev/null 2>&1 || need+=(dpkg)
+command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)  # scripts/build-rpm-test-image.sh
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -10,6 +10,10 @@ own fixed version, and epochs count.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +157,50 @@ def test_streams_named_in_summaries() -> None:
         "nodejs:18::npm"]
     assert advisory_package_names("AlmaLinux:9", "npm", "nodejs:18 update", ["1:10.7.0-1.el9"]) == ["npm"]
     assert advisory_package_names("PyPI", "x", "nodejs:18", ["1.0.module_el9"]) == ["x"]
+
+
+# --- end to end: an rpm image built with rpmbuild + `rpm --justdb` (scripts/build-rpm-test-image.sh) ---------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def rpm_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert shutil.which("rpmbuild"), "Debian's rpm package is needed (scripts/system-deps.sh installs it)"
+    out = tmp_path_factory.mktemp("rpm-image") / "layout"
+    subprocess.run(["sh", str(ROOT / "scripts" / "build-rpm-test-image.sh"), str(out)], check=True,
+                   capture_output=True, timeout=300)
+    return out
+
+
+def _hullscan(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hullscan", *args], check=False, env=env, capture_output=True, text=True,
+                          timeout=600, cwd=env["HULLSCAN_DATA_DIR"])
+
+
+def test_scan_of_an_rpm_image_and_of_its_sbom(rpm_image: Path, tmp_path: Path) -> None:
+    """`hullscan scan` of the image and of its own SBOM: the nodejs:18 install gets ALSA-2024:6147 for nodejs and
+    npm, each with its own fixed version; nodejs:20/22 and non-modular advisories never; both glibc arches are
+    in the inventory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HULLSCAN_")}
+    env.update({"HULLSCAN_DATA_DIR": str(tmp_path), "HULLSCAN_SCANNER_CACHE_DIR": str(tmp_path / "cache"),
+                "HULLSCAN_LOG_JSON": "false"})
+    done = _hullscan(env, "advisories", "import", str(data_path(RECORDS, "almalinux9")))
+    assert done.returncode == 0, done.stderr
+    want = [("nodejs", "1:18.20.2-2.module_el9.4.0+99+a01f7676", "ALSA-2024:6147",
+             ["1:18.20.4-1.module_el9.4.0+112+bb28ff81"]),
+            ("npm", "1:10.5.0-1.18.20.2.2.module_el9.4.0+99+a01f7676", "ALSA-2024:6147",
+             ["1:10.7.0-1.18.20.4.1.module_el9.4.0+112+bb28ff81"])]
+    sbom = tmp_path / "sbom.json"
+    done = _hullscan(env, "sbom", f"oci-dir:{rpm_image}", "--output", str(sbom))
+    assert done.returncode == 0, done.stderr
+    components = json.loads(sbom.read_text())["components"]
+    glibc = sorted(c["purl"].split("arch=")[1].split("&")[0] for c in components if c["name"] == "glibc")
+    assert glibc == ["i686", "x86_64"]
+    for target in (f"oci-dir:{rpm_image}", str(sbom)):
+        done = _hullscan(env, "scan", "--offline", target, "--format", "json")
+        assert done.returncode in (0, 1), done.stderr  # 1: findings at or above the failure threshold
+        findings = json.loads(done.stdout)["findings"]
+        got = sorted((f["package"]["name"], f["package"]["version"], f["vulnerability_id"], f["fixed_versions"])
+                     for f in findings)
+        assert got == want, (target, got)
