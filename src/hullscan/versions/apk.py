@@ -7,6 +7,8 @@ bare version and post-release `_cvs _svn _git _hg _p` after it; a digit group af
 
 from __future__ import annotations
 
+from typing import Any
+
 from hullscan.versions.errors import InvalidVersion
 
 INVALID, DIGIT_OR_ZERO, DIGIT, LETTER, SUFFIX, SUFFIX_NO, REVISION_NO, END = -1, 0, 1, 2, 3, 4, 5, 6
@@ -37,9 +39,10 @@ def _next_token(t: int, s: str, i: int) -> tuple[int, int]:
             else:
                 n = INVALID
         i += 1
-    if n < t:
-        if not ((n == DIGIT_OR_ZERO and t == DIGIT) or (n == SUFFIX and t == SUFFIX_NO) or (n == DIGIT and t == LETTER)):
-            n = INVALID
+    if n < t and not (
+        (n == DIGIT_OR_ZERO and t == DIGIT) or (n == SUFFIX and t == SUFFIX_NO) or (n == DIGIT and t == LETTER)
+    ):
+        n = INVALID
     return n, i
 
 
@@ -115,7 +118,7 @@ def parse(version: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(values), tuple(types)
 
 
-def compare_parsed(a: tuple, b: tuple) -> int:
+def compare_parsed(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
     av_list, at_list = a
     bv_list, bt_list = b
     at = bt = DIGIT

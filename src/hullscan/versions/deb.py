@@ -7,6 +7,7 @@ in C (fast, cacheable). The oracle tests check the order against dpkg itself.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from hullscan.versions.errors import InvalidVersion
 
@@ -51,7 +52,7 @@ def _part_key(s: str, out: list[int]) -> None:
     out.extend(_PAD)
 
 
-def parse(version: str) -> tuple:
+def parse(version: str) -> tuple[Any, ...]:
     """The flat sort key of a dpkg version; raises InvalidVersion for what dpkg refuses."""
     v = version.strip()
     if not v or not _ALLOWED.match(v):

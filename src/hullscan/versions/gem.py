@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from hullscan.versions.errors import InvalidVersion
 
@@ -10,7 +11,7 @@ _PATTERN = re.compile(r"^[0-9]+(?:\.[0-9a-zA-Z]+)*(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za
 _SEGMENT = re.compile(r"[0-9]+|[a-z]+", re.IGNORECASE)
 
 
-def segments(version: str) -> list:
+def segments(version: str) -> list[Any]:
     v = version.strip()
     if not v:
         v = "0"
@@ -24,7 +25,7 @@ def segments(version: str) -> list:
     return [int(s) if s.isdigit() else s for s in _SEGMENT.findall(v)]
 
 
-def parse(version: str) -> tuple:
+def parse(version: str) -> tuple[Any, ...]:
     segs = segments(version)
     first_str = next((i for i, s in enumerate(segs) if isinstance(s, str)), len(segs))
     numeric, strings = segs[:first_str], segs[first_str:]
@@ -37,7 +38,7 @@ def parse(version: str) -> tuple:
     return tuple((0, 0, s) if isinstance(s, str) else (1, s, "") for s in canon)
 
 
-def compare_parsed(a: tuple, b: tuple) -> int:
+def compare_parsed(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
     zero = (1, 0, "")
     for i in range(max(len(a), len(b))):
         x = a[i] if i < len(a) else zero
@@ -47,7 +48,7 @@ def compare_parsed(a: tuple, b: tuple) -> int:
     return 0
 
 
-def release(version: str) -> tuple:
+def release(version: str) -> tuple[Any, ...]:
     """`Gem::Version#release`: the version without its pre-release (string) segments."""
     segs = segments(version)
     while any(isinstance(s, str) for s in segs):
@@ -55,7 +56,7 @@ def release(version: str) -> tuple:
     return parse(".".join(str(s) for s in segs) or "0")
 
 
-def bump(version: str) -> tuple:
+def bump(version: str) -> tuple[Any, ...]:
     """`Gem::Version#bump`, for `~>`: drop string segments, drop the last, increment the new last."""
     segs = segments(version)
     while any(isinstance(s, str) for s in segs):

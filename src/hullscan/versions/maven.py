@@ -7,6 +7,7 @@ nested lists (started by `-` or a digit/letter change); trailing null items are 
 from __future__ import annotations
 
 from functools import cmp_to_key
+from typing import Any
 
 from hullscan.versions.errors import InvalidVersion
 
@@ -24,29 +25,29 @@ def _qualifier(value: str) -> str:
         return f"{len(_QUALIFIERS)}-{value}"
 
 
-def _string_item(value: str, followed_by_digit: bool) -> tuple:
+def _string_item(value: str, followed_by_digit: bool) -> tuple[Any, ...]:
     if followed_by_digit and len(value) == 1:
         value = {"a": "alpha", "b": "beta", "m": "milestone"}.get(value, value)
     value = _ALIASES.get(value, value)
     return (STR, _qualifier(value))
 
 
-def _parse_item(is_digit: bool, buf: str) -> tuple:
+def _parse_item(is_digit: bool, buf: str) -> tuple[Any, ...]:
     if is_digit:
         return (INT, int(buf))
     return _string_item(buf, False)
 
 
-def _is_null(item: tuple) -> bool:
+def _is_null(item: tuple[Any, ...]) -> bool:
     kind, value = item
     if kind == INT:
-        return value == 0
+        return bool(value == 0)
     if kind == STR:
-        return value == _RELEASE_INDEX
+        return bool(value == _RELEASE_INDEX)
     return len(value) == 0
 
 
-def _normalize(items: list) -> None:
+def _normalize(items: list[Any]) -> None:
     for i in range(len(items) - 1, -1, -1):
         if _is_null(items[i]):
             del items[i]
@@ -54,11 +55,11 @@ def _normalize(items: list) -> None:
             break
 
 
-def parse(version: str) -> tuple:
+def parse(version: str) -> tuple[Any, ...]:
     if not version or not version.strip():
         raise InvalidVersion("maven", version, "empty")
     v = version.strip().lower()
-    root: list = []
+    root: list[Any] = []
     lst = root
     stack = [root]
     is_digit = False
@@ -68,7 +69,7 @@ def parse(version: str) -> tuple:
             lst.append((INT, 0) if i == start else _parse_item(is_digit, v[start:i]))
             start = i + 1
             if c == "-":
-                new: list = []
+                new: list[Any] = []
                 lst.append((LIST, new))
                 lst = new
                 stack.append(new)
@@ -107,13 +108,13 @@ def parse(version: str) -> tuple:
     return _freeze((LIST, root))
 
 
-def _freeze(item: tuple) -> tuple:
+def _freeze(item: tuple[Any, ...]) -> tuple[Any, ...]:
     if item[0] == LIST:
         return (LIST, tuple(_freeze(x) for x in item[1]))
     return item
 
 
-def _cmp(a: tuple | None, b: tuple | None) -> int:
+def _cmp(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> int:
     if a is None:
         if b is None:
             return 0
@@ -123,13 +124,13 @@ def _cmp(a: tuple | None, b: tuple | None) -> int:
         if b is None:
             return 0 if value == 0 else 1
         if b[0] == INT:
-            return (value > b[1]) - (value < b[1])
+            return int(value > b[1]) - int(value < b[1])
         return 1
     if kind == STR:
         if b is None:
-            return (value > _RELEASE_INDEX) - (value < _RELEASE_INDEX)
+            return int(value > _RELEASE_INDEX) - int(value < _RELEASE_INDEX)
         if b[0] == STR:
-            return (value > b[1]) - (value < b[1])
+            return int(value > b[1]) - int(value < b[1])
         return -1
     # list
     if b is None:
@@ -157,22 +158,22 @@ class MavenKey:
 
     __slots__ = ("item",)
 
-    def __init__(self, item: tuple) -> None:
+    def __init__(self, item: tuple[Any, ...]) -> None:
         self.item = item
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, MavenKey) and _cmp(self.item, other.item) == 0
 
-    def __lt__(self, other: "MavenKey") -> bool:
+    def __lt__(self, other: MavenKey) -> bool:
         return _cmp(self.item, other.item) < 0
 
-    def __le__(self, other: "MavenKey") -> bool:
+    def __le__(self, other: MavenKey) -> bool:
         return _cmp(self.item, other.item) <= 0
 
-    def __gt__(self, other: "MavenKey") -> bool:
+    def __gt__(self, other: MavenKey) -> bool:
         return _cmp(self.item, other.item) > 0
 
-    def __ge__(self, other: "MavenKey") -> bool:
+    def __ge__(self, other: MavenKey) -> bool:
         return _cmp(self.item, other.item) >= 0
 
     def __hash__(self) -> int:

@@ -7,6 +7,7 @@ string is a token too, ranked `~` < end < `^` < letters < digits. Comparing keys
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from hullscan.versions.errors import InvalidVersion
 
@@ -19,9 +20,9 @@ _TOKENS = re.compile(r"~|\^|[0-9]+|[A-Za-z]+")
 _SYMBOL_TOKENS = {"~": (_TILDE,), "^": (_CARET,)}
 
 
-def vercmp_key(s: str) -> tuple:
+def vercmp_key(s: str) -> tuple[Any, ...]:
     """Key of one version or release string under rpmvercmp (separators are any other characters)."""
-    out: list = []
+    out: list[Any] = []
     for tok in _TOKENS.findall(s):
         first = tok[0]
         if first in _DIGITS:
@@ -34,7 +35,7 @@ def vercmp_key(s: str) -> tuple:
     return tuple(out)
 
 
-def _flat_key(s: str, out: list) -> None:
+def _flat_key(s: str, out: list[Any]) -> None:
     """Append the flattened (rank, value) tokens of `s` and its END token (fields stay aligned)."""
     for tok in _TOKENS.findall(s):
         first = tok[0]
@@ -66,7 +67,7 @@ def split_evr(evr: str) -> tuple[str, str, str | None]:
     return epoch, rest, None
 
 
-def parse(version: str) -> tuple:
+def parse(version: str) -> tuple[Any, ...]:
     """The flat sort key of an rpm EVR (epoch, then version and release tokens); empty input is invalid."""
     v = version.strip()
     if not v:
@@ -74,7 +75,7 @@ def parse(version: str) -> tuple:
     epoch, ver, release = split_evr(v)
     if not ver:
         raise InvalidVersion("rpm", version, "empty version field")
-    out: list = [int(epoch)]
+    out: list[Any] = [int(epoch)]
     _flat_key(ver, out)
     _flat_key(release or "", out)
     return tuple(out)

@@ -15,7 +15,7 @@ from hullscan.versions.errors import InvalidVersion
 class CmpKey:
     """Orderable key for schemes whose order is a comparison function, not a tuple order."""
 
-    __slots__ = ("value", "cmp")
+    __slots__ = ("cmp", "value")
 
     def __init__(self, value: Any, cmp: Callable[[Any, Any], int]) -> None:
         self.value = value
@@ -24,16 +24,16 @@ class CmpKey:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CmpKey) and self.cmp(self.value, other.value) == 0
 
-    def __lt__(self, other: "CmpKey") -> bool:
+    def __lt__(self, other: CmpKey) -> bool:
         return self.cmp(self.value, other.value) < 0
 
-    def __le__(self, other: "CmpKey") -> bool:
+    def __le__(self, other: CmpKey) -> bool:
         return self.cmp(self.value, other.value) <= 0
 
-    def __gt__(self, other: "CmpKey") -> bool:
+    def __gt__(self, other: CmpKey) -> bool:
         return self.cmp(self.value, other.value) > 0
 
-    def __ge__(self, other: "CmpKey") -> bool:
+    def __ge__(self, other: CmpKey) -> bool:
         return self.cmp(self.value, other.value) >= 0
 
     def __hash__(self) -> int:
@@ -59,27 +59,27 @@ def _maven(v: str) -> maven.MavenKey:
     return maven.key(v)
 
 
-def _nuget(v: str) -> tuple:
+def _nuget(v: str) -> tuple[Any, ...]:
     return semver.parse_lenient(v, "nuget", width=4, fold_case=True)
 
 
-def _composer(v: str) -> tuple:
+def _composer(v: str) -> tuple[Any, ...]:
     return semver.parse_lenient(v, "composer", width=4)
 
 
-def _generic(v: str) -> tuple:
+def _generic(v: str) -> tuple[Any, ...]:
     return semver.parse_lenient(v, "generic")
 
 
-def _npm(v: str) -> tuple:
+def _npm(v: str) -> tuple[Any, ...]:
     return semver.parse_strict(v, "npm")
 
 
-def _cargo(v: str) -> tuple:
+def _cargo(v: str) -> tuple[Any, ...]:
     return semver.parse_strict(v, "cargo")
 
 
-def _semver(v: str) -> tuple:
+def _semver(v: str) -> tuple[Any, ...]:
     return semver.parse_lenient(v, "semver")
 
 

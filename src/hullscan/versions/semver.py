@@ -8,6 +8,7 @@ Build metadata (`+...`, Go's `+incompatible`) never affects order.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from hullscan.versions.errors import InvalidVersion
 
@@ -24,7 +25,7 @@ _LENIENT = re.compile(
 RELEASE = (1,)
 
 
-def pre_key(pre: str | None, fold_case: bool = False) -> tuple:
+def pre_key(pre: str | None, fold_case: bool = False) -> tuple[Any, ...]:
     """Pre-release identifiers: numeric ones sort below alphanumeric ones; none at all sorts last."""
     if not pre:
         return RELEASE
@@ -37,14 +38,14 @@ def pre_key(pre: str | None, fold_case: bool = False) -> tuple:
     return (0, tuple(ids))
 
 
-def parse_strict(version: str, scheme: str = "semver") -> tuple:
+def parse_strict(version: str, scheme: str = "semver") -> tuple[Any, ...]:
     m = _STRICT.match(version.strip())
     if not m:
         raise InvalidVersion(scheme, version)
     return (int(m.group(1)), int(m.group(2)), int(m.group(3)), pre_key(m.group(4)))
 
 
-def parse_lenient(version: str, scheme: str = "semver", width: int = 3, fold_case: bool = False) -> tuple:
+def parse_lenient(version: str, scheme: str = "semver", width: int = 3, fold_case: bool = False) -> tuple[Any, ...]:
     m = _LENIENT.match(version.strip())
     if not m:
         raise InvalidVersion(scheme, version)
@@ -56,7 +57,7 @@ def parse_lenient(version: str, scheme: str = "semver", width: int = 3, fold_cas
     return (tuple(nums), pre_key(pre, fold_case))
 
 
-def parse_go(version: str) -> tuple:
+def parse_go(version: str) -> tuple[Any, ...]:
     """Go module versions (`v1.2.3`, pseudo-versions, `+incompatible`) and toolchain `go1.21.3`/`go1.21rc1`."""
     v = version.strip()
     if v.startswith("go"):
@@ -67,8 +68,7 @@ def parse_go(version: str) -> tuple:
         if pre:
             pre = re.sub(r"^([a-z]+)(\d+)$", r"\1.\2", pre)
         return (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0), pre_key(pre))
-    if v.startswith("v"):
-        v = v[1:]
+    v = v.removeprefix("v")
     m = re.match(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$", v)
     if not m:
         raise InvalidVersion("go", version)
