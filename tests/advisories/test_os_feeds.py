@@ -261,3 +261,91 @@ def test_any_secdb_bytes_are_parsed_or_counted(data: bytes) -> None:
     tally = Tally()
     for feed in (alpine.ALPINE, alpine.SECDB_FEEDS["wolfi"]):
         list(alpine.iter_documents([("x.json", data)], tally, feed))
+
+
+# --- Amazon Linux updateinfo -------------------------------------------------------------------------------------
+
+AMAZON = SAMPLES / "amazon" / "trivy-db" / "amazon" / "happy" / "vuln-list" / "amazon"
+
+
+def _updateinfo() -> bytes:
+    """updateinfo.xml of the three vuln-list samples (vuln-list's JSON is a field-by-field conversion of the
+    repository's updateinfo `<update>` elements; written back to XML here), plus ALAS2023-2023-126 from the
+    facts of vunnel's AL2023 fixture (3 CVEs, important, 0.8.7-16.amzn2023.0.1)."""
+    from xml.sax.saxutils import quoteattr
+
+    updates = [json.loads(f.read_text()) for f in sorted(AMAZON.rglob("*.json"))]
+    updates.append({"id": "ALAS2023-2023-126", "title": "ALAS2023-2023-126: device-mapper-multipath",
+                    "severity": "important", "issued": {"date": "2023-03-02 00:00"},
+                    "references": [{"id": c, "type": "cve"} for c in ("CVE-2022-3787", "CVE-2022-41973",
+                                                                     "CVE-2022-41974")],
+                    "packages": [{"name": n, "epoch": "0", "version": "0.8.7", "release": "16.amzn2023.0.1",
+                                  "arch": "x86_64"} for n in ("device-mapper-multipath", "kpartx", "libdmmp")]})
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<updates>']
+    for u in updates:
+        out.append(f'<update status="final" type="security" version="1.4"><id>{u["id"]}</id>'
+                   f'<title>{u["title"]}</title><issued date="{u["issued"]["date"]}"/>'
+                   f'<severity>{u["severity"]}</severity><references>')
+        out += [f'<reference id="{r["id"]}" type="{r["type"]}" href="https://x/{r["id"]}"/>' for r in u["references"]]
+        out.append('</references><pkglist><collection short="core">')
+        out += [f'<package name={quoteattr(p["name"])} epoch="{p["epoch"]}" version="{p["version"]}" '
+                f'release="{p["release"]}" arch="{p["arch"]}"><filename>x.rpm</filename></package>'
+                for p in u["packages"]]
+        out.append("</collection></pkglist></update>")
+    out.append('<update type="bugfix"><id>ALAS2-2021-9999</id></update></updates>')
+    return "".join(out).encode()
+
+
+def test_amazon_updateinfo_imports_and_matches_its_facts(db: Database, migrated_settings: Settings,
+                                                         tmp_path: Path) -> None:
+    path = tmp_path / "updateinfo.xml"
+    path.write_bytes(_updateinfo())
+    [result] = service.import_path(db, migrated_settings, str(path))
+    assert (result.ok, result.records, result.added, result.skipped) == (True, 5, 4, {"not_security": 1}), \
+        result.error
+    # AMI (release 1): epoch 0 dropped, a non-zero epoch kept
+    git = _found(db, "amazon", "2018.03", _rpm("git", "2.14.4-1.58.amzn1"))["CVE-2018-17456"]
+    assert git.fixed_versions == ["2.14.5-1.59.amzn1"] and git.advisory_ids == ["ALAS-2018-1093"]
+    assert git.severity == "high" and git.severity_source.startswith("amazon:")  # "important", Amazon's own
+    assert "CVE-2018-17456" not in _found(db, "amazon", "2018.03", _rpm("git", "2.14.5-1.59.amzn1"))
+    debuginfo = _found(db, "amazon", "2018.03", _rpm("git-debuginfo", "2.14.5-1.59.amzn1"))["CVE-2018-17456"]
+    assert debuginfo.fixed_versions == ["1:2.14.5-1.59.amzn1"]
+    assert not _found(db, "amazon", "2018.03", _rpm("git-debuginfo", "2.14.5-1.59.amzn1", epoch="1"))
+    # Amazon Linux 2 (low) and 2022 (critical); releases stay apart
+    kernel = _found(db, "amazon", "2", _rpm("kernel", "4.14.200-1.amzn2"))
+    assert {f.severity for f in kernel.values()} == {"low"} and kernel
+    assert not _found(db, "amazon", "2", _rpm("kernel", "4.14.243-185.433.amzn2"))
+    assert not _found(db, "amazon", "2023", _rpm("kernel", "4.14.200-1.amzn2"))
+    log4j = _found(db, "amazon", "2022", _rpm("log4j", "2.14.1-1.amzn2022"))["CVE-2021-44228"]
+    assert (log4j.severity, log4j.fixed_versions) == ("critical", ["2.15.0-1.amzn2022.0.1"])
+    # one record per ALAS with all its CVEs
+    mp = _found(db, "amazon", "2023", _rpm("kpartx", "0.8.7-15.amzn2023"))
+    assert set(mp) == {"CVE-2022-3787", "CVE-2022-41973", "CVE-2022-41974"}
+    assert {f.advisory_ids[0] for f in mp.values()} == {"ALAS2023-2023-126"}
+    assert not _found(db, "amazon", "2023", _rpm("kpartx", "0.8.7-16.amzn2023.0.1"))
+
+
+def test_amazon_sync_follows_mirror_list_and_repomd(db: Database, migrated_settings: Settings, site: _Site) -> None:
+    import gzip
+
+    site.files["/al2/mirror.list"] = f"{site.url}/mirror/2/core\n".encode()
+    site.files["/mirror/2/core/repodata/repomd.xml"] = (
+        b'<?xml version="1.0"?><repomd xmlns="http://linux.duke.edu/metadata/repo">'
+        b'<data type="primary"><location href="repodata/p.xml.gz"/></data>'
+        b'<data type="updateinfo"><location href="repodata/abc-updateinfo.xml.gz"/></data></repomd>')
+    site.files["/mirror/2/core/repodata/abc-updateinfo.xml.gz"] = gzip.compress(_updateinfo())
+    settings = migrated_settings.model_copy(update={"advisories_amazon_mirror_lists": {"2": f"{site.url}/al2/mirror.list"},
+                                                    "advisories_http_retries": 1})
+    [result] = service.sync(db, settings, ["amazon"])
+    assert (result.source, result.ok, result.added) == ("amazon:2", True, 4), result.error
+    assert _found(db, "amazon", "2", _rpm("kernel", "4.14.200-1.amzn2"))
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=400) | st.sampled_from([b"<updates><update><id>ALAS2-2021-1</id><pkglist><package "
+                                                       b'name="a" version="1" release="x"/></pkglist></update>'
+                                                       b"</updates>", b"<!DOCTYPE x [<!ENTITY a 'b'>]><updates/>"]))
+def test_any_updateinfo_bytes_are_parsed_or_counted(data: bytes) -> None:
+    from hullscan.advisories.parsers import amazon
+
+    list(amazon.iter_updateinfo(io.BytesIO(data), Tally()))

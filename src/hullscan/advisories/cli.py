@@ -54,7 +54,9 @@ def _with_progress(run):  # type: ignore[no-untyped-def]
 @advisories_app.command("sync")
 def sync_cmd(
     source: Optional[list[str]] = typer.Option(  # noqa: UP007
-        None, "--source", "-s", help="osv, osv:<ecosystem>, alpine, debian, ubuntu, kev, epss, nvd, cve (default: settings)."),
+        None, "--source", "-s",
+        help="osv, osv:<ecosystem>, alpine, wolfi, chainguard, redhat, amazon, debian, ubuntu, kev, epss, nvd, cve "
+             "(default: settings)."),
 ) -> None:
     """Fetch the configured sources (incrementally where the source allows) into the store."""
     from hullscan.advisories import service
@@ -71,7 +73,8 @@ def sync_cmd(
 def import_cmd(
     target: str = typer.Argument(..., help="File, folder or http(s) URL."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",  # noqa: UP007
-                                      help="osv, alpine, debian-list, debian-json, ubuntu-oval, kev, epss, cve, nvd."),
+                                      help="osv, alpine, wolfi, chainguard, redhat-vex, amazon-updateinfo, debian-list, "
+                                           "debian-json, ubuntu-oval, kev, epss, cve, nvd."),
     source: Optional[str] = typer.Option(None, "--source", help="Source name to file the data under."),  # noqa: UP007
 ) -> None:
     """Import advisory data from a file, folder (formats detected per file) or URL; one atomic write per source.

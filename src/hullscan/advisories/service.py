@@ -26,12 +26,13 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, urlencode, urlparse
 
 import httpx
+from defusedxml import ElementTree as SafeET
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hullscan.advisories.fetch import FetchError, download, get_bytes
 from hullscan.advisories.normalize import normalize_name
-from hullscan.advisories.parsers import alpine, cve, debian, enrichment, osv, redhat, ubuntu
+from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, osv, redhat, ubuntu
 from hullscan.advisories.parsers.base import Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
 from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
@@ -53,7 +54,7 @@ __all__ = [
 log = logging.getLogger("hullscan.advisories")
 Progress = Callable[[str, int, int | None], None]  # (source, advanced by, total if known)
 
-FORMATS = ("osv", "alpine", "wolfi", "chainguard", "redhat-vex", "debian-list", "debian-json", "ubuntu-oval", "kev",
+FORMATS = ("osv", "alpine", "wolfi", "chainguard", "redhat-vex", "amazon-updateinfo", "debian-list", "debian-json", "ubuntu-oval", "kev",
            "epss", "cve", "nvd")
 CVE_FEEDS = ("cve", "nvd")  # formats that give CVE severities (docs/severity.md), not affected packages
 
@@ -197,6 +198,9 @@ def detect_format(path: Path) -> str:
         if first_cve is not None and (feed := cve.looks_like(_head(first_cve))):
             return feed
         return "osv"
+    if "updateinfo" in name and name.endswith((".xml", ".xml.gz")) or \
+            name.endswith((".xml", ".xml.gz")) and b"<updates" in _head(path)[:512]:
+        return "amazon-updateinfo"
     if name.endswith((".xml", ".xml.bz2")):
         return "ubuntu-oval"
     if name.endswith(".tar.zst"):
@@ -245,6 +249,8 @@ def _default_source(fmt: str, path: Path) -> str:
         return alpine.SECDB_FEEDS[fmt].source
     if fmt == "redhat-vex":
         return "redhat-vex"
+    if fmt == "amazon-updateinfo":  # one source per release: `<release>/updateinfo.xml.gz` as sync keeps it
+        return f"amazon:{path.parent.name.lower() if 'updateinfo' in path.name else stem}"
     return {"alpine": "alpine-secdb", "debian-json": "debian-tracker", "kev": "kev", "epss": "epss", "cve": "cve",
             "nvd": "nvd"}[fmt]
 
@@ -267,6 +273,11 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
         return (lambda t: alpine.iter_documents(alpine.read_tree(path), t, alpine.SECDB_FEEDS[fmt])), None
     if fmt == "redhat-vex":
         return (lambda t: redhat.iter_documents(_vex_documents(path), t)), None
+    if fmt == "amazon-updateinfo":
+        def produce_updateinfo(t: Tally) -> Iterator[Parsed]:
+            with path.open("rb") as fh:
+                yield from amazon.iter_updateinfo(fh, t)
+        return produce_updateinfo, None
     if fmt == "debian-list":
         def produce_list(t: Tally) -> Iterator[Parsed]:
             with path.open("rb") as fh:
@@ -524,6 +535,41 @@ def _stamp(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
 
 
+def _amazon_sync(db: Database, settings: Settings, client: httpx.Client, release: str, mirror_list: str,
+                 progress: Progress | None) -> SourceResult:
+    """One Amazon Linux release: its repository's mirror list → repomd.xml → the updateinfo it names."""
+    name = f"amazon:{release}"
+    tmp = Path(tempfile.mkdtemp(prefix="amazon-", dir=_tmp_dir(settings)))
+    try:
+        try:
+            mirrors = get_bytes(client, mirror_list, settings.advisories_http_retries, max_bytes=1 << 16)
+            base = next((line.strip() for line in mirrors.decode("utf-8", "replace").splitlines()
+                         if line.strip().startswith(("http://", "https://"))), None)
+            if base is None:
+                raise FetchError(f"{mirror_list} lists no mirror")
+            base = base.rstrip("/")
+            repomd = SafeET.fromstring(get_bytes(client, f"{base}/repodata/repomd.xml",
+                                                 settings.advisories_http_retries, max_bytes=1 << 20))
+            href = next((loc.get("href") for data in repomd.iter() if data.tag.endswith("data")
+                         and data.get("type") == "updateinfo"
+                         for loc in data if loc.tag.endswith("location")), None)
+            if not href or ".." in href or href.startswith("/") or "://" in href:
+                raise FetchError(f"{base}/repodata/repomd.xml names no usable updateinfo ({href!r})")
+            path = download(client, f"{base}/{href}", tmp, settings.advisories_http_retries)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            with db.session() as s:
+                record_state(s, name, "amazon-updateinfo", mirror_list, Tally(), None, error)
+            return SourceResult(name, False, error)
+
+        def produce(t: Tally) -> Iterator[Parsed]:
+            with path.open("rb") as fh:
+                yield from amazon.iter_updateinfo(fh, t)
+        return _run(db, name, "amazon-updateinfo", f"{base}/{href}", produce, progress=progress)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _redhat_sync(db: Database, settings: Settings, client: httpx.Client, progress: Progress | None) -> SourceResult:
     """Red Hat CSAF VEX: the whole archive (`archive_latest.txt` names it) the first time or after many changes,
     then only the documents `changes.csv` lists as changed since the cursor."""
@@ -722,11 +768,14 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 results.append(_nvd_sync(db, settings, client, progress))
             elif kind == "redhat":
                 results.append(_redhat_sync(db, settings, client, progress))
+            elif kind == "amazon":
+                for release, mirror_list in settings.advisories_amazon_mirror_lists.items():
+                    results.append(_amazon_sync(db, settings, client, release, mirror_list, progress))
             elif kind == "cve":
                 results.append(_cve_sync(db, settings, client, progress))
             else:
                 results.append(SourceResult(kind, False, f"unknown source {kind!r}; known: osv, osv:<ecosystem>, "
-                                                          "alpine, wolfi, chainguard, redhat, debian, ubuntu, kev, epss, nvd, cve"))
+                                                          "alpine, wolfi, chainguard, redhat, amazon, debian, ubuntu, kev, epss, nvd, cve"))
     return results
 
 
