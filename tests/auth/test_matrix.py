@@ -129,6 +129,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project:path}/jobs/{job_id}/artifacts/{name}"): "reporter",
     ("POST", "/api/v1/projects/{project:path}/jobs/{job_id}/cancel"): "developer",
     ("POST", "/api/v1/projects/{project:path}/jobs/{job_id}/retry"): "developer",
+    ("GET", "/api/v1/projects/{project:path}/scan_settings"): "reporter",
+    ("PUT", "/api/v1/projects/{project:path}/scan_settings"): "maintainer",
     # API: advisories and vulnerabilities
     ("GET", "/api/v1/advisories/status"): "signed_in",
     ("GET", "/api/v1/advisories"): "signed_in",
@@ -340,6 +342,7 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
                                                                         "state": "confirmed"},
         "/api/v1/projects/{project:path}/webhooks": {"url": "http://127.0.0.1:9/x"},
         "/api/v1/jobs/{job_id}": {"state": "running"},
+        "/api/v1/projects/{project:path}/scan_settings": {"fail_partial_scans": False},
         # a wrong current password: allowed callers get 400 and nobody's password changes
         "/api/v1/user/password": {"current_password": "not-the-password", "new_password": "matrix-password-1"},
     }

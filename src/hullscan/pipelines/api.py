@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal, authorize, current_principal
 from hullscan.auth import service as auth_service
+from hullscan.auth.http import audit
 from hullscan.db.base import utcnow
 from hullscan.db.models import Project
 from hullscan.db.models.pipelines import Job, JobArtifact, Pipeline
@@ -74,6 +75,7 @@ def job_json(job: Job, artifacts: list[JobArtifact] | None = None) -> dict[str, 
         "status": job.status, "image": job.variables.get("CS_IMAGE"), "repository": job.repository, "tag": job.tag,
         "digest": job.digest, "variables": [{"key": k, "value": v} for k, v in job.variables.items()],
         "attempts": job.attempts, "max_attempts": job.max_attempts, "failure_reason": job.failure_reason,
+        "partial": job.partial, "partial_reasons": job.partial_reasons or [],
         "runner_id": job.runner_id, "created_at": _iso(job.created_at), "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at), "updated_at": _iso(job.updated_at), "log_size": job.log_size,
         "artifacts": [{"name": a.name, "file_type": a.file_type, "sha256": a.sha256, "size": a.size,
@@ -88,6 +90,7 @@ def pipeline_json(pipeline: Pipeline, jobs: list[Job], artifacts: dict[int, list
         "user": pipeline.run_as, "registry_event_id": pipeline.registry_event_id,
         "created_at": _iso(pipeline.created_at), "updated_at": _iso(pipeline.updated_at),
         "started_at": _iso(pipeline.started_at), "finished_at": _iso(pipeline.finished_at),
+        "partial": bool(jobs) and jobs[-1].partial,  # as its status: the latest job's
         "jobs": [job_json(j, artifacts.get(j.id)) for j in jobs],
     }
 
@@ -168,6 +171,9 @@ async def request_job(request: Request, runner_token: Annotated[str | None, Head
 class JobUpdate(BaseModel):
     state: str = Field(description="running (heartbeat), success or failed")
     failure_reason: str | None = Field(default=None, max_length=512)
+    partial_reasons: list[Annotated[str, Field(max_length=2000)]] | None = Field(
+        default=None, max_length=100,
+        description="With success: why the scan could not analyse the whole image (it is then partial).")
 
 
 @router.put("/jobs/{job_id}", tags=["runners"])
@@ -181,7 +187,8 @@ def update_job(job_id: IdPath, body: JobUpdate, request: Request,
         if body.state == service.RUNNING:
             service.heartbeat(session, job, now=now, lease_seconds=request.app.state.settings.job_lease_seconds)
         else:
-            service.finish_job(session, job, body.state, now=now, failure_reason=body.failure_reason)
+            service.finish_job(session, job, body.state, now=now, failure_reason=body.failure_reason,
+                               partial_reasons=body.partial_reasons)
             session.commit()
             queue = getattr(request.app.state, "queue_signal", None)
             if queue is not None:
@@ -349,6 +356,37 @@ def get_job(project: str, job_id: IdPath, principal: Principal = Depends(current
     authorize(principal, Action.READ_PROJECT, found.path)
     job = _project_job(session, found, job_id)
     return job_json(job, service.artifacts_of(session, [job.id])[job.id])
+
+
+class ScanSettingsUpdate(BaseModel):
+    fail_partial_scans: bool = Field(description="A partial scan fails its job (default: it succeeds, marked "
+                                                 "partial)")
+
+
+def _scan_settings_json(session: Session, project: Project) -> dict[str, Any]:
+    return {"fail_partial_scans": service.scan_settings(session, project.id).fail_partial_scans,
+            "partial_scans": service.count_partial_jobs(session, project.id)}
+
+
+@router.get("/projects/{project:path}/scan_settings", tags=["pipelines"])
+def get_scan_settings(project: str, principal: Principal = Depends(current_principal),
+                      session: Session = Depends(get_session)) -> dict[str, Any]:
+    """The project's scan-job policy and how many of its scans were partial."""
+    found = project_or_404(session, project)
+    authorize(principal, Action.READ_PROJECT, found.path)
+    return _scan_settings_json(session, found)
+
+
+@router.put("/projects/{project:path}/scan_settings", tags=["pipelines"])
+def put_scan_settings(project: str, body: ScanSettingsUpdate, request: Request,
+                      principal: Principal = Depends(current_principal),
+                      session: Session = Depends(get_session)) -> dict[str, Any]:
+    """Maintainers decide whether a partial scan (part of the image unreadable or over a cap) fails the job."""
+    found = project_or_404(session, project)
+    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    service.set_fail_partial_scans(session, found.id, body.fail_partial_scans)
+    audit(request, session, "scan_settings_changed", found.path, fail_partial_scans=body.fail_partial_scans)
+    return _scan_settings_json(session, found)
 
 
 @router.post("/projects/{project:path}/jobs/{job_id}/cancel", tags=["pipelines"])

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.auth.principal import Kind, Principal, Scope
-from hullscan.db.models.pipelines import Job, JobArtifact, JobLogChunk, Pipeline, Runner
+from hullscan.db.models.pipelines import Job, JobArtifact, JobLogChunk, Pipeline, ProjectScanSettings, Runner
 from hullscan.events.types import ImagePushedEvent
 from hullscan.ingestion.service import IngestionError, SbomArtifact, ingest_sbom_artifact, record_scan_failure
 
@@ -308,16 +308,29 @@ def read_log(session: Session, job_id: int) -> Iterable[str]:
                            .order_by(JobLogChunk.offset).execution_options(yield_per=200))
 
 
-def finish_job(session: Session, job: Job, status: str, *, now: datetime, failure_reason: str | None = None) -> Job:
-    """running -> success | failed. Repeating the same final report is a no-op (safe to retry)."""
+MAX_PARTIAL_REASONS = 20
+PARTIAL_SCAN = "partial_scan"
+
+
+def finish_job(session: Session, job: Job, status: str, *, now: datetime, failure_reason: str | None = None,
+               partial_reasons: Sequence[str] | None = None) -> Job:
+    """running -> success | failed. Repeating the same final report is a no-op (safe to retry).
+
+    A success with `partial_reasons` (the scan could not analyse every layer) marks the job partial; when the
+    project's `fail_partial_scans` is set it fails instead, with failure reason `partial_scan: ...`."""
     if status not in (SUCCESS, FAILED):
         raise JobError(f"a runner may report success or failed, not {status!r}")
-    if job.status == status:
+    if job.status == status or (status == SUCCESS and job.partial and job.status == FAILED):
         return job
     _require_running(job)
     if status == SUCCESS and not session.scalar(select(func.count()).select_from(JobArtifact)
                                                 .where(JobArtifact.job_id == job.id)):
         raise JobError("a scan job succeeds only after its SBOM artifact is uploaded")
+    reasons = [str(r)[:500] for r in partial_reasons or []][:MAX_PARTIAL_REASONS]
+    if status == SUCCESS and reasons:
+        job.partial, job.partial_reasons = True, reasons
+        if scan_settings(session, job.project_id).fail_partial_scans:
+            status, failure_reason = FAILED, f"{PARTIAL_SCAN}: {reasons[0]}"
     job.status = status
     job.finished_at = now
     job.updated_at = now
@@ -349,6 +362,28 @@ def release_job(session: Session, job: Job, *, now: datetime) -> Job:
     _append(session, job, "\n[hullscan] released by a stopping runner; re-queued\n")
     _sync_pipelines(session, [job], now)
     return job
+
+
+def scan_settings(session: Session, project_id: int) -> ProjectScanSettings:
+    """The project's scan-job policy (the defaults when never set; not added to the session then)."""
+    found = session.get(ProjectScanSettings, project_id)
+    return found if found is not None else ProjectScanSettings(project_id=project_id, fail_partial_scans=False)
+
+
+def set_fail_partial_scans(session: Session, project_id: int, value: bool) -> ProjectScanSettings:
+    found = session.get(ProjectScanSettings, project_id)
+    if found is None:
+        found = ProjectScanSettings(project_id=project_id, fail_partial_scans=value)
+        session.add(found)
+    found.fail_partial_scans = value
+    session.flush()
+    return found
+
+
+def count_partial_jobs(session: Session, project_id: int) -> int:
+    """How many of the project's scan jobs analysed only part of their image."""
+    return session.scalar(select(func.count()).select_from(Job)
+                          .where(Job.project_id == project_id, Job.partial.is_(True))) or 0
 
 
 def cancel_job(session: Session, job: Job, *, now: datetime) -> Job:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hullscan.db.base import Base, UTCDateTime, utcnow
@@ -72,6 +72,19 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The scan could not analyse the whole image (a layer unreadable or over a cap): packages may be missing.
+    partial: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    partial_reasons: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class ProjectScanSettings(Base):
+    """A project's scan-job policy; no row means the defaults."""
+
+    __tablename__ = "ci_project_scan_settings"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    #: False (default, as Trivy only warns): a partial scan succeeds, marked partial. True: it fails the job.
+    fail_partial_scans: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
 class JobLogChunk(Base):
