@@ -79,6 +79,23 @@ def test_writer_resumes_across_instances_and_parts(make_driver) -> None:  # type
     assert [k for k, _ in d.walk("up")] == ["up/data"]  # no tail left behind
 
 
+def test_a_tail_of_the_same_length_as_before_is_still_rewritten(make_driver) -> None:  # type: ignore[no-untyped-def]
+    """The bytes left after a part went up may be exactly as many as the tail the writer started from:
+    they are new bytes all the same."""
+    data = os.urandom(1000) + os.urandom(PART) + os.urandom(1000)
+    w = make_driver().writer("t", append=False)
+    w.write_many([data[:1000]])
+    w.close()
+    w = make_driver().writer("t", append=True)
+    w.write_many([data[1000:PART + 1000]])
+    w.write_many([data[PART + 1000:]])
+    w.close()
+    w = make_driver().writer("t", append=True)
+    assert w.size == len(data)
+    w.commit()
+    assert make_driver().get_content("t") == data
+
+
 def test_new_writer_without_append_starts_empty(make_driver) -> None:  # type: ignore[no-untyped-def]
     w = make_driver().writer("k", append=False)
     w.write_many([os.urandom(PART + 1)])

@@ -65,12 +65,14 @@ class _S3Writer:
         self._pending: list[bytes | bytearray | memoryview] = []
         self._pending_len = 0
         self._tail_stored = 0  # bytes of the tail object (they are in _pending once loaded)
+        self._dirty = False  # written since loading: the tail object must be rewritten (or removed)
 
     # -- state from the bucket ---------------------------------------------------------------------
     def _load(self) -> None:
         if self._loaded:
             return
         self._loaded = True
+        self._tail_stored = 0
         client, bucket = self._d.client, self._d.bucket
         uploads = self._d.multipart_uploads(self._key)
         if not self._append:
@@ -106,6 +108,7 @@ class _S3Writer:
             if len(chunk):
                 self._pending.append(chunk)
                 self._pending_len += len(chunk)
+                self._dirty = True
         if self._pending_len >= self._d.part_size:
             self._flush_part()
 
@@ -126,12 +129,12 @@ class _S3Writer:
         """Keep what is pending (< part_size) as the tail object, for the next writer."""
         if not self._loaded:
             return
-        if self._pending_len != self._tail_stored or (self._pending_len and self._tail_stored == 0):
+        if self._dirty:
             if self._pending_len:
                 self._d.client.put_object(Bucket=self._d.bucket, Key=self._key + TAIL, Body=b"".join(self._pending))
             else:
                 self._d.delete_object(self._key + TAIL)
-        self._loaded = False
+        self._loaded = self._dirty = False
         self._pending, self._pending_len, self._parts, self._upload_id = [], 0, [], None
 
     def commit(self) -> None:
@@ -147,7 +150,7 @@ class _S3Writer:
                                              MultipartUpload={"Parts": parts})
         if self._tail_stored:
             self._d.delete_object(self._key + TAIL)
-        self._loaded = False
+        self._loaded = self._dirty = False
         self._pending, self._pending_len, self._parts, self._upload_id = [], 0, [], None
 
     def cancel(self) -> None:
