@@ -190,3 +190,20 @@ def test_long_hostile_release_is_linear() -> None:
 def test_sample_osv_feed_names_parse_to_json() -> None:
     """Sanity of the fixture folder this file reads (a moved folder must fail loudly, not pass vacuously)."""
     assert any(json.loads(p.read_text()) for p in Path(data_path("feeds-samples")).glob("rocky/**/RLSA-*.json"))
+
+
+@pytest.mark.parametrize(("text", "family"), [
+    ("AlmaLinux release 9.4 (Seafoam Ocelot)", "almalinux"),
+    ("Rocky Linux release 8.9 (Green Obsidian)", "rocky"),
+    ("CentOS Linux release 7.9.2009 (Core)", "centos"),
+    ("CentOS Stream release 9", "centos"),
+    ("Red Hat Enterprise Linux release 9.4 (Plow)", "rhel"),
+    ("Fedora release 40 (Forty)", "fedora"),
+    ("Amazon Linux release 2 (Karoo)", "amazon"),
+    ("Scientific Linux release 7.9 (Nitrogen)", "rhel"),  # an unknown rebuild: treated as RHEL, as before
+])
+def test_release_files_name_families_through_the_table(text: str, family: str) -> None:
+    from hullscan.scanner.osdetect import detect
+
+    detected = detect({"/etc/redhat-release": text}, [])
+    assert detected is not None and detected.family == family

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from hullscan.ecosystems import canonical_family
+from hullscan.ecosystems import canonical_family, distro
 from hullscan.scanner.inventory import OperatingSystem, Package
 
 OS_FILES = (
@@ -57,10 +57,8 @@ def detect(files: dict[str, str], packages: list[Package]) -> OperatingSystem | 
         return OperatingSystem(family="alpine", version=alpine.splitlines()[0])
     for path in ("/etc/redhat-release", "/etc/centos-release", "/etc/system-release"):
         if match := _REDHAT.match((files.get(path) or "").strip()):
-            name = match["name"].lower()
-            family = "centos" if "centos" in name else "rocky" if "rocky" in name else (
-                "almalinux" if "alma" in name else "fedora" if "fedora" in name else "rhel")
-            return OperatingSystem(family=family, version=match["version"])
+            family = canonical_family(match["name"])  # "Rocky Linux" → rocky, "Red Hat Enterprise Linux" → rhel
+            return OperatingSystem(family=family if distro(family) else "rhel", version=match["version"])
     if lsb := files.get("/etc/lsb-release"):
         kv = parse_kv(lsb)
         if kv.get("DISTRIB_ID"):
