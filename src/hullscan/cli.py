@@ -33,16 +33,25 @@ def serve(
     host: str = typer.Option(None, help="Interface to listen on (default from settings: 127.0.0.1)."),
     port: int = typer.Option(None, help="Port to listen on (default from settings: 8080)."),
     no_runner: bool = typer.Option(False, "--no-runner", help="Start no local scan runners (remote runners only)."),
+    role: str = typer.Option(None, "--role", help="api: serve requests only; worker: background loops and local "
+                             "runners; all: both (default from settings: all)."),
 ) -> None:
-    """Run the web app, API and embedded registry on one port (migrates the database first)."""
+    """Run the web app, API and embedded registry on one port (migrates the database first).
+
+    Every role serves HTTP (health, /metrics, runners' API); `api` nodes run no background loop and no local
+    runner, so API and worker nodes scale separately."""
     import uvicorn
 
     from hullscan.db import upgrade
     from hullscan.logs import configure_logging
     from hullscan.web.app import create_app
 
-    settings = get_settings().model_copy(update={"host": host or get_settings().host, "port": port or get_settings().port,
-                                                 **({"runner_pool_size": 0} if no_runner else {})})
+    base = get_settings()
+    role = role or base.role
+    if role not in ("api", "worker", "all"):
+        raise typer.BadParameter("expected api, worker or all", param_hint="--role")
+    settings = base.model_copy(update={"host": host or base.host, "port": port or base.port, "role": role,
+                                       **({"runner_pool_size": 0} if no_runner or role == "api" else {})})
     configure_logging(settings.log_level, settings.log_json)
     upgrade(settings)
     uvicorn.run(

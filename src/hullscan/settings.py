@@ -158,6 +158,17 @@ class Settings(BaseSettings):
     notification_timeout: float = Field(default=10.0, description="Seconds a notification webhook may take.")
     notification_max_attempts: int = Field(default=5, description="Deliveries of a webhook notification before it is given up.")
 
+    # --- background work (hullscan.workers) ---
+    role: str = Field(default="all", pattern="^(api|worker|all)$",
+                      description="api: serve requests only; worker: run the background loops and local runners; all: both.")
+    workers_disabled: list[str] = Field(
+        default_factory=list, description="Names of background loops this node does not run (see docs/architecture.md).")
+    webhook_delivery_interval: float = Field(default=2.0, description="Seconds between webhook delivery rounds; 0 disables.")
+    webhook_delivery_lease_seconds: float = Field(
+        default=120.0, description="A claimed delivery whose node vanished is retried by another after this long.")
+    push_dedup_window_seconds: float = Field(
+        default=24 * 3600.0, description="A push of the same repository, tag and digest within this window is one scan.")
+
     @property
     def resolved_data_dir(self) -> Path:
         from hullscan.config import resolved_data_dir

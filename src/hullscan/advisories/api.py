@@ -1,13 +1,10 @@
-"""REST API routes of this part (mounted under /api/v1) and the scheduled advisory sync in `serve`."""
+"""REST API routes of this part (mounted under /api/v1); the scheduled sync is in `hullscan.workers`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from hullscan.advisories import service
@@ -61,40 +58,3 @@ def advisory_show(
     if found is None:
         raise HTTPException(status_code=404, detail=f"advisory {advisory_id} not found")
     return service.advisory_document(found, store.affected_of(advisory_id))
-
-
-async def _scheduler(app: FastAPI, interval: int, initial_delay: int, cancel: threading.Event) -> None:
-    """Sync every `interval` seconds; the blocking work runs in a thread so requests keep being served."""
-    await asyncio.sleep(initial_delay)
-    while True:
-        try:
-            results = await asyncio.to_thread(service.sync, app.state.db, app.state.settings, None, None, cancel)
-            log.info("scheduled advisory sync finished", extra={"fields": {
-                "sources": len(results), "failed": [r.source for r in results if not r.ok]}})
-        except Exception:  # keep the scheduler alive whatever one run does
-            log.exception("scheduled advisory sync crashed")
-        await asyncio.sleep(interval)
-
-
-async def start(app: FastAPI) -> None:
-    """Start the scheduled sync (every `advisories_sync_interval` seconds; 0 disables it)."""
-    settings = app.state.settings
-    interval = int(settings.advisories_sync_interval)
-    app.state.advisories_scheduler = None
-    app.state.advisories_cancel = threading.Event()
-    if interval > 0:
-        app.state.advisories_scheduler = asyncio.create_task(
-            _scheduler(app, interval, max(0, int(settings.advisories_sync_initial_delay)), app.state.advisories_cancel)
-        )
-
-
-async def stop(app: FastAPI) -> None:
-    """Stop the scheduler; a sync in flight finishes its transaction in its thread or rolls back."""
-    cancel = getattr(app.state, "advisories_cancel", None)
-    if cancel is not None:
-        cancel.set()
-    task = getattr(app.state, "advisories_scheduler", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from hullscan.settings import Settings
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x6875_6C6C_7363_616E  # "hullscan": the advisory lock `upgrade` holds on PostgreSQL
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -94,4 +95,16 @@ def upgrade(settings: Settings) -> None:
 
     if settings.sqlalchemy_url.startswith("sqlite"):
         settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings.sqlalchemy_url), "heads")
+        command.upgrade(alembic_config(settings.sqlalchemy_url), "heads")
+        return
+    # Several nodes start at once: one migrates while the others wait on an advisory lock, then find nothing to do.
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            try:
+                command.upgrade(alembic_config(settings.sqlalchemy_url), "heads")
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+    finally:
+        engine.dispose()

@@ -1,14 +1,12 @@
-"""Events API (dropped pushes, the project's CS4R settings) and the background work `serve` runs: the event
-processor (policy over new ContainerRegistryEvents) and the reconciler of external registries."""
+"""Events API: dropped pushes and the project's CS4R settings. The event processor and the reconciler of
+external registries are background loops in `hullscan.workers`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -17,14 +15,10 @@ from hullscan.auth.http import audit
 from hullscan.auth.projects import ProjectError, update_project_settings
 from hullscan.db.models import Project
 from hullscan.events import service
-from hullscan.events.reconcile import reconcile_all
-from hullscan.pipelines.signal import QueueSignal
-from hullscan.settings import Settings
 from hullscan.web.deps import CountQuery, get_session, project_or_404
 
 log = logging.getLogger("hullscan.events")
 router = APIRouter()
-BATCH = 500
 
 
 def settings_json(project: Project) -> dict[str, Any]:
@@ -74,55 +68,3 @@ def put_security_settings(project: str, body: SecuritySettingsUpdate, request: R
         raise HTTPException(status_code=400, detail=str(exc)) from None
     audit(request, session, "security_settings_changed", found.path, **body.model_dump(exclude_none=True))
     return settings_json(found)
-
-
-# --- background work ---------------------------------------------------------------------------------------
-
-async def _process_events(app: FastAPI) -> None:
-    settings: Settings = app.state.settings
-    queue = QueueSignal.of(app)
-
-    def batch() -> service.BatchResult:
-        with app.state.db.session() as session:
-            return service.process_pending_events(session, settings, limit=BATCH)
-
-    while True:
-        try:
-            result = await run_in_threadpool(batch)
-            if result.jobs:
-                queue.wake()
-            if result.processed == BATCH:
-                continue
-        except Exception:  # noqa: BLE001 - a failed batch rolls back and is retried
-            log.exception("registry event processing failed")
-        await asyncio.sleep(settings.event_poll_seconds)
-
-
-async def _reconcile(app: FastAPI) -> None:
-    settings: Settings = app.state.settings
-    while True:
-        try:
-            outcome = await run_in_threadpool(reconcile_all, app.state.db, settings)
-            if outcome:
-                log.info("reconciled external registries", extra={"fields": {"outcome": outcome}})
-        except Exception:  # noqa: BLE001
-            log.exception("reconciliation failed")
-        await asyncio.sleep(settings.reconcile_interval_seconds)
-
-
-async def start(app: FastAPI) -> None:
-    """Start the event processor and, when external registries are configured, the reconciler."""
-    tasks = [asyncio.create_task(_process_events(app))]
-    if app.state.settings.external_registries:
-        tasks.append(asyncio.create_task(_reconcile(app)))
-    app.state.events_tasks = tasks
-
-
-async def stop(app: FastAPI) -> None:
-    for task in getattr(app.state, "events_tasks", []):
-        task.cancel()
-    for task in getattr(app.state, "events_tasks", []):
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass

@@ -3,7 +3,8 @@
 A push is scanned only when ALL hold (GITLAB-FACTS "Trigger", "Rate limit"): a push of a tagged manifest or
 index; the project exists; the instance feature switch is on; the project setting is on; the tag matches one
 of the project's glob patterns; no identical scan is pending or running; the project is under its daily limit
-(a fixed 24 h window from the first counted scan). Every other push is recorded with its reason.
+(a fixed 24 h window from the first counted scan); the same repository, tag and digest was not already
+scanned within `push_dedup_window_seconds`. Every other push is recorded with its reason.
 
 Events are processed in batches with a handful of queries per batch, whatever its size; `now` is injected so
 tests control the rate-limit clock.
@@ -87,9 +88,24 @@ def _projects_for(session: Session, events: Sequence[ContainerRegistryEvent]) ->
     return out
 
 
+def _recently_scanned(session: Session, project_ids: set[int], digests: set[str],
+                      since: datetime) -> dict[tuple[int, str, str, str], int]:
+    """Pipelines (not canceled) created since `since` per (project, repository, tag, digest): a push is one scan
+    whatever mix of registry webhook, redelivery and reconciliation reports it, whatever ids they carry."""
+    if not project_ids or not digests:
+        return {}
+    rows = session.execute(select(Job.project_id, Job.repository, Job.tag, Job.digest, Job.pipeline_id).where(
+        Job.project_id.in_(sorted(project_ids)), Job.digest.in_(sorted(digests)), Job.created_at >= since,
+        Job.status != pipelines.CANCELED))
+    return {(p, r, t, d): pipeline_id for p, r, t, d, pipeline_id in rows}
+
+
 def process_pending_events(session: Session, settings: Settings, *, now: datetime | None = None,
                            limit: int = 500) -> BatchResult:
-    """Apply the policy to up to `limit` unprocessed events (oldest first) and mark them processed."""
+    """Apply the policy to up to `limit` unprocessed events (oldest first) and mark them processed.
+
+    Events are claimed with SKIP LOCKED and the projects they touch locked FOR UPDATE, so two nodes deciding
+    on pushes of one project take turns and each sees the other's pipelines."""
     now = now or utcnow()
     events = session.scalars(select(ContainerRegistryEvent).where(ContainerRegistryEvent.processed_at.is_(None))
                              .order_by(ContainerRegistryEvent.id).limit(limit)
@@ -102,6 +118,8 @@ def process_pending_events(session: Session, settings: Settings, *, now: datetim
     active: dict[tuple[int, str, str], list[Job]] = defaultdict(list)
     for job in pipelines.active_jobs_for(session, project_ids):
         active[(job.project_id, job.repository, job.tag)].append(job)
+    scanned = _recently_scanned(session, project_ids, {e.digest for e in events if e.digest},
+                                now - timedelta(seconds=settings.push_dedup_window_seconds))
     windows = {w.project_id: w for w in session.scalars(
         select(ScanRateWindow).where(ScanRateWindow.project_id.in_(project_ids)))} if project_ids else {}
     accepted: dict[tuple[int, str, str], list[tuple[ImagePushedEvent, str]]] = defaultdict(list)
@@ -147,6 +165,11 @@ def process_pending_events(session: Session, settings: Settings, *, now: datetim
         same_job = next((j for j in active[key] if j.digest == e.digest), None)
         if same_job is not None:
             drop(e, project, reasons.DUPLICATE, f"pipeline {same_job.pipeline_id} is {same_job.status}")
+            continue
+        earlier = scanned.get((project.id, e.repository, e.tag, e.digest))
+        if earlier is not None:
+            drop(e, project, reasons.DUPLICATE, f"already scanned by pipeline {earlier} (webhook, redelivery or "
+                                                "reconciliation reported the same push)")
             continue
         if any(p.digest == e.digest for p, _ in accepted[key]):
             drop(e, project, reasons.DUPLICATE, "same digest pushed again in this batch")

@@ -41,12 +41,16 @@ from hullscan.web.deps import CountQuery, IdPath, get_session, project_or_404
 
 log = logging.getLogger("hullscan.pipelines")
 router = APIRouter()
-auth_service.register_token_kind(service.JOB_TOKEN_PREFIX, service.job_token_principal)
-auth_service.register_credential_check("job", service.job_token_live)
 MAX_WAIT_SECONDS = 30.0
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
+
+def register_job_tokens() -> None:
+    """Teach auth the job token (`JOB-TOKEN`, GitLab's CI_JOB_TOKEN): `create_app` calls this explicitly."""
+    auth_service.register_token_kind(service.JOB_TOKEN_PREFIX, service.job_token_principal)
+    auth_service.register_credential_check("job", service.job_token_live)
+
 
 def artifact_store(settings: Settings) -> ArtifactStore:
     from hullscan.registry.storage import driver_for
@@ -190,6 +194,9 @@ def update_job(job_id: IdPath, body: JobUpdate, request: Request,
             service.finish_job(session, job, body.state, now=now, failure_reason=body.failure_reason,
                                partial_reasons=body.partial_reasons)
             session.commit()
+            metrics = getattr(request.app.state, "metrics", None)
+            if metrics is not None:
+                metrics.observe_scan(job.status, job.started_at, job.finished_at)
             queue = getattr(request.app.state, "queue_signal", None)
             if queue is not None:
                 queue.finished_from_thread()
@@ -415,49 +422,7 @@ def retry_job(project: str, job_id: IdPath, principal: Principal = Depends(curre
     return job_json(new)
 
 
-# --- background work in `serve` ----------------------------------------------------------------------------------
-
-async def _maintain(app: FastAPI) -> None:
-    """Promote delayed jobs and re-queue jobs whose runner stopped heart-beating."""
-    settings: Settings = app.state.settings
-    queue = QueueSignal.of(app)
-    interval = max(0.2, min(1.0, settings.job_lease_seconds / 4))
-
-    def tick() -> bool:
-        with app.state.db.session() as session:
-            now = utcnow()
-            return bool(service.promote_due(session, now) + len(service.expire_leases(session, now=now)))
-
-    while True:
-        try:
-            if await run_in_threadpool(tick):
-                queue.wake()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - keep maintaining; the next tick retries
-            log.exception("job queue maintenance failed")
-        await asyncio.sleep(interval)
-
-
-async def _ingest(app: FastAPI) -> None:
-    """Ingest the SBOMs of successful jobs (durable: what a crash interrupts is picked up again)."""
-    store = artifact_store(app.state.settings)
-    queue = QueueSignal.of(app)
-
-    def batch() -> int:
-        with app.state.db.session() as session:
-            return service.ingest_due_artifacts(session, store.path, now=utcnow(), limit=1)
-
-    while True:
-        try:
-            if await run_in_threadpool(batch):
-                continue
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001
-            log.exception("SBOM ingestion batch failed")
-        await queue.wait_finished(1.0)
-
+# --- the local runner pool `serve` starts --------------------------------------------------------------------------
 
 def _stop_long_polls_on_shutdown(app: FastAPI) -> None:
     """uvicorn waits for open requests before shutting down: end runners' long polls at the signal."""
@@ -479,10 +444,10 @@ def _stop_long_polls_on_shutdown(app: FastAPI) -> None:
 
 
 async def start(app: FastAPI) -> None:
-    """Start queue maintenance and the local runner pool (`runner_pool_size`, default one per core)."""
+    """Start the local runner pool (`runner_pool_size`, default one per core); queue maintenance and SBOM
+    ingestion are loops in `hullscan.workers`."""
     QueueSignal.of(app)
     _stop_long_polls_on_shutdown(app)
-    app.state.pipelines_tasks = [asyncio.create_task(_maintain(app)), asyncio.create_task(_ingest(app))]
     pool = LocalRunnerPool(app.state.settings, app.state.db)
     app.state.runner_pool = pool
     await run_in_threadpool(pool.start)
@@ -493,9 +458,3 @@ async def stop(app: FastAPI) -> None:
     pool: LocalRunnerPool | None = getattr(app.state, "runner_pool", None)
     if pool is not None:
         await run_in_threadpool(pool.stop)
-    for task in getattr(app.state, "pipelines_tasks", []):
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass

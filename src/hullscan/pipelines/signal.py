@@ -25,6 +25,10 @@ class QueueSignal:
         event, self._event = self._event, asyncio.Event()
         event.set()
 
+    def wake_from_thread(self) -> None:
+        """`wake` for code running on a worker thread (the background loops)."""
+        self._loop.call_soon_threadsafe(self.wake)
+
     async def wait(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self._event.wait(), timeout)

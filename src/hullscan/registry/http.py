@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -83,10 +83,18 @@ def _error_response(exc: RegistryError, method: str) -> Response:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
+def _public_host(settings: Any) -> str:
+    """The registry's name in image references: from `public_url` (else host:port), never the client's Host
+    header, so a repository pushed through any node of a cluster has one name."""
+    if settings.public_url:
+        return urlsplit(settings.public_url).netloc
+    return f"{settings.host}:{settings.port}"
+
+
 def _info(request: Request, principal: Principal) -> service.RequestInfo:
     client = request.client
     return service.RequestInfo(
-        actor=principal.name, registry_host=request.headers.get("host"),
+        actor=principal.name, registry_host=_public_host(request.app.state.settings),
         client_addr=f"{client.host}:{client.port}" if client else None,
         user_agent=request.headers.get("user-agent"), scheme=request.url.scheme,
     )

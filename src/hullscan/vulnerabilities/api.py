@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -286,11 +286,3 @@ def delete_webhook(project: str, webhook_id: IdPath, request: Request, principal
     if not notifications.delete_webhook(session, found.id, webhook_id):
         raise HTTPException(status_code=404, detail=f"webhook {webhook_id} not found")
     audit(request, session, "webhook_deleted", found.path, webhook_id=webhook_id)
-
-
-async def start(app: FastAPI) -> None:
-    """No background work of its own (continuous re-matching runs in ingestion's hook)."""
-
-
-async def stop(app: FastAPI) -> None:
-    """Nothing in flight."""

@@ -108,47 +108,76 @@ def notify_scan_failed(session: Session, project_id: int, payload: dict[str, Any
     return len(hooks)
 
 
-def deliver_due(db: Database, settings: Settings, *, limit: int = 50, client: httpx.Client | None = None) -> int:
-    """Send due deliveries; each outcome (and the next attempt time) is recorded. Returns how many were tried."""
+DELIVERY_BATCH = 50
+
+
+def claim_due(db: Database, node: str, *, lease_seconds: float, limit: int = DELIVERY_BATCH) -> list[WebhookDelivery]:
+    """Claim up to `limit` due deliveries for `node` (FOR UPDATE SKIP LOCKED on PostgreSQL, SQLite's single
+    writer otherwise): each gets claimed_by and a lease in next_attempt_at, so no other node sends it meanwhile."""
+    now = utcnow()
     with db.session() as session:
-        due = [(d.id, d.webhook_id, d.event, d.payload) for d in session.scalars(
-            select(WebhookDelivery).where(WebhookDelivery.status == "pending",
-                                          WebhookDelivery.next_attempt_at <= utcnow())
-            .order_by(WebhookDelivery.id).limit(limit))]
-        hooks = {h.id: (h.url, h.secret) for h in session.scalars(
-            select(ProjectWebhook).where(ProjectWebhook.id.in_({d[1] for d in due})))} if due else {}
+        due = list(session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.id).limit(limit).with_for_update(skip_locked=True)))
+        for d in due:
+            d.claimed_by = node
+            d.next_attempt_at = now + timedelta(seconds=lease_seconds)
+        session.flush()
+        session.expunge_all()
+    return due
+
+
+def deliver_due(db: Database, settings: Settings, *, node: str = "local", limit: int = DELIVERY_BATCH,
+                client: httpx.Client | None = None) -> int:
+    """Claim and send due deliveries; each outcome (and the next attempt time) is recorded by the claiming node
+    only. Returns how many were tried."""
+    due = claim_due(db, node, lease_seconds=settings.webhook_delivery_lease_seconds, limit=limit)
     if not due:
         return 0
+    with db.read_session() as session:
+        hooks = {h.id: (h.url, h.secret) for h in session.scalars(
+            select(ProjectWebhook).where(ProjectWebhook.id.in_({d.webhook_id for d in due})))}
     own = client is None
     client = client or httpx.Client(timeout=settings.notification_timeout, follow_redirects=False)
     try:
-        for delivery_id, webhook_id, event, payload in due:
-            url, secret = hooks[webhook_id]
-            body = json.dumps(payload, sort_keys=True).encode()
+        for delivery in due:
+            hook = hooks.get(delivery.webhook_id)
+            if hook is None:  # the webhook was deleted meanwhile (its deliveries go with it)
+                continue
+            url, secret = hook
+            body = json.dumps(delivery.payload, sort_keys=True).encode()
             code, error = None, None
             try:
                 r = client.post(url, content=body, headers={
-                    "Content-Type": "application/json", EVENT_HEADER: event, SIGNATURE_HEADER: sign(secret, body),
-                    "X-Hullscan-Delivery": str(delivery_id)})
+                    "Content-Type": "application/json", EVENT_HEADER: delivery.event,
+                    SIGNATURE_HEADER: sign(secret, body), "X-Hullscan-Delivery": str(delivery.id)})
                 code = r.status_code
                 if not 200 <= code < 300:
                     error = f"HTTP {code}"
             except httpx.HTTPError as exc:
                 error = f"{exc.__class__.__name__}: {exc}"[:500]
-            with db.session() as session:
-                d = session.get(WebhookDelivery, delivery_id)
-                d.attempts += 1
-                d.last_status_code, d.last_error = code, error
-                if error is None:
-                    d.status, d.delivered_at = "delivered", utcnow()
-                elif d.attempts >= settings.notification_max_attempts:
-                    d.status = "failed"
-                else:
-                    d.next_attempt_at = utcnow() + timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** (d.attempts - 1))
+            _record(db, delivery.id, node, code, error, settings.notification_max_attempts)
     finally:
         if own:
             client.close()
     return len(due)
+
+
+def _record(db: Database, delivery_id: int, node: str, code: int | None, error: str | None, max_attempts: int) -> None:
+    """Record one attempt, unless the claim was lost (lease expired and another node took the delivery)."""
+    with db.session() as session:
+        d = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        if d is None or d.claimed_by != node or d.status != "pending":
+            return
+        d.attempts += 1
+        d.claimed_by = None
+        d.last_status_code, d.last_error = code, error
+        if error is None:
+            d.status, d.delivered_at = "delivered", utcnow()
+        elif d.attempts >= max_attempts:
+            d.status = "failed"
+        else:
+            d.next_attempt_at = utcnow() + timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** (d.attempts - 1))
 
 
 def deliveries(session: Session, webhook_id: int, limit: int = 100) -> list[WebhookDelivery]:

@@ -196,6 +196,8 @@ class WebhookDelivery(Base):
     event: Mapped[str] = mapped_column(String(32), nullable=False)
     payload: Mapped[dict] = mapped_column(JSON, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")  # pending|delivered|failed
+    # The node sending it now; while it sends, next_attempt_at is its lease (another node retries after that).
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_status_code: Mapped[int | None] = mapped_column(Integer)

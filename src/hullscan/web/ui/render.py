@@ -184,6 +184,12 @@ def _error_response(request: Request, exc: Exception) -> Response:
         return _error(400, _validation_message(exc), principal)
     if isinstance(exc, (VulnerabilityError, ProjectError)):
         return _error(400, str(exc), principal)
+    from hullscan.web.outage import MESSAGE, is_outage, retry_after
+
+    if is_outage(exc):
+        response = _error(503, f"The page cannot be shown now: {MESSAGE}.", principal)
+        response.headers.update(retry_after())
+        return response
     log.error("UI page failed: %s", request.url.path, exc_info=exc)
     return _error(500, "The page could not be shown; the error was logged.", principal)
 
