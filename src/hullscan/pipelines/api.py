@@ -13,6 +13,7 @@ import hmac
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -334,9 +335,17 @@ def job_trace(project: str, job_id: IdPath, request: Request,
     _readable_job(request, principal, project, job_id)
     db = request.app.state.db
 
-    def chunks():
-        with db.session() as s:
-            for text in service.read_log(s, job_id):
+    def chunks() -> Iterator[bytes]:
+        # Never hold a transaction across a yield: the client may read slowly (on SQLite a write transaction
+        # here blocked every other writer, and async handlers with it, for as long as the client stalled).
+        after = -1
+        while True:
+            with db.read_session() as s:
+                page = service.read_log_page(s, job_id, after)
+            if not page:
+                return
+            for offset, text in page:
+                after = offset
                 yield text.encode()
 
     return StreamingResponse(chunks(), media_type="text/plain; charset=utf-8")

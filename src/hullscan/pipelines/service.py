@@ -302,6 +302,14 @@ def append_log(session: Session, job: Job, offset: int, text: str) -> int:
     return job.log_size
 
 
+def read_log_page(session: Session, job_id: int, after: int, limit: int = 200) -> list[tuple[int, str]]:
+    """Up to `limit` log chunks (offset, text) past byte offset `after`: a streamed log reads page by page, each
+    in a short transaction of its own, so no transaction stays open while a slow client reads."""
+    return [(o, c) for o, c in session.execute(
+        select(JobLogChunk.offset, JobLogChunk.content).where(JobLogChunk.job_id == job_id, JobLogChunk.offset > after)
+        .order_by(JobLogChunk.offset).limit(limit))]
+
+
 def read_log(session: Session, job_id: int) -> Iterable[str]:
     """The job log in order, chunk by chunk (streamed, not loaded whole)."""
     return session.scalars(select(JobLogChunk.content).where(JobLogChunk.job_id == job_id)

@@ -32,12 +32,16 @@ async def sbom_download(request: Request, project: str, job: IdQuery,
                         format: str = Query(default="cyclonedx", pattern="^(cyclonedx|spdx)$"),
                         principal: Principal = Depends(ui_principal)) -> Response:
     """The SBOM a scan job stored (CycloneDX as stored, or converted to SPDX 2.3)."""
-    with request.app.state.db.session() as session:
-        found = project_for(session, principal, project, Action.READ_PROJECT)
-        artifact = queries.sbom_artifact(session, found.id, job)
-        if artifact is None:
-            raise HTTPException(status_code=404, detail=f"Scan job {job} has no SBOM in this project.")
-        sha256, name = artifact.sha256, artifact.name
+    def find() -> tuple[str, str]:
+        # On a worker thread: waiting for the database here must never stop the event loop (and the streams on it).
+        with request.app.state.db.read_session() as session:
+            found = project_for(session, principal, project, Action.READ_PROJECT)
+            artifact = queries.sbom_artifact(session, found.id, job)
+            if artifact is None:
+                raise HTTPException(status_code=404, detail=f"Scan job {job} has no SBOM in this project.")
+            return artifact.sha256, artifact.name
+
+    sha256, name = await run_in_threadpool(find)
     path = artifact_store(request.app.state.settings).path(sha256)
     if not path.is_file():
         raise HTTPException(status_code=404, detail="The SBOM file is missing from artifact storage.")
