@@ -47,6 +47,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/redoc"): "open",
     ("GET", "/-/health"): "open",
     ("GET", "/-/ready"): "open",
+    ("GET", "/metrics"): "open",  # counts only, for Prometheus
     ("GET", "/api/v1/version"): "open",
     ("GET", "/jwt/auth"): "public",
     ("GET", "/users/sign_in"): "public",
