@@ -18,7 +18,7 @@ from hullscan.db.base import utcnow
 from hullscan.db.models.pipelines import Job, JobArtifact
 from hullscan.events import service as events
 from hullscan.pipelines import service as pipelines
-from hullscan.pipelines.artifacts import ArtifactStore
+from hullscan.pipelines.api import artifact_store
 from hullscan.scanner import write_cyclonedx
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
 from hullscan.settings import Settings
@@ -37,7 +37,7 @@ def _prepare(data_dir: Path) -> tuple[int, int, str]:
     sbom = write_cyclonedx(Inventory(ImageInfo(name="127.0.0.1/group/app/web", tag="t1"),
                                      OperatingSystem("debian", "12.15"), [Package("zlib1g", "1:1.2.13", "deb")]))
     sha = hashlib.sha256(sbom.encode()).hexdigest()
-    path = ArtifactStore(settings.resolved_data_dir / "artifacts").path(sha)
+    path = artifact_store(settings).path(sha)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(sbom)
     with db.session() as s:
