@@ -349,3 +349,60 @@ def test_any_updateinfo_bytes_are_parsed_or_counted(data: bytes) -> None:
     from hullscan.advisories.parsers import amazon
 
     list(amazon.iter_updateinfo(io.BytesIO(data), Tally()))
+
+
+# --- Oracle Linux ELSA OVAL --------------------------------------------------------------------------------------
+
+ORACLE = SAMPLES / "oracle" / "vunnel"
+
+
+def test_oracle_oval_imports_and_matches_its_facts(db: Database, migrated_settings: Settings, tmp_path: Path) -> None:
+    results = [service.import_path(db, migrated_settings, str(ORACLE / name), source=f"oracle-{name}")[0]
+               for name in ("mock_data", "mock_per_arch_data", "mock_ksplice_data")]
+    assert [(r.ok, r.records) for r in results] == [(True, 2), (True, 3), (True, 1)], [r.error for r in results]
+    assert results[2].skipped == {"ksplice_or_fips": 10}
+    # explicit epochs: bind-devel is earlier than 30:9.3.3-8.el5; MODERATE → medium from Oracle itself
+    bind = _found(db, "ol", "5.11", _rpm("bind-devel", "9.3.3-7.el5", epoch="30"))
+    assert set(bind) == {"CVE-2007-0493", "CVE-2007-0494"}
+    assert {(f.severity, f.fixed_versions[0]) for f in bind.values()} == {("medium", "30:9.3.3-8.el5")}
+    assert not _found(db, "ol", "5.11", _rpm("bind-devel", "9.3.3-8.el5", epoch="30"))
+    assert _found(db, "ol", "5.11", _rpm("bind-devel", "9.9.9-1.el5"))  # epoch 0 is older than 30
+    assert not _found(db, "ol", "6.10", _rpm("bind-devel", "9.3.3-7.el5", epoch="30"))  # another release
+    uek = _found(db, "ol", "6.10", _rpm("kernel-uek", "2.6.39-400.300.1.el6uek"))
+    assert {f.severity for f in uek.values()} == {"high"} and "CVE-2018-7566" in uek
+    assert not _found(db, "ol", "6.10", _rpm("kernel-uek", "2.6.39-400.302.2.el6uek"))
+    # per-arch respins: the lowest build is kept (x86_64's), so no patched package is flagged
+    assert not _found(db, "ol", "7.9", _rpm("rsyslog", "8.24.0-57.0.1.el7_9.3"))
+    assert "CVE-2022-24903" in _found(db, "ol", "7.9", _rpm("rsyslog", "8.24.0-57.el7_9.3"))
+    assert "CVE-2024-2307" in _found(db, "ol", "8.9", _rpm("osbuild", "109-1.el8"))
+    assert "CVE-2024-2307" not in _found(db, "ol", "8.9", _rpm("osbuild", "110-1.el8"))
+    assert "CVE-2025-6424" in _found(db, "ol", "10.0", _rpm("firefox", "128.11.0-1.el10_0"))
+    # ksplice builds are not fixes of the normal package: nothing is claimed either way
+    assert not _found(db, "ol", "8.3", _rpm("openssl", "1.1.1g-15.el8_3", epoch="1"))
+
+
+def test_hostile_or_cut_oval_fails_the_source_and_keeps_its_data(db: Database, migrated_settings: Settings,
+                                                                 tmp_path: Path) -> None:
+    path = tmp_path / "com.oracle.elsa-all.xml"
+    path.write_bytes((ORACLE / "mock_data").read_bytes())
+    assert service.import_path(db, migrated_settings, str(path))[0].ok
+    cut = (ORACLE / "mock_data").read_bytes()
+    path.write_bytes(cut[: len(cut) * 2 // 3])
+    [result] = service.import_path(db, migrated_settings, str(path))
+    assert not result.ok and "OvalError" in result.error
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><oval_definitions>Oracle Errata System&a;</oval_definitions>'
+    path.write_bytes(bomb)
+    assert not service.import_path(db, migrated_settings, str(path), fmt="oracle-oval")[0].ok
+    assert _found(db, "ol", "5.11", _rpm("bind-devel", "9.3.3-7.el5", epoch="30"))  # the first import stands
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=300), cut=st.integers(min_value=0, max_value=6000))
+def test_any_oval_bytes_are_parsed_or_rejected_with_the_parsers_error(data: bytes, cut: int) -> None:
+    from hullscan.advisories.parsers import oracle
+
+    for blob in (data, (ORACLE / "mock_data").read_bytes()[:cut] + data):
+        try:
+            list(oracle.iter_oval(io.BytesIO(blob), Tally()))
+        except oracle.OvalError:
+            pass

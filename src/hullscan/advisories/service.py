@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.advisories.fetch import FetchError, download, get_bytes
 from hullscan.advisories.normalize import normalize_name
-from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, osv, redhat, ubuntu
+from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, oracle, osv, redhat, ubuntu
 from hullscan.advisories.parsers.base import Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
 from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
@@ -54,7 +54,8 @@ __all__ = [
 log = logging.getLogger("hullscan.advisories")
 Progress = Callable[[str, int, int | None], None]  # (source, advanced by, total if known)
 
-FORMATS = ("osv", "alpine", "wolfi", "chainguard", "redhat-vex", "amazon-updateinfo", "debian-list", "debian-json", "ubuntu-oval", "kev",
+FORMATS = ("osv", "alpine", "wolfi", "chainguard", "redhat-vex", "amazon-updateinfo", "oracle-oval",
+           "debian-list", "debian-json", "ubuntu-oval", "kev",
            "epss", "cve", "nvd")
 CVE_FEEDS = ("cve", "nvd")  # formats that give CVE severities (docs/severity.md), not affected packages
 
@@ -177,8 +178,12 @@ def _head(path: Path) -> bytes:
                 fh.seek(0)
                 with gzip.GzipFile(fileobj=fh) as gz:
                     return gz.read(4096)
+            if head[:3] == b"BZh":
+                fh.seek(0)
+                with bz2.BZ2File(fh) as bz:
+                    return bz.read(4096)
             return head
-    except (OSError, EOFError, zipfile.BadZipFile):
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile):
         return b""
 
 
@@ -201,6 +206,9 @@ def detect_format(path: Path) -> str:
     if "updateinfo" in name and name.endswith((".xml", ".xml.gz")) or \
             name.endswith((".xml", ".xml.gz")) and b"<updates" in _head(path)[:512]:
         return "amazon-updateinfo"
+    head = _head(path)
+    if b"<oval_definitions" in head and (b"com.oracle.elsa" in head or b"Oracle Errata System" in head):
+        return "oracle-oval"
     if name.endswith((".xml", ".xml.bz2")):
         return "ubuntu-oval"
     if name.endswith(".tar.zst"):
@@ -208,7 +216,6 @@ def detect_format(path: Path) -> str:
     if name.endswith((".csv", ".csv.gz")):
         return "epss"
     if name.endswith((".zip", ".jsonl", ".jsonl.gz", ".ndjson", ".json.gz", ".json")):
-        head = _head(path)
         if feed := cve.looks_like(head):
             return feed
         if b'"csaf_vex"' in head:
@@ -247,8 +254,8 @@ def _default_source(fmt: str, path: Path) -> str:
         return f"ubuntu-oval:{path.name.split('.')[2] if path.name.count('.') > 2 else stem}"
     if fmt in alpine.SECDB_FEEDS:
         return alpine.SECDB_FEEDS[fmt].source
-    if fmt == "redhat-vex":
-        return "redhat-vex"
+    if fmt in ("redhat-vex", "oracle-oval"):
+        return fmt
     if fmt == "amazon-updateinfo":  # one source per release: `<release>/updateinfo.xml.gz` as sync keeps it
         return f"amazon:{path.parent.name.lower() if 'updateinfo' in path.name else stem}"
     return {"alpine": "alpine-secdb", "debian-json": "debian-tracker", "kev": "kev", "epss": "epss", "cve": "cve",
@@ -273,6 +280,11 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
         return (lambda t: alpine.iter_documents(alpine.read_tree(path), t, alpine.SECDB_FEEDS[fmt])), None
     if fmt == "redhat-vex":
         return (lambda t: redhat.iter_documents(_vex_documents(path), t)), None
+    if fmt == "oracle-oval":
+        def produce_elsa(t: Tally) -> Iterator[Parsed]:
+            with _open_maybe_bz2(path) as fh:
+                yield from oracle.iter_oval(fh, t)
+        return produce_elsa, None
     if fmt == "amazon-updateinfo":
         def produce_updateinfo(t: Tally) -> Iterator[Parsed]:
             with path.open("rb") as fh:
@@ -768,6 +780,9 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 results.append(_nvd_sync(db, settings, client, progress))
             elif kind == "redhat":
                 results.append(_redhat_sync(db, settings, client, progress))
+            elif kind == "oracle":
+                results.append(_download_source(db, settings, client, "oracle-oval", "oracle-oval",
+                                                [settings.advisories_oracle_oval_url], progress))
             elif kind == "amazon":
                 for release, mirror_list in settings.advisories_amazon_mirror_lists.items():
                     results.append(_amazon_sync(db, settings, client, release, mirror_list, progress))
@@ -775,7 +790,7 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 results.append(_cve_sync(db, settings, client, progress))
             else:
                 results.append(SourceResult(kind, False, f"unknown source {kind!r}; known: osv, osv:<ecosystem>, "
-                                                          "alpine, wolfi, chainguard, redhat, amazon, debian, ubuntu, kev, epss, nvd, cve"))
+                                                          "alpine, wolfi, chainguard, redhat, amazon, oracle, debian, ubuntu, kev, epss, nvd, cve"))
     return results
 
 

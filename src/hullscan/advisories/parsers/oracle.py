@@ -1,0 +1,143 @@
+"""Oracle Linux ELSA OVAL (`com.oracle.elsa-all.xml.bz2`): one `patch` definition per ELSA.
+
+Fixes are read from the criteria, whose comments Oracle writes in one fixed form: `<pkg> is earlier than
+<epoch:version-release>`, in blocks that also say `Oracle Linux <N> is installed`, `Oracle Linux arch is
+<arch>`, `Module <name:stream> is enabled` or `<pkg> is ksplice-based`. Each fact holds for the block it is
+in and the blocks below. Definitions are streamed (iterparse) and cleared, so memory stays per definition.
+
+Not kept: ksplice and FIPS builds (a normal package must not be compared with them, as vunnel does), and
+arch: where an ELSA's arches were respun at different builds the LOWEST fixed build is stored (the store has
+no arch; this errs towards a missed finding on the later arch, never a false one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from defusedxml import ElementTree as SafeET
+
+from hullscan.advisories.normalize import severity_word
+from hullscan.advisories.parsers.base import Parsed, Tally, fixed_range, make_affected
+from hullscan.advisories.types import Advisory, AffectedPackage
+from hullscan.versions import compare
+
+_D = "{http://oval.mitre.org/XMLSchema/oval-definitions-5}"
+_EARLIER = re.compile(r"^(\S+) is earlier than (\S+)$")
+_INSTALLED = re.compile(r"^Oracle Linux (\d+) is installed$")
+_ARCH = re.compile(r"^Oracle Linux arch is (\S+)$")
+_MODULE = re.compile(r"^Module (\S+:\S+) is enabled$")
+_KSPLICE = re.compile(r"^\S+ is ksplice-based$")
+_ELSA = re.compile(r"^ELSA-\d{4}-\d+$")
+_MAX_DEPTH = 32
+
+
+def _facts(node: Any, ctx: dict[str, Any], out: list[tuple[dict[str, Any], str, str]], depth: int = 0) -> None:
+    """Collect (context, package, fixed EVR) from a criteria tree."""
+    if depth > _MAX_DEPTH:
+        return
+    ctx = dict(ctx)
+    children = list(node)
+    for child in children:
+        if child.tag != f"{_D}criterion":
+            continue
+        comment = (child.get("comment") or "").strip()
+        if m := _INSTALLED.match(comment):
+            ctx["release"] = m.group(1)
+        elif m := _ARCH.match(comment):
+            ctx["arch"] = m.group(1)
+        elif m := _MODULE.match(comment):
+            ctx["module"] = m.group(1)
+        elif _KSPLICE.match(comment):
+            ctx["ksplice"] = True
+    for child in children:
+        if child.tag == f"{_D}criterion":
+            if m := _EARLIER.match((child.get("comment") or "").strip()):
+                out.append((ctx, m.group(1), m.group(2)))
+        elif child.tag == f"{_D}criteria":
+            _facts(child, ctx, out, depth + 1)
+
+
+def _definition(definition: Any, tally: Tally) -> Parsed | None:
+    tally.records += 1
+    meta = definition.find(f"{_D}metadata")
+    if meta is None:
+        tally.skip("invalid_record", str(definition.get("id"))[:120])
+        return None
+    refs = meta.findall(f"{_D}reference")
+    elsa = next((r.get("ref_id") for r in refs if r.get("source") == "elsa"), None)
+    if not elsa or not _ELSA.match(elsa):
+        tally.skip("invalid_record", f"{definition.get('id')}: no ELSA id")
+        return None
+    cves = sorted({r.get("ref_id") for r in refs if r.get("source") == "CVE" and (r.get("ref_id") or "").startswith("CVE-")})
+    advisory_meta = meta.find(f"{_D}advisory")
+    word = severity_word((advisory_meta.findtext(f"{_D}severity") if advisory_meta is not None else None) or "")
+    severity = word if word and word != "unknown" else None
+    platforms = [p.text.strip() for p in meta.iter(f"{_D}platform") if p.text]
+    default_release = next((m.group(1) for p in platforms if (m := re.fullmatch(r"Oracle Linux (\d+)", p))), None)
+    facts: list[tuple[dict[str, Any], str, str]] = []
+    criteria = definition.find(f"{_D}criteria")
+    if criteria is not None:
+        _facts(criteria, {"release": default_release}, facts)
+    fixes: dict[tuple[str, str], str] = {}
+    for ctx, package, evr in facts:
+        if ctx.get("ksplice") or "ksplice" in evr or evr.endswith("_fips") or "_fips" in evr.split("-")[-1]:
+            tally.skip("ksplice_or_fips", f"{elsa}: {package} {evr}")
+            continue
+        if not ctx.get("release"):
+            tally.skip("unknown_ecosystem", f"{elsa}: {package}: no Oracle Linux release")
+            continue
+        key = f"{ctx['module']}::{package}" if ctx.get("module") else package
+        where = (f"Oracle Linux:{ctx['release']}", key)
+        if evr.startswith("0:"):
+            evr = evr[2:]
+        old = fixes.get(where)
+        try:
+            if old is None or compare("rpm", evr, old) < 0:
+                fixes[where] = evr
+        except ValueError:
+            tally.skip("invalid_version", f"{elsa}: {package} {evr}")
+    entries: list[AffectedPackage] = []
+    for (ecosystem, key), evr in sorted(fixes.items()):
+        item = make_affected(tally, elsa, ecosystem, key, fixed_range(evr), severity=severity)
+        if item is not None:
+            entries.append(item)
+    issued = advisory_meta.find(f"{_D}issued") if advisory_meta is not None else None
+    title = " ".join((meta.findtext(f"{_D}title") or "").split())
+    return Parsed(
+        Advisory(id=elsa, source="oracle-oval", aliases=cves, summary=title or None,
+                 details=(meta.findtext(f"{_D}description") or "").strip() or None,
+                 published=_date(issued.get("date") if issued is not None else None),
+                 severity=severity, severity_source="oracle" if severity else None,
+                 references=[r.get("ref_url") for r in refs if r.get("source") == "elsa" and r.get("ref_url")]),
+        entries,
+    )
+
+
+def _date(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc) if value else None
+    except ValueError:
+        return None
+
+
+def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
+    """ELSA advisories of one OVAL document, one definition in memory at a time."""
+    try:
+        for _, elem in SafeET.iterparse(stream, events=("end",)):
+            if elem.tag != f"{_D}definition":
+                continue
+            if elem.get("class") == "patch":
+                parsed = _definition(elem, tally)
+                if parsed is not None:
+                    yield parsed
+            elem.clear()
+    except Exception as exc:  # defusedxml's own errors, ParseError, bz2/EOF errors of a cut file
+        tally.skip("malformed_xml", str(exc)[:200])
+        raise OvalError(f"unreadable OVAL (nothing of it is written): {str(exc)[:200]}") from exc
+
+
+class OvalError(ValueError):
+    """A broken or hostile OVAL document: the source fails as a whole, its previous data stays."""
