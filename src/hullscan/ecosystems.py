@@ -121,7 +121,7 @@ def _ubuntu(release: str) -> str:
     but ESM of a non-LTS release does not exist."""
     parts = [p for p in re.split(r"[:\s]+", release) if p]
     pro = any(p.lower() == "pro" for p in parts)
-    m = re.search(r"(\d+\.\d+)", release)
+    m = re.search(r"(?<!\d)(\d+\.\d+)", release)
     if m:
         rel = m.group(1)
     else:
@@ -207,7 +207,7 @@ def _opensuse(release: str) -> str:
     low = release.lower()
     if "tumbleweed" in low:
         return "Tumbleweed"
-    m = re.search(r"(\d+\.\d+)", release)
+    m = re.search(r"(?<!\d)(\d+\.\d+)", release)
     if not m:
         raise UnsupportedRelease(f"opensuse release {release!r}")
     return f"Leap Micro {m.group(1)}" if "micro" in low else f"Leap {m.group(1)}"
@@ -287,14 +287,24 @@ def ecosystem(name: str) -> Ecosystem:
     return row
 
 
-@lru_cache(maxsize=4096)
+MAX_ECOSYSTEM = 256  # longest ecosystem string read; longer ones are hostile (and would bloat the caches)
+MAX_CACHED_NAME = 1024  # package names longer than this are normalised without caching
+
+
 def normalize_ecosystem(name: str) -> str:
     """An advisory's ecosystem as the store keys it: `Debian:bookworm` → `Debian:12`, `Alpine:3.19` →
     `Alpine:v3.19`, `Ubuntu:22.04:LTS` → `Ubuntu:22.04`, `pypi` → `PyPI`, `Wolfi:rolling` → `Wolfi`.
 
     A release the rule cannot read is kept as written (it then matches no image). UnknownEcosystem for a name
-    without a row."""
-    raw = (name or "").strip()
+    without a row or longer than MAX_ECOSYSTEM."""
+    if not isinstance(name, str) or len(name) > MAX_ECOSYSTEM:
+        raise UnknownEcosystem(f"unknown ecosystem {str(name)[:80]!r}")
+    return _normalize_ecosystem(name)
+
+
+@lru_cache(maxsize=4096)
+def _normalize_ecosystem(name: str) -> str:
+    raw = name.strip()
     base, _, release = raw.partition(":")
     row = ecosystem(base)
     release = release.strip()
@@ -312,10 +322,16 @@ def scheme_for_ecosystem(name: str) -> str:
     return ecosystem(name).scheme
 
 
-@lru_cache(maxsize=65536)
 def normalize_name(ecosystem_name: str, name: str) -> str:
     """A package name as advisories are stored and looked up: PEP 503 for PyPI, lower case where the ecosystem
-    ignores case, as written where it does not (Go, Maven, RubyGems)."""
+    ignores case, as written where it does not (Go, Maven, RubyGems). Cached (inventories and feeds repeat
+    names), except for names too long to be worth keeping."""
+    if len(name) > MAX_CACHED_NAME or len(ecosystem_name) > MAX_ECOSYSTEM:
+        return _normalize_name(ecosystem_name, name)
+    return _cached_name(ecosystem_name, name)
+
+
+def _normalize_name(ecosystem_name: str, name: str) -> str:
     row = _ECOSYSTEM_BY_KEY.get(ecosystem_name.split(":", 1)[0].strip().lower())
     rule = row.names if row else "lower"
     name = name.strip()
@@ -326,6 +342,9 @@ def normalize_name(ecosystem_name: str, name: str) -> str:
     if rule == "exact":
         return name
     return name.lower()
+
+
+_cached_name = lru_cache(maxsize=65536)(_normalize_name)
 
 
 # --- distributions (images) -------------------------------------------------------------------------------
