@@ -6,10 +6,12 @@ ListMultipartUploads, CompleteMultipartUpload, AbortMultipartUpload and pre-sign
 
 Writers are resumable across requests and processes, as a chunked registry push needs (each PATCH may
 reach another node): bytes go up as multipart-upload parts of at least `part_size`; what is left below that
-when a request ends is kept as a small `<key>.tail` object and taken back by the next writer (S3 refuses
-parts under 5 MiB except the last one). The state of a write is therefore entirely in the bucket: the
-multipart upload (found with ListMultipartUploads), its parts (ListParts) and the tail. Memory per writer
-is bounded by `part_size` plus one incoming batch.
+when a request ends is kept as a small `<key>.tail.<n>` object (the bytes after part n) and taken back by
+the next writer (S3 refuses parts under 5 MiB except the last one). The state of a write is therefore
+entirely in the bucket: the multipart upload (found with ListMultipartUploads), its parts (ListParts) and
+the tail that follows the last part -- a tail whose bytes went up in a later part (a process killed before
+it removed the tail) names an earlier part and is ignored. Memory per writer is bounded by `part_size`
+plus one incoming batch.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from hullscan.registry.driver import DriverWriter, FileInfo, check_key
 
 MIN_PART_SIZE = 5 << 20  # S3's smallest part but the last
 MAX_PARTS = 10000  # S3's most parts in one upload
-TAIL = ".tail"
+TAIL = ".tail."  # `<key>.tail.<n>`: the bytes that follow part n (n = 0: no part yet)
 
 
 def _missing(exc: Exception) -> bool:
@@ -64,7 +66,7 @@ class _S3Writer:
         self._parts: list[dict[str, Any]] = []  # {PartNumber, ETag, Size}
         self._pending: list[bytes | bytearray | memoryview] = []
         self._pending_len = 0
-        self._tail_stored = 0  # bytes of the tail object (they are in _pending once loaded)
+        self._tail_key: str | None = None  # the tail object loaded into _pending, if any
         self._dirty = False  # written since loading: the tail object must be rewritten (or removed)
 
     # -- state from the bucket ---------------------------------------------------------------------
@@ -72,13 +74,13 @@ class _S3Writer:
         if self._loaded:
             return
         self._loaded = True
-        self._tail_stored = 0
+        self._tail_key = None
         client, bucket = self._d.client, self._d.bucket
         uploads = self._d.multipart_uploads(self._key)
         if not self._append:
             for upload in uploads:
                 self._d.abort(self._key, upload)
-            self._d.delete_object(self._key + TAIL)
+            self._d.delete_tails(self._key)
             return
         if uploads:
             self._upload_id = uploads[-1]  # the newest; older ones are leftovers of a crash
@@ -88,13 +90,17 @@ class _S3Writer:
                                                                     UploadId=self._upload_id):
                 self._parts += [{"PartNumber": p["PartNumber"], "ETag": p["ETag"], "Size": p["Size"]}
                                 for p in page.get("Parts", [])]
+        tail_key = f"{self._key}{TAIL}{self._last_part()}"
         try:
-            tail = client.get_object(Bucket=bucket, Key=self._key + TAIL)["Body"].read(self._d.part_size + 1)
+            tail = client.get_object(Bucket=bucket, Key=tail_key)["Body"].read(self._d.part_size + 1)
         except client.exceptions.ClientError as exc:
             if not _missing(exc):
                 raise
         else:
-            self._pending, self._pending_len, self._tail_stored = [tail], len(tail), len(tail)
+            self._pending, self._pending_len, self._tail_key = [tail], len(tail), tail_key
+
+    def _last_part(self) -> int:
+        return int(self._parts[-1]["PartNumber"]) if self._parts else 0
 
     @property
     def size(self) -> int:
@@ -116,7 +122,7 @@ class _S3Writer:
         client, bucket = self._d.client, self._d.bucket
         if self._upload_id is None:
             self._upload_id = client.create_multipart_upload(Bucket=bucket, Key=self._key)["UploadId"]
-        number = (self._parts[-1]["PartNumber"] + 1) if self._parts else 1
+        number = self._last_part() + 1
         if number > MAX_PARTS:
             raise ValueError(f"more than {MAX_PARTS} parts of {self._d.part_size} bytes")
         body = b"".join(self._pending)
@@ -130,10 +136,11 @@ class _S3Writer:
         if not self._loaded:
             return
         if self._dirty:
+            tail_key = f"{self._key}{TAIL}{self._last_part()}"
             if self._pending_len:
-                self._d.client.put_object(Bucket=self._d.bucket, Key=self._key + TAIL, Body=b"".join(self._pending))
-            else:
-                self._d.delete_object(self._key + TAIL)
+                self._d.client.put_object(Bucket=self._d.bucket, Key=tail_key, Body=b"".join(self._pending))
+            if self._tail_key is not None and (self._tail_key != tail_key or not self._pending_len):
+                self._d.delete_object(self._tail_key)
         self._loaded = self._dirty = False
         self._pending, self._pending_len, self._parts, self._upload_id = [], 0, [], None
 
@@ -148,8 +155,7 @@ class _S3Writer:
             parts = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in self._parts]
             client.complete_multipart_upload(Bucket=bucket, Key=self._key, UploadId=self._upload_id,
                                              MultipartUpload={"Parts": parts})
-        if self._tail_stored:
-            self._d.delete_object(self._key + TAIL)
+        self._d.delete_tails(self._key)
         self._loaded = self._dirty = False
         self._pending, self._pending_len, self._parts, self._upload_id = [], 0, [], None
 
@@ -209,6 +215,14 @@ class S3Driver:
     def delete_object(self, full_key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=full_key)
 
+    def delete_tails(self, full_key: str) -> None:
+        """Remove every tail object of `full_key` (stale ones a killed writer left, too)."""
+        tails = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full_key + TAIL):
+            tails += [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if tails:
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": tails, "Quiet": True})
+
     # -- the driver ----------------------------------------------------------------------------------
     def stat(self, key: str) -> FileInfo | None:
         try:
@@ -255,14 +269,15 @@ class S3Driver:
 
     def delete(self, key: str) -> bool:
         full = self._k(key)
-        keys = [full, full + TAIL]
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full + "/"):
-            keys += [o["Key"] for o in page.get("Contents", [])]
+        keys = [full]
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            keys += [o["Key"] for o in page.get("Contents", [])
+                     if o["Key"].startswith((full + "/", full + TAIL))]
         for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=full):
             for upload in page.get("Uploads", []):
                 if upload["Key"] == full or upload["Key"].startswith(full + "/"):
                     self.abort(upload["Key"], upload["UploadId"])
-        existed = len(keys) > 2 or self.stat(key) is not None
+        existed = len(keys) > 1 or self.stat(key) is not None
         for start in range(0, len(keys), 1000):
             self.client.delete_objects(Bucket=self.bucket, Delete={
                 "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
@@ -272,7 +287,7 @@ class S3Driver:
         base = self._k(prefix) + "/" if prefix else self.prefix
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
             for o in page.get("Contents", []):
-                if not o["Key"].endswith(TAIL):
+                if TAIL not in o["Key"].rsplit("/", 1)[-1]:
                     yield o["Key"][len(self.prefix):], FileInfo(o["Size"], o["LastModified"].timestamp())
 
     def list(self, prefix: str) -> list[str]:
