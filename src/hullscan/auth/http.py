@@ -224,6 +224,25 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
             for err in exc.errors()[:20]]
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app answers at this request's path."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+            match, _ = route.matches({**request.scope, "method": method})
+            if match is Match.FULL:
+                methods.add(method)
+    return sorted(methods)
+
+
+def _literal_route_methods(request: Request) -> list[str]:
+    """Methods of the documented operation whose path (without parameters) is exactly this request's."""
+    operations = request.app.openapi().get("paths", {}).get(request.url.path, {})
+    return sorted(m.upper() for m in operations)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """401 for missing or bad credentials, 403 for a caller without the right, 404 for what the caller may
     not see, 429 for throttled sign-ins; one error body on the API, OCI error bodies on the registry."""
@@ -253,11 +272,20 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_registry_path(path):
             return registry_error(request, exc.status_code, message, exc.headers)
         if is_api_path(path):
-            return api_error(exc.status_code, message, exc.headers)
+            headers = exc.headers
+            if exc.status_code == 405:  # every method of the path, not just those of the first route matched
+                allowed = _literal_route_methods(request) or allowed_methods(request)
+                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            return api_error(exc.status_code, message, headers)
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        literal = _literal_route_methods(request)
+        if literal and any(err.get("loc", ("",))[0] == "path" for err in exc.errors()):
+            # `PUT /jobs/request` matched `PUT /jobs/{job_id}`: the path names another operation, so the method
+            # is what is wrong
+            return api_error(405, "Method Not Allowed", {"Allow": ", ".join(literal)})
         if is_api_path(request.url.path):
             details = _validation_details(exc)
             summary = "; ".join(f"{'.'.join(d['location'][1:]) or 'request'}: {d['message']}" for d in details[:5])

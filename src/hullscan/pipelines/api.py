@@ -328,7 +328,8 @@ def _readable_job(request: Request, principal: Principal, project: str, job_id: 
         return job
 
 
-@router.get("/projects/{project:path}/jobs/{job_id}/trace", tags=["pipelines"])
+@router.get("/projects/{project:path}/jobs/{job_id}/trace", tags=["pipelines"],
+            responses={200: {"content": {"text/plain": {}}}})
 def job_trace(project: str, job_id: IdPath, request: Request,
               principal: Principal = Depends(current_principal)) -> StreamingResponse:
     """The job log as plain text, streamed chunk by chunk."""
@@ -351,7 +352,8 @@ def job_trace(project: str, job_id: IdPath, request: Request,
     return StreamingResponse(chunks(), media_type="text/plain; charset=utf-8")
 
 
-@router.get("/projects/{project:path}/jobs/{job_id}/artifacts/{name}", tags=["pipelines"])
+@router.get("/projects/{project:path}/jobs/{job_id}/artifacts/{name}", tags=["pipelines"],
+            responses={200: {"content": {"application/vnd.cyclonedx+json": {}}}})
 def job_artifact(project: str, job_id: IdPath, name: str, request: Request,
                  principal: Principal = Depends(current_principal)) -> FileResponse:
     """Download a job artifact (the CycloneDX SBOM)."""

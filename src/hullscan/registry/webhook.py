@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import datetime
 from typing import Any
 
 import anyio
@@ -26,7 +25,7 @@ from hullscan.registry.notifications import (
     WebhookError,
     parse_envelope,
 )
-from hullscan.web.deps import IdQuery, get_session
+from hullscan.web.deps import DateTimeQuery, IdQuery, get_session
 
 router = APIRouter(tags=["registry"])
 log = logging.getLogger("hullscan.registry.webhook")
@@ -121,7 +120,7 @@ def list_events(
     tag: str | None = Query(None, max_length=128),
     digest: str | None = Query(None, max_length=160),
     project_id: IdQuery | None = None,
-    since: datetime | None = None,
+    since: DateTimeQuery | None = None,
     before_id: IdQuery | None = None,  # a page: events older than this id
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Depends(current_principal),

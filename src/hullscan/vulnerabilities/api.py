@@ -18,8 +18,9 @@ from hullscan.auth.http import audit
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import notifications, service
-from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES
-from hullscan.web.deps import INT64_MAX, IdPath, get_session, project_or_404
+from hullscan.matching.finding import SEVERITIES
+from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES, REPORT_TYPES
+from hullscan.web.deps import JSON_ID_MAX, DateTimeQuery, IdPath, get_session, project_or_404
 
 router = APIRouter(tags=["vulnerabilities"])
 
@@ -53,23 +54,29 @@ def _filter(project: Project | None, report_type: list[str] | None, severity: li
         activity=activity, detected_after=detected_after, detected_before=detected_before)
 
 
+# The values the filters know, in the schema: a request the schema allows is one the service accepts.
+ReportTypeName = Literal[tuple(REPORT_TYPES)]  # type: ignore[valid-type]
+SeverityName = Literal[SEVERITIES]  # type: ignore[valid-type]
+StateName = Literal[service.STATES]  # type: ignore[valid-type]
+
+
 class FilterParams:
     """Query parameters shared by list, counts and export."""
 
     def __init__(
         self,
-        report_type: list[str] | None = Query(default=None, description="e.g. container_scanning_for_registry"),
-        severity: list[str] | None = Query(default=None),
-        state: list[str] | None = Query(default=None),
+        report_type: list[ReportTypeName] | None = Query(default=None, description="e.g. container_scanning_for_registry"),
+        severity: list[SeverityName] | None = Query(default=None),
+        state: list[StateName] | None = Query(default=None),
         image: str | None = Query(default=None, description="image name, or name:tag"),
         identifier: str | None = Query(default=None),
         package: str | None = Query(default=None),
         has_fix: bool | None = Query(default=None),
         kev: bool | None = Query(default=None, description="known exploited (CISA KEV)"),
-        activity: str | None = Query(default=None,
-                                     description="still_detected | no_longer_detected | detected_by_advisory_update"),
-        detected_after: datetime | None = Query(default=None),
-        detected_before: datetime | None = Query(default=None),
+        activity: Literal["still_detected", "no_longer_detected", "detected_by_advisory_update"] | None = Query(
+            default=None),
+        detected_after: DateTimeQuery | None = None,
+        detected_before: DateTimeQuery | None = None,
     ) -> None:
         self.args = (report_type, severity, state, image, identifier, package, has_fix, kev, activity,
                      detected_after, detected_before)
@@ -133,7 +140,7 @@ def _csv_safe(value: object) -> object:
     return value
 
 
-@router.get("/projects/{project:path}/vulnerabilities/export.csv")
+@router.get("/projects/{project:path}/vulnerabilities/export.csv", responses={200: {"content": {"text/csv": {}}}})
 def export_project_csv(request: Request, project: str, params: FilterParams = Depends(),
                        principal: Principal = Depends(current_principal)) -> StreamingResponse:
     # No request-long session: the stream opens its own, so nothing holds the database while the client reads.
@@ -149,7 +156,7 @@ def export_project_csv(request: Request, project: str, params: FilterParams = De
         "Content-Disposition": f'attachment; filename="vulnerabilities-{found.id}.csv"'})
 
 
-@router.get("/vulnerabilities/export.csv")
+@router.get("/vulnerabilities/export.csv", responses={200: {"content": {"text/csv": {}}}})
 def export_instance_csv(request: Request, params: FilterParams = Depends(),
                         principal: Principal = Depends(current_principal)) -> StreamingResponse:
     """Every project's vulnerabilities (instance administrators)."""
@@ -193,7 +200,7 @@ class StateChange(BaseModel):
 
 
 class BulkStateChange(StateChange):
-    ids: list[Annotated[int, Field(ge=1, le=INT64_MAX)]] = Field(min_length=1, max_length=1000)
+    ids: list[Annotated[int, Field(ge=1, le=JSON_ID_MAX)]] = Field(min_length=1, max_length=1000)
 
 
 @router.post("/vulnerabilities/{vulnerability_id}/state")

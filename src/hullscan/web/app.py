@@ -93,9 +93,61 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(part.router, prefix="/api/v1")
 
     install_error_handlers(app)
+    app.openapi = lambda: _openapi_with_errors(app)  # type: ignore[method-assign]
 
     @app.get("/api/v1/version", tags=["meta"])
     async def version() -> dict[str, str]:
         return {"version": __version__}
 
     return app
+
+
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error", "message"], "title": "Error",
+    "properties": {
+        "error": {"type": "string", "description": "A stable code: bad_request, not_found, ..."},
+        "message": {"type": "string"},
+        "details": {"type": "array", "items": {"type": "object"}, "description": "Invalid fields (422 only)."},
+    },
+}
+REGISTRY_ERRORS_SCHEMA = {
+    "type": "object", "required": ["errors"], "title": "RegistryErrors",
+    "properties": {"errors": {"type": "array", "items": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "detail": {}}}}},
+}
+# Every API operation may answer these (one error body); route-specific ones come from `responses=`.
+COMMON_ERRORS = {
+    "400": "Bad request: a value is refused (out of range, invalid, or in conflict with a rule)",
+    "401": "No valid credentials", "403": "The caller may not do this",
+    "404": "Not found, or hidden from the caller (as GitLab answers)", "405": "Method not allowed",
+    "413": "Request too large", "415": "Unsupported media type",
+    "422": "Invalid request: parameters or body do not match this schema", "429": "Too many failed sign-ins",
+}
+
+
+def _openapi_with_errors(app: FastAPI) -> dict[str, object]:
+    """The generated schema with the errors every operation can answer documented once, in the one error shape
+    the API sends (FastAPI would document only its own 422 body), so clients and schemathesis know them."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["RegistryErrors"] = REGISTRY_ERRORS_SCHEMA
+    api_error = {"$ref": "#/components/schemas/Error"}
+    token_error = {"anyOf": [api_error, {"$ref": "#/components/schemas/RegistryErrors"}]}  # /jwt/auth: as Docker's
+    for path, operations in schema.get("paths", {}).items():
+        ref = token_error if path.startswith("/jwt/") else api_error
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in COMMON_ERRORS.items():
+                current = responses.get(status)
+                if current is None or status == "422":
+                    responses[status] = {"description": description, "content": {"application/json": {"schema": ref}}}
+    schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+    schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
@@ -16,6 +17,9 @@ from hullscan.settings import Settings
 
 
 INT64_MAX = 2**63 - 1
+# The largest id a JSON body may carry: 2^53 - 1, the largest integer every JSON reader (JavaScript's doubles,
+# schemathesis's generators) holds exactly; far below int64, far above any id the database will hand out.
+JSON_ID_MAX = 2**53 - 1
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
@@ -25,6 +29,17 @@ def _ascii_digits(value: object) -> object:
     if isinstance(value, str) and not _DIGITS.fullmatch(value):
         raise ValueError("must be a whole number written with the digits 0-9")
     return value
+
+
+def _rfc3339(value: object) -> object:
+    """Times in query strings are RFC 3339 text (`2024-05-01T12:00:00Z`), not Unix numbers pydantic would take."""
+    if isinstance(value, str) and not _TIME.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time such as 2024-05-01T12:00:00Z")
+    return value
+
+
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?")
+DateTimeQuery = Annotated[datetime, BeforeValidator(_rfc3339), Query()]
 
 
 # Ids and counts in paths and query strings: ASCII digits, within the database's int64.
