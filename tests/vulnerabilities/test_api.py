@@ -63,7 +63,7 @@ def test_list_counts_triage_export(server) -> None:
                       json={"ids": [10**9], "state": "confirmed"}).status_code == 400
     assert ADMIN_HTTP.get(f"{base}/vulnerabilities/999999").status_code == 404
     assert ADMIN_HTTP.get(f"{base}/projects/nope%2Fnope/vulnerabilities").status_code == 404
-    assert ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"state": "bogus"}).status_code == 400
+    assert ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"state": "bogus"}).status_code == 422
     assert ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"cursor": "x"}).status_code == 400
 
     text = ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities/export.csv").text
