@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HULLSCAN_DATA_DIR ?= ./var
 export HULLSCAN_DATA_DIR
 
-.PHONY: run test testdata venv system-deps test-deps bench lock clean
+.PHONY: run test fuzz testdata venv system-deps test-deps bench lock clean
 
 $(BIN)/hullscan: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ testdata: venv
 
 test: venv system-deps testdata
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The scanner's parser properties (tests/scanner/test_properties.py) with a long budget: HULLSCAN_FUZZ_EXAMPLES
+# examples per property (default 20,000); failures are kept in ~/.cache/hullscan-fuzz and replayed first.
+fuzz: venv
+	HULLSCAN_FUZZ=1 $(BIN)/python -m pytest -p no:cacheprovider -q tests/scanner/test_properties.py $(PYTEST_ARGS)
 
 bench: venv system-deps
 	$(BIN)/python bench/run_all.py

@@ -285,3 +285,38 @@ def test_a_running_scans_scratch_is_not_swept(tmp_path: Path) -> None:
         assert sweep_scratch(tmp_path / "tmp") == 0
         assert Path(live, "spooled").exists()
     assert not Path(live).exists()
+
+
+def test_jar_manifest_and_gemspec_are_linear() -> None:
+    from hullscan.scanner.analyzers.gem import parse_gemspec
+    from hullscan.scanner.analyzers.java import parse_manifest
+
+    manifest, seconds = _timed(parse_manifest, "Implementation-Title: x\n" + " y\n" * 500_000)
+    assert len(manifest["Implementation-Title"]) == 500_001 and seconds < 2, seconds
+    # `\s*` at a line start made blank lines quadratic (40,000 newlines took 17 s)
+    _, seconds = _timed(parse_gemspec, "\n" * 1_000_000 + 's.name = "x"' + " " * 100_000 + "\n", "/a.gemspec")
+    assert seconds < 2, seconds
+
+
+def test_rpm_databases_cannot_reuse_blobs_to_multiply_work() -> None:
+    import struct
+
+    import pytest
+
+    from hullscan.scanner.analyzers.rpmdb import RpmDBError, ndb_blobs
+
+    blob_len = 200_000
+    slot_pages = 64  # 16,382 slots, every one pointing at the same 200 KB blob: 3.3 GB if each were copied
+    n_slots = slot_pages * 256 - 2
+    header = struct.pack("<IIII", int.from_bytes(b"RpmP", "little"), 0, 0, slot_pages) + b"\0" * 16
+    blob_at = 32 + n_slots * 16
+    blob_at += -blob_at % 16
+    slots = b"".join(struct.pack("<IIII", int.from_bytes(b"Slot", "little"), 1, blob_at // 16, 1)
+                     for _ in range(n_slots))
+    data = (header + slots).ljust(blob_at, b"\0") + struct.pack(
+        "<IIII", int.from_bytes(b"BlbS", "little"), 1, 0, blob_len) + b"\0" * blob_len
+    started = time.process_time()
+    with pytest.raises(RpmDBError, match="share or overlap"):
+        for _ in ndb_blobs(data):
+            pass
+    assert time.process_time() - started < 1

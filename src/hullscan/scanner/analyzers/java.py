@@ -41,17 +41,18 @@ def maven_package(props: dict[str, str], path: str) -> Package | None:
 
 
 def parse_manifest(text: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    last = None
+    """MANIFEST.MF main attributes; a continuation line (leading space) extends the value above. Linear: the
+    pieces are joined once, never `+=` onto a growing string."""
+    values: dict[str, list[str]] = {}
+    last: list[str] | None = None
     for line in text.splitlines():
-        if line.startswith(" ") and last:
-            values[last] += line[1:]
+        if line.startswith(" ") and last is not None:
+            last.append(line[1:])
             continue
         key, sep, value = line.partition(":")
         if sep:
-            last = key.strip()
-            values[last] = value.strip()
-    return values
+            last = values[key.strip()] = [value.strip()]
+    return {key: "".join(parts) for key, parts in values.items()}
 
 
 def scan_archive(archive, path: str, depth: int, result: AnalysisResult) -> None:
@@ -93,7 +94,7 @@ def scan_archive(archive, path: str, depth: int, result: AnalysisResult) -> None
 
 class JavaAnalyzer:
     name = "java"
-    version = 1
+    version = 2
     per_file = True
 
     def wants(self, path: str, size: int, mode: int) -> bool:

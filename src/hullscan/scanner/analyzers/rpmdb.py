@@ -117,6 +117,7 @@ def bdb_blobs(data: bytes) -> Iterator[bytes]:
             raise RpmDBError(f"page {pgno} out of range")
         return data[pgno * page_size : (pgno + 1) * page_size]
 
+    budget = len(data)  # blobs never share pages: all of them together fit in the file (no reuse blow-up)
     for pgno in range(1, n_pages):
         pg = page(pgno)
         if pg[25] not in (_P_HASH, _P_HASH_UNSORTED):
@@ -129,7 +130,11 @@ def bdb_blobs(data: bytes) -> Iterator[bytes]:
             if offset + 12 > page_size or pg[offset] != _H_OFFPAGE:
                 continue
             next_pgno, total = struct.unpack_from(endian + "II", pg, offset + 4)
-            yield _overflow_chain(page, next_pgno, total, n_pages, endian)
+            blob = _overflow_chain(page, next_pgno, total, n_pages, endian)
+            budget -= len(blob)
+            if budget < 0:
+                raise RpmDBError("overflow chains add up to more than the file: pages are reused")
+            yield blob
 
 
 def _overflow_chain(page, pgno: int, total: int, n_pages: int, endian: str) -> bytes:
@@ -166,6 +171,7 @@ def ndb_blobs(data: bytes) -> Iterator[bytes]:
     n_slots = slot_npages * _SLOTS_PER_PAGE - 2
     if slot_npages == 0 or 32 + n_slots * 16 > len(data):
         raise RpmDBError(f"bad slot page count {slot_npages}")
+    budget = len(data)  # blobs do not overlap: all of them together fit in the file
     for i in range(n_slots):
         slot_magic, pkg_index, blk_offset, _blk_count = struct.unpack_from("<IIII", data, 32 + i * 16)
         if slot_magic != _SLOT_MAGIC:
@@ -178,4 +184,7 @@ def ndb_blobs(data: bytes) -> Iterator[bytes]:
         blob_magic, blob_pkg, _cksum, blob_len = struct.unpack_from("<IIII", data, offset)
         if blob_magic != _BLOB_MAGIC or blob_pkg != pkg_index or offset + 16 + blob_len > len(data):
             raise RpmDBError(f"slot {i}: bad blob header")
+        budget -= blob_len + 16
+        if budget < 0:
+            raise RpmDBError("blobs add up to more than the file: slots share or overlap blobs")
         yield data[offset + 16 : offset + 16 + blob_len]

@@ -1,0 +1,311 @@
+"""Property tests of every scanner parser of untrusted bytes: whatever the input, each one returns or raises
+its own documented error (never anything else, never hangs), and what a well-formed input says is read back
+exactly. Budget: `tests/scanner/fuzzing.py` (short here, long in `make fuzz`)."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import yaml
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from hullscan.scanner.analyzers import AnalysisContext, AnalysisResult, FileEntry, default_analyzers
+from hullscan.scanner.analyzers.apk import parse_installed
+from hullscan.scanner.analyzers.dpkg import packages_from_control
+from hullscan.scanner.analyzers.golang import read_buildinfo
+from hullscan.scanner.analyzers.java import parse_manifest
+from hullscan.scanner.analyzers.npm import (parse_package_json, parse_package_lock, parse_pnpm_lock,
+                                            parse_yarn_lock)
+from hullscan.scanner.analyzers.python import parse_metadata
+from hullscan.scanner.analyzers.rpmdb import (TAG_NAME, TAG_RELEASE, TAG_VERSION, TYPE_STRING, RpmDBError,
+                                              bdb_blobs, ndb_blobs, parse_header_blob)
+from hullscan.scanner.source import SourceError, open_source
+from hullscan.scanner.walker import LayerResult, Limits, walk_layer
+from tests.scanner.fuzzing import PROFILE
+from tests.scanner.layouts import Entry, gz, tar_bytes, write_layout
+
+# names and versions as package databases spell them
+NAME = st.from_regex(r"[a-z0-9][a-z0-9+.-]{0,30}", fullmatch=True)
+VERSION = st.from_regex(r"[0-9][0-9A-Za-z.+~-]{0,20}", fullmatch=True)
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner,
+                                                                                 max_size=5), max_leaves=30)
+
+
+# --- tar walker -----------------------------------------------------------------------------------------------
+
+def _walk(blob: bytes) -> LayerResult:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = walk_layer(io.BytesIO(blob), default_analyzers(), Limits(max_layer_bytes=64 << 20), tmp)
+        assert list(Path(tmp).iterdir()) == []  # every spooled file removed when the layer ends
+    return result
+
+
+def _sane(result: LayerResult) -> None:
+    for path in result.paths + result.whiteouts + result.opaque_dirs:
+        assert path.startswith("/") and "/../" not in path + "/"
+    assert result.complete == (not result.partial) or not result.complete
+
+
+@PROFILE
+@given(st.binary(max_size=4096))
+def test_walker_takes_any_bytes(blob: bytes) -> None:
+    _sane(_walk(blob))
+    _sane(_walk(gz(blob)))
+
+
+FILES = st.lists(st.tuples(st.from_regex(r"[a-z]{1,8}(/[a-z.]{1,8}){0,3}", fullmatch=True), st.binary(max_size=300)),
+                 max_size=6)
+
+
+@PROFILE
+@given(FILES, st.data())
+def test_walker_survives_damaged_tars(files: list[tuple[str, bytes]], data: st.DataObject) -> None:
+    raw = bytearray(tar_bytes([Entry(name, content) for name, content in files]))
+    for _ in range(data.draw(st.integers(1, 8))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    result = _walk(gz(bytes(raw)))
+    _sane(result)
+
+
+@PROFILE
+@given(st.lists(st.tuples(NAME, VERSION), min_size=1, max_size=20, unique_by=lambda p: p[0]))
+def test_walker_and_dpkg_read_back_what_a_layer_holds(packages: list[tuple[str, str]]) -> None:
+    status = "".join(f"Package: {n}\nStatus: install ok installed\nVersion: {v}\nDescription: d\n more\n\n"
+                      for n, v in packages)
+    result = _walk(gz(tar_bytes([Entry("var/lib/dpkg/status", status.encode())])))
+    assert result.complete and {(p.name, p.version) for p in result.packages} == set(packages)
+
+
+# --- OS package databases -----------------------------------------------------------------------------------
+
+@PROFILE
+@given(st.text(max_size=3000))
+def test_dpkg_and_apk_take_any_text(text: str) -> None:
+    for package in packages_from_control(text, "/var/lib/dpkg/status"):
+        assert package.name and "\n" not in package.name
+    for package in parse_installed(text, "/lib/apk/db/installed"):
+        assert package.name and package.version
+
+
+@PROFILE
+@given(st.lists(st.tuples(NAME, VERSION, st.lists(st.text("abc xyz", min_size=1, max_size=10), max_size=4)),
+                min_size=1, max_size=10, unique_by=lambda p: p[0]))
+def test_dpkg_and_apk_round_trip(packages: list[tuple[str, str, list[str]]]) -> None:
+    control = "".join(f"Package: {n}\nStatus: install ok installed\nVersion: {v}\nDescription: x\n"
+                      + "".join(f" {line}\n" for line in folded) + "\n" for n, v, folded in packages)
+    parsed = packages_from_control(control, "/var/lib/dpkg/status")
+    assert [(p.name, p.version) for p in parsed] == [(n, v) for n, v, _ in packages]
+    apk = "".join(f"C:Q1x=\nP:{n}\nV:{v}\nL:MIT\n\n" for n, v, _ in packages)
+    assert [(p.name, p.version, p.licenses) for p in parse_installed(apk, "/lib/apk/db/installed")] == \
+        [(n, v, ["MIT"]) for n, v, _ in packages]
+
+
+def _rpm_header(tags: dict[int, str]) -> bytes:
+    store, entries = b"", b""
+    for tag, value in tags.items():
+        entries += struct.pack(">IIII", tag, TYPE_STRING, len(store), 1)
+        store += value.encode() + b"\0"
+    return struct.pack(">II", len(tags), len(store)) + entries + store
+
+
+@PROFILE
+@given(st.binary(max_size=2048))
+def test_rpm_containers_and_headers_raise_only_their_error(data: bytes) -> None:
+    for parse in (lambda d: [parse_header_blob(d)], lambda d: list(bdb_blobs(d)), lambda d: list(ndb_blobs(d))):
+        try:
+            parse(data)
+        except RpmDBError:
+            pass
+
+
+@PROFILE
+@given(NAME, VERSION, VERSION, st.data())
+def test_rpm_header_round_trip_and_damage(name: str, version: str, release: str, data: st.DataObject) -> None:
+    blob = _rpm_header({TAG_NAME: name, TAG_VERSION: version, TAG_RELEASE: release})
+    header = parse_header_blob(blob)
+    assert (header.name, header.version, header.release) == (name, version, release)
+    damaged = bytearray(blob)
+    damaged[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        parse_header_blob(bytes(damaged))
+    except RpmDBError:
+        pass
+
+
+# --- language packages ------------------------------------------------------------------------------------
+
+@PROFILE
+@given(st.binary(max_size=2000))
+def test_metadata_takes_any_bytes(data: bytes) -> None:
+    try:
+        package = parse_metadata(data, "/x.dist-info/METADATA")
+    except ValueError:
+        return
+    assert package is not None and package.name
+
+
+@PROFILE
+@given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True), VERSION,
+       st.lists(st.text("abc ", max_size=12), max_size=5))
+def test_metadata_round_trip(name: str, version: str, folded: list[str]) -> None:
+    text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nLicense: MIT\nDescription: a\n"
+    text += "".join(f"        {line}\n" for line in folded) + "\nbody Name: other\n"
+    package = parse_metadata(text.encode(), "/x.dist-info/METADATA")
+    assert package is not None and (package.name, package.version, package.licenses) == (name, version, ["MIT"])
+
+
+@PROFILE
+@given(JSON)
+def test_npm_json_files_take_any_json(value: object) -> None:
+    data = json.dumps(value).encode()
+    for parse in (parse_package_json, parse_package_lock):
+        try:
+            parse(data, "/app/package.json")
+        except ValueError:
+            pass
+
+
+@PROFILE
+@given(st.text(max_size=2000))
+def test_lock_text_formats_take_any_text(text: str) -> None:
+    parse_yarn_lock(text.encode(), "/app/yarn.lock")
+    try:
+        parse_pnpm_lock(text.encode(), "/app/pnpm-lock.yaml")
+    except (yaml.YAMLError, ValueError):
+        pass
+
+
+@PROFILE
+@given(st.lists(st.tuples(NAME, VERSION), min_size=1, max_size=10, unique_by=lambda p: p[0]))
+def test_lock_files_round_trip(packages: list[tuple[str, str]]) -> None:
+    want = set(packages)
+    lock = {"name": "app", "version": "0.0.0", "lockfileVersion": 3,
+            "packages": {"": {"name": "app", "version": "0.0.0"},
+                         **{f"node_modules/{n}": {"version": v} for n, v in packages}}}
+    assert {(p.name, p.version) for p in parse_package_lock(json.dumps(lock).encode(), "/l")} == want | {("app", "0.0.0")}
+    yarn = "".join(f'"{n}@^{v}":\n  version "{v}"\n  resolved "https://r.example/{n}/-/{n}-{v}.tgz"\n\n'
+                   for n, v in packages)
+    assert {(p.name, p.version) for p in parse_yarn_lock(yarn.encode(), "/yarn.lock")} == want
+    pnpm = "lockfileVersion: '6.0'\npackages:\n" + "".join(f"  /{n}@{v}:\n    resolution: {{integrity: x}}\n"
+                                                         for n, v in packages)
+    assert {(p.name, p.version) for p in parse_pnpm_lock(pnpm.encode(), "/pnpm-lock.yaml")} == want
+
+
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out) + bytes([n])
+
+
+def _buildinfo(version: str, modinfo: str) -> bytes:
+    mod = ("0" * 16 + modinfo + "\n" + "0" * 16).encode() if modinfo else b""
+    header = b"\xff Go buildinf:" + bytes([8, 2]) + b"\0" * 16
+    return b"\x7fELF" + b"\0" * 12 + header + _uvarint(len(version)) + version.encode() + _uvarint(len(mod)) + mod
+
+
+@PROFILE
+@given(st.binary(max_size=2048), st.binary(max_size=64))
+def test_go_buildinfo_takes_any_bytes(prefix: bytes, tail: bytes) -> None:
+    for buf in (prefix, prefix[: len(prefix) // 16 * 16] + b"\xff Go buildinf:" + tail):
+        try:
+            read_buildinfo(buf)
+        except ValueError:
+            pass
+
+
+@PROFILE
+@given(st.from_regex(r"go1\.[0-9]{1,2}(\.[0-9]{1,2})?", fullmatch=True),
+       st.lists(st.tuples(st.from_regex(r"[a-z]{1,10}\.(com|org)/[a-z]{1,10}", fullmatch=True),
+                          st.from_regex(r"v[0-9]\.[0-9]\.[0-9]", fullmatch=True)), max_size=5))
+def test_go_buildinfo_round_trip(version: str, deps: list[tuple[str, str]]) -> None:
+    modinfo = "path\texample.com/app\nmod\texample.com/app\t(devel)\t\n" + "".join(
+        f"dep\t{m}\t{v}\th1:x=\n" for m, v in deps)
+    found = read_buildinfo(_buildinfo(version, modinfo))
+    assert found is not None and found[0] == version
+    assert [line for line in found[1].splitlines() if line.startswith("dep\t")] == \
+        [f"dep\t{m}\t{v}\th1:x=" for m, v in deps]
+
+
+@PROFILE
+@given(st.text(max_size=2000))
+def test_jar_manifest_takes_any_text(text: str) -> None:
+    assert isinstance(parse_manifest(text), dict)
+
+
+@PROFILE
+@given(st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,20}", fullmatch=True),
+                       st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=200),
+                       max_size=6))
+def test_jar_manifest_round_trip_with_72_byte_lines(attributes: dict[str, str]) -> None:
+    lines = []
+    for key, value in attributes.items():
+        assume(value == value.strip() and not value.startswith(" "))
+        line = f"{key}: {value}"
+        lines.append(line[:72] + "".join("\n " + line[i:i + 71] for i in range(72, len(line), 71)))
+    assert parse_manifest("\n".join(lines) + "\n") == attributes
+
+
+# --- every analyzer, at its own paths -----------------------------------------------------------------------
+
+ANALYZER_PATHS = ["/var/lib/dpkg/status", "/lib/apk/db/installed", "/var/lib/rpm/Packages",
+                  "/var/lib/rpm/Packages.db", "/var/lib/rpm/rpmdb.sqlite", "/usr/lib/x-1.0.dist-info/METADATA",
+                  "/app/package.json", "/app/package-lock.json", "/app/yarn.lock", "/app/pnpm-lock.yaml",
+                  "/app/bin/tool", "/app/lib/a.jar", "/usr/lib/ruby/specifications/a-1.gemspec",
+                  "/app/Gemfile.lock", "/app/vendor/composer/installed.json", "/app/Cargo.lock",
+                  "/app/app.deps.json"]
+
+
+@PROFILE
+@given(st.sampled_from(ANALYZER_PATHS), st.binary(max_size=3000) | JSON.map(lambda v: json.dumps(v).encode()))
+def test_every_analyzer_turns_any_content_into_a_result(path: str, data: bytes) -> None:
+    data = (b"\x7fELF" + data) if path.endswith("/tool") else data
+    if path.endswith(".jar"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as archive:
+            archive.writestr("META-INF/MANIFEST.MF", data)
+            archive.writestr("META-INF/maven/g/a/pom.properties", data)
+        data = buf.getvalue()
+    entry = FileEntry(path=path, size=len(data), mode=0o755, data=data)
+    with tempfile.TemporaryDirectory() as tmp:
+        for analyzer in default_analyzers():
+            if analyzer.wants(path, max(len(data), 2048), 0o755):
+                assert isinstance(analyzer.analyze([entry], AnalysisContext(tmp_dir=tmp)), AnalysisResult)
+
+
+# --- image manifests ----------------------------------------------------------------------------------------
+
+@PROFILE
+@given(JSON, JSON)
+def test_manifest_and_index_parsing_raise_only_source_errors(index: object, manifest: object) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_layout(Path(tmp) / "img", [(gz(tar_bytes([])), tar_bytes([]))])
+        blobs = root / "blobs" / "sha256"
+        data = json.dumps(manifest).encode()
+        import hashlib
+
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        pointed = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                                      "digest": f"sha256:{digest}", "size": len(data)}]}
+        for top in (index, pointed):
+            (root / "index.json").write_text(json.dumps(top))
+            try:
+                source = open_source(f"oci-dir:{root}")
+                try:
+                    source.platforms()
+                    source.peek(None)
+                    source.resolve(None)
+                finally:
+                    source.close()
+            except SourceError:
+                pass
