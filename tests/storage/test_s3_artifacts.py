@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -68,3 +69,20 @@ def test_scan_job_sbom_lives_in_the_bucket(s3_server: S3Server, tmp_path: Path) 
         assert "SBOM ingestion batch failed" not in server.log_path.read_text()
     finally:
         server.stop()
+
+
+def test_cached_copies_unused_for_an_hour_are_dropped(s3_server: S3Server, bucket: str, tmp_path: Path) -> None:
+    from hullscan.pipelines import artifacts
+
+    store = ArtifactStore(S3Driver(s3_server.client(), bucket), tmp_path / "cache")
+    old_sha, _ = asyncio.run(store.write(_chunks(b"old sbom"), max_bytes=100))
+    new_sha, _ = asyncio.run(store.write(_chunks(b"new sbom"), max_bytes=100))
+    long_ago = time.time() - artifacts.CACHE_SECONDS - 60
+    os.utime(store.local / store.key(old_sha), (long_ago, long_ago))
+    artifacts._last_sweep.clear()
+    store.path(new_sha)  # cached: no fetch, no sweep
+    assert (store.local / store.key(old_sha)).exists()
+    (store.local / store.key(new_sha)).unlink()
+    assert store.path(new_sha).read_bytes() == b"new sbom"  # fetched, then the cache swept
+    assert not (store.local / store.key(old_sha)).exists()
+    assert store.path(old_sha).read_bytes() == b"old sbom"  # still in the bucket

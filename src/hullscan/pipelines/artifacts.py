@@ -21,6 +21,7 @@ from hullscan.registry.driver import FilesystemDriver, StorageDriver
 SBOM_NAME = re.compile(r"^gl-sbom-[A-Za-z0-9._-]{1,180}\.cdx\.json$")
 CACHE_SECONDS = 3600.0  # a cached copy of an object-stored artifact unused this long is removed
 COPY_CHUNK = 8 << 20
+_last_sweep: dict[Path, float] = {}  # per cache directory (stores are made per request)
 
 
 class ArtifactError(ValueError):
@@ -32,7 +33,6 @@ class ArtifactStore:
         self.driver = driver
         # The filesystem driver's files are the artifacts themselves; object storage gets a local cache.
         self.local = driver.root if isinstance(driver, FilesystemDriver) else cache_dir
-        self._swept = 0.0
 
     @staticmethod
     def key(sha256: str) -> str:
@@ -63,6 +63,7 @@ class ArtifactStore:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+        self._sweep()
 
     async def write(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> tuple[str, int]:
         """Stream `chunks` into the store; returns (sha256 hex, size). Nothing is left behind on error."""
@@ -110,9 +111,9 @@ class ArtifactStore:
     def _sweep(self) -> None:
         """Drop cached copies unused for CACHE_SECONDS (at most one pass every ten minutes)."""
         now = time.time()
-        if now - self._swept < 600:
+        if now - _last_sweep.get(self.local, 0.0) < 600:
             return
-        self._swept = now
+        _last_sweep[self.local] = now
         for directory, _dirs, files in os.walk(self.local / "sha256"):
             for name in files:
                 path = Path(directory) / name
