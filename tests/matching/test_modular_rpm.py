@@ -9,6 +9,7 @@ own fixed version, and epochs count.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,18 +19,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from hullscan.advisories.parsers.base import Tally
 from hullscan.advisories.parsers.osv import parse_record
 from hullscan.advisories.service import SqlAdvisoryStore, import_path
+from hullscan.auth import projects
 from hullscan.db import Database
+from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.ecosystems import (
     advisory_package_names,
     is_modular_version,
     module_stream,
     summary_streams,
 )
+from hullscan.ingestion.service import ingest_sbom, rematch_advisory_changes
 from hullscan.matching import match
+from hullscan.scanner import analyze, write_cyclonedx
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
 from hullscan.settings import Settings
 from tests.conftest import data_path
@@ -204,3 +210,42 @@ def test_scan_of_an_rpm_image_and_of_its_sbom(rpm_image: Path, tmp_path: Path) -
         got = sorted((f["package"]["name"], f["package"]["version"], f["vulnerability_id"], f["fixed_versions"])
                      for f in findings)
         assert got == want, (target, got)
+
+
+def _stored(db: Database, image: str) -> list[tuple[str, str, str, list[str]]]:
+    with db.session() as s:
+        rows = s.scalars(select(Vulnerability).where(Vulnerability.image_name == image)).all()
+        return sorted((v.package_name, v.package_version, v.primary_identifier, list(v.fixed_versions))
+                      for v in rows)
+
+
+def test_server_paths_ingestion_and_rematch_agree(rpm_image: Path, migrated_settings: Settings,
+                                                 tmp_path: Path) -> None:
+    """(A) an SBOM ingested before the advisories exist, then re-matched when they are imported, and (B) one
+    ingested after: the same stored vulnerabilities, only the nodejs:18 advisory, npm with npm's own fix."""
+    inventory = analyze(f"oci-dir:{rpm_image}")
+    want = [("nodejs", "1:18.20.2-2.module_el9.4.0+99+a01f7676", "ALSA-2024:6147",
+             ["1:18.20.4-1.module_el9.4.0+112+bb28ff81"]),
+            ("npm", "1:10.5.0-1.18.20.2.2.module_el9.4.0+99+a01f7676", "ALSA-2024:6147",
+             ["1:10.7.0-1.18.20.4.1.module_el9.4.0+112+bb28ff81"])]
+    db = Database(migrated_settings)
+    try:
+
+        def ingest(name: str, digest: str) -> None:
+            with db.session() as s:
+                pid = projects.create_project(s, name.split("/", 1)[1]).id
+            image = dataclasses.replace(inventory, image=ImageInfo(name=name, tag="latest", digest=digest))
+            sbom = tmp_path / f"{digest[-4:]}.cdx.json"
+            sbom.write_text(write_cyclonedx(image, registry_triggered=True))
+            with db.session() as s:
+                ingest_sbom(s, pid, sbom)
+
+        ingest("registry.test/alma/before", "sha256:" + "c" * 64)  # (A) no advisories yet
+        assert _stored(db, "registry.test/alma/before") == []
+        assert all(r.ok for r in import_path(db, migrated_settings, str(data_path(RECORDS, "almalinux9"))))
+        with db.session() as s:
+            rematch_advisory_changes(s)
+        ingest("registry.test/alma/after", "sha256:" + "d" * 64)  # (B) advisories first
+        assert _stored(db, "registry.test/alma/before") == _stored(db, "registry.test/alma/after") == want
+    finally:
+        db.dispose()
