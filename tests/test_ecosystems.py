@@ -222,3 +222,23 @@ def test_hostile_lengths_are_refused_or_not_cached() -> None:
     long_name = "A" * 100_000
     assert normalize_name("npm", long_name) == long_name.lower()
     assert table._cached_name.cache_info().currsize < 65536
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=2000), st.lists(st.text(max_size=60), max_size=4))
+def test_modular_names_from_hostile_advisories(summary: str, fixed: list[str]) -> None:
+    """Whatever an advisory's summary and fixed versions say, its entries get the plain name or
+    `module:stream::name` keys whose stream the summary names, never more than its first 512 characters hold."""
+    names = table.advisory_package_names("AlmaLinux:9", "nodejs", summary, fixed)
+    assert names
+    streams = table.summary_streams(summary)
+    for name in names:
+        assert name == "nodejs" or (name.endswith("::nodejs") and name[: -len("::nodejs")] in streams)
+    assert all(s.count(":") == 1 and s in summary[: table.MAX_SUMMARY] for s in streams)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_module_stream_of_any_label(label: str) -> None:
+    stream = table.module_stream(label)
+    assert stream is None or (stream.count(":") >= 1 and label.startswith(stream))
