@@ -203,7 +203,7 @@ def hidden_project_message(request: Request) -> str:
     if "vulnerability_id" in params:
         raw = str(params["vulnerability_id"])
         return f"vulnerability {int(raw) if raw.isascii() and raw.isdigit() else raw} not found"
-    return "not found"  # unreachable: is_hidden only hides resources addressed in the path
+    return "not found"
 
 
 def is_hidden(request: Request, exc: Forbidden) -> bool:
