@@ -37,12 +37,14 @@ RECIPE_FILES = ("build-images.sh", "ocipack.py", "expected.py")
 RECIPE_DIRS = ("src",)
 SHARED_IMAGES = REPO.parent / "shared" / "testdata" / "images"
 DONE = ".complete.json"
+# What _build adds to build-images.sh's output; part of the hash so a change here rebuilds the cache.
+POSTBUILD = b"expected/multiarch-index.arm64.json from expected.py --platform linux/arm64"
 
 
 def recipe_hash(recipe: Path = HERE) -> str:
     """Hash of every input of the build: the same hash means the same recipe (not always the same bytes,
     as the Debian mirror can move; tests read expectations from the built images' expected/ files)."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(POSTBUILD + b"\0")
     files = [recipe / name for name in RECIPE_FILES]
     for folder in RECIPE_DIRS:
         files += sorted(p for p in (recipe / folder).rglob("*") if p.is_file())
@@ -65,13 +67,16 @@ def images_dir(root: Path | None = None) -> Path:
 
 
 def _complete(target: Path) -> bool:
-    return (target / DONE).is_file() and all((target / name / "index.json").is_file() for name in IMAGES)
+    return (target / DONE).is_file() and all((target / name / "index.json").is_file() for name in IMAGES) \
+        and all((target / "expected" / f"{name}.json").is_file() for name in (*IMAGES, "multiarch-index.arm64"))
 
 
 def _shared_usable() -> bool:
     if os.environ.get("HULLSCAN_TESTDATA_NO_SHARED"):
         return False
     if not all((SHARED_IMAGES / name / "index.json").is_file() for name in IMAGES):
+        return False
+    if not (SHARED_IMAGES / "expected" / "multiarch-index.arm64.json").is_file():
         return False
     return (SHARED_IMAGES / "build-images.sh").is_file() and recipe_hash(SHARED_IMAGES) == recipe_hash()
 
@@ -102,6 +107,10 @@ def _build(staging: Path, work: Path) -> None:
     for name in IMAGES:
         shutil.move(str(work / "layouts" / name), staging / name)
     shutil.move(str(work / "expected"), staging / "expected")
+    # the recipe writes each image's default platform; the tests want the index's arm64 manifest too
+    arm64 = subprocess.run([sys.executable, str(HERE / "expected.py"), str(staging / "multiarch-index"),
+                            "--platform", "linux/arm64", "--json"], check=True, capture_output=True)
+    (staging / "expected" / "multiarch-index.arm64.json").write_bytes(arm64.stdout)
     shutil.rmtree(work, ignore_errors=True)  # the tars and the rootfs trees are not needed by the tests
 
 
