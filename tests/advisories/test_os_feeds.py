@@ -406,3 +406,45 @@ def test_any_oval_bytes_are_parsed_or_rejected_with_the_parsers_error(data: byte
             list(oracle.iter_oval(io.BytesIO(blob), Tally()))
         except oracle.OvalError:
             pass
+
+
+# --- CBL-Mariner and Azure Linux OVAL ----------------------------------------------------------------------------
+
+MARINER = SAMPLES / "mariner" / "vunnel"
+
+
+def test_mariner_and_azure_linux_oval_import_and_match_their_facts(db: Database, migrated_settings: Settings) -> None:
+    results = [service.import_path(db, migrated_settings, str(MARINER / name))[0]
+               for name in ("mariner-truncated-2.0-oval.xml", "azure-linux-truncated-3.0-oval.xml")]
+    assert [(r.source, r.ok, r.added) for r in results] == [
+        ("mariner-oval:mariner-truncated-2.0", True, 4), ("mariner-oval:azure-linux-truncated-3.0", True, 3)], \
+        [r.error for r in results]
+    assert results[0].skipped == {"not_applicable": 1}
+    # less than: fixed in it; greater than: the range starts there
+    golang = _found(db, "mariner", "2.0", _rpm("golang", "1.20.6-1.cm2"))["CVE-2023-29404"]
+    assert (golang.severity, golang.fixed_versions) == ("critical", ["1.20.7-1.cm2"])
+    assert not _found(db, "mariner", "2.0", _rpm("golang", "1.20.7-1.cm2"))
+    assert not _found(db, "mariner", "2.0", _rpm("golang", "1.18.5-1.cm2"))
+    assert set(_found(db, "mariner", "2.0", _rpm("mysql", "8.0.32-1.cm2"))) == {"CVE-2023-21977", "CVE-2023-21980"}
+    # less than or equal: no fix, the listed build is the last affected
+    bind = _found(db, "mariner", "2.0", _rpm("bind", "9.16.33-1.cm2"))["CVE-2022-3736"]
+    assert (bind.fix_state, bind.fixed_versions, bind.severity) == ("unfixed", [], "high")
+    assert not _found(db, "mariner", "2.0", _rpm("bind", "9.16.34-1.cm2"))
+    # Not Applicable: nothing, whatever the version
+    assert not _found(db, "mariner", "2.0", _rpm("glibc", "2.35-4.cm2"))
+    # Azure Linux 3.0 is its own release
+    assert set(_found(db, "azurelinux", "3.0", _rpm("freeglut", "3.2.2-1.azl3"))) == {"CVE-2024-24258", "CVE-2024-24259"}
+    assert not _found(db, "azurelinux", "3.0", _rpm("ceph", "18.2.1-1.azl3"))
+    assert not _found(db, "mariner", "2.0", _rpm("freeglut", "3.2.2-1.azl3"))
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(data=st.binary(max_size=300), cut=st.integers(min_value=0, max_value=9000))
+def test_any_mariner_bytes_are_parsed_or_rejected_with_the_parsers_error(data: bytes, cut: int) -> None:
+    from hullscan.advisories.parsers import mariner
+
+    for blob in (data, (MARINER / "mariner-truncated-2.0-oval.xml").read_bytes()[:cut] + data):
+        try:
+            list(mariner.iter_oval(io.BytesIO(blob), Tally()))
+        except mariner.OvalError:
+            pass

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.advisories.fetch import FetchError, download, get_bytes
 from hullscan.advisories.normalize import normalize_name
-from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, oracle, osv, redhat, ubuntu
+from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, mariner, oracle, osv, redhat, ubuntu
 from hullscan.advisories.parsers.base import Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
 from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
@@ -55,7 +55,7 @@ log = logging.getLogger("hullscan.advisories")
 Progress = Callable[[str, int, int | None], None]  # (source, advanced by, total if known)
 
 FORMATS = ("osv", "alpine", "wolfi", "chainguard", "redhat-vex", "amazon-updateinfo", "oracle-oval",
-           "debian-list", "debian-json", "ubuntu-oval", "kev",
+           "mariner-oval", "debian-list", "debian-json", "ubuntu-oval", "kev",
            "epss", "cve", "nvd")
 CVE_FEEDS = ("cve", "nvd")  # formats that give CVE severities (docs/severity.md), not affected packages
 
@@ -209,6 +209,8 @@ def detect_format(path: Path) -> str:
     head = _head(path)
     if b"<oval_definitions" in head and (b"com.oracle.elsa" in head or b"Oracle Errata System" in head):
         return "oracle-oval"
+    if mariner.looks_like(head):
+        return "mariner-oval"
     if name.endswith((".xml", ".xml.bz2")):
         return "ubuntu-oval"
     if name.endswith(".tar.zst"):
@@ -256,6 +258,8 @@ def _default_source(fmt: str, path: Path) -> str:
         return alpine.SECDB_FEEDS[fmt].source
     if fmt in ("redhat-vex", "oracle-oval"):
         return fmt
+    if fmt == "mariner-oval":  # one source per release file: `azurelinux-3.0-oval.xml` → mariner-oval:azurelinux-3.0
+        return f"mariner-oval:{path.name.lower().removesuffix('.xml').removesuffix('-oval')}"
     if fmt == "amazon-updateinfo":  # one source per release: `<release>/updateinfo.xml.gz` as sync keeps it
         return f"amazon:{path.parent.name.lower() if 'updateinfo' in path.name else stem}"
     return {"alpine": "alpine-secdb", "debian-json": "debian-tracker", "kev": "kev", "epss": "epss", "cve": "cve",
@@ -280,6 +284,11 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
         return (lambda t: alpine.iter_documents(alpine.read_tree(path), t, alpine.SECDB_FEEDS[fmt])), None
     if fmt == "redhat-vex":
         return (lambda t: redhat.iter_documents(_vex_documents(path), t)), None
+    if fmt == "mariner-oval":
+        def produce_mariner(t: Tally) -> Iterator[Parsed]:
+            with path.open("rb") as fh:
+                yield from mariner.iter_oval(fh, t)
+        return produce_mariner, None
     if fmt == "oracle-oval":
         def produce_elsa(t: Tally) -> Iterator[Parsed]:
             with _open_maybe_bz2(path) as fh:
@@ -783,6 +792,10 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
             elif kind == "oracle":
                 results.append(_download_source(db, settings, client, "oracle-oval", "oracle-oval",
                                                 [settings.advisories_oracle_oval_url], progress))
+            elif kind == "mariner":
+                for url in settings.advisories_mariner_oval_urls:
+                    name = f"mariner-oval:{Path(urlparse(url).path).name.lower().removesuffix('.xml').removesuffix('-oval')}"
+                    results.append(_download_source(db, settings, client, name, "mariner-oval", [url], progress))
             elif kind == "amazon":
                 for release, mirror_list in settings.advisories_amazon_mirror_lists.items():
                     results.append(_amazon_sync(db, settings, client, release, mirror_list, progress))
@@ -790,7 +803,7 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 results.append(_cve_sync(db, settings, client, progress))
             else:
                 results.append(SourceResult(kind, False, f"unknown source {kind!r}; known: osv, osv:<ecosystem>, "
-                                                          "alpine, wolfi, chainguard, redhat, amazon, oracle, debian, ubuntu, kev, epss, nvd, cve"))
+                                                          "alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, debian, ubuntu, kev, epss, nvd, cve"))
     return results
 
 
