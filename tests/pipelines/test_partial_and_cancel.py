@@ -171,3 +171,18 @@ def test_cancel_kills_the_scan_at_once_and_the_runner_takes_the_next_job(tmp_pat
         assert not _open_under(scratch)
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_the_runner_applies_the_scanner_caps_of_its_settings(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", f"sqlite:///{tmp_path / 'hs.db'}",
+                          HULLSCAN_SCANNER_MAX_LAYER_PACKAGES="2")
+    try:
+        _push_layout(write_layout(tmp_path / "whole", [layer(good_layer_entries())]),
+                     f"{server.host}/group/app/web:latest")
+        (pipeline,) = finished_pipelines(server, "group/app", 1, timeout=180)
+        job = pipeline["jobs"][0]
+        assert pipeline["status"] == "success" and job["partial"] is True, pipeline
+        assert any("per-layer cap" in r for r in job["partial_reasons"])
+    finally:
+        server.stop()
