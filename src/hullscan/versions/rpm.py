@@ -13,26 +13,9 @@ from hullscan.versions.errors import InvalidVersion
 
 _DIGITS = frozenset("0123456789")
 _TILDE, _END, _CARET, _ALPHA_T, _NUM = 0, 1, 2, 3, 4
-_END_TOKEN = (_END,)
 
 
 _TOKENS = re.compile(r"~|\^|[0-9]+|[A-Za-z]+")
-_SYMBOL_TOKENS = {"~": (_TILDE,), "^": (_CARET,)}
-
-
-def vercmp_key(s: str) -> tuple[Any, ...]:
-    """Key of one version or release string under rpmvercmp (separators are any other characters)."""
-    out: list[Any] = []
-    for tok in _TOKENS.findall(s):
-        first = tok[0]
-        if first in _DIGITS:
-            out.append((_NUM, int(tok)))
-        elif first in _SYMBOL_TOKENS:
-            out.append(_SYMBOL_TOKENS[first])
-        else:
-            out.append((_ALPHA_T, tok))
-    out.append(_END_TOKEN)
-    return tuple(out)
 
 
 def _flat_key(s: str, out: list[Any]) -> None:
@@ -48,6 +31,13 @@ def _flat_key(s: str, out: list[Any]) -> None:
         else:
             out += (_ALPHA_T, tok)
     out += (_END, 0)
+
+
+def vercmp_key(s: str) -> tuple[Any, ...]:
+    """Key of one version or release string under rpmvercmp: the tokens `parse` builds for each field."""
+    out: list[Any] = []
+    _flat_key(s, out)
+    return tuple(out)
 
 
 def split_evr(evr: str) -> tuple[str, str, str | None]:
