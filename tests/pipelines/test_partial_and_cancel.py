@@ -18,11 +18,24 @@ from hullscan.db import Database
 from hullscan.db.models.pipelines import JobArtifact, Pipeline
 from hullscan.events import service as events
 from hullscan.pipelines import service as pipelines
-from tests.pipelines.e2e import finished_pipelines, pipelines as list_pipelines, sbom_of, sbom_properties, \
-    start_server, wait_for
+from tests.pipelines.e2e import (
+    finished_pipelines,
+    sbom_of,
+    sbom_properties,
+    start_server,
+    wait_for,
+)
+from tests.pipelines.e2e import pipelines as list_pipelines
 from tests.pipelines.helpers import add_event
 from tests.registry.support import skopeo
-from tests.scanner.layouts import Entry, gz, good_layer_entries, layer, tar_bytes, write_layout
+from tests.scanner.layouts import (
+    Entry,
+    good_layer_entries,
+    gz,
+    layer,
+    tar_bytes,
+    write_layout,
+)
 from tests.support.auth import ADMIN_HTTP
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)

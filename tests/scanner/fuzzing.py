@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings

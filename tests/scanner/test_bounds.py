@@ -15,7 +15,14 @@ from pathlib import Path
 
 from hullscan.scanner import analyze
 from hullscan.scanner.walker import Limits
-from tests.scanner.layouts import Entry, gz, good_layer_entries, layer, tar_bytes, write_layout
+from tests.scanner.layouts import (
+    Entry,
+    good_layer_entries,
+    gz,
+    layer,
+    tar_bytes,
+    write_layout,
+)
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -132,7 +139,12 @@ def test_other_line_formats_are_linear() -> None:
 def test_rpm_header_with_repeated_tags_is_linear() -> None:
     import struct
 
-    from hullscan.scanner.analyzers.rpmdb import TAG_NAME, TAG_VERSION, TYPE_STRING, parse_header_blob
+    from hullscan.scanner.analyzers.rpmdb import (
+        TAG_NAME,
+        TAG_VERSION,
+        TYPE_STRING,
+        parse_header_blob,
+    )
 
     store = b"name\0" + b"1.0\0" + b"x" * 1_000_000  # an unterminated tail each repeated entry would scan
     entries = [struct.pack(">IIII", TAG_NAME, TYPE_STRING, 0, 1), struct.pack(">IIII", TAG_VERSION, TYPE_STRING, 5, 1)]

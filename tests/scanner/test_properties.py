@@ -9,23 +9,39 @@ import json
 import struct
 import tempfile
 import zipfile
-import zlib
 from pathlib import Path
 
 import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from hullscan.scanner.analyzers import AnalysisContext, AnalysisResult, FileEntry, default_analyzers
+from hullscan.scanner.analyzers import (
+    AnalysisContext,
+    AnalysisResult,
+    FileEntry,
+    default_analyzers,
+)
 from hullscan.scanner.analyzers.apk import parse_installed
 from hullscan.scanner.analyzers.dpkg import packages_from_control
 from hullscan.scanner.analyzers.golang import read_buildinfo
 from hullscan.scanner.analyzers.java import parse_manifest
-from hullscan.scanner.analyzers.npm import (parse_package_json, parse_package_lock, parse_pnpm_lock,
-                                            parse_yarn_lock)
+from hullscan.scanner.analyzers.npm import (
+    parse_package_json,
+    parse_package_lock,
+    parse_pnpm_lock,
+    parse_yarn_lock,
+)
 from hullscan.scanner.analyzers.python import parse_metadata
-from hullscan.scanner.analyzers.rpmdb import (TAG_NAME, TAG_RELEASE, TAG_VERSION, TYPE_STRING, RpmDBError,
-                                              bdb_blobs, ndb_blobs, parse_header_blob)
+from hullscan.scanner.analyzers.rpmdb import (
+    TAG_NAME,
+    TAG_RELEASE,
+    TAG_VERSION,
+    TYPE_STRING,
+    RpmDBError,
+    bdb_blobs,
+    ndb_blobs,
+    parse_header_blob,
+)
 from hullscan.scanner.source import SourceError, open_source
 from hullscan.scanner.walker import LayerResult, Limits, walk_layer
 from tests.scanner.fuzzing import PROFILE
