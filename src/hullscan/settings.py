@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     advisories_sync_interval: int = Field(default=6 * 3600, description="Seconds between scheduled syncs; 0 disables.")
     advisories_sync_initial_delay: int = Field(default=120, description="Seconds after `serve` starts before the first sync.")
     advisories_sources: list[str] = Field(
-        default=["osv", "alpine", "wolfi", "chainguard", "redhat", "amazon", "oracle", "mariner", "debian", "ubuntu", "kev", "epss", "nvd"], description="Sources `sync` runs by default."
+        default=["osv", "alpine", "wolfi", "chainguard", "redhat", "amazon", "oracle", "mariner", "photon", "debian", "ubuntu", "kev", "epss", "nvd"], description="Sources `sync` runs by default."
     )
     advisories_osv_base_url: str = Field(
         default="https://osv-vulnerabilities.storage.googleapis.com", description="Where OSV exports are downloaded.")
@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         "https://raw.githubusercontent.com/microsoft/CBL-MarinerVulnerabilityData/main/cbl-mariner-2.0-oval.xml",
         "https://raw.githubusercontent.com/microsoft/AzureLinuxVulnerabilityData/main/azurelinux-3.0-oval.xml",
     ], description="CBL-Mariner / Azure Linux OVAL files, one per release (`mariner` source).")
+    advisories_photon_url: str = Field(
+        default="https://packages.broadcom.com/photon/photon_cve_metadata/cve_data_photon{release}.json",
+        description="Photon OS CVE data; `{release}` is each of advisories_photon_releases (`photon` source).")
+    advisories_photon_releases: list[str] = Field(default=["3.0", "4.0", "5.0"],
+                                                  description="Photon OS releases the `photon` source syncs.")
     advisories_debian_tracker_url: str = Field(
         default="https://security-tracker.debian.org/tracker/data/json", description="Debian security tracker JSON.")
     advisories_ubuntu_oval_url: str = Field(

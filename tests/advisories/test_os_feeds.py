@@ -448,3 +448,47 @@ def test_any_mariner_bytes_are_parsed_or_rejected_with_the_parsers_error(data: b
             list(mariner.iter_oval(io.BytesIO(blob), Tally()))
         except mariner.OvalError:
             pass
+
+
+# --- Photon OS ---------------------------------------------------------------------------------------------------
+
+PHOTON = SAMPLES / "photon" / "vunnel" / "input"
+
+
+def test_photon_cve_data_imports_and_matches_its_facts(db: Database, migrated_settings: Settings, site: _Site) -> None:
+    [four] = service.import_path(db, migrated_settings, str(PHOTON / "cve_data_photon4.0.json"))
+    assert (four.source, four.ok, four.records) == ("photon:4.0", True, 7), four.error
+    assert four.skipped == {"no_version_information": 1}  # python3 CVE-2023-50447: "NA" everywhere
+    # res_ver is the fix; the severity is the score's band (9.8 → critical, 3.7 → low)
+    curl = _found(db, "photon", "4.0", _rpm("curl", "7.88.1-3.ph4"))
+    assert {k: (f.severity, f.fixed_versions) for k, f in curl.items()} == {
+        "CVE-2023-38545": ("critical", ["7.88.1-4.ph4"]), "CVE-2023-38546": ("low", ["7.88.1-4.ph4"])}
+    assert curl["CVE-2023-38545"].severity_source.startswith("photon")
+    assert not _found(db, "photon", "4.0", _rpm("curl", "7.88.1-4.ph4"))
+    assert "CVE-2023-38546" in _found(db, "photon", "4.0", _rpm("curl-libs", "7.88.1-3.ph4"))
+    # Not Affected: httpd gets nothing for CVE-2023-44487, nghttp2 does
+    assert not _found(db, "photon", "4.0", _rpm("httpd", "2.4.57-1.ph4"))
+    assert "CVE-2023-44487" in _found(db, "photon", "4.0", _rpm("nghttp2", "1.56.0-1.ph4"))
+    [bdsa] = _found(db, "photon", "4.0", _rpm("krb5-devel", "1.17-14.ph4")).values()  # non-CVE ids are records too
+    assert "BDSA-2025-0719" in bdsa.identifiers and bdsa.fixed_versions == ["1.17-15.ph4"]
+    # releases stay apart; sync fetches each configured release's file
+    assert not _found(db, "photon", "1.0", _rpm("curl", "7.88.1-3.ph4"))
+    site.files["/photon/cve_data_photon1.0.json"] = (PHOTON / "cve_data_photon1.0.json").read_bytes()
+    settings = migrated_settings.model_copy(update={
+        "advisories_photon_url": f"{site.url}/photon/cve_data_photon{{release}}.json",
+        "advisories_photon_releases": ["1.0"], "advisories_http_retries": 1})
+    [one] = service.sync(db, settings, ["photon"])
+    assert (one.source, one.ok, one.added) == ("photon:1.0", True, 2), one.error
+    assert set(_found(db, "photon", "1.0", _rpm("linux-esx", "4.4.31-1.ph1"))) == {"CVE-2016-9178"}
+    assert not _found(db, "photon", "1.0", _rpm("perl", "5.22.1-4.ph1"))
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=300) | st.lists(st.dictionaries(
+    st.sampled_from(["cve_id", "pkg", "cve_score", "aff_ver", "res_ver", "status"]),
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.text(max_size=12) | st.just("CVE-2024-1234")),
+    max_size=5).map(lambda rows: json.dumps(rows).encode()))
+def test_any_photon_bytes_are_parsed_or_counted(data: bytes) -> None:
+    from hullscan.advisories.parsers import photon
+
+    list(photon.iter_cve_data(data, "4.0", Tally()))

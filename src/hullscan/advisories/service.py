@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.advisories.fetch import FetchError, download, get_bytes
 from hullscan.advisories.normalize import normalize_name
-from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, mariner, oracle, osv, redhat, ubuntu
+from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, mariner, oracle, osv, photon, redhat, ubuntu
 from hullscan.advisories.parsers.base import Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
 from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
@@ -55,7 +55,7 @@ log = logging.getLogger("hullscan.advisories")
 Progress = Callable[[str, int, int | None], None]  # (source, advanced by, total if known)
 
 FORMATS = ("osv", "alpine", "wolfi", "chainguard", "redhat-vex", "amazon-updateinfo", "oracle-oval",
-           "mariner-oval", "debian-list", "debian-json", "ubuntu-oval", "kev",
+           "mariner-oval", "photon", "debian-list", "debian-json", "ubuntu-oval", "kev",
            "epss", "cve", "nvd")
 CVE_FEEDS = ("cve", "nvd")  # formats that give CVE severities (docs/severity.md), not affected packages
 
@@ -213,6 +213,8 @@ def detect_format(path: Path) -> str:
         return "mariner-oval"
     if name.endswith((".xml", ".xml.bz2")):
         return "ubuntu-oval"
+    if photon.release_of(name):
+        return "photon"
     if name.endswith(".tar.zst"):
         return "redhat-vex"  # Red Hat's VEX archive (csaf_vex_<date>.tar.zst)
     if name.endswith((".csv", ".csv.gz")):
@@ -258,6 +260,8 @@ def _default_source(fmt: str, path: Path) -> str:
         return alpine.SECDB_FEEDS[fmt].source
     if fmt in ("redhat-vex", "oracle-oval"):
         return fmt
+    if fmt == "photon":
+        return f"photon:{photon.release_of(path.name) or stem}"
     if fmt == "mariner-oval":  # one source per release file: `azurelinux-3.0-oval.xml` → mariner-oval:azurelinux-3.0
         return f"mariner-oval:{path.name.lower().removesuffix('.xml').removesuffix('-oval')}"
     if fmt == "amazon-updateinfo":  # one source per release: `<release>/updateinfo.xml.gz` as sync keeps it
@@ -284,6 +288,11 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
         return (lambda t: alpine.iter_documents(alpine.read_tree(path), t, alpine.SECDB_FEEDS[fmt])), None
     if fmt == "redhat-vex":
         return (lambda t: redhat.iter_documents(_vex_documents(path), t)), None
+    if fmt == "photon":
+        release = photon.release_of(path.name)
+        if release is None:
+            raise ValueError(f"{path.name}: Photon data files are named cve_data_photon<release>.json")
+        return (lambda t: photon.iter_cve_data(path.read_bytes()[: photon.MAX_RECORD_BYTES * 16 + 1], release, t)), None
     if fmt == "mariner-oval":
         def produce_mariner(t: Tally) -> Iterator[Parsed]:
             with path.open("rb") as fh:
@@ -796,6 +805,11 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 for url in settings.advisories_mariner_oval_urls:
                     name = f"mariner-oval:{Path(urlparse(url).path).name.lower().removesuffix('.xml').removesuffix('-oval')}"
                     results.append(_download_source(db, settings, client, name, "mariner-oval", [url], progress))
+            elif kind == "photon":
+                for release in settings.advisories_photon_releases:
+                    url = settings.advisories_photon_url.format(release=release)
+                    results.append(_download_source(db, settings, client, f"photon:{release}", "photon", [url],
+                                                    progress))
             elif kind == "amazon":
                 for release, mirror_list in settings.advisories_amazon_mirror_lists.items():
                     results.append(_amazon_sync(db, settings, client, release, mirror_list, progress))
@@ -803,7 +817,7 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 results.append(_cve_sync(db, settings, client, progress))
             else:
                 results.append(SourceResult(kind, False, f"unknown source {kind!r}; known: osv, osv:<ecosystem>, "
-                                                          "alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, debian, ubuntu, kev, epss, nvd, cve"))
+                                                          "alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, photon, debian, ubuntu, kev, epss, nvd, cve"))
     return results
 
 
