@@ -233,3 +233,47 @@ def test_metrics(migrated_settings) -> None:
                  'hullscan_dropped_pushes_total{reason="untagged"} 1.0', 'hullscan_scans_total{outcome="success"} 0.0',
                  "hullscan_scan_duration_seconds", "hullscan_ingestion_duration_seconds"):
         assert line in text, line
+
+
+def test_a_runner_keeps_its_job_through_a_short_outage() -> None:
+    """The server answers 503 (database down) for 3 s: the heartbeat retries with backoff within the lease
+    instead of giving the job up (before: given up after 10 s whatever the lease)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from hullscan.runner.client import RunnerAPI, RunnerAPIError
+
+    up_at = time.monotonic() + 3.0
+    calls: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status = 503 if time.monotonic() < up_at else 200
+            calls.append(status)
+            body = b'{"id": 1, "status": "running"}' if status == 200 else b'{"error": "service_unavailable"}'
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if status == 503:
+                self.send_header("Retry-After", "5")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    api = RunnerAPI(f"http://127.0.0.1:{httpd.server_address[1]}", "hsrt_x")
+    try:
+        job = {"id": 1, "token": "hsjt_x", "lease_seconds": 30}
+        assert api.update(job, "running")["status"] == "running"
+        assert calls[0] == 503 and calls[-1] == 200 and len(calls) < 12  # backed off, not hammered
+        up_at = time.monotonic() + 120.0  # a long outage: retried past 10 s, given up within the 30 s lease
+        started = time.monotonic()
+        with pytest.raises(RunnerAPIError):
+            api.update(job, "running")
+        assert 15 < time.monotonic() - started < 30
+    finally:
+        api.close()
+        httpd.shutdown()

@@ -1,17 +1,19 @@
 """Catch-up for external registries. Distribution keeps its notification queue in memory, so a registry
 restart (or hullscan being down) loses pushes. On start and on a schedule hullscan lists each configured
 registry's catalog and tags and records every qualifying tag whose current digest was never scanned as a push
-(origin `reconcile`); the ordinary policy then handles it."""
+(origin `reconcile`); the ordinary policy then handles it. Listing goes through the one OCI client
+(`registry.client`: Basic or token auth, whatever the registry's challenge asks)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -19,18 +21,17 @@ from hullscan.auth.projects import candidate_paths
 from hullscan.db import Database
 from hullscan.db.base import utcnow
 from hullscan.db.models import ContainerRegistryEvent, Project
-from hullscan.events.service import MANIFEST_MEDIA_TYPES, tag_matches
+from hullscan.events.service import tag_matches
 from hullscan.pipelines import service as pipelines
 from hullscan.pipelines.registries import ExternalRegistry
+from hullscan.registry.client import RegistryClient, RegistryError
 from hullscan.settings import Settings
 
 log = logging.getLogger("hullscan.events.reconcile")
-ACCEPT = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 PAGE = 1000
 # Distribution's repository name grammar; names from a registry are untrusted and end up in URLs.
 REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-MAX_PAGES = 1000
 
 
 class ReconcileError(RuntimeError):
@@ -45,47 +46,32 @@ class TagState:
     media_type: str | None
 
 
-def _pages(client: httpx.Client, url: str, key: str) -> Iterator[str]:
-    """Follow Distribution's `Link: <...>; rel="next"` pagination."""
-    for _ in range(MAX_PAGES):
-        response = client.get(url)
-        if response.status_code == 404 and key == "tags":
-            return
-        if response.status_code != 200:
-            raise ReconcileError(f"GET {url}: HTTP {response.status_code}")
-        try:
-            items = response.json().get(key) or []
-        except ValueError:
-            raise ReconcileError(f"GET {url}: not JSON") from None
-        yield from (str(i) for i in items if isinstance(i, str))
-        next_link = response.links.get("next", {}).get("url")
-        if not next_link:
-            return
-        url = str(response.url.join(next_link))
+def registry_client(registry: ExternalRegistry, *, timeout: float = 30.0) -> RegistryClient:
+    """The one OCI client (Basic or Bearer-token auth as the registry's challenge asks) for `registry`;
+    only the configured credentials are used, never the server's own docker config."""
+    parts = urlsplit(registry.url)
+    return RegistryClient(parts.netloc, insecure=parts.scheme == "http", username=registry.username,
+                          password=registry.password, timeout=timeout, docker_config=Path(os.devnull))
 
 
-def list_tags(client: httpx.Client, base: str, repositories: list[str],
-              patterns: dict[str, list[str]]) -> list[TagState]:
+def list_tags(client: RegistryClient, repositories: list[str], patterns: dict[str, list[str]]) -> list[TagState]:
     found = []
     for repo in repositories:
-        for tag in _pages(client, f"{base}/v2/{repo}/tags/list?n={PAGE}", "tags"):
+        for tag in client.tags(repo):
             if not TAG.match(tag) or not tag_matches(tag, patterns[repo]):
                 continue
-            head = client.head(f"{base}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
-            digest = head.headers.get("Docker-Content-Digest")
-            if head.status_code != 200 or not digest:
-                log.warning("cannot resolve tag", extra={"fields": {"repository": repo, "tag": tag, "status": head.status_code}})
+            head = client.head_manifest(repo, tag)
+            if head is None:
+                log.warning("cannot resolve tag", extra={"fields": {"repository": repo, "tag": tag}})
                 continue
-            found.append(TagState(repo, tag, digest, head.headers.get("Content-Type")))
+            found.append(TagState(repo, tag, head[0], head[1]))
     return found
 
 
 def reconcile_registry(db: Database, registry: ExternalRegistry, *, timeout: float = 30.0) -> int:
     """Record a push event for each qualifying, never-scanned tag of `registry`; returns how many."""
-    auth = httpx.BasicAuth(registry.username, registry.password or "") if registry.username else None
-    with httpx.Client(auth=auth, timeout=timeout, follow_redirects=True) as client:
-        repositories = [r for r in _pages(client, f"{registry.url}/v2/_catalog?n={PAGE}", "repositories")
-                        if len(r) <= 255 and REPOSITORY.match(r)]
+    with registry_client(registry, timeout=timeout) as client:
+        repositories = [r for r in client.catalog(PAGE) if len(r) <= 255 and REPOSITORY.match(r)]
         with db.session() as session:
             paths = {p for r in repositories for p in candidate_paths(r)}
             rows = session.scalars(select(Project).where(Project.path.in_(paths))).all() if paths else []
@@ -95,7 +81,7 @@ def reconcile_registry(db: Database, registry: ExternalRegistry, *, timeout: flo
             project = next((by_path[p] for p in candidate_paths(repo) if p in by_path), None)
             if project is not None and project.container_scanning_for_registry_enabled:
                 patterns[repo] = list(project.cs4r_tag_patterns)
-        tags = list_tags(client, registry.url, list(patterns), patterns)
+        tags = list_tags(client, list(patterns), patterns)
     if not tags:
         return 0
     with db.session() as session:
@@ -137,7 +123,7 @@ def reconcile_all(db: Database, settings: Settings) -> dict[str, int | str]:
     for registry in external_registries(settings):
         try:
             out[registry.host] = reconcile_registry(db, registry)
-        except (httpx.HTTPError, ReconcileError) as exc:
+        except (OSError, RegistryError, ReconcileError) as exc:
             log.warning("reconciliation failed", extra={"fields": {"registry": registry.host, "error": str(exc)}})
             out[registry.host] = f"error: {exc}"
     return out

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
@@ -34,6 +35,8 @@ MANIFEST_TYPES = ", ".join([
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_ERROR_BODY = 64 << 10  # an error body up to this size is read so the connection can be reused
 MAX_REDIRECTS = 10
+MAX_PAGES = 1000  # of a catalog or tag list
+_NEXT_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
 DOCKER_HUB = "registry-1.docker.io"
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _REFERENCE = re.compile(r"^(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+:[a-fA-F0-9]+))?$")
@@ -459,8 +462,10 @@ class RegistryClient:
         return True
 
     def _request(self, method: str, repository: str, path: str, headers: dict[str, str]) -> Response:
-        scope = f"repository:{repository}:pull"
-        url = f"{self.base}/v2/{repository}/{path}"
+        return self._request_url(method, f"{self.base}/v2/{repository}/{path}", f"repository:{repository}:pull",
+                                 headers)
+
+    def _request_url(self, method: str, url: str, scope: str, headers: dict[str, str]) -> Response:
         for _ in range(3):
             merged = dict(headers)
             if scope in self.authorization:
@@ -488,6 +493,48 @@ class RegistryClient:
         except (ValueError, AttributeError):
             raise RegistryError(f"manifest {repository}:{reference} is not JSON") from None
         return Manifest(data=data, media_type=media_type, digest=digest)
+
+    def head_manifest(self, repository: str, reference: str) -> tuple[str, str | None] | None:
+        """(digest, media type) of a tag or digest, without its body; None when the registry does not have it."""
+        with self._request("HEAD", repository, f"manifests/{reference}", {"Accept": MANIFEST_TYPES}) as response:
+            response.discard()
+            digest = response.headers.get("Docker-Content-Digest")
+            if response.status_code == 404 or response.status_code == 200 and not digest:
+                return None
+            if response.status_code != 200:
+                raise RegistryError(f"manifest {repository}:{reference}: HTTP {response.status_code}")
+            return digest, response.headers.get("Content-Type")
+
+    def catalog(self, page: int = 1000) -> Iterator[str]:
+        """Every repository name (Distribution's `_catalog`, following `Link: rel="next"` pages)."""
+        return self._pages(f"{self.base}/v2/_catalog?n={page}", "registry:catalog:*", "repositories")
+
+    def tags(self, repository: str, page: int = 1000) -> Iterator[str]:
+        """Every tag of `repository` (none when the repository is gone)."""
+        return self._pages(f"{self.base}/v2/{repository}/tags/list?n={page}", f"repository:{repository}:pull", "tags")
+
+    def _pages(self, url: str, scope: str, key: str) -> Iterator[str]:
+        for _ in range(MAX_PAGES):
+            with self._request_url("GET", url, scope, {"Accept": "application/json"}) as response:
+                if response.status_code == 404 and key == "tags":
+                    response.discard()
+                    return
+                if response.status_code != 200:
+                    response.discard()
+                    raise RegistryError(f"GET {url}: HTTP {response.status_code}")
+                body = response.json()
+                link = response.headers.get("Link") or ""
+            items = body.get(key) or []
+            if not isinstance(items, list):
+                raise RegistryError(f"GET {url}: {key} is not a list")
+            yield from (i for i in items if isinstance(i, str))
+            found = _NEXT_LINK.search(link)
+            if not found:
+                return
+            url = urljoin(url, found.group(1))
+            if _origin(url) != _origin(self.base):
+                raise RegistryError(f"pagination of {self.host} leads to another origin")
+        raise RegistryError(f"{self.host}: more than {MAX_PAGES} pages")
 
     def open_blob(self, repository: str, digest: str, *, verify: bool = True) -> VerifyingStream | Response:
         """A streaming reader of one blob; close it (or use `with`). With `verify` it checks the digest at

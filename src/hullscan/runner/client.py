@@ -90,8 +90,11 @@ class RunnerAPI:
         body: dict[str, Any] = {"state": state, "failure_reason": failure_reason}
         if partial_reasons:
             body["partial_reasons"] = partial_reasons
-        response = self._call("PUT", f"/jobs/{job['id']}", json=body,
-                              headers={"JOB-TOKEN": job["token"]}, retry_seconds=120 if state != "running" else 10)
+        # A heartbeat keeps retrying (backing off) for most of the lease: a short server or database outage
+        # must not cost the job; the final report retries longer still.
+        lease = float(job.get("lease_seconds") or 30)
+        response = self._call("PUT", f"/jobs/{job['id']}", json=body, headers={"JOB-TOKEN": job["token"]},
+                              retry_seconds=120 if state != "running" else max(10.0, lease * 0.8))
         return self._check(response, f"job {job['id']} {state}").json()
 
     def append_log(self, job: dict[str, Any], offset: int, text: str) -> int:
