@@ -8,9 +8,8 @@ import asyncio
 import logging
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -30,7 +29,7 @@ from tests.pipelines.helpers import add_event, digest_n
 from tests.support.net import free_port
 from tests.vulnerabilities.test_notifications import Receiver
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def test_every_loop_is_named_claims_something_and_is_switchable(tmp_path) -> None:
@@ -225,8 +224,10 @@ def test_metrics(migrated_settings) -> None:
         events.process_pending_events(s, settings, now=T0)
         add_event(s, "group/app/web", "v2")
     db.dispose()
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    with TestClient(app) as client:
         r = client.get("/metrics")
+        assert getattr(app.state, "workers", None) is None  # an `api` node runs no background loop
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     for line in ('hullscan_queue_depth{queue="jobs_pending"} 1.0', 'hullscan_queue_depth{queue="registry_events"} 1.0',
@@ -246,7 +247,7 @@ def test_a_runner_keeps_its_job_through_a_short_outage() -> None:
     calls: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             status = 503 if time.monotonic() < up_at else 200
             calls.append(status)

@@ -89,7 +89,7 @@ def _projects_for(session: Session, events: Sequence[ContainerRegistryEvent]) ->
 
 
 def _recently_scanned(session: Session, project_ids: set[int], digests: set[str],
-                      since: datetime) -> dict[tuple[int, str, str, str], int]:
+                      since: datetime) -> dict[tuple[int, str, str, str | None], int]:
     """Pipelines (not canceled) created since `since` per (project, repository, tag, digest): a push is one scan
     whatever mix of registry webhook, redelivery and reconciliation reports it, whatever ids they carry."""
     if not project_ids or not digests:

@@ -499,10 +499,10 @@ class RegistryClient:
         with self._request("HEAD", repository, f"manifests/{reference}", {"Accept": MANIFEST_TYPES}) as response:
             response.discard()
             digest = response.headers.get("Docker-Content-Digest")
-            if response.status_code == 404 or response.status_code == 200 and not digest:
-                return None
-            if response.status_code != 200:
+            if response.status_code not in (200, 404):
                 raise RegistryError(f"manifest {repository}:{reference}: HTTP {response.status_code}")
+            if response.status_code == 404 or not digest:
+                return None
             return digest, response.headers.get("Content-Type")
 
     def catalog(self, page: int = 1000) -> Iterator[str]:

@@ -66,8 +66,8 @@ class Leadership:
         try:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
             conn.commit()
-        except Exception:  # noqa: BLE001 - closing the connection releases it anyway
-            pass
+        except Exception as exc:  # noqa: BLE001 - closing the connection below releases the lock anyway
+            log.debug("advisory unlock failed", extra={"fields": {"loop": self.name, "error": str(exc)[:200]}})
         finally:
             try:
                 conn.invalidate()  # never hand a lock-holding connection back to the pool

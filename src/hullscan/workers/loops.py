@@ -195,7 +195,7 @@ async def run(loop: Loop, ctx: WorkerContext, leadership: Any = None) -> None:
             failures = 0
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the loop lives on; the next tick retries
+        except Exception as exc:
             failures += 1
             if ctx.metrics is not None:
                 ctx.metrics.loop_errors.labels(loop.name).inc()
