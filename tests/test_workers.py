@@ -232,6 +232,7 @@ def test_metrics(migrated_settings) -> None:
     text = r.text
     for line in ('hullscan_queue_depth{queue="jobs_pending"} 1.0', 'hullscan_queue_depth{queue="registry_events"} 1.0',
                  'hullscan_dropped_pushes_total{reason="untagged"} 1.0', 'hullscan_scans_total{outcome="success"} 0.0',
+                 "hullscan_registry_bytes 0.0", "hullscan_registry_blobs 0.0",
                  "hullscan_scan_duration_seconds", "hullscan_ingestion_duration_seconds"):
         assert line in text, line
 

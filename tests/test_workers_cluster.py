@@ -125,6 +125,15 @@ def test_two_servers_one_database_each_push_scanned_once_and_notified_once(tmp_p
         assert notified == sorted(images)
         assert len(pipelines(a, PROJECT)) == len(REPOS)
 
+        # Either node's /metrics reports the cluster's figures (read from the shared database).
+        for server in (a, b):
+            text = ADMIN_HTTP.get(f"{server.url}/metrics").text
+            assert f'hullscan_scans_total{{outcome="success"}} {float(len(REPOS))}' in text
+            assert 'hullscan_queue_depth{queue="jobs_pending"} 0.0' in text
+            stored = next(line for line in text.splitlines() if line.startswith("hullscan_registry_bytes "))
+            assert float(stored.split()[1]) > 0
+            assert 'hullscan_dropped_pushes_total{reason="duplicate"}' in text
+
         # Both nodes run the loops; the elected one (continuous scanning) was won by exactly one of them.
         records = [_records(s.log_path) for s in (a, b)]
         assert all(any(r.get("msg") == "background loops started" for r in rs) for rs in records)

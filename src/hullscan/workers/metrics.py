@@ -31,6 +31,7 @@ class DatabaseCollector(Collector):
         from hullscan.db.models import ContainerRegistryEvent
         from hullscan.db.models.advisories import AdvisorySourceState
         from hullscan.db.models.pipelines import DroppedPush, Job, JobArtifact
+        from hullscan.db.models.registry import RegistryBlob
         from hullscan.db.models.vulnerabilities import WebhookDelivery
 
         with self.db.read_session() as s:
@@ -43,6 +44,7 @@ class DatabaseCollector(Collector):
                                   .where(WebhookDelivery.status == "pending")) or 0
             drops = s.execute(select(DroppedPush.reason, func.count()).group_by(DroppedPush.reason)).all()
             sources = s.execute(select(AdvisorySourceState.name, AdvisorySourceState.last_success_at)).all()
+            blobs = s.execute(select(func.count(), func.coalesce(func.sum(RegistryBlob.size), 0))).one()
         queue = GaugeMetricFamily("hullscan_queue_depth", "Work waiting, by queue.", labels=["queue"])
         for state in QUEUED_JOB_STATES:
             queue.add_metric([f"jobs_{state}"], jobs.get(state, 0))
@@ -66,6 +68,13 @@ class DatabaseCollector(Collector):
             if isinstance(last, datetime):
                 age.add_metric([source], max(0.0, (now - last).total_seconds()))
         yield age
+        stored = GaugeMetricFamily("hullscan_registry_bytes", "Bytes of blobs the embedded registry stores "
+                                   "(each blob once, however many repositories share it).")
+        stored.add_metric([], int(blobs[1]))
+        yield stored
+        count = GaugeMetricFamily("hullscan_registry_blobs", "Blobs the embedded registry stores.")
+        count.add_metric([], int(blobs[0]))
+        yield count
 
 
 class Metrics:
