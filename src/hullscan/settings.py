@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     advisories_sync_interval: int = Field(default=6 * 3600, description="Seconds between scheduled syncs; 0 disables.")
     advisories_sync_initial_delay: int = Field(default=120, description="Seconds after `serve` starts before the first sync.")
     advisories_sources: list[str] = Field(
-        default=["osv", "alpine", "wolfi", "chainguard", "redhat", "amazon", "oracle", "mariner", "photon", "debian", "ubuntu", "kev", "epss", "nvd"], description="Sources `sync` runs by default."
+        default=["osv", "alpine", "wolfi", "chainguard", "redhat", "amazon", "oracle", "mariner", "photon", "suse", "debian", "ubuntu", "kev", "epss", "nvd"], description="Sources `sync` runs by default."
     )
     advisories_osv_base_url: str = Field(
         default="https://osv-vulnerabilities.storage.googleapis.com", description="Where OSV exports are downloaded.")
@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         description="Photon OS CVE data; `{release}` is each of advisories_photon_releases (`photon` source).")
     advisories_photon_releases: list[str] = Field(default=["3.0", "4.0", "5.0"],
                                                   description="Photon OS releases the `photon` source syncs.")
+    advisories_suse_oval_url: str = Field(
+        default="https://ftp.suse.com/pub/projects/security/oval/suse.linux.enterprise.server.{release}.xml.bz2",
+        description="SUSE Linux Enterprise Server OVAL; `{release}` is each of advisories_suse_releases (`suse` source).")
+    advisories_suse_releases: list[str] = Field(default=["12", "15"],
+                                                description="SLES major releases the `suse` source syncs.")
     advisories_debian_tracker_url: str = Field(
         default="https://security-tracker.debian.org/tracker/data/json", description="Debian security tracker JSON.")
     advisories_ubuntu_oval_url: str = Field(

@@ -55,8 +55,8 @@ def _with_progress(run):  # type: ignore[no-untyped-def]
 def sync_cmd(
     source: Optional[list[str]] = typer.Option(  # noqa: UP007
         None, "--source", "-s",
-        help="osv, osv:<ecosystem>, alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, photon, debian, "
-             "ubuntu, kev, epss, nvd, cve (default: settings)."),
+        help="osv, osv:<ecosystem>, alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, photon, suse, "
+             "debian, ubuntu, kev, epss, nvd, cve (default: settings)."),
 ) -> None:
     """Fetch the configured sources (incrementally where the source allows) into the store."""
     from hullscan.advisories import service
@@ -74,7 +74,7 @@ def import_cmd(
     target: str = typer.Argument(..., help="File, folder or http(s) URL."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f",  # noqa: UP007
                                       help="osv, alpine, wolfi, chainguard, redhat-vex, amazon-updateinfo, oracle-oval, "
-                                           "mariner-oval, photon, debian-list, "
+                                           "mariner-oval, photon, suse-oval, debian-list, "
                                            "debian-json, ubuntu-oval, kev, epss, cve, nvd."),
     source: Optional[str] = typer.Option(None, "--source", help="Source name to file the data under."),  # noqa: UP007
 ) -> None:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.advisories.fetch import FetchError, download, get_bytes
 from hullscan.advisories.normalize import normalize_name
-from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, mariner, oracle, osv, photon, redhat, ubuntu
+from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, mariner, oracle, osv, photon, redhat, suse, ubuntu
 from hullscan.advisories.parsers.base import Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
 from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
@@ -55,7 +55,7 @@ log = logging.getLogger("hullscan.advisories")
 Progress = Callable[[str, int, int | None], None]  # (source, advanced by, total if known)
 
 FORMATS = ("osv", "alpine", "wolfi", "chainguard", "redhat-vex", "amazon-updateinfo", "oracle-oval",
-           "mariner-oval", "photon", "debian-list", "debian-json", "ubuntu-oval", "kev",
+           "mariner-oval", "photon", "suse-oval", "debian-list", "debian-json", "ubuntu-oval", "kev",
            "epss", "cve", "nvd")
 CVE_FEEDS = ("cve", "nvd")  # formats that give CVE severities (docs/severity.md), not affected packages
 
@@ -211,6 +211,8 @@ def detect_format(path: Path) -> str:
         return "oracle-oval"
     if mariner.looks_like(head):
         return "mariner-oval"
+    if suse.looks_like(head):
+        return "suse-oval"
     if name.endswith((".xml", ".xml.bz2")):
         return "ubuntu-oval"
     if photon.release_of(name):
@@ -262,6 +264,9 @@ def _default_source(fmt: str, path: Path) -> str:
         return fmt
     if fmt == "photon":
         return f"photon:{photon.release_of(path.name) or stem}"
+    if fmt == "suse-oval":  # suse.linux.enterprise.server.15.xml → suse-oval:15
+        m = re.search(r"server\.(\d+)\.xml", path.name.lower())
+        return f"suse-oval:{m.group(1) if m else stem}"
     if fmt == "mariner-oval":  # one source per release file: `azurelinux-3.0-oval.xml` → mariner-oval:azurelinux-3.0
         return f"mariner-oval:{path.name.lower().removesuffix('.xml').removesuffix('-oval')}"
     if fmt == "amazon-updateinfo":  # one source per release: `<release>/updateinfo.xml.gz` as sync keeps it
@@ -288,6 +293,11 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
         return (lambda t: alpine.iter_documents(alpine.read_tree(path), t, alpine.SECDB_FEEDS[fmt])), None
     if fmt == "redhat-vex":
         return (lambda t: redhat.iter_documents(_vex_documents(path), t)), None
+    if fmt == "suse-oval":
+        def produce_suse(t: Tally) -> Iterator[Parsed]:
+            with _open_maybe_bz2(path) as fh:
+                yield from suse.iter_oval(fh, t)
+        return produce_suse, None
     if fmt == "photon":
         release = photon.release_of(path.name)
         if release is None:
@@ -805,6 +815,11 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 for url in settings.advisories_mariner_oval_urls:
                     name = f"mariner-oval:{Path(urlparse(url).path).name.lower().removesuffix('.xml').removesuffix('-oval')}"
                     results.append(_download_source(db, settings, client, name, "mariner-oval", [url], progress))
+            elif kind == "suse":
+                for release in settings.advisories_suse_releases:
+                    url = settings.advisories_suse_oval_url.format(release=release)
+                    results.append(_download_source(db, settings, client, f"suse-oval:{release}", "suse-oval", [url],
+                                                    progress))
             elif kind == "photon":
                 for release in settings.advisories_photon_releases:
                     url = settings.advisories_photon_url.format(release=release)
@@ -817,7 +832,7 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 results.append(_cve_sync(db, settings, client, progress))
             else:
                 results.append(SourceResult(kind, False, f"unknown source {kind!r}; known: osv, osv:<ecosystem>, "
-                                                          "alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, photon, debian, ubuntu, kev, epss, nvd, cve"))
+                                                          "alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, photon, suse, debian, ubuntu, kev, epss, nvd, cve"))
     return results
 
 
