@@ -349,3 +349,51 @@ def test_an_import_that_uses_no_record_exits_non_zero_and_says_why(env: dict[str
     assert status["totals"]["advisories"] == 0
     assert {s["name"]: bool(s["last_error"]) for s in status["sources"]} == {"osv:cvelist-subset": True,
                                                                            "osv:notes": True}
+
+
+def test_stored_vulnerabilities_take_a_cve_feeds_scores_when_re_matched(migrated_settings: Settings,
+                                                                       tmp_path: Path) -> None:
+    """Continuous scanning of severities: the go-binary image is ingested with the Go OSV data only (no
+    scores), then the CVE records arrive; their changeset re-matches the stored packages and the stored
+    vulnerabilities take severity, score and source, without a rescan."""
+    from sqlalchemy import select
+
+    from hullscan.auth import projects
+    from hullscan.db.models.vulnerabilities import Vulnerability
+    from hullscan.ingestion.service import ingest_sbom, rematch_advisory_changes
+    from hullscan.scanner import analyze, write_cyclonedx
+    from hullscan.scanner.inventory import ImageInfo
+
+    inventory = analyze(f"oci-dir:{shared_path('testdata', 'images', 'go-binary')}")
+    inventory.image = ImageInfo(name="registry.test:5000/group/app/go", tag="1", digest=inventory.image.digest)
+    sbom = tmp_path / "sbom.cdx.json"
+    sbom.write_text(write_cyclonedx(inventory, registry_triggered=True))
+    db = Database(migrated_settings)
+    try:
+        assert all(r.ok for r in service.import_path(db, migrated_settings,
+                                                     str(shared_path("advisories", "osv", "go.jsonl.gz"))))
+        with db.session() as s:
+            pid = projects.create_project(s, "group/app").id
+            ingest_sbom(s, pid, sbom)
+            rematch_advisory_changes(s, limit=1000)  # consume the OSV import's changesets first
+        with db.session() as s:
+            before = {v.primary_identifier: (v.severity, v.severity_source) for v in s.scalars(select(Vulnerability))}
+        assert before and {sev for sev, _ in before.values()} == {"unknown"}
+
+        [result] = service.import_path(db, migrated_settings, str(CVELIST))
+        assert result.ok
+        with db.session() as s:
+            rematch_advisory_changes(s, limit=1000)
+        with db.session() as s:
+            after = {v.primary_identifier: (v.severity, v.severity_source, v.cvss_score)
+                     for v in s.scalars(select(Vulnerability))}
+        expected = _expected()
+        scored = {c for c in after if c in expected and expected[c]["best_cvss_version"] != "none"}
+        assert len(scored) >= 30
+        for cve_id in scored:
+            row = expected[cve_id]
+            assert after[cve_id] == (row["base_severity"].lower(), f"cve:{row['source_container']}",
+                                     float(row["base_score"])), cve_id
+        assert all(after[c][0] == "unknown" for c in after if c not in scored)
+    finally:
+        db.dispose()
