@@ -45,7 +45,7 @@ def row_ids(html: str) -> list[int]:
 
 
 def counter(html: str, severity: str) -> int:
-    m = re.search(rf'data-severity="{severity}"><span class="n">(\d+)</span>', html)
+    m = re.search(rf'data-severity="{severity}">(?:<a [^>]*>)?<span class="n">(\d+)</span>', html)
     assert m, severity
     return int(m.group(1))
 
@@ -53,7 +53,8 @@ def counter(html: str, severity: str) -> int:
 def test_registry_tab_counts_filters_and_sorting(client, db) -> None:
     seed_basic(db)
     html = client.get(REGISTRY).text
-    assert "Container registry vulnerabilities" in html and "Development vulnerabilities" in html
+    assert "Container registry vulnerabilities" in html
+    assert "Development vulnerabilities" not in html  # the only tab: the project has no development findings
     assert len(row_ids(html)) == 4
     assert (counter(html, "critical"), counter(html, "high"), counter(html, "medium"), counter(html, "low")) == (1, 1, 1, 1)
     # default sort is severity, highest first
@@ -77,7 +78,7 @@ def test_registry_tab_counts_filters_and_sorting(client, db) -> None:
     assert len(row_ids(client.get(REGISTRY + "&package=openssl").text)) == 1
     assert len(row_ids(client.get(REGISTRY + "&identifier=CVE-2023-38545").text)) == 1
     # the development tab does not show registry findings
-    dev = client.get(REPORT).text
+    dev = client.get(REPORT + "?tab=DEVELOPMENT").text
     assert row_ids(dev) == [] and "No vulnerabilities match" in dev
 
 
@@ -306,3 +307,33 @@ def test_settings_webhooks_add_list_delete(client, db) -> None:
     assert client.post(f"{url}/webhooks/{hook_id}/delete", data={"csrf_token": token}).status_code == 404
     with db.session() as s:
         assert notifications.webhooks_of(s, pid) == []
+
+
+def test_report_opens_on_registry_tab_and_every_count_links_to_its_rows(client, db) -> None:
+    pid = seed_basic(db)
+    with db.session() as s:
+        vulns.record_findings(s, vulns.ImageScope(pid, "reg/group/app/src", "main", "sha256:" + "5" * 64,
+                                                  report_type="dependency_scanning"),
+                              [finding("left-pad", "1.0", "CVE-2024-9999", "critical")])
+        vid = s.scalars(vulns.select(vulns.Vulnerability.id).where(vulns.Vulnerability.package_name == "curl")).one()
+        vulns.change_state(s, [vid], "dismissed", author="t", dismissal_reason="used_in_tests")
+    overview = client.get("/projects/group/app/-/overview").text
+    nav = re.search(r'href="([^"]+)">Vulnerability report</a>', overview).group(1).replace("&amp;", "&")
+    default = client.get(nav).text
+    assert re.search(r'tab=CONTAINER_REGISTRY" aria-current="page"', default)
+    assert len(row_ids(default)) == 3  # the registry findings still open, not the development one
+    assert len(row_ids(client.get(REPORT).text)) == 3  # no tab given: the registry tab too
+    assert "Development vulnerabilities" in default  # it exists now, second
+    assert "CVE-2024-9999" in client.get(REPORT + "?tab=DEVELOPMENT").text
+    checked = 0
+    for page in ("/projects", "/projects/group/app/-/overview", REGISTRY, REGISTRY + "&kev=true"):
+        html = client.get(page).text
+        links = re.findall(r'<a href="([^"]+)" data-testid="count-link"><span class="n">(\d+)</span>', html)
+        assert len(links) == 5, page
+        for href, n in links:
+            target = client.get(href.replace("&amp;", "&"))
+            assert target.status_code == 200, href
+            total = int(re.search(r'data-testid="total">(\d+)', target.text).group(1))
+            assert total == int(n) == min(len(row_ids(target.text)), 20), (page, href)
+            checked += int(n)
+    assert checked == 3 + 3 + 3 + 1

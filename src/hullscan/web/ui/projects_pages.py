@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from hullscan.auth import Action, Principal, authorize
+from hullscan.auth import Action, Principal, authorize, is_allowed
 from hullscan.auth.projects import list_projects
 from hullscan.auth.service import visible_project_paths
 from hullscan.pipelines import service as pipelines
@@ -15,6 +15,7 @@ from hullscan.web.ui import queries
 from hullscan.web.ui.chart import trend_chart
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, render
+from hullscan.web.ui.report_pages import REGISTRY_TYPES
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
 
@@ -30,16 +31,18 @@ def projects_page(request: Request, principal: Principal = Depends(ui_principal)
     authorize(principal, Action.USE_API)
     visible = visible_project_paths(session, principal)
     projects = [p for p in list_projects(session) if visible is None or p.path in visible]
-    counts = queries.open_counts_by_project(session, [p.id for p in projects])
-    return render(request, "projects.html", projects=projects, counts=counts)
+    # counts only where the viewer may read vulnerabilities (a reporter sees the project, not its findings)
+    readable = {p.id for p in projects if is_allowed(principal, Action.READ_VULNERABILITIES, p.path)}
+    counts = queries.open_counts_by_project(session, sorted(readable))
+    return render(request, "projects.html", projects=projects, counts=counts, readable=readable)
 
 
 @router.get("/projects/{project:path}/-/overview")
 def overview_page(request: Request, project: str, principal: Principal = Depends(ui_principal),
                   session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
-    counts = vulns.severity_counts(session, vulns.VulnerabilityFilter(project_id=found.id,
-                                                                     states=list(queries.OPEN_STATES)))
+    counts = vulns.severity_counts(session, vulns.VulnerabilityFilter(
+        project_id=found.id, report_types=REGISTRY_TYPES, states=list(queries.OPEN_STATES)))
     chart = trend_chart(queries.severity_trend(session, found.id))
     recent = pipelines.list_pipelines(session, found.id, limit=10)
     jobs = pipelines.jobs_of(session, [p.id for p in recent])

@@ -18,6 +18,7 @@ from hullscan.db.models.pipelines import Job, JobArtifact, Runner
 from hullscan.pipelines.service import list_runners
 from hullscan.db.models.registry import RegistryManifest, RegistryRepository, RegistryTag
 from hullscan.db.models.vulnerabilities import Vulnerability
+from hullscan.vulnerabilities.fingerprints import REPORT_TYPES
 from hullscan.vulnerabilities.service import VulnerabilityFilter, severity_counts
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
@@ -32,13 +33,15 @@ def _zero() -> dict[str, int]:
 
 
 def open_counts_by_project(session: Session, project_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """Severity counts of open (detected or confirmed) vulnerabilities for many projects in one query."""
+    """Severity counts of open (detected or confirmed) registry vulnerabilities for many projects in one query:
+    exactly the rows of each project's Container registry tab under its default filter."""
     ids = list(project_ids)
     out: dict[int, dict[str, int]] = {pid: _zero() for pid in ids}
     if not ids:
         return out
     q = (select(Vulnerability.project_id, Vulnerability.severity, func.count())
-         .where(Vulnerability.project_id.in_(ids), Vulnerability.state.in_(OPEN_STATES))
+         .where(Vulnerability.project_id.in_(ids), Vulnerability.state.in_(OPEN_STATES),
+                Vulnerability.report_type == REPORT_TYPES["container_scanning_for_registry"])
          .group_by(Vulnerability.project_id, Vulnerability.severity))
     for pid, sev, n in session.execute(q):
         out[pid][sev if sev in SEVERITIES else "unknown"] += n
@@ -128,6 +131,7 @@ class ImageTag:
     job: Job | None = None
     sbom: JobArtifact | None = None
     counts: dict[str, int] = field(default_factory=_zero)
+    image: str | None = None  # `<host>/<repository>:<tag>` as the report's Image filter names it
 
 
 def _platforms(media_type: str, content: bytes) -> list[str]:
@@ -172,18 +176,23 @@ def image_tags(session: Session, project_id: int) -> list[ImageTag]:
         for a in session.scalars(select(JobArtifact).where(JobArtifact.job_id.in_(list(done.values())))):
             sboms.setdefault(a.job_id, a)
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(_zero)
-    q = (select(Vulnerability.image_name, Vulnerability.image_tag, Vulnerability.severity, func.count())
+    images: dict[tuple[str, str], str] = {}
+    q = (select(Vulnerability.image, Vulnerability.image_name, Vulnerability.image_tag, Vulnerability.severity,
+                func.count())
          .where(Vulnerability.project_id == project_id, Vulnerability.state.in_(OPEN_STATES),
+                Vulnerability.report_type == REPORT_TYPES["container_scanning_for_registry"],
                 Vulnerability.no_longer_detected.is_(False))
-         .group_by(Vulnerability.image_name, Vulnerability.image_tag, Vulnerability.severity))
-    for name, tag, sev, n in session.execute(q):
+         .group_by(Vulnerability.image, Vulnerability.image_name, Vulnerability.image_tag, Vulnerability.severity))
+    for image, name, tag, sev, n in session.execute(q):
         repo = name.split("/", 1)[1] if "/" in name else name  # image name is <host>/<repository>
         counts[(repo, tag or "")][sev if sev in SEVERITIES else "unknown"] += n
+        images[(repo, tag or "")] = image
     for t in tags:
         t.job = jobs.get((t.repository, t.tag))
         job_id = done.get((t.repository, t.tag))
         t.sbom = sboms.get(job_id) if job_id else None
         t.counts = counts.get((t.repository, t.tag), _zero())
+        t.image = images.get((t.repository, t.tag))
     return tags
 
 

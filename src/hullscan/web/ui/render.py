@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hullscan import __version__
-from hullscan.auth import Forbidden
+from hullscan.auth import Action, Forbidden, is_allowed
 
 log = logging.getLogger("hullscan.web.ui")
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -115,8 +115,18 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
+def permission_check(principal: Any, project_path: str | None) -> Callable[[str], bool]:
+    """`can("READ_VULNERABILITIES")` for templates: a page offers only links and forms the API would allow."""
+    def can(action: str) -> bool:
+        return principal is not None and project_path is not None and is_allowed(principal, Action[action],
+                                                                                  project_path)
+    return can
+
+
 def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     principal = getattr(request.state, "principal", None)
+    project = context.get("project")
+    context.setdefault("can", permission_check(principal, getattr(project, "path", None)))
     body = ENV.get_template(template).render(
         request=request, principal=principal, csrf_token=getattr(request.state, "csrf_token", ""),
         path=request.url.path, **context)

@@ -25,6 +25,7 @@ from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
 
 CONTAINER_REGISTRY = "CONTAINER_REGISTRY"
+DEVELOPMENT = "DEVELOPMENT"
 REGISTRY_TYPES = ["container_scanning_for_registry"]
 DEVELOPMENT_TYPES = ["sast", "dependency_scanning", "container_scanning", "dast", "secret_detection",
                      "coverage_fuzzing", "api_fuzzing", "generic"]
@@ -57,7 +58,8 @@ class ReportQuery:
 
     @property
     def registry(self) -> bool:
-        return self.tab == CONTAINER_REGISTRY
+        """The registry tab is the default: it is where hullscan's findings are (development only on request)."""
+        return self.tab != DEVELOPMENT
 
     @property
     def report_types(self) -> list[str]:
@@ -115,13 +117,20 @@ def report_query(
                        cursor)
 
 
+def has_development_findings(session: Session, project: Project) -> bool:
+    """Whether the Development tab has anything to show (without it, the registry tab is the only tab)."""
+    flt = vulns.VulnerabilityFilter(project_id=project.id, report_types=DEVELOPMENT_TYPES)
+    return sum(vulns.severity_counts(session, flt).values()) > 0
+
+
 @router.get("/projects/{project:path}/-/security/vulnerability_report")
 def report_page(request: Request, project: str, q: ReportQuery = Depends(report_query),
                 updated: CountQuery | None = None, principal: Principal = Depends(ui_principal),
                 session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
     ctx = dict(project=found, q=q, activities=ACTIVITIES, sorts=SORTS, updated=updated,
-               states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS)
+               states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS,
+               development_tab=not q.registry or has_development_findings(session, found))
     if q.registry and not (found.container_scanning_for_registry_enabled
                            and request.app.state.settings.feature_container_scanning_for_registry):
         return render(request, "report.html", disabled=True, **ctx)
@@ -198,7 +207,7 @@ def vulnerability_page(request: Request, project: str, vulnerability_id: IdPath,
     v = _vulnerability(session, found, vulnerability_id)
     return render(request, "vulnerability.html", project=found, v=v, history=vulns.history(session, v.id),
                   sightings=vulns.sightings(session, v.id), states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS,
-                  report_type=("CONTAINER_REGISTRY" if v.report_type == 8 else None))
+                  report_type=(CONTAINER_REGISTRY if v.report_type == 8 else DEVELOPMENT))
 
 
 @router.post("/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/state")
