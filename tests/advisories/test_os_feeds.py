@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from hullscan.advisories import service
 from hullscan.advisories.parsers import alpine, redhat
@@ -180,7 +182,7 @@ class _Site:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 site.requests.append(self.path)
                 body = site.files.get(self.path)
                 self.send_response(200 if body is not None else 404)

@@ -92,10 +92,10 @@ def iter_updateinfo(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
             Advisory(id=adv_id, source="amazon-updateinfo", aliases=cves,
                      summary=(update.findtext("title") or "").strip() or None,
                      details=(update.findtext("description") or "").strip() or None,
-                     published=_date((update.find("issued").get("date") if update.find("issued") is not None
-                                      else None)),
-                     modified=_date((update.find("updated").get("date") if update.find("updated") is not None
-                                     else None)),
+                     published=_date(update.find("issued").get("date") if update.find("issued") is not None
+                                      else None),
+                     modified=_date(update.find("updated").get("date") if update.find("updated") is not None
+                                     else None),
                      severity=severity, severity_source="amazon" if severity else None,
                      references=[f"https://alas.aws.amazon.com/{_page(adv_id)}"]),
             sorted(entries.values(), key=lambda e: e.package),

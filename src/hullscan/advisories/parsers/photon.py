@@ -14,7 +14,13 @@ import json
 import re
 from collections.abc import Iterator
 
-from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, Parsed, Tally, fixed_range, make_affected
+from hullscan.advisories.parsers.base import (
+    MAX_RECORD_BYTES,
+    Parsed,
+    Tally,
+    fixed_range,
+    make_affected,
+)
 from hullscan.advisories.types import Advisory, AffectedPackage
 
 _ID = re.compile(r"^[A-Z][A-Z0-9]*-\d{4}-\d{3,}$")
