@@ -144,10 +144,11 @@ def slow_layout(root: Path, gigabytes: int = 15) -> Path:
     return write_layout(root, [layer(good_layer_entries()), (blob, raw_digest_stand_in)])
 
 
-def _open_under(directory: Path) -> list[int]:
-    """Processes with a file open under `directory` (a scan holds its scratch dir's lock while it runs)."""
+def _open_under(directory: Path, prefix: str = "") -> list[int]:
+    """Processes with a file open under `directory`/`prefix`* (a scan holds its scratch dir's lock while it
+    runs; `scan-` dirs are the scan's, `job-` dirs the runner's)."""
     found = []
-    prefix = str(directory.resolve())
+    prefix = str(directory.resolve() / prefix)
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
@@ -165,11 +166,12 @@ def test_cancel_kills_the_scan_at_once_and_the_runner_takes_the_next_job(tmp_pat
     try:
         api = f"{server.url}/api/v1/projects/group%2Fapp"
         _push_layout(slow_layout(tmp_path / "slow"), f"{server.host}/group/app/slow:latest")
-        wait_for(lambda: scratch.exists() and _open_under(scratch), 120, "the scan walking its layers", server)
+        wait_for(lambda: scratch.exists() and _open_under(scratch, "scan-"), 120, "the scan walking its layers",
+                 server)
         (pipeline,) = list_pipelines(server, "group/app")
         job = pipeline["jobs"][0]
         assert job["status"] == "running"
-        scanners = _open_under(scratch)
+        scanners = _open_under(scratch, "scan-")
         cancel = ADMIN_HTTP.post(f"{api}/jobs/{job['id']}/cancel")
         assert cancel.status_code == 200 and cancel.json()["status"] == "canceled"
         cancelled_at = time.monotonic()
@@ -181,7 +183,8 @@ def test_cancel_kills_the_scan_at_once_and_the_runner_takes_the_next_job(tmp_pat
         _push_layout(whole, f"{server.host}/group/app/next:latest")
         done = finished_pipelines(server, "group/app", 2, timeout=180)
         assert sorted(p["status"] for p in done) == ["canceled", "success"]
-        assert not _open_under(scratch)
+        wait_for(lambda: not _open_under(scratch) and not list(scratch.iterdir()), 10, "the job's scratch gone",
+                 server)
     finally:
         server.stop()
 

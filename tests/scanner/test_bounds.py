@@ -332,3 +332,14 @@ def test_rpm_databases_cannot_reuse_blobs_to_multiply_work() -> None:
         for _ in ndb_blobs(data):
             pass
     assert time.process_time() - started < 1
+
+
+def test_a_killed_runner_jobs_scratch_is_swept_like_a_scans(tmp_path: Path) -> None:
+    from hullscan.scanner.cache import scratch_dir
+
+    stale = tmp_path / "tmp" / "job-dead"  # a runner killed mid-job: no process holds its lock any more
+    stale.mkdir(parents=True)
+    (stale / ".lock").write_bytes(b"")
+    (stale / "gl-sbom-report.cdx.json").write_bytes(b"{}")
+    with scratch_dir(tmp_path) as live:
+        assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == [Path(live).name]

@@ -12,7 +12,6 @@ import multiprocessing
 import os
 import re
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -74,7 +73,10 @@ class JobExecution:
         self.log.write(f"hullscan runner: job {job['id']} attempt {job.get('attempt')} "
                        f"scanning {job['image']} ({job.get('digest') or 'by tag'})")
         child = None
-        with tempfile.TemporaryDirectory(prefix=f"hullscan-job-{job['id']}-") as tmp:
+        from hullscan.scanner.cache import scratch_dir
+
+        # under the runner's cache dir, as the scan's own scratch: a killed runner's is swept by the next scan
+        with scratch_dir(self.cache_dir, prefix="job-") as tmp:
             sbom, summary_path = Path(tmp) / SBOM_NAME, Path(tmp) / "summary.json"
             try:
                 spec = ScanSpec.from_job(job, self.cache_dir)

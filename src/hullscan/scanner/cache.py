@@ -62,6 +62,7 @@ def default_cache_dir() -> Path:
 # directories at once (see `remove_scratch_on_signals`).
 
 SCRATCH = "tmp"
+SCRATCH_PREFIXES = ("scan-", "job-")  # a scan's spooled files; a runner job's SBOM and summary
 _live: set[str] = set()
 
 
@@ -76,7 +77,7 @@ def sweep_scratch(root: Path) -> int:
     except FileNotFoundError:
         return 0
     for entry in entries:
-        if not entry.name.startswith("scan-") or not entry.is_dir(follow_symlinks=False):
+        if not entry.name.startswith(SCRATCH_PREFIXES) or not entry.is_dir(follow_symlinks=False):
             continue
         try:
             fd = os.open(os.path.join(entry.path, ".lock"), os.O_RDONLY)
@@ -104,9 +105,9 @@ def sweep_scratch(root: Path) -> int:
 
 
 @contextmanager
-def scratch_dir(cache_dir: Path | None = None) -> Iterator[str]:
-    """A private directory under `<cache_dir>/tmp/` for one scan, removed when the block ends however it ends
-    (and by the next scan's sweep if this process is killed)."""
+def scratch_dir(cache_dir: Path | None = None, prefix: str = "scan-") -> Iterator[str]:
+    """A private directory under `<cache_dir>/tmp/` for one scan (or runner job), removed when the block ends
+    however it ends (and by the next scan's sweep if this process is killed)."""
     import fcntl
     import shutil
     import tempfile
@@ -114,7 +115,8 @@ def scratch_dir(cache_dir: Path | None = None) -> Iterator[str]:
     root = Path(cache_dir or default_cache_dir()).expanduser() / SCRATCH
     root.mkdir(parents=True, exist_ok=True)
     sweep_scratch(root)
-    path = tempfile.mkdtemp(prefix="scan-", dir=root)
+    assert prefix in SCRATCH_PREFIXES
+    path = tempfile.mkdtemp(prefix=prefix, dir=root)
     fd = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     _live.add(path)
