@@ -103,6 +103,7 @@ def test_rematch_in_bulk_equals_fresh_matching(migrated_settings, tmp_path, monk
     with db.session() as s:
         small = projects.create_project(s, "group/small").id
         large = projects.create_project(s, "group/large").id
+        projects.update_project_settings(s, projects.get_project(s, large), auto_resolve=True)  # small: off
     store_images(db, small, "small", 4, rng)
     store_images(db, large, "large", 60, rng)
     feed = Feed(tmp_path, db, migrated_settings)
@@ -124,9 +125,11 @@ def test_rematch_in_bulk_equals_fresh_matching(migrated_settings, tmp_path, monk
     with db.session() as s:
         for pid in (small, large):
             assert current(s, pid) == expected(s, pid)
-        resolved = s.scalars(select(Vulnerability).where(Vulnerability.no_longer_detected.is_(True))).all()
-        assert resolved and {v.state for v in resolved} == {"resolved"}
-        assert {v.package_name for v in resolved} == {POOL[0], POOL[2]}
+        gone = s.scalars(select(Vulnerability).where(Vulnerability.no_longer_detected.is_(True))).all()
+        assert {v.package_name for v in gone} == {POOL[0], POOL[2]}
+        # re-matching honours each project's auto_resolve, as ingestion does
+        assert {v.state for v in gone if v.project_id == large} == {"resolved"}
+        assert {v.state for v in gone if v.project_id == small} == {"detected"}
 
     monkeypatch.undo()
 

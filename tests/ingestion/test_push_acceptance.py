@@ -93,8 +93,10 @@ def test_push_scan_ingest_patch_and_continuous_scanning(tmp_path: Path, database
         feed.write_text(json.dumps(osv_record("HULLSCAN-TEST-0002", "requests", "0", "99.0",
                                               withdrawn="2026-11-28T02:00:00Z")) + "\n")
         hullscan_cli(server, "advisories", "import", str(feed), "--format", "osv", "--source", "test-extra")
-        wait_for(lambda: all(v["state"] == "resolved" for v in vulnerabilities(server, identifier="HULLSCAN-TEST-0002")),
-                 60, "withdrawn advisory resolved", server)
+        # no longer detected; not resolved, as the project leaves auto_resolve off (re-matching honours it)
+        wait_for(lambda: all(v["no_longer_detected"] and v["state"] == "detected"
+                             for v in vulnerabilities(server, identifier="HULLSCAN-TEST-0002")),
+                 60, "withdrawn advisory no longer detected", server)
         assert len(ADMIN_HTTP.get(f"{server.url}/api/v1/projects/group%2Fproject/pipelines").json()) == before_pipelines
         assert registry_requests(server) == before_requests
     finally:

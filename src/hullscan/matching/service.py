@@ -157,6 +157,8 @@ def local_store(location: StoreLocation) -> Iterator[LocalStore]:
             raise EmptyAdvisoryStore(_empty_message(location.data_dir))
         try:
             file_store = SqliteFileAdvisoryStore(path)
+        except sqlite3.DatabaseError as exc:  # not a hullscan database, or one older than this version
+            raise _no_tables(location.data_dir, exc) from exc
         except (OSError, sqlite3.Error) as exc:
             raise ScanError(f"cannot open the advisory store {path}: {exc}") from exc
         try:
