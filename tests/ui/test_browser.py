@@ -228,7 +228,8 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
         page.get_by_role("button", name="Create token").click()
         assert re.search(r"hspat_\S{20,}", page.get_by_test_id("new-token").inner_text())
         page.screenshot(path=str(shots / "14-user-settings.png"), full_page=True)
-        page.locator("tr[data-token]").get_by_role("button", name="Revoke").click()
+        page.locator("tr[data-token] summary").filter(has_text="Revoke").click()  # asks first
+        page.locator("tr[data-token]").get_by_role("button", name="Revoke token").click()
         page.wait_for_url("**/user_settings#personal-access-tokens")
         assert "revoked" in page.locator("tr[data-token]").inner_text()
         assert page.get_by_test_id("new-token").count() == 0  # never shown again

@@ -248,7 +248,7 @@ def test_settings_toggle_patterns_limit_auto_resolve(client, db) -> None:
         assert p.container_scanning_for_registry_enabled and p.cs4r_tag_patterns == ["latest", "v*", "release-*"]
         assert p.cs4r_daily_limit == 7 and p.auto_resolve_no_longer_detected
     r = client.post(url, data={"csrf_token": token, "tag_patterns": "", "daily_limit": "3"})
-    assert r.status_code == 400 and "tag patterns" in r.text
+    assert r.status_code == 400 and "at least one tag pattern" in r.text
     r = client.post(url, data={"csrf_token": token, "tag_patterns": "x", "daily_limit": "-1"})
     assert r.status_code == 400
     # the service refuses a 200-character pattern after it has applied the (unchecked) toggle: rolled back
@@ -337,3 +337,115 @@ def test_report_opens_on_registry_tab_and_every_count_links_to_its_rows(client, 
             assert total == int(n) == min(len(row_ids(target.text)), 20), (page, href)
             checked += int(n)
     assert checked == 3 + 3 + 3 + 1
+
+
+def _no_bare_error(html: str) -> None:
+    assert "Bad request (400)" not in html and "<small>(400)</small>" not in html and "Traceback" not in html
+
+
+def test_forms_refuse_in_place_keeping_the_input(client, db) -> None:
+    seed_basic(db)
+    ids = row_ids(client.get(REGISTRY).text)
+    token = csrf_token(client, REGISTRY)
+    # bulk change with nothing selected: the report again, the message next to the bar, the comment kept
+    r = client.post(REPORT + "/bulk", data={"csrf_token": token, "state": "confirmed", "comment": "my words",
+                                            "return_to": REGISTRY + "&severity=high"})
+    assert r.status_code == 400 and 'data-testid="error-ids"' in r.text and 'value="my words"' in r.text
+    assert len(row_ids(r.text)) == 1  # the filter the user was on (high only)
+    _no_bare_error(r.text)
+    # dismiss without a reason: the selection and the chosen status are kept
+    r = client.post(REPORT + "/bulk", data={"csrf_token": token, "ids": [str(ids[0])], "state": "dismissed",
+                                            "return_to": REGISTRY})
+    assert r.status_code == 400 and 'data-testid="error-dismissal_reason"' in r.text
+    assert f'value="{ids[0]}" checked' in r.text and '<option value="dismissed" selected' in r.text
+    _no_bare_error(r.text)
+    url = f"/projects/group/app/-/security/vulnerabilities/{ids[0]}"
+    r = client.post(url + "/state", data={"csrf_token": token, "state": "dismissed", "comment": "why not"})
+    assert r.status_code == 400 and 'data-testid="error-dismissal_reason"' in r.text and ">why not</textarea>" in r.text
+    _no_bare_error(r.text)
+    with db.session() as s:
+        assert s.get(vulns.Vulnerability, ids[0]).state == "detected"
+    # empty tag patterns and too long ones: the textarea keeps what was typed
+    settings = "/projects/group/app/-/settings"
+    r = client.post(settings, data={"csrf_token": token, "tag_patterns": " , ", "daily_limit": "3"})
+    assert r.status_code == 400 and "at least one tag pattern" in r.text and 'data-testid="error-tag_patterns"' in r.text
+    r = client.post(settings, data={"csrf_token": token, "tag_patterns": "v*\n" + "y" * 200, "daily_limit": "3"})
+    assert r.status_code == 400 and "y" * 200 + "</textarea>" in r.text
+    _no_bare_error(r.text)
+    # a deploy token without a scope
+    r = client.post(settings + "/deploy_tokens", data={"csrf_token": token, "name": "ci puller"})
+    assert r.status_code == 400 and "Choose at least one scope." in r.text and 'value="ci puller"' in r.text
+    # an unknown member
+    members = "/projects/group/app/-/project_members"
+    r = client.post(members, data={"csrf_token": token, "username": "nobody.here", "role": "maintainer"})
+    assert r.status_code == 400 and "There is no user named" in r.text and 'value="nobody.here"' in r.text
+    assert '<option value="maintainer" selected' in r.text
+    _no_bare_error(r.text)
+    # a personal access token without a scope, one that expired yesterday
+    r = client.post("/user_settings/personal_access_tokens", data={"csrf_token": token, "name": "laptop"})
+    assert r.status_code == 400 and 'data-testid="error-scopes"' in r.text and 'value="laptop"' in r.text
+    r = client.post("/user_settings/personal_access_tokens", data={
+        "csrf_token": token, "name": "laptop", "scopes": ["read_api"],
+        "expires_at": (date.today() - timedelta(days=1)).isoformat()})
+    assert r.status_code == 400 and 'data-testid="error-expires_at"' in r.text and 'value="read_api" checked' in r.text
+    # a bad username
+    r = client.post("/admin/users", data={"csrf_token": token, "username": "Bad Name!", "password": "long-enough-1",
+                                          "is_admin": "on"})
+    assert r.status_code == 400 and 'data-testid="error-username"' in r.text and 'value="Bad Name!"' in r.text
+    assert 'name="is_admin" checked' in r.text
+    _no_bare_error(r.text)
+
+
+def test_destructive_actions_confirm_and_block_is_not_offered_on_oneself(client, db) -> None:
+    seed_basic(db)
+    with db.session() as s:
+        auth.create_user(s, "rita", "rita-password-1")
+        auth.add_member(s, "rita", "group/app", auth.Role.REPORTER)
+    token = csrf_token(client, "/projects")
+    client.post("/projects/group/app/-/settings/webhooks", data={"csrf_token": token, "url": "https://h.example/x",
+                                                                  "events": ["scan_failed"]})
+    client.post("/projects/group/app/-/settings/deploy_tokens", data={"csrf_token": token, "name": "ci",
+                                                                       "scopes": ["read_registry"]})
+    client.post("/user_settings/personal_access_tokens", data={"csrf_token": token, "name": "t", "scopes": ["api"]})
+    for page, label in [("/projects/group/app/-/project_members", "Remove member"),
+                        ("/projects/group/app/-/settings", "Delete webhook"),
+                        ("/projects/group/app/-/settings", "Revoke token"),
+                        ("/user_settings", "Revoke token"), ("/admin/users", "Block user")]:
+        html = client.get(page).text
+        # the first button only opens the question; the acting button is red and inside it
+        assert re.search(rf'<details class="confirm"><summary class="button danger-outline">[^<]+</summary>\s*'
+                         rf'<form method="post"[^>]*>.*?<p>[^<]+\?[^<]*</p><button type="submit" class="danger">'
+                         rf'{label}</button>', html, re.S), (page, label)
+    users = client.get("/admin/users").text
+    assert re.search(r'data-user="rita">.*?Block user', users, re.S)
+    assert not re.search(r'data-user="admin">[^\n]*?Block', users)  # not on one's own account
+
+
+def test_a_reporter_is_offered_only_what_she_may_open(client, db) -> None:
+    seed_basic(db)
+    with db.session() as s:
+        auth.create_user(s, "rita", "rita-password-1")
+        auth.add_member(s, "rita", "group/app", auth.Role.REPORTER)
+    rita = TestClient(client.app, follow_redirects=False)
+    assert sign_in(rita, "rita", "rita-password-1").status_code == 303
+    listing = rita.get("/projects").text
+    assert "group/app" in listing and 'data-testid="count-link"' not in listing and 'class="n"' not in listing
+    seen: set[str] = set()
+    todo = ["/projects"]
+    while todo:
+        page = todo.pop()
+        if page in seen:
+            continue
+        seen.add(page)
+        r = rita.get(page)
+        assert r.status_code == 200, (page, r.status_code)
+        assert 'class="counter' not in r.text, page  # she may not read vulnerability counts
+        for href in re.findall(r'<a [^>]*href="(/[^"#]*)', r.text):
+            href = href.replace("&amp;", "&")
+            if not href.startswith("/static") and "/sbom" not in href:
+                todo.append(href)
+    assert "/projects/group/app/-/images" in seen and "/projects/group/app/-/pipelines" in seen
+    assert not any("vulnerabilit" in p or "overview" in p or "settings" in p.split("?")[0].split("/-/")[-1]
+                   for p in seen if p != "/user_settings"), seen
+    # what she is not offered answers 403 (the API's answer), so not offering it was right
+    assert rita.get(REGISTRY).status_code == 403

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from hullscan.auth import Action, Principal, Role, is_allowed
 from hullscan.auth import service as auth
 from hullscan.auth.http import audit
+from hullscan.db.models import Project
 from hullscan.web.deps import IdPath
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
@@ -26,23 +27,58 @@ def expiry(value: str) -> datetime | None:
     return datetime.combine(date.fromisoformat(value), time(), UTC) if value else None
 
 
+def token_form_errors(scopes: list[str], expires_at: str) -> dict[str, str]:
+    """The token form's mistakes in plain words, checked before the service is asked (which words them for the
+    API)."""
+    errors: dict[str, str] = {}
+    if not scopes:
+        errors["scopes"] = "Choose at least one scope."
+    try:
+        when = expiry(expires_at)
+    except ValueError:
+        errors["expires_at"] = "Give the expiry date as a date, for example 2030-12-31."
+    else:
+        if when is not None and when <= datetime.now(UTC):
+            errors["expires_at"] = "Choose an expiry date in the future, or leave it empty for no expiry."
+    return errors
+
+
 @router.get("/projects/{project:path}/-/project_members")
 def members_page(request: Request, project: str, principal: Principal = Depends(ui_principal),
                  session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_MEMBERS)
-    return render(request, "members.html", project=found, members=auth.list_members(session, found), roles=ROLES,
-                  can_manage=is_allowed(principal, Action.MANAGE_MEMBERS, found.path))
+    return _members(request, session, principal, found)
+
+
+def _members(request: Request, session: Session, principal: Principal, project: Project, *, status_code: int = 200,
+             **context: object) -> Response:
+    return render(request, "members.html", status_code=status_code, project=project,
+                  members=auth.list_members(session, project), roles=ROLES,
+                  can_manage=is_allowed(principal, Action.MANAGE_MEMBERS, project.path), **context)
 
 
 @router.post("/projects/{project:path}/-/project_members")
 def add_member(request: Request, project: str, username: str = Form(max_length=64), role: str = Form(max_length=16),
                principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.MANAGE_MEMBERS)
+    errors: dict[str, str] = {}
     try:
         parsed = Role.parse(role)
-        auth.add_member(session, username, found.path, parsed)
-    except (ValueError, auth.AuthError) as exc:
-        raise HTTPException(status_code=400, detail=f"The member was not added: {exc}.") from None
+    except ValueError:
+        errors["role"] = "Choose one of the roles in the list."
+    name = username.strip().lower()
+    if not name or auth.get_user(session, name) is None:
+        errors["username"] = (f"There is no user named {username.strip()!r}. Check the spelling, or ask an "
+                              "administrator to create the account first.")
+    if not errors:
+        try:
+            auth.add_member(session, name, found.path, parsed)
+        except (ValueError, auth.AuthError) as exc:
+            errors["username"] = f"{username.strip()!r} could not be added: {exc}."
+    if errors:
+        session.rollback()
+        return _members(request, session, principal, found, status_code=400, errors=errors,
+                        form={"username": username, "role": role})
     audit(request, session, "member_added", found.path, username=username.strip().lower(), role=parsed.name.lower())
     return RedirectResponse(project_url(found.path, "project_members"), status_code=303)
 
@@ -67,10 +103,16 @@ def create_deploy_token(request: Request, project: str, name: str = Form(max_len
                         principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     """The token is on the page this answers with, and nowhere else: hullscan keeps its digest."""
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
-    try:
-        row, token = auth.create_deploy_token(session, found, name, scopes[:8], expiry(expires_at))
-    except (ValueError, auth.AuthError) as exc:
-        raise HTTPException(status_code=400, detail=f"The deploy token was not created: {exc}.") from None
+    errors = token_form_errors(scopes, expires_at)
+    if not errors:
+        try:
+            row, token = auth.create_deploy_token(session, found, name, scopes[:8], expiry(expires_at))
+        except (ValueError, auth.AuthError) as exc:
+            errors["scopes"] = f"The deploy token was not created: {exc}."
+    if errors:
+        session.rollback()
+        return settings_page_for(request, session, found, status_code=400, deploy_errors=errors,
+                                 deploy_form={"name": name, "expires_at": expires_at, "scopes": scopes[:8]})
     audit(request, session, "deploy_token_created", f"{found.path} deploy:{row.id}", name=row.name, scopes=row.scopes)
     return settings_page_for(request, session, found, status_code=201, new_deploy_token=(row.username, token))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -128,17 +128,36 @@ def report_page(request: Request, project: str, q: ReportQuery = Depends(report_
                 updated: CountQuery | None = None, principal: Principal = Depends(ui_principal),
                 session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
-    ctx = dict(project=found, q=q, activities=ACTIVITIES, sorts=SORTS, updated=updated,
-               states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS,
+    return _report(request, session, found, q, updated=updated)
+
+
+def _report(request: Request, session: Session, found: Project, q: ReportQuery, *, status_code: int = 200,
+            **context: object) -> Response:
+    ctx = dict(project=found, q=q, activities=ACTIVITIES, sorts=SORTS, states=vulns.STATES,
+               reasons=vulns.DISMISSAL_REASONS, updated=None, bulk_errors=None, bulk_form=None,
                development_tab=not q.registry or has_development_findings(session, found))
+    ctx.update(context)
     if q.registry and not (found.container_scanning_for_registry_enabled
                            and request.app.state.settings.feature_container_scanning_for_registry):
-        return render(request, "report.html", disabled=True, **ctx)
+        return render(request, "report.html", status_code=status_code, disabled=True, **ctx)
     flt = q.build(found)
     rows, next_cursor = vulns.query_vulnerabilities(session, flt, sort=q.sort, cursor=q.cursor, limit=PER_PAGE)
     counts, images = queries.report_facets(session, flt)
-    return render(request, "report.html", disabled=False, rows=rows, next_cursor=next_cursor, counts=counts,
-                  total=sum(counts.values()), images=images, **ctx)
+    return render(request, "report.html", status_code=status_code, disabled=False, rows=rows,
+                  next_cursor=next_cursor, counts=counts, total=sum(counts.values()), images=images, **ctx)
+
+
+def _query_of(url: str) -> ReportQuery:
+    """The report query a (checked) return_to address names, so a refused bulk change shows the same page."""
+    values = parse_qs(urlsplit(url).query)
+
+    def one(key: str) -> str | None:
+        return values.get(key, [None])[0]
+
+    sort = one("sort") or "severity_desc"
+    return ReportQuery(one("tab"), values.get("severity", [])[:10], values.get("state", [])[:10], one("image"),
+                       one("identifier"), one("package"), one("has_fix"), one("kev"), one("activity"),
+                       sort if sort in SORTS else "severity_desc", one("cursor"))
 
 
 @router.get("/projects/{project:path}/-/security/vulnerability_report/export.csv")
@@ -180,16 +199,26 @@ def bulk_triage(request: Request, project: str, ids: list[int] = Form(default=[]
                 session: Session = Depends(ui_session)) -> Response:
     """Change the status of the selected rows (dismiss needs a reason)."""
     found = project_for(session, principal, project, Action.TRIAGE_VULNERABILITIES)
-    if not ids:
-        raise HTTPException(status_code=400, detail="Select at least one vulnerability first.")
-    if len(ids) > 1000:
-        raise HTTPException(status_code=400, detail="At most 1000 vulnerabilities can be changed at once.")
+    back = _safe_return(found, return_to)
     reason = dismissal_reason or None if state == "dismissed" else None
+    errors = {}
+    if not ids:
+        errors["ids"] = "Select at least one vulnerability in the list first."
+    elif len(ids) > 1000:
+        errors["ids"] = "At most 1000 vulnerabilities can be changed at once."
+    if state not in vulns.STATES:
+        errors["state"] = "Choose a status from the list."
+    elif state == "dismissed" and reason is None:
+        errors["dismissal_reason"] = "Choose a reason to dismiss (for example False positive)."
+    if errors:
+        return _report(request, session, found, _query_of(back), status_code=400, bulk_errors=errors,
+                       bulk_form={"ids": ids, "state": state, "dismissal_reason": dismissal_reason or "",
+                                  "comment": comment or ""})
     rows = vulns.change_state(session, ids, state, author=principal.name, comment=(comment or "").strip() or None,
                               dismissal_reason=reason, project_id=found.id)
     audit(request, session, "vulnerability_state_changed", found.path, ids=[r.id for r in rows], state=state,
           dismissal_reason=reason)
-    return RedirectResponse(_with_param(_safe_return(found, return_to), "updated", len(rows)), status_code=303)
+    return RedirectResponse(_with_param(back, "updated", len(rows)), status_code=303)
 
 
 def _vulnerability(session: Session, project: Project, vulnerability_id: int) -> Vulnerability:
@@ -204,10 +233,16 @@ def vulnerability_page(request: Request, project: str, vulnerability_id: IdPath,
                        principal: Principal = Depends(ui_principal),
                        session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
-    v = _vulnerability(session, found, vulnerability_id)
-    return render(request, "vulnerability.html", project=found, v=v, history=vulns.history(session, v.id),
-                  sightings=vulns.sightings(session, v.id), states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS,
-                  report_type=(CONTAINER_REGISTRY if v.report_type == 8 else DEVELOPMENT))
+    return _vulnerability_page(request, session, found, _vulnerability(session, found, vulnerability_id))
+
+
+def _vulnerability_page(request: Request, session: Session, found: Project, v: Vulnerability, *,
+                        status_code: int = 200, **context: object) -> Response:
+    ctx: dict[str, object] = {"errors": None, "form": None, **context}
+    return render(request, "vulnerability.html", status_code=status_code, project=found, v=v,
+                  history=vulns.history(session, v.id), sightings=vulns.sightings(session, v.id),
+                  states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS,
+                  report_type=(CONTAINER_REGISTRY if v.report_type == 8 else DEVELOPMENT), **ctx)
 
 
 @router.post("/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/state")
@@ -221,6 +256,15 @@ def vulnerability_state(request: Request, project: str, vulnerability_id: IdPath
     reason = dismissal_reason or None if state == "dismissed" else None
     if state == "dismissed" and reason is None and v.state == "dismissed":
         reason = v.dismissal_reason  # a comment on a dismissed vulnerability keeps its reason
+    errors = {}
+    if state not in vulns.STATES:
+        errors["state"] = "Choose a status from the list."
+    elif state == "dismissed" and reason is None:
+        errors["dismissal_reason"] = "Choose a reason to dismiss this vulnerability (for example False positive)."
+    if errors:
+        return _vulnerability_page(request, session, found, v, status_code=400, errors=errors,
+                                   form={"state": state, "dismissal_reason": dismissal_reason or "",
+                                         "comment": comment or ""})
     vulns.change_state(session, [v.id], state, author=principal.name, comment=(comment or "").strip() or None,
                        dismissal_reason=reason, project_id=found.id)
     audit(request, session, "vulnerability_state_changed", found.path, ids=[v.id], state=state,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from hullscan.advisories import service as advisories
 from hullscan.auth import Action, Principal, authorize
 from hullscan.auth.http import audit
-from hullscan.auth.projects import update_project_settings
+from hullscan.auth.projects import ProjectError, update_project_settings
 from hullscan.db.models import Project
 from hullscan.vulnerabilities import notifications
 from hullscan.web.deps import CountQuery, IdPath, IdQuery
@@ -39,7 +39,8 @@ def settings_page_for(request: Request, session: Session, project: Project, *, s
     """The settings page of `project` (the caller has authorized), with what a form just made (shown once)."""
     from hullscan.auth import service as auth
 
-    context = {"saved": False, "new_secret": None, "new_deploy_token": None, **context}
+    context = {"saved": False, "new_secret": None, "new_deploy_token": None, "errors": None, "form": None,
+               "deploy_errors": None, "deploy_form": None, **context}
     return render(request, "settings.html", status_code=status_code, project=project,
                   feature_on=request.app.state.settings.feature_container_scanning_for_registry,
                   webhooks=notifications.webhooks_of(session, project.id), events=notifications.EVENTS,
@@ -81,10 +82,24 @@ def save_settings(request: Request, project: str, cs4r_enabled: str | None = For
     """Toggle CS4R, set tag patterns (one per line), rate limit and auto-resolve; validated before writing."""
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     patterns = [p.strip() for line in tag_patterns.splitlines() for p in line.split(",") if p.strip()]
-    if not patterns or len(patterns) > 100:
-        raise HTTPException(status_code=400, detail="Give between 1 and 100 tag patterns (for example: latest).")
-    update_project_settings(session, found, cs4r_enabled=cs4r_enabled == "on", tag_patterns=patterns,
-                            daily_limit=daily_limit, auto_resolve=auto_resolve == "on")
+    error = None
+    if not patterns:
+        error = "Give at least one tag pattern, for example latest or v*."
+    elif len(patterns) > 100:
+        error = "Give at most 100 tag patterns."
+    elif any(len(p) > 128 for p in patterns):
+        error = "Each tag pattern can be at most 128 characters long."
+    else:
+        try:
+            update_project_settings(session, found, cs4r_enabled=cs4r_enabled == "on", tag_patterns=patterns,
+                                    daily_limit=daily_limit, auto_resolve=auto_resolve == "on")
+        except ProjectError as exc:
+            error = f"The settings were not saved: {exc}."
+    if error:
+        session.rollback()  # a service may have applied part of the form before it refused
+        session.refresh(found)
+        return settings_page_for(request, session, found, status_code=400, errors={"tag_patterns": error},
+                                 form={"tag_patterns": tag_patterns})
     audit(request, session, "security_settings_changed", found.path, container_scanning_for_registry_enabled=
           cs4r_enabled == "on", cs4r_tag_patterns=patterns, cs4r_daily_limit=daily_limit,
           auto_resolve=auto_resolve == "on")
@@ -135,7 +150,7 @@ def users_page(request: Request, principal: Principal = Depends(ui_principal),
 def _users_page(request: Request, session: Session, *, status_code: int = 200, **context: Any) -> Response:
     from hullscan.auth import service as auth
 
-    context = {"created": None, **context}
+    context = {"created": None, "errors": None, "form": None, **context}
     return render(request, "admin_users.html", status_code=status_code, users=auth.list_users(session), **context)
 
 
@@ -150,7 +165,19 @@ def create_user(request: Request, username: str = Form(max_length=64), password:
     try:
         user = auth.create_user(session, username, password, is_admin=is_admin == "on")
     except (auth.AuthError, ValueError) as exc:
-        raise HTTPException(status_code=400, detail=f"The user was not created: {exc}.") from None
+        session.rollback()
+        text = str(exc)
+        if isinstance(exc, auth.AuthError) and "already exists" in text:
+            errors = {"username": "A user with this name already exists."}
+        elif isinstance(exc, auth.AuthError) and "namespace" in text:
+            errors = {"username": "This name is already used by a group or project."}
+        elif isinstance(exc, auth.AuthError):
+            errors = {"username": "Use lower-case letters, digits, '.', '_' or '-' (for example jane.doe); "
+                                  "some names are reserved."}
+        else:
+            errors = {"password": f"Choose another password: {text}."}
+        return _users_page(request, session, status_code=400, errors=errors,
+                           form={"username": username, "is_admin": is_admin == "on"})
     audit(request, session, "user_created", user.username, is_admin=user.is_admin)
     return _users_page(request, session, status_code=201, created=user.username)
 
