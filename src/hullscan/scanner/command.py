@@ -8,7 +8,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hullscan.scanner.cache import LayerCache
+    from hullscan.scanner.inventory import Inventory
+    from hullscan.scanner.walker import Limits
 
 FORMATS = ("cyclonedx-json", "spdx-json", "table")
 DEFAULT_MAX_FILE_BYTES = 512 << 20  # walker.Limits' defaults, here so a remembered scan need not import it
@@ -58,16 +63,17 @@ class ScanConfig:
         """walker.Limits' fields in order (part of the image memo's key)."""
         return (self.max_file_bytes, self.max_layer_bytes, self.max_layer_packages, self.max_spool_bytes)
 
-    def limits(self):  # type: ignore[no-untyped-def]  # walker.Limits, imported only when layers are read
+    def limits(self) -> Limits:
+        """walker.Limits (imported only when layers are read: a remembered scan never needs it)."""
         from hullscan.scanner.walker import Limits
 
         return Limits(*self.limit_tuple)
 
-    def open_cache(self):  # type: ignore[no-untyped-def]
+    def open_cache(self) -> LayerCache:
         return open_cache(self.no_cache, self.cache_dir)
 
     def analyze(self, source: str, *, platform: str | None = None, insecure: bool = False,
-                username: str | None = None, password: str | None = None):  # type: ignore[no-untyped-def]
+                username: str | None = None, password: str | None = None) -> Inventory:
         """The inventory of one image, through the layer cache and within the limits."""
         from hullscan.scanner.image import analyze
 
@@ -81,7 +87,7 @@ class ScanConfig:
                 close()
 
 
-def open_cache(no_cache: bool, cache_dir: Path | None):  # type: ignore[no-untyped-def]
+def open_cache(no_cache: bool, cache_dir: Path | None) -> LayerCache:
     from hullscan.scanner.cache import NullCache, SqliteLayerCache, default_cache_dir
 
     if no_cache:
@@ -147,7 +153,7 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
             sys.stdout.write(documents[0] + "\n")
     elif all_platforms and len(results) > 1:
         for (inventory, _), document in zip(results, documents, strict=True):
-            info = getattr(inventory, "image", inventory)
+            info: Any = getattr(inventory, "image", inventory)
             tag = (info.platform or "unknown").replace("/", "-")
             target = output.with_name(f"{output.name.split('.')[0]}.{tag}{''.join(output.suffixes)}")
             target.write_text(document)
@@ -184,7 +190,7 @@ def _analyse(src, platform: str | None, cache, memo, limits: tuple[int, ...],  #
         from hullscan.scanner.sbom import preload_writer
 
         hook = preload_writer
-    outcome: dict = {}
+    outcome: dict[str, Any] = {}
     inventory = analyze_resolved(image, cache=cache, limits=Limits(*limits), on_layer_walk=hook, outcome=outcome,
                                  cache_dir=cache_dir)
     for warning in inventory.warnings:

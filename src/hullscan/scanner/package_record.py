@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hullscan.ecosystems import KIND_BY_PURL_TYPE, KINDS
-from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Package
+from hullscan.ecosystems import KIND_BY_PURL_TYPE, KINDS, OS_PACKAGE_TYPES
+from hullscan.scanner.inventory import Package
 from hullscan.scanner.purl import Purl, go_module_path, parse_purl
 
 HULLSCAN = "hullscan:package:"
