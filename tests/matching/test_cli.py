@@ -256,3 +256,32 @@ def test_scan_syncs_an_empty_store_unless_offline(tmp_path, app_sbom) -> None:
         assert proc.returncode == 2 and "sync failed" in proc.stderr and "Traceback" not in proc.stderr
     finally:
         server.shutdown()
+
+
+def test_scan_names_the_ecosystems_it_had_no_advisories_for(imported, tmp_path) -> None:
+    """No silent gaps (issue 15): with only PyPI advisories loaded, the app image's npm and Debian packages go
+    unchecked, and every output format and stderr say so, naming them and counting the packages."""
+    image = f"oci-dir:{image_layout('debian-python-app')}"
+    as_json = _hullscan(imported, image, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    unchecked = doc["summary"]["unchecked_ecosystems"]
+    assert set(unchecked) == {"npm", "Debian:12"} and all(n > 0 for n in unchecked.values()), unchecked
+    assert "PyPI" not in unchecked and doc["findings"]  # PyPI is loaded: checked and matched
+    gap = next(w for w in doc["warnings"] if w.startswith("no advisories loaded for"))
+    assert "npm (" in gap and "Debian:12 (" in gap and f"{sum(unchecked.values())} package(s) not checked" in gap
+    assert gap in as_json.stderr
+
+    sarif = _hullscan(imported, image, "--format", "sarif")
+    assert sarif.returncode == 0, sarif.stderr
+    run = json.loads(sarif.stdout)["runs"][0]
+    notes = [n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]]
+    assert gap in notes and run["properties"]["uncheckedEcosystems"] == unchecked
+    assert gap in sarif.stderr
+
+    table_file = tmp_path / "report.txt"
+    table = _hullscan(imported, image, "--output", str(table_file))
+    assert table.returncode == 0, table.stderr
+    text = " ".join(table_file.read_text().split())  # rich wraps at 80 columns
+    assert "no advisories loaded for" in text and "npm (" in text and "Debian:12 (" in text
+    assert "npm (" in table.stderr and "Debian:12 (" in table.stderr

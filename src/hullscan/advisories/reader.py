@@ -55,6 +55,8 @@ _EDGES_SQL = (
     "SELECT advisory_id, alias FROM advisory_aliases WHERE advisory_id IN {in}",
     "SELECT advisory_id, alias FROM advisory_aliases WHERE alias IN {in}",
 )
+# One index seek per ecosystem: does the store hold any record for it (the scan's "no silent gaps" warning).
+_ECOSYSTEM_LOADED_SQL = "SELECT ecosystem FROM advisory_affected WHERE ecosystem IN {in} LIMIT 1"
 _ENRICHMENT_SQL = (
     "SELECT cve_id, known_exploited, known_exploited_date, epss_score, epss_percentile"
     " FROM vulnerability_enrichment WHERE cve_id IN {in}"
@@ -183,6 +185,11 @@ class _MatchingReads:
                         list(_versions_of_text(versions)), fix_state, severity,
                     ))
         return out
+
+    def ecosystems_loaded(self, ecosystems: Iterable[str]) -> set[str]:
+        """Those of `ecosystems` the store holds any affected record for: a scan names the others, whose packages
+        went unchecked, rather than report "Total: 0" in silence. One index seek each."""
+        return {eco for eco in set(ecosystems) if self._rows(_ECOSYSTEM_LOADED_SQL, [eco])}
 
     def linked_ids(self, ids: Iterable[str]) -> dict[str, set[str]]:
         """Every identifier linked to each id through the alias graph (shared aliases, two hops)."""

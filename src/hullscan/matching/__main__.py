@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None, prog: str = "hullscan scan") -> int:
             return _die(f"cannot write {output}: {exc.strerror or exc}")
     else:
         write_report(args.format, report, sys.stdout)
-    if args.format != "table":
+    if args.format != "table" or output is not None or not sys.stdout.isatty():  # on screen once, not twice
         for warning in report.warnings:
             print(f"warning: {warning}", file=sys.stderr)
     if (args.fail_on is not None or args.exit_code is not None) and fails(report, args.fail_on):

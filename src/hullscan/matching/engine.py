@@ -52,6 +52,8 @@ class MatchStats:
     unparsable_versions: int = 0
     unsupported_packages: int = 0  # types without an advisory ecosystem, or OS packages without a known OS
     bad_ranges: int = 0
+    # ecosystem (or distro release) the store holds no advisories for -> packages of it left unchecked
+    unchecked: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
@@ -62,6 +64,7 @@ class MatchStats:
             "unparsable_versions": self.unparsable_versions,
             "unsupported_packages": self.unsupported_packages,
             "bad_ranges": self.bad_ranges,
+            "unchecked_ecosystems": dict(self.unchecked),
             "warnings": list(self.warnings),
         }
 
@@ -147,6 +150,7 @@ def _cycle_collection_paused() -> Iterator[None]:
 def _match(inventory: Inventory, store: AdvisoryStore, repository_release: str | None) -> MatchResult:
     stats = MatchStats(packages=len(inventory.packages))
     lookups = _plan(inventory, stats, repository_release)
+    lookups = _drop_unloaded(lookups, store, stats)
     keys = {key for lookup in lookups for key in lookup.keys}
     candidates = store.affected_for(sorted(keys)) if keys else {}
     stats.candidates = sum(len(v) for v in candidates.values())
@@ -333,12 +337,33 @@ def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | Non
             lookups.append(_Lookup(pkg, eco, scheme, pkg.version, [(eco, normalize_name(eco, language_name(pkg)))]))
         else:
             unsupported[f"package type {pkg.type!r}"] += 1
-    if os_error and any(p.type in OS_PACKAGE_TYPES for p in inventory.packages):
-        stats.warnings.append(f"OS packages not matched: {os_error}")
+    if os_error and inventory.os is not None and any(p.type in OS_PACKAGE_TYPES for p in inventory.packages):
+        release = f"{inventory.os.family} {inventory.os.version}".strip()
+        stats.unchecked[release] = sum(1 for p in inventory.packages if p.type in OS_PACKAGE_TYPES)
+        stats.warnings.append(f"OS packages not matched: no advisory feed for {release} ({os_error})")
     for what, count in sorted(unsupported.items()):
         stats.unsupported_packages += count
         stats.warnings.append(f"{count} package(s) not matched: {what}")
     return lookups
+
+
+def _drop_unloaded(lookups: list[_Lookup], store: AdvisoryStore, stats: MatchStats) -> list[_Lookup]:
+    """No silent gaps: the packages of ecosystems the store holds no advisories for are counted and named in a
+    warning (a scan of npm packages with only PyPI data loaded must not read as "Total: 0, all clear")."""
+    loaded_of = getattr(store, "ecosystems_loaded", None)
+    if loaded_of is None or not lookups:
+        return lookups
+    per_eco = Counter(lookup.ecosystem for lookup in lookups)
+    loaded = loaded_of(sorted(per_eco))
+    missing = {eco: n for eco, n in sorted(per_eco.items()) if eco not in loaded}
+    if not missing:
+        return lookups
+    stats.unchecked.update(missing)
+    named = ", ".join(f"{eco} ({n} package{'s' if n != 1 else ''})" for eco, n in missing.items())
+    stats.warnings.append(
+        f"no advisories loaded for {named}: {sum(missing.values())} package(s) not checked"
+        " (import or sync their advisory source; `hullscan advisories status` lists what is loaded)")
+    return [lookup for lookup in lookups if lookup.ecosystem in loaded]
 
 
 @dataclass(slots=True)

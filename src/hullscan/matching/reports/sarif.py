@@ -79,11 +79,19 @@ def sarif_dict(report: ScanReport) -> dict[str, object]:
                     }
                 },
                 "results": results,
+                # what the scan could not check (no advisories loaded, no feed for the OS release), said where
+                # SARIF viewers show tool notifications
+                "invocations": [{
+                    "executionSuccessful": True,
+                    "toolExecutionNotifications": [
+                        {"level": "warning", "message": {"text": w[:1000]}} for w in report.warnings],
+                }],
                 "originalUriBaseIds": {"ROOTPATH": {"uri": "file:///"}},
                 "properties": {
                     "imageName": report.image_label,
                     "operatingSystem": report.os_label,
                     "suppressedByVex": len(report.suppressed),
+                    "uncheckedEcosystems": dict(report.stats.unchecked),
                 },
             }
         ],
