@@ -192,9 +192,9 @@ def _suse(release: str) -> str:
     Trivy key them by version: `Linux Enterprise Server 15 SP5`, `... Module for Basesystem 15 SP5-LTSS` →
     `Linux Enterprise 15.5`); SLE Micro has its own versions (`Linux Enterprise Micro 5.5`)."""
     micro = "micro" in release.lower()
-    m = None
-    for m in _SLE_SP.finditer(release):
-        pass  # the last number is the version (product names hold none, `Module for Python 3 15 SP5` aside)
+    # the last number is the version (product names hold none, `Module for Python 3 15 SP5` aside)
+    matches = list(_SLE_SP.finditer(release))
+    m = matches[-1] if matches else None
     if m is None:
         raise UnsupportedRelease(f"suse release {release!r}")
     minor = m.group(2) or m.group(3)

@@ -18,7 +18,7 @@ from sqlalchemy import JSON, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.advisories.parsers.base import CveSeverity, Enrichment, Parsed, Tally
-from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
+from hullscan.advisories.types import AffectedRange, RangeEvent
 from hullscan.db.base import utcnow
 from hullscan.db.models.advisories import (
     AdvisoryAlias,

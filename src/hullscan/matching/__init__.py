@@ -19,7 +19,7 @@ _EXPORTS = {
     "MatchResult": "engine", "MatchStats": "engine", "match": "engine", "match_inventory": "engine",
     "Finding": "finding", "FindingPackage": "finding", "SbomError": "sbom", "read_sbom": "sbom",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["Finding", "FindingPackage", "MatchResult", "MatchStats", "SbomError", "match", "match_inventory", "read_sbom"]
 
 
 def __getattr__(name: str) -> Any:

@@ -400,7 +400,7 @@ def record_webhook_events(session: Session, events: Sequence[tuple[WebhookEvent,
                           fallback_host: str | None = None) -> WebhookResult:
     """Store push/delete events from an external registry once each (idempotent by event id)."""
     kept = [(e, raw) for e, raw in events if e.action in STORED_ACTIONS]
-    for i, (e, _raw) in enumerate(kept):
+    for e, _raw in kept:
         try:
             validate_name(e.target.repository)
             if e.target.tag is not None:

@@ -158,6 +158,22 @@ def _cached(data: dict | None, layer) -> LayerResult | None:
     return None
 
 
+def _gone(path: str | None, shadowed: set[str], removed: set[str], opaque: set[str]) -> bool:
+    """Shadowed by a file of this layer, whited out (itself or an ancestor), or under an opaque dir;
+    one set lookup per ancestor, whatever the number of whiteouts."""
+    if not path:
+        return False
+    path = path.split("!", 1)[0]  # a package inside an archive lives and dies with the archive
+    if path in shadowed or path in removed:
+        return True
+    parent = path
+    while parent != "/":
+        parent = posixpath.dirname(parent)
+        if parent in removed or parent in opaque:
+            return True
+    return False
+
+
 def merge_layers(results: list[tuple[LayerResult, str | None, str | None]]) -> tuple[list[Package], dict[str, str], list[str]]:
     """Apply layers bottom-up: each layer's whiteouts, opaque dirs and files shadow what lower layers gave."""
     packages: list[Package] = []
@@ -169,23 +185,9 @@ def merge_layers(results: list[tuple[LayerResult, str | None, str | None]]) -> t
         removed = set(result.whiteouts)
         opaque = set(result.opaque_dirs)
         if removed or shadowed or opaque:
-            def gone(path: str | None) -> bool:
-                """Shadowed by a file of this layer, whited out (itself or an ancestor), or under an opaque dir;
-                one set lookup per ancestor, whatever the number of whiteouts."""
-                if not path:
-                    return False
-                path = path.split("!", 1)[0]  # a package inside an archive lives and dies with the archive
-                if path in shadowed or path in removed:
-                    return True
-                parent = path
-                while parent != "/":
-                    parent = posixpath.dirname(parent)
-                    if parent in removed or parent in opaque:
-                        return True
-                return False
-            packages = [p for p in packages if not gone(p.path)]
-            files = {k: v for k, v in files.items() if not gone(k)}
-            links = {k: v for k, v in links.items() if not gone(k)}
+            packages = [p for p in packages if not _gone(p.path, shadowed, removed, opaque)]
+            files = {k: v for k, v in files.items() if not _gone(k, shadowed, removed, opaque)}
+            links = {k: v for k, v in links.items() if not _gone(k, shadowed, removed, opaque)}
         for package in result.packages:
             package.layer_digest, package.layer_diff_id = digest, diff_id
         packages.extend(result.packages)

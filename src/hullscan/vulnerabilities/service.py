@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.db.base import utcnow
 from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilitySighting, VulnerabilityStateTransition
-from hullscan.matching.finding import SEVERITY_RANK, Finding
+from hullscan.matching.finding import Finding
 from hullscan.vulnerabilities.fingerprints import (
     REPORT_TYPES,
     finding_uuid,
