@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from hullscan.config import raw_settings, resolved_data_dir
 from hullscan.matching.reports import FORMATS
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None, prog: str = "hullscan scan") -> int:
     try:
         raw = raw_settings(SETTINGS)
         location = StoreLocation(resolved_data_dir(raw.get("data_dir")), raw.get("database_url"))
-        limits: dict = {"max_sbom_components": int(raw["matching_max_sbom_components"])} if (
+        limits: dict[str, Any] = {"max_sbom_components": int(raw["matching_max_sbom_components"])} if (
             "matching_max_sbom_components" in raw) else {}
         limits["scan_config"] = ScanConfig.from_raw(raw, no_cache=args.no_cache)
     except (ValueError, OSError) as exc:

@@ -31,7 +31,8 @@ from hullscan.matching.ecosystems import (
 )
 from hullscan.matching.cvss_util import severity_from_vector
 from hullscan.matching.finding import SEVERITY_RANK, Finding, FindingPackage, normalize_severity
-from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory, Package
+from hullscan.ecosystems import OS_PACKAGE_TYPES
+from hullscan.scanner.inventory import Inventory, Package
 from hullscan.versions.ranges import BadRange, RangeEvaluator, UnparsableVersion
 
 log = logging.getLogger(__name__)
@@ -481,7 +482,7 @@ class _Assembler:
         self.evaluator = evaluator
         self.shapes: dict[str, list[_Shape]] = {}
         self.facts: dict[str, _Facts | None] = {}
-        self.built: dict[tuple, Finding] = {}
+        self.built: dict[tuple[object, ...], Finding] = {}
 
     def merge(self, lookup: _Lookup, hits: list[_Hit]) -> list[Finding]:
         """Group hits of one package by vulnerability (shared ids or aliases), one finding per group."""

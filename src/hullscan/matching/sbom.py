@@ -115,7 +115,7 @@ def _items(path: Path, prefix: str) -> Iterator[Any]:
             raise _json_error(path, exc) from exc
 
 
-def _s(value: Any) -> str | None:
+def _s(value: object) -> str | None:
     """A bounded string field, or None."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)

@@ -97,9 +97,8 @@ def _statement(raw: Any) -> Statement | None:
             elif isinstance(prod, dict) and _text(prod.get("@id")):
                 subs = prod.get("subcomponents")
                 sub_ids = tuple(
-                    s["@id"].strip() if isinstance(s, dict) and _text(s.get("@id")) else s.strip()
-                    for s in (subs if isinstance(subs, list) else [])
-                    if (isinstance(s, dict) and _text(s.get("@id"))) or (isinstance(s, str) and s.strip())
+                    i for i in (_text(s.get("@id")) if isinstance(s, dict) else _text(s)
+                                for s in (subs if isinstance(subs, list) else [])) if i
                 )
                 products.append(_Product(prod["@id"].strip(), sub_ids))
     if not status or not names or not products:

@@ -92,8 +92,7 @@ def build_bom(report: ScanReport) -> Bom:
     bom.register_dependency(root, list(bom.components))
     for index, finding in enumerate(report.findings):
         key = _package_key(finding.package.name, finding.package.version, finding.package.purl)
-        ref = refs.get(key)
-        bom.vulnerabilities.add(_vulnerability(finding, index, ref))
+        bom.vulnerabilities.add(_vulnerability(finding, index, refs.get(key)))
     return bom
 
 
