@@ -208,3 +208,15 @@ def test_config_claiming_another_layers_diff_id_cannot_poison_the_cache(tmp_path
     assert _names(analyze(f"oci-dir:{liar}", cache=cache)) == set()
     assert _names(analyze(f"oci-dir:{real}", cache=cache)) == GOOD  # not the liar's empty analysis
     assert _names(analyze(f"oci-dir:{real}", cache=cache)) == GOOD
+
+
+@pytest.mark.parametrize("name", ["/", "\x85", " "])
+def test_an_os_package_whose_name_makes_no_purl_is_dropped_not_fatal(name: str) -> None:
+    """A hostile dpkg status may name a package `/`; packageurl refuses it, and the scan goes on without it."""
+    from hullscan.scanner.image import finalize
+    from hullscan.scanner.inventory import OperatingSystem, Package
+
+    packages = [Package(name=name, version="1", type="deb"), Package(name="libc6", version="2.36-9", type="deb")]
+    finalize(packages, OperatingSystem("debian", "12"))
+    assert [p.name for p in packages] == ["libc6"]
+    assert packages[0].purl and packages[0].purl.startswith("pkg:deb/debian/libc6@2.36-9")

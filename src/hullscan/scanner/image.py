@@ -232,7 +232,10 @@ def finalize(packages: list[Package], os_info: OperatingSystem | None) -> None:
     seen: set[tuple] = set()
     for package in packages:
         if package.type in ("deb", "apk", "rpm"):
-            package.purl = os_purl(package, os_info)
+            try:
+                package.purl = os_purl(package, os_info)
+            except (TypeError, ValueError):
+                continue  # a name no package manager accepts (`/`, blanks): hostile or broken, never matched
         if package.type == "npm" and package.path and posixpath.basename(package.path) in LOCK_NAMES \
                 and (package.name, package.version) in installed:
             continue
