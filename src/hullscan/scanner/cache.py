@@ -14,27 +14,27 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class LayerCache(Protocol):
     """`get_many` is optional: caches without it are asked one `get` per layer."""
 
-    def get(self, diff_id: str, analyzers: str) -> dict | None: ...
+    def get(self, diff_id: str, analyzers: str) -> dict[str, Any] | None: ...
 
-    def put(self, diff_id: str, analyzers: str, analysis: dict) -> None: ...
+    def put(self, diff_id: str, analyzers: str, analysis: dict[str, Any]) -> None: ...
 
 
 class NullCache:
     """No caching (`--no-cache`)."""
 
-    def get(self, diff_id: str, analyzers: str) -> dict | None:
+    def get(self, diff_id: str, analyzers: str) -> dict[str, Any] | None:
         return None
 
-    def put(self, diff_id: str, analyzers: str, analysis: dict) -> None:
+    def put(self, diff_id: str, analyzers: str, analysis: dict[str, Any]) -> None:
         return None
 
-    def get_many(self, diff_ids: list[str], analyzers: str) -> dict[str, dict]:
+    def get_many(self, diff_ids: list[str], analyzers: str) -> dict[str, dict[str, Any]]:
         return {}
 
 
@@ -42,7 +42,7 @@ TOUCH_AFTER = 3600.0  # used_at is refreshed at most hourly: a warm scan then wr
 IN_BATCH = 500  # bound parameters per statement
 
 
-def _load(blob: bytes) -> dict | None:
+def _load(blob: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(zlib.decompress(blob))
     except (zlib.error, ValueError):
@@ -165,12 +165,12 @@ class SqliteLayerCache:
     def in_dir(cls, directory: Path) -> SqliteLayerCache:
         return cls(directory / "layers.sqlite")
 
-    def get(self, diff_id: str, analyzers: str) -> dict | None:
+    def get(self, diff_id: str, analyzers: str) -> dict[str, Any] | None:
         return self.get_many([diff_id], analyzers).get(diff_id)
 
-    def get_many(self, diff_ids: list[str], analyzers: str) -> dict[str, dict]:
+    def get_many(self, diff_ids: list[str], analyzers: str) -> dict[str, dict[str, Any]]:
         """Every cached analysis among `diff_ids` (one query per 500 layers), by diff_id."""
-        found: dict[str, dict] = {}
+        found: dict[str, dict[str, Any]] = {}
         stale: list[str] = []
         now = time.time()
         wanted = list(dict.fromkeys(diff_ids))
@@ -192,7 +192,7 @@ class SqliteLayerCache:
                               f"({','.join('?' * len(batch))})", (now, analyzers, *batch))
         return found
 
-    def put(self, diff_id: str, analyzers: str, analysis: dict) -> None:
+    def put(self, diff_id: str, analyzers: str, analysis: dict[str, Any]) -> None:
         blob = zlib.compress(json.dumps(analysis, separators=(",", ":")).encode(), 6)
         now = time.time()
         self.conn.execute("INSERT OR REPLACE INTO layer_analysis VALUES (?, ?, ?, ?, ?)",
@@ -233,7 +233,8 @@ class SqliteLayerCache:
         return removed
 
     def count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM layer_analysis").fetchone()[0]
+        count: int = self.conn.execute("SELECT COUNT(*) FROM layer_analysis").fetchone()[0]
+        return count
 
     def close(self) -> None:
         self.conn.close()

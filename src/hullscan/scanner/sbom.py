@@ -12,10 +12,15 @@ import json
 import os
 import re
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from hullscan import __version__
-from hullscan.scanner.inventory import OS_PACKAGE_TYPES, Inventory
+from hullscan.ecosystems import OS_PACKAGE_TYPES
+from hullscan.scanner.inventory import Inventory
 from hullscan.scanner.package_record import component_properties
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def gitlab_namespace(registry_triggered: bool) -> str:
@@ -94,7 +99,7 @@ def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False) -> s
     from packageurl import PackageURL
 
     image = inventory.image
-    container: dict = {"bom-ref": "image", "name": image.name, "type": "container"}
+    container: dict[str, Any] = {"bom-ref": "image", "name": image.name, "type": "container"}
     if image.digest:
         short = image.name.rpartition("/")[2] or image.name
         qualifiers = {"repository_url": image.name}
@@ -104,13 +109,13 @@ def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False) -> s
                                        qualifiers=qualifiers).to_string()
     if image.tag or image.digest:
         container["version"] = image.tag or image.digest
-    components: list[dict] = []
+    components: list[dict[str, Any]] = []
     if inventory.os:
         components.append({"bom-ref": "os", "name": inventory.os.family, "type": "operating-system",
                            "version": inventory.os.version})
     os_family = inventory.os.family if inventory.os else None
     for index, package in enumerate(inventory.packages):
-        component: dict = {"bom-ref": f"pkg-{index}-{package.type}-{package.name}@{package.version}"}
+        component: dict[str, Any] = {"bom-ref": f"pkg-{index}-{package.type}-{package.name}@{package.version}"}
         licenses = _cdx_licenses(package.licenses)
         if licenses:
             component["licenses"] = licenses
@@ -146,25 +151,25 @@ def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False) -> s
     return json.dumps(document, ensure_ascii=False)
 
 
-def _component_order(component: dict) -> tuple:
+def _component_order(component: dict[str, Any]) -> tuple[str, ...]:
     """The library's component order: type, group, name, version, purl, then bom-ref (for equal ones)."""
     return (component["type"], component["name"], component.get("version", ""), component.get("purl", ""),
             component["bom-ref"])
 
 
-def _cdx_licenses(texts: list[str]) -> list[dict]:
+def _cdx_licenses(texts: list[str]) -> list[dict[str, Any]]:
     """cyclonedx-python-lib's LicenseFactory rules: an SPDX id, else (alone) an SPDX expression, else a name;
     several must all be single licenses (a CycloneDX rule)."""
     from cyclonedx.spdx import fixup_id, is_expression
 
     texts = [text.strip()[:500] for text in texts]
     texts = [text for text in texts if text]
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for text in texts:
         spdx_id = fixup_id(text)
         if spdx_id is not None:
-            entry: dict = {"license": {"id": spdx_id}}
+            entry: dict[str, Any] = {"license": {"id": spdx_id}}
         elif len(texts) == 1 and is_expression(text):
             return [{"expression": text}]
         else:
@@ -212,7 +217,7 @@ def write_spdx(inventory: Inventory) -> str:
     refs = _LicenseRefs()
     for index, package in enumerate(inventory.packages):
         pid = _spdx_id(f"pkg-{index}-{package.type}-{package.name}-{package.version}")
-        entry: dict = {"SPDXID": pid, "name": package.name, "versionInfo": package.version,
+        entry: dict[str, Any] = {"SPDXID": pid, "name": package.name, "versionInfo": package.version,
                        "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
                        "licenseConcluded": "NOASSERTION",
                        "licenseDeclared": refs.expression(package.licenses)}
@@ -289,7 +294,7 @@ class _LicenseRefs:
         return self._by_text[text]
 
 
-def render_table(inventory: Inventory, console=None) -> None:
+def render_table(inventory: Inventory, console: Console | None = None) -> None:
     """Human-readable table (rich) on `console` (default: stdout)."""
     from rich.console import Console
     from rich.table import Table

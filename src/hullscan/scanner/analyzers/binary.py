@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mmap
 import struct
-from typing import BinaryIO
+from typing import BinaryIO, TypeAlias
 
 ELF, PE, MACHO = "elf", "pe", "macho"
 _MACHO_MAGICS = {b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe",
@@ -21,14 +21,17 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def view(fh: BinaryIO, data: bytes | None) -> bytes | mmap.mmap:
+Buf: TypeAlias = "bytes | mmap.mmap"
+
+
+def view(fh: BinaryIO, data: bytes | None) -> Buf:
     """The whole file as a buffer: the in-memory bytes, or a read-only mmap of the spooled file."""
     if data is not None:
         return data
     return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
 
 
-def elf_section(buf, wanted: str) -> bytes | None:
+def elf_section(buf: Buf, wanted: str) -> bytes | None:
     """Content of the ELF section named `wanted`, or None (also on any inconsistency)."""
     if len(buf) < 64 or buf[:4] != b"\x7fELF":
         return None
@@ -65,5 +68,5 @@ def elf_section(buf, wanted: str) -> bytes | None:
     return None
 
 
-def _type_is_nobits(buf, base: int, endian: str) -> bool:
-    return struct.unpack_from(endian + "I", buf, base + 4)[0] == 8  # SHT_NOBITS
+def _type_is_nobits(buf: Buf, base: int, endian: str) -> bool:
+    return int(struct.unpack_from(endian + "I", buf, base + 4)[0]) == 8  # SHT_NOBITS

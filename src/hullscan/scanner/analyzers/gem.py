@@ -26,8 +26,8 @@ def parse_gemspec(text: str, path: str) -> Package | None:
     values: dict[str, list[str]] = {}
     for key, expr in _FIELD.findall(text):
         values.setdefault(key.rstrip("s") if key.startswith("license") else key, _STRING.findall(expr))
-    name = (values.get("name") or [None])[0]
-    version = (values.get("version") or [None])[0]
+    name = (values.get("name") or [""])[0]
+    version = (values.get("version") or [""])[0]
     if not name or not version:
         return None
     return _gem(name, version, path, values.get("license", []))

@@ -16,7 +16,7 @@ MAGIC = b"\xff Go buildinf:"
 MIN_SIZE = 1024
 
 
-def _uvarint(buf, pos: int) -> tuple[int, int]:
+def _uvarint(buf: binary.Buf, pos: int) -> tuple[int, int]:
     value = shift = 0
     while pos < len(buf) and shift < 64:
         byte = buf[pos]
@@ -28,7 +28,7 @@ def _uvarint(buf, pos: int) -> tuple[int, int]:
     raise ValueError("bad varint in build info")
 
 
-def read_buildinfo(buf) -> tuple[str, str] | None:
+def read_buildinfo(buf: binary.Buf) -> tuple[str, str] | None:
     """(go version, modinfo text) or None when the binary carries no (inline) build info."""
     pos = buf.find(MAGIC)
     while pos >= 0 and pos % 16:

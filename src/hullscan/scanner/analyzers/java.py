@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import posixpath
+from typing import TYPE_CHECKING
 
 from packageurl import PackageURL
 
 from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
 from hullscan.scanner.inventory import Package
+
+if TYPE_CHECKING:
+    import zipfile  # imported where archives are opened: scanning without jars stays fast
 
 ARCHIVE_SUFFIXES = (".jar", ".war", ".ear", ".jpi", ".hpi")
 MAX_DEPTH = 3
@@ -55,7 +59,7 @@ def parse_manifest(text: str) -> dict[str, str]:
     return {key: "".join(parts) for key, parts in values.items()}
 
 
-def scan_archive(archive, path: str, depth: int, result: AnalysisResult) -> None:
+def scan_archive(archive: zipfile.ZipFile, path: str, depth: int, result: AnalysisResult) -> None:
     found = []
     for info in archive.infolist():
         name = info.filename
@@ -76,12 +80,13 @@ def scan_archive(archive, path: str, depth: int, result: AnalysisResult) -> None
             except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
                 result.warnings.append(warn(nested_path, exc))
     if not found:
+        manifest_info: zipfile.ZipInfo | None
         try:
-            info = archive.getinfo("META-INF/MANIFEST.MF")
+            manifest_info = archive.getinfo("META-INF/MANIFEST.MF")
         except KeyError:
-            info = None
-        if info is not None and info.file_size <= MAX_MEMBER_BYTES:
-            manifest = parse_manifest(archive.read(info).decode("utf-8", "replace"))
+            manifest_info = None
+        if manifest_info is not None and manifest_info.file_size <= MAX_MEMBER_BYTES:
+            manifest = parse_manifest(archive.read(manifest_info).decode("utf-8", "replace"))
             name = manifest.get("Implementation-Title") or manifest.get("Bundle-SymbolicName", "").split(";")[0]
             version = manifest.get("Implementation-Version") or manifest.get("Bundle-Version")
             if not name:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH = 1000, 1001, 1002, 1003
@@ -137,7 +137,7 @@ def bdb_blobs(data: bytes) -> Iterator[bytes]:
             yield blob
 
 
-def _overflow_chain(page, pgno: int, total: int, n_pages: int, endian: str) -> bytes:
+def _overflow_chain(page: Callable[[int], bytes], pgno: int, total: int, n_pages: int, endian: str) -> bytes:
     out = bytearray()
     seen: set[int] = set()
     while pgno and len(out) < total:
