@@ -449,3 +449,65 @@ def test_a_reporter_is_offered_only_what_she_may_open(client, db) -> None:
                    for p in seen if p != "/user_settings"), seen
     # what she is not offered answers 403 (the API's answer), so not offering it was right
     assert rita.get(REGISTRY).status_code == 403
+
+
+def test_partial_scans_titles_drop_reasons_and_severity_source(client, db, migrated_settings) -> None:
+    from hullscan.db.models.pipelines import JobArtifact
+    from hullscan.events import service as events
+    from hullscan.pipelines import service as pipelines
+    from hullscan.web.ui.pipelines_pages import explain_drop
+    from tests.pipelines.helpers import add_event
+
+    reason = "layer 2 (sha256:ab): unreadable, analysed up to the damage"
+    pid = seed_basic(db, image="registry.test:5000/group/app")
+    with db.session() as s:
+        project = projects.get_project(s, "group/app")
+        projects.update_project_settings(s, project, tag_patterns=["latest"])
+        add_event(s, "group/app", "latest")
+        add_event(s, "group/app", "dev")  # outside the patterns: dropped
+        now = utcnow()
+        assert len(events.process_pending_events(s, migrated_settings, now=now).jobs) == 1
+        runner, _ = pipelines.register_runner(s, "r", now=now)
+        claimed = pipelines.claim_job(s, runner, now=now, lease_seconds=30)
+        s.add(JobArtifact(job_id=claimed.job_id, name="gl-sbom-report.cdx.json", file_type="cyclonedx",
+                          sha256="0" * 64, size=1))
+        s.flush()
+        job = pipelines.authenticate_job(s, claimed.job_id, claimed.token)
+        pipelines.finish_job(s, job, "success", now=now, partial_reasons=[reason])
+        job_id, pipeline_id = job.id, job.pipeline_id
+        vulns.record_findings(s, vulns.ImageScope(pid, "registry.test:5000/group/app", "latest", "sha256:" + "6" * 64),
+                              [finding("urllib3", "1.24.1", "CVE-2023-43804", "high", title="Cookie leak on redirect")])
+        v = s.scalars(vulns.select(vulns.Vulnerability).where(vulns.Vulnerability.package_name == "urllib3")).one()
+        v.package_type, v.severity_source = "python", "nvd:secondary:security-advisories@github.com"
+        vid = v.id
+    # the report: readable titles, the summary under them, the partial scan marked in the image column
+    report = client.get(REGISTRY + "&package=urllib3").text
+    assert "CVE-2023-43804 in urllib3 1.24.1 (pip)</a><br><small>Cookie leak on redirect</small>" in report
+    assert re.search(r'registry.test:5000/group/app:latest <span class="tag partial" data-testid="partial" '
+                     rf'title="{re.escape(reason)}">partial scan</span>', report)
+    assert 'data-testid="partial"' not in client.get(REGISTRY + "&package=curl").text  # other image: complete
+    # generated titles are not repeated as a summary
+    openssl = client.get(REGISTRY + "&package=openssl").text
+    assert "CVE-2024-0727 in openssl 3.0.11-1 (deb)</a></td>" in openssl
+    # pipelines and job pages say it was partial and why
+    pipelines_page = client.get("/projects/group/app/-/pipelines").text
+    assert f'id="pipeline-{pipeline_id}"' in pipelines_page and 'data-testid="partial"' in pipelines_page
+    job_page = client.get(f"/projects/group/app/-/jobs/{job_id}").text
+    assert "findings may be incomplete" in job_page and f"<li>{reason}</li>" in job_page
+    # the dropped push in plain words: no setting names, no raw pattern list, a link to the settings
+    drop = re.search(r'data-testid="drop-detail">(.*?)</td>', pipelines_page, re.S).group(1)
+    assert "does not match any of the project&#39;s tag patterns" in drop and "/-/settings#cs4r" in drop
+    assert "patterns latest" not in pipelines_page
+    from hullscan.events import types as reasons
+
+    limited = explain_drop(reasons.RATE_LIMITED, "50 scans per 24 h since 2026-12-06T05:01:02.123456+00:00")
+    assert limited.text == "The project's limit of 50 scans a day was reached." and limited.pipeline_id is None
+    dup = explain_drop(reasons.DUPLICATE, "superseded by sha256:ab: coalesced into pipeline 7")
+    assert dup.pipeline_id == 7 and "sha256" not in dup.text
+    assert "container_scanning_for_registry" not in explain_drop(reasons.SETTING_OFF, "container_scanning_for_registry_enabled is off").text
+    # the vulnerability page: title, summary, severity source in words, score and vector
+    page = client.get(f"/projects/group/app/-/security/vulnerabilities/{vid}").text
+    assert '<h1 data-testid="title">CVE-2023-43804 in urllib3 1.24.1 (pip)</h1>' in page
+    assert 'data-testid="subtitle">Cookie leak on redirect</p>' in page
+    assert "NVD, the CVSS score from security-advisories@github.com" in page
+    assert 'data-testid="cvss-score">7.5</dd>' in page and "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N" in page

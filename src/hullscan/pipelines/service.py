@@ -394,6 +394,19 @@ def count_partial_jobs(session: Session, project_id: int) -> int:
                           .where(Job.project_id == project_id, Job.partial.is_(True))) or 0
 
 
+def partial_latest_scans(session: Session, project_id: int, images: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Job]:
+    """Of the given (repository, tag) pairs, those whose latest successful scan was partial (one query), so a
+    report can say its findings for that image may be incomplete."""
+    wanted = set(images)
+    if not wanted:
+        return {}
+    latest = (select(func.max(Job.id)).where(Job.project_id == project_id, Job.status == SUCCESS,
+                                             Job.repository.in_(sorted({r for r, _ in wanted})))
+              .group_by(Job.repository, Job.tag))
+    jobs = session.scalars(select(Job).where(Job.id.in_(latest), Job.partial.is_(True)))
+    return {(j.repository, j.tag): j for j in jobs if (j.repository, j.tag) in wanted}
+
+
 def cancel_job(session: Session, job: Job, *, now: datetime) -> Job:
     if job.status in FINISHED:
         raise JobError(f"job {job.id} is already {job.status}")

@@ -66,6 +66,49 @@ def identifier_url(identifier: str) -> str | None:
     return None
 
 
+PACKAGE_TYPE_LABELS = {"python": "pip", "pypi": "pip", "golang": "go", "go-module": "go", "java": "maven",
+                       "gem": "rubygems", "rust": "cargo", "dotnet": "nuget"}
+
+
+def package_type_label(package_type: str | None) -> str | None:
+    """The package manager people know (pip, npm, go, deb...), not the scanner's internal type name."""
+    return PACKAGE_TYPE_LABELS.get(package_type or "", package_type) or None
+
+
+def finding_title(v: Any) -> str:
+    """"CVE-2023-43804 in urllib3 1.24.1 (pip)": what, in which package, at which version, from where."""
+    kind = package_type_label(v.package_type)
+    return f"{v.primary_identifier} in {v.package_name} {v.package_version}" + (f" ({kind})" if kind else "")
+
+
+def finding_subtitle(v: Any) -> str | None:
+    """The advisory's summary, unless the stored title is only the generated "<pkg> … is vulnerable to <id>"."""
+    title = (v.title or "").strip()
+    if not title or title.endswith(f" is vulnerable to {v.primary_identifier}"):
+        return None
+    return title
+
+
+def severity_source_label(source: str | None) -> str:
+    """docs/severity.md's source names in words: which feed rated this finding (and whose score it is)."""
+    if not source:
+        return "None: no feed rates this vulnerability."
+    kind, _, rest = source.partition(":")
+    if kind == "nvd":
+        which, _, who = rest.partition(":")
+        return "NVD, NIST's own CVSS score" if which == "primary" else f"NVD, the CVSS score from {who or 'a CNA'}"
+    if kind == "cve":
+        which, _, who = rest.partition(":")
+        return f"CVE record, the CVSS score from {who or 'its publisher'}" + (" (ADP)" if which == "adp" else "")
+    if source == "ghsa":
+        return "GitHub's rating in its advisory database"
+    if source == "osv:database_specific":
+        return "The advisory database's own rating"
+    if rest == "cvss":
+        return f"The CVSS vector in the {kind.upper() if kind == 'osv' else kind.capitalize()} advisory"
+    return f"The distribution's rating of this package ({source})"
+
+
 def fmt_dt(value: datetime | str | None) -> str:
     if value is None:
         return "—"
@@ -105,6 +148,8 @@ def _environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals.update(project_url=project_url, external_url=external_url, identifier_url=identifier_url,
+                       finding_title=finding_title, finding_subtitle=finding_subtitle,
+                       package_type_label=package_type_label, severity_source_label=severity_source_label,
                        SEVERITIES=SEVERITIES, STATE_LABELS=STATE_LABELS, REASON_LABELS=REASON_LABELS,
                        version=__version__)
     env.filters.update(dt=fmt_dt, short_digest=short_digest)

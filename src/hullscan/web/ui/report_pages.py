@@ -13,6 +13,7 @@ from hullscan.auth import Action, Principal
 from hullscan.auth.http import audit
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
+from hullscan.pipelines import service as pipelines
 from hullscan.vulnerabilities import service as vulns
 from hullscan.vulnerabilities.api import (
     csv_stream,  # the API's streamed, formula-safe CSV
@@ -143,8 +144,11 @@ def _report(request: Request, session: Session, found: Project, q: ReportQuery, 
     flt = q.build(found)
     rows, next_cursor = vulns.query_vulnerabilities(session, flt, sort=q.sort, cursor=q.cursor, limit=PER_PAGE)
     counts, images = queries.report_facets(session, flt)
+    partial = pipelines.partial_latest_scans(
+        session, found.id, {(v.image_name.split("/", 1)[-1], v.image_tag or "") for v in rows})
     return render(request, "report.html", status_code=status_code, disabled=False, rows=rows,
-                  next_cursor=next_cursor, counts=counts, total=sum(counts.values()), images=images, **ctx)
+                  next_cursor=next_cursor, counts=counts, total=sum(counts.values()), images=images,
+                  partial_scans=partial, **ctx)
 
 
 def _query_of(url: str) -> ReportQuery:
