@@ -46,7 +46,7 @@ def language_name(pkg: Package) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _purl_name(text: str) -> str | None:
-    from hullscan.matching.purl import parse_purl
+    from hullscan.scanner.purl import parse_purl
 
     purl = parse_purl(text)
     if purl is None:
