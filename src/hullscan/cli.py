@@ -12,6 +12,18 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hullscan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """hullscan: scan every image pushed to your registry."""
+
+
 @app.command()
 def version() -> None:
     """Print the hullscan version."""

@@ -285,3 +285,34 @@ def test_scan_names_the_ecosystems_it_had_no_advisories_for(imported, tmp_path) 
     text = " ".join(table_file.read_text().split())  # rich wraps at 80 columns
     assert "no advisories loaded for" in text and "npm (" in text and "Debian:12 (" in text
     assert "npm (" in table.stderr and "Debian:12 (" in table.stderr
+
+
+def test_scan_takes_trivys_spellings(imported, app_sbom, tmp_path) -> None:
+    """--only-fixed is --ignore-unfixed, -q leaves only errors on stderr, --version, -o FILE, --timeout."""
+    fixed = _hullscan(imported, str(app_sbom), "-f", "json", "--ignore-unfixed")
+    only = _hullscan(imported, str(app_sbom), "-f", "json", "--only-fixed", "-o", str(tmp_path / "r.json"))
+    assert fixed.returncode == only.returncode == 0, only.stderr
+    kept = json.loads((tmp_path / "r.json").read_text())["findings"]
+    assert kept == json.loads(fixed.stdout)["findings"] and kept and all(f["fixed_versions"] for f in kept)
+    version = _hullscan(imported, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("hullscan ")
+    vex = tmp_path / "empty.openvex.json"
+    vex.write_text(json.dumps({"@context": "https://openvex.dev/ns/v0.2.0", "@id": "x", "author": "t",
+                               "timestamp": "2026-01-01T00:00:00Z", "version": 1, "statements": [{"status": "fixed"}]}))
+    noisy = _hullscan(imported, str(app_sbom), "-f", "json", "--vex", str(vex))
+    assert "warning:" in noisy.stderr
+    quiet = _hullscan(imported, str(app_sbom), "-f", "json", "--vex", str(vex), "-q")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert json.loads(quiet.stdout)["findings"] == json.loads(noisy.stdout)["findings"]
+    failed = _hullscan(imported, str(tmp_path / "missing.json"), "-q")
+    assert failed.returncode == 2 and failed.stderr.startswith("error:")  # -q keeps errors
+
+
+def test_scan_cache_dir_and_timeout(imported, tmp_path) -> None:
+    image = f"oci-dir:{image_layout('debian-python-app')}"
+    cache = tmp_path / "layers"
+    done = _hullscan(imported, image, "-f", "json", "--offline", "--cache-dir", str(cache))
+    assert done.returncode == 0, done.stderr
+    assert cache.is_dir() and any(cache.iterdir())
+    late = _hullscan(imported, image, "-f", "json", "--no-cache", "--timeout", "0.001")
+    assert late.returncode == 2 and "timed out after 0.001s" in late.stderr and late.stdout == ""

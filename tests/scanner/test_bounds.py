@@ -210,7 +210,7 @@ def test_bad_tar_header_before_metadata_makes_the_scan_partial(tmp_path: Path) -
     raw[header + 148:header + 156] = b"0000000\0"
     path = write_layout(tmp_path / "img", [layer(good_layer_entries()), (gz(bytes(raw)), bytes(raw))])
     out = tmp_path / "sbom.json"
-    result = subprocess.run([sys.executable, "-m", "hullscan.scanner", f"oci-dir:{path}", "-f", str(out)],
+    result = subprocess.run([sys.executable, "-m", "hullscan.scanner", f"oci-dir:{path}", "-o", str(out)],
                             capture_output=True, text=True, timeout=120, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": SRC, "HULLSCAN_SCANNER_CACHE_DIR": str(tmp_path / "c")})
     assert result.returncode == 0, result.stderr
@@ -246,7 +246,7 @@ def _scratch_files(cache: Path) -> list[Path]:
 
 
 def _start_scan(image: Path, cache: Path, tmp: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "hullscan.scanner", f"oci-dir:{image}", "-f", os.devnull,
+    return subprocess.Popen([sys.executable, "-m", "hullscan.scanner", f"oci-dir:{image}", "-o", os.devnull,
                              "--no-cache"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": SRC, "HULLSCAN_SCANNER_CACHE_DIR": str(cache),
                                  "TMPDIR": str(tmp)})
@@ -269,7 +269,7 @@ def test_sigkill_mid_scan_leaves_nothing_after_the_next_start(tmp_path: Path) ->
     proc.wait(10)
     assert _scratch_files(cache)  # SIGKILL cannot clean up...
     small = write_layout(tmp_path / "small", [layer(good_layer_entries())])
-    result = subprocess.run([sys.executable, "-m", "hullscan.scanner", f"oci-dir:{small}", "-f", os.devnull],
+    result = subprocess.run([sys.executable, "-m", "hullscan.scanner", f"oci-dir:{small}", "-o", os.devnull],
                             cwd=ROOT, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": SRC, "HULLSCAN_SCANNER_CACHE_DIR": str(cache),
                                  "TMPDIR": str(tmp)})

@@ -90,12 +90,12 @@ def test_remembered_image_from_a_registry_is_one_manifest_request(tmp_path: Path
     registry = LayoutRegistry(image_layout("distroless-style"))
     try:
         ref = f"docker://{registry.host}/{REPO}:latest"
-        first = subprocess.run([sys.executable, "-m", "hullscan.scanner", ref, "--insecure", "-f",
+        first = subprocess.run([sys.executable, "-m", "hullscan.scanner", ref, "--insecure", "-o",
                                 str(tmp_path / "1.json")], env={**os.environ, "HULLSCAN_SCANNER_CACHE_DIR":
                                 str(tmp_path / "cache")}, capture_output=True, text=True, timeout=300)
         assert first.returncode == 0, first.stderr
         registry.seen.clear()
-        second = subprocess.run([sys.executable, "-m", "hullscan.scanner", ref, "--insecure", "-f",
+        second = subprocess.run([sys.executable, "-m", "hullscan.scanner", ref, "--insecure", "-o",
                                  str(tmp_path / "2.json")], env={**os.environ, "HULLSCAN_SCANNER_CACHE_DIR":
                                  str(tmp_path / "cache")}, capture_output=True, text=True, timeout=300)
         assert second.returncode == 0, second.stderr

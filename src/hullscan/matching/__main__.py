@@ -15,6 +15,7 @@ from typing import Any
 
 from hullscan.config import raw_settings, resolved_data_dir
 from hullscan.matching.reports import FORMATS
+from hullscan.scanner import options
 from hullscan.scanner.command import SETTINGS as SCAN_SETTINGS
 
 SETTINGS = ("data_dir", "database_url", "matching_max_sbom_components", *SCAN_SETTINGS)
@@ -26,7 +27,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("target", help="Image (docker://…, oci-dir:…, oci-archive:…, docker-archive:…) or an SBOM file.")
     parser.add_argument("-f", "--format", default="table", help=f"Report format: {', '.join(FORMATS)} (default: table).")
     parser.add_argument("-s", "--severity", help="Report only these severities, e.g. HIGH,CRITICAL.")
-    parser.add_argument("--ignore-unfixed", action="store_true", help="Leave out vulnerabilities with no fix yet.")
+    parser.add_argument("--ignore-unfixed", "--only-fixed", action="store_true",
+                        help="Leave out vulnerabilities with no fix yet.")
     parser.add_argument("--fail-on", help="Exit non-zero when a finding is at least this severe.")
     parser.add_argument("--exit-code", type=int, help="Exit code for --fail-on (or for any finding); default 1.")
     parser.add_argument("-o", "--output", type=Path, help="Write the report to this file instead of stdout.")
@@ -34,14 +36,28 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                         help="OpenVEX file (repeatable): not_affected/fixed statements suppress findings.")
     parser.add_argument("--offline", action="store_true",
                         help="Use only the local advisories; never sync them, even when the store is empty.")
-    parser.add_argument("--platform", help="Platform of a multi-arch image, e.g. linux/arm64.")
-    parser.add_argument("--insecure", action="store_true", help="Allow plain-HTTP registries.")
     parser.add_argument("--no-cache", action="store_true", help="Do not read or write the layer cache.")
+    options.add_common(parser)
     return parser
 
 
 def main(argv: list[str] | None = None, prog: str = "hullscan scan") -> int:
-    args = _parser(prog).parse_args(argv)
+    parser = _parser(prog)
+    args = parser.parse_args(argv)
+    try:
+        options.registry_credentials(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        with options.quiet_and_timeout(args.quiet, args.timeout):
+            return _scan(args)
+    except options.ScanTimeout:
+        print(options.describe_timeout(args.timeout), file=sys.stderr)
+        return 2
+
+
+def _scan(args: argparse.Namespace) -> int:
+    """The scan itself, once the options are settled."""
     if args.format not in FORMATS:
         return _die(f"unknown --format {args.format!r}; choose one of {', '.join(FORMATS)}")
     from hullscan.matching.reports import write_report
@@ -53,6 +69,8 @@ def main(argv: list[str] | None = None, prog: str = "hullscan scan") -> int:
 
     try:
         raw = raw_settings(SETTINGS)
+        if args.cache_dir:
+            raw["scanner_cache_dir"] = args.cache_dir
         location = StoreLocation(resolved_data_dir(raw.get("data_dir")), raw.get("database_url"))
         limits: dict[str, Any] = {"max_sbom_components": int(raw["matching_max_sbom_components"])} if (
             "matching_max_sbom_components" in raw) else {}

@@ -385,6 +385,7 @@ class RegistryClient:
             if creds:
                 username, password = creds
         self.credentials = (username, password or "") if username is not None else None
+        self.token = os.environ.get("HULLSCAN_REGISTRY_TOKEN") or None  # `--registry-token`: sent as it is
         from hullscan import __version__
 
         self.connections = _Connections(timeout, insecure, f"hullscan/{__version__}")
@@ -440,6 +441,8 @@ class RegistryClient:
             if not self.credentials:
                 return False
             value = _basic(*self.credentials)
+        elif scheme == "bearer" and self.token:
+            value = f"Bearer {self.token}"
         elif scheme == "bearer" and params.get("realm"):
             query = {k: v for k, v in (("service", params.get("service")), ("scope", params.get("scope") or scope)) if v}
             realm = params["realm"]
