@@ -6,7 +6,7 @@ and the writers `write_cyclonedx`, `write_spdx`, `render_table`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hullscan.scanner.image import analyze, analyze_all
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["analyze", "analyze_all", "write_cyclonedx", "write_spdx", "render_table"]
 
 
-def __getattr__(name: str):  # lazy: importing the package must stay cheap for the CLI
+def __getattr__(name: str) -> Any:  # lazy: importing the package must stay cheap for the CLI
     if name in ("analyze", "analyze_all"):
         from hullscan.scanner import image as module
 

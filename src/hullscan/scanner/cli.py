@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 cache_app = typer.Typer(help="The scanner's local layer cache.", no_args_is_help=True)
@@ -23,10 +25,10 @@ def cache_prune(
 ) -> None:
     """Drop cache entries made by other analyzer versions (and optionally old or all entries)."""
     from hullscan.scanner.analyzers import analyzer_set_version, default_analyzers
-    from hullscan.scanner.command import open_cache
+    from hullscan.scanner.cache import SqliteLayerCache, default_cache_dir
     from hullscan.settings import get_settings
 
-    cache = open_cache(False, get_settings().scanner_cache_dir)
+    cache = SqliteLayerCache.in_dir(Path(get_settings().scanner_cache_dir or default_cache_dir()).expanduser())
     if all_entries:
         removed = cache.prune(older_than_seconds=-1)
     else:

@@ -121,7 +121,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
     try:
         src = open_source(image, insecure=insecure, username=username, password=password)
         try:
-            for one in (src.platforms() or [None]) if all_platforms else [platform]:
+            choices: list[str | None] = ([*src.platforms()] or [None]) if all_platforms else [platform]
+            for one in choices:
                 results.append(_analyse(src, one, cache, memo, limits, registry_triggered, output_format,
                                         cache_dir))
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from packageurl import PackageURL
 
@@ -14,7 +15,7 @@ from hullscan.scanner.analyzers.npm import LOCK_NAMES
 from hullscan.scanner.cache import LayerCache, NullCache
 from hullscan.scanner.inventory import Inventory, OperatingSystem, Package
 from hullscan.scanner.osdetect import OS_FILES, detect
-from hullscan.scanner.source import ResolvedImage, SourceError, open_source
+from hullscan.scanner.source import LayerRef, ResolvedImage, SourceError, open_source
 from hullscan.scanner.walker import LayerResult, Limits, walk_directory, walk_layer
 
 MAX_LINK_HOPS = 40
@@ -41,7 +42,7 @@ def analyze_all(source: str, *, cache: LayerCache | None = None, analyzers: list
     """One inventory per platform of an index (a single inventory for a plain manifest)."""
     src = open_source(source, insecure=insecure, username=username, password=password)
     try:
-        platforms = src.platforms() or [None]
+        platforms: list[str | None] = [*src.platforms()] or [None]
         return [analyze_resolved(src.resolve(p), cache=cache, analyzers=analyzers, limits=limits,
                                  on_layer_walk=on_layer_walk, cache_dir=cache_dir)
                 for p in platforms]
@@ -51,7 +52,7 @@ def analyze_all(source: str, *, cache: LayerCache | None = None, analyzers: list
 
 def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
                      analyzers: list[Analyzer] | None = None, limits: Limits | None = None,
-                     on_layer_walk: Callable[[], None] | None = None, outcome: dict | None = None,
+                     on_layer_walk: Callable[[], None] | None = None, outcome: dict[str, Any] | None = None,
                      cache_dir: Path | None = None) -> Inventory:
     """`on_layer_walk` is called before a layer has to be read (not for cached layers): a hook to overlap
     other start-up work with the walk. `outcome["complete"]` tells whether every layer was analysed to its
@@ -77,7 +78,8 @@ def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
         with scratch_dir(cache_dir) as tmp_dir:
             if image.rootfs_dir is not None:
                 results.append((walk_directory(image.rootfs_dir, analyzers, limits, tmp_dir), None, None))
-            walk = lambda i: _walk(image, i, analyzers, limits, tmp_dir)  # noqa: E731
+            def walk(i: int) -> LayerResult:
+                return _walk(image, i, analyzers, limits, tmp_dir)
             if len(todo) > 1 and image.parallel_layers:
                 # two layers at a time: each walk keeps a core busy only part of the time (it waits on I/O and
                 # decompression), so small layers finish while a big one streams
@@ -129,13 +131,14 @@ def _walk(image: ResolvedImage, index: int, analyzers: list[Analyzer], limits: L
     return result
 
 
-def _lookup(cache: LayerCache, diff_ids: list[str], version: str) -> dict[str, dict]:
+def _lookup(cache: LayerCache, diff_ids: list[str], version: str) -> dict[str, dict[str, Any]]:
     """Every layer's cached analysis in one query when the cache can (the local SQLite cache can)."""
     if not diff_ids:
         return {}
     get_many = getattr(cache, "get_many", None)
     if get_many is not None:
-        return get_many(diff_ids, version)
+        many: dict[str, dict[str, Any]] = get_many(diff_ids, version)
+        return many
     found = {}
     for diff_id in diff_ids:
         if (data := cache.get(diff_id, version)) is not None:
@@ -143,7 +146,7 @@ def _lookup(cache: LayerCache, diff_ids: list[str], version: str) -> dict[str, d
     return found
 
 
-def _cached(data: dict | None, layer) -> LayerResult | None:
+def _cached(data: dict[str, Any] | None, layer: LayerRef) -> LayerResult | None:
     """A cached analysis, only if it provably belongs to this layer: stored for the same verified blob
     digest, or for content whose hash was checked against this diff_id. (A config cannot claim someone
     else's diff_id to plant an analysis under it.)"""
@@ -229,7 +232,7 @@ def finalize(packages: list[Package], os_info: OperatingSystem | None) -> None:
     installed = {(p.name, p.version) for p in packages if p.type == "npm" and p.path
                  and posixpath.basename(p.path) == "package.json"}
     keep: list[Package] = []
-    seen: set[tuple] = set()
+    seen: set[tuple[str, str, str, str | None, str | None]] = set()
     for package in packages:
         if package.type in ("deb", "apk", "rpm"):
             try:

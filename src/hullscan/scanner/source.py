@@ -11,10 +11,10 @@ import hashlib
 import json
 import os
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from hullscan.scanner.inventory import ImageInfo
 
@@ -54,7 +54,7 @@ class ResolvedImage:
     """One platform's image: what to analyse and how to open each layer's blob."""
 
     info: ImageInfo
-    config: dict
+    config: dict[str, Any]
     layers: list[LayerRef]
     open_layer: Callable[[LayerRef], AbstractContextManager[BinaryIO]]
     rootfs_dir: str | None = None  # the dir: source has no layers, only a directory
@@ -63,7 +63,7 @@ class ResolvedImage:
     parallel_layers: bool = False  # may layers be opened from two threads at once?
 
 
-def platform_of(entry: dict) -> str | None:
+def platform_of(entry: dict[str, Any]) -> str | None:
     p = entry.get("platform") or {}
     if not p.get("os") or not p.get("architecture"):
         return None
@@ -75,7 +75,7 @@ def platform_matches(wanted: str, have: str) -> bool:
     return w[:2] == h[:2] and (len(w) < 3 or (len(h) >= 3 and w[2] == h[2]))
 
 
-def _json(data: bytes, what: str) -> dict:
+def _json(data: bytes, what: str) -> dict[str, Any]:
     if len(data) > MAX_JSON_BYTES:
         raise SourceError(f"{what} is over {MAX_JSON_BYTES} bytes")
     try:
@@ -111,7 +111,7 @@ class ManifestSource:
     def close(self) -> None:
         pass
 
-    def _top_doc(self) -> tuple[dict, str]:
+    def _top_doc(self) -> tuple[dict[str, Any], str]:
         data, digest = self.top()
         return _json(data, f"manifest {digest}"), digest
 
@@ -122,7 +122,7 @@ class ManifestSource:
                     and p != "unknown/unknown"]
         return []
 
-    def _select(self, platform: str | None) -> tuple[dict, str, str | None, list[str]]:
+    def _select(self, platform: str | None) -> tuple[dict[str, Any], str, str | None, list[str]]:
         """The image manifest for `platform` (through the index, if the top is one): (manifest, its digest,
         the index's platform of it or None, every platform the index offers)."""
         doc, digest = self._top_doc()
@@ -140,7 +140,7 @@ class ManifestSource:
         digest = _digest_of(chosen)
         return _json(self.read_manifest(digest), f"manifest {digest}"), digest, platform_of(chosen), available
 
-    def peek(self, platform: str | None = None) -> ManifestPeek:
+    def peek(self, platform: str | None = None) -> ManifestPeek | None:
         """What identifies the image without reading its config: enough for a remembered SBOM."""
         doc, digest, index_platform, _ = self._select(platform)
         config_desc = doc.get("config")
@@ -172,11 +172,11 @@ class ManifestSource:
                              config_digest=config_digest, platforms=available, parallel_layers=self.parallel_layers)
 
 
-def _is_index(doc: dict) -> bool:
+def _is_index(doc: dict[str, Any]) -> bool:
     return doc.get("mediaType") in INDEX_TYPES or ("manifests" in doc and "layers" not in doc)
 
 
-def _digest_of(desc: dict) -> str:
+def _digest_of(desc: dict[str, Any]) -> str:
     digest = desc.get("digest")
     if not isinstance(digest, str) or not digest.startswith("sha256:") or len(digest) != 71 or not all(
             c in "0123456789abcdef" for c in digest[7:]):
@@ -190,7 +190,7 @@ def _verified(data: bytes, digest: str) -> bytes:
     return data
 
 
-def _select_ref(index: dict, tag: str | None, where: str) -> dict:
+def _select_ref(index: dict[str, Any], tag: str | None, where: str) -> dict[str, Any]:
     manifests = [m for m in index.get("manifests", []) if isinstance(m, dict)]
     if tag:
         for m in manifests:
@@ -226,7 +226,7 @@ class OciDirSource(ManifestSource):
             raise SourceError(f"{self.path}: blob {digest} is missing") from None
 
     @contextmanager
-    def open_layer(self, layer: LayerRef):
+    def open_layer(self, layer: LayerRef) -> Iterator[BinaryIO]:
         assert layer.digest
         try:
             fh = open(self._blob_path(layer.digest), "rb")
@@ -273,7 +273,7 @@ class OciArchiveSource(ManifestSource):
         return _verified(self._member(f"blobs/{algo}/{hexd}").read(MAX_JSON_BYTES + 1), digest)
 
     @contextmanager
-    def open_layer(self, layer: LayerRef):
+    def open_layer(self, layer: LayerRef) -> Iterator[BinaryIO]:
         assert layer.digest
         algo, _, hexd = layer.digest.partition(":")
         yield self._member(f"blobs/{algo}/{hexd}")
@@ -303,7 +303,7 @@ class DockerArchiveSource(OciArchiveSource):
         entry = entries[0]
         if self.tag:
             entry = next((e for e in entries if any(str(t).endswith(f":{self.tag}") for t in e.get("RepoTags") or [])),
-                         None) or entries[0]
+                         entries[0])
         config_path = posixpath.normpath(str(entry.get("Config", "")))
         config_data = self._member(config_path).read(MAX_JSON_BYTES + 1)
         config = _json(config_data, f"{self.path}!{config_path}")
@@ -335,7 +335,7 @@ class DockerArchiveSource(OciArchiveSource):
         return None  # legacy layers are named by path, not by digest: nothing to remember an SBOM by
 
     @contextmanager
-    def open_layer(self, layer: LayerRef):
+    def open_layer(self, layer: LayerRef) -> Iterator[BinaryIO]:
         assert layer.diff_id
         yield self._member(self.layer_paths[layer.diff_id])
 
@@ -386,7 +386,7 @@ class RegistrySource(ManifestSource):
         return self._children[digest]
 
     @contextmanager
-    def open_layer(self, layer: LayerRef):
+    def open_layer(self, layer: LayerRef) -> Iterator[BinaryIO]:
         """The raw blob response: the walker hashes it against the layer digest on a thread of its own, in
         parallel with decompression (a self-verifying stream would hash on the decompressing thread)."""
         assert layer.digest
@@ -427,7 +427,7 @@ def _path_and_tag(spec: str) -> tuple[str, str | None]:
 
 
 def open_source(spec: str, *, insecure: bool = False, username: str | None = None,
-                password: str | None = None):
+                password: str | None = None) -> ManifestSource | DirSource:
     """The source for an IMAGE argument (see module docstring)."""
     scheme, sep, rest = spec.partition(":")
     if not sep:
