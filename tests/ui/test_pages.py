@@ -288,8 +288,12 @@ def test_settings_webhooks_add_list_delete(client, db) -> None:
     url = "/projects/group/app/-/settings"
     token = csrf_token(client, url)
     r = client.post(url + "/webhooks", data={"csrf_token": token, "url": "javascript:alert(1)",
-                                              "events": ["new_vulnerability"], "min_severity": "high"})
-    assert r.status_code == 400 and "http(s)" in r.text
+                                              "events": ["new_vulnerability"], "min_severity": "critical"})
+    assert r.status_code == 400 and "http(s)" in r.text and 'data-testid="error-url"' in r.text
+    assert 'value="javascript:alert(1)"' in r.text and '<option value="critical" selected' in r.text  # kept
+    assert 'href="javascript:' not in r.text
+    r = client.post(url + "/webhooks", data={"csrf_token": token, "url": "https://chat.example/x"})
+    assert r.status_code == 400 and 'data-testid="error-events"' in r.text and 'value="https://chat.example/x"' in r.text
     r = client.post(url + "/webhooks", data={"csrf_token": token, "url": "https://chat.example/hook?a=<b>",
                                               "events": ["new_vulnerability", "scan_failed"], "min_severity": "critical"})
     assert r.status_code == 200

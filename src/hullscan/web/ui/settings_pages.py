@@ -40,7 +40,7 @@ def settings_page_for(request: Request, session: Session, project: Project, *, s
     from hullscan.auth import service as auth
 
     context = {"saved": False, "new_secret": None, "new_deploy_token": None, "errors": None, "form": None,
-               "deploy_errors": None, "deploy_form": None, **context}
+               "deploy_errors": None, "deploy_form": None, "webhook_errors": None, "webhook_form": None, **context}
     return render(request, "settings.html", status_code=status_code, project=project,
                   feature_on=request.app.state.settings.feature_container_scanning_for_registry,
                   webhooks=notifications.webhooks_of(session, project.id), events=notifications.EVENTS,
@@ -53,12 +53,19 @@ def add_webhook(request: Request, project: str, url: str = Form(max_length=2048)
                 principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     """Add a notification webhook; its signing secret is shown once, on the page this answers with."""
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
+    errors: dict[str, str] = {}
     if not events:
-        raise HTTPException(status_code=400, detail="Choose at least one event for the webhook.")
-    try:
-        hook = notifications.create_webhook(session, found.id, url.strip(), events=events, min_severity=min_severity)
-    except notifications.WebhookError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+        errors["events"] = "Choose at least one event for the webhook."
+    else:
+        try:
+            hook = notifications.create_webhook(session, found.id, url.strip(), events=events,
+                                                min_severity=min_severity)
+        except notifications.WebhookError as exc:
+            errors["url"] = f"The webhook was not added: {exc}."
+    if errors:
+        session.rollback()
+        return settings_page_for(request, session, found, status_code=400, webhook_errors=errors,
+                                 webhook_form={"url": url, "events": events, "min_severity": min_severity})
     audit(request, session, "webhook_created", found.path, webhook_id=hook.id, url=hook.url)
     return settings_page_for(request, session, found, new_secret=(hook.url, hook.secret))
 
