@@ -14,9 +14,12 @@ import posixpath
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
 from hullscan.scanner.inventory import ImageInfo
+
+if TYPE_CHECKING:
+    from hullscan.scanner.walker import Reader
 
 INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json"}
@@ -56,7 +59,7 @@ class ResolvedImage:
     info: ImageInfo
     config: dict[str, Any]
     layers: list[LayerRef]
-    open_layer: Callable[[LayerRef], AbstractContextManager[BinaryIO]]
+    open_layer: Callable[[LayerRef], AbstractContextManager[Reader]]
     rootfs_dir: str | None = None  # the dir: source has no layers, only a directory
     config_digest: str | None = None
     platforms: list[str] = field(default_factory=list)
@@ -101,7 +104,7 @@ class ManifestSource:
     def read_manifest(self, digest: str) -> bytes:  # a child manifest of an index
         return self.read_blob(digest)
 
-    def open_layer(self, layer: LayerRef) -> AbstractContextManager[BinaryIO]:
+    def open_layer(self, layer: LayerRef) -> AbstractContextManager[Reader]:
         raise NotImplementedError
 
     def top(self) -> tuple[bytes, str]:
@@ -226,7 +229,7 @@ class OciDirSource(ManifestSource):
             raise SourceError(f"{self.path}: blob {digest} is missing") from None
 
     @contextmanager
-    def open_layer(self, layer: LayerRef) -> Iterator[BinaryIO]:
+    def open_layer(self, layer: LayerRef) -> Iterator[Reader]:
         assert layer.digest
         try:
             fh = open(self._blob_path(layer.digest), "rb")
@@ -260,20 +263,20 @@ class OciArchiveSource(ManifestSource):
         self.members = {posixpath.normpath(m.name.lstrip("./")) if m.name not in (".", "./") else ".": m
                         for m in self.tar.getmembers() if m.isreg()}
 
-    def _member(self, name: str) -> BinaryIO:
+    def _member(self, name: str) -> IO[bytes]:
         member = self.members.get(name)
         if member is None:
             raise SourceError(f"{self.path}: {name} is missing from the archive")
         fh = self.tar.extractfile(member)
         assert fh is not None
-        return fh  # type: ignore[return-value]
+        return fh
 
     def read_blob(self, digest: str) -> bytes:
         algo, _, hexd = digest.partition(":")
         return _verified(self._member(f"blobs/{algo}/{hexd}").read(MAX_JSON_BYTES + 1), digest)
 
     @contextmanager
-    def open_layer(self, layer: LayerRef) -> Iterator[BinaryIO]:
+    def open_layer(self, layer: LayerRef) -> Iterator[Reader]:
         assert layer.digest
         algo, _, hexd = layer.digest.partition(":")
         yield self._member(f"blobs/{algo}/{hexd}")
@@ -335,7 +338,7 @@ class DockerArchiveSource(OciArchiveSource):
         return None  # legacy layers are named by path, not by digest: nothing to remember an SBOM by
 
     @contextmanager
-    def open_layer(self, layer: LayerRef) -> Iterator[BinaryIO]:
+    def open_layer(self, layer: LayerRef) -> Iterator[Reader]:
         assert layer.diff_id
         yield self._member(self.layer_paths[layer.diff_id])
 
@@ -386,7 +389,7 @@ class RegistrySource(ManifestSource):
         return self._children[digest]
 
     @contextmanager
-    def open_layer(self, layer: LayerRef) -> Iterator[BinaryIO]:
+    def open_layer(self, layer: LayerRef) -> Iterator[Reader]:
         """The raw blob response: the walker hashes it against the layer digest on a thread of its own, in
         parallel with decompression (a self-verifying stream would hash on the decompressing thread)."""
         assert layer.digest

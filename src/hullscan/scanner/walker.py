@@ -20,12 +20,37 @@ import stat
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import queue
 
 from hullscan.scanner.analyzers import AnalysisContext, AnalysisResult, Analyzer, FileEntry
 from hullscan.scanner.analyzers.base import INLINE_LIMIT, TooManyPackages
 from hullscan.scanner.inventory import Package
 from hullscan.scanner.osdetect import OS_FILE_CAP, OS_FILES
+
+_T = TypeVar("_T")
+
+
+class Reader(Protocol):
+    """What the walker reads a blob through: a file, an HTTP response, a decompressor."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class _Inflater(Protocol):
+    """zlib's and isal's decompress objects, as _Gunzip uses them."""
+
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    @property
+    def unconsumed_tail(self) -> bytes: ...
+
+    def decompress(self, data: bytes, max_length: int = ..., /) -> bytes: ...
 
 CHUNK = 1 << 20
 WHITEOUT = ".wh."
@@ -70,11 +95,11 @@ class LayerResult:
     diff_id: str | None = None  # sha256 of the uncompressed tar, when the walker hashed it
     digest: str | None = None  # the verified blob digest this analysis belongs to
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> LayerResult:
+    def from_json(cls, data: dict[str, Any]) -> LayerResult:
         data = dict(data)
         data["packages"] = [Package(**p) for p in data.get("packages", [])]
         return cls(**data)
@@ -104,7 +129,7 @@ def resolve_link(path: str, target: str) -> str:
 class _HashingReader:
     """Passes reads through, hashing and counting bytes; enforces an optional byte cap."""
 
-    def __init__(self, raw: BinaryIO, cap: int | None = None, what: str = "layer") -> None:
+    def __init__(self, raw: Reader, cap: int | None = None, what: str = "layer") -> None:
         self.raw, self.cap, self.what = raw, cap, what
         self.sha = hashlib.sha256()
         self.count = 0
@@ -117,7 +142,7 @@ class _HashingReader:
         self.sha.update(data)
         return data
 
-    def readinto(self, buf) -> int:
+    def readinto(self, buf: bytearray | memoryview) -> int:
         data = self.read(len(buf))
         buf[: len(data)] = data
         return len(data)
@@ -136,7 +161,7 @@ class _HashingReader:
 class _Peek:
     """Lets the walker look at the first bytes (compression magic) and then read them again."""
 
-    def __init__(self, raw) -> None:
+    def __init__(self, raw: Reader) -> None:
         self.raw = raw
         self.head = raw.read(8)
 
@@ -151,7 +176,7 @@ class _Peek:
             return data
         return self.raw.read(size)
 
-    def readinto(self, buf) -> int:
+    def readinto(self, buf: bytearray | memoryview) -> int:
         data = self.read(len(buf))
         buf[: len(data)] = data
         return len(data)
@@ -164,14 +189,14 @@ class _Gunzip:
     """Streaming gzip decoding (isal when installed, else zlib) with bounded output per call, so a bomb never
     sits in memory, and a truncated or corrupt blob still yields every byte decoded before the damage."""
 
-    def __init__(self, raw) -> None:
+    def __init__(self, raw: Reader) -> None:
         self.raw = raw
         self.pending = b""  # compressed input not yet consumed
         self.done = False
         self.obj = self._new()
 
     @staticmethod
-    def _new():
+    def _new() -> _Inflater:
         try:
             from isal import isal_zlib
 
@@ -200,15 +225,16 @@ class _Gunzip:
                 return out
 
 
-def decompressing(raw) -> BinaryIO:
+def decompressing(raw: Reader) -> Reader:
     peek = _Peek(raw)
     if peek.head[:2] == b"\x1f\x8b":
-        return _Gunzip(peek)  # type: ignore[return-value]
+        return _Gunzip(peek)
     if peek.head[:4] == b"\x28\xb5\x2f\xfd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(peek, read_across_frames=True)  # type: ignore[return-value]
-    return peek  # type: ignore[return-value]
+        # zstandard reads any object with read(); its stub asks for IO[bytes]
+        return zstandard.ZstdDecompressor().stream_reader(peek, read_across_frames=True)  # type: ignore[arg-type]
+    return peek
 
 
 class FileSink:
@@ -368,16 +394,16 @@ class _Pipeline:
 
     QUEUE = 8
 
-    def __init__(self, blob: BinaryIO, cap: int, label: str, hash_compressed: bool, hash_uncompressed: bool) -> None:
+    def __init__(self, blob: Reader, cap: int, label: str, hash_compressed: bool, hash_uncompressed: bool) -> None:
         import queue
         import threading
 
         self.cap, self.label = cap, label
         self.hash_compressed, self.hash_uncompressed = hash_compressed, hash_uncompressed
         hashing = hash_compressed or hash_uncompressed
-        self.to_hash: queue.Queue | None = queue.Queue(self.QUEUE) if hashing else None
+        self.to_hash: queue.Queue[bytes | None] | None = queue.Queue(self.QUEUE) if hashing else None
         self.blob = _Tee(blob, self) if hash_compressed else blob
-        self.chunks: queue.Queue = queue.Queue(self.QUEUE)
+        self.chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(self.QUEUE)
         self.stop = threading.Event()
         self.sha = hashlib.sha256()
         self.total = 0
@@ -387,7 +413,7 @@ class _Pipeline:
         if self.hasher:
             self.hasher.start()
 
-    def _put(self, q, item) -> bool:
+    def _put(self, q: queue.Queue[_T], item: _T) -> bool:
         import queue
 
         while not self.stop.is_set():
@@ -399,7 +425,7 @@ class _Pipeline:
         return False
 
     def _produce(self) -> None:
-        item: object = None
+        item: BaseException | None = None
         try:
             stream = decompressing(self.blob)
             while not self.stop.is_set():
@@ -409,7 +435,7 @@ class _Pipeline:
                 self.total += len(chunk)
                 if self.total > self.cap:
                     raise LayerError(f"{self.label} inflates past the {self.cap} byte cap")
-                if self.hash_uncompressed and not self._put(self.to_hash, chunk):
+                if self.hash_uncompressed and self.to_hash is not None and not self._put(self.to_hash, chunk):
                     return
                 if not self._put(self.chunks, chunk):
                     return
@@ -458,12 +484,12 @@ class _Pipeline:
 class _Tee:
     """The compressed blob as read by the decompressor, each piece also handed to the hashing thread."""
 
-    def __init__(self, raw, pipeline: _Pipeline) -> None:
+    def __init__(self, raw: Reader, pipeline: _Pipeline) -> None:
         self.raw, self.pipeline = raw, pipeline
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
-        if data:
+        if data and self.pipeline.to_hash is not None:
             self.pipeline._put(self.pipeline.to_hash, data)
         return data
 
@@ -510,7 +536,7 @@ class _ForwardReader:
             size -= take
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def readinto(self, buf) -> int:
+    def readinto(self, buf: bytearray | memoryview) -> int:
         data = self.read(len(buf))
         buf[: len(data)] = data
         return len(data)
@@ -586,7 +612,7 @@ def _pax(data: bytes) -> dict[str, str]:
     return records
 
 
-def iter_tar(reader: _ForwardReader):
+def iter_tar(reader: _ForwardReader) -> Iterator[TarEntry]:
     """Yield tar entries (ustar, GNU long names, pax); the caller reads or skips each entry's data before
     asking for the next. Checksums are verified; malformed headers raise ValueError."""
     long_name = long_link = None
@@ -662,7 +688,7 @@ class _Bounded:
         return data
 
 
-def walk_layer(blob: BinaryIO, analyzers: list[Analyzer], limits: Limits, tmp_dir: str,
+def walk_layer(blob: Reader, analyzers: list[Analyzer], limits: Limits, tmp_dir: str,
                label: str = "layer", verify: str = "diff_id") -> LayerResult:
     """Analyse one layer blob (any supported compression) in a single streaming pass.
 
