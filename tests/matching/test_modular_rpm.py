@@ -42,6 +42,7 @@ from tests.conftest import data_path
 
 RECORDS = "modular-rpm"
 NODE18 = "nodejs:18:9040020240807144226:rhel9"
+ALSA_2024_6147_CVES = ("CVE-2024-22020", "CVE-2024-28863")  # its `related`: one finding per CVE
 
 
 def _rpm(name: str, version: str, *, epoch: str | None = "1", label: str | None = NODE18,
@@ -57,7 +58,9 @@ def _rpm(name: str, version: str, *, epoch: str | None = "1", label: str | None 
 def _findings(store: SqlAdvisoryStore, *packages: Package) -> set[tuple[str, str, str, tuple[str, ...]]]:
     inventory = Inventory(ImageInfo(name="alma"), OperatingSystem("almalinux", "9.4"), list(packages))
     result = match(inventory, store)
-    return {(f.package.name, f.package.version, f.vulnerability_id, tuple(f.fixed_versions)) for f in result.findings}
+    # by advisory: a finding is one CVE of the errata (its `related` CVEs), its advisory_ids name the errata
+    return {(f.package.name, f.package.version, a, tuple(f.fixed_versions))
+            for f in result.findings for a in f.advisory_ids}
 
 
 @pytest.fixture
@@ -193,10 +196,10 @@ def test_scan_of_an_rpm_image_and_of_its_sbom(rpm_image: Path, tmp_path: Path) -
                 "HULLSCAN_LOG_JSON": "false"})
     done = _hullscan(env, "advisories", "import", str(data_path(RECORDS, "almalinux9")))
     assert done.returncode == 0, done.stderr
-    want = [("nodejs", "1:18.20.2-2.module_el9.4.0+99+a01f7676", "ALSA-2024:6147",
-             ["1:18.20.4-1.module_el9.4.0+112+bb28ff81"]),
-            ("npm", "1:10.5.0-1.18.20.2.2.module_el9.4.0+99+a01f7676", "ALSA-2024:6147",
-             ["1:10.7.0-1.18.20.4.1.module_el9.4.0+112+bb28ff81"])]
+    want = [("nodejs", "1:18.20.2-2.module_el9.4.0+99+a01f7676", cve, ["1:18.20.4-1.module_el9.4.0+112+bb28ff81"])
+            for cve in ALSA_2024_6147_CVES] + [
+            ("npm", "1:10.5.0-1.18.20.2.2.module_el9.4.0+99+a01f7676", cve,
+             ["1:10.7.0-1.18.20.4.1.module_el9.4.0+112+bb28ff81"]) for cve in ALSA_2024_6147_CVES]
     sbom = tmp_path / "sbom.json"
     done = _hullscan(env, "sbom", f"oci-dir:{rpm_image}", "--output", str(sbom))
     assert done.returncode == 0, done.stderr
@@ -224,10 +227,10 @@ def test_server_paths_ingestion_and_rematch_agree(rpm_image: Path, migrated_sett
     """(A) an SBOM ingested before the advisories exist, then re-matched when they are imported, and (B) one
     ingested after: the same stored vulnerabilities, only the nodejs:18 advisory, npm with npm's own fix."""
     inventory = analyze(f"oci-dir:{rpm_image}")
-    want = [("nodejs", "1:18.20.2-2.module_el9.4.0+99+a01f7676", "ALSA-2024:6147",
-             ["1:18.20.4-1.module_el9.4.0+112+bb28ff81"]),
-            ("npm", "1:10.5.0-1.18.20.2.2.module_el9.4.0+99+a01f7676", "ALSA-2024:6147",
-             ["1:10.7.0-1.18.20.4.1.module_el9.4.0+112+bb28ff81"])]
+    want = [("nodejs", "1:18.20.2-2.module_el9.4.0+99+a01f7676", cve, ["1:18.20.4-1.module_el9.4.0+112+bb28ff81"])
+            for cve in ALSA_2024_6147_CVES] + [
+            ("npm", "1:10.5.0-1.18.20.2.2.module_el9.4.0+99+a01f7676", cve,
+             ["1:10.7.0-1.18.20.4.1.module_el9.4.0+112+bb28ff81"]) for cve in ALSA_2024_6147_CVES]
     db = Database(migrated_settings)
     try:
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -23,6 +24,14 @@ from hullscan.advisories.parsers.base import (
 )
 from hullscan.advisories.types import Advisory, AffectedRange
 from hullscan.ecosystems import advisory_package_names
+
+
+# AlmaLinux and Rocky Linux errata in OSV: the CVEs they fix are listed in `related` (not `aliases`), and their
+# Red Hat style rating is the summary's first word ("Important: nodejs security update").
+_RHEL_CLONE = {"ALSA": "almalinux", "ALBA": "almalinux", "ALEA": "almalinux",
+               "RLSA": "rocky", "RLBA": "rocky", "RLEA": "rocky"}
+_CVE = re.compile(r"CVE-\d{4}-\d{4,}")
+_SUMMARY_RATING = re.compile(r"\s*(critical|important|moderate|low)\s*:", re.IGNORECASE)
 
 
 class CorruptArchive(ValueError):
@@ -47,6 +56,18 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
         severity, severity_source = cvss_sev, ("osv:cvss" if cvss_sev else None)
     refs = [r.get("url") for r in obj.get("references") or [] if isinstance(r, dict) and isinstance(r.get("url"), str)]
     aliases = [a for a in obj.get("aliases") or [] if isinstance(a, str)]
+    vendor = _RHEL_CLONE.get(adv_id.partition("-")[0])
+    if vendor is not None:
+        # the errata's CVEs become aliases (one finding per CVE, CVE severities apply); the vendor's own rating
+        # ranks first (docs/severity.md), from `database_specific.severity` or else the summary's prefix
+        related = obj.get("related") if isinstance(obj.get("related"), list) else []
+        aliases += [r for r in related if isinstance(r, str) and len(r) <= 32 and _CVE.fullmatch(r)]
+        summary = obj.get("summary") if isinstance(obj.get("summary"), str) else ""
+        prefix = _SUMMARY_RATING.match(summary[:32])
+        if word and word != "unknown":
+            severity_source = f"{vendor}:database_specific"
+        elif prefix:
+            severity, severity_source = severity_word(prefix.group(1)), f"{vendor}:summary"
     advisory = Advisory(
         id=adv_id,
         source="osv",
