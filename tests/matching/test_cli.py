@@ -316,3 +316,41 @@ def test_scan_cache_dir_and_timeout(imported, tmp_path) -> None:
     assert cache.is_dir() and any(cache.iterdir())
     late = _hullscan(imported, image, "-f", "json", "--no-cache", "--timeout", "0.001")
     assert late.returncode == 2 and "timed out after 0.001s" in late.stderr and late.stdout == ""
+
+
+def test_scan_reads_trivy_ignore_files(imported, app_sbom, tmp_path) -> None:
+    """`.trivyignore` in the working directory is read by default, as Trivy does; --ignorefile names another
+    file, plain or YAML; a bad file is a clear error (exit 2) before any scanning."""
+    import os
+    import sys
+
+    findings = json.loads(_hullscan(imported, str(app_sbom), "-f", "json").stdout)["findings"]
+    first, second = findings[0], findings[1]
+    (tmp_path / ".trivyignore").write_text(f"# accepted\n{first['identifiers'][-1]}\n"
+                                           f"{second['vulnerability_id']} exp:2000-01-01\n")
+    env = {key: value for key, value in os.environ.items() if key != "HULLSCAN_DATABASE_URL"}
+    env.update({"HULLSCAN_DATA_DIR": str(imported.data_dir),
+                "HULLSCAN_SCANNER_CACHE_DIR": str(imported.data_dir / "layer-cache")})
+    in_dir = subprocess.run([sys.executable, "-m", "hullscan", "scan", str(app_sbom), "-f", "json"], cwd=tmp_path,
+                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert in_dir.returncode == 0, in_dir.stderr
+    doc = json.loads(in_dir.stdout)
+    left = {(f["vulnerability_id"], f["package"]["name"]) for f in doc["findings"]}
+    assert (first["vulnerability_id"], first["package"]["name"]) not in left  # ignored through an alias
+    assert (second["vulnerability_id"], second["package"]["name"]) in left  # its rule expired
+    assert len(doc["findings"]) == len(findings) - sum(f["vulnerability_id"] == first["vulnerability_id"]
+                                                       for f in findings)
+    assert doc["summary"]["filtered"] == len(findings) - len(doc["findings"])
+
+    as_yaml = tmp_path / "ignore.yaml"
+    as_yaml.write_text(f"vulnerabilities:\n  - id: {second['vulnerability_id']}\n"
+                       f"    purls: ['pkg:pypi/{second['package']['name'].lower()}']\n    statement: tested\n")
+    yaml_run = _hullscan(imported, str(app_sbom), "-f", "json", "--ignorefile", str(as_yaml), "--exit-code", "1")
+    assert yaml_run.returncode == 1  # findings remain, and the exit code still counts only those kept
+    assert second["vulnerability_id"] not in {f["vulnerability_id"] for f in json.loads(yaml_run.stdout)["findings"]}
+
+    bad = tmp_path / "bad.trivyignore"
+    bad.write_text("CVE-2021-1 exp:someday\n")
+    refused = _hullscan(imported, str(app_sbom), "--ignorefile", str(bad))
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert f"error: {bad}: line 1: 'someday' is not a date (YYYY-MM-DD)" in refused.stderr

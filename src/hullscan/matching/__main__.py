@@ -32,6 +32,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--fail-on", help="Exit non-zero when a finding is at least this severe.")
     parser.add_argument("--exit-code", type=int, help="Exit code for --fail-on (or for any finding); default 1.")
     parser.add_argument("-o", "--output", type=Path, help="Write the report to this file instead of stdout.")
+    parser.add_argument("--ignorefile", type=Path, metavar="FILE",
+                        help="Vulnerabilities to leave out, in Trivy's .trivyignore format (ids, # comments, "
+                             "exp:YYYY-MM-DD) or .trivyignore.yaml (default: ./.trivyignore when present).")
     parser.add_argument("--vex", type=Path, action="append", default=[],
                         help="OpenVEX file (repeatable): not_affected/fixed statements suppress findings.")
     parser.add_argument("--offline", action="store_true",
@@ -60,6 +63,7 @@ def _scan(args: argparse.Namespace) -> int:
     """The scan itself, once the options are settled."""
     if args.format not in FORMATS:
         return _die(f"unknown --format {args.format!r}; choose one of {', '.join(FORMATS)}")
+    from hullscan.matching.ignorefile import DEFAULT_FILE, IgnoreFileError, load_ignorefile
     from hullscan.matching.reports import write_report
     from hullscan.matching.sbom import SbomError
     from hullscan.matching.service import (ScanError, ScanRequest, StoreLocation, fails, parse_severities,
@@ -83,10 +87,17 @@ def _scan(args: argparse.Namespace) -> int:
             parse_severities(args.fail_on)
         request = ScanRequest(target=args.target, severities=severities, ignore_unfixed=args.ignore_unfixed,
                               vex_files=list(args.vex), platform=args.platform, insecure=args.insecure, **limits)
+        ignore_path: Path | None = args.ignorefile
+        if ignore_path is None and Path(DEFAULT_FILE).is_file():
+            ignore_path = Path(DEFAULT_FILE)  # as Trivy reads it from the working directory
+        ignore = load_ignorefile(ignore_path) if ignore_path is not None else None
         report = scan_with_local_store(request, location, offline=args.offline,
                                        notify=lambda message: print(message, file=sys.stderr))
-    except (ScanError, SbomError, VexError) as exc:
+    except (ScanError, SbomError, VexError, IgnoreFileError) as exc:
         return _die(str(exc))
+    if ignore is not None:
+        report.findings, ignored = ignore.apply(report.findings)
+        report.filtered += len(ignored)
     output: Path | None = args.output
     if output is not None and output.exists() and not output.is_file():
         # /dev/null, a FIFO, a terminal: write straight into it (a rename would replace the device node).
