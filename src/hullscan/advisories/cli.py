@@ -105,7 +105,7 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
     settings, db = _open()
     try:
         with db.session() as session:
-            data = service.status(session)
+            data = service.status(session, per_ecosystem=True)
     finally:
         db.dispose()
     if as_json:
@@ -118,6 +118,12 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
                       s["last_success_at"] or "never", s["last_error"] or "")
     console = Console()
     console.print(table)
+    by_eco = Table("ecosystem / release", "advisories", "entries", "packages", "newest record", "age (days)")
+    for e in data["ecosystems"]:
+        by_eco.add_row(e["ecosystem"], str(e["advisories"]), str(e["affected_entries"]), str(e["packages"]),
+                       (e["newest_modified"] or "unknown")[:10], str(e["newest_modified_age_days"] or 0)
+                       if e["newest_modified"] else "")
+    console.print(by_eco if data["ecosystems"] else "no advisories loaded for any ecosystem")
     console.print(" ".join(f"{k}={v}" for k, v in data["totals"].items()))
 
 

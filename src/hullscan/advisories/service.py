@@ -839,8 +839,9 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
 # --- status -----------------------------------------------------------------------------------------------
 
 
-def status(session: Session) -> dict:
-    """Per-source state (records, skipped with reasons, last error) and store totals."""
+def status(session: Session, *, per_ecosystem: bool = False) -> dict:
+    """Per-source state (records, skipped with reasons, last error) and store totals; with `per_ecosystem`, also
+    what is loaded per ecosystem and distro release (a scan warns about the ones missing: no silent gaps)."""
     sources = [
         {
             "name": s.name, "kind": s.kind, "location": s.location, "records": s.records,
@@ -861,7 +862,33 @@ def status(session: Session) -> dict:
             "enriched_cves": session.scalar(select(func.count()).select_from(VulnerabilityEnrichment)) or 0,
             "last_changeset_id": session.scalar(select(func.max(AdvisoryChangeset.id))),
         },
+        **({"ecosystems": ecosystem_status(session)} if per_ecosystem else {}),
     }
+
+
+def ecosystem_status(session: Session, now: datetime | None = None) -> list[dict]:
+    """Per ecosystem / distro release: advisories, affected entries and packages stored, the newest record's
+    `modified` and when the store last wrote one, with their ages in days (one grouped query; not on scan paths)."""
+    now = now or datetime.now(timezone.utc)
+    rows = session.execute(
+        select(AffectedEntry.ecosystem, func.count(func.distinct(AffectedEntry.advisory_id)), func.count(),
+               func.count(func.distinct(AffectedEntry.package)), func.max(AdvisoryRecord.modified),
+               func.max(AdvisoryRecord.updated_at))
+        .join(AdvisoryRecord, AdvisoryRecord.id == AffectedEntry.advisory_id)
+        .group_by(AffectedEntry.ecosystem).order_by(AffectedEntry.ecosystem)
+    ).all()
+
+    def age(when: datetime | None) -> int | None:
+        if when is None:
+            return None
+        return max(0, (now - (when if when.tzinfo else when.replace(tzinfo=timezone.utc))).days)
+
+    return [
+        {"ecosystem": eco, "advisories": advisories, "affected_entries": entries, "packages": packages,
+         "newest_modified": newest.isoformat() if newest else None, "newest_modified_age_days": age(newest),
+         "last_written": written.isoformat() if written else None, "last_written_age_days": age(written)}
+        for eco, advisories, entries, packages, newest, written in rows
+    ]
 
 
 # --- JSON shapes shared by the CLI and the API ------------------------------------------------------------
