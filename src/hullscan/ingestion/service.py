@@ -73,6 +73,9 @@ def ingest_sbom_artifact(session: Session, artifact: SbomArtifact) -> IngestionR
     result = ingest_sbom(session, artifact.project_id, artifact.path, digest=artifact.digest,
                          pipeline_id=artifact.pipeline_id)
     notifications.notify_new_vulnerabilities(session, result.new_vulnerability_ids, reason="scan")
+    if result.warnings:  # what the scan could not check (no advisories loaded for an ecosystem, ...): never silent
+        log.warning("ingestion warnings", extra={"fields": {
+            "job_id": artifact.job_id, "image": artifact.image, "warnings": result.warnings[:50]}})
     return result
 
 
