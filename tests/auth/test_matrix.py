@@ -147,6 +147,17 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project:path}/webhooks"): "maintainer",
     ("GET", "/api/v1/projects/{project:path}/webhooks/{webhook_id}/deliveries"): "maintainer",
     ("DELETE", "/api/v1/projects/{project:path}/webhooks/{webhook_id}"): "maintainer",
+    # API: the GitLab-compatible part (/api/v4); an export is its author's (an admin made the one asked for)
+    ("GET", "/api/v4/projects/{project:path}"): "reporter",
+    ("GET", "/api/v4/projects/{project:path}/vulnerabilities"): "developer",
+    ("GET", "/api/v4/vulnerabilities/{vulnerability_id}"): "developer",
+    ("POST", "/api/v4/vulnerabilities/{vulnerability_id}/confirm"): "developer",
+    ("POST", "/api/v4/vulnerabilities/{vulnerability_id}/resolve"): "developer",
+    ("POST", "/api/v4/vulnerabilities/{vulnerability_id}/dismiss"): "developer",
+    ("POST", "/api/v4/vulnerabilities/{vulnerability_id}/revert"): "developer",
+    ("POST", "/api/v4/security/projects/{project:path}/vulnerability_exports"): "developer",
+    ("GET", "/api/v4/security/vulnerability_exports/{export_id}"): "admin",
+    ("GET", "/api/v4/security/vulnerability_exports/{export_id}/download"): "admin",
     # the registry: one route, judged per operation in REGISTRY_MATRIX
     ("*", "/v2/{path:path}"): "registry",
 }
@@ -309,8 +320,20 @@ def _fill(path: str, world: World) -> str:
         key = m.group(1).split(":")[0]
         if key == "token_id" and "deploy_tokens" in path:
             return str(world.ids["deploy_token"])
+        if key == "export_id":
+            return str(_export(world))
         return str(values[key])
     return re.sub(r"\{([^}]+)\}", one, path)
+
+
+def _export(world: World) -> int:
+    """An export of team/app made by the admin (created on first use: exports live in the data directory)."""
+    if "export" not in world.ids:
+        r = world.client.post(f"/api/v4/security/projects/{PROJECT.replace('/', '%2F')}/vulnerability_exports",
+                              headers=_headers("admin", world))
+        assert r.status_code == 201, r.text
+        world.ids["export"] = r.json()["id"]
+    return int(world.ids["export"])
 
 
 def _request_args(method: str, template: str, world: World, csrf: str) -> dict[str, Any]:
@@ -339,6 +362,7 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/api/v1/projects/{project:path}/security_settings": {"cs4r_daily_limit": 50},
         "/api/v1/runners": {"token": "not-the-registration-token"},
         "/api/v1/vulnerabilities/{vulnerability_id}/state": {"state": "confirmed"},
+        "/api/v4/vulnerabilities/{vulnerability_id}/dismiss": {"dismissal_reason": "false_positive"},
         "/api/v1/projects/{project:path}/vulnerabilities/bulk_state": {"ids": [world.ids["vulnerability"]],
                                                                         "state": "confirmed"},
         "/api/v1/projects/{project:path}/webhooks": {"url": "http://127.0.0.1:9/x"},

@@ -535,3 +535,34 @@ def iter_export_rows(session: Session, flt: VulnerabilityFilter, batch: int = 10
                    v.known_exploited, v.epss_score if v.epss_score is not None else "", v.activity,
                    v.detected_at.isoformat(), v.no_longer_detected, " ".join(v.links)]
         last_id = rows[-1].id
+
+
+def count_vulnerabilities(session: Session, flt: VulnerabilityFilter) -> int:
+    """How many match: the `X-Total` of offset-paginated (GitLab-style) lists."""
+    return session.scalar(select(func.count()).select_from(Vulnerability).where(*flt.conditions())) or 0
+
+
+def page_vulnerabilities(session: Session, flt: VulnerabilityFilter, *, page: int, per_page: int) -> list[Vulnerability]:
+    """Page `page` (1-based) in a stable order, newest first: GitLab clients page by number, not by cursor."""
+    q = select(Vulnerability).where(*flt.conditions()).order_by(Vulnerability.id.desc())
+    return list(session.scalars(q.offset((page - 1) * per_page).limit(per_page)))
+
+
+def iter_vulnerability_batches(session: Session, flt: VulnerabilityFilter,
+                               batch: int = 1000) -> Iterator[list[Vulnerability]]:
+    """Every match in keyset batches of `batch`, so an export's memory stays bounded."""
+    last_id = 0
+    while rows := list(session.scalars(select(Vulnerability).where(*flt.conditions(), Vulnerability.id > last_id)
+                                       .order_by(Vulnerability.id).limit(batch))):
+        yield rows
+        last_id = rows[-1].id
+
+
+def comments_of(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
+    """The triage comments of these vulnerabilities, oldest first (the export's "Comments" column)."""
+    out: dict[int, list[str]] = {}
+    q = select(VulnerabilityStateTransition).where(VulnerabilityStateTransition.vulnerability_id.in_(list(ids)),
+                                                   VulnerabilityStateTransition.comment.is_not(None))
+    for t in session.scalars(q.order_by(VulnerabilityStateTransition.id)):
+        out.setdefault(t.vulnerability_id, []).append(t.comment or "")
+    return out

@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hullscan.registry import http as registry_http
     from hullscan.registry import webhook as registry_webhook
     from hullscan.vulnerabilities import api as vulnerabilities_api
+    from hullscan.vulnerabilities import gitlab_api
     from hullscan.web import health, metrics, outage
 
     api_parts = (auth_api, events_api, pipelines_api, advisories_api, vulnerabilities_api)
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_webhook.router, prefix="/api/v1")
     for part in api_parts:
         app.include_router(part.router, prefix="/api/v1")
+    app.include_router(gitlab_api.router, prefix="/api/v4")  # what GitLab's clients call
 
     install_error_handlers(app)
     app.openapi = lambda: _openapi_with_errors(app)  # type: ignore[method-assign]
