@@ -279,6 +279,12 @@ def test_scan_names_the_ecosystems_it_had_no_advisories_for(imported, tmp_path) 
     assert gap in notes and run["properties"]["uncheckedEcosystems"] == unchecked
     assert gap in sarif.stderr
 
+    cdx = _hullscan(imported, image, "--format", "cyclonedx")
+    assert cdx.returncode == 0, cdx.stderr
+    props = {p["name"]: p["value"] for p in json.loads(cdx.stdout)["metadata"]["properties"]}
+    assert {k: int(v) for k, v in props.items() if k.startswith("hullscan:unchecked:")} == {
+        f"hullscan:unchecked:{eco}": n for eco, n in unchecked.items()}
+
     table_file = tmp_path / "report.txt"
     table = _hullscan(imported, image, "--output", str(table_file))
     assert table.returncode == 0, table.stderr

@@ -58,6 +58,8 @@ def build_bom(report: ScanReport) -> Bom:
     root = Component(name=img.name, version=img.tag or img.digest, type=ComponentType.CONTAINER, bom_ref="image")
     bom.metadata.component = root
     bom.metadata.properties.add(Property(name="hullscan:version", value=__version__))
+    for eco, count in sorted(report.stats.unchecked.items()):  # no silent gaps: what had no advisories to check
+        bom.metadata.properties.add(Property(name=f"hullscan:unchecked:{eco}", value=str(count)))
     refs: dict[str, str] = {}
     if report.inventory.os is not None:
         os = report.inventory.os
