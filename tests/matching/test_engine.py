@@ -142,3 +142,27 @@ def test_matching_leaves_the_cycle_collector_as_it_found_it(app_inventory, small
     with pytest.raises(RuntimeError, match="store down"):
         match(app_inventory, failing)
     assert gc.isenabled()
+
+
+def test_an_os_release_without_a_feed_and_an_ecosystem_without_records_are_named() -> None:
+    """No silent gaps: an OS release no feed covers is named with its package count; a store that can say which
+    ecosystems it holds records for gets the others named too, and their packages are not looked up."""
+
+    class PypiOnly(MemoryStore):
+        def ecosystems_loaded(self, ecosystems):
+            self.calls.append("ecosystems_loaded")
+            return {e for e in ecosystems if e == "PyPI"}
+
+    store = PypiOnly()
+    store.add(Advisory(id="PYSEC-1", source="osv"), AffectedPackage(
+        "PYSEC-1", "PyPI", "demo", [AffectedRange("ECOSYSTEM", (RangeEvent("introduced", "0"),
+                                                                 RangeEvent("fixed", "2.0")))]))
+    inv = Inventory(ImageInfo(name="t"), OperatingSystem("plan9", "4"), [
+        Package("demo", "1.0", "python"), Package("left-pad", "1.0.0", "npm"), Package("lodash", "4.0.0", "npm"),
+        Package("curl", "8.0-r0", "apk"), Package("zlib", "1.3-r0", "apk")])
+    result = match(inv, store)
+    assert [f.vulnerability_id for f in result.findings] == ["PYSEC-1"]
+    assert result.stats.unchecked == {"plan9 4": 2, "npm": 2}
+    assert any(w.startswith("OS packages not matched: no advisory feed for plan9 4") for w in result.stats.warnings)
+    assert "no advisories loaded for npm (2 packages): 2 package(s) not checked" in " ".join(result.stats.warnings)
+    assert store.calls == ["ecosystems_loaded", "affected_for", "advisories"]
