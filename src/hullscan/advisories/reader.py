@@ -243,8 +243,8 @@ class _MatchingReads:
             cves.update(x for x in others if x.startswith("CVE-"))
         enrich: dict[str, tuple[bool, str | None, float | None, float | None]] = {}
         for chunk in _chunks(sorted(cves), BATCH):
-            for cve_id, known_exploited, kev_date, epss_score, epss_percentile in self._rows(_ENRICHMENT_SQL, chunk):
-                enrich[cve_id] = (bool(known_exploited), kev_date, epss_score, epss_percentile)
+            for cve_id, known_exploited, kev_added, epss_score, epss_percentile in self._rows(_ENRICHMENT_SQL, chunk):
+                enrich[cve_id] = (bool(known_exploited), kev_added, epss_score, epss_percentile)
         unscored = [i for i, row in rows.items() if not (row[7] and row[7] != "unknown") and not row[8]]
         cve_scores = self._cve_severities({c for i in unscored for c in (linked[i] | {i}) if c in cves}) \
             if unscored else {}

@@ -72,9 +72,9 @@ class DatabaseCollector(Collector):
                                    "(each blob once, however many repositories share it).")
         stored.add_metric([], int(blobs[1]))
         yield stored
-        count = GaugeMetricFamily("hullscan_registry_blobs", "Blobs the embedded registry stores.")
-        count.add_metric([], int(blobs[0]))
-        yield count
+        blob_count = GaugeMetricFamily("hullscan_registry_blobs", "Blobs the embedded registry stores.")
+        blob_count.add_metric([], int(blobs[0]))
+        yield blob_count
 
 
 class Metrics:

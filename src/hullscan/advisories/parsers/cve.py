@@ -49,7 +49,7 @@ def _container_metric(container: Any) -> tuple[str, tuple[str, float, str]] | No
             if isinstance(entry, dict):
                 vector = entry.get("vectorString")
                 scored = _scored(vector)
-                if scored is not None:
+                if scored is not None and isinstance(vector, str):  # _scored answers only for strings
                     return vector.strip(), scored
     return None
 
@@ -59,7 +59,7 @@ def parse_cve5(obj: Any, tally: Tally) -> CveSeverity | None:
     tally.records += 1
     meta = obj.get("cveMetadata") if isinstance(obj, dict) else None
     cve_id = meta.get("cveId") if isinstance(meta, dict) else None
-    if not isinstance(cve_id, str) or not CVE_ID.match(cve_id.strip()):
+    if not isinstance(meta, dict) or not isinstance(cve_id, str) or not CVE_ID.match(cve_id.strip()):
         tally.skip("invalid_record", repr(obj)[:200])
         return None
     cve_id = cve_id.strip()
@@ -102,9 +102,9 @@ def parse_nvd_cve(cve: Any, tally: Tally) -> CveSeverity | None:
                 data = metric.get("cvssData")
                 vector = data.get("vectorString") if isinstance(data, dict) else None
                 scored = _scored(vector)
-                if scored is not None:
+                if scored is not None and isinstance(vector, str):  # _scored answers only for strings
                     version, score, severity = scored
-                    source = metric.get("source") if isinstance(metric.get("source"), str) else ""
+                    source = metric_source if isinstance(metric_source := metric.get("source"), str) else ""
                     return CveSeverity(cve_id, "nvd", severity, score, vector.strip(), version,
                                        f"{wanted.lower()}:{source[:40] or 'unknown'}",
                                        modified[:32] if modified else None)

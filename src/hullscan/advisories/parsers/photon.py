@@ -60,8 +60,8 @@ def iter_cve_data(data: bytes, release: str, tally: Tally) -> Iterator[Parsed]:
             tally.skip("invalid_record", repr(row)[:200])
             continue
         ident, pkg = row["cve_id"], row["pkg"]
-        fixed = row.get("res_ver") if isinstance(row.get("res_ver"), str) else ""
-        affected = row.get("aff_ver") if isinstance(row.get("aff_ver"), str) else ""
+        fixed = res_ver if isinstance(res_ver := row.get("res_ver"), str) else ""
+        affected = aff_ver if isinstance(aff_ver := row.get("aff_ver"), str) else ""
         status = str(row.get("status") or "").strip().lower()
         adv_id = f"PHOTON-{release}-{ident}"
         severity = _band(row.get("cve_score"))
