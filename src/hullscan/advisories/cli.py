@@ -96,7 +96,7 @@ def import_cmd(
 
 @advisories_app.command("status")
 def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Sources with their record and skipped counts (by reason), last sync and last error."""
+    """Sources (records, skipped by reason, last sync, last error), and records and age per ecosystem."""
     from rich.console import Console
     from rich.table import Table
 
