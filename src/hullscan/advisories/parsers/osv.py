@@ -38,6 +38,16 @@ class CorruptArchive(ValueError):
     """A zip or gzip that cannot be read to the end."""
 
 
+def _list(obj: dict[str, Any], key: str) -> list[Any]:
+    """A list-valued field of an untrusted record; anything else (a number, a string, an object) is empty."""
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def parse_record(obj: Any, tally: Tally) -> Parsed | None:
     """One OSV JSON object → Parsed (bad affected entries dropped and counted), or None when unusable."""
     tally.records += 1
@@ -45,7 +55,7 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
         tally.skip("invalid_record", repr(obj)[:200])
         return None
     adv_id = obj["id"].strip()[:128]
-    vectors = [s.get("score", "") for s in obj.get("severity") or [] if isinstance(s, dict)]
+    vectors = [s.get("score", "") for s in _list(obj, "severity") if isinstance(s, dict)]
     vectors_by_version, vector, score, cvss_sev = best_cvss(v for v in vectors if isinstance(v, str))
     db_specific = obj.get("database_specific") if isinstance(obj.get("database_specific"), dict) else {}
     # GitHub's own rating (`database_specific.severity`) first: it is not always the vector's (docs/severity.md)
@@ -54,8 +64,8 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
         severity, severity_source = word, "ghsa" if adv_id.startswith("GHSA-") else "osv:database_specific"
     else:
         severity, severity_source = cvss_sev, ("osv:cvss" if cvss_sev else None)
-    refs = [r.get("url") for r in obj.get("references") or [] if isinstance(r, dict) and isinstance(r.get("url"), str)]
-    aliases = [a for a in obj.get("aliases") or [] if isinstance(a, str)]
+    refs = [r.get("url") for r in _list(obj, "references") if isinstance(r, dict) and isinstance(r.get("url"), str)]
+    aliases = [a for a in _list(obj, "aliases") if isinstance(a, str)]
     vendor = _RHEL_CLONE.get(adv_id.partition("-")[0])
     if vendor is not None:
         # the errata's CVEs become aliases (one finding per CVE, CVE severities apply); the vendor's own rating
@@ -85,14 +95,14 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
         references=refs,
     )
     affected = []
-    for entry in obj.get("affected") or []:
+    for entry in _list(obj, "affected"):
         if not isinstance(entry, dict) or not isinstance(entry.get("package"), dict):
             tally.skip("invalid_affected", f"{adv_id}: {repr(entry)[:200]}")
             continue
         pkg = entry["package"]
         ranges = []
         bad = False
-        for rng in entry.get("ranges") or []:
+        for rng in _list(entry, "ranges"):
             if not isinstance(rng, dict) or not isinstance(rng.get("events"), list):
                 bad = True
                 break
@@ -115,7 +125,7 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
         pkg_sev = eco_specific.get("urgency") or eco_specific.get("severity")
         fixed = [ev.version for r in ranges for ev in r.events if ev.kind == "fixed"]
         # modular rpms: stored under `module:stream::name` (the stream is named in the summary only)
-        for name in advisory_package_names(str(pkg.get("ecosystem", "")), pkg.get("name", ""), advisory.summary, fixed):
+        for name in advisory_package_names(str(pkg.get("ecosystem", "")), _text(pkg.get("name")), advisory.summary, fixed):
             item = make_affected(
                 tally,
                 adv_id,
