@@ -70,14 +70,15 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
     if vendor is not None:
         # the errata's CVEs become aliases (one finding per CVE, CVE severities apply); the vendor's own rating
         # ranks first (docs/severity.md), from `database_specific.severity` or else the summary's prefix
-        related = obj.get("related") if isinstance(obj.get("related"), list) else []
-        aliases += [r for r in related if isinstance(r, str) and len(r) <= 32 and _CVE.fullmatch(r)]
-        summary = obj.get("summary") if isinstance(obj.get("summary"), str) else ""
-        prefix = _SUMMARY_RATING.match(summary[:32])
+        related: Any = obj.get("related")
+        aliases += [r for r in (related if isinstance(related, list) else [])
+                    if isinstance(r, str) and len(r) <= 32 and _CVE.fullmatch(r)]
+        summary: Any = obj.get("summary")
+        prefix = _SUMMARY_RATING.match(summary[:32]) if isinstance(summary, str) else None
         if word and word != "unknown":
             severity_source = f"{vendor}:database_specific"
         elif prefix:
-            severity, severity_source = severity_word(prefix.group(1)), f"{vendor}:summary"
+            severity, severity_source = severity_word(prefix.group(1)) or severity, f"{vendor}:summary"
     advisory = Advisory(
         id=adv_id,
         source="osv",
