@@ -360,3 +360,13 @@ def test_scan_reads_trivy_ignore_files(imported, app_sbom, tmp_path) -> None:
     refused = _hullscan(imported, str(app_sbom), "--ignorefile", str(bad))
     assert refused.returncode == 2 and refused.stdout == ""
     assert f"error: {bad}: line 1: 'someday' is not a date (YYYY-MM-DD)" in refused.stderr
+
+
+def test_scan_shows_a_spinner_on_a_terminal(imported, app_sbom) -> None:
+    from tests.scanner.test_cli_options import with_terminal_stderr
+
+    env = {"HULLSCAN_DATA_DIR": str(imported.data_dir)}
+    code, stdout, terminal = with_terminal_stderr(["scan", str(app_sbom), "-f", "json"], env)
+    assert code == 0 and f"Scanning {app_sbom}" in terminal and json.loads(stdout)["findings"]
+    code, stdout, terminal = with_terminal_stderr(["scan", str(app_sbom), "-f", "json", "-q"], env)
+    assert code == 0 and "Scanning" not in terminal and json.loads(stdout)["findings"]

@@ -142,3 +142,40 @@ def test_credentials_reach_the_registry(scan_home: Path, how: str) -> None:
 
         assert any(path.startswith("/token") and auth == "Basic " + base64.b64encode(b"ci:pw-456").decode()
                    for path, auth in _Registry.seen)
+
+
+def with_terminal_stderr(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run with stderr on a pseudo-terminal (stdout a file): returns (exit code, stdout, what the terminal got)."""
+    import os
+    import pty
+    import tempfile
+
+    master, slave = pty.openpty()
+    with tempfile.TemporaryFile() as out:  # a file, not a pipe: a large report cannot block the child
+        proc = subprocess.Popen([sys.executable, "-m", "hullscan", *args], stdout=out, stderr=slave,
+                                env={**os.environ, **(env or {}), "TERM": "xterm", "COLUMNS": "120"})
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = proc.wait(timeout=120)
+        os.close(master)
+        out.seek(0)
+        return code, out.read().decode(), b"".join(chunks).decode(errors="replace")
+
+
+def test_a_spinner_on_a_terminal_only(tmp_path: Path, scan_home: Path) -> None:
+    image = f"oci-dir:{image_layout('go-binary')}"
+    code, _, terminal = with_terminal_stderr(["sbom", image, "--no-cache", "-o", str(tmp_path / "a.json")])
+    assert code == 0 and f"Analysing {image}" in terminal
+    assert json.loads((tmp_path / "a.json").read_text())["bomFormat"] == "CycloneDX"
+    code, stdout, terminal = with_terminal_stderr(["sbom", image, "--no-cache", "-q"])
+    assert code == 0 and "Analysing" not in terminal and json.loads(stdout)["bomFormat"] == "CycloneDX"
+    piped = _sbom(image, "--no-cache", "-o", str(tmp_path / "b.json"))
+    assert piped.returncode == 0 and "Analysing" not in piped.stderr  # not a terminal: no spinner

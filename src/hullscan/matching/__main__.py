@@ -91,8 +91,9 @@ def _scan(args: argparse.Namespace) -> int:
         if ignore_path is None and Path(DEFAULT_FILE).is_file():
             ignore_path = Path(DEFAULT_FILE)  # as Trivy reads it from the working directory
         ignore = load_ignorefile(ignore_path) if ignore_path is not None else None
-        report = scan_with_local_store(request, location, offline=args.offline,
-                                       notify=lambda message: print(message, file=sys.stderr))
+        with options.progress(f"Scanning {args.target}", args.quiet):  # ends before the report is written
+            report = scan_with_local_store(request, location, offline=args.offline,
+                                           notify=lambda message: print(message, file=sys.stderr))
     except (ScanError, SbomError, VexError, IgnoreFileError) as exc:
         return _die(str(exc))
     if ignore is not None:

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
 
     remove_scratch_on_signals()  # SIGTERM/SIGHUP: no spooled layer files left behind
     try:
-        with options.quiet_and_timeout(args.quiet, args.timeout):
+        with options.quiet_and_timeout(args.quiet, args.timeout), options.progress(
+                f"Analysing {args.image}", args.quiet, writes_terminal=args.output is None):
             return run_sbom(args.image, output_format=FORMAT_ALIASES.get(args.output_format, args.output_format),
                             output=args.output, platform=args.platform, all_platforms=args.all_platforms,
                             insecure=args.insecure, username=args.username, password=args.password,

@@ -181,3 +181,24 @@ def quiet_and_timeout(quiet: bool, timeout: float | None) -> Iterator[None]:
 def describe_timeout(seconds: float) -> str:
     """`error: ...` text for an expired --timeout."""
     return f"error: timed out after {seconds:g}s (--timeout)"
+
+
+@contextmanager
+def progress(label: str, quiet: bool, *, writes_terminal: bool = False) -> Iterator[None]:
+    """A spinner with the elapsed time on stderr while a scan runs, when stderr is a terminal and not -q.
+
+    rich is imported only then, so piped and CI runs start as light as before; stdout (the SBOM or report)
+    is never captured, and warnings printed meanwhile appear above the spinner. `writes_terminal`: the
+    block writes its result to a terminal on stdout, which a spinner redrawn meanwhile would garble."""
+    if quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb" or (
+            writes_terminal and sys.stdout.isatty()):
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                   console=Console(file=sys.stderr), transient=True, redirect_stdout=False, redirect_stderr=True)
+    with bar:
+        bar.add_task(label[:200], total=None)
+        yield
