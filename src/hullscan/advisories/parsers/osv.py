@@ -70,11 +70,8 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
     if vendor is not None:
         # the errata's CVEs become aliases (one finding per CVE, CVE severities apply); the vendor's own rating
         # ranks first (docs/severity.md), from `database_specific.severity` or else the summary's prefix
-        related: Any = obj.get("related")
-        aliases += [r for r in (related if isinstance(related, list) else [])
-                    if isinstance(r, str) and len(r) <= 32 and _CVE.fullmatch(r)]
-        summary: Any = obj.get("summary")
-        prefix = _SUMMARY_RATING.match(summary[:32]) if isinstance(summary, str) else None
+        aliases += [r for r in _list(obj, "related") if isinstance(r, str) and len(r) <= 32 and _CVE.fullmatch(r)]
+        prefix = _SUMMARY_RATING.match(_text(obj.get("summary"))[:32])
         if word and word != "unknown":
             severity_source = f"{vendor}:database_specific"
         elif prefix:
