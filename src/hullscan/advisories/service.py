@@ -630,8 +630,8 @@ def _redhat_sync(db: Database, settings: Settings, client: httpx.Client, progres
                         progress(name, 1, len(changed))
                 return _run(db, name, "redhat-vex", base, lambda t: redhat.iter_documents(iter(fetched), t),
                             snapshot=False, cursor=lambda: newest or cursor)
-            archive_name = get_bytes(client, f"{base}/archive_latest.txt", settings.advisories_http_retries)
-            archive_name = archive_name.decode("utf-8", "replace").strip()
+            archive_name = get_bytes(client, f"{base}/archive_latest.txt",
+                                     settings.advisories_http_retries).decode("utf-8", "replace").strip()
             if not re.fullmatch(r"[\w.-]+\.tar\.zst", archive_name):
                 raise FetchError(f"archive_latest.txt names {archive_name[:80]!r}, not a .tar.zst")
             archive = download(client, f"{base}/{archive_name}", tmp, settings.advisories_http_retries)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -177,13 +178,13 @@ API_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
 REGISTRY_ERRORS = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NAME_UNKNOWN", 429: "TOOMANYREQUESTS"}
 
 
-def api_error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def api_error(status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any) -> JSONResponse:
     """The one error body of /api/ and /jwt/: `{"error": <code>, "message": <text>}` (plus `details`)."""
     body = {"error": API_ERRORS.get(status, "error"), "message": message, **extra}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def registry_error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def registry_error(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     """An OCI error body (`{"errors": [{code, message, detail}]}`) for any status on /v2/."""
     code = REGISTRY_ERRORS.get(status, "UNSUPPORTED")
     headers = {**(headers or {}), "Docker-Distribution-API-Version": "registry/2.0"}
