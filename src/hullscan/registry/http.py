@@ -102,16 +102,24 @@ def _info(request: Request, principal: Principal) -> service.RequestInfo:
 
 def _allow(principal: Principal, action: Action, repository: str | None, request: Request | None = None) -> None:
     """Registry requests carry a registry token (or nothing): it alone says what may be done. Without a token
-    the answer is the Bearer challenge for the scope needed; with one that lacks the action, DENIED."""
+    the answer is the 401 Bearer challenge for the scope needed. With one that lacks the action, 403 DENIED
+    carrying the challenge too, `scope=...,error="insufficient_scope"` (Distribution's challenge), so a client
+    can fetch a token for that scope: oras-py refreshes its token only on a 403 (on a 401 it resends the token
+    it holds), while skopeo, podman and docker ask for every scope up front."""
     if is_allowed(principal, action, repository=repository):
         return
-    if request is not None and (principal.is_anonymous or principal.credential == "anonymous"):
-        verb = REGISTRY_ACTIONS.get(action)
-        scope = f"repository:{repository}:{verb}" if repository and verb else \
-            "registry:catalog:*" if action is Action.REGISTRY_CATALOG else None
+    if request is None:
+        raise RegistryError("DENIED", "requested access to the resource is denied")
+    verb = REGISTRY_ACTIONS.get(action)
+    verbs = "pull,push" if verb == "push" else verb  # a push also reads (blob mounts, HEAD checks), as Distribution
+    scope = f"repository:{repository}:{verbs}" if repository and verbs else \
+        "registry:catalog:*" if action is Action.REGISTRY_CATALOG else None
+    anonymous = principal.is_anonymous or principal.credential == "anonymous"
+    if anonymous:
         raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
                             headers=registry_challenge(request, scope))
-    raise RegistryError("DENIED", "requested access to the resource is denied")
+    raise RegistryError("DENIED", "the token does not grant the access this request needs",
+                        headers=registry_challenge(request, scope, "insufficient_scope"))
 
 
 def _page_args(request: Request) -> tuple[int | None, str | None]:
