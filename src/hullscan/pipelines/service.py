@@ -126,7 +126,7 @@ def scanned_digests(session: Session, pairs: Iterable[tuple[str, str]]) -> set[t
         return set()
     repositories = {r for r, _ in pairs}
     rows = session.execute(select(Job.repository, Job.digest).where(Job.repository.in_(repositories)).distinct())
-    return {(r, d) for r, d in rows if (r, d) in pairs}
+    return {(r, d) for r, d in rows if d is not None and (r, d) in pairs}
 
 
 # --- runners ----------------------------------------------------------------------------------------------------

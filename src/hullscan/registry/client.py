@@ -241,6 +241,7 @@ class _Connections:
             raise RegistryError(f"bad proxy URL {proxy[:200]!r}")
         proxy_port = p.port or (443 if p.scheme == "https" else 80)
         auth = {"Proxy-Authorization": _basic(unquote(p.username), unquote(p.password or ""))} if p.username else {}
+        conn: http.client.HTTPConnection
         if p.scheme == "https":
             conn = http.client.HTTPSConnection(p.hostname, proxy_port, timeout=self.timeout, context=self.tls())
         else:

@@ -315,8 +315,8 @@ def mark_not_detected_many(
     if not candidates:
         return out
     sightings = VulnerabilitySighting.__table__
-    for tag, ids in by_tag.items():
-        for chunk in _chunks(sorted(ids)):
+    for tag, tag_ids in by_tag.items():
+        for chunk in _chunks(sorted(tag_ids)):
             session.execute(sightings.update().where(sightings.c.vulnerability_id.in_(chunk),
                                                      sightings.c.image_tag == tag).values(active=False))
     all_ids = sorted(facts)

@@ -218,6 +218,7 @@ def runners(session: Session, online_within: timedelta = timedelta(minutes=2)) -
     if all_runners:
         for job in session.scalars(select(Job).where(Job.status == "running",
                                                      Job.runner_id.in_([r.id for r in all_runners]))):
-            running[job.runner_id].append(job)
+            if job.runner_id is not None:  # always, by the query; said for the type checker
+                running[job.runner_id].append(job)
     return [RunnerRow(r, bool(r.contacted_at and now - r.contacted_at <= online_within), running.get(r.id, []))
             for r in all_runners]
