@@ -32,10 +32,10 @@ testdata: venv
 test: venv system-deps testdata
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-# The scanner's parser properties (tests/scanner/test_properties.py) with a long budget: HULLSCAN_FUZZ_EXAMPLES
+# The parser properties (the scanner's and the other untrusted documents') with a long budget: HULLSCAN_FUZZ_EXAMPLES
 # examples per property (default 20,000); failures are kept in ~/.cache/hullscan-fuzz and replayed first.
 fuzz: venv
-	HULLSCAN_FUZZ=1 $(BIN)/python -m pytest -p no:cacheprovider -q tests/scanner/test_properties.py $(PYTEST_ARGS)
+	HULLSCAN_FUZZ=1 $(BIN)/python -m pytest -p no:cacheprovider -q tests/scanner/test_properties.py tests/test_untrusted_parsers.py $(PYTEST_ARGS)
 
 bench: venv system-deps
 	$(BIN)/python bench/run_all.py

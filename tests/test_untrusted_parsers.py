@@ -11,7 +11,7 @@ import io
 import json
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from hullscan.advisories.parsers import alpine, debian, osv, ubuntu
@@ -21,8 +21,7 @@ from hullscan.matching.sbom import SbomError, read_sbom
 from hullscan.registry.errors import RegistryError
 from hullscan.registry.manifests import parse_manifest
 
-PROFILE = settings(max_examples=60, deadline=None, derandomize=True,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+from tests.scanner.fuzzing import PROFILE  # short budget in `make test`, long in `make fuzz`
 
 scalars = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20)
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
@@ -64,7 +63,10 @@ def test_osv_record_parses_or_is_skipped(record: object) -> None:
 @given(st.lists(st.binary(max_size=200) | _osv_like().map(lambda r: json.dumps(r).encode()), max_size=5))
 def test_osv_json_lines_parse_or_are_skipped(lines: list[bytes]) -> None:
     tally = Tally()
-    list(osv.iter_jsonl(io.BytesIO(b"\n".join(line.replace(b"\n", b" ") for line in lines)), tally))
+    try:  # a stream that starts with gzip's magic bytes but is cut is the parser's own error
+        list(osv.iter_jsonl(io.BytesIO(b"\n".join(line.replace(b"\n", b" ") for line in lines)), tally))
+    except osv.CorruptArchive:
+        pass
 
 
 @PROFILE
