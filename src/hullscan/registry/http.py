@@ -391,8 +391,9 @@ def _screen_range(request: Request, size: int) -> bool:
     if value is None:
         return False
     unit, sep, specs = value.partition("=")
-    parsed = [_RANGE_SPEC.fullmatch(spec) for spec in specs.split(",")] if sep and len(value) <= 4096 else [None]
-    if unit.strip().lower() != "bytes" or not all(parsed) or any(m.group(1) == m.group(2) == "" for m in parsed):
+    found = [_RANGE_SPEC.fullmatch(spec) for spec in specs.split(",")] if sep and len(value) <= 4096 else [None]
+    parsed = [m for m in found if m is not None]
+    if unit.strip().lower() != "bytes" or len(parsed) != len(found) or any(m.group(1) == m.group(2) == "" for m in parsed):
         request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"range"]
         return False
     def satisfiable(first: str, last: str) -> bool:
