@@ -56,7 +56,7 @@ def test_new_vulnerability_and_scan_failed_webhooks(migrated_settings, receiver)
     with db.session() as s:
         pid = projects.create_project(s, "group/notify").id
         hook = notifications.create_webhook(s, pid, receiver.url, min_severity="high", secret="s" * 32)
-        with pytest.raises(notifications.WebhookError):
+        with pytest.raises(notifications.WebhookDefinitionError):
             notifications.create_webhook(s, pid, "file:///etc/passwd")
         scope = vulns.ImageScope(pid, "reg/group/notify/app", "latest", "sha256:1", None)
         r = vulns.record_findings(s, scope, [finding("a", "1", "CVE-2020-0001", "critical"),

@@ -21,7 +21,7 @@ STORED_ACTIONS = ("push", "delete")
 MAX_EVENTS = 1000
 
 
-class WebhookError(ValueError):
+class NotificationBodyError(ValueError):
     """A webhook body that cannot be accepted; the message names the problem."""
 
 
@@ -126,20 +126,20 @@ def parse_envelope(body: bytes) -> list[tuple[WebhookEvent, dict[str, Any]]]:
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise WebhookError(f"body is not valid JSON: {str(exc)[:200]}") from None
+        raise NotificationBodyError(f"body is not valid JSON: {str(exc)[:200]}") from None
     try:
         envelope = _Envelope.model_validate(doc)
     except ValidationError as exc:
-        raise WebhookError(f"not a notification envelope: {_first_error(exc, '')}") from None
+        raise NotificationBodyError(f"not a notification envelope: {_first_error(exc, '')}") from None
     out = []
     for i, raw in enumerate(envelope.events):
         try:
             event = WebhookEvent.model_validate(raw)
             parse_timestamp(event.timestamp)
         except ValidationError as exc:
-            raise WebhookError(f"events[{i}]: {_first_error(exc, '')}") from None
+            raise NotificationBodyError(f"events[{i}]: {_first_error(exc, '')}") from None
         except ValueError as exc:
-            raise WebhookError(f"events[{i}].timestamp: {exc}") from None
+            raise NotificationBodyError(f"events[{i}].timestamp: {exc}") from None
         out.append((event, raw))
     return out
 

@@ -22,7 +22,7 @@ from hullscan.auth.projects import find_project_for_repository, get_project
 from hullscan.registry import service
 from hullscan.registry.notifications import (
     ENVELOPE_MEDIA_TYPE,
-    WebhookError,
+    NotificationBodyError,
     parse_envelope,
 )
 from hullscan.web.deps import DateTimeQuery, IdQuery, get_session
@@ -84,7 +84,7 @@ async def receive_events(request: Request) -> JSONResponse:
             return _problem(413, f"envelope exceeds {MAX_BODY_BYTES} bytes")
     try:
         events = parse_envelope(bytes(body))
-    except WebhookError as exc:
+    except NotificationBodyError as exc:
         log.info("webhook body refused", extra={"fields": {"problem": str(exc)}})
         return _problem(400, str(exc))
     def store() -> service.WebhookResult:

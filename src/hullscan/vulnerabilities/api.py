@@ -256,7 +256,7 @@ def create_webhook(project: str, body: WebhookIn, request: Request, principal: P
     try:
         hook = notifications.create_webhook(session, found.id, body.url, events=list(body.events),
                                             min_severity=body.min_severity, secret=body.secret)
-    except notifications.WebhookError as exc:
+    except notifications.WebhookDefinitionError as exc:
         raise _bad_request(exc) from None
     audit(request, session, "webhook_created", found.path, webhook_id=hook.id, url=hook.url)
     return _webhook_json(hook, with_secret=True)

@@ -32,7 +32,7 @@ EVENT_HEADER = "X-Hullscan-Event"
 BACKOFF_BASE_SECONDS = 5
 
 
-class WebhookError(ValueError):
+class WebhookDefinitionError(ValueError):
     """A webhook definition is invalid."""
 
 
@@ -40,13 +40,13 @@ def create_webhook(session: Session, project_id: int, url: str, *, events: list[
                    min_severity: str = "high", secret: str | None = None) -> ProjectWebhook:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise WebhookError("webhook URL must be an absolute http(s) URL")
+        raise WebhookDefinitionError("webhook URL must be an absolute http(s) URL")
     events = events or list(EVENTS)
     unknown = [e for e in events if e not in EVENTS]
     if unknown:
-        raise WebhookError(f"unknown event(s) {', '.join(unknown)}; expected {', '.join(EVENTS)}")
+        raise WebhookDefinitionError(f"unknown event(s) {', '.join(unknown)}; expected {', '.join(EVENTS)}")
     if min_severity not in SEVERITY_RANK:
-        raise WebhookError(f"unknown severity {min_severity!r}")
+        raise WebhookDefinitionError(f"unknown severity {min_severity!r}")
     hook = ProjectWebhook(project_id=project_id, url=url, events=events, min_severity=min_severity,
                           secret=secret or secrets.token_urlsafe(32))
     session.add(hook)

@@ -60,7 +60,7 @@ def add_webhook(request: Request, project: str, url: str = Form(max_length=2048)
         try:
             hook = notifications.create_webhook(session, found.id, url.strip(), events=events,
                                                 min_severity=min_severity)
-        except notifications.WebhookError as exc:
+        except notifications.WebhookDefinitionError as exc:
             errors["url"] = f"The webhook was not added: {exc}."
     if errors:
         session.rollback()
