@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hullscan.registry.client import RegistryClient, RegistryError, _bypasses_proxy
+from hullscan.registry.client import RegistryClient, RegistryClientError, _bypasses_proxy
 from hullscan.scanner import analyze
 from hullscan.scanner.cache import SqliteLayerCache
 from hullscan.scanner.source import SourceError
@@ -183,7 +183,7 @@ def test_layer_that_does_not_match_its_digest_is_reported_and_not_cached(serve, 
 def test_client_reports_unknown_blobs_and_keeps_working(serve) -> None:
     registry = serve(image_layout("go-binary"))
     with RegistryClient(registry.host, insecure=True) as client:
-        with pytest.raises(RegistryError, match="404"):
+        with pytest.raises(RegistryClientError, match="404"):
             client.get_blob(REPO, "sha256:" + "0" * 64)
         manifest = client.get_manifest(REPO, "latest")
         assert manifest.digest == expected_packages("go-binary")["manifest"]

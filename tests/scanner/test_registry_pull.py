@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hullscan.registry.client import RegistryClient, RegistryError, parse_reference
+from hullscan.registry.client import RegistryClient, RegistryClientError, parse_reference
 from tests.scanner.conftest import expected_packages, image_layout
 from tests.scanner.distribution import Distribution
 from tests.scanner.tokenauth import TokenServer
@@ -109,9 +109,9 @@ def test_client_verifies_manifest_digest_and_refuses_unknown(registry: Distribut
     with RegistryClient(registry.host, insecure=True) as client:
         manifest = client.get_manifest("group/dl", "latest")
         assert manifest.digest == expected_packages("distroless-style")["manifest"]
-        with pytest.raises(RegistryError, match="404"):
+        with pytest.raises(RegistryClientError, match="404"):
             client.get_manifest("group/dl", "nope")
-        with pytest.raises(RegistryError):
+        with pytest.raises(RegistryClientError):
             client.open_blob("group/dl", "sha256:" + "0" * 64)
 
 

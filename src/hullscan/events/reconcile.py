@@ -24,7 +24,7 @@ from hullscan.db.models import ContainerRegistryEvent, Project
 from hullscan.events.service import tag_matches
 from hullscan.pipelines import service as pipelines
 from hullscan.pipelines.registries import ExternalRegistry
-from hullscan.registry.client import RegistryClient, RegistryError
+from hullscan.registry.client import RegistryClient, RegistryClientError
 from hullscan.settings import Settings
 
 log = logging.getLogger("hullscan.events.reconcile")
@@ -123,7 +123,7 @@ def reconcile_all(db: Database, settings: Settings) -> dict[str, int | str]:
     for registry in external_registries(settings):
         try:
             out[registry.host] = reconcile_registry(db, registry)
-        except (OSError, RegistryError, ReconcileError) as exc:
+        except (OSError, RegistryClientError, ReconcileError) as exc:
             log.warning("reconciliation failed", extra={"fields": {"registry": registry.host, "error": str(exc)}})
             out[registry.host] = f"error: {exc}"
     return out

@@ -42,7 +42,7 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _REFERENCE = re.compile(r"^(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+:[a-fA-F0-9]+))?$")
 
 
-class RegistryError(Exception):
+class RegistryClientError(Exception):
     """A registry refused, failed, or sent something that does not match its digest."""
 
 
@@ -132,7 +132,7 @@ class Manifest:
     def json(self) -> dict:
         doc = json.loads(self.data)
         if not isinstance(doc, dict):
-            raise RegistryError("manifest is not a JSON object")
+            raise RegistryClientError("manifest is not a JSON object")
         return doc
 
 
@@ -143,11 +143,11 @@ Origin = tuple[str, str, int]  # scheme, host, port
 def _origin(url: str) -> Origin:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RegistryError(f"unsupported URL {url[:200]!r}")
+        raise RegistryClientError(f"unsupported URL {url[:200]!r}")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise RegistryError(f"bad port in URL {url[:200]!r}") from None
+        raise RegistryClientError(f"bad port in URL {url[:200]!r}") from None
     return parts.scheme, parts.hostname, port
 
 
@@ -238,7 +238,7 @@ class _Connections:
             return _Conn(http.client.HTTPConnection(host, port, timeout=self.timeout))
         p = urlsplit(proxy)
         if not p.hostname:
-            raise RegistryError(f"bad proxy URL {proxy[:200]!r}")
+            raise RegistryClientError(f"bad proxy URL {proxy[:200]!r}")
         proxy_port = p.port or (443 if p.scheme == "https" else 80)
         auth = {"Proxy-Authorization": _basic(unquote(p.username), unquote(p.password or ""))} if p.username else {}
         conn: http.client.HTTPConnection
@@ -280,24 +280,24 @@ class Response:
         try:
             return self._raw.read(None if size is None or size < 0 else size)
         except http.client.HTTPException as exc:
-            raise RegistryError(f"{self.url}: {type(exc).__name__}: {exc}") from None
+            raise RegistryClientError(f"{self.url}: {type(exc).__name__}: {exc}") from None
 
     def read_limited(self, limit: int, what: str) -> bytes:
         declared = self.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise RegistryError(f"{what} is over {limit} bytes")
+            raise RegistryClientError(f"{what} is over {limit} bytes")
         data = self.read(limit + 1)
         if len(data) > limit:
-            raise RegistryError(f"{what} is over {limit} bytes")
+            raise RegistryClientError(f"{what} is over {limit} bytes")
         return data
 
     def json(self, limit: int = MAX_MANIFEST_BYTES) -> dict:
         try:
             body = json.loads(self.read_limited(limit, self.url))
         except ValueError:
-            raise RegistryError(f"{self.url}: answer is not JSON") from None
+            raise RegistryClientError(f"{self.url}: answer is not JSON") from None
         if not isinstance(body, dict):
-            raise RegistryError(f"{self.url}: answer is not a JSON object")
+            raise RegistryClientError(f"{self.url}: answer is not a JSON object")
         return body
 
     def readable(self) -> bool:
@@ -332,7 +332,7 @@ class Response:
 
 
 class VerifyingStream:
-    """File-like view of a blob response that checks the digest at EOF (raises RegistryError on mismatch)."""
+    """File-like view of a blob response that checks the digest at EOF (raises RegistryClientError on mismatch)."""
 
     verifies_digest = True  # readers need not hash it again
 
@@ -340,7 +340,7 @@ class VerifyingStream:
         self.response, self.digest = response, digest
         algo, _, self.expected = digest.partition(":")
         if algo != "sha256":
-            raise RegistryError(f"unsupported digest algorithm {algo}")
+            raise RegistryClientError(f"unsupported digest algorithm {algo}")
         self.sha = hashlib.sha256()
         self.eof = False
         self.bytes_read = 0
@@ -355,7 +355,7 @@ class VerifyingStream:
         if not data or size is None or size < 0:
             self.eof = True
             if self.sha.hexdigest() != self.expected:
-                raise RegistryError(f"blob {self.digest}: content does not match its digest")
+                raise RegistryClientError(f"blob {self.digest}: content does not match its digest")
         return data
 
     def readable(self) -> bool:
@@ -416,7 +416,7 @@ class RegistryClient:
                     continue  # the server closed an idle keep-alive connection: once more on a new one
                 if isinstance(exc, OSError):
                     raise
-                raise RegistryError(f"{url}: {type(exc).__name__}: {exc}") from None
+                raise RegistryClientError(f"{url}: {type(exc).__name__}: {exc}") from None
             return Response(url, origin, conn, raw, self.connections)
         raise AssertionError("unreachable")
 
@@ -433,7 +433,7 @@ class RegistryClient:
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             if response.status_code == 303:
                 method = "GET"
-        raise RegistryError(f"too many redirects from {url[:200]}")
+        raise RegistryClientError(f"too many redirects from {url[:200]}")
 
     def _authorize(self, response: Response, scope: str) -> bool:
         """Answer a 401 challenge; True when a new Authorization value is worth a retry."""
@@ -452,11 +452,11 @@ class RegistryClient:
             with self._send("GET", url, headers) as reply:
                 if reply.status_code != 200:
                     reply.discard()
-                    raise RegistryError(f"token endpoint {realm} answered {reply.status_code}")
+                    raise RegistryClientError(f"token endpoint {realm} answered {reply.status_code}")
                 body = reply.json()
             token = body.get("token") or body.get("access_token")
             if not token or not isinstance(token, str):
-                raise RegistryError("token endpoint returned no token")
+                raise RegistryClientError("token endpoint returned no token")
             value = f"Bearer {token}"
         else:
             return False
@@ -486,16 +486,16 @@ class RegistryClient:
         with self._request("GET", repository, f"manifests/{reference}", {"Accept": MANIFEST_TYPES}) as response:
             if response.status_code != 200:
                 response.discard()
-                raise RegistryError(f"manifest {repository}:{reference}: HTTP {response.status_code}")
+                raise RegistryClientError(f"manifest {repository}:{reference}: HTTP {response.status_code}")
             data = response.read_limited(MAX_MANIFEST_BYTES, f"manifest {repository}:{reference}")
             media_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if reference.startswith("sha256:") and reference != digest:
-            raise RegistryError(f"manifest {reference}: content does not match its digest")
+            raise RegistryClientError(f"manifest {reference}: content does not match its digest")
         try:
             media_type = json.loads(data).get("mediaType") or media_type
         except (ValueError, AttributeError):
-            raise RegistryError(f"manifest {repository}:{reference} is not JSON") from None
+            raise RegistryClientError(f"manifest {repository}:{reference} is not JSON") from None
         return Manifest(data=data, media_type=media_type, digest=digest)
 
     def head_manifest(self, repository: str, reference: str) -> tuple[str, str | None] | None:
@@ -504,7 +504,7 @@ class RegistryClient:
             response.discard()
             digest = response.headers.get("Docker-Content-Digest")
             if response.status_code not in (200, 404):
-                raise RegistryError(f"manifest {repository}:{reference}: HTTP {response.status_code}")
+                raise RegistryClientError(f"manifest {repository}:{reference}: HTTP {response.status_code}")
             if response.status_code == 404 or not digest:
                 return None
             return digest, response.headers.get("Content-Type")
@@ -525,20 +525,20 @@ class RegistryClient:
                     return
                 if response.status_code != 200:
                     response.discard()
-                    raise RegistryError(f"GET {url}: HTTP {response.status_code}")
+                    raise RegistryClientError(f"GET {url}: HTTP {response.status_code}")
                 body = response.json()
                 link = response.headers.get("Link") or ""
             items = body.get(key) or []
             if not isinstance(items, list):
-                raise RegistryError(f"GET {url}: {key} is not a list")
+                raise RegistryClientError(f"GET {url}: {key} is not a list")
             yield from (i for i in items if isinstance(i, str))
             found = _NEXT_LINK.search(link)
             if not found:
                 return
             url = urljoin(url, found.group(1))
             if _origin(url) != _origin(self.base):
-                raise RegistryError(f"pagination of {self.host} leads to another origin")
-        raise RegistryError(f"{self.host}: more than {MAX_PAGES} pages")
+                raise RegistryClientError(f"pagination of {self.host} leads to another origin")
+        raise RegistryClientError(f"{self.host}: more than {MAX_PAGES} pages")
 
     def open_blob(self, repository: str, digest: str, *, verify: bool = True) -> VerifyingStream | Response:
         """A streaming reader of one blob; close it (or use `with`). With `verify` it checks the digest at
@@ -546,7 +546,7 @@ class RegistryClient:
         response = self._request("GET", repository, f"blobs/{digest}", {})
         if response.status_code != 200:
             response.discard()
-            raise RegistryError(f"blob {repository}@{digest}: HTTP {response.status_code}")
+            raise RegistryClientError(f"blob {repository}@{digest}: HTTP {response.status_code}")
         return VerifyingStream(response, digest) if verify else response
 
     def get_blob(self, repository: str, digest: str, max_bytes: int = MAX_MANIFEST_BYTES) -> bytes:
@@ -555,5 +555,5 @@ class RegistryClient:
             while chunk := stream.read(1 << 20):
                 data += chunk
                 if len(data) > max_bytes:
-                    raise RegistryError(f"blob {digest} is over {max_bytes} bytes")
+                    raise RegistryClientError(f"blob {digest} is over {max_bytes} bytes")
             return bytes(data)

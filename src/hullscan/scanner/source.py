@@ -360,19 +360,19 @@ class RegistrySource(ManifestSource):
         self._children: dict[str, bytes] = {}
 
     def read_blob(self, digest: str) -> bytes:
-        from hullscan.registry.client import RegistryError
+        from hullscan.registry.client import RegistryClientError
 
         try:
             return self.client.get_blob(self.ref.repository, digest)
-        except (RegistryError, OSError) as exc:
+        except (RegistryClientError, OSError) as exc:
             raise SourceError(str(exc)) from None
 
     def _manifest(self, reference: str) -> tuple[bytes, str]:
-        from hullscan.registry.client import RegistryError
+        from hullscan.registry.client import RegistryClientError
 
         try:
             manifest = self.client.get_manifest(self.ref.repository, reference)
-        except RegistryError as exc:
+        except RegistryClientError as exc:
             raise SourceError(str(exc)) from None
         except OSError as exc:
             raise SourceError(f"{self.ref.host}: {exc}") from None
