@@ -7,7 +7,8 @@ import json
 import pytest
 
 from hullscan.registry.errors import RegistryError
-from hullscan.registry.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, parse_manifest
+from hullscan.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from hullscan.registry.manifests import parse_manifest
 from tests.conftest import image_layout
 
 D1 = "sha256:" + "1" * 64

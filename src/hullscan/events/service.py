@@ -29,20 +29,14 @@ from hullscan.db.models import ContainerRegistryEvent, Project
 from hullscan.db.models.pipelines import DroppedPush, Job, ScanRateWindow
 from hullscan.events import types as reasons
 from hullscan.events.types import ImagePushedEvent
+from hullscan.mediatypes import DOCKER_SCHEMA1, MANIFEST_TYPES
 from hullscan.pipelines import service as pipelines
 from hullscan.settings import Settings
 
 log = logging.getLogger("hullscan.events")
 
 RATE_WINDOW = timedelta(hours=24)
-MANIFEST_MEDIA_TYPES = frozenset({
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-})
+MANIFEST_MEDIA_TYPES = frozenset(MANIFEST_TYPES + DOCKER_SCHEMA1)
 
 Clock = Callable[[], datetime]
 

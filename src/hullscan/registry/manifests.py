@@ -10,20 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from hullscan.mediatypes import DOCKER_SCHEMA1, IMAGE_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST
 from hullscan.registry.errors import RegistryError
 from hullscan.registry.names import parse_digest
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_SCHEMA1 = (
-    "application/vnd.docker.distribution.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-)
-IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-MANIFEST_TYPES = IMAGE_TYPES + INDEX_TYPES
 # Layers that live elsewhere (Windows base layers): their blobs need not be in the registry.
 FOREIGN_LAYER_TYPES = (
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",

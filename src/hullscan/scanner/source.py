@@ -16,13 +16,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from hullscan.mediatypes import INDEX_TYPES
 from hullscan.scanner.inventory import ImageInfo
 
 if TYPE_CHECKING:
     from hullscan.scanner.walker import Reader
 
-INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
-               "application/vnd.docker.distribution.manifest.list.v2+json"}
 MAX_JSON_BYTES = 4 << 20
 
 

@@ -18,13 +18,12 @@ from hullscan.db.models.pipelines import Job, JobArtifact, Runner
 from hullscan.pipelines.service import list_runners
 from hullscan.db.models.registry import RegistryManifest, RegistryRepository, RegistryTag
 from hullscan.db.models.vulnerabilities import Vulnerability
+from hullscan.mediatypes import INDEX_TYPES
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPES
 from hullscan.vulnerabilities.service import VulnerabilityFilter, severity_counts
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 OPEN_STATES = ("detected", "confirmed")
-INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
-               "application/vnd.docker.distribution.manifest.list.v2+json")
 MAX_TAGS = 500
 
 
