@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from hullscan.advisories.normalize import UnknownEcosystem, normalize_ecosystem, normalize_name
@@ -13,6 +17,30 @@ from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, 
 from hullscan.versions import InvalidVersion, parse, scheme_for_ecosystem
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # one advisory larger than this is hostile, not data
+
+
+def iter_zip_members(path: Path, tally: Tally, corrupt: type[ValueError]) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of each `.json` member of a feed's zip archive, read at most MAX_RECORD_BYTES + 1 at a
+    time. An oversized member is counted and skipped; an unreadable archive or member (bad CRC, truncation)
+    raises the caller's `corrupt` error, so a cut download fails its source instead of importing half."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise corrupt(f"{path.name}: not a readable zip: {exc}") from exc
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir() or not info.filename.endswith(".json"):
+                continue
+            if info.file_size > MAX_RECORD_BYTES:
+                tally.records += 1
+                tally.skip("record_too_large", info.filename)
+                continue
+            try:
+                with zf.open(info) as member:
+                    data = member.read(MAX_RECORD_BYTES + 1)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+                raise corrupt(f"{path.name}: member {info.filename} is corrupt: {exc}") from exc
+            yield info.filename, data
 EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 
 

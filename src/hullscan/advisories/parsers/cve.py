@@ -12,14 +12,13 @@ import gzip
 import io
 import json
 import re
-import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from hullscan.advisories.normalize import cvss_score
-from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, CveSeverity, Tally
+from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, CveSeverity, Tally, iter_zip_members
 
 CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$")
 # Inside a CVE JSON 5 container: newest CVSS first (v2 is ignored: every CVE with only v2 is old and NVD's).
@@ -205,26 +204,10 @@ def iter_path(path: Path, tally: Tally) -> Iterator[CveSeverity]:
 
 
 def _iter_zip(path: Path, tally: Tally) -> Iterator[CveSeverity]:
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise NotCveData(f"{path.name}: not a readable zip: {exc}") from exc
-    with zf:
-        for info in zf.infolist():
-            if info.is_dir() or not info.filename.endswith(".json"):
-                continue
-            if info.file_size > MAX_RECORD_BYTES:
-                tally.records += 1
-                tally.skip("record_too_large", info.filename)
-                continue
-            try:
-                with zf.open(info) as member:
-                    data = member.read(MAX_RECORD_BYTES + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
-                raise NotCveData(f"{path.name}: member {info.filename} is corrupt: {exc}") from exc
-            obj = _load(data, tally, info.filename)
-            if obj is not None:
-                yield from parse_document(obj, tally)
+    for name, data in iter_zip_members(path, tally, NotCveData):
+        obj = _load(data, tally, name)
+        if obj is not None:
+            yield from parse_document(obj, tally)
 
 
 def looks_like(head: bytes) -> str | None:

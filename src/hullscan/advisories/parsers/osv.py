@@ -6,7 +6,6 @@ import gzip
 import io
 import json
 import re
-import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from hullscan.advisories.parsers.base import (
     Tally,
     make_affected,
     parse_time,
+    iter_zip_members,
     range_event,
 )
 from hullscan.advisories.types import Advisory, AffectedRange
@@ -183,29 +183,13 @@ def iter_jsonl(stream: IO[bytes], tally: Tally, where: str = "jsonl") -> Iterato
 
 def iter_zip(path: Path, tally: Tally) -> Iterator[Parsed]:
     """Records of an OSV `all.zip` (one JSON document per member)."""
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise CorruptArchive(f"{path.name}: not a readable zip: {exc}") from exc
-    with zf:
-        for info in zf.infolist():
-            if info.is_dir() or not info.filename.endswith(".json"):
-                continue
-            if info.file_size > MAX_RECORD_BYTES:
-                tally.records += 1
-                tally.skip("record_too_large", info.filename)
-                continue
-            try:
-                with zf.open(info) as member:
-                    data = member.read(MAX_RECORD_BYTES + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:  # CRC, truncation
-                raise CorruptArchive(f"{path.name}: member {info.filename} is corrupt: {exc}") from exc
-            obj = _loads(data, tally, info.filename)
-            if obj is _MALFORMED:
-                continue
-            parsed = parse_record(obj, tally)
-            if parsed:
-                yield parsed
+    for name, data in iter_zip_members(path, tally, CorruptArchive):
+        obj = _loads(data, tally, name)
+        if obj is _MALFORMED:
+            continue
+        parsed = parse_record(obj, tally)
+        if parsed:
+            yield parsed
 
 
 def iter_dir(path: Path, tally: Tally) -> Iterator[Parsed]:
