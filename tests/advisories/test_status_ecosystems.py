@@ -14,6 +14,7 @@ from hullscan.advisories.service import import_path
 from hullscan.db import Database
 from hullscan.settings import Settings
 from tests.conftest import data_path
+from tests.support.auth import ADMIN_PASSWORD, ADMIN_USER
 
 
 def test_status_per_ecosystem_counts_and_ages(migrated_settings: Settings) -> None:
@@ -67,3 +68,29 @@ def test_status_command_prints_the_ecosystem_table(migrated_settings: Settings, 
     assert "│ 5 " in row.replace("  ", " "), row  # five errata in modular-rpm/almalinux9
     listed = json.loads(cli("status", "--json").stdout)["ecosystems"]
     assert [(e["ecosystem"], e["advisories"]) for e in listed] == [("AlmaLinux:9", 5)]
+
+
+def test_api_status_lists_ecosystems_as_the_cli_does(migrated_settings: Settings) -> None:
+    """`GET /api/v1/advisories/status` carries the per-ecosystem/release rows `advisories status --json` prints."""
+    from fastapi.testclient import TestClient
+    from pydantic import SecretStr
+
+    from hullscan.web.app import create_app
+
+    db = Database(migrated_settings)
+    try:
+        assert all(r.ok for r in import_path(db, migrated_settings, str(data_path("modular-rpm", "almalinux9"))))
+        with db.session() as session:
+            expected = service.ecosystem_status(session)
+    finally:
+        db.dispose()
+    settings = migrated_settings.model_copy(update={"advisories_sync_interval": 0,
+                                                    "admin_password": SecretStr(ADMIN_PASSWORD)})
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/v1/advisories/status").status_code == 401
+        got = client.get("/api/v1/advisories/status", auth=(ADMIN_USER, ADMIN_PASSWORD))
+    assert got.status_code == 200
+    rows = got.json()["ecosystems"]
+    assert [(e["ecosystem"], e["advisories"]) for e in rows] == [("AlmaLinux:9", 5)]
+    assert [{k: v for k, v in e.items() if "age" not in k} for e in rows] == \
+        [{k: v for k, v in e.items() if "age" not in k} for e in expected]

@@ -19,9 +19,10 @@ log = logging.getLogger("hullscan.advisories")
 def advisories_status(
     principal: Principal = Depends(current_principal), session: Session = Depends(get_session)
 ) -> dict:
-    """Per-source sync state (records, skipped by reason, last error) and store totals."""
+    """Per-source sync state (records, skipped by reason, last error), store totals and, per ecosystem and
+    distro release, what is loaded and how old it is (what `hullscan advisories status` prints)."""
     authorize(principal, Action.READ_ADVISORIES)
-    return service.status(session)
+    return service.status(session, per_ecosystem=True)
 
 
 @router.get("/advisories")
