@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     scanner_max_spool_bytes: int = Field(
         default=2 << 30, ge=0, description="Most bytes of one layer's files spooled to the scratch dir at once; "
                                            "past it the scan is partial.")
+    scanner_max_daemon_image_bytes: int = Field(
+        default=32 << 30, ge=1, description="Largest image a docker-daemon:/podman: scan exports from the engine "
+                                            "into the scratch dir (the docker-save archive, layers uncompressed).")
 
     # --- advisories settings ---
     advisories_sync_interval: int = Field(default=6 * 3600, description="Seconds between scheduled syncs; 0 disables.")

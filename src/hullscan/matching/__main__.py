@@ -24,7 +24,8 @@ SETTINGS = ("data_dir", "database_url", "matching_max_sbom_components", *SCAN_SE
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description="Scan an image or SBOM for known vulnerabilities, like `trivy image` / `grype`.")
-    parser.add_argument("target", help="Image (docker://…, oci-dir:…, oci-archive:…, docker-archive:…) or an SBOM file.")
+    parser.add_argument("target", help="Image (docker://…, oci-dir:…, oci-archive:…, docker-archive:…, "
+                                       "docker-daemon:…, podman:…) or an SBOM file.")
     parser.add_argument("-f", "--format", default="table", help=f"Report format: {', '.join(FORMATS)} (default: table).")
     parser.add_argument("-s", "--severity", help="Report only these severities, e.g. HIGH,CRITICAL.")
     parser.add_argument("--ignore-unfixed", "--only-fixed", action="store_true",

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
         epilog="Until this release -o was the format and -f the file: `-o FORMAT` and `-f FILE` still work, with "
                "a warning, when the value tells which was meant (see docs/cli.md).")
     parser.add_argument("image", help="docker://HOST/REPO:TAG|@DIGEST, oci-dir:PATH[:TAG], oci-archive:PATH, "
-                                      "docker-archive:PATH or dir:ROOTFS")
+                                      "docker-archive:PATH, docker-daemon:IMAGE, podman:IMAGE or dir:ROOTFS")
     parser.add_argument("-f", "--format", dest="output_format", choices=[*FORMATS, *FORMAT_ALIASES],
                         default="cyclonedx-json", help="Output format (default: %(default)s; cyclonedx is "
                                                        "cyclonedx-json).")

@@ -119,7 +119,8 @@ def run_sbom(image: str, *, output_format: str = "cyclonedx-json", output: Path 
     memo = None if no_cache or output_format != "cyclonedx-json" else cache
     results: list[tuple[object, str | None]] = []  # (inventory or ImageInfo, CycloneDX document if known)
     try:
-        src = open_source(image, insecure=insecure, username=username, password=password)
+        src = open_source(image, insecure=insecure, username=username, password=password,
+                          cache_dir=cache_dir)
         try:
             choices: list[str | None] = ([*src.platforms()] or [None]) if all_platforms else [platform]
             for one in choices:

@@ -27,7 +27,7 @@ def analyze(source: str, *, platform: str | None = None, cache: LayerCache | Non
             on_layer_walk: Callable[[], None] | None = None, cache_dir: Path | None = None) -> Inventory:
     """The inventory of one image (one platform of an index; default linux/amd64). `cache_dir` holds the
     scratch dir big files are spooled to (default ~/.cache/hullscan)."""
-    src = open_source(source, insecure=insecure, username=username, password=password)
+    src = open_source(source, insecure=insecure, username=username, password=password, cache_dir=cache_dir)
     try:
         return analyze_resolved(src.resolve(platform), cache=cache, analyzers=analyzers, limits=limits,
                                 on_layer_walk=on_layer_walk, cache_dir=cache_dir)
@@ -40,7 +40,7 @@ def analyze_all(source: str, *, cache: LayerCache | None = None, analyzers: list
                 password: str | None = None, on_layer_walk: Callable[[], None] | None = None,
                 cache_dir: Path | None = None) -> list[Inventory]:
     """One inventory per platform of an index (a single inventory for a plain manifest)."""
-    src = open_source(source, insecure=insecure, username=username, password=password)
+    src = open_source(source, insecure=insecure, username=username, password=password, cache_dir=cache_dir)
     try:
         platforms: list[str | None] = [*src.platforms()] or [None]
         return [analyze_resolved(src.resolve(p), cache=cache, analyzers=analyzers, limits=limits,

@@ -1,8 +1,9 @@
 """Image sources: where manifests, configs and layer blobs come from.
 
 `docker://HOST/REPO:TAG|@DIGEST` (any registry, via `hullscan.registry.client`), `oci-dir:PATH[:TAG]`
-(also `oci:`), `oci-archive:PATH[:TAG]`, `docker-archive:PATH` (docker save) and `dir:ROOTFS`. Every source
-resolves to a `ResolvedImage` per platform; blobs are opened lazily so that cached layers are never read.
+(also `oci:`), `oci-archive:PATH[:TAG]`, `docker-archive:PATH` (docker save), `docker-daemon:IMAGE` and
+`podman:IMAGE` (an image of the local Docker or Podman engine, see `DaemonSource`) and `dir:ROOTFS`. Every
+source resolves to a `ResolvedImage` per platform; blobs are opened lazily so that cached layers are never read.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import posixpath
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from hullscan.mediatypes import INDEX_TYPES
@@ -421,6 +423,198 @@ class DirSource:
         pass
 
 
+DEFAULT_MAX_DAEMON_IMAGE_BYTES = 32 << 30  # Settings.scanner_max_daemon_image_bytes' default
+_ENGINES = {"docker-daemon": "docker", "podman": "podman"}
+
+
+class DaemonSource(DockerArchiveSource):
+    """An image of the local Docker or Podman engine, exported as a `docker save` archive into the scan's
+    scratch dir (bounded by `scanner_max_daemon_image_bytes`), then read as `docker-archive:`.
+
+    The engine API is asked first (`GET /images/{name}/get`, Docker's and Podman's compatible API) on the
+    socket the engine's own CLI would use: `$DOCKER_HOST` or /var/run/docker.sock for Docker;
+    `$CONTAINER_HOST`, `$XDG_RUNTIME_DIR/podman/podman.sock` or /run/podman/podman.sock for Podman. When no
+    socket answers, `docker save` / `podman save` (which also reach ssh:// or TLS engines) writes the same
+    archive through a pipe. An image the engine does not have is an error, not a fallback."""
+
+    def __init__(self, engine: str, image: str, cache_dir: Path | None = None, max_bytes: int | None = None) -> None:
+        from contextlib import ExitStack
+
+        from hullscan.scanner.cache import scratch_dir
+
+        if not image or len(image) > 512 or any(c.isspace() or ord(c) < 32 for c in image) or image.startswith("-"):
+            raise SourceError(f"{image[:80]!r} is not an image name or id")
+        self.engine, self.image = engine, image
+        self.max_bytes = max_bytes if max_bytes is not None else _daemon_limit()
+        self._scratch = ExitStack()
+        try:
+            path = os.path.join(self._scratch.enter_context(scratch_dir(cache_dir)), "image.tar")
+            self._export(path)
+            super().__init__(path)
+        except BaseException:
+            self._scratch.close()
+            raise
+        self.name = image
+        self.reference = f"{'docker-daemon' if engine == 'docker' else engine}:{image}"
+
+    def _export(self, path: str) -> None:
+        sockets = engine_sockets(self.engine)
+        errors: list[str] = []
+        for address in sockets:
+            try:
+                self._export_api(address, path)
+                return
+            except _Unreachable as exc:
+                errors.append(str(exc))
+        try:
+            self._export_cli(path)
+        except _Unreachable as exc:
+            errors.append(str(exc))
+            raise SourceError(f"cannot reach the {self.engine} engine: {'; '.join(errors)}") from None
+
+    def _export_api(self, address: str, path: str) -> None:
+        import http.client
+        import socket
+        from urllib.parse import quote
+
+        if address.startswith("unix://"):
+            where = address[len("unix://"):]
+
+            class UnixConnection(http.client.HTTPConnection):
+                def connect(self) -> None:
+                    self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    self.sock.settimeout(self.timeout)
+                    self.sock.connect(where)
+
+            conn: http.client.HTTPConnection = UnixConnection("localhost", timeout=60)
+        else:
+            host = address.partition("://")[2].rstrip("/")
+            conn = http.client.HTTPConnection(host, timeout=60)
+        try:
+            try:
+                conn.request("GET", f"/images/{quote(self.image, safe=':@/')}/get",
+                             headers={"Accept": "application/x-tar"})
+                response = conn.getresponse()
+            except OSError as exc:
+                raise _Unreachable(f"{address}: {exc.strerror or exc}") from None
+            except http.client.HTTPException as exc:
+                raise _Unreachable(f"{address}: {type(exc).__name__}") from None
+            if response.status == 404:
+                raise SourceError(f"the {self.engine} engine has no image {self.image!r}")
+            if response.status != 200:
+                detail = response.read(4096).decode("utf-8", "replace")
+                raise SourceError(f"the {self.engine} engine answered {response.status} for {self.image!r}: "
+                                  f"{_engine_message(detail)}")
+            try:
+                _copy_capped(response, path, self.max_bytes, self.image)
+            except (OSError, http.client.HTTPException) as exc:
+                raise SourceError(f"{address}: the export of {self.image!r} broke off: {exc}") from None
+        finally:
+            conn.close()
+
+    def _export_cli(self, path: str) -> None:
+        import shutil
+        import subprocess
+
+        program = shutil.which(self.engine)
+        if program is None:
+            raise _Unreachable(f"no {self.engine} command on PATH")
+        command = [program, "save", *(["--format", "docker-archive"] if self.engine == "podman" else []), "--",
+                   self.image]
+        with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            import threading
+
+            stderr: list[bytes] = []
+            reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read(64 * 1024)),  # type: ignore[union-attr]
+                                      daemon=True)
+            reader.start()
+            try:
+                _copy_capped(proc.stdout, path, self.max_bytes, self.image)
+            except BaseException:
+                proc.kill()
+                raise
+            finally:
+                proc.stdout.close()
+            code = proc.wait()
+            reader.join(5)
+        if code != 0:
+            detail = b"".join(stderr).decode("utf-8", "replace").strip()
+            raise SourceError(f"`{self.engine} save {self.image}` failed (exit {code}): {_engine_message(detail)}")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._scratch.close()
+
+
+class _Unreachable(Exception):
+    """This way to the engine does not answer; the next one is tried."""
+
+
+def engine_sockets(engine: str) -> list[str]:
+    """The addresses (`unix://PATH` or `tcp://HOST:PORT`) the engine's CLI would use, most specific first.
+    A unix socket that does not exist is left out; `ssh://` and TLS engines are left to the CLI."""
+    found: list[str] = []
+    if engine == "docker":
+        host = os.environ.get("DOCKER_HOST")
+        if host:
+            if os.environ.get("DOCKER_TLS_VERIFY") or not host.startswith(("unix://", "tcp://")):
+                return []  # TLS or ssh: only `docker save` knows the way
+            found.append(host)
+        else:
+            found.append("unix:///var/run/docker.sock")
+    else:
+        host = os.environ.get("CONTAINER_HOST")
+        if host:
+            if not host.startswith("unix://"):
+                return []
+            found.append(host)
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        if runtime:
+            found.append(f"unix://{runtime}/podman/podman.sock")
+        found.append("unix:///run/podman/podman.sock")
+    return [a for a in dict.fromkeys(found) if not a.startswith("unix://") or os.path.exists(a[len("unix://"):])]
+
+
+def _copy_capped(stream: Any, path: str, limit: int, image: str) -> None:
+    """Copy a stream to `path`, stopping with a SourceError past `limit` bytes (the file is then removed)."""
+    total = 0
+    with open(path, "wb") as out:
+        while chunk := stream.read(1 << 20):
+            total += len(chunk)
+            if total > limit:
+                out.close()
+                os.unlink(path)
+                raise SourceError(f"{image}: the exported image is larger than {limit} bytes "
+                                  "(scanner_max_daemon_image_bytes)")
+            out.write(chunk)
+
+
+def _engine_message(detail: str) -> str:
+    """The `message` of the engine's JSON error body, or the first line of its text."""
+    try:
+        doc = json.loads(detail)
+        message = doc.get("message") if isinstance(doc, dict) else None
+        if isinstance(message, str):
+            return message[:300]
+    except ValueError:
+        pass
+    return (detail.splitlines() or [""])[-1][:300]
+
+
+def _daemon_limit() -> int:
+    from hullscan.config import raw_settings
+
+    try:
+        value = raw_settings(("scanner_max_daemon_image_bytes",)).get("scanner_max_daemon_image_bytes")
+        return int(value) if value else DEFAULT_MAX_DAEMON_IMAGE_BYTES
+    except (ValueError, OSError) as exc:
+        raise SourceError(f"invalid setting scanner_max_daemon_image_bytes: {exc}") from None
+
+
 def _path_and_tag(spec: str) -> tuple[str, str | None]:
     if os.path.exists(spec) or ":" not in spec:
         return spec, None
@@ -429,7 +623,7 @@ def _path_and_tag(spec: str) -> tuple[str, str | None]:
 
 
 def open_source(spec: str, *, insecure: bool = False, username: str | None = None,
-                password: str | None = None) -> ManifestSource | DirSource:
+                password: str | None = None, cache_dir: Path | None = None) -> ManifestSource | DirSource:
     """The source for an IMAGE argument (see module docstring)."""
     scheme, sep, rest = spec.partition(":")
     if not sep:
@@ -442,6 +636,9 @@ def open_source(spec: str, *, insecure: bool = False, username: str | None = Non
         return OciArchiveSource(*_path_and_tag(rest))
     if scheme == "docker-archive":
         return DockerArchiveSource(*_path_and_tag(rest))
+    if scheme in _ENGINES:
+        return DaemonSource(_ENGINES[scheme], rest, cache_dir)
     if scheme == "dir":
         return DirSource(rest)
-    raise SourceError(f"{spec!r}: unknown transport {scheme!r} (docker://, oci-dir:, oci-archive:, docker-archive:, dir:)")
+    raise SourceError(f"{spec!r}: unknown transport {scheme!r} (docker://, oci-dir:, oci-archive:, docker-archive:, "
+                      "docker-daemon:, podman:, dir:)")
