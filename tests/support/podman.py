@@ -37,6 +37,7 @@ class Podman:
         # No journald here: events go to a file; no default registries for short names.
         (root / "containers.conf").write_text('[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n')
         (root / "registries.conf").write_text("unqualified-search-registries = []\n")
+        (root / "auth.json").write_text('{"auths": {}}\n')  # no login of the machine's user is used
         self.env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(root / "storage.conf"),
                     "CONTAINERS_CONF": str(root / "containers.conf"),
                     "CONTAINERS_REGISTRIES_CONF": str(root / "registries.conf"),
