@@ -107,6 +107,8 @@ def _major(release: str) -> str:
 
 
 def _debian(release: str) -> str:
+    """`12.11`, `bookworm` → `12`; testing images say `forky/sid` (their debian_version): the testing release."""
+    release = release.split("/", 1)[0] if "/" in release else release
     rel = DEBIAN_CODENAMES.get(release.lower(), release)
     if rel == "unstable":
         return rel

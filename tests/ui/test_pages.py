@@ -155,6 +155,7 @@ def test_vulnerability_page_details_state_and_comment(client, db) -> None:
                  "3.0.11-1", "3.0.13-1", "Upgrade to version 3.0.13-1 or above", "sha256:" + "ab" * 32,
                  "sha256:" + "1" * 64):
         assert text in html, text
+    assert 'data-testid="fix-state">Fixed</dd>' in html  # the distro's fix state (issue 15)
     token = csrf_token(client, url)
     r = client.post(url + "/state", data={"state": "confirmed", "comment": "real", "csrf_token": token})
     assert r.status_code == 303

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-FIX_STATES = ("fixed", "unfixed", "not_affected", "wont_fix")
+# fixed; unfixed = not fixed yet; wont_fix = the distribution decided not to fix; end_of_life = the release gets no
+# more fixes; not_affected
+FIX_STATES = ("fixed", "unfixed", "not_affected", "wont_fix", "end_of_life")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,13 @@ SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}  # unknown 0 ... critical 4
 
 
+_NO_FIX = {
+    "wont_fix": "no solution available: the distribution will not fix this in this release",
+    "end_of_life": "no solution available: this distribution release is at its end of life and gets no more fixes;"
+                   " move to a supported release",
+}
+
+
 @dataclass(frozen=True)
 class FindingPackage:
     """The installed package a finding is about, as the inventory described it."""
@@ -42,7 +49,7 @@ class Finding:
     epss_score: float | None = None
     epss_percentile: float | None = None
     fixed_versions: list[str] = field(default_factory=list)
-    fix_state: str = "fixed"  # fixed | unfixed | wont_fix
+    fix_state: str = "fixed"  # fixed | unfixed (not fixed yet) | wont_fix | end_of_life (advisories.types)
     title: str | None = None
     description: str | None = None
     links: list[str] = field(default_factory=list)
@@ -54,10 +61,10 @@ class Finding:
 
     @property
     def solution(self) -> str:
-        """GitLab's wording: upgrade advice, or that no fix exists yet."""
+        """GitLab's wording: upgrade advice, or that no fix exists yet (or will never come, as the distro says)."""
         if self.fixed_versions:
             return f"Upgrade to version {', '.join(self.fixed_versions)} or above"
-        return "no solution available yet"
+        return _NO_FIX.get(self.fix_state, "no solution available yet")
 
     def display_title(self, os_label: str | None = None) -> str:
         """The advisory title, or GitLab's fallback sentence."""

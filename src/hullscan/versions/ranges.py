@@ -126,7 +126,7 @@ class RangeEvaluator:
             if entry.versions:
                 return Verdict(True, self._fixed_after(scheme, key, entry.ranges)) if listed else NOT_AFFECTED
             # No range and no version list: the source states "all versions" (unfixed / won't fix distro rows).
-            return Verdict(entry.fix_state in ("unfixed", "wont_fix"))
+            return Verdict(entry.fix_state in ("unfixed", "wont_fix", "end_of_life"))
         if listed:  # listed explicitly but outside every range: the nearest fix above it
             return Verdict(True, self._fixed_after(scheme, key, entry.ranges)[:1])
         if bad == usable:

@@ -3,7 +3,13 @@
 Lists: `[DD Mon YYYY] DSA-NNNN-N <source> - <description>`, then `{CVE-...}` and
 `[<codename>] - <source> <fixed version>|<not-affected>|<unfixed>|<end-of-life>` lines.
 JSON (`https://security-tracker.debian.org/tracker/data/json`): package → CVE → releases →
-{status, fixed_version, urgency}.
+{status, fixed_version, urgency, nodsa, nodsa_reason}.
+
+Distro states become the entry's fix state (docs/severity.md "Fix state"): a fixed version → `fixed`;
+`<unfixed>`, `<postponed>`, an `open`/`undetermined` status or a `postponed` no-DSA reason → `unfixed` (not fixed
+yet); `<no-dsa>`, `<ignored>`, a no-DSA note without reason or with reason `ignored`, or `unimportant` urgency →
+`wont_fix`; `<end-of-life>` or the `end-of-life` urgency of an open issue → `end_of_life`; fixed version `0` and
+`<not-affected>` → `not_affected`.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ _HEADER = re.compile(r"^\[(\d{1,2} \w{3} \d{4})\]\s+((?:DSA|DLA|DTSA)-[\w-]+)\s+
 _RELEASE = re.compile(r"^\s+\[([a-z-]+)\]\s+-\s+(\S+)(?:\s+(\S+))?")
 _CVES = re.compile(r"^\s+\{([^}]*)\}")
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-_STATES = {"<not-affected>": "not_affected", "<unfixed>": "unfixed", "<end-of-life>": "wont_fix",
+_STATES = {"<not-affected>": "not_affected", "<unfixed>": "unfixed", "<end-of-life>": "end_of_life",
            "<ignored>": "wont_fix", "<postponed>": "unfixed", "<no-dsa>": "wont_fix"}
+_NODSA_REASONS = {"postponed": "unfixed", "ignored": "wont_fix", "": "wont_fix"}
 
 
 def _ecosystem(codename: str, tally: Tally, adv_id: str) -> str | None:
@@ -142,13 +149,13 @@ def iter_tracker_json(data: bytes, tally: Tally) -> Iterator[Parsed]:
                 elif status == "resolved" and isinstance(fixed, str) and fixed:
                     state, ranges = "fixed", fixed_range(fixed)
                 elif status in ("open", "undetermined"):
-                    state, ranges = "unfixed", fixed_range(None)
+                    state, ranges = _open_state(rel), fixed_range(None)
                 else:
                     tally.skip("invalid_record", f"{package} {cve} {codename}: status {status!r}")
                     continue
                 urgency = rel.get("urgency") if isinstance(rel.get("urgency"), str) else None
-                if urgency and urgency.startswith("unimportant") and state == "unfixed":
-                    state = "wont_fix"
+                if urgency == "end-of-life":
+                    urgency = None  # a state, not a severity
                 item = make_affected(tally, adv_id, eco, package, ranges, fix_state=state, severity=urgency)
                 if item is not None:
                     entries.append(item)
@@ -162,6 +169,20 @@ def iter_tracker_json(data: bytes, tally: Tally) -> Iterator[Parsed]:
                      references=[f"https://security-tracker.debian.org/tracker/{cve}"]),
             entries,
         )
+
+
+def _open_state(rel: dict) -> str:
+    """The fix state of an open issue in one release: end of life, will not fix (no-DSA, ignored, unimportant),
+    or not fixed yet (postponed to a point release, or simply open)."""
+    urgency = rel.get("urgency") if isinstance(rel.get("urgency"), str) else ""
+    if urgency == "end-of-life":
+        return "end_of_life"
+    if "nodsa" in rel:
+        reason = rel.get("nodsa_reason")
+        return _NODSA_REASONS.get(reason if isinstance(reason, str) else "", "wont_fix")
+    if urgency.startswith("unimportant"):
+        return "wont_fix"
+    return "unfixed"
 
 
 def _worst(values: list[str | None]) -> str | None:

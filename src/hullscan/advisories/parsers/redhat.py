@@ -162,8 +162,8 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
                 if rhsa:
                     rhsas.append(rhsa)
                 state: tuple[str, str | None] = ("fixed", rhsa)
-            elif category == "no_fix_planned":  # "Will not fix", "Out of support scope" (end of life)
-                state = ("wont_fix", None)
+            elif category == "no_fix_planned":  # "Will not fix"; "Out of support scope": the stream's end of life
+                state = ("end_of_life" if "out of support" in details else "wont_fix", None)
             elif category == "none_available":  # "Affected", "Deferred"
                 state = ("unfixed", None)
             else:
@@ -227,7 +227,7 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
 def _better(new: AffectedPackage, old: AffectedPackage) -> bool:
     """Of two statements on one (release, package) from different arches or repositories: a fix over none,
     the lowest fixed build otherwise kept first (every arch's build of one RHSA is the same EVR)."""
-    rank = {"fixed": 0, "unfixed": 1, "wont_fix": 2, "not_affected": 3}
+    rank = {"fixed": 0, "unfixed": 1, "wont_fix": 2, "end_of_life": 3, "not_affected": 4}
     return rank.get(new.fix_state, 9) < rank.get(old.fix_state, 9)
 
 
