@@ -65,6 +65,12 @@ def serve(
     settings = base.model_copy(update={"host": host or base.host, "port": port or base.port, "role": role,
                                        **({"runner_pool_size": 0} if no_runner or role == "api" else {})})
     configure_logging(settings.log_level, settings.log_json)
+    if settings.database_url and not settings.database_url.startswith("sqlite") and settings.unshared_secrets:
+        # several nodes would each generate their own and reject each other's tokens: refuse, naming them
+        names = ", ".join(f"{n} (HULLSCAN_{n.upper()})" for n in settings.unshared_secrets)
+        typer.echo(f"error: on PostgreSQL every node must share these settings, missing: {names}; "
+                   "see docs/operations.md, 'Secrets every node must share'", err=True)
+        raise typer.Exit(2)
     upgrade(settings)
     uvicorn.run(
         create_app(settings),

@@ -45,7 +45,7 @@ def _identity_pem() -> str:
 def nodes(tmp_path: Path, postgres: PostgresCluster,
           s3_server: S3Server) -> Iterator[tuple[HullscanServer, HullscanServer, HullscanServer]]:
     """Servers A and B with the shared settings (the key as a file on A, inline on B); C with the same
-    database and bucket but no shared secrets (they are generated into its own data directory)."""
+    database and bucket but secrets of its own."""
     database = postgres.create_database()
     storage = s3_server.env(s3_server.create_bucket("shared-state"))
     pem = _identity_pem()
@@ -53,10 +53,16 @@ def nodes(tmp_path: Path, postgres: PostgresCluster,
     key_file.write_text(pem)
     shared = {**REGISTRY_ONLY, **storage, "HULLSCAN_UI_SECRET": UI_SECRET,
               "HULLSCAN_RUNNER_REGISTRATION_TOKEN": REGISTRATION}
-    a = HullscanServer(tmp_path / "a", database, env={**shared, "HULLSCAN_REGISTRY_TOKEN_KEY_FILE": str(key_file)})
+    a = HullscanServer(tmp_path / "a", database, shared_secrets=False,
+                       env={**shared, "HULLSCAN_REGISTRY_TOKEN_KEY_FILE": str(key_file)})
     a.start()
-    b = HullscanServer(tmp_path / "b", database, env={**shared, "HULLSCAN_REGISTRY_TOKEN_KEY": pem})
-    c = HullscanServer(tmp_path / "c", database, env={**REGISTRY_ONLY, **storage})
+    b = HullscanServer(tmp_path / "b", database, shared_secrets=False, env={**shared, "HULLSCAN_REGISTRY_TOKEN_KEY": pem})
+    other = tmp_path / "other-token.pem"
+    other.write_text(_identity_pem())
+    c = HullscanServer(tmp_path / "c", database, shared_secrets=False, env={
+        **REGISTRY_ONLY, **storage, "HULLSCAN_REGISTRY_TOKEN_KEY_FILE": str(other),
+        "HULLSCAN_UI_SECRET": remember_secret("ui-secret-of-another-instance-0123456789"),
+        "HULLSCAN_RUNNER_REGISTRATION_TOKEN": remember_secret("hsreg_another-instance-registration-token")})
     try:
         b.start()
         c.start()
@@ -120,7 +126,18 @@ def test_two_data_directories_one_instance(nodes: tuple[HullscanServer, Hullscan
         assert r.status_code == 201, r.text
     assert httpx.post(f"{c.url}/api/v1/runners", json={"token": REGISTRATION}, timeout=30).status_code == 403
 
-    # C, on PostgreSQL without the shared secrets, says so when it starts; A and B do not.
-    warning = "secrets generated per data directory"
-    assert warning in c.log_path.read_text() and "ui_secret" in c.log_path.read_text()
-    assert warning not in a.log_path.read_text() and warning not in b.log_path.read_text()
+
+
+def test_postgresql_without_shared_secrets_refuses_to_start(tmp_path: Path, postgres: PostgresCluster) -> None:
+    """Generating them per data directory would make each node reject the others' tokens: `serve` exits,
+    naming what is missing; the one given (the UI secret) is not named."""
+    d = HullscanServer(tmp_path / "d", postgres.create_database(), shared_secrets=False,
+                       env={"HULLSCAN_UI_SECRET": UI_SECRET})
+    with pytest.raises(RuntimeError, match="hullscan serve exited") as failed:
+        d.start(timeout=60)
+    assert d.proc is not None and d.proc.returncode == 2
+    message = str(failed.value)
+    for name in ("registry_token_key_file", "HULLSCAN_RUNNER_REGISTRATION_TOKEN"):
+        assert name in message
+    assert "ui_secret" not in message
+    assert not (d.data_dir / "registry-token.pem").exists() and not (d.data_dir / "ui-secret.key").exists()

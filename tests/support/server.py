@@ -11,15 +11,36 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.auth import ADMIN, ADMIN_CREDS, ADMIN_PASSWORD, HullscanAuth, leaked_secrets
+from tests.support.auth import ADMIN, ADMIN_CREDS, ADMIN_PASSWORD, HullscanAuth, leaked_secrets, remember_secret
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+UI_SECRET = remember_secret("test-ui-secret-shared-by-every-node-0123456789")
+REGISTRATION_TOKEN = remember_secret("hsreg_test-registration-token")
+_key_file: Path | None = None
+
+
+def shared_secrets_env() -> dict[str, str]:
+    """The secrets every node of an instance on PostgreSQL must share (`serve` refuses to start without them):
+    one signing key (generated once per test process), UI secret and registration token for all servers."""
+    global _key_file
+    if _key_file is None:
+        import tempfile
+
+        from hullscan.auth.keys import load_or_create_signing_identity
+
+        path = Path(tempfile.mkdtemp(prefix="hullscan-test-keys-")) / "registry-token.pem"
+        load_or_create_signing_identity(path, "hullscan-test")
+        _key_file = path
+    return {"HULLSCAN_REGISTRY_TOKEN_KEY_FILE": str(_key_file), "HULLSCAN_UI_SECRET": UI_SECRET,
+            "HULLSCAN_RUNNER_REGISTRATION_TOKEN": REGISTRATION_TOKEN}
 
 
 class HullscanServer:
-    def __init__(self, data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None,
+                 *, shared_secrets: bool = True) -> None:
         self.data_dir = data_dir
+        self.shared_secrets = shared_secrets  # on PostgreSQL: the shared secrets unless the test sets its own
         self.database_url = database_url
         self.extra_env = env or {}
         self.port = free_port()
@@ -54,6 +75,8 @@ class HullscanServer:
         env["HULLSCAN_ADMIN_PASSWORD"] = ADMIN_PASSWORD
         if self.database_url:
             env["HULLSCAN_DATABASE_URL"] = self.database_url
+            if self.shared_secrets and not self.database_url.startswith("sqlite"):
+                env.update(shared_secrets_env())
         env.update(self.extra_env)
         return env
 

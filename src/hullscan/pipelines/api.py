@@ -152,7 +152,7 @@ def _claim(request: Request, runner_token: str | None) -> dict[str, Any] | None:
         "digest": claimed.digest, "registry": access,
         "variables": [{"key": k, "value": v} for k, v in claimed.variables.items()],
         "timeout": claimed.timeout_seconds, "lease_seconds": settings.job_lease_seconds,
-        "attempt": claimed.attempt,
+        "attempt": claimed.attempt, "log_offset": claimed.log_size,
     }
 
 

@@ -166,6 +166,7 @@ class ClaimedJob:
     variables: dict[str, str]
     timeout_seconds: int
     attempt: int
+    log_size: int = 0  # where this attempt's log continues (a re-leased job keeps the earlier attempts' lines)
 
 
 def _sync_pipelines(session: Session, jobs: Iterable[Job], now: datetime) -> None:
@@ -214,7 +215,7 @@ def claim_job(session: Session, runner: Runner, *, now: datetime, lease_seconds:
     return ClaimedJob(job_id=job.id, token=token, project_id=job.project_id, registry_host=job.registry_host,
                       registry_origin=job.registry_origin, repository=job.repository, tag=job.tag,
                       digest=job.digest, variables=dict(job.variables), timeout_seconds=job.timeout_seconds,
-                      attempt=job.attempts)
+                      attempt=job.attempts, log_size=job.log_size)
 
 
 def expire_leases(session: Session, *, now: datetime) -> list[int]:

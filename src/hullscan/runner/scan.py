@@ -57,10 +57,23 @@ class ScanSpec:
                           max_spool_bytes=spool_bytes)
 
 
+def _die_with_parent() -> None:
+    """SIGKILL this scan when its parent (the runner's fork server, which exits with the runner) dies: a runner
+    killed with -9 leaves no scan running on for a job that is re-leased elsewhere."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def run_scan(spec: ScanSpec, sbom_path: str, summary_path: str) -> None:
     """Child process body: writes the SBOM and a JSON summary ({ok, packages, os, warnings} or {ok, error})."""
     summary: dict[str, Any]
     os.setsid()  # its own process group: the runner kills the whole tree on cancel, timeout or shutdown
+    _die_with_parent()
     try:
         from hullscan.scanner import write_cyclonedx
 

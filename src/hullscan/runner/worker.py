@@ -27,11 +27,12 @@ CANCEL_CHECK_SECONDS = 1.0  # how soon a cancelled job's scan is killed (at most
 
 
 class JobLog:
-    """Buffers log lines and appends them to the server at the right offset."""
+    """Buffers log lines and appends them to the server at the right offset: a re-leased job's log continues
+    where the server's ends (`log_offset` of the claim), after the earlier attempts' lines."""
 
     def __init__(self, api: RunnerAPI, job: dict[str, Any]) -> None:
         self.api, self.job = api, job
-        self.offset = 0
+        self.offset = int(job.get("log_offset") or 0)
         self.buffer: list[str] = []
         self.enabled = True
 
@@ -42,18 +43,21 @@ class JobLog:
         if not self.buffer or not self.enabled:
             return
         text, self.buffer = "".join(self.buffer), []
-        try:
-            size = self.api.append_log(self.job, self.offset, text)
-            if size < self.offset + len(text.encode()):
-                self.enabled = False  # the server truncated the log
-            self.offset = size
-        except RunnerAPIError as exc:
-            if exc.status == 416 and isinstance(exc.body, dict) and isinstance(exc.body.get("size"), int):
-                self.offset = exc.body["size"]
-            elif isinstance(exc, JobGone):
-                raise
-            else:
+        for _ in range(2):  # a second try at the server's size when the offsets disagree
+            try:
+                size = self.api.append_log(self.job, self.offset, text)
+                if size < self.offset + len(text.encode()):
+                    self.enabled = False  # the server truncated the log
+                self.offset = size
+                return
+            except RunnerAPIError as exc:
+                if exc.status == 416 and isinstance(exc.body, dict) and isinstance(exc.body.get("size"), int):
+                    self.offset = exc.body["size"]
+                    continue
+                if isinstance(exc, JobGone):
+                    raise
                 log.warning("log append failed", extra={"fields": {"job_id": self.job["id"], "error": str(exc)}})
+                return
 
 
 class JobExecution:
@@ -218,6 +222,12 @@ class Runner:
 
     def run(self) -> None:
         """Serve jobs until SIGTERM/SIGINT, then finish or release in-flight jobs."""
+        if self.cache_dir is not None:  # the job dirs a killed runner left behind (no live lock holds them)
+            from hullscan.scanner.cache import SCRATCH, sweep_scratch
+
+            swept = sweep_scratch(Path(self.cache_dir) / SCRATCH)
+            if swept:
+                log.info("removed scratch directories of earlier runs", extra={"fields": {"count": swept}})
         self.api.ensure_runner_token(self.name)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +12,6 @@ from hullscan import __version__
 from hullscan.db import Database
 from hullscan.settings import Settings, get_settings
 
-log = logging.getLogger("hullscan.web")
 
 
 def _start_workers(app: FastAPI, artifact_path: Callable[[str], Path]) -> Any:
@@ -73,9 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings)
-    if settings.database_url and not settings.database_url.startswith("sqlite") and settings.unshared_secrets:
-        log.warning("secrets generated per data directory; set them for every node of a multi-node instance",
-                    extra={"fields": {"settings": settings.unshared_secrets}})
     app.state.metrics = metrics.install(app)
     outage.install(app)
     settings.blob_dir.mkdir(parents=True, exist_ok=True)
