@@ -414,7 +414,7 @@ def cancel_job(project: str, job_id: IdPath, principal: Principal = Depends(curr
     authorize(principal, Action.UPDATE_PIPELINES, found.path)
     job = _project_job(session, found, job_id)
     try:
-        service.cancel_job(session, job, now=utcnow())
+        service.cancel_job(session, job, now=utcnow(), by=principal.name)
     except service.JobError as exc:
         raise _conflict(exc) from None
     return job_json(job)
@@ -431,6 +431,46 @@ def retry_job(project: str, job_id: IdPath, principal: Principal = Depends(curre
     except service.JobError as exc:
         raise _conflict(exc) from None
     return job_json(new)
+
+
+def _project_pipeline(session: Session, principal: Principal, project: str, pipeline_id: int,
+                      action: Action) -> Pipeline:
+    found = project_or_404(session, project)
+    authorize(principal, action, found.path)
+    pipeline = service.get_pipeline(session, pipeline_id)
+    if pipeline is None or pipeline.project_id != found.id:
+        raise HTTPException(status_code=404, detail=f"pipeline {pipeline_id} not found")
+    return pipeline
+
+
+def _pipeline_json(session: Session, pipeline: Pipeline) -> dict[str, Any]:
+    jobs = service.jobs_of(session, [pipeline.id])[pipeline.id]
+    return pipeline_json(pipeline, jobs, service.artifacts_of(session, [j.id for j in jobs]))
+
+
+@router.post("/projects/{project:path}/pipelines/{pipeline_id}/cancel", tags=["pipelines"])
+def cancel_pipeline(project: str, pipeline_id: IdPath, principal: Principal = Depends(current_principal),
+                    session: Session = Depends(get_session)) -> dict[str, Any]:
+    """Cancel the pipeline's running or waiting job (GitLab's pipeline cancel); its runner stops at its next
+    heartbeat. 409 when it already finished."""
+    pipeline = _project_pipeline(session, principal, project, pipeline_id, Action.UPDATE_PIPELINES)
+    try:
+        service.cancel_pipeline(session, pipeline, now=utcnow(), by=principal.name)
+    except service.JobError as exc:
+        raise _conflict(exc) from None
+    return _pipeline_json(session, pipeline)
+
+
+@router.post("/projects/{project:path}/pipelines/{pipeline_id}/retry", status_code=201, tags=["pipelines"])
+def retry_pipeline(project: str, pipeline_id: IdPath, principal: Principal = Depends(current_principal),
+                   session: Session = Depends(get_session)) -> dict[str, Any]:
+    """Scan the same digest again as a new job of this pipeline (GitLab's pipeline retry). 409 while it runs."""
+    pipeline = _project_pipeline(session, principal, project, pipeline_id, Action.UPDATE_PIPELINES)
+    try:
+        service.retry_pipeline(session, pipeline, now=utcnow())
+    except service.JobError as exc:
+        raise _conflict(exc) from None
+    return _pipeline_json(session, pipeline)
 
 
 # --- the local runner pool `serve` starts --------------------------------------------------------------------------

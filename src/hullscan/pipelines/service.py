@@ -408,9 +408,12 @@ def partial_latest_scans(session: Session, project_id: int, images: Iterable[tup
     return {(j.repository, j.tag): j for j in jobs if (j.repository, j.tag) in wanted}
 
 
-def cancel_job(session: Session, job: Job, *, now: datetime) -> Job:
+def cancel_job(session: Session, job: Job, *, now: datetime, by: str | None = None) -> Job:
+    """Stop a job that has not finished. A running job's token dies here, so its runner's next heartbeat or log
+    append is refused (409/401) and the runner kills the scan; the log says who canceled it."""
     if job.status in FINISHED:
         raise JobError(f"job {job.id} is already {job.status}")
+    _append(session, job, f"\n[hullscan] canceled{f' by {by}' if by else ''}\n", force=True)
     job.status = CANCELED
     job.finished_at = now
     job.updated_at = now
@@ -424,6 +427,9 @@ def retry_job(session: Session, job: Job, *, now: datetime) -> Job:
     """A finished job runs again as a new job of the same pipeline (the old one and its log stay)."""
     if job.status not in (FAILED, CANCELED, SUCCESS):
         raise JobError(f"job {job.id} is {job.status}; only finished jobs can be retried")
+    newer = session.scalar(select(Job.id).where(Job.pipeline_id == job.pipeline_id, Job.id > job.id).limit(1))
+    if newer is not None:
+        raise JobError(f"job {job.id} was already retried as job {newer}")
     new = Job(pipeline_id=job.pipeline_id, project_id=job.project_id, name=job.name, status=PENDING,
               registry_host=job.registry_host, registry_origin=job.registry_origin, repository=job.repository,
               tag=job.tag, digest=job.digest, variables=dict(job.variables), attempts=0,
@@ -433,6 +439,28 @@ def retry_job(session: Session, job: Job, *, now: datetime) -> Job:
     session.flush()
     _sync_pipelines(session, [new], now)
     return new
+
+
+def latest_job(session: Session, pipeline_id: int) -> Job | None:
+    """The pipeline's current job (a retry adds a newer one): its status is the pipeline's."""
+    return session.scalars(select(Job).where(Job.pipeline_id == pipeline_id).order_by(Job.id.desc())
+                           .limit(1)).one_or_none()
+
+
+def cancel_pipeline(session: Session, pipeline: Pipeline, *, now: datetime, by: str | None = None) -> Job:
+    """Cancel the pipeline's current job (JobError when it already finished)."""
+    job = latest_job(session, pipeline.id)
+    if job is None:
+        raise JobError(f"pipeline {pipeline.id} has no job")
+    return cancel_job(session, job, now=now, by=by)
+
+
+def retry_pipeline(session: Session, pipeline: Pipeline, *, now: datetime) -> Job:
+    """Run the pipeline's finished job again, as a new job for the same digest (JobError while one runs)."""
+    job = latest_job(session, pipeline.id)
+    if job is None:
+        raise JobError(f"pipeline {pipeline.id} has no job")
+    return retry_job(session, job, now=now)
 
 
 # --- ingestion of finished scans ------------------------------------------------------------------------------

@@ -7,16 +7,20 @@ import re
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal
+from hullscan.auth.http import audit
+from hullscan.db.base import utcnow
+from hullscan.db.models import Project
+from hullscan.db.models.pipelines import Pipeline
 from hullscan.events import service as events
 from hullscan.events import types as reasons
 from hullscan.pipelines import service as pipelines
 from hullscan.web.deps import IdPath
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
-from hullscan.web.ui.render import HTMLErrorRoute, render
+from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
 
@@ -85,3 +89,51 @@ def job_page(request: Request, project: str, job_id: IdPath, principal: Principa
     artifacts = pipelines.artifacts_of(session, [job.id])[job.id]
     return render(request, "job.html", project=found, job=job, artifacts=artifacts,
                   finished=job.status in pipelines.FINISHED)
+
+
+def _pipeline(session: Session, project_id: int, pipeline_id: int) -> Pipeline:
+    pipeline = pipelines.get_pipeline(session, pipeline_id)
+    if pipeline is None or pipeline.project_id != project_id:
+        raise HTTPException(status_code=404, detail=f"There is no pipeline {pipeline_id} in this project.")
+    return pipeline
+
+
+@router.get("/projects/{project:path}/-/pipelines/{pipeline_id}")
+def pipeline_page(request: Request, project: str, pipeline_id: IdPath, principal: Principal = Depends(ui_principal),
+                  session: Session = Depends(ui_session)) -> Response:
+    """One pipeline: its jobs (a retry adds one), the current job's live log, artifacts, Retry and Cancel."""
+    found = project_for(session, principal, project, Action.READ_PROJECT)
+    return _pipeline_page(request, session, found, _pipeline(session, found.id, pipeline_id))
+
+
+def _pipeline_page(request: Request, session: Session, found: Project, pipeline: Pipeline, *, status_code: int = 200,
+                   error: str | None = None) -> Response:
+    jobs = pipelines.jobs_of(session, [pipeline.id])[pipeline.id]
+    current = jobs[-1] if jobs else None
+    return render(request, "pipeline.html", status_code=status_code, project=found, pipeline=pipeline, jobs=jobs,
+                  current=current, artifacts=pipelines.artifacts_of(session, [j.id for j in jobs]),
+                  source_labels=SOURCE_LABELS, finished=pipelines.FINISHED, error=error)
+
+
+@router.post("/projects/{project:path}/-/pipelines/{pipeline_id}/{action}")
+def pipeline_action(request: Request, project: str, pipeline_id: IdPath, action: str,
+                    principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
+    """Retry (a new job scans the same digest) or Cancel (the runner stops at its next heartbeat)."""
+    if action not in ("retry", "cancel"):
+        raise HTTPException(status_code=404, detail="There is no such pipeline action.")
+    found = project_for(session, principal, project, Action.UPDATE_PIPELINES)
+    pipeline = _pipeline(session, found.id, pipeline_id)
+    try:
+        if action == "retry":
+            pipelines.retry_pipeline(session, pipeline, now=utcnow())
+        else:
+            pipelines.cancel_pipeline(session, pipeline, now=utcnow(), by=principal.name)
+    except pipelines.JobError:
+        session.rollback()
+        message = ("This pipeline is still running or was already retried; it can be retried once it has finished."
+                   if action == "retry" else "This pipeline has already finished; there is nothing to cancel.")
+        return _pipeline_page(request, session, found, _pipeline(session, found.id, pipeline_id), status_code=409,
+                              error=message)
+    audit(request, session, f"pipeline_{'retried' if action == 'retry' else 'canceled'}", found.path,
+          pipeline_id=pipeline.id)
+    return RedirectResponse(project_url(found.path, "pipelines", str(pipeline.id)), status_code=303)
