@@ -564,10 +564,12 @@ def audit(session: Session, principal: Principal | str, action: str, target: str
 
 
 def list_audit_events(session: Session, *, limit: int = 100, before_id: int | None = None,
-                      action: str | None = None) -> Sequence[AuditEvent]:
+                      action: str | None = None, target_prefix: str | None = None) -> Sequence[AuditEvent]:
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(min(max(limit, 1), 1000))
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     if action:
         query = query.where(AuditEvent.action == action)
+    if target_prefix:  # a project's events: targets under its path (startswith escapes LIKE's wildcards)
+        query = query.where(AuditEvent.target.startswith(target_prefix, autoescape=True))
     return session.scalars(query).all()

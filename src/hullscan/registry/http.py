@@ -43,6 +43,8 @@ FLUSH_BYTES = 4 << 20  # write to disk in large pieces: fewer syscalls and threa
 MAX_PAGE = 10000
 _ASCII_NUMBER = re.compile(r"[0-9]+")
 T = TypeVar("T")
+# The pull gate the app installs (`app.state.pull_gate`; the policy part's): a refusal to answer, or None.
+PullGate = Callable[[Session, Principal, service.StoredManifest, str, str, str | None], RegistryError | None]
 
 ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^$"), "base"),
@@ -303,7 +305,16 @@ async def _manifest(request: Request, principal: Principal, name: str, reference
         validate_tag(reference)
     if method in ("GET", "HEAD"):
         _allow(principal, Action.REGISTRY_PULL, name, request)
-        m = await _db(request, lambda s: service.get_manifest(s, name, reference))
+        gate: PullGate | None = getattr(request.app.state, "pull_gate", None)
+        client_ip = request.client.host if request.client else None
+
+        def fetch(s: Session) -> tuple[service.StoredManifest, RegistryError | None]:
+            found = service.get_manifest(s, name, reference)  # the gate's refusal is audited in this transaction
+            return found, gate(s, principal, found, reference, method, client_ip) if gate is not None else None
+
+        m, refused = await _db(request, fetch)
+        if refused is not None:
+            raise refused
         headers = {**API_VERSION, "Docker-Content-Digest": m.digest, "Content-Type": m.media_type,
                    "Content-Length": str(m.size)}
         return Response(m.content if method == "GET" else b"", headers=headers)

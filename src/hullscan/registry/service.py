@@ -60,6 +60,8 @@ class StoredManifest:
     media_type: str
     size: int
     content: bytes
+    project_id: int | None = None  # the owning project and repository row, for the pull gate
+    repository_id: int | None = None
 
 
 # Bound parameters per statement stay far below SQLite's 32766 and PostgreSQL's 65535, whatever a
@@ -273,7 +275,8 @@ def get_manifest(session: Session, repository: str, reference: str) -> StoredMan
     if manifest is None:
         raise RegistryError("MANIFEST_UNKNOWN", f"manifest {reference!r} is not in {repository}",
                             detail={"reference": reference})
-    return StoredManifest(repository, manifest.digest, manifest.media_type, manifest.size, manifest.content)
+    return StoredManifest(repository, manifest.digest, manifest.media_type, manifest.size, manifest.content,
+                          repo.project_id, repo.id)
 
 
 def delete_manifest(session: Session, repository: str, reference: str, info: RequestInfo) -> str:

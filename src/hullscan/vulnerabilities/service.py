@@ -86,7 +86,7 @@ def _values(scope: ImageScope, f: Finding, now: datetime) -> dict:
         fixed_versions=list(f.fixed_versions), fix_state=f.fix_state, has_fix=bool(f.fixed_versions),
         cvss_score=f.cvss_score, cvss_vector=f.cvss_vector, severity_source=f.severity_source,
         known_exploited=f.known_exploited,
-        epss_score=f.epss_score, last_seen_at=now, no_longer_detected=False, no_longer_detected_at=None,
+        epss_score=f.epss_score, published_at=f.published, last_seen_at=now, no_longer_detected=False, no_longer_detected_at=None,
         updated_at=now,
     )
 

@@ -37,13 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hullscan.events import api as events_api
     from hullscan.ingestion.validation import warm_up
     from hullscan.pipelines import api as pipelines_api
+    from hullscan.policy import api as policy_api
     from hullscan.registry import http as registry_http
     from hullscan.registry import webhook as registry_webhook
     from hullscan.vulnerabilities import api as vulnerabilities_api
     from hullscan.vulnerabilities import gitlab_api
     from hullscan.web import health, metrics, outage
 
-    api_parts = (auth_api, events_api, pipelines_api, advisories_api, vulnerabilities_api)
+    api_parts = (auth_api, events_api, pipelines_api, advisories_api, vulnerabilities_api, policy_api)
     pipelines_api.register_job_tokens()
 
     @asynccontextmanager
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     app.add_middleware(ui.UISecurityMiddleware, data_dir=settings.resolved_data_dir, secret_setting=settings.ui_secret)
     app.include_router(registry_http.router)
+    app.state.pull_gate = policy_api.registry_gate  # manifest GET/HEAD ask the project's pull policy
     app.include_router(auth_api.token_router)
     app.include_router(registry_webhook.router, prefix="/api/v1")
     for part in api_parts:

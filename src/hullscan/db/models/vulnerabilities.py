@@ -30,7 +30,8 @@ from hullscan.db.base import Base, UTCDateTime, utcnow
 class SbomSource(Base):
     __tablename__ = "sbom_sources"
     __table_args__ = (UniqueConstraint("project_id", "source_type", "image_name", "image_tag",
-                                       name="uq_sbom_sources_image"),)
+                                       name="uq_sbom_sources_image"),
+                      Index("ix_sbom_sources_project_id_image_digest", "project_id", "image_digest"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
@@ -118,6 +119,7 @@ class Vulnerability(Base):
     severity_source: Mapped[str | None] = mapped_column(String(64))  # docs/severity.md: which feed gave it
     known_exploited: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     epss_score: Mapped[float | None] = mapped_column(Float)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the advisory's (pull gate grace period)
     activity: Mapped[str] = mapped_column(String(32), nullable=False, default="detected_by_scan")
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -146,7 +148,8 @@ class VulnerabilitySighting(Base):
 
     __tablename__ = "vulnerability_sightings"
     __table_args__ = (UniqueConstraint("vulnerability_id", "image_tag", "image_digest",
-                                       name="uq_vulnerability_sightings_where"),)
+                                       name="uq_vulnerability_sightings_where"),
+                      Index("ix_vulnerability_sightings_image_digest", "image_digest"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     vulnerability_id: Mapped[int] = mapped_column(ForeignKey("vulnerabilities.id", ondelete="CASCADE"),
