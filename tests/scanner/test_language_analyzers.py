@@ -105,3 +105,87 @@ def test_packages_inside_a_whited_out_archive_go_with_it(tmp_path: Path) -> None
     top = layer([Entry("opt/.wh.app", b"")])  # the whole /opt/app directory is deleted
     inventory = analyze(f"oci-dir:{write_layout(tmp_path / 'img', [base, top])}")
     assert {p.name for p in inventory.packages} == {"keep"}
+
+
+def _manifest(**attributes: str) -> bytes:
+    return ("Manifest-Version: 1.0\n" + "".join(f"{k.replace('_', '-')}: {v}\n" for k, v in attributes.items())).encode()
+
+
+def test_jars_known_only_by_their_manifest(tmp_path: Path) -> None:
+    """The rule of docs/scanner.md: Maven archiver entries, else OSGi, else the module name, else group
+    `unknown` and the file name (never a display name as the artifact id)."""
+    jars = {
+        # maven-archiver's default entries, with a display name as title: the bundle name gives the artifact
+        "commons-lang3-3.12.0.jar": _manifest(Implementation_Title="Apache Commons Lang",
+                                              Implementation_Vendor_Id="org.apache.commons",
+                                              Implementation_Version="3.12.0",
+                                              Bundle_SymbolicName="org.apache.commons.lang3;singleton:=true"),
+        "renamed.jar": _manifest(Implementation_Vendor_Id="org.example", Implementation_Title="widget",
+                                 Implementation_Version="2.0"),
+        "x.jar": _manifest(Bundle_SymbolicName="com.fasterxml.jackson.core.jackson-databind",
+                           Bundle_Version="2.15.2"),
+        "mod-1.0.jar": _manifest(Automatic_Module_Name="org.example.mod", Implementation_Version="1.0"),
+        "my-app-4.1.jar": _manifest(Implementation_Title="My Great App", Implementation_Version="4.1"),
+        "noversion.jar": _manifest(Implementation_Title="nothing"),
+    }
+    entries = [Entry(f"opt/lib/{name}", _jar({"META-INF/MANIFEST.MF": data})) for name, data in jars.items()]
+    inventory = analyze(f"oci-dir:{write_layout(tmp_path / 'img', [layer(entries)])}")
+    by_path = {p.path.rpartition("/")[2]: p for p in inventory.packages}
+    assert {name: by_path[name].purl for name in by_path} == {
+        "commons-lang3-3.12.0.jar": "pkg:maven/org.apache.commons/commons-lang3@3.12.0",
+        "renamed.jar": "pkg:maven/org.example/widget@2.0",
+        "x.jar": "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.15.2",
+        "mod-1.0.jar": "pkg:maven/org.example/mod@1.0",
+        "my-app-4.1.jar": "pkg:maven/unknown/my-app@4.1",
+    }
+    assert by_path["my-app-4.1.jar"].properties == {"group": "unknown", "coordinates": "manifest-file-name"}
+    assert by_path["x.jar"].properties["coordinates"] == "manifest-osgi"
+
+
+def test_zipped_eggs(tmp_path: Path) -> None:
+    egg = _jar({"EGG-INFO/PKG-INFO": b"Metadata-Version: 1.1\nName: Old_Lib\nVersion: 0.9.1\nLicense: BSD\n",
+                "old_lib/__init__.py": b""})
+    no_info = _jar({"thing/__init__.py": b""})
+    huge_info = _jar({"EGG-INFO/PKG-INFO": b"Name: big\nVersion: 1\n" + b"x" * (2 << 20)})
+    entries = [Entry("usr/lib/python3/site-packages/Old_Lib-0.9.1-py3.11.egg", egg),
+               Entry("usr/lib/python3/site-packages/thing-1.0-py3.11.egg", no_info),
+               Entry("usr/lib/python3/site-packages/big-1-py3.11.egg", huge_info),
+               Entry("usr/lib/python3/site-packages/broken-1-py3.11.egg", b"not a zip")]
+    inventory = analyze(f"oci-dir:{write_layout(tmp_path / 'img', [layer(entries)])}")
+    assert [(p.name, p.version, p.purl, p.licenses) for p in inventory.packages] == [
+        ("Old_Lib", "0.9.1", "pkg:pypi/old-lib@0.9.1", ["BSD"])]
+    assert len(inventory.warnings) == 2
+    assert "broken-1-py3.11.egg" in inventory.warnings[0] + inventory.warnings[1]
+    assert any("big-1-py3.11.egg: " in w and "EGG-INFO/PKG-INFO: 2097173 bytes is over the 1048576 byte cap" in w
+               for w in inventory.warnings)
+
+
+_DEVEL_MODINFO = ("path\texample.com/app\nmod\texample.com/app\t(devel)\t\n"
+                  "dep\tgolang.org/x/text\tv0.3.8\th1:y=\nbuild\t-compiler=gc\nbuild\t-ldflags={flags}\n"
+                  "build\tGOOS=linux\n")
+
+
+def test_go_main_module_version_from_ldflags(tmp_path: Path) -> None:
+    """Build info as `go build -ldflags ...` of a module checkout writes it (checked against go1.19's own
+    binary: the setting is Go-quoted when it holds blanks or quotes)."""
+    cases = {
+        "flagged": '"-s -w -X main.version=1.2.3"',
+        "pathed": "\"-X 'example.com/app/internal/version.Version=v2.0.0-rc.1'\"",
+        "bare": "-X=main.Version=0.4.0",
+        "other-key": '"-X main.commit=1.2.3 -X example.com/app/cmd.version=1.2.3"',
+        "not-semver": '"-X main.version=dev"',
+        "two-flags": '"-X main.version=1.2.3 -X example.com/app/version.Version=1.2.3"',
+        "none": '"-s -w"',
+    }
+    entries = [Entry(f"usr/bin/{name}", _go_binary("go1.21.5", _DEVEL_MODINFO.format(flags=flags)), mode=0o755)
+               for name, flags in cases.items()]
+    released = _go_binary("go1.21.5", _DEVEL_MODINFO.replace("(devel)", "v9.9.9").format(flags='"-X main.version=1.0.0"'))
+    entries.append(Entry("usr/bin/released", released, mode=0o755))
+    inventory = analyze(f"oci-dir:{write_layout(tmp_path / 'img', [layer(entries)])}")
+    main = {p.path.rpartition("/")[2]: p for p in inventory.packages if p.properties.get("kind") == "mod"}
+    assert {name: p.version for name, p in main.items()} == {
+        "flagged": "v1.2.3", "pathed": "v2.0.0-rc.1", "bare": "v0.4.0", "other-key": "(devel)",
+        "not-semver": "(devel)", "two-flags": "(devel)", "none": "(devel)", "released": "v9.9.9"}
+    assert main["flagged"].purl == "pkg:golang/example.com/app@v1.2.3"
+    assert main["flagged"].properties["version_from"] == "ldflags"
+    assert "version_from" not in main["released"].properties

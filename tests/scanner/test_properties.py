@@ -23,15 +23,15 @@ from hullscan.scanner.analyzers import (
 )
 from hullscan.scanner.analyzers.apk import parse_installed
 from hullscan.scanner.analyzers.dpkg import packages_from_control
-from hullscan.scanner.analyzers.golang import read_buildinfo
-from hullscan.scanner.analyzers.java import parse_manifest
+from hullscan.scanner.analyzers.golang import go_unquote, ldflags_version, read_buildinfo, split_flags
+from hullscan.scanner.analyzers.java import MAVEN_ID, manifest_package, parse_manifest
 from hullscan.scanner.analyzers.npm import (
     parse_package_json,
     parse_package_lock,
     parse_pnpm_lock,
     parse_yarn_lock,
 )
-from hullscan.scanner.analyzers.python import parse_metadata
+from hullscan.scanner.analyzers.python import parse_egg, parse_metadata
 from hullscan.scanner.analyzers.rpmdb import (
     TAG_NAME,
     TAG_RELEASE,
@@ -271,6 +271,94 @@ def test_jar_manifest_round_trip_with_72_byte_lines(attributes: dict[str, str]) 
     assert parse_manifest("\n".join(lines) + "\n") == attributes
 
 
+MANIFEST_KEYS = ("Implementation-Title", "Implementation-Vendor-Id", "Implementation-Version", "Bundle-Version",
+                 "Bundle-SymbolicName", "Automatic-Module-Name")
+
+
+@PROFILE
+@given(st.dictionaries(st.sampled_from(MANIFEST_KEYS), st.text(max_size=40)), st.text(max_size=40))
+def test_manifest_coordinates_are_maven_identifiers_whatever_the_manifest(manifest: dict[str, str],
+                                                                         name: str) -> None:
+    package = manifest_package(manifest, f"/opt/{name}.jar")
+    if package is None:
+        return
+    group = package.properties["group"]
+    assert package.version and package.purl and package.purl.startswith("pkg:maven/")
+    assert MAVEN_ID.match(group), group  # never a display name
+    assert MAVEN_ID.match(package.name) or package.properties["coordinates"] == "manifest-file-name"
+
+
+MAVEN_PART = st.from_regex(r"[a-z][a-z0-9]{0,8}(\.[a-z][a-z0-9]{0,8}){0,3}", fullmatch=True)
+
+
+@PROFILE
+@given(MAVEN_PART, st.from_regex(r"[a-z][a-z0-9-]{0,15}", fullmatch=True), VERSION,
+       st.text("Ab c", min_size=1, max_size=20).filter(lambda t: " " in t))
+def test_manifest_coordinates_round_trip(group: str, artifact: str, version: str, display: str) -> None:
+    archiver = {"Implementation-Vendor-Id": group, "Implementation-Title": artifact, "Implementation-Version": version}
+    osgi = {"Implementation-Title": display, "Bundle-SymbolicName": f"{group}.{artifact};singleton:=true",
+            "Bundle-Version": version}
+    for manifest in (archiver, osgi):
+        package = manifest_package(manifest, "/opt/lib/renamed.jar")
+        assert package is not None
+        assert (package.properties["group"], package.name, package.version) == (group, artifact, version)
+    package = manifest_package({"Implementation-Title": display, "Implementation-Version": version},
+                               f"/opt/lib/{artifact}-{version}.jar" if version[0].isdigit() else "/opt/lib/x.jar")
+    assert package is not None and package.properties["group"] == "unknown" and " " not in package.name
+
+
+@PROFILE
+@given(st.binary(max_size=2000))
+def test_egg_takes_any_bytes(data: bytes) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("EGG-INFO/PKG-INFO", data)
+    for blob in (data, buf.getvalue()):
+        try:
+            parse_egg(FileEntry(path="/x.egg", size=len(blob), data=blob))
+        except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError):
+            pass
+
+
+@PROFILE
+@given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True), VERSION)
+def test_egg_round_trip(name: str, version: str) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("EGG-INFO/PKG-INFO", f"Metadata-Version: 1.1\nName: {name}\nVersion: {version}\n")
+        archive.writestr("pkg/__init__.py", b"")
+    package = parse_egg(FileEntry(path="/x.egg", size=len(buf.getvalue()), data=buf.getvalue()))
+    assert package is not None and (package.name, package.version, package.path) == (name, version, "/x.egg")
+
+
+SEMVER = st.from_regex(r"v?(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})(-rc\.[0-9])?", fullmatch=True)
+OTHER_FLAG = st.sampled_from(["-s", "-w", "-extldflags=-static", "-X main.commit=abc", "-X main.date=2024-01-01",
+                              "-X main.version=dev", "-X example.com/x/cmd.version=1.0.0", "-buildid="])
+
+
+@PROFILE
+@given(st.text(max_size=300))
+def test_ldflags_take_any_text(text: str) -> None:
+    assert sum(len(field) for field in split_flags(text)) <= len(text)  # fields are pieces of the text
+    version = ldflags_version(text)
+    assert version is None or version.startswith("v")
+    assert isinstance(go_unquote(text), str)
+
+
+@PROFILE
+@given(SEMVER, st.sampled_from(["main.version", "main.Version", "example.com/app/version.Version",
+                                "example.com/app/internal/version.version"]),
+       st.lists(OTHER_FLAG, max_size=5), st.integers(0, 5), st.sampled_from(["'", '"', ""]))
+def test_ldflags_round_trip(version: str, key: str, others: list[str], at: int, quote: str) -> None:
+    flags = list(others)
+    flags.insert(min(at, len(flags)), f"-X {quote}{key}={version}{quote}")
+    text = " ".join(flags)
+    assert ldflags_version(text) == "v" + version.removeprefix("v")
+    quoted = json.dumps(text)  # strconv.Quote's output for printable ASCII, as `go version -m` writes it
+    assert go_unquote(quoted) == text
+    assert ldflags_version(text + " -X main.version=1.0.0") is None  # two qualifying flags: none
+
+
 # --- every analyzer, at its own paths -----------------------------------------------------------------------
 
 ANALYZER_PATHS = ["/var/lib/dpkg/status", "/lib/apk/db/installed", "/var/lib/rpm/Packages",
@@ -278,18 +366,19 @@ ANALYZER_PATHS = ["/var/lib/dpkg/status", "/lib/apk/db/installed", "/var/lib/rpm
                   "/app/package.json", "/app/package-lock.json", "/app/yarn.lock", "/app/pnpm-lock.yaml",
                   "/app/bin/tool", "/app/lib/a.jar", "/usr/lib/ruby/specifications/a-1.gemspec",
                   "/app/Gemfile.lock", "/app/vendor/composer/installed.json", "/app/Cargo.lock",
-                  "/app/app.deps.json"]
+                  "/app/app.deps.json", "/usr/lib/python3/site-packages/x-1.egg"]
 
 
 @PROFILE
 @given(st.sampled_from(ANALYZER_PATHS), st.binary(max_size=3000) | JSON.map(lambda v: json.dumps(v).encode()))
 def test_every_analyzer_turns_any_content_into_a_result(path: str, data: bytes) -> None:
     data = (b"\x7fELF" + data) if path.endswith("/tool") else data
-    if path.endswith(".jar"):
+    if path.endswith((".jar", ".egg")):
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as archive:
             archive.writestr("META-INF/MANIFEST.MF", data)
             archive.writestr("META-INF/maven/g/a/pom.properties", data)
+            archive.writestr("EGG-INFO/PKG-INFO", data)
         data = buf.getvalue()
     entry = FileEntry(path=path, size=len(data), mode=0o755, data=data)
     with tempfile.TemporaryDirectory() as tmp:

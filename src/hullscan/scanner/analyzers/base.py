@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from hullscan.scanner.inventory import Package
 
+if TYPE_CHECKING:
+    import zipfile  # imported where archives are opened: scanning without archives stays fast
+
 INLINE_LIMIT = 1 << 20  # larger files are spooled into the walker's temp dir, not kept in memory
+MAX_ZIP_MEMBER_BYTES = 1 << 20  # a metadata file inside an archive (pom.properties, MANIFEST.MF, PKG-INFO)
 
 
 @dataclass
@@ -102,6 +106,20 @@ class Analyzer(Protocol):
         ...
 
     def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult: ...
+
+
+def read_zip_member(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo,
+                    limit: int = MAX_ZIP_MEMBER_BYTES) -> bytes | None:
+    """One metadata member of a jar or egg, None when absent; ValueError when declared larger than `limit`
+    (zipfile stops reading at the declared size, so a member that inflates further cannot bypass the cap)."""
+    if isinstance(member, str):
+        try:
+            member = archive.getinfo(member)
+        except KeyError:
+            return None
+    if member.file_size > limit:
+        raise ValueError(f"{member.filename}: {member.file_size} bytes is over the {limit} byte cap, not read")
+    return archive.read(member)
 
 
 def warn(path: str, exc: BaseException | str) -> str:

@@ -1,11 +1,12 @@
-"""Python distributions: `*.dist-info/METADATA`, `*.egg-info/PKG-INFO` and bare `*.egg-info` files, anywhere."""
+"""Python distributions: `*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, bare `*.egg-info` files and zipped
+`*.egg` files (their `EGG-INFO/PKG-INFO`), anywhere."""
 
 from __future__ import annotations
 
 import re
 from packageurl import PackageURL
 
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, read_zip_member, warn
 from hullscan.scanner.inventory import Package
 
 
@@ -65,22 +66,38 @@ def parse_metadata(data: bytes, path: str) -> Package | None:
                    path=path)
 
 
+EGG_PKG_INFO = "EGG-INFO/PKG-INFO"
+
+
+def parse_egg(entry: FileEntry) -> Package | None:
+    """A zipped egg: its `EGG-INFO/PKG-INFO` (size-capped like every archive member); None when it has none."""
+    import zipfile
+
+    with entry.open() as fh, zipfile.ZipFile(fh) as archive:
+        data = read_zip_member(archive, EGG_PKG_INFO)
+    return parse_metadata(data, entry.path) if data is not None else None
+
+
 class PythonAnalyzer:
     name = "python"
-    version = 2
+    version = 3
     per_file = True
 
     def wants(self, path: str, size: int, mode: int) -> bool:
         lower = path.lower()
         if lower.endswith("dist-info/metadata") or lower.endswith("egg-info/pkg-info"):
             return True
-        return lower.endswith(".egg-info") and mode & 0o170000 != 0o040000
+        return lower.endswith((".egg-info", ".egg")) and mode & 0o170000 != 0o040000
 
     def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
         result = AnalysisResult()
         for entry in files:
             try:
-                if package := parse_metadata(entry.read(), entry.path):
+                if entry.path.lower().endswith(".egg"):
+                    package = parse_egg(entry)
+                else:
+                    package = parse_metadata(entry.read(), entry.path)
+                if package:
                     result.packages.append(package)
             except Exception as exc:  # noqa: BLE001
                 result.warnings.append(warn(entry.path, exc))
