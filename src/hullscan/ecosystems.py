@@ -107,8 +107,6 @@ def _major(release: str) -> str:
 
 
 def _debian(release: str) -> str:
-    """`12.11`, `bookworm` → `12`; testing images say `forky/sid` (their debian_version): the testing release."""
-    release = release.split("/", 1)[0] if "/" in release else release
     rel = DEBIAN_CODENAMES.get(release.lower(), release)
     if rel == "unstable":
         return rel
@@ -222,6 +220,39 @@ def _rolling(release: str) -> str:
 
 def _as_given(release: str) -> str:
     return release
+
+
+# --- end of life of distribution releases -----------------------------------------------------------------
+# The day a release stops getting security fixes from its publisher (Debian: the end of LTS, as the tracker
+# still follows LTS; Ubuntu: the end of standard support, ESM images scan as `Ubuntu:Pro:<release>`; RHEL: the
+# end of maintenance support, ELS is a paid extension; Alpine: the branch's end of support). Scans of an image on
+# one of these warn (matching MatchStats.warnings): no feed will ever say "fixed" for it again.
+# Sources: https://wiki.debian.org/LTS and https://www.debian.org/releases/, https://ubuntu.com/about/release-cycle
+# and https://wiki.ubuntu.com/Releases, https://alpinelinux.org/releases/, https://access.redhat.com/support/policy/updates/errata,
+# https://www.centos.org/centos-linux-eol/, https://aws.amazon.com/amazon-linux-2/faqs/ and
+# https://aws.amazon.com/linux/amazon-linux-ami/faqs/, https://learn.microsoft.com/azure/azure-linux/ (Mariner 2.0),
+# https://blogs.vmware.com/ (Photon OS 3.0 end of support), https://en.opensuse.org/Lifetime.
+RELEASE_END_OF_LIFE: dict[str, str] = {
+    "Debian:7": "2018-05-31", "Debian:8": "2020-06-30", "Debian:9": "2022-06-30", "Debian:10": "2024-06-30",
+    "Debian:11": "2026-08-31",
+    "Ubuntu:14.04": "2019-04-30", "Ubuntu:16.04": "2021-04-30", "Ubuntu:18.04": "2023-05-31",
+    "Ubuntu:20.04": "2025-05-29", "Ubuntu:22.10": "2023-07-20", "Ubuntu:23.04": "2024-01-25",
+    "Ubuntu:23.10": "2024-07-11", "Ubuntu:24.10": "2025-07-10", "Ubuntu:25.04": "2026-01-15",
+    "Alpine:v3.12": "2022-05-01", "Alpine:v3.13": "2022-11-01", "Alpine:v3.14": "2023-05-01",
+    "Alpine:v3.15": "2023-11-01", "Alpine:v3.16": "2024-05-23", "Alpine:v3.17": "2024-11-22",
+    "Alpine:v3.18": "2025-05-09", "Alpine:v3.19": "2025-11-01", "Alpine:v3.20": "2026-04-01",
+    "Red Hat:6": "2020-11-30", "Red Hat:7": "2024-06-30",
+    "CentOS:6": "2020-11-30", "CentOS:7": "2024-06-30", "CentOS:8": "2021-12-31",
+    "Amazon Linux:1": "2023-12-31", "Amazon Linux:2": "2026-06-30", "Amazon Linux:2022": "2023-03-15",
+    "Mariner:1.0": "2023-07-31", "Mariner:2.0": "2025-07-31", "Photon OS:3.0": "2024-03-01",
+    "openSUSE:Leap 15.4": "2023-12-07", "openSUSE:Leap 15.5": "2024-12-31",
+}
+
+
+def end_of_life(ecosystem_name: str, today: str) -> str | None:
+    """The end-of-life date (ISO) of an OS ecosystem's release when `today` (ISO date) is on or past it."""
+    ended = RELEASE_END_OF_LIFE.get(ecosystem_name)
+    return ended if ended is not None and today >= ended else None
 
 
 # --- advisory ecosystems ----------------------------------------------------------------------------------

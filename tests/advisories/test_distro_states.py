@@ -114,10 +114,9 @@ def test_debian_tracker_sync_gives_each_release_its_fix_state(db: Database, migr
     assert postponed.fix_state == "unfixed" and postponed.solution == "no solution available yet"
     assert _found(db, "debian", "12", _deb("bash", "5.2.15-2"))["CVE-2022-3715"].fix_state == "wont_fix"
     assert _found(db, "debian", "13", _deb("bash", "5.2.37-1"))["CVE-2022-3715"].fix_state == "unfixed"
-    # bookworm's fix, forky (testing) and sid (unstable) as their own releases
+    # bookworm's fix; forky (testing) and sid (unstable) stored as their own releases (an image's `forky/sid`
+    # cannot tell testing from unstable, so scans of those say "no feed": tests/test_ecosystems.py)
     assert "CVE-2024-4741" not in _found(db, "debian", "12", _deb("openssl", "3.0.14-1~deb12u1"))
-    assert "CVE-2024-4741" in _found(db, "debian", "forky/sid", _deb("openssl", "3.2.0-1"))
-    assert "CVE-2024-4741" not in _found(db, "debian", "forky/sid", _deb("openssl", "3.3.0-1"))
     with db.session() as s:
         entries = SqlAdvisoryStore(s).affected_for([("Debian:14", "openssl"), ("Debian:unstable", "openssl")])
     assert [e.fix_state for e in entries[("Debian:14", "openssl")]] == ["fixed"]
@@ -155,3 +154,56 @@ def test_any_tracker_release_entry_is_a_known_state_or_counted(releases: dict) -
     states = [a.fix_state for p in parsed for a in p.affected]
     assert set(states) <= set(FIX_STATES)
     assert len(states) + sum(tally.skipped.values()) == len(releases)  # each release: a state, or counted
+
+
+def test_scan_of_an_end_of_life_release_warns_in_every_format(tmp_path) -> None:
+    """Debian 10 (LTS ended 2024-06-30, ecosystems.RELEASE_END_OF_LIFE): `hullscan scan` says so in the table,
+    JSON and SARIF outputs and on stderr; a supported release (Debian 12) does not."""
+    import os
+    import subprocess
+    import sys
+
+    from hullscan.db import upgrade
+    from hullscan.scanner import write_cyclonedx
+
+    settings = Settings(data_dir=tmp_path / "data")
+    upgrade(settings)
+    db = Database(settings)
+    try:
+        assert all(r.ok for r in service.import_path(db, settings, str(TRACKER)))
+    finally:
+        db.dispose()
+
+    def sbom(version: str) -> str:
+        pkg = Package("chromium", "90.0.4430.212-1~deb10u1", "deb", source_name="chromium",
+                      source_version="90.0.4430.212-1~deb10u1",
+                      purl=f"pkg:deb/debian/chromium@90.0.4430.212-1~deb10u1?distro=debian-{version}")
+        path = tmp_path / f"debian-{version}.cdx.json"
+        path.write_text(write_cyclonedx(Inventory(ImageInfo("example.test/old"), OperatingSystem("debian", version),
+                                                  [pkg])))
+        return str(path)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HULLSCAN_")}
+    env.update({"HULLSCAN_DATA_DIR": str(settings.data_dir), "HULLSCAN_ADVISORIES_SOURCES": "[]", "COLUMNS": "200"})
+
+    def scan(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hullscan", "scan", *args], env=env, text=True,
+                              capture_output=True, timeout=300, check=False)
+
+    old = sbom("10.13")
+    as_json = scan(old, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    warning = next(w for w in doc["warnings"] if w.startswith("Debian:10 reached its end of life on 2024-06-30"))
+    assert doc["summary"]["end_of_life"] == {"Debian:10": "2024-06-30"}
+    assert warning in as_json.stderr
+    [finding] = doc["findings"]
+    assert finding["fix_state"] == "end_of_life" and "end of life" in finding["solution"]
+    sarif = scan(old, "--format", "sarif")
+    notes = [n["message"]["text"] for n in json.loads(sarif.stdout)["runs"][0]["invocations"][0]
+             ["toolExecutionNotifications"]]
+    assert warning in notes
+    table = scan(old)
+    assert "reached its end of life" in table.stdout and "end of life" in table.stdout
+    current = json.loads(scan(sbom("12.11"), "--format", "json").stdout)
+    assert current["summary"]["end_of_life"] == {} and not any("end of life" in w for w in current["warnings"])

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from hullscan.advisories.types import Advisory, AdvisoryStore, AffectedPackage
 from hullscan.matching.ecosystems import (
@@ -31,7 +31,7 @@ from hullscan.matching.ecosystems import (
 )
 from hullscan.matching.cvss_util import severity_from_vector
 from hullscan.matching.finding import SEVERITY_RANK, Finding, FindingPackage, normalize_severity
-from hullscan.ecosystems import OS_PACKAGE_TYPES
+from hullscan.ecosystems import OS_PACKAGE_TYPES, end_of_life
 from hullscan.scanner.inventory import Inventory, Package
 from hullscan.versions.ranges import BadRange, RangeEvaluator, UnparsableVersion
 
@@ -55,6 +55,7 @@ class MatchStats:
     bad_ranges: int = 0
     # ecosystem (or distro release) the store holds no advisories for -> packages of it left unchecked
     unchecked: dict[str, int] = field(default_factory=dict)
+    end_of_life: dict[str, str] = field(default_factory=dict)  # OS release past its end of life -> that date
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
@@ -66,6 +67,7 @@ class MatchStats:
             "unsupported_packages": self.unsupported_packages,
             "bad_ranges": self.bad_ranges,
             "unchecked_ecosystems": dict(self.unchecked),
+            "end_of_life": dict(self.end_of_life),
             "warnings": list(self.warnings),
         }
 
@@ -316,6 +318,11 @@ def _plan(inventory: Inventory, stats: MatchStats, repository_release: str | Non
             os_eco = os_ecosystem(inventory.os, repository_release)
         except UnsupportedRelease as exc:
             os_error = str(exc)
+    if os_eco is not None and (ended := end_of_life(os_eco, datetime.now(timezone.utc).date().isoformat())) \
+            and any(p.type in OS_PACKAGE_TYPES for p in inventory.packages):
+        stats.end_of_life[os_eco] = ended
+        stats.warnings.append(f"{os_eco} reached its end of life on {ended}: its packages get no more security "
+                              "fixes, so unfixed findings stay unfixed; move to a supported release")
     lookups: list[_Lookup] = []
     unsupported: Counter[str] = Counter()
     schemes: dict[str, str] = {}

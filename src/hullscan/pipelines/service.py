@@ -465,6 +465,9 @@ def retry_pipeline(session: Session, pipeline: Pipeline, *, now: datetime) -> Jo
 
 # --- ingestion of finished scans ------------------------------------------------------------------------------
 
+MAX_SCAN_WARNINGS = 100  # warnings kept per ingested SBOM (each cut to 1000 characters)
+
+
 def ingest_due_artifacts(session: Session, artifact_path: Callable[[str], Path], *, now: datetime,
                          limit: int = 1) -> int:
     """Hand the SBOMs of successful jobs to ingestion, once each. An SBOM ingestion refuses is marked with the
@@ -481,9 +484,11 @@ def ingest_due_artifacts(session: Session, artifact_path: Callable[[str], Path],
     for artifact, job in rows:
         try:
             with session.begin_nested():
-                ingest_sbom_artifact(session, SbomArtifact(
+                ingested = ingest_sbom_artifact(session, SbomArtifact(
                     project_id=job.project_id, pipeline_id=job.pipeline_id, job_id=job.id, artifact_id=artifact.id,
                     path=artifact_path(artifact.sha256), image=job.variables.get("CS_IMAGE", ""), digest=job.digest))
+                # kept with the scan, shown on the job and image pages: never only in the server log
+                artifact.ingest_warnings = [w[:1000] for w in ingested.warnings[:MAX_SCAN_WARNINGS]] or None
         except IngestionError as exc:
             artifact.ingest_error = f"SBOM refused: {exc}"[:512]
         except Exception as exc:  # noqa: BLE001 - nothing was written: still due, after the others

@@ -116,6 +116,8 @@ class JobArtifact(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     ingested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # None: ingestion still due
     ingest_error: Mapped[str | None] = mapped_column(String(512))
+    # what the server's matching of this SBOM could not check (no silent gaps; end-of-life releases), as ingested
+    ingest_warnings: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class DroppedPush(Base):
