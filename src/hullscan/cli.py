@@ -91,11 +91,13 @@ def _register_parts() -> None:
     from hullscan.events import cli as events_cli
     from hullscan.matching import cli as matching_cli
     from hullscan.pipelines import cli as pipelines_cli
+    from hullscan.policy import cli as policy_cli
     from hullscan.registry import cli as registry_cli
     from hullscan.runner import cli as runner_cli
     from hullscan.scanner import cli as scanner_cli
 
-    for part in (auth_cli, registry_cli, scanner_cli, advisories_cli, matching_cli, events_cli, pipelines_cli, runner_cli):
+    for part in (auth_cli, registry_cli, scanner_cli, advisories_cli, matching_cli, events_cli, pipelines_cli, runner_cli,
+                 policy_cli):
         part.register(app)
 
 

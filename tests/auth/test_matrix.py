@@ -69,6 +69,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/projects/{project:path}/-/pipelines"): "reporter",
     ("GET", "/projects/{project:path}/-/jobs/{job_id}"): "reporter",
     ("GET", "/projects/{project:path}/-/settings"): "maintainer",
+    ("GET", "/projects/{project:path}/-/settings/policy"): "maintainer",
+    ("POST", "/projects/{project:path}/-/settings/policy"): "maintainer",
+    ("POST", "/projects/{project:path}/-/settings/policy/exceptions"): "maintainer",
+    ("POST", "/projects/{project:path}/-/settings/policy/exceptions/{exception_id}/delete"): "maintainer",
     ("POST", "/projects/{project:path}/-/settings"): "maintainer",
     ("POST", "/projects/{project:path}/-/settings/webhooks"): "maintainer",
     ("POST", "/projects/{project:path}/-/settings/webhooks/{webhook_id}/delete"): "maintainer",
@@ -132,6 +136,13 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project:path}/jobs/{job_id}/retry"): "developer",
     ("GET", "/api/v1/projects/{project:path}/scan_settings"): "reporter",
     ("PUT", "/api/v1/projects/{project:path}/scan_settings"): "maintainer",
+    # API: the pull gate and its exceptions
+    ("GET", "/api/v1/projects/{project:path}/policy"): "reporter",
+    ("PUT", "/api/v1/projects/{project:path}/policy"): "maintainer",
+    ("GET", "/api/v1/projects/{project:path}/policy/exceptions"): "reporter",
+    ("POST", "/api/v1/projects/{project:path}/policy/exceptions"): "maintainer",
+    ("DELETE", "/api/v1/projects/{project:path}/policy/exceptions/{exception_id}"): "maintainer",
+    ("GET", "/api/v1/projects/{project:path}/policy/blocked_pulls"): "reporter",
     # API: advisories and vulnerabilities
     ("GET", "/api/v1/advisories/status"): "signed_in",
     ("GET", "/api/v1/advisories"): "signed_in",
@@ -313,7 +324,7 @@ def _fill(path: str, world: World) -> str:
         "project": PROJECT, "vulnerability_id": world.ids["vulnerability"], "job_id": world.ids["job"],
         "pipeline_id": world.ids["pipeline"], "webhook_id": world.ids["webhook"], "token_id": 999_999,
         "username": "victim-user", "advisory_id": "CVE-2024-0727", "name": "gl-sbom-report.cdx.json",
-        "rest": "nothing-here", "change": "unblock",
+        "rest": "nothing-here", "change": "unblock", "exception_id": 999_999,
     }
 
     def one(m: re.Match[str]) -> str:
@@ -368,6 +379,9 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/api/v1/projects/{project:path}/webhooks": {"url": "http://127.0.0.1:9/x"},
         "/api/v1/jobs/{job_id}": {"state": "running"},
         "/api/v1/projects/{project:path}/scan_settings": {"fail_partial_scans": False},
+        "/api/v1/projects/{project:path}/policy": {"gate_enabled": False},
+        "/api/v1/projects/{project:path}/policy/exceptions": {"identifier": "CVE-2024-0727", "reason": "matrix",
+                                                               "expires_at": (utcnow() + timedelta(days=30)).isoformat()},
         # a wrong current password: allowed callers get 400 and nobody's password changes
         "/api/v1/user/password": {"current_password": "not-the-password", "new_password": "matrix-password-1"},
     }
@@ -383,6 +397,9 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/projects/{project:path}/-/settings/deploy_tokens": {"name": "t", "scopes": "read_registry"},
         "/user_settings/password": {"current_password": "not-the-password", "new_password": "matrix-password-1"},
         "/admin/users": {"username": "made-in-the-ui", "password": "made-in-the-ui-1"},
+        "/projects/{project:path}/-/settings/policy": {"min_severity": "critical"},
+        "/projects/{project:path}/-/settings/policy/exceptions": {"identifier": "CVE-2024-0727", "reason": "matrix",
+                                                                  "expires_at": (utcnow() + timedelta(days=30)).date().isoformat()},
     }
     if method in ("POST", "PUT", "PATCH") and template in bodies:
         kwargs["json"] = bodies[template]

@@ -5,7 +5,9 @@ every refusal is in the audit log and the project's blocked-pull list."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +21,7 @@ from hullscan.db.models.vulnerabilities import SbomSource
 from hullscan.settings import Settings
 from hullscan.vulnerabilities import service as vulns
 from tests.conftest import image_layout
-from tests.pipelines.e2e import REGISTRATION_TOKEN, make_server, wait_for
+from tests.pipelines.e2e import REGISTRATION_TOKEN, hullscan_cli, make_server, wait_for
 from tests.registry.support import OCI_MANIFEST, skopeo
 from tests.support.auth import ADMIN_CREDS, ADMIN_HTTP
 from tests.support.server import HullscanServer
@@ -45,7 +47,7 @@ def _db(srv: HullscanServer) -> Database:
     return Database(Settings(data_dir=srv.data_dir, database_url=srv.database_url))
 
 
-def _pull(srv: HullscanServer, ref: str, dest: Path, creds: str = ADMIN_CREDS) -> subprocess.CompletedProcess[str]:
+def pull(srv: HullscanServer, ref: str, dest: Path, creds: str = ADMIN_CREDS) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["skopeo", "copy", "--src-creds", creds, "--src-tls-verify=false",
                            f"docker://{srv.host}/{ref}", f"oci:{dest}:x"], capture_output=True, text=True, timeout=120)
 
@@ -64,16 +66,16 @@ def _exception(srv: HullscanServer, identifier: str, expires_at: datetime, **sco
     return r.json()
 
 
-def _scanned(srv: HullscanServer, digest: str, published: datetime | None = None) -> None:
+def scanned(srv: HullscanServer, digest: str, project_path: str = PROJECT, repo: str = REPO) -> None:
     """What ingestion writes for a scan of the image: its SBOM source and its findings (seen in the digest)."""
     db = _db(srv)
     try:
         with db.session() as s:
             from hullscan.auth.projects import get_project
 
-            project = get_project(s, PROJECT)
+            project = get_project(s, project_path)
             assert project is not None
-            name = f"{srv.host}/{REPO}"
+            name = f"{srv.host}/{repo}"
             s.add(SbomSource(project_id=project.id, source_type=2, image_name=name, image_tag="v1",
                              image_digest=digest, os_name="debian", os_version="12"))
             old = datetime(2024, 1, 20, tzinfo=UTC)
@@ -83,7 +85,7 @@ def _scanned(srv: HullscanServer, digest: str, published: datetime | None = None
             for f in found:
                 f.published = old
             fresh = finding("libxml2", "2.9.14", "CVE-2026-9999", "critical", ["2.9.15"])
-            fresh.published = published or datetime.now(UTC) - timedelta(days=2)
+            fresh.published = datetime.now(UTC) - timedelta(days=2)
             vulns.record_findings(s, vulns.ImageScope(project.id, name, "v1", digest, "debian 12"), [*found, fresh])
     finally:
         db.dispose()
@@ -98,17 +100,17 @@ def test_pull_gate_acceptance_with_skopeo(gate_server: HullscanServer, tmp_path:
 
     # Unscanned: allowed while fail-closed is off, DENIED when it is on.
     _policy(srv)
-    assert _pull(srv, f"{REPO}:v1", tmp_path / "a").returncode == 0
+    assert pull(srv, f"{REPO}:v1", tmp_path / "a").returncode == 0
     _policy(srv, fail_closed=True)
-    refused = _pull(srv, f"{REPO}:v1", tmp_path / "b")
+    refused = pull(srv, f"{REPO}:v1", tmp_path / "b")
     assert refused.returncode != 0 and "denied" in refused.stderr.lower()
     assert "has not been scanned" in refused.stderr
 
     # Scanned with findings: high and critical block (low does not; the 2-day-old advisory is in its grace).
-    _scanned(srv, digest)
+    scanned(srv, digest)
     _policy(srv, grace_days=7)
     for ref in (f"{REPO}:v1", f"{REPO}@{digest}"):
-        refused = _pull(srv, ref, tmp_path / "c")
+        refused = pull(srv, ref, tmp_path / "c")
         assert refused.returncode != 0 and "denied" in refused.stderr.lower(), refused.stderr
         assert "CVE-2023-45853" in refused.stderr and "CVE-2024-0727" in refused.stderr
         assert "CVE-2023-38545" not in refused.stderr and "CVE-2026-9999" not in refused.stderr
@@ -122,12 +124,12 @@ def test_pull_gate_acceptance_with_skopeo(gate_server: HullscanServer, tmp_path:
         assert body["detail"]["identifiers"] == ["CVE-2023-45853", "CVE-2024-0727"]
     # Without the grace period the fresh critical advisory blocks too; KEV-only leaves only the KEV one.
     _policy(srv)
-    assert "CVE-2026-9999" in _pull(srv, f"{REPO}:v1", tmp_path / "d").stderr
+    assert "CVE-2026-9999" in pull(srv, f"{REPO}:v1", tmp_path / "d").stderr
     _policy(srv, kev_only=True, grace_days=7)
-    stderr = _pull(srv, f"{REPO}:v1", tmp_path / "e").stderr
+    stderr = pull(srv, f"{REPO}:v1", tmp_path / "e").stderr
     assert "CVE-2024-0727" in stderr and "CVE-2023-45853" not in stderr
     _policy(srv, fixable_only=True, grace_days=7)  # zlib1g has no fix: only openssl blocks
-    stderr = _pull(srv, f"{REPO}:v1", tmp_path / "f").stderr
+    stderr = pull(srv, f"{REPO}:v1", tmp_path / "f").stderr
     assert "CVE-2024-0727" in stderr and "CVE-2023-45853" not in stderr
 
     # Exceptions in scope (one for the project, one for this image) let the pull through.
@@ -135,17 +137,17 @@ def test_pull_gate_acceptance_with_skopeo(gate_server: HullscanServer, tmp_path:
     later = datetime.now(UTC) + timedelta(days=30)
     _exception(srv, "CVE-2023-45853", later, repository=REPO)
     elsewhere = _exception(srv, "CVE-2024-0727", later, image_digest="sha256:" + "0" * 64)
-    stderr = _pull(srv, f"{REPO}:v1", tmp_path / "g").stderr
+    stderr = pull(srv, f"{REPO}:v1", tmp_path / "g").stderr
     assert "CVE-2024-0727" in stderr and "CVE-2023-45853" not in stderr  # the other image's exception: not here
     assert ADMIN_HTTP.delete(f"{srv.url}/api/v1/projects/{PROJECT}/policy/exceptions/{elsewhere['id']}"
                              ).status_code == 204
     soon = _exception(srv, "CVE-2024-0727", datetime.now(UTC) + timedelta(seconds=3), image_digest=digest)
-    pulled = _pull(srv, f"{REPO}:v1", tmp_path / "h")
+    pulled = pull(srv, f"{REPO}:v1", tmp_path / "h")
     assert pulled.returncode == 0, pulled.stderr
     assert (tmp_path / "h" / "index.json").is_file()
     # ... until it expires.
     time.sleep(max(0.0, (datetime.fromisoformat(soon["expires_at"]) - datetime.now(UTC)).total_seconds()) + 0.5)
-    refused = _pull(srv, f"{REPO}:v1", tmp_path / "i")
+    refused = pull(srv, f"{REPO}:v1", tmp_path / "i")
     assert refused.returncode != 0 and "CVE-2024-0727" in refused.stderr
     listed = ADMIN_HTTP.get(f"{srv.url}/api/v1/projects/{PROJECT}/policy/exceptions").json()
     assert [e["expired"] for e in listed if e["id"] == soon["id"]] == [True]
@@ -170,7 +172,38 @@ def test_scan_job_tokens_are_never_blocked(gate_server: HullscanServer, tmp_path
     assert claim["registry"]["username"] == "gitlab-ci-token"
     job = {"JOB-TOKEN": claim["token"]}
     assert ADMIN_HTTP.put(f"{api}/jobs/{claim['id']}", json={"state": "running"}, headers=job).status_code == 200
-    refused = _pull(srv, f"{PROJECT}/fresh:latest", tmp_path / "user")  # never scanned, fail-closed: a user waits
+    refused = pull(srv, f"{PROJECT}/fresh:latest", tmp_path / "user")  # never scanned, fail-closed: a user waits
     assert refused.returncode != 0 and "has not been scanned" in refused.stderr
-    pulled = _pull(srv, f"{PROJECT}/fresh:latest", tmp_path / "job", creds=f"gitlab-ci-token:{claim['token']}")
+    pulled = pull(srv, f"{PROJECT}/fresh:latest", tmp_path / "job", creds=f"gitlab-ci-token:{claim['token']}")
     assert pulled.returncode == 0, pulled.stderr
+
+
+def test_policy_from_the_cli(gate_server: HullscanServer, tmp_path: Path) -> None:
+    srv, project, repo = gate_server, "group/gatecli", "group/gatecli/app"
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{image_layout('go-binary')}:latest", f"docker://{srv.host}/{repo}:v1")
+    digest = skopeo("inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+                    f"docker://{srv.host}/{repo}:v1").stdout.strip()
+    scanned(srv, digest, project, repo)
+    shown = json.loads(hullscan_cli(srv, "policy", "set", project, "--gate", "--min-severity", "critical",
+                                    "--grace-days", "7"))
+    assert shown["gate_enabled"] and shown["min_severity"] == "critical" and not shown["fail_closed"]
+    stderr = pull(srv, f"{repo}:v1", tmp_path / "a").stderr
+    assert "CVE-2023-45853" in stderr and "CVE-2026-9999" not in stderr and "CVE-2024-0727" not in stderr
+    hullscan_cli(srv, "policy", "set", project, "--grace-days", "0")  # the other options keep their values
+    assert json.loads(hullscan_cli(srv, "policy", "show", project))["min_severity"] == "critical"
+    assert "CVE-2026-9999" in pull(srv, f"{repo}:v1", tmp_path / "b").stderr
+    for identifier, scope in (("CVE-2023-45853", ["--repository", repo]), ("CVE-2026-9999", ["--digest", digest])):
+        made = json.loads(hullscan_cli(srv, "policy", "exception", "add", project, identifier, "--reason",
+                                       "base image rebuild pending", "--expires", "2d", *scope, "--author", "alice"))
+        assert made["author"] == "alice" and made["scope"] == ("image" if identifier.endswith("9999") else "repository")
+    pulled = pull(srv, f"{repo}:v1", tmp_path / "c")
+    assert pulled.returncode == 0, pulled.stderr
+    listed = [json.loads(line) for line in hullscan_cli(srv, "policy", "exception", "list", project).splitlines()]
+    assert sorted(e["identifier"] for e in listed) == ["CVE-2023-45853", "CVE-2026-9999"]
+    hullscan_cli(srv, "policy", "exception", "delete", project, str(listed[0]["id"]))
+    assert pull(srv, f"{repo}:v1", tmp_path / "d").returncode != 0
+    blocked = [json.loads(line) for line in hullscan_cli(srv, "policy", "blocked", project).splitlines()]
+    assert blocked[0]["repository"] == repo and blocked[0]["identifiers"] == [listed[0]["identifier"]]
+    bad = subprocess.run([sys.executable, "-m", "hullscan", "policy", "set", project, "--min-severity", "bogus"],
+                         env=srv.env(), capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "min_severity must be one of" in bad.stderr

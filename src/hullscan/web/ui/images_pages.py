@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from hullscan.auth import Action, Principal
 from hullscan.matching.sbom import SbomError, read_sbom
 from hullscan.pipelines.api import artifact_store
+from hullscan.policy import service as policy
 from hullscan.scanner.sbom import write_spdx
 from hullscan.web.deps import IdQuery
 from hullscan.web.ui import queries
@@ -24,7 +25,8 @@ def images_page(request: Request, project: str, principal: Principal = Depends(u
                 session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_PROJECT)
     tags = queries.image_tags(session, found.id)
-    return render(request, "images.html", project=found, tags=tags, max_tags=queries.MAX_TAGS)
+    return render(request, "images.html", project=found, tags=tags, max_tags=queries.MAX_TAGS,
+                  blocked=policy.blocked_pulls(session, found.path, limit=20))
 
 
 @router.get("/projects/{project:path}/-/images/sbom")
