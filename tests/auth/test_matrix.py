@@ -62,6 +62,15 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/projects/{project:path}/-/security/vulnerability_report"): "developer",
     ("GET", "/projects/{project:path}/-/security/vulnerability_report/export.csv"): "developer",
     ("POST", "/projects/{project:path}/-/security/vulnerability_report/bulk"): "developer",
+    # a group (team: team/app) and the instance report list what the caller may read; triage what she may triage
+    ("GET", "/groups/{group:path}"): "developer",
+    ("GET", "/groups/{group:path}/-/security/dashboard"): "developer",
+    ("GET", "/groups/{group:path}/-/security/vulnerabilities"): "developer",
+    ("GET", "/groups/{group:path}/-/security/vulnerabilities/export.csv"): "developer",
+    ("POST", "/groups/{group:path}/-/security/vulnerabilities/bulk"): "developer",
+    ("GET", "/-/security/vulnerabilities"): "signed_in",
+    ("GET", "/-/security/vulnerabilities/export.csv"): "signed_in",
+    ("POST", "/-/security/vulnerabilities/bulk"): "developer",  # of team/app's row; others: 403, or 404 (not theirs)
     ("GET", "/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}"): "developer",
     ("POST", "/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/state"): "developer",
     ("GET", "/projects/{project:path}/-/images"): "reporter",
@@ -324,7 +333,7 @@ def _fill(path: str, world: World) -> str:
         "project": PROJECT, "vulnerability_id": world.ids["vulnerability"], "job_id": world.ids["job"],
         "pipeline_id": world.ids["pipeline"], "webhook_id": world.ids["webhook"], "token_id": 999_999,
         "username": "victim-user", "advisory_id": "CVE-2024-0727", "name": "gl-sbom-report.cdx.json",
-        "rest": "nothing-here", "change": "unblock", "exception_id": 999_999,
+        "rest": "nothing-here", "change": "unblock", "exception_id": 999_999, "group": "team",
     }
 
     def one(m: re.Match[str]) -> str:
@@ -389,6 +398,9 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/users/sign_in": {"username": "victim-user", "password": "victim-password-1"},
         "/projects/{project:path}/-/security/vulnerability_report/bulk": {"ids": [world.ids["vulnerability"]],
                                                                           "state": "confirmed"},
+        "/groups/{group:path}/-/security/vulnerabilities/bulk": {"ids": [world.ids["vulnerability"]],
+                                                                "state": "confirmed"},
+        "/-/security/vulnerabilities/bulk": {"ids": [world.ids["vulnerability"]], "state": "confirmed"},
         "/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/state": {"state": "confirmed"},
         "/projects/{project:path}/-/settings": {"tag_patterns": "latest", "daily_limit": "50", "cs4r_enabled": "on"},
         "/projects/{project:path}/-/settings/webhooks": {"url": "http://127.0.0.1:9/y", "events": "new_vulnerability"},
@@ -419,7 +431,8 @@ def _refused(r: httpx.Response) -> bool:
     """401, 403, the sign-in redirect, or the 404 of a project the caller may not see (as GitLab answers)."""
     location = r.headers.get("location", "")
     hidden = r.status_code == 404 and any(m in r.text for m in (
-        f"project '{PROJECT}' not found", f"There is no project &#39;{PROJECT}&#39;", "vulnerability "))
+        f"project '{PROJECT}' not found", f"There is no project &#39;{PROJECT}&#39;", "vulnerability ",
+        "There is no group &#39;team&#39;"))
     return r.status_code in (401, 403) or hidden or (r.status_code == 303 and location.startswith("/users/sign_in?"))
 
 

@@ -210,7 +210,7 @@ def test_errors_and_denials_are_clear_pages(client, db) -> None:
     seed_basic(db)
     for url, status in [("/projects/no/such/-/overview", 404), ("/projects/group/app/-/security/vulnerabilities/999999", 404),
                         ("/projects/group/app/-/security/vulnerabilities/abc", 400), (REGISTRY + "&sort=evil", 400),
-                        (REGISTRY + "&cursor=garbage", 400), (REGISTRY + "&activity=nope", 400),
+                        (REGISTRY + "&page=abc", 400), (REGISTRY + "&activity=nope", 400),
                         ("/projects/group/app/-/images/sbom?job=12345", 404), ("/projects/group/app/-/nope", 404),
                         ("/admin/nope", 404)]:
         r = client.get(url)
@@ -262,8 +262,6 @@ def test_settings_toggle_patterns_limit_auto_resolve(client, db) -> None:
 
 
 def test_overview_trend_counts_open_per_day(client, db) -> None:
-    from hullscan.web.ui.queries import severity_trend
-
     now = utcnow()
     with db.session() as s:
         pid = projects.create_project(s, "group/app", cs4r_enabled=True).id
@@ -274,11 +272,11 @@ def test_overview_trend_counts_open_per_day(client, db) -> None:
         b = [i for i in res.seen_ids if i not in res.new_ids] and res.new_ids[0]
         vulns.change_state(s, [b], "resolved", author="t", now=now - timedelta(days=1))
     with db.session() as s:
-        trend = severity_trend(s, pid, days=7, today=now.date())
+        trend = vulns.severity_trend(s, vulns.VulnerabilityFilter(project_id=pid), days=7, today=now.date())
     assert trend.days[-1] == now.date() and trend.days[0] == now.date() - timedelta(days=6)
     assert trend.series["high"] == [0, 1, 1, 1, 2, 1, 1]
     html = client.get("/projects/group/app/-/overview").text
-    assert 'data-testid="trend-chart"' in html and "High: 1 not resolved today" in html
+    assert 'data-testid="trend-chart"' in html and "High: 1 open today" in html
     assert isinstance(date.today(), date)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.db.base import utcnow
@@ -357,9 +359,12 @@ def mark_not_detected_many(
 
 def change_state(
     session: Session, ids: Iterable[int], to_state: str, *, author: str, comment: str | None = None,
-    dismissal_reason: str | None = None, project_id: int | None = None, now: datetime | None = None,
+    dismissal_reason: str | None = None, project_id: int | None = None, project_ids: Sequence[int] | None = None,
+    now: datetime | None = None,
 ) -> list[Vulnerability]:
-    """Triage (one or many): every transition is recorded with who, when, from, to, reason and comment."""
+    """Triage (one or many): every transition is recorded with who, when, from, to, reason and comment.
+    `project_id`/`project_ids` confine the change to those projects (a group report's triageable projects):
+    an id outside them is refused like an unknown one."""
     if to_state not in STATES:
         raise VulnerabilityError(f"unknown state {to_state!r}; expected one of {', '.join(STATES)}")
     if to_state == "dismissed":
@@ -376,6 +381,8 @@ def change_state(
         q = select(Vulnerability).where(Vulnerability.id.in_(chunk))
         if project_id is not None:
             q = q.where(Vulnerability.project_id == project_id)
+        if project_ids is not None:
+            q = q.where(Vulnerability.project_id.in_(list(project_ids)))
         rows.extend(session.scalars(q))
     if len(rows) != len(ids):
         missing = sorted(set(ids) - {v.id for v in rows})
@@ -405,13 +412,18 @@ def sightings(session: Session, vulnerability_id: int) -> list[VulnerabilitySigh
 
 @dataclass
 class VulnerabilityFilter:
+    """Which vulnerabilities: one project (`project_id`), several (`project_ids`: a group or the instance as the
+    viewer may read it; an empty list matches nothing), or every project when both are None."""
+
     project_id: int | None = None
+    project_ids: list[int] | None = None
     report_types: list[str] | None = None
     severities: list[str] | None = None
     states: list[str] | None = None
     image: str | None = None  # matches image name or name:tag
-    identifier: str | None = None
+    identifier: str | None = None  # any of its identifiers (CVE, GHSA, distribution ids), any case
     package: str | None = None
+    package_prefix: str | None = None  # package names starting with it (the report's search box)
     has_fix: bool | None = None
     known_exploited: bool | None = None
     activity: str | None = None  # still_detected | no_longer_detected | detected_by_advisory_update
@@ -422,6 +434,8 @@ class VulnerabilityFilter:
         c: list = []
         if self.project_id is not None:
             c.append(Vulnerability.project_id == self.project_id)
+        if self.project_ids is not None:
+            c.append(Vulnerability.project_id.in_(sorted(set(self.project_ids))))
         if self.report_types:
             unknown = [r for r in self.report_types if r not in REPORT_TYPES]
             if unknown:
@@ -437,9 +451,11 @@ class VulnerabilityFilter:
         if self.image:
             c.append(or_(Vulnerability.image_name == self.image, Vulnerability.image == self.image))
         if self.identifier:
-            c.append(Vulnerability.primary_identifier == self.identifier)
+            c.append(_identifier_matches(self.identifier))
         if self.package:
             c.append(Vulnerability.package_name == self.package)
+        if self.package_prefix:
+            c.append(Vulnerability.package_name.startswith(self.package_prefix, autoescape=True))
         if self.has_fix is not None:
             c.append(Vulnerability.has_fix.is_(self.has_fix))
         if self.known_exploited is not None:
@@ -457,6 +473,17 @@ class VulnerabilityFilter:
         if self.detected_before:
             c.append(Vulnerability.detected_at < self.detected_before)
         return c
+
+
+def _identifier_matches(identifier: str) -> ColumnElement[bool]:
+    """The primary identifier or any alias equal to `identifier`, ignoring case (GHSA-… finds the CVE row).
+
+    Aliases live in a JSON list; its text holds each one as a JSON string, so the quoted, lower-cased value is
+    searched in the lower-cased text (LIKE wildcards in the value escaped): one portable condition."""
+    wanted = identifier.strip().lower()
+    quoted = json.dumps(wanted)
+    return or_(func.lower(Vulnerability.primary_identifier) == wanted,
+               func.lower(cast(Vulnerability.identifiers, Text)).contains(quoted, autoescape=True))
 
 
 SORTS = {"severity_desc", "severity_asc", "detected_desc", "detected_asc"}
@@ -509,6 +536,132 @@ def severity_counts(session: Session, flt: VulnerabilityFilter) -> dict[str, int
     for sev, n in session.execute(q):
         counts[sev] = counts.get(sev, 0) + n
     return counts
+
+
+# --- the vulnerability report: one query for a project, a group and the instance (a filter's project scope) ---
+
+_STATUS_ORDER = case({"detected": 0, "confirmed": 1, "dismissed": 2, "resolved": 3}, value=Vulnerability.state,
+                     else_=4)
+REPORT_SORTS: dict[str, tuple[Any, ...]] = {  # column expressions
+    "severity": (Vulnerability.severity_rank,),
+    "detected": (Vulnerability.detected_at,),
+    "package": (Vulnerability.package_name, Vulnerability.package_version),
+    "identifier": (Vulnerability.primary_identifier,),
+    "image": (Vulnerability.image,),
+    "status": (_STATUS_ORDER,),
+    "exploit": (Vulnerability.known_exploited, func.coalesce(Vulnerability.epss_score, -1.0)),  # KEV, then EPSS
+}
+REPORT_PAGE_SIZES = (20, 50, 100)
+
+
+def report_select(flt: VulnerabilityFilter, *, sort: str = "severity_desc", page: int = 1,
+                  per_page: int = 20) -> Select[tuple[Vulnerability]]:
+    """The statement of page `page` (1-based) of the report in `sort` order (`<key>_asc|desc`, keys of
+    REPORT_SORTS). Ties go by id in the same direction, so pages never overlap, and the default order
+    (severity, id) is exactly the ix_vulnerabilities_report_severity index: a project's first page reads 20
+    index entries, not the table."""
+    key, _, direction = sort.rpartition("_")
+    if key not in REPORT_SORTS or direction not in ("asc", "desc"):
+        raise VulnerabilityError(f"unknown sort {sort!r}")
+    per_page = max(1, min(int(per_page), max(REPORT_PAGE_SIZES)))
+    page = max(1, int(page))
+    desc = direction == "desc"
+    order = [c.desc() if desc else c.asc() for c in (*REPORT_SORTS[key], Vulnerability.id)]
+    q = select(Vulnerability).where(*flt.conditions()).order_by(*order)
+    return q.offset((page - 1) * per_page).limit(per_page)
+
+
+def report_page(session: Session, flt: VulnerabilityFilter, *, sort: str = "severity_desc", page: int = 1,
+                per_page: int = 20) -> list[Vulnerability]:
+    """The rows of `report_select`."""
+    return list(session.scalars(report_select(flt, sort=sort, page=page, per_page=per_page)))
+
+
+def _zero_counts() -> dict[str, int]:
+    return {s: 0 for s in ("critical", "high", "medium", "low", "unknown")}
+
+
+def _image_name(image: str) -> str:
+    """`<name>:<tag>` -> `<name>` (a registry port before the first `/` is not a tag)."""
+    name, sep, tag = image.rpartition(":")
+    return name if sep and "/" not in tag else image
+
+
+def report_facets(session: Session, flt: VulnerabilityFilter) -> tuple[dict[str, int], list[str]]:
+    """Severity counts under `flt`, and every image of the report under its status filter (so the Image list
+    always offers all of them). One grouped query when only status, severity and image are filtered (the
+    common case); the count query besides it otherwise."""
+    base = VulnerabilityFilter(project_id=flt.project_id, project_ids=flt.project_ids,
+                               report_types=flt.report_types, states=flt.states)
+    q = (select(Vulnerability.image, Vulnerability.severity, func.count()).where(*base.conditions())
+         .group_by(Vulnerability.image, Vulnerability.severity).order_by(Vulnerability.image))
+    rows = session.execute(q).all()
+    images = sorted({image for image, _, _ in rows})[:1000]
+    if replace(flt, severities=None, image=None) != base:
+        return severity_counts(session, flt), images
+    counts = _zero_counts()
+    for image, sev, n in rows:
+        sev = sev if sev in counts else "unknown"
+        if flt.severities and sev not in flt.severities:
+            continue
+        if flt.image is None or flt.image in (image, _image_name(image)):
+            counts[sev] += n
+    return counts, images
+
+
+def _day(session: Session, column: Any) -> ColumnElement:
+    """The UTC calendar day of a timestamp, portable across SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d", column)
+
+
+@dataclass
+class Trend:
+    days: list[date]
+    series: dict[str, list[int]]  # severity -> open count at the end of each day
+
+    @property
+    def maximum(self) -> int:
+        return max((max(v) for v in self.series.values() if v), default=0)
+
+
+OPEN_STATES = ("detected", "confirmed")
+
+
+def severity_trend(session: Session, flt: VulnerabilityFilter, days: int = 30, today: date | None = None) -> Trend:
+    """Open (needs triage or confirmed) vulnerabilities under `flt` (its status filter aside) per severity at the
+    end of each of the last `days` days. A vulnerability counts from its detection until the change that made
+    it resolved or dismissed, if that is its state now: so the last day equals the open counts shown beside
+    the chart. Two grouped queries (openings and closings per day and severity); the running sum is done here."""
+    today = today or datetime.now(timezone.utc).date()
+    window = [today - timedelta(days=days - 1 - i) for i in range(days)]
+    first = window[0].isoformat()
+    scope = replace(flt, states=None).conditions()
+    closing = (select(func.max(VulnerabilityStateTransition.created_at))
+               .where(VulnerabilityStateTransition.vulnerability_id == Vulnerability.id,
+                      VulnerabilityStateTransition.to_state == Vulnerability.state)
+               .correlate(Vulnerability).scalar_subquery())
+    closed_at = func.coalesce(closing, Vulnerability.resolved_at, Vulnerability.updated_at)
+    opened: dict[str, dict[str, int]] = {s: {} for s in _zero_counts()}
+    closed: dict[str, dict[str, int]] = {s: {} for s in _zero_counts()}
+    for target, when, extra in ((opened, Vulnerability.detected_at, []),
+                                (closed, closed_at, [Vulnerability.state.not_in(OPEN_STATES)])):
+        day = _day(session, when)
+        q = select(day, Vulnerability.severity, func.count()).where(*scope, *extra).group_by(day, Vulnerability.severity)
+        for d, sev, n in session.execute(q):
+            key = d if d >= first else "before"
+            per_day = target[sev if sev in target else "unknown"]
+            per_day[key] = per_day.get(key, 0) + n
+    series: dict[str, list[int]] = {}
+    for sev in opened:
+        running = opened[sev].get("before", 0) - closed[sev].get("before", 0)
+        values = []
+        for d in window:
+            running += opened[sev].get(d.isoformat(), 0) - closed[sev].get(d.isoformat(), 0)
+            values.append(max(running, 0))
+        series[sev] = values
+    return Trend(days=window, series=series)
 
 
 CSV_COLUMNS = ("id", "uuid", "project_id", "report_type", "state", "dismissal_reason", "severity", "cvss_score",

@@ -41,9 +41,10 @@ def projects_page(request: Request, principal: Principal = Depends(ui_principal)
 def overview_page(request: Request, project: str, principal: Principal = Depends(ui_principal),
                   session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
-    counts = vulns.severity_counts(session, vulns.VulnerabilityFilter(
-        project_id=found.id, report_types=REGISTRY_TYPES, states=list(queries.OPEN_STATES)))
-    chart = trend_chart(queries.severity_trend(session, found.id))
+    flt = vulns.VulnerabilityFilter(project_id=found.id, report_types=REGISTRY_TYPES,
+                                    states=list(queries.OPEN_STATES))
+    counts = vulns.severity_counts(session, flt)
+    chart = trend_chart(vulns.severity_trend(session, flt))
     recent = pipelines.list_pipelines(session, found.id, limit=10)
     jobs = pipelines.jobs_of(session, [p.id for p in recent])
     return render(request, "overview.html", project=found, counts=counts, chart=chart, pipelines=recent,

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hullscan.db.models.pipelines import Job, JobArtifact, Runner
@@ -20,7 +20,6 @@ from hullscan.db.models.registry import RegistryManifest, RegistryRepository, Re
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.mediatypes import INDEX_TYPES
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPES
-from hullscan.vulnerabilities.service import VulnerabilityFilter, severity_counts
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 OPEN_STATES = ("detected", "confirmed")
@@ -45,78 +44,6 @@ def open_counts_by_project(session: Session, project_ids: Iterable[int]) -> dict
     for pid, sev, n in session.execute(q):
         out[pid][sev if sev in SEVERITIES else "unknown"] += n
     return out
-
-
-def _image_name(image: str) -> str:
-    """`<name>:<tag>` -> `<name>` (a registry port before the first `/` is not a tag)."""
-    name, sep, tag = image.rpartition(":")
-    return name if sep and "/" not in tag else image
-
-
-def report_facets(session: Session, flt: VulnerabilityFilter) -> tuple[dict[str, int], list[str]]:
-    """Severity counts under `flt`, and every image of the report under its status filter (so the Image list
-    always offers all of them). One grouped query when only status, severity and image are filtered (the
-    common case); the service's count query besides it otherwise."""
-    base = VulnerabilityFilter(project_id=flt.project_id, report_types=flt.report_types, states=flt.states)
-    q = (select(Vulnerability.image, Vulnerability.severity, func.count()).where(*base.conditions())
-         .group_by(Vulnerability.image, Vulnerability.severity).order_by(Vulnerability.image))
-    rows = session.execute(q).all()
-    images = sorted({image for image, _, _ in rows})[:1000]
-    if replace(flt, severities=None, image=None) != base:
-        return severity_counts(session, flt), images
-    counts = _zero()
-    for image, sev, n in rows:
-        sev = sev if sev in SEVERITIES else "unknown"
-        if flt.severities and sev not in flt.severities:
-            continue
-        if flt.image is None or flt.image in (image, _image_name(image)):
-            counts[sev] += n
-    return counts, images
-
-
-def _day(session: Session, column: ColumnElement) -> ColumnElement:
-    """The UTC calendar day of a timestamp column, portable across SQLite and PostgreSQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.strftime("%Y-%m-%d", column)
-
-
-@dataclass
-class Trend:
-    days: list[date]
-    series: dict[str, list[int]]  # severity -> open count at the end of each day
-
-    @property
-    def maximum(self) -> int:
-        return max((max(v) for v in self.series.values() if v), default=0)
-
-
-def severity_trend(session: Session, project_id: int, days: int = 30, today: date | None = None) -> Trend:
-    """Open (not resolved) vulnerabilities per severity at the end of each of the last `days` days.
-
-    Two grouped queries (detections and resolutions per day and severity); the running sum is done here."""
-    today = today or datetime.now(timezone.utc).date()
-    window = [today - timedelta(days=days - 1 - i) for i in range(days)]
-    first = window[0].isoformat()
-    detected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    resolved: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for target, column in ((detected, Vulnerability.detected_at), (resolved, Vulnerability.resolved_at)):
-        day = _day(session, column)
-        q = (select(day, Vulnerability.severity, func.count())
-             .where(Vulnerability.project_id == project_id, column.is_not(None))
-             .group_by(day, Vulnerability.severity))
-        for d, sev, n in session.execute(q):
-            key = d if d >= first else "before"
-            target[sev if sev in SEVERITIES else "unknown"][key] += n
-    series: dict[str, list[int]] = {}
-    for sev in SEVERITIES:
-        running = detected[sev].get("before", 0) - resolved[sev].get("before", 0)
-        values = []
-        for d in window:
-            running += detected[sev].get(d.isoformat(), 0) - resolved[sev].get(d.isoformat(), 0)
-            values.append(max(running, 0))
-        series[sev] = values
-    return Trend(days=window, series=series)
 
 
 @dataclass

@@ -41,6 +41,12 @@ def project_url(project_path: str, *parts: str, **query: Any) -> str:
     return url + ("?" + urlencode(pairs, doseq=True) if pairs else "")
 
 
+def group_url(group_path: str, *parts: str) -> str:
+    """`/groups/<path>/-/<parts>`: a group is a namespace, every project below its path (as in GitLab)."""
+    url = "/groups/" + "/".join(quote(p, safe="") for p in group_path.split("/"))
+    return url + ("/-/" + "/".join(quote(p, safe="") for p in parts) if parts else "")
+
+
 def external_url(url: object) -> str | None:
     """An outside link we will render: http(s) only, so `javascript:` and friends never become an href."""
     if not isinstance(url, str) or len(url) > 2048:
@@ -148,7 +154,8 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(project_url=project_url, external_url=external_url, identifier_url=identifier_url,
+    env.globals.update(project_url=project_url, group_url=group_url, external_url=external_url,
+                       identifier_url=identifier_url,
                        finding_title=finding_title, finding_subtitle=finding_subtitle,
                        package_type_label=package_type_label, severity_source_label=severity_source_label,
                        SEVERITIES=SEVERITIES, STATE_LABELS=STATE_LABELS, REASON_LABELS=REASON_LABELS,

@@ -30,6 +30,7 @@ CSRF_HEADER = b"x-csrf-token"
 MAX_FORM_BYTES = 1024 * 1024
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 NOT_UI_PREFIXES = ("/api/", "/v2/", "/v2", "/jwt/", "/-/", "/static/")
+UI_PREFIXES_UNDER_DASH = ("/-/security/",)  # the instance's Security centre is a UI page (and form) all the same
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -90,7 +91,7 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
 
 
 def is_ui_path(path: str) -> bool:
-    return not path.startswith(NOT_UI_PREFIXES)
+    return path.startswith(UI_PREFIXES_UNDER_DASH) or not path.startswith(NOT_UI_PREFIXES)
 
 
 class UISecurityMiddleware:
