@@ -16,7 +16,7 @@ import pytest
 from packageurl import PackageURL
 
 from hullscan.scanner import analyze
-from tests.scanner.conftest import image_layout
+from tests.scanner.conftest import cyclonedx_edges, image_layout
 
 IMAGES = ["debian-bookworm-minbase", "debian-python-app", "distroless-style", "go-binary", "multiarch-index"]
 _ECOSYSTEM = {"deb": "deb", "python": "python", "pypi": "python", "npm": "npm", "go-module": "go", "golang": "go",
@@ -89,3 +89,35 @@ def test_nothing_trivy_finds_is_missed(name: str, tmp_path: Path) -> None:
     peer = trivy_packages(layout, tmp_path / "trivy-cache")
     assert peer, "trivy reported nothing: the oracle is broken"
     assert _missing(peer, _ours(layout)) == []
+
+
+@pytest.mark.parametrize("name", ["debian-python-app", "debian-bookworm-minbase"])
+def test_dependency_graph_holds_every_edge_trivy_draws(name: str, tmp_path: Path) -> None:
+    """Trivy's graph (dpkg Depends; the OS over the packages nothing depends on; the image over the OS and
+    language packages) is inside ours. Ours has more: Pre-Depends, virtual packages (base-files -> mawk as
+    `awk`), Python Requires-Dist (requests -> urllib3); so fewer packages hang directly below OS and image."""
+    from hullscan.scanner import write_cyclonedx
+
+    layout = image_layout(name)
+    out = subprocess.run([_tool("trivy"), "image", "--input", str(layout), "--format", "cyclonedx",
+                          "--cache-dir", str(tmp_path / "trivy-cache"), "--skip-db-update", "--offline-scan",
+                          "--quiet"], capture_output=True, text=True, check=True, timeout=600).stdout
+    theirs, ours_doc = cyclonedx_edges(json.loads(out)), json.loads(write_cyclonedx(analyze(f"oci-dir:{layout}")))
+    ours = cyclonedx_edges(ours_doc)
+    between_packages = {(a, b) for a, b in theirs if a not in ("IMAGE", "OS")}
+    assert len(between_packages) > 100, "trivy drew no dpkg graph: the oracle is broken"
+    assert between_packages - ours == set()
+    # every package hangs below the image, and what trivy puts at the top is either at our top or below a
+    # package we know depends on it
+    reached, stack = {"IMAGE"}, ["IMAGE"]
+    children: dict[str, list[str]] = {}
+    for a, b in ours:
+        children.setdefault(a, []).append(b)
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in reached:
+                reached.add(child)
+                stack.append(child)
+    assert {f"{c['name']}@{c.get('version', '')}" for c in ours_doc["components"] if c["type"] == "library"} <= reached
+    below = {b for a, b in ours if a not in ("IMAGE", "OS")}
+    assert all((a, b) in ours or b in below for a, b in theirs if a in ("IMAGE", "OS"))

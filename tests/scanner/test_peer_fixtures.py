@@ -13,6 +13,7 @@ import pytest
 
 from hullscan.scanner.analyzers import AnalysisContext, FileEntry, default_analyzers
 from hullscan.scanner.image import analyze
+from hullscan.scanner.inventory import dependency_graph
 from tests.conftest import DATA
 
 FIXTURES = DATA / "peer-vectors" / "fixtures"
@@ -110,6 +111,21 @@ def test_fixture_yields_expected_packages(case: Path, tmp_path: Path) -> None:
         if eco == "rpm" and "epoch" in want:
             epochs = {p.properties.get("epoch") for p in matches}
             assert (str(want["epoch"]) if want["epoch"] is not None else None) in epochs
+
+
+def _dependency_cases() -> list[Path]:
+    return [case for case in _cases() if "expected_dependencies" in json.loads((case / "expected.json").read_text())]
+
+
+@pytest.mark.parametrize("case", _dependency_cases(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_fixture_dependency_edges(case: Path, tmp_path: Path) -> None:
+    """syft's relationship assertions on its own database fixtures: dpkg Depends with alternatives (every
+    installed choice), architecture restrictions and Provides; apk `D:` through `p:` (so:, cmd:)."""
+    expected = json.loads((case / "expected.json").read_text())["expected_dependencies"]
+    found, _ = _run(case, tmp_path)
+    graph = dependency_graph(found)
+    ours = {found[i].name: sorted(found[j].name for j in targets) for i, targets in graph.items()}
+    assert ours == {name: sorted(targets) for name, targets in expected.items() if targets}
 
 
 def test_rpm_fixture_counts_match_real_rpm(tmp_path: Path) -> None:

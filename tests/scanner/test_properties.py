@@ -21,8 +21,8 @@ from hullscan.scanner.analyzers import (
     FileEntry,
     default_analyzers,
 )
-from hullscan.scanner.analyzers.apk import parse_installed
-from hullscan.scanner.analyzers.dpkg import packages_from_control
+from hullscan.scanner.analyzers.apk import dependency_names, parse_installed
+from hullscan.scanner.analyzers.dpkg import packages_from_control, relation_names
 from hullscan.scanner.analyzers.golang import go_unquote, ldflags_version, read_buildinfo, split_flags
 from hullscan.scanner.analyzers.java import MAVEN_ID, manifest_package, parse_manifest
 from hullscan.scanner.analyzers.npm import (
@@ -31,17 +31,22 @@ from hullscan.scanner.analyzers.npm import (
     parse_pnpm_lock,
     parse_yarn_lock,
 )
-from hullscan.scanner.analyzers.python import parse_egg, parse_metadata
+from hullscan.scanner.analyzers.python import normalize_name, parse_egg, parse_metadata, required_names
 from hullscan.scanner.analyzers.rpmdb import (
     TAG_NAME,
+    TAG_PROVIDENAME,
     TAG_RELEASE,
+    TAG_REQUIRENAME,
     TAG_VERSION,
     TYPE_STRING,
+    TYPE_STRING_ARRAY,
     RpmDBError,
     bdb_blobs,
     ndb_blobs,
     parse_header_blob,
 )
+from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package, dependency_graph
+from hullscan.scanner.sbom import graph_roots
 from hullscan.scanner.source import SourceError, open_source
 from hullscan.scanner.walker import LayerResult, Limits, walk_layer
 from tests.scanner.fuzzing import PROFILE
@@ -357,6 +362,146 @@ def test_ldflags_round_trip(version: str, key: str, others: list[str], at: int, 
     quoted = json.dumps(text)  # strconv.Quote's output for printable ASCII, as `go version -m` writes it
     assert go_unquote(quoted) == text
     assert ldflags_version(text + " -X main.version=1.0.0") is None  # two qualifying flags: none
+
+
+# --- dependency fields ----------------------------------------------------------------------------------------
+
+@PROFILE
+@given(st.text(max_size=500))
+def test_dependency_fields_take_any_text(text: str) -> None:
+    for entry in relation_names(text):
+        assert entry and all(name and "," not in name and " " not in name for name in entry.split("|"))
+    assert all(name and not name.startswith("!") and " " not in name for name in dependency_names(text))
+    assert all(name == normalize_name(name) for name in required_names(text.split("\n")))
+
+
+RELATION = st.tuples(NAME, st.sampled_from(["", " (>= 1.0)", " (= 2:1.2-3)", ":any", ":amd64 (<< 3)", " [amd64]",
+                                            " <!nocheck>"]))
+
+
+@PROFILE
+@given(st.lists(st.lists(RELATION, min_size=1, max_size=3), max_size=8), st.sampled_from([", ", ",\n ", " ,"]))
+def test_dpkg_relations_round_trip(relations: list[list[tuple[str, str]]], comma: str) -> None:
+    field = comma.join(" | ".join(name + suffix for name, suffix in alternatives) for alternatives in relations)
+    assert relation_names(field) == ["|".join(name for name, _ in alternatives) for alternatives in relations]
+
+
+@PROFILE
+@given(st.lists(st.tuples(st.sampled_from(["", "so:", "cmd:", "pc:", "!"]), NAME,
+                          st.sampled_from(["", ">=1.2", "=3.0-r1", "<2", "~1"])), max_size=10))
+def test_apk_dependencies_round_trip(words: list[tuple[str, str, str]]) -> None:
+    field = " ".join(prefix + name + constraint for prefix, name, constraint in words)
+    assert dependency_names(field) == [prefix + name for prefix, name, _ in words if prefix != "!"]
+
+
+PEP508_NAME = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,15}[A-Za-z0-9])?", fullmatch=True)
+MARKER = st.sampled_from(["", 'python_version >= "3.8"', 'extra == "socks"', 'sys_platform == "win32" and extra == "x"',
+                          'extra == "a" or python_version < "3"', "platform_machine != 'arm64'"])
+
+
+@PROFILE
+@given(st.lists(st.tuples(PEP508_NAME, st.sampled_from(["", "[security]", "[a,b]"]),
+                          st.sampled_from(["", ">=1.0", " (<3,>=1.21.1)", "==2.*", " @ https://x.example/p.whl"]),
+                          MARKER), max_size=6))
+def test_requires_dist_agrees_with_packaging(requirements: list[tuple[str, str, str, str]]) -> None:
+    """The hand-written reading of Requires-Dist against packaging's PEP 508 parser (not imported by scans)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    values = [f"{name}{extras}{spec}" + (f" ; {marker}" if marker else "") for name, extras, spec, marker in requirements]
+    want: list[str] = []
+    for value in values:
+        parsed = Requirement(value)
+        marker = str(parsed.marker) if parsed.marker else ""
+        if "extra" in marker and " or " not in marker:
+            continue
+        if canonicalize_name(parsed.name) not in want:
+            want.append(canonicalize_name(parsed.name))
+    assert required_names(values) == want
+
+
+@PROFILE
+@given(st.lists(st.tuples(NAME, VERSION, st.lists(st.integers(0, 9), max_size=4)), min_size=1, max_size=10,
+                unique_by=lambda p: p[0]), st.lists(st.integers(0, 9), max_size=4))
+def test_lock_dependencies_resolve_by_node_lookup(entries: list[tuple[str, str, list[int]]], nested: list[int]) -> None:
+    """A flat lock resolves each name to `node_modules/<name>`; a copy nested below the first package wins for
+    that package's own dependencies."""
+    first = entries[0][0]
+    packages: dict[str, dict] = {"": {"name": "root", "version": "0.0.0",
+                                      "dependencies": {n: "*" for n, _, _ in entries}}}
+    for name, version, deps in entries:
+        packages[f"node_modules/{name}"] = {"version": version,
+                                            "dependencies": {entries[i][0]: "*" for i in deps if i < len(entries)}}
+    for i in nested:
+        if i < len(entries):
+            name = entries[i][0]
+            packages[f"node_modules/{first}/node_modules/{name}"] = {"version": "0.0.1-nested"}
+    found = parse_package_lock(json.dumps({"lockfileVersion": 3, "packages": packages}).encode(), "/l")
+    by_name = {(p.name, p.version): p for p in found}
+    assert by_name[("root", "0.0.0")].depends == [f"{n} {v}" for n, v, _ in entries]
+    first_package = by_name[(first, entries[0][1])]
+    nested_names = {entries[i][0] for i in nested if i < len(entries)}
+    assert first_package.depends == [
+        f"{entries[i][0]} " + ("0.0.1-nested" if entries[i][0] in nested_names else entries[i][1])
+        for i in dict.fromkeys(entries[0][2]) if i < len(entries)]
+
+
+def _rpm_arrays(name: str, requires: list[str], provides: list[str]) -> bytes:
+    store, entries = b"", b""
+    for tag, typ, values in ((TAG_NAME, TYPE_STRING, [name]), (TAG_VERSION, TYPE_STRING, ["1"]),
+                             (TAG_REQUIRENAME, TYPE_STRING_ARRAY, requires),
+                             (TAG_PROVIDENAME, TYPE_STRING_ARRAY, provides)):
+        entries += struct.pack(">IIII", tag, typ, len(store), len(values))
+        store += b"".join(v.encode() + b"\0" for v in values)
+    return struct.pack(">II", 4, len(store)) + entries + store
+
+
+RPM_DEP = st.from_regex(r"[a-z/][a-z0-9./()_+-]{0,20}", fullmatch=True)
+
+
+@PROFILE
+@given(NAME, st.lists(RPM_DEP, min_size=1, max_size=8), st.lists(RPM_DEP, min_size=1, max_size=8), st.data())
+def test_rpm_requires_and_provides_round_trip(name: str, requires: list[str], provides: list[str],
+                                              data: st.DataObject) -> None:
+    blob = _rpm_arrays(name, requires, provides)
+    header = parse_header_blob(blob)
+    assert (header.name, header.requires, header.provides) == (name, requires, provides)
+    damaged = bytearray(blob)
+    damaged[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        header = parse_header_blob(bytes(damaged))
+    except RpmDBError:
+        return
+    assert len(header.requires) <= len(requires) + len(blob) and len(header.provides) <= len(blob)
+
+
+GRAPH_PACKAGE = st.builds(
+    lambda name, version, kind, path, depends, provides: Package(name=name, version=version, type=kind, path=path,
+                                                                 depends=depends, provides=provides),
+    st.sampled_from("abcdefg"), st.sampled_from(["1", "2"]), st.sampled_from(["deb", "python", "npm"]),
+    st.sampled_from(["/s", "/t/x.dist-info/METADATA", "/t/y.dist-info/METADATA"]),
+    st.lists(st.from_regex(r"[a-h]( [12])?(\|[a-h]){0,2}", fullmatch=True), max_size=4),
+    st.lists(st.sampled_from("abcdefgh"), max_size=2))
+
+
+@PROFILE
+@given(st.lists(GRAPH_PACKAGE, max_size=25), st.booleans())
+def test_graph_is_direct_bounded_and_hangs_below_the_image(packages: list[Package], has_os: bool) -> None:
+    graph = dependency_graph(packages)
+    for index, targets in graph.items():
+        assert len(targets) == len(set(targets)) and index not in targets
+        assert len(targets) <= sum(entry.count("|") + 1 for entry in packages[index].depends)
+        assert all(packages[t].type == packages[index].type for t in targets)  # one database
+    inventory = Inventory(ImageInfo(name="img"), OperatingSystem("debian", "12") if has_os else None, packages)
+    os_roots, image_roots = graph_roots(inventory, graph)
+    reached, stack = set(os_roots + image_roots), os_roots + image_roots
+    while stack:
+        for target in graph.get(stack.pop(), []):
+            if target not in reached:
+                reached.add(target)
+                stack.append(target)
+    assert reached == set(range(len(packages)))
+    assert len(os_roots) + len(image_roots) == len(set(os_roots + image_roots))
 
 
 # --- every analyzer, at its own paths -----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from hullscan.cli import app
 from hullscan.matching.sbom import read_sbom
 from hullscan.scanner.sbom import write_spdx
-from tests.scanner.conftest import IMAGES, image_layout
+from tests.scanner.conftest import IMAGES, cyclonedx_edges, image_layout
 
 
 def _validate(path: Path) -> list[str]:
@@ -36,6 +36,14 @@ def test_spdx_of_every_image_is_valid(name: str, tmp_path: Path, scan_home: Path
     _sbom([image, "-o", "cyclonedx-json", "--output", str(cdx)])
     assert _validate(spdx) == []
     doc = json.loads(spdx.read_text())
+    # the CycloneDX graph below the image, as DEPENDS_ON relationships
+    label = {p["SPDXID"]: "OS" if p.get("primaryPackagePurpose") == "OPERATING_SYSTEM"
+             else f"{p['name']}@{p['versionInfo']}" for p in doc["packages"]}
+    depends_on = {(label[r["spdxElementId"]], label[r["relatedSpdxElement"]]) for r in doc["relationships"]
+                  if r["relationshipType"] == "DEPENDS_ON"}
+    assert depends_on == {(a, b) for a, b in cyclonedx_edges(json.loads(cdx.read_text())) if a != "IMAGE"}
+    if name.startswith("debian"):
+        assert ("OS", "apt@" + next(p["versionInfo"] for p in doc["packages"] if p["name"] == "apt")) in depends_on
 
     # the UI's SPDX download: the stored CycloneDX SBOM read back and written as SPDX
     ui = tmp_path / "ui.spdx.json"

@@ -5,6 +5,7 @@ Plain dataclasses so the scanner stays a pure library (no database, no HTTP serv
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 
 # Package types (Package.type) are rows of the ecosystem table; importable from here as before.
@@ -40,6 +41,13 @@ class Package:
     layer_digest: str | None = None  # compressed layer blob digest that introduced it
     layer_diff_id: str | None = None  # uncompressed layer digest (rootfs.diff_ids)
     properties: dict[str, str] = field(default_factory=dict)  # analyzer-specific extras (epoch, release, ...)
+    #: What the package database says it needs: one entry per dependency, alternatives joined by `|`, each a
+    #: name as the database spells it (version constraints dropped) or `name version` for an exact package.
+    #: Resolved to installed packages by `dependency_graph`, never stored in the database.
+    depends: list[str] = field(default_factory=list)
+    #: Other names a dependency on this package may use (dpkg Provides, apk `p:`, rpm provides, the
+    #: normalised name of a Python distribution).
+    provides: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,3 +70,62 @@ class Inventory:
     #: Why some layer was not fully analysed (unreadable, unverified, over a cap): the inventory may miss
     #: packages, so the scan is "partial", never a plain success. Empty: every layer was read to its end.
     partial: list[str] = field(default_factory=list)
+
+
+#: Most alternatives / depth a single dependency entry is looked at with (hostile databases stay linear).
+MAX_ALTERNATIVES = 32
+
+
+def _scope(package: Package) -> tuple[str, str]:
+    """Where a package's dependency names are looked up: the database it was read from (a Python
+    distribution: its site directory; distroless dpkg: the whole status.d directory)."""
+    path = package.path or ""
+    if package.type == "python":
+        parent = posixpath.dirname(path)
+        path = posixpath.dirname(parent) if parent.lower().endswith((".dist-info", ".egg-info")) else parent
+    elif package.type == "deb" and "/status.d/" in path:
+        path = posixpath.dirname(path)
+    return package.type, path
+
+
+def dependency_graph(packages: list[Package]) -> dict[int, list[int]]:
+    """Package index -> the indexes of the installed packages it depends on, from each package's `depends`,
+    within its database (`_scope`). A name resolves to the one installed package of that name (and version,
+    when given), else to the one package providing it; an ambiguous or missing name is no edge. Every
+    alternative of `a|b` that resolves is an edge (each satisfies the dependency; syft draws the same).
+    Edges are O(packages x declared dependencies): direct dependencies only, never a closure."""
+    Index = dict[tuple[str, str], dict[str, list[int]]]
+    by_name: Index = {}
+    by_exact: Index = {}
+    by_provides: Index = {}
+
+    def add(index_: Index, scope: tuple[str, str], key: str, value: int) -> None:
+        holders = index_.setdefault(scope, {}).setdefault(key, [])
+        if len(holders) < 2 and value not in holders:  # one answer or "several": nothing more is needed
+            holders.append(value)
+
+    for index, package in enumerate(packages):
+        scope = _scope(package)
+        add(by_name, scope, package.name, index)
+        add(by_exact, scope, f"{package.name} {package.version}", index)
+        for name in package.provides:
+            add(by_provides, scope, name, index)
+    graph: dict[int, list[int]] = {}
+    for index, package in enumerate(packages):
+        if not package.depends:
+            continue
+        scope = _scope(package)
+        names, exact, provided = by_name.get(scope, {}), by_exact.get(scope, {}), by_provides.get(scope, {})
+        targets: dict[int, None] = {}  # ordered, de-duplicated
+        for entry in package.depends:
+            for alternative in entry.split("|", MAX_ALTERNATIVES)[:MAX_ALTERNATIVES]:
+                alternative = alternative.strip()
+                if " " in alternative:
+                    found = exact.get(alternative, [])
+                else:
+                    found = names.get(alternative) or provided.get(alternative, [])
+                if len(found) == 1 and found[0] != index:
+                    targets[found[0]] = None
+        if targets:
+            graph[index] = list(targets)
+    return graph

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hullscan import __version__
 from hullscan.ecosystems import OS_PACKAGE_TYPES
-from hullscan.scanner.inventory import Inventory
+from hullscan.scanner.inventory import Inventory, dependency_graph
 from hullscan.scanner.package_record import component_properties
 
 if TYPE_CHECKING:
@@ -83,6 +83,34 @@ def _with_fresh_identity(document: str) -> str | None:
     return document if serials == 1 and stamps == 1 else None
 
 
+def graph_roots(inventory: Inventory, graph: dict[int, list[int]]) -> tuple[list[int], list[int]]:
+    """(OS packages the OS component depends on, packages the image depends on directly), as Trivy draws it:
+    the packages no other package depends on, plus one package of every cycle nothing else reaches, so
+    every package hangs below the image. Linear in packages + edges."""
+    depended = {target for targets in graph.values() for target in targets}
+    seen: set[int] = set()
+    os_roots: list[int] = []
+    image_roots: list[int] = []
+    has_os = inventory.os is not None
+
+    def reach(start: int) -> None:
+        stack = [start]
+        seen.add(start)
+        while stack:
+            for target in graph.get(stack.pop(), ()):
+                if target not in seen:
+                    seen.add(target)
+                    stack.append(target)
+
+    for pass_roots in (True, False):  # first the true roots, then whatever they leave unreached (cycles)
+        for index, package in enumerate(inventory.packages):
+            if index in seen or (pass_roots and index in depended):
+                continue
+            (os_roots if has_os and package.type in OS_PACKAGE_TYPES else image_roots).append(index)
+            reach(index)
+    return os_roots, image_roots
+
+
 def _properties(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in sorted(set(pairs))]
 
@@ -114,8 +142,10 @@ def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False) -> s
         components.append({"bom-ref": "os", "name": inventory.os.family, "type": "operating-system",
                            "version": inventory.os.version})
     os_family = inventory.os.family if inventory.os else None
+    refs = [f"pkg-{index}-{package.type}-{package.name}@{package.version}"
+            for index, package in enumerate(inventory.packages)]
     for index, package in enumerate(inventory.packages):
-        component: dict[str, Any] = {"bom-ref": f"pkg-{index}-{package.type}-{package.name}@{package.version}"}
+        component: dict[str, Any] = {"bom-ref": refs[index]}
         licenses = _cdx_licenses(package.licenses)
         if licenses:
             component["licenses"] = licenses
@@ -131,10 +161,21 @@ def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False) -> s
             component["version"] = package.version
         components.append(component)
     components.sort(key=_component_order)
-    refs = sorted(["image", *(c["bom-ref"] for c in components)])
+    graph = dependency_graph(inventory.packages)
+    os_roots, image_roots = graph_roots(inventory, graph)
+    depends_on = {refs[index]: [refs[target] for target in targets] for index, targets in graph.items()}
+    depends_on["image"] = [refs[index] for index in image_roots] + (["os"] if inventory.os else [])
+    if inventory.os:
+        depends_on["os"] = [refs[index] for index in os_roots]
+    dependencies = []
+    for ref in sorted(["image", *(c["bom-ref"] for c in components)]):
+        entry: dict[str, Any] = {"ref": ref}
+        if depends_on.get(ref):
+            entry["dependsOn"] = sorted(set(depends_on[ref]))
+        dependencies.append(entry)
     document = {
         "components": components,
-        "dependencies": [{"ref": ref} for ref in refs],
+        "dependencies": dependencies,
         "metadata": {
             "component": container,
             "properties": _properties(metadata_properties(inventory, registry_triggered)),
@@ -215,8 +256,10 @@ def write_spdx(inventory: Inventory) -> str:
                          "primaryPackagePurpose": "OPERATING_SYSTEM"})
         relationships.append({"spdxElementId": root_id, "relationshipType": "CONTAINS", "relatedSpdxElement": os_id})
     refs = _LicenseRefs()
+    ids = [_spdx_id(f"pkg-{index}-{package.type}-{package.name}-{package.version}")
+           for index, package in enumerate(inventory.packages)]
     for index, package in enumerate(inventory.packages):
-        pid = _spdx_id(f"pkg-{index}-{package.type}-{package.name}-{package.version}")
+        pid = ids[index]
         entry: dict[str, Any] = {"SPDXID": pid, "name": package.name, "versionInfo": package.version,
                        "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
                        "licenseConcluded": "NOASSERTION",
@@ -230,6 +273,12 @@ def write_spdx(inventory: Inventory) -> str:
             entry["comment"] = f"path: {package.path or ''}; layer: {package.layer_digest or ''}"
         packages.append(entry)
         relationships.append({"spdxElementId": root_id, "relationshipType": "CONTAINS", "relatedSpdxElement": pid})
+    graph = dependency_graph(inventory.packages)  # the CycloneDX writer's edges, as DEPENDS_ON
+    edges = [(ids[index], ids[target]) for index, targets in graph.items() for target in targets]
+    if inventory.os:
+        edges += [(_spdx_id("os"), ids[index]) for index in graph_roots(inventory, graph)[0]]
+    relationships += [{"spdxElementId": a, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": b}
+                      for a, b in edges]
     doc = {
         "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
         "name": f"{image.name}:{image.tag}" if image.tag else image.name,

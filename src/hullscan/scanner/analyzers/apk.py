@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, TooManyPackages, warn
 from hullscan.scanner.inventory import Package
 
@@ -16,6 +18,21 @@ def split_licenses(value: str) -> list[str]:
     if any(op in value for op in (" AND ", " OR ", " WITH ", "(")):
         return [value]
     return value.split()
+
+
+_CONSTRAINT = re.compile(r"[<>=~]")
+
+
+def dependency_names(field: str) -> list[str]:
+    """An apk `D:` or `p:` field: blank-separated names (`so:libc.musl-x86_64.so.1`, `cmd:sh`, `/bin/sh`,
+    `musl>=1.2`), each without its version constraint; `!conflicts` are not dependencies."""
+    names = []
+    for word in field.split():
+        if not word.startswith("!"):
+            name = _CONSTRAINT.split(word, 1)[0]
+            if name:
+                names.append(name)
+    return names
 
 
 def parse_installed(text: str, path: str, limit: int | None = None) -> list[Package]:
@@ -33,7 +50,8 @@ def parse_installed(text: str, path: str, limit: int | None = None) -> list[Pack
             packages.append(
                 Package(name=name, version=version, type="apk", source_name=record.get("o") or name,
                         source_version=version, arch=record.get("A"), licenses=split_licenses(record.get("L", "")),
-                        path=path, properties=props)
+                        path=path, properties=props, depends=dependency_names(record.get("D", "")),
+                        provides=dependency_names(record.get("p", "")))
             )
         record.clear()
 
@@ -50,7 +68,7 @@ def parse_installed(text: str, path: str, limit: int | None = None) -> list[Pack
 
 class ApkAnalyzer:
     name = "apk"
-    version = 1
+    version = 2
     per_file = True
 
     def wants(self, path: str, size: int, mode: int) -> bool:

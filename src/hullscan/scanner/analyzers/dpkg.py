@@ -57,6 +57,23 @@ def licenses_from_copyright(text: str) -> list[str]:
     return sorted(x.strip().rstrip(".,;") for x in found if x.strip().rstrip(".,;"))
 
 
+def relation_names(field: str) -> list[str]:
+    """A dpkg relationship field (`Depends`, `Pre-Depends`, `Provides`) as dependency entries: one per
+    comma-separated relation, alternatives joined by `|`, each a bare package name (version constraints,
+    `:any`/`:arch` qualifiers, architecture and build-profile restrictions dropped)."""
+    entries = []
+    for relation in field.split(","):
+        names = []
+        for alternative in relation.split("|"):
+            name = alternative.strip().split(None, 1)[0] if alternative.strip() else ""
+            name = name.split("(", 1)[0].split("[", 1)[0].split("<", 1)[0].partition(":")[0]
+            if name:
+                names.append(name)
+        if names:
+            entries.append("|".join(names))
+    return entries
+
+
 def packages_from_control(text: str, path: str, limit: int | None = None) -> list[Package]:
     """Installed packages of a status file; stops after `limit` packages (TooManyPackages) so a hostile
     database never builds more objects than the layer may hold."""
@@ -77,16 +94,18 @@ def packages_from_control(text: str, path: str, limit: int | None = None) -> lis
         licenses = [paragraph["License"]] if paragraph.get("License") else []
         if limit is not None and len(packages) >= limit:
             raise TooManyPackages(limit, packages)
+        depends = relation_names(paragraph.get("Pre-Depends", "")) + relation_names(paragraph.get("Depends", ""))
         packages.append(
             Package(name=name, version=version, type="deb", source_name=source_name, source_version=source_version,
-                    arch=paragraph.get("Architecture"), licenses=licenses, path=path, properties=props)
+                    arch=paragraph.get("Architecture"), licenses=licenses, path=path, properties=props,
+                    depends=depends, provides=relation_names(paragraph.get("Provides", "")))
         )
     return packages
 
 
 class DpkgAnalyzer:
     name = "dpkg"
-    version = 4
+    version = 5
     per_file = False  # licenses come from /usr/share/doc/<pkg>/copyright beside the status file
 
     def wants(self, path: str, size: int, mode: int) -> bool:

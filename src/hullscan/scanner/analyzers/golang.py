@@ -145,6 +145,9 @@ def packages_from_buildinfo(version: str, modinfo: str, path: str) -> list[Packa
             replaced.name, replaced.version = parts[1], parts[2]
             replaced.purl = go_purl(parts[1], parts[2])
             replaced.properties["replaced"] = "true"
+    main = next((p for p in found if p.properties["kind"] == "mod"), None)
+    if main is not None:  # the main module is built from every other module in the binary (no finer graph)
+        main.depends = [f"{p.name} {p.version}" for p in found if p is not main]
     return found
 
 

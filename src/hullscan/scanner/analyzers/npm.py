@@ -65,16 +65,20 @@ def parse_package_lock(data: bytes, path: str) -> list[Package]:
     found: list[Package] = []
     packages = lock.get("packages")
     if isinstance(packages, dict) and packages:  # lockfileVersion 2 and 3
+        by_key: dict[str, Package] = {}
         for key, meta in packages.items():
             if not isinstance(meta, dict) or meta.get("link"):
                 continue
             if not key:  # the project itself
-                meta = {"name": meta.get("name") or lock.get("name"), "version": meta.get("version") or lock.get("version"),
-                        "license": meta.get("license")}
+                meta = {**meta, "name": meta.get("name") or lock.get("name"),
+                        "version": meta.get("version") or lock.get("version")}
             name = meta.get("name") or key.rpartition("node_modules/")[2]
             version = meta.get("version")
             if isinstance(name, str) and isinstance(version, str) and name and version:
-                found.append(_package(name, version, path, licenses_of(meta)))
+                by_key[key] = package = _package(name, version, path, licenses_of(meta))
+                found.append(package)
+        for key, package in by_key.items():
+            package.depends = _lock_dependencies(key, packages[key], by_key)
         return found
     if isinstance(lock.get("name"), str) and isinstance(lock.get("version"), str):
         found.append(_package(lock["name"], lock["version"], path))
@@ -88,6 +92,32 @@ def parse_package_lock(data: bytes, path: str) -> list[Package]:
                 found.append(_package(name, meta["version"], path))
                 stack.append(meta.get("dependencies"))
     return found
+
+
+_DEPENDENCY_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
+MAX_NESTING = 64  # node_modules levels looked through for one dependency
+
+
+def _lock_dependencies(key: str, meta: dict[str, Any], by_key: dict[str, Package]) -> list[str]:
+    """The lock entries the package at `key` uses, found as Node resolves `require()`: `<key>/node_modules/<name>`,
+    then each enclosing node_modules up to the top (`name version` entries, so duplicates stay apart)."""
+    out: list[str] = []
+    for field in _DEPENDENCY_FIELDS:
+        wanted = meta.get(field)
+        if not isinstance(wanted, dict):
+            continue
+        for name in wanted:
+            base = key
+            for _ in range(MAX_NESTING):
+                target = by_key.get(f"{base}/node_modules/{name}" if base else f"node_modules/{name}")
+                if target is not None:
+                    out.append(f"{target.name} {target.version}")
+                    break
+                if not base:
+                    break
+                cut = base.rfind("/node_modules/")
+                base = base[:cut] if cut >= 0 else ""
+    return out
 
 
 def _split_spec(spec: str) -> str:
@@ -208,7 +238,7 @@ def parse_pnpm_lock(data: bytes, path: str) -> list[Package]:
 
 class NpmAnalyzer:
     name = "npm"
-    version = 2
+    version = 3
     per_file = False  # a lock file only counts when its directory has no installed node_modules
 
     def wants(self, path: str, size: int, mode: int) -> bool:

@@ -55,15 +55,35 @@ def licenses_from_metadata(headers: dict[str, list[str]]) -> list[str]:
     return found
 
 
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+_EXTRA = re.compile(r"\bextra\b")
+_OR = re.compile(r"\bor\b")
+
+
+def required_names(values: list[str]) -> list[str]:
+    """The normalised names of `Requires-Dist` values (PEP 508), without those that only an extra needs (a
+    marker naming `extra` with no `or`). By hand rather than with packaging.requirements, whose import costs
+    25 ms on every scan; tests/scanner/test_properties.py checks it against packaging."""
+    names: dict[str, None] = {}  # ordered, de-duplicated
+    for value in values:
+        requirement, _, marker = value.partition(";")
+        if _EXTRA.search(marker) and not _OR.search(marker):
+            continue
+        if match := _REQUIREMENT_NAME.match(requirement):
+            names[normalize_name(match[1])] = None
+    return list(names)
+
+
 def parse_metadata(data: bytes, path: str) -> Package | None:
     headers = read_headers(data.decode("utf-8", "replace"))
     name = (headers.get("name") or [""])[0].strip()
     if not name:
         raise ValueError("no Name field")
     version = (headers.get("version") or [""])[0].strip()
-    purl = PackageURL(type="pypi", name=normalize_name(name), version=version or None).to_string()
+    normalized = normalize_name(name)
+    purl = PackageURL(type="pypi", name=normalized, version=version or None).to_string()
     return Package(name=name, version=version, type="python", purl=purl, licenses=licenses_from_metadata(headers),
-                   path=path)
+                   path=path, depends=required_names(headers.get("requires-dist", [])), provides=[normalized])
 
 
 EGG_PKG_INFO = "EGG-INFO/PKG-INFO"
@@ -80,7 +100,7 @@ def parse_egg(entry: FileEntry) -> Package | None:
 
 class PythonAnalyzer:
     name = "python"
-    version = 3
+    version = 4
     per_file = True
 
     def wants(self, path: str, size: int, mode: int) -> bool:

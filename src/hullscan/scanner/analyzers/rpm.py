@@ -16,6 +16,8 @@ DB_PATHS = {
     "/var/lib/rpm/Packages.db": "ndb",
     "/usr/lib/sysimage/rpm/Packages.db": "ndb",
 }
+#: Requirements no installed package provides: rpm's own features and rich (boolean) dependencies.
+_NOT_PACKAGES = ("rpmlib(", "(")
 _SRPM = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)-(?P<release>[^-]+)\.(?:no)?src\.rpm$")
 
 
@@ -35,7 +37,9 @@ def header_package(header: rpmdb.RpmHeader, path: str) -> Package:
             props[key] = str(value)
     return Package(name=header.name, version=version, type="rpm", source_name=source_name,
                    source_version=source_version, arch=header.arch,
-                   licenses=[header.license] if header.license else [], path=path, properties=props)
+                   licenses=[header.license] if header.license else [], path=path, properties=props,
+                   depends=[name for name in header.requires if name and not name.startswith(_NOT_PACKAGES)],
+                   provides=header.provides)
 
 
 def read_rpmdb(entry: FileEntry, ctx: AnalysisContext, kind: str) -> AnalysisResult:
@@ -59,7 +63,7 @@ def read_rpmdb(entry: FileEntry, ctx: AnalysisContext, kind: str) -> AnalysisRes
 
 class RpmAnalyzer:
     name = "rpm"
-    version = 2
+    version = 3
     per_file = True
 
     def wants(self, path: str, size: int, mode: int) -> bool:

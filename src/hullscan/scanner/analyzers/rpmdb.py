@@ -12,13 +12,15 @@ from __future__ import annotations
 import sqlite3
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH = 1000, 1001, 1002, 1003
 TAG_LICENSE, TAG_VENDOR, TAG_ARCH, TAG_SOURCERPM = 1014, 1011, 1022, 1044
 TAG_MODULARITYLABEL = 5096
+TAG_PROVIDENAME, TAG_REQUIRENAME = 1047, 1049
+_ARRAYS = {TAG_PROVIDENAME, TAG_REQUIRENAME}  # every string of these is read, not only the first
 _WANTED = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_LICENSE, TAG_VENDOR, TAG_ARCH, TAG_SOURCERPM,
-           TAG_MODULARITYLABEL}
+           TAG_MODULARITYLABEL, *_ARRAYS}
 TYPE_INT32, TYPE_STRING, TYPE_STRING_ARRAY, TYPE_I18NSTRING = 4, 6, 8, 9
 MAX_INDEX_ENTRIES = 1 << 16
 
@@ -38,6 +40,8 @@ class RpmHeader:
     license: str | None
     vendor: str | None
     modularity_label: str | None
+    provides: list[str] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)
 
 
 def parse_header_blob(blob: bytes) -> RpmHeader:
@@ -50,10 +54,15 @@ def parse_header_blob(blob: bytes) -> RpmHeader:
     data_start = 8 + il * 16
     store = blob[data_start : data_start + dl]
     values: dict[int, str | int] = {}
+    arrays: dict[int, list[str]] = {}
     for i in range(il):
         tag, typ, offset, count = struct.unpack_from(">IIII", blob, 8 + i * 16)
-        if tag not in _WANTED or tag in values or offset >= dl:
+        if tag not in _WANTED or tag in values or tag in arrays or offset >= dl:
             continue  # the first entry of a tag wins: a repeated tag could make each lookup scan the store
+        if tag in _ARRAYS:
+            if typ == TYPE_STRING_ARRAY:
+                arrays[tag] = _strings(store, offset, count)
+            continue
         if typ == TYPE_INT32:
             if offset + 4 <= dl and count >= 1:
                 values[tag] = struct.unpack_from(">i", store, offset)[0]
@@ -74,7 +83,21 @@ def parse_header_blob(blob: bytes) -> RpmHeader:
     return RpmHeader(name=name, version=version, release=text(TAG_RELEASE) or "",
                      epoch=epoch if isinstance(epoch, int) else None, arch=text(TAG_ARCH),
                      source_rpm=text(TAG_SOURCERPM), license=text(TAG_LICENSE), vendor=text(TAG_VENDOR),
-                     modularity_label=text(TAG_MODULARITYLABEL))
+                     modularity_label=text(TAG_MODULARITYLABEL), provides=arrays.get(TAG_PROVIDENAME, []),
+                     requires=arrays.get(TAG_REQUIRENAME, []))
+
+
+def _strings(store: bytes, offset: int, count: int) -> list[str]:
+    """Up to `count` NUL-terminated strings from `offset`, stopping at the first unterminated one: each byte
+    of the store is read once, and a damaged array costs the dependency data, never the package."""
+    out: list[str] = []
+    for _ in range(count):
+        end = store.find(b"\0", offset)
+        if end < 0:
+            break
+        out.append(store[offset:end].decode("utf-8", "replace"))
+        offset = end + 1
+    return out
 
 
 def sqlite_blobs(path: str) -> Iterator[bytes]:
