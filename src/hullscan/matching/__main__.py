@@ -41,6 +41,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--offline", action="store_true",
                         help="Use only the local advisories; never sync them, even when the store is empty.")
     parser.add_argument("--no-cache", action="store_true", help="Do not read or write the layer cache.")
+    parser.add_argument("--sort", choices=("severity", "risk"), default="severity",
+                        help="Order of the findings: severity (default) or risk (known exploited first, then EPSS "
+                             "percentile, CVSS score, fix available).")
     options.add_common(parser)
     return parser
 
@@ -100,6 +103,8 @@ def _scan(args: argparse.Namespace) -> int:
     if ignore is not None:
         report.findings, ignored = ignore.apply(report.findings)
         report.filtered += len(ignored)
+    if args.sort == "risk":  # stable: equal risks keep the severity order
+        report.findings.sort(key=lambda f: f.risk_key())
     output: Path | None = args.output
     if output is not None and output.exists() and not output.is_file():
         # /dev/null, a FIFO, a terminal: write straight into it (a rename would replace the device node).

@@ -59,6 +59,13 @@ class Finding:
     def severity_rank(self) -> int:
         return SEVERITY_RANK.get(self.severity, 0)
 
+    def risk_key(self) -> tuple[bool, float, float, bool]:
+        """Sort key of the "risk" order (docs/risk.md), most urgent first: known exploited, EPSS percentile,
+        CVSS score, fix available; an unknown value sorts after every known one."""
+        epss = self.epss_percentile if self.epss_percentile is not None else self.epss_score
+        return (not self.known_exploited, -(epss if epss is not None else -1.0),
+                -(self.cvss_score if self.cvss_score is not None else -1.0), not self.fixed_versions)
+
     @property
     def solution(self) -> str:
         """GitLab's wording: upgrade advice, or that no fix exists yet (or will never come, as the distro says)."""

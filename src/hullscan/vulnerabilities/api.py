@@ -92,7 +92,7 @@ def _bad_request(exc: Exception) -> HTTPException:
 @router.get("/projects/{project:path}/vulnerabilities")
 def list_vulnerabilities(
     project: str, params: FilterParams = Depends(),
-    sort: Literal["severity_desc", "severity_asc", "detected_desc", "detected_asc"] = "severity_desc",
+    sort: Literal["severity_desc", "severity_asc", "detected_desc", "detected_asc", "risk"] = "severity_desc",
     cursor: str | None = None, per_page: int = Query(default=20, ge=1, le=100),
     principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
 ) -> dict[str, Any]:

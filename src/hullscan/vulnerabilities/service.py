@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Select, Text, and_, case, cast, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.db.base import utcnow
@@ -486,7 +486,39 @@ def _identifier_matches(identifier: str) -> ColumnElement[bool]:
                func.lower(cast(Vulnerability.identifiers, Text)).contains(quoted, autoescape=True))
 
 
-SORTS = {"severity_desc", "severity_asc", "detected_desc", "detected_asc"}
+SORTS = {"severity_desc", "severity_asc", "detected_desc", "detected_asc", "risk"}
+
+
+def risk_order() -> list:
+    """The "risk" sort (docs/risk.md), most urgent first: known exploited, then EPSS (the score orders exactly as
+    its percentile), then CVSS score, then whether a fix exists; unknown values last, id breaks ties."""
+    return [cast(Vulnerability.known_exploited, Integer), func.coalesce(Vulnerability.epss_score, -1.0),
+            func.coalesce(Vulnerability.cvss_score, -1.0), cast(Vulnerability.has_fix, Integer), Vulnerability.id]
+
+
+def _risk_key(v: Vulnerability) -> list:
+    return [int(v.known_exploited), v.epss_score if v.epss_score is not None else -1.0,
+            v.cvss_score if v.cvss_score is not None else -1.0, int(v.has_fix), v.id]
+
+
+def _query_by_risk(session: Session, flt: VulnerabilityFilter, cursor: str | None,
+                   limit: int) -> tuple[list[Vulnerability], str | None]:
+    """`query_vulnerabilities` in risk order: a keyset over the five sort keys (all descending)."""
+    cols = risk_order()
+    q = select(Vulnerability).where(*flt.conditions())
+    if cursor:
+        try:
+            key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            key = [int(key[0]), float(key[1]), float(key[2]), int(key[3]), int(key[4])]
+        except Exception as exc:  # noqa: BLE001 - any garbage is a bad cursor
+            raise VulnerabilityError("invalid cursor") from exc
+        after = [and_(*(c == k for c, k in zip(cols[:i], key[:i], strict=True)), cols[i] < key[i])
+                 for i in range(len(cols))]
+        q = q.where(or_(*after))
+    rows = list(session.scalars(q.order_by(*(c.desc() for c in cols)).limit(limit + 1)))
+    next_cursor = base64.urlsafe_b64encode(json.dumps(_risk_key(rows[limit - 1])).encode()).decode() \
+        if len(rows) > limit else None
+    return rows[:limit], next_cursor
 
 
 def _encode_cursor(v: Vulnerability, sort: str) -> str:
@@ -510,6 +542,8 @@ def query_vulnerabilities(
     if sort not in SORTS:
         raise VulnerabilityError(f"unknown sort {sort!r}; expected one of {', '.join(sorted(SORTS))}")
     limit = max(1, min(int(limit), 100))
+    if sort == "risk":
+        return _query_by_risk(session, flt, cursor, limit)
     col = Vulnerability.severity_rank if sort.startswith("severity") else Vulnerability.detected_at
     desc = sort.endswith("desc")
     q = select(Vulnerability).where(*flt.conditions())
@@ -550,6 +584,7 @@ REPORT_SORTS: dict[str, tuple[Any, ...]] = {  # column expressions
     "image": (Vulnerability.image,),
     "status": (_STATUS_ORDER,),
     "exploit": (Vulnerability.known_exploited, func.coalesce(Vulnerability.epss_score, -1.0)),  # KEV, then EPSS
+    "risk": tuple(risk_order()[:-1]),  # docs/risk.md: KEV, EPSS, CVSS, fix available
 }
 REPORT_PAGE_SIZES = (20, 50, 100)
 

@@ -47,8 +47,11 @@ def overview_page(request: Request, project: str, principal: Principal = Depends
     chart = trend_chart(vulns.severity_trend(session, flt))
     recent = pipelines.list_pipelines(session, found.id, limit=10)
     jobs = pipelines.jobs_of(session, [p.id for p in recent])
+    top_risks, _ = vulns.query_vulnerabilities(session, vulns.VulnerabilityFilter(
+        project_id=found.id, report_types=REGISTRY_TYPES, states=list(queries.OPEN_STATES),
+        activity="still_detected"), sort="risk", limit=5)
     return render(request, "overview.html", project=found, counts=counts, chart=chart, pipelines=recent,
-                  jobs=jobs)
+                  jobs=jobs, top_risks=top_risks)
 
 
 @router.get("/projects/{rest:path}")
