@@ -10,7 +10,6 @@ from __future__ import annotations
 import bz2
 import csv
 import gc
-import io
 import json
 import logging
 import re
@@ -23,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from typing import IO, Any
 from urllib.parse import quote, urlencode, urlparse
 
 import httpx
@@ -275,13 +275,13 @@ def _default_source(fmt: str, path: Path) -> str:
             "nvd": "nvd"}[fmt]
 
 
-def _open_maybe_bz2(path: Path) -> io.BufferedIOBase:
+def _open_maybe_bz2(path: Path) -> IO[bytes]:
     fh = path.open("rb")
     if fh.read(3) == b"BZh":
         fh.seek(0)
-        return bz2.BZ2File(fh)  # type: ignore[return-value]
+        return bz2.BZ2File(fh)
     fh.seek(0)
-    return fh  # type: ignore[return-value]
+    return fh
 
 
 def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], object], str | None]:
@@ -364,9 +364,9 @@ def _vex_documents(path: Path) -> Iterator[tuple[str, bytes]]:
             if member.size > redhat.MAX_RECORD_BYTES:
                 yield member.name, b"x" * (redhat.MAX_RECORD_BYTES + 1)  # counted as too large, not read
                 continue
-            fh = tar.extractfile(member)
-            if fh is not None:
-                yield member.name, fh.read()
+            content = tar.extractfile(member)
+            if content is not None:
+                yield member.name, content.read()
 
 
 def _import_targets(path: Path) -> list[tuple[str, Path]]:
@@ -903,7 +903,7 @@ def affected_document(a: AffectedPackage) -> dict:
 
 
 def advisory_document(adv: Advisory, affected: list[AffectedPackage] | None = None) -> dict:
-    doc = {
+    doc: dict[str, Any] = {
         "id": adv.id, "source": adv.source, "aliases": adv.aliases, "summary": adv.summary, "details": adv.details,
         "published": adv.published.isoformat() if adv.published else None,
         "modified": adv.modified.isoformat() if adv.modified else None,

@@ -14,12 +14,12 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import JSON, Table, bindparam, delete, func, select, update
+from sqlalchemy import JSON, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.advisories.parsers.base import CveSeverity, Enrichment, Parsed, Tally
 from hullscan.advisories.types import AffectedRange, RangeEvent
-from hullscan.db.base import utcnow
+from hullscan.db.base import table_of, utcnow
 from hullscan.db.models.advisories import (
     AdvisoryAlias,
     AdvisoryChangeset,
@@ -77,7 +77,7 @@ def _insert_advisories(session: Session, rows: list[tuple]) -> None:
     if not rows:
         return
     dialect = session.connection().dialect
-    table: Table = AdvisoryRecord.__table__  # type: ignore[assignment]
+    table = table_of(AdvisoryRecord)
     p, j = _placeholders(dialect.name)
     marks, processors = [], []
     for i, name in enumerate(_ADVISORY_COLUMNS):
@@ -309,10 +309,10 @@ def apply_enrichment(session: Session, source: str, facts: Iterable[Enrichment],
             elif current[cve] != tuple(values[k] for k in fields):
                 changed.append({"b_cve": cve, **values})
         if fresh:
-            session.connection().execute(E.__table__.insert(), fresh)
+            session.connection().execute(table_of(E).insert(), fresh)
         if changed:
             session.connection().execute(
-                E.__table__.update().where(E.__table__.c.cve_id == bindparam("b_cve")), changed)
+                table_of(E).update().where(table_of(E).c.cve_id == bindparam("b_cve")), changed)
         result.added += len(fresh)
         result.modified += len(changed)
     flag = E.known_exploited.is_(True) if kind == "kev" else E.epss_score.is_not(None)
@@ -338,7 +338,7 @@ def apply_cve_severities(session: Session, feed: str, facts: Iterable[CveSeverit
     session.flush()
     result = ApplyResult(changeset_id=changeset.id)
     T = CveSeverityRecord
-    table: Table = T.__table__  # type: ignore[assignment]
+    table = table_of(T)
     seen: set[str] = set()
     changed_cves: list[str] = []
     for batch in _chunks(facts, 2000):

@@ -208,10 +208,14 @@ def remove_member(session: Session, username: str, path: str) -> bool:
     user = require_user(session, username)
     project = get_project(session, path)
     group = None if project else _group(session, path, create=False)
-    if project is None and group is None:
+    if project is not None:
+        condition = Member.project_id == project.id
+    elif group is not None:
+        condition = Member.group_id == group.id
+    else:
         raise AuthError(f"there is no project or group {path!r}")
-    condition = Member.project_id == project.id if project else Member.group_id == group.id  # type: ignore[union-attr]
-    return bool(session.execute(delete(Member).where(Member.user_id == user.id, condition)).rowcount)
+    result = session.execute(delete(Member).where(Member.user_id == user.id, condition))
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs give a CursorResult; SQLAlchemy types it Result
 
 
 @dataclass(frozen=True)
@@ -308,11 +312,11 @@ def authenticate_token(session: Session, token: str, *, username: str | None = N
         return principal_for_user(session, user, scopes=frozenset(Scope(s) for s in pat.scopes),
                                   credential=f"pat:{pat.id}")
     if token.startswith(DEPLOY_TOKEN_PREFIX):
-        row = session.execute(select(DeployToken, Project.path).join(Project, Project.id == DeployToken.project_id)
-                              .where(DeployToken.token_digest == token_digest(token))).one_or_none()
-        if row is None or not _live(row[0].expires_at, row[0].revoked_at, now):
+        deploy_row = session.execute(select(DeployToken, Project.path).join(Project, Project.id == DeployToken.project_id)
+                                     .where(DeployToken.token_digest == token_digest(token))).one_or_none()
+        if deploy_row is None or not _live(deploy_row[0].expires_at, deploy_row[0].revoked_at, now):
             return None
-        deploy, project_path = row
+        deploy, project_path = deploy_row
         if username is not None and username != deploy.username:
             return None
         return Principal(name=deploy.username, kind=Kind.DEPLOY_TOKEN, scopes=frozenset(Scope(s) for s in deploy.scopes),
@@ -338,14 +342,14 @@ def credential_is_live(session: Session, credential: str | None, now: datetime |
                               .where(PersonalAccessToken.id == ident)).one_or_none()
         return row is not None and _live(row[0], row[1], now) and row[2]
     if kind == "deploy":
-        row = session.execute(select(DeployToken.expires_at, DeployToken.revoked_at)
-                              .where(DeployToken.id == ident)).one_or_none()
-        return row is not None and _live(row[0], row[1], now)
+        deploy_row = session.execute(select(DeployToken.expires_at, DeployToken.revoked_at)
+                                     .where(DeployToken.id == ident)).one_or_none()
+        return deploy_row is not None and _live(deploy_row[0], deploy_row[1], now)
     if kind == "password":
         return bool(session.scalars(select(User.is_active).where(User.id == ident)).one_or_none())
     if kind == "session":
-        row = session.execute(select(UserSession.expires_at).where(UserSession.id == ident)).one_or_none()
-        return row is not None and row[0] > now
+        expires_at = session.scalars(select(UserSession.expires_at).where(UserSession.id == ident)).one_or_none()
+        return expires_at is not None and expires_at > now
     checker = _credential_checkers.get(kind)
     return checker is not None and checker(session, ident)
 

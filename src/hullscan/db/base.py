@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
+from typing import Any
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -27,7 +28,7 @@ def _ix_name(index, table) -> str:  # type: ignore[no-untyped-def]
     return _bounded(f"ix_{table.name}_{'_'.join(c.name for c in index.columns) or index.name}")
 
 
-NAMING = {
+NAMING: dict[str, Any] = {  # templates and the callables they name
     "ix_name": _ix_name,
     "fk_name": _fk_name,
     "ix": "%(ix_name)s",
@@ -40,6 +41,14 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class, for bulk statements (SQLAlchemy types `__table__` as any FromClause)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -11,6 +11,7 @@ import copy
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -167,7 +168,7 @@ def _fast_validator(spec: str):  # type: ignore[no-untyped-def]
     for _, contents in resources:
         _format_names(contents, names)
     checker = reference.format_checker
-    formats = {name: partial(checker.conforms, format=name) for name in sorted(names)}
+    formats: dict[str, Callable[..., bool]] = {name: partial(checker.conforms, format=name) for name in sorted(names)}
     return jsonschema_rs.Draft7Validator(
         reference.schema, registry=jsonschema_rs.Registry(resources), formats=formats, validate_formats=True,
         offline=True)

@@ -215,9 +215,10 @@ def release_job(job_id: IdPath, job_token: Annotated[str | None, Header(alias="J
     return {"id": job.id, "status": job.status}
 
 
-@router.patch("/jobs/{job_id}/trace", status_code=202, tags=["runners"])
+@router.patch("/jobs/{job_id}/trace", status_code=202, tags=["runners"], response_model=dict[str, Any])
 async def append_trace(job_id: IdPath, request: Request, offset: CountQuery,
-                       job_token: Annotated[str | None, Header(alias="JOB-TOKEN")] = None) -> dict[str, Any]:
+                       job_token: Annotated[str | None, Header(alias="JOB-TOKEN")] = None,
+                       ) -> dict[str, Any] | JSONResponse:
     """Append to the job log at byte `offset` (a repeated append is accepted; a gap is 416)."""
     body = bytearray()
     async for chunk in request.stream():

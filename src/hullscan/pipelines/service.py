@@ -190,7 +190,7 @@ def promote_due(session: Session, now: datetime) -> int:
                     .execution_options(synchronize_session=False))
     result = session.execute(update(Job).where(Job.status == CREATED, Job.not_before <= now)
                              .values(status=PENDING, updated_at=now).execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs give a CursorResult; SQLAlchemy types it Result
 
 
 def claim_job(session: Session, runner: Runner, *, now: datetime, lease_seconds: float) -> ClaimedJob | None:

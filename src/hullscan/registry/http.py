@@ -472,7 +472,7 @@ async def _upload(request: Request, principal: Principal, name: str, upload_id: 
         offset, _ = await _receive(request, storage, name, upload_id)
         return Response(status_code=202, headers={**_upload_headers(name, upload_id, offset), "Content-Length": "0"})
     if method == "PUT":
-        digest_param = request.query_params.get("digest")
+        digest_param = request.query_params.get("digest", "")  # _finisher refuses it empty
         finish = _finisher(request, storage, name, upload_id, digest_param)
         await _receive(request, storage, name, upload_id, finish)
         return _created(name, str(parse_digest(digest_param)))

@@ -79,12 +79,12 @@ def _batches(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]
 def _insert(session: Session, model: type) -> Any:
     name = session.get_bind().dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only the two supported databases
-        raise RuntimeError(f"unsupported database {name}")
-    return insert(model)
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+        return postgresql_insert(model)
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return sqlite_insert(model)
+    raise RuntimeError(f"unsupported database {name}")  # pragma: no cover - only the two supported databases
 
 
 def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]], keys: list[str]) -> int:
@@ -175,7 +175,7 @@ def unlink_blob(session: Session, repository: str, digest: str) -> bool:
     repo = _existing_repository(session, repository)
     result = session.execute(delete(RegistryRepositoryBlob).where(
         RegistryRepositoryBlob.repository_id == repo.id, RegistryRepositoryBlob.digest == digest))
-    return bool(result.rowcount)
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs give a CursorResult; SQLAlchemy types it Result
 
 
 # -- manifests -------------------------------------------------------------------------------------

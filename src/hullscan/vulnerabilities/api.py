@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
@@ -18,7 +18,7 @@ from hullscan.auth.http import audit
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import notifications, service
-from hullscan.matching.finding import SEVERITIES
+from hullscan.severities import Severity
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES, REPORT_TYPES
 from hullscan.web.deps import JSON_ID_MAX, DateTimeQuery, IdPath, get_session, project_or_404
 
@@ -44,8 +44,8 @@ def vulnerability_json(v: Vulnerability, project_path: str | None = None) -> dic
     }
 
 
-def _filter(project: Project | None, report_type: list[str] | None, severity: list[str] | None,
-            state: list[str] | None, image: str | None, identifier: str | None, package: str | None,
+def _filter(project: Project | None, report_type: Sequence[str] | None, severity: Sequence[str] | None,
+            state: Sequence[str] | None, image: str | None, identifier: str | None, package: str | None,
             has_fix: bool | None, kev: bool | None, activity: str | None, detected_after: datetime | None,
             detected_before: datetime | None) -> service.VulnerabilityFilter:
     return service.VulnerabilityFilter(
@@ -55,9 +55,10 @@ def _filter(project: Project | None, report_type: list[str] | None, severity: li
 
 
 # The values the filters know, in the schema: a request the schema allows is one the service accepts.
-ReportTypeName = Literal[tuple(REPORT_TYPES)]  # type: ignore[valid-type]
-SeverityName = Literal[SEVERITIES]  # type: ignore[valid-type]
-StateName = Literal[service.STATES]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # mypy reads literals only as written; FastAPI checks these values at runtime
+    ReportTypeName = str
+else:
+    ReportTypeName = Literal[tuple(REPORT_TYPES)]
 
 
 class FilterParams:
@@ -66,8 +67,8 @@ class FilterParams:
     def __init__(
         self,
         report_type: list[ReportTypeName] | None = Query(default=None, description="e.g. container_scanning_for_registry"),
-        severity: list[SeverityName] | None = Query(default=None),
-        state: list[StateName] | None = Query(default=None),
+        severity: list[Severity] | None = Query(default=None),
+        state: list[service.State] | None = Query(default=None),
         image: str | None = Query(default=None, description="image name, or name:tag"),
         identifier: str | None = Query(default=None),
         package: str | None = Query(default=None),
@@ -174,7 +175,7 @@ def _vulnerability_or_404(session: Session, vulnerability_id: int) -> tuple[Vuln
     v = session.get(Vulnerability, vulnerability_id)
     if v is None:
         raise HTTPException(status_code=404, detail=f"vulnerability {vulnerability_id} not found")
-    return v, session.get(Project, v.project_id)
+    return v, session.get_one(Project, v.project_id)  # a vulnerability row always has its project (foreign key)
 
 
 @router.get("/vulnerabilities/{vulnerability_id}")
@@ -193,7 +194,7 @@ def get_vulnerability(vulnerability_id: IdPath, principal: Principal = Depends(c
 
 
 class StateChange(BaseModel):
-    state: Literal["detected", "confirmed", "dismissed", "resolved"]
+    state: service.State
     dismissal_reason: Literal["acceptable_risk", "false_positive", "mitigating_control", "used_in_tests",
                               "not_applicable"] | None = None
     comment: str | None = Field(default=None, max_length=50_000)
@@ -236,7 +237,7 @@ def bulk_change_state(project: str, body: BulkStateChange, request: Request, pri
 class WebhookIn(BaseModel):
     url: str = Field(max_length=2000)
     events: list[Literal["new_vulnerability", "scan_failed"]] = ["new_vulnerability", "scan_failed"]
-    min_severity: Literal["critical", "high", "medium", "low", "unknown"] = "high"
+    min_severity: Severity = "high"
     secret: str | None = Field(default=None, min_length=16, max_length=255)
 
 

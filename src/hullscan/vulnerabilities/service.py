@@ -11,13 +11,12 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, Integer, Select, Text, and_, case, cast, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from hullscan.db.base import utcnow
+from hullscan.db.base import table_of, utcnow
 from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilitySighting, VulnerabilityStateTransition
 from hullscan.matching.finding import Finding
 from hullscan.vulnerabilities.fingerprints import (
@@ -27,7 +26,8 @@ from hullscan.vulnerabilities.fingerprints import (
     location_fingerprint,
 )
 
-STATES = ("detected", "confirmed", "dismissed", "resolved")
+State = Literal["detected", "confirmed", "dismissed", "resolved"]
+STATES: tuple[State, ...] = get_args(State)
 DISMISSAL_REASONS = ("acceptable_risk", "false_positive", "mitigating_control", "used_in_tests", "not_applicable")
 ACTIVITY_SCAN = "detected_by_scan"
 ACTIVITY_ADVISORY_UPDATE = "detected_by_advisory_update"
@@ -97,8 +97,9 @@ def _expire(session: Session, model: type, ids: set[int]) -> None:
     """Rows written with bulk statements: instances the session already holds must reload them."""
     if not ids:
         return
-    for key, obj in list(session.identity_map.items()):  # key: (class, primary key, token); no loading
-        if key[0] is model and key[1][0] in ids:
+    for state in session.identity_map.all_states():  # key: (class, primary key, token); no loading
+        key, obj = state.key, state.obj()
+        if key is not None and obj is not None and key[0] is model and key[1][0] in ids:
             session.expire(obj)
 
 
@@ -316,7 +317,7 @@ def mark_not_detected_many(
             by_tag.setdefault(batch[index][0].tag, set()).update(ids)
     if not candidates:
         return out
-    sightings = VulnerabilitySighting.__table__
+    sightings = table_of(VulnerabilitySighting)
     for tag, tag_ids in by_tag.items():
         for chunk in _chunks(sorted(tag_ids)):
             session.execute(sightings.update().where(sightings.c.vulnerability_id.in_(chunk),
@@ -417,9 +418,9 @@ class VulnerabilityFilter:
 
     project_id: int | None = None
     project_ids: list[int] | None = None
-    report_types: list[str] | None = None
-    severities: list[str] | None = None
-    states: list[str] | None = None
+    report_types: Sequence[str] | None = None
+    severities: Sequence[str] | None = None
+    states: Sequence[str] | None = None
     image: str | None = None  # matches image name or name:tag
     identifier: str | None = None  # any of its identifiers (CVE, GHSA, distribution ids), any case
     package: str | None = None
@@ -590,7 +591,7 @@ REPORT_PAGE_SIZES = (20, 50, 100)
 
 
 def report_select(flt: VulnerabilityFilter, *, sort: str = "severity_desc", page: int = 1,
-                  per_page: int = 20) -> Select[tuple[Vulnerability]]:
+                  per_page: int = 20) -> Select[Vulnerability]:
     """The statement of page `page` (1-based) of the report in `sort` order (`<key>_asc|desc`, keys of
     REPORT_SORTS). Ties go by id in the same direction, so pages never overlap, and the default order
     (severity, id) is exactly the ix_vulnerabilities_report_severity index: a project's first page reads 20

@@ -9,17 +9,15 @@ through the ecosystem table's Amazon Linux rule.
 
 from __future__ import annotations
 
-import gzip
 import io
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import IO
 
 from defusedxml import ElementTree as SafeET
 
 from hullscan.advisories.normalize import severity_word
-from hullscan.advisories.parsers.base import Parsed, Tally, fixed_range, make_affected
+from hullscan.advisories.parsers.base import Parsed, Tally, fixed_range, gunzipped, make_affected
 from hullscan.advisories.types import Advisory, AffectedPackage
 
 MAX_UPDATEINFO_BYTES = 512 * 1024 * 1024  # Amazon Linux 2's updateinfo is ~40 MB uncompressed
@@ -31,10 +29,8 @@ class TooLarge(ValueError):
     """An updateinfo larger than MAX_UPDATEINFO_BYTES."""
 
 
-def _read_bounded(stream: IO[bytes]) -> bytes:
-    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream  # type: ignore[arg-type]
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+def _read_bounded(stream: io.BufferedIOBase) -> bytes:
+    buffered = gunzipped(stream)
     data = buffered.read(MAX_UPDATEINFO_BYTES + 1)
     if len(data) > MAX_UPDATEINFO_BYTES:
         raise TooLarge(f"updateinfo larger than {MAX_UPDATEINFO_BYTES} bytes")
@@ -50,7 +46,7 @@ def _date(value: str | None) -> datetime | None:
         return None
 
 
-def iter_updateinfo(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
+def iter_updateinfo(stream: io.BufferedIOBase, tally: Tally) -> Iterator[Parsed]:
     """Security updates of one updateinfo document; other update types are not advisories."""
     try:
         root = SafeET.fromstring(_read_bounded(stream))

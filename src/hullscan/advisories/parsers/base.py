@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import zipfile
 import zlib
 from collections import Counter
@@ -17,6 +19,20 @@ from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, 
 from hullscan.versions import InvalidVersion, parse, scheme_for_ecosystem
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # one advisory larger than this is hostile, not data
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """An object-valued field of an untrusted record; anything else (null, a list, a string) reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
+def gunzipped(stream: io.BufferedIOBase) -> io.BufferedReader | gzip.GzipFile:
+    """The stream, decompressed when it starts with gzip's magic bytes: feeds are published both ways, and the
+    bytes are peeked (a buffer is added when the stream has none), so a plain stream is read from its start."""
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=buffered)
+    return buffered
 
 
 def iter_zip_members(path: Path, tally: Tally, corrupt: type[ValueError]) -> Iterator[tuple[str, bytes]]:

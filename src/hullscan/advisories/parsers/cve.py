@@ -8,17 +8,16 @@ the `cvss` library, so a record's own `baseScore` is never trusted blindly.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from hullscan.advisories.normalize import cvss_score
-from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, CveSeverity, Tally, iter_zip_members
+from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, CveSeverity, Tally, gunzipped, iter_zip_members
 
 CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$")
 # Inside a CVE JSON 5 container: newest CVSS first (v2 is ignored: every CVE with only v2 is old and NVD's).
@@ -143,11 +142,9 @@ def _load(data: bytes, tally: Tally, where: str) -> Any:
         return None
 
 
-def iter_stream(stream: IO[bytes], tally: Tally, where: str = "jsonl") -> Iterator[CveSeverity]:
+def iter_stream(stream: io.BufferedIOBase, tally: Tally, where: str = "jsonl") -> Iterator[CveSeverity]:
     """JSON lines (gzip detected by magic bytes) or one (pretty-printed) JSON document, sizes bounded."""
-    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream  # type: ignore[arg-type]
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+    buffered = gunzipped(stream)
     try:
         lineno = 0
         while True:

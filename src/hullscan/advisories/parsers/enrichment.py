@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 from collections.abc import Iterator
-from typing import IO
 
-from hullscan.advisories.parsers.base import Enrichment, Tally
+from hullscan.advisories.parsers.base import Enrichment, Tally, gunzipped
 
 
 def iter_kev(data: bytes, tally: Tally) -> Iterator[Enrichment]:
@@ -33,11 +31,9 @@ def iter_kev(data: bytes, tally: Tally) -> Iterator[Enrichment]:
                          known_exploited_date=added if isinstance(added, str) else None)
 
 
-def iter_epss(stream: IO[bytes], tally: Tally) -> Iterator[Enrichment]:
+def iter_epss(stream: io.BufferedIOBase, tally: Tally) -> Iterator[Enrichment]:
     """`cve,epss,percentile` rows after an optional `#model_version...` comment line."""
-    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+    buffered = gunzipped(stream)
     text = io.TextIOWrapper(buffered, encoding="utf-8", errors="replace", newline="")
     header_seen = False
     for row in csv.reader(line for line in text if not line.startswith("#")):

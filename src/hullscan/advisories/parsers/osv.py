@@ -9,14 +9,16 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from hullscan.advisories.normalize import best_cvss, severity_word
 from hullscan.advisories.parsers.base import (
     EVENT_KINDS,
     MAX_RECORD_BYTES,
     Parsed,
+    as_dict,
     Tally,
+    gunzipped,
     make_affected,
     parse_time,
     iter_zip_members,
@@ -57,14 +59,16 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
     adv_id = obj["id"].strip()[:128]
     vectors = [s.get("score", "") for s in _list(obj, "severity") if isinstance(s, dict)]
     vectors_by_version, vector, score, cvss_sev = best_cvss(v for v in vectors if isinstance(v, str))
-    db_specific = obj.get("database_specific") if isinstance(obj.get("database_specific"), dict) else {}
+    db_specific = as_dict(obj.get("database_specific"))
     # GitHub's own rating (`database_specific.severity`) first: it is not always the vector's (docs/severity.md)
     word = severity_word(db_specific.get("severity") if isinstance(db_specific.get("severity"), str) else None)
+    severity: str | None
+    severity_source: str | None
     if word and word != "unknown":
         severity, severity_source = word, "ghsa" if adv_id.startswith("GHSA-") else "osv:database_specific"
     else:
         severity, severity_source = cvss_sev, ("osv:cvss" if cvss_sev else None)
-    refs = [r.get("url") for r in _list(obj, "references") if isinstance(r, dict) and isinstance(r.get("url"), str)]
+    refs = [r["url"] for r in _list(obj, "references") if isinstance(r, dict) and isinstance(r.get("url"), str)]
     aliases = [a for a in _list(obj, "aliases") if isinstance(a, str)]
     vendor = _RHEL_CLONE.get(adv_id.partition("-")[0])
     if vendor is not None:
@@ -119,7 +123,7 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
             tally.skip("invalid_range", f"{adv_id}: {repr(entry.get('ranges'))[:200]}")
             continue
         has_fix = any(ev.kind == "fixed" for r in ranges for ev in r.events)
-        eco_specific = entry.get("ecosystem_specific") if isinstance(entry.get("ecosystem_specific"), dict) else {}
+        eco_specific = as_dict(entry.get("ecosystem_specific"))
         pkg_sev = eco_specific.get("urgency") or eco_specific.get("severity")
         fixed = [ev.version for r in ranges for ev in r.events if ev.kind == "fixed"]
         # modular rpms: stored under `module:stream::name` (the stream is named in the summary only)
@@ -151,11 +155,9 @@ def _loads(data: bytes | str, tally: Tally, where: str) -> Any:
 _MALFORMED = object()
 
 
-def iter_jsonl(stream: IO[bytes], tally: Tally, where: str = "jsonl") -> Iterator[Parsed]:
+def iter_jsonl(stream: io.BufferedIOBase, tally: Tally, where: str = "jsonl") -> Iterator[Parsed]:
     """Records of a JSON-lines stream (gzip detected by its magic bytes), one line at a time."""
-    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+    buffered = gunzipped(stream)
     lineno = 0
     try:
         while True:

@@ -25,6 +25,7 @@ from hullscan.advisories.parsers.base import (
     MAX_RECORD_BYTES,
     Parsed,
     Tally,
+    as_dict,
     fixed_range,
     make_affected,
     parse_time,
@@ -115,7 +116,7 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
     if meta.get("category") != "csaf_vex":
         tally.skip("not_vex", str(meta.get("category"))[:60])
         return None
-    tree = doc.get("product_tree") if isinstance(doc.get("product_tree"), dict) else {}
+    tree = as_dict(doc.get("product_tree"))
     products: dict[str, _Product] = {}
     _walk(tree.get("branches"), products)
     relations: dict[str, tuple[str, str]] = {}
@@ -128,7 +129,7 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
         if isinstance(pid, str) and isinstance(comp, str) and isinstance(platform, str):
             relations[pid] = (platform, comp)
 
-    tracking = meta.get("tracking") if isinstance(meta.get("tracking"), dict) else {}
+    tracking = as_dict(meta.get("tracking"))
     parsed: Parsed | None = None
     for vuln in doc["vulnerabilities"]:
         if not isinstance(vuln, dict) or not isinstance(vuln.get("cve"), str) or not _CVE.match(vuln["cve"]):
@@ -144,7 +145,7 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
                     if isinstance(pid, str) and word:
                         impact[pid] = word
         states: dict[str, tuple[str, str | None]] = {}  # product id -> (fix state, RHSA)
-        status = vuln.get("product_status") if isinstance(vuln.get("product_status"), dict) else {}
+        status = as_dict(vuln.get("product_status"))
         for pid in _list(status.get("known_affected")):
             if isinstance(pid, str):
                 states[pid] = ("unfixed", None)
@@ -155,7 +156,7 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
         for rem in _list(vuln.get("remediations")):
             if not isinstance(rem, dict):
                 continue
-            category, details = rem.get("category"), str(rem.get("details") or "").strip().lower()
+            category = rem.get("category")
             if category == "vendor_fix":
                 m = _RHSA.search(str(rem.get("url") or ""))
                 rhsa = m.group(1) if m else None
@@ -172,13 +173,15 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
                 if isinstance(pid, str):
                     states[pid] = state
         entries: dict[tuple[str, str], AffectedPackage] = {}
-        for pid, (state, _) in states.items():
-            platform, comp = relations.get(pid, (None, None)) if isinstance(pid, str) else (None, None)
-            if platform is None:
-                if not isinstance(pid, str) or ":" not in pid:
-                    tally.skip("unknown_product", f"{adv_id}: {str(pid)[:120]}")
-                    continue
+        for pid, (fix_state, _) in states.items():
+            relation = relations.get(pid)
+            if relation is not None:
+                platform, comp = relation
+            elif ":" in pid:
                 platform, comp = pid.split(":", 1)
+            else:
+                tally.skip("unknown_product", f"{adv_id}: {pid[:120]}")
+                continue
             release = _release(products[platform].cpe if platform in products else None)
             if release is None:
                 tally.skip("unknown_product", f"{adv_id}: {pid[:120]}")
@@ -191,28 +194,28 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
             if reason:
                 tally.skip(reason, f"{adv_id}: {pid[:120]}")
                 continue
-            if state == "fixed" and not evr:
+            if fix_state == "fixed" and not evr:
                 tally.skip("fix_without_version", f"{adv_id}: {pid[:120]}")
                 continue
-            ranges = fixed_range(evr) if state == "fixed" else ([] if state == "not_affected" else fixed_range(None))
-            item = make_affected(tally, adv_id, release, key, ranges, fix_state=state, severity=impact.get(pid))
+            ranges = fixed_range(evr) if fix_state == "fixed" else ([] if fix_state == "not_affected" else fixed_range(None))
+            item = make_affected(tally, adv_id, release, key, ranges, fix_state=fix_state, severity=impact.get(pid))
             if item is None:
                 continue
             seen = entries.get((item.ecosystem, item.package))
             if seen is None or _better(item, seen):
                 entries[(item.ecosystem, item.package)] = item
         words = [e.severity for e in entries.values() if e.severity in _ORDER]
-        aggregate = meta.get("aggregate_severity") if isinstance(meta.get("aggregate_severity"), dict) else {}
+        aggregate = as_dict(meta.get("aggregate_severity"))
         worst = min(words, key=_ORDER.index) if words else severity_word(str(aggregate.get("text") or ""))
         notes = [n for n in _list(vuln.get("notes")) if isinstance(n, dict)]
         summary = next((n.get("text") for n in notes if n.get("category") == "summary"), None)
-        details = next((n.get("text") for n in notes if n.get("category") == "description"), None)
+        description = next((n.get("text") for n in notes if n.get("category") == "description"), None)
         refs = [f"https://access.redhat.com/security/cve/{cve}"] + \
             [f"https://access.redhat.com/errata/{r}" for r in dict.fromkeys(rhsas)]
         parsed = Parsed(
             Advisory(id=adv_id, source="redhat-vex", aliases=[cve],
                      summary=summary if isinstance(summary, str) else None,
-                     details=details if isinstance(details, str) else None,
+                     details=description if isinstance(description, str) else None,
                      published=parse_time(vuln.get("release_date")),
                      modified=parse_time(tracking.get("current_release_date")),
                      severity=worst if worst and worst != "unknown" else None,
