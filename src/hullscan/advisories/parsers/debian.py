@@ -174,7 +174,8 @@ def iter_tracker_json(data: bytes, tally: Tally) -> Iterator[Parsed]:
 def _open_state(rel: dict) -> str:
     """The fix state of an open issue in one release: end of life, will not fix (no-DSA, ignored, unimportant),
     or not fixed yet (postponed to a point release, or simply open)."""
-    urgency = rel.get("urgency") if isinstance(rel.get("urgency"), str) else ""
+    urgency = rel.get("urgency")
+    urgency = urgency if isinstance(urgency, str) else ""
     if urgency == "end-of-life":
         return "end_of_life"
     if "nodsa" in rel:

@@ -156,7 +156,7 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
         for rem in _list(vuln.get("remediations")):
             if not isinstance(rem, dict):
                 continue
-            category = rem.get("category")
+            category, details = rem.get("category"), str(rem.get("details") or "").strip().lower()
             if category == "vendor_fix":
                 m = _RHSA.search(str(rem.get("url") or ""))
                 rhsa = m.group(1) if m else None
