@@ -441,9 +441,16 @@ def test_lock_dependencies_resolve_by_node_lookup(entries: list[tuple[str, str, 
     assert by_name[("root", "0.0.0")].depends == [f"{n} {v}" for n, v, _ in entries]
     first_package = by_name[(first, entries[0][1])]
     nested_names = {entries[i][0] for i in nested if i < len(entries)}
-    assert first_package.depends == [
-        f"{entries[i][0]} " + ("0.0.1-nested" if entries[i][0] in nested_names else entries[i][1])
-        for i in dict.fromkeys(entries[0][2]) if i < len(entries)]
+    want = [f"{entries[i][0]} " + ("0.0.1-nested" if entries[i][0] in nested_names else entries[i][1])
+            for i in dict.fromkeys(entries[0][2]) if i < len(entries)]
+    assert first_package.depends == want
+    # the same tree as lockfileVersion 1: nested `dependencies`, `requires` by name
+    v1 = {name: {"version": version, "requires": {entries[i][0]: "*" for i in deps if i < len(entries)}}
+          for name, version, deps in entries}
+    if nested_names:
+        v1[first]["dependencies"] = {name: {"version": "0.0.1-nested"} for name in nested_names}
+    found = parse_package_lock(json.dumps({"lockfileVersion": 1, "dependencies": v1}).encode(), "/l")
+    assert next(p for p in found if (p.name, p.version) == (first, entries[0][1])).depends == want
 
 
 def _rpm_arrays(name: str, requires: list[str], provides: list[str]) -> bytes:

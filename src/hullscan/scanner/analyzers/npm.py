@@ -82,16 +82,36 @@ def parse_package_lock(data: bytes, path: str) -> list[Package]:
         return found
     if isinstance(lock.get("name"), str) and isinstance(lock.get("version"), str):
         found.append(_package(lock["name"], lock["version"], path))
-    stack = [lock.get("dependencies")]  # lockfileVersion 1: nested "dependencies"
+    # lockfileVersion 1: nested "dependencies"; each entry's `requires` resolve in its own nested
+    # dependencies, then in each enclosing level's (Node's lookup), up to MAX_NESTING levels
+    stack: list[tuple[object, tuple[dict[str, Any], ...]]] = [(lock.get("dependencies"), ())]
     while stack:
-        deps = stack.pop()
+        deps, enclosing = stack.pop()
         if not isinstance(deps, dict):
             continue
+        chain = (deps, *enclosing)[:MAX_NESTING]
         for name, meta in deps.items():
             if isinstance(meta, dict) and isinstance(meta.get("version"), str):
-                found.append(_package(name, meta["version"], path))
-                stack.append(meta.get("dependencies"))
+                package = _package(name, meta["version"], path)
+                own = meta.get("dependencies")
+                scopes = ((own, *chain) if isinstance(own, dict) else chain)[:MAX_NESTING]
+                package.depends = _v1_requires(meta.get("requires"), scopes)
+                found.append(package)
+                stack.append((own, chain))
     return found
+
+
+def _v1_requires(requires: object, scopes: tuple[dict[str, Any], ...]) -> list[str]:
+    """`name version` of each required name, from the innermost `dependencies` level that has it."""
+    out: list[str] = []
+    if isinstance(requires, dict):
+        for name in requires:
+            for level in scopes:
+                meta = level.get(name)
+                if isinstance(meta, dict) and isinstance(meta.get("version"), str):
+                    out.append(f"{name} {meta['version']}")
+                    break
+    return out
 
 
 _DEPENDENCY_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
@@ -238,7 +258,7 @@ def parse_pnpm_lock(data: bytes, path: str) -> list[Package]:
 
 class NpmAnalyzer:
     name = "npm"
-    version = 3
+    version = 4
     per_file = False  # a lock file only counts when its directory has no installed node_modules
 
     def wants(self, path: str, size: int, mode: int) -> bool:
