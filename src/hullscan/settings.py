@@ -67,6 +67,8 @@ class Settings(BaseSettings):
         default=None, description="PEM file with the registry token signing key and its certificate.")
     registry_token_key: SecretStr | None = Field(default=None, description="The same PEM, inline.")
     ui_secret: SecretStr | None = Field(default=None, description="Key UI CSRF tokens are signed with (>= 32 chars).")
+    ui_markdown_max_chars: int = Field(
+        default=50_000, ge=100, description="Longest comment rendered as Markdown; the rest is cut off (keeps pages fast).")
 
     # --- events / pipelines / runner settings ---
     feature_container_scanning_for_registry: bool = Field(

@@ -52,3 +52,12 @@ def assert_inert(page) -> None:  # type: ignore[no-untyped-def]
     })""")
     assert found == {"xss": False, "inlineScripts": 0, "injectedImages": 0, "handlers": 0,
                      "scripts": ["/static/app.js"]}, found
+
+
+def sign_in_as(page, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign in through the form, as a person does, and wait for the projects list."""
+    page.goto("/users/sign_in")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/projects")

@@ -20,7 +20,7 @@ from hullscan.pipelines import service as pipelines
 from hullscan.settings import Settings
 from tests.pipelines.helpers import add_event
 from tests.support.auth import ADMIN_PASSWORD, ADMIN_USER, sign_in
-from tests.ui.browser import chromium_page
+from tests.ui.browser import chromium_page, sign_in_as
 from tests.ui.conftest import csrf_token
 
 with warnings.catch_warnings():
@@ -160,11 +160,7 @@ def test_browser_pipeline_page_as_each_role_fits_390px(server, tmp_path: Path) -
         for user, password, acts in ((ADMIN_USER, ADMIN_PASSWORD, True), ("dave", "dave-password-1", True),
                                      ("rita", "rita-password-1", False)):
             page.set_viewport_size({"width": 1366, "height": 768})
-            page.goto("/users/sign_in")
-            page.get_by_label("Username").fill(user)
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url("**/projects")
+            sign_in_as(page, user, password)
             page.goto("/projects/group/app/-/pipelines")
             page.get_by_role("link", name=f"#{pid}").click()
             page.wait_for_url(f"**{url}")

@@ -16,7 +16,7 @@ from hullscan.db import Database
 from hullscan.settings import Settings
 from hullscan.vulnerabilities import service as vulns
 from tests.support.auth import ADMIN_PASSWORD, ADMIN_USER
-from tests.ui.browser import chromium_page
+from tests.ui.browser import chromium_page, sign_in_as
 from tests.ui.seed import finding, seed_basic
 
 LONG_LINK = "https://security-tracker.example.org/advisories/" + "very-long-path-segment-" * 12 + "end"
@@ -39,14 +39,6 @@ def _seed(server) -> int:  # type: ignore[no-untyped-def]
         return vid
     finally:
         db.dispose()
-
-
-def _sign_in(page, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/users/sign_in")
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/projects")
 
 
 def _crawl(page, start: list[str], limit: int = 60) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -81,7 +73,7 @@ def test_every_page_fits_390px_and_offers_only_allowed_links(server, tmp_path: P
     with chromium_page(server.url, tmp_path / "downloads") as (page, dialogs):
         for user, password, role in ((ADMIN_USER, ADMIN_PASSWORD, "admin"), ("rita", "rita-password-1", "reporter")):
             page.set_viewport_size({"width": 1366, "height": 768})
-            _sign_in(page, user, password)
+            sign_in_as(page, user, password)
             extra = ["/admin", "/user_settings", detail] if role == "admin" else ["/user_settings"]
             wide = _crawl(page, ["/projects", *extra])
             assert wide and all(status == 200 for status in wide.values()), (role, wide)
@@ -102,7 +94,7 @@ def test_every_page_fits_390px_and_offers_only_allowed_links(server, tmp_path: P
             page.wait_for_url("**/users/sign_in")
 
         # the report at 390 px: key columns first, the table scrolls inside its container, the page does not
-        _sign_in(page, ADMIN_USER, ADMIN_PASSWORD)
+        sign_in_as(page, ADMIN_USER, ADMIN_PASSWORD)
         page.goto(REPORT)
         headers = page.locator("table.report thead th").all_inner_texts()
         assert [h.strip().rstrip("↓↑ ") for h in headers[1:5]] == ["Severity", "Vulnerability", "Identifier",

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -184,13 +184,67 @@ def get_vulnerability(vulnerability_id: IdPath, principal: Principal = Depends(c
     v, project = _vulnerability_or_404(session, vulnerability_id)
     authorize(principal, Action.READ_VULNERABILITIES, project.path)
     body = vulnerability_json(v, project.path)
-    body["history"] = [{"from": t.from_state, "to": t.to_state, "dismissal_reason": t.dismissal_reason,
+    body["history"] = [{"kind": t.kind, "from": t.from_state, "to": t.to_state, "dismissal_reason": t.dismissal_reason,
                         "comment": t.comment, "author": t.author, "at": t.created_at.isoformat()}
                        for t in service.history(session, v.id)]
     body["seen_in"] = [{"tag": s.image_tag, "digest": s.image_digest or None, "first_seen": s.first_seen_at.isoformat(),
                         "last_seen": s.last_seen_at.isoformat(), "current": s.active}
                        for s in service.sightings(session, v.id)]
+    body["issue_link"] = _issue_link_json(service.issue_link(session, v.id))
     return body
+
+
+def _issue_link_json(link: Any) -> dict[str, Any] | None:
+    return None if link is None else {"url": link.url, "title": link.title, "author": link.author,
+                                      "created_at": link.created_at.isoformat()}
+
+
+class IssueLinkIn(BaseModel):
+    url: str = Field(max_length=2048, description="The issue's http(s) address.")
+    title: str | None = Field(default=None, max_length=255, description="Defaults to the URL.")
+
+
+@router.put("/vulnerabilities/{vulnerability_id}/issue_link")
+def put_issue_link(vulnerability_id: IdPath, body: IssueLinkIn, request: Request,
+                   principal: Principal = Depends(current_principal),
+                   session: Session = Depends(get_session)) -> dict[str, Any] | None:
+    """Link the vulnerability to the issue that follows it in the team's tracker (developer and up)."""
+    v, project = _vulnerability_or_404(session, vulnerability_id)
+    authorize(principal, Action.TRIAGE_VULNERABILITIES, project.path)
+    try:
+        link = service.set_issue_link(session, v, body.url, body.title, author=principal.name)
+    except service.VulnerabilityError as exc:
+        raise _bad_request(exc) from None
+    audit(request, session, "vulnerability_issue_linked", project.path, id=v.id, url=link.url)
+    return _issue_link_json(link)
+
+
+@router.delete("/vulnerabilities/{vulnerability_id}/issue_link", status_code=204)
+def delete_issue_link(vulnerability_id: IdPath, request: Request, principal: Principal = Depends(current_principal),
+                      session: Session = Depends(get_session)) -> Response:
+    v, project = _vulnerability_or_404(session, vulnerability_id)
+    authorize(principal, Action.TRIAGE_VULNERABILITIES, project.path)
+    if not service.remove_issue_link(session, v):
+        raise HTTPException(status_code=404, detail=f"vulnerability {vulnerability_id} has no issue link")
+    audit(request, session, "vulnerability_issue_unlinked", project.path, id=v.id)
+    return Response(status_code=204)
+
+
+class CommentIn(BaseModel):
+    comment: str = Field(min_length=1, max_length=service.MAX_COMMENT, description="Markdown.")
+
+
+@router.post("/vulnerabilities/{vulnerability_id}/comments", status_code=201)
+def add_comment(vulnerability_id: IdPath, body: CommentIn, principal: Principal = Depends(current_principal),
+                session: Session = Depends(get_session)) -> dict[str, Any]:
+    """A comment alone (the status stays): a history entry of kind "comment"."""
+    v, project = _vulnerability_or_404(session, vulnerability_id)
+    authorize(principal, Action.TRIAGE_VULNERABILITIES, project.path)
+    try:
+        entry = service.add_comment(session, v, body.comment, author=principal.name)
+    except service.VulnerabilityError as exc:
+        raise _bad_request(exc) from None
+    return {"kind": entry.kind, "comment": entry.comment, "author": entry.author, "at": entry.created_at.isoformat()}
 
 
 class StateChange(BaseModel):

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal, get_args
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy import ColumnElement, Integer, Select, Text, and_, case, cast, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.db.base import table_of, utcnow
-from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilitySighting, VulnerabilityStateTransition
+from hullscan.db.models.vulnerabilities import (
+    Vulnerability,
+    VulnerabilityIssueLink,
+    VulnerabilityIssueTracker,
+    VulnerabilitySighting,
+    VulnerabilityStateTransition,
+)
 from hullscan.matching.finding import Finding
 from hullscan.vulnerabilities.fingerprints import (
     REPORT_TYPES,
@@ -32,6 +40,8 @@ DISMISSAL_REASONS = ("acceptable_risk", "false_positive", "mitigating_control", 
 ACTIVITY_SCAN = "detected_by_scan"
 ACTIVITY_ADVISORY_UPDATE = "detected_by_advisory_update"
 SYSTEM_AUTHOR = "hullscan"
+DETECTED, STATE_CHANGE, COMMENT = "detected", "state_change", "comment"  # kinds of history entries
+MAX_COMMENT = 50_000
 CHUNK = 500
 
 
@@ -183,7 +193,7 @@ def record_findings_many(
     comment = activity.replace("_", " ")
     for key in created:  # creation order, like ids
         results[created_by[key]].new_ids.append(new_ids[key])
-        transitions.append(dict(vulnerability_id=new_ids[key], from_state=None, to_state="detected",
+        transitions.append(dict(vulnerability_id=new_ids[key], kind=DETECTED, from_state=None, to_state="detected",
                                 dismissal_reason=None, author=SYSTEM_AUTHOR, comment=comment, created_at=now))
     # ORM bulk UPDATE by primary key groups rows by their set of columns: one executemany per shape.
     for shape_rows in _by_shape([dict(values, id=vid) for vid, values in updates.items()]):
@@ -373,8 +383,8 @@ def change_state(
             raise VulnerabilityError(f"dismissal needs a reason: one of {', '.join(DISMISSAL_REASONS)}")
     elif dismissal_reason:
         raise VulnerabilityError("a dismissal reason only goes with the dismissed state")
-    if comment is not None and len(comment) > 50_000:
-        raise VulnerabilityError("comment is longer than 50000 characters")
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise VulnerabilityError(f"comment is longer than {MAX_COMMENT} characters")
     now = now or utcnow()
     ids = sorted(set(int(i) for i in ids))
     rows: list[Vulnerability] = []
@@ -389,16 +399,33 @@ def change_state(
         missing = sorted(set(ids) - {v.id for v in rows})
         raise VulnerabilityError(f"unknown vulnerability id(s): {missing[:10]}")
     for v in rows:
-        if v.state == to_state and v.dismissal_reason == dismissal_reason and not comment:
+        unchanged = v.state == to_state and v.dismissal_reason == dismissal_reason
+        if unchanged and not comment:
             continue
-        session.add(VulnerabilityStateTransition(
-            vulnerability_id=v.id, from_state=v.state, to_state=to_state, dismissal_reason=dismissal_reason,
-            comment=comment, author=author, created_at=now))
+        session.add(VulnerabilityStateTransition(  # the same state with a comment is a comment, not a change
+            vulnerability_id=v.id, kind=COMMENT if unchanged else STATE_CHANGE, from_state=v.state, to_state=to_state,
+            dismissal_reason=dismissal_reason, comment=comment, author=author, created_at=now))
         v.state = to_state
         v.dismissal_reason = dismissal_reason if to_state == "dismissed" else None
         v.resolved_at = now if to_state == "resolved" else None
     session.flush()
     return rows
+
+
+def add_comment(session: Session, vulnerability: Vulnerability, text: str, *, author: str,
+                now: datetime | None = None) -> VulnerabilityStateTransition:
+    """A comment alone: a history entry of kind "comment" (the status stays; it is not a change to itself)."""
+    text = text.strip()
+    if not text:
+        raise VulnerabilityError("a comment needs some text")
+    if len(text) > MAX_COMMENT:
+        raise VulnerabilityError(f"comment is longer than {MAX_COMMENT} characters")
+    entry = VulnerabilityStateTransition(
+        vulnerability_id=vulnerability.id, kind=COMMENT, from_state=vulnerability.state, to_state=vulnerability.state,
+        dismissal_reason=vulnerability.dismissal_reason, comment=text, author=author, created_at=now or utcnow())
+    session.add(entry)
+    session.flush()
+    return entry
 
 
 def history(session: Session, vulnerability_id: int) -> list[VulnerabilityStateTransition]:
@@ -755,3 +782,104 @@ def comments_of(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
     for t in session.scalars(q.order_by(VulnerabilityStateTransition.id)):
         out.setdefault(t.vulnerability_id, []).append(t.comment or "")
     return out
+
+
+# --- issue links ------------------------------------------------------------------------------------------------
+
+MAX_URL = 2048
+MAX_ISSUE_TITLE = 255
+TEMPLATE_FIELDS = ("title", "identifier", "package", "version", "image", "severity", "id")
+_PLACEHOLDER = re.compile(r"\{([^{}]{0,40})\}")
+
+
+def check_issue_url(url: str) -> str:
+    """An issue's address: http(s) with a host, no spaces or control characters, at most 2048 characters (it
+    becomes a link others click, so `javascript:` and friends never get in)."""
+    url = (url or "").strip()
+    if not url:
+        raise VulnerabilityError("an issue link needs its URL")
+    if len(url) > MAX_URL:
+        raise VulnerabilityError(f"the URL is longer than {MAX_URL} characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise VulnerabilityError("the URL may not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise VulnerabilityError("the URL is not a valid address") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise VulnerabilityError("the URL must start with http:// or https:// and name a host")
+    return url
+
+
+def issue_link(session: Session, vulnerability_id: int) -> VulnerabilityIssueLink | None:
+    return session.get(VulnerabilityIssueLink, vulnerability_id)
+
+
+def set_issue_link(session: Session, vulnerability: Vulnerability, url: str, title: str | None, *, author: str,
+                   now: datetime | None = None) -> VulnerabilityIssueLink:
+    """Link the finding to its issue (replacing an earlier link); the title defaults to the URL."""
+    url = check_issue_url(url)
+    title = " ".join((title or "").split()) or url
+    if len(title) > MAX_ISSUE_TITLE:
+        raise VulnerabilityError(f"the issue title is longer than {MAX_ISSUE_TITLE} characters")
+    link = session.get(VulnerabilityIssueLink, vulnerability.id)
+    if link is None:
+        link = VulnerabilityIssueLink(vulnerability_id=vulnerability.id)
+        session.add(link)
+    link.url, link.title, link.author, link.created_at = url, title, author, now or utcnow()
+    session.flush()
+    return link
+
+
+def remove_issue_link(session: Session, vulnerability: Vulnerability) -> bool:
+    link = session.get(VulnerabilityIssueLink, vulnerability.id)
+    if link is not None:
+        session.delete(link)
+        session.flush()
+    return link is not None
+
+
+def check_issue_template(template: str) -> str:
+    """A project's new-issue URL template: an http(s) URL whose placeholders are only `{title}`, `{identifier}`,
+    `{package}`, `{version}`, `{image}`, `{severity}` and `{id}` (never Python's format mini-language)."""
+    template = (template or "").strip()
+    unknown = [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1) not in TEMPLATE_FIELDS]
+    if unknown:
+        raise VulnerabilityError(f"unknown placeholder {{{unknown[0]}}}; use {', '.join(f'{{{f}}}' for f in TEMPLATE_FIELDS)}")
+    check_issue_url(_PLACEHOLDER.sub("x", template))
+    return template
+
+
+def issue_tracker_template(session: Session, project_id: int) -> str | None:
+    row = session.get(VulnerabilityIssueTracker, project_id)
+    return row.url_template if row is not None else None
+
+
+def set_issue_tracker_template(session: Session, project_id: int, template: str | None) -> str | None:
+    """Set (or, when empty, remove) the project's issue-tracker template."""
+    row = session.get(VulnerabilityIssueTracker, project_id)
+    if not (template or "").strip():
+        if row is not None:
+            session.delete(row)
+            session.flush()
+        return None
+    template = check_issue_template(template or "")
+    if row is None:
+        row = VulnerabilityIssueTracker(project_id=project_id, url_template=template)
+        session.add(row)
+    row.url_template = template
+    session.flush()
+    return template
+
+
+def issue_title(v: Vulnerability) -> str:
+    """"CVE-2023-43804 in urllib3 1.24.1": what an issue about this finding is called."""
+    return f"{v.primary_identifier} in {v.package_name} {v.package_version}"[:MAX_ISSUE_TITLE]
+
+
+def fill_issue_template(template: str, v: Vulnerability) -> str:
+    """The template with the finding's values URL-encoded into it (each value is data, never URL syntax)."""
+    values = {"title": issue_title(v), "identifier": v.primary_identifier, "package": v.package_name,
+              "version": v.package_version, "image": v.image, "severity": v.severity, "id": str(v.id)}
+    filled = _PLACEHOLDER.sub(lambda m: quote(values.get(m.group(1), ""), safe=""), template)
+    return check_issue_url(filled)

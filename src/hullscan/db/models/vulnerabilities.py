@@ -135,12 +135,38 @@ class VulnerabilityStateTransition(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     vulnerability_id: Mapped[int] = mapped_column(ForeignKey("vulnerabilities.id", ondelete="CASCADE"),
                                                   nullable=False, index=True)
+    #: "detected" (the first entry), "state_change" or "comment" (a comment alone: the state stays as it was)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="state_change",
+                                      server_default="state_change")
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16), nullable=False)
     dismissal_reason: Mapped[str | None] = mapped_column(String(32))
     comment: Mapped[str | None] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(255), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class VulnerabilityIssueLink(Base):
+    """The issue in the team's tracker that follows this vulnerability (an http(s) URL and its title)."""
+
+    __tablename__ = "vulnerability_issue_links"
+
+    vulnerability_id: Mapped[int] = mapped_column(ForeignKey("vulnerabilities.id", ondelete="CASCADE"),
+                                                  primary_key=True)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    title: Mapped[str] = mapped_column(String(255), nullable=False)
+    author: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class VulnerabilityIssueTracker(Base):
+    """A project's issue-tracker template: the new-issue URL with `{title}` and `{identifier}` to fill in."""
+
+    __tablename__ = "vulnerability_issue_trackers"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    url_template: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class VulnerabilitySighting(Base):

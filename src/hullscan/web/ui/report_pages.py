@@ -25,6 +25,7 @@ from hullscan.web.deps import CountQuery, IdPath
 from hullscan.web.ui import queries
 from hullscan.web.ui.chart import trend_chart
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
+from hullscan.web.ui.findings import finding_context
 from hullscan.web.ui.render import HTMLErrorRoute, group_url, project_url, render
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
@@ -447,9 +448,9 @@ def vulnerability_page(request: Request, project: str, vulnerability_id: IdPath,
 
 def _vulnerability_page(request: Request, session: Session, found: Project, v: Vulnerability, *,
                         status_code: int = 200, **context: object) -> Response:
-    ctx: dict[str, object] = {"errors": None, "form": None, **context}
+    ctx: dict[str, object] = {"errors": None, "form": None, **finding_context(request, session, found, v), **context}
     return render(request, "vulnerability.html", status_code=status_code, project=found, v=v,
-                  history=vulns.history(session, v.id), sightings=vulns.sightings(session, v.id),
+                  sightings=vulns.sightings(session, v.id),
                   states=vulns.STATES, reasons=vulns.DISMISSAL_REASONS,
                   report_type=(CONTAINER_REGISTRY if v.report_type == 8 else DEVELOPMENT), **ctx)
 

@@ -17,6 +17,7 @@ from hullscan.auth.http import audit
 from hullscan.auth.projects import ProjectError, update_project_settings
 from hullscan.db.models import Project
 from hullscan.vulnerabilities import notifications
+from hullscan.vulnerabilities import service as vulnerabilities
 from hullscan.web.deps import CountQuery, IdPath, IdQuery
 from hullscan.web.ui import queries
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
@@ -40,7 +41,9 @@ def settings_page_for(request: Request, session: Session, project: Project, *, s
     from hullscan.auth import service as auth
 
     context = {"saved": False, "new_secret": None, "new_deploy_token": None, "errors": None, "form": None,
-               "deploy_errors": None, "deploy_form": None, "webhook_errors": None, "webhook_form": None, **context}
+               "deploy_errors": None, "deploy_form": None, "webhook_errors": None, "webhook_form": None,
+               "tracker_errors": None, "tracker_form": None,
+               "issue_tracker": vulnerabilities.issue_tracker_template(session, project.id), **context}
     return render(request, "settings.html", status_code=status_code, project=project,
                   feature_on=request.app.state.settings.feature_container_scanning_for_registry,
                   webhooks=notifications.webhooks_of(session, project.id), events=notifications.EVENTS,
