@@ -11,8 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from hullscan.web.ui import (auth_pages, findings_pages, images_pages, members_pages, pipelines_pages, policy_pages,
-                             projects_pages,
-                             report_pages, settings_pages, user_pages)
+                             projects_pages, report_pages, settings_pages, user_pages)
 from hullscan.web.ui.security import UISecurityMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
