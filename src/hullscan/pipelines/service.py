@@ -469,7 +469,7 @@ MAX_SCAN_WARNINGS = 100  # warnings kept per ingested SBOM (each cut to 1000 cha
 
 
 def ingest_due_artifacts(session: Session, artifact_path: Callable[[str], Path], *, now: datetime,
-                         limit: int = 1) -> int:
+                         limit: int = 1, publish: Callable[[Session, str, str, Path], None] | None = None) -> int:
     """Hand the SBOMs of successful jobs to ingestion, once each. An SBOM ingestion refuses is marked with the
     reason (never retried); rows are claimed with SKIP LOCKED so several servers share the work. One per
     transaction by default: on SQLite a transaction holds the database's single write lock.
@@ -489,6 +489,8 @@ def ingest_due_artifacts(session: Session, artifact_path: Callable[[str], Path],
                     path=artifact_path(artifact.sha256), image=job.variables.get("CS_IMAGE", ""), digest=job.digest))
                 # kept with the scan, shown on the job and image pages: never only in the server log
                 artifact.ingest_warnings = [w[:1000] for w in ingested.warnings[:MAX_SCAN_WARNINGS]] or None
+                if publish is not None and job.digest:  # the SBOM as an OCI referrer of the image (docs/referrers.md)
+                    publish(session, job.repository, job.digest, artifact_path(artifact.sha256))
         except IngestionError as exc:
             artifact.ingest_error = f"SBOM refused: {exc}"[:512]
         except Exception as exc:  # noqa: BLE001 - nothing was written: still due, after the others

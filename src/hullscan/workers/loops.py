@@ -33,6 +33,7 @@ class WorkerContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     metrics: Any = None  # workers.metrics.Metrics
     artifact_path: Callable[[str], Any] | None = None  # sha256 -> stored SBOM file (the artifact store's)
+    sbom_publisher: Any = None  # ingestion.referrers.publisher, made on the first ingestion
 
     def wake_runners(self) -> None:
         """Jobs became claimable: wake long-polling runners now (thread-safe)."""
@@ -81,6 +82,15 @@ def job_queue(ctx: WorkerContext) -> bool:
     return False
 
 
+def _sbom_publisher(ctx: WorkerContext) -> Any:
+    """The referrer publisher of this node's registry storage (made once per context)."""
+    from hullscan.ingestion.referrers import publisher
+
+    if ctx.sbom_publisher is None:
+        ctx.sbom_publisher = publisher(ctx.settings)
+    return ctx.sbom_publisher
+
+
 def sbom_ingestion(ctx: WorkerContext) -> bool:
     """Ingest the SBOM of one successful job per transaction (SQLite's write lock is short that way)."""
     from hullscan.db.base import utcnow
@@ -90,7 +100,8 @@ def sbom_ingestion(ctx: WorkerContext) -> bool:
         return False
     started = time.monotonic()
     with ctx.db.session() as session:
-        done = service.ingest_due_artifacts(session, ctx.artifact_path, now=utcnow(), limit=1)
+        done = service.ingest_due_artifacts(session, ctx.artifact_path, now=utcnow(), limit=1,
+                                            publish=_sbom_publisher(ctx))
     if done and ctx.metrics is not None:
         ctx.metrics.ingestion_seconds.observe(time.monotonic() - started)
     return bool(done)
