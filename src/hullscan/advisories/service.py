@@ -522,22 +522,32 @@ def _last_changeset(session: Session, name: str) -> int:
     return (state.last_changeset_id if state else None) or 0
 
 
-def _read_modified_csv(path: Path, cursor: str | None) -> tuple[list[str], str | None]:
-    """Ids modified after `cursor` (ISO timestamps compare as text) and the newest timestamp listed."""
+def _read_change_list(path: Path, cursor: str | None,
+                      entry: Callable[[list[str]], tuple[str, str] | None]) -> tuple[list[str], str | None]:
+    """A feed's CSV list of changes: the items changed after `cursor` (ISO timestamps compare as text), in order
+    and once each, and the newest timestamp listed. `entry` reads (timestamp, item) from a row of at least two
+    fields, or None for a row that names no item; rows without a timestamp are passed over."""
     changed: list[str] = []
     newest: str | None = None
     with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
         for row in csv.reader(fh):
-            if len(row) < 2:
+            found = entry(row) if len(row) >= 2 else None
+            if found is None or not found[0][:4].isdigit():
                 continue
-            stamp, adv_id = row[0].strip(), row[1].strip().split("/")[-1]
-            if not stamp[:4].isdigit() or not adv_id:
-                continue
+            stamp, item = found
             if newest is None or stamp > newest:
                 newest = stamp
             if cursor is None or stamp > cursor:
-                changed.append(adv_id)
+                changed.append(item)
     return list(dict.fromkeys(changed)), newest
+
+
+def _read_modified_csv(path: Path, cursor: str | None) -> tuple[list[str], str | None]:
+    """OSV's `modified_id.csv` (`<ISO time>,<ecosystem>/<id>`): ids modified after `cursor`, newest time."""
+    def entry(row: list[str]) -> tuple[str, str] | None:
+        adv_id = row[1].strip().split("/")[-1]
+        return (row[0].strip(), adv_id) if adv_id else None
+    return _read_change_list(path, cursor, entry)
 
 
 def _download_source(db: Database, settings: Settings, client: httpx.Client, name: str, fmt: str,
@@ -649,20 +659,10 @@ def _redhat_sync(db: Database, settings: Settings, client: httpx.Client, progres
 
 def _read_changes_csv(path: Path, cursor: str | None) -> tuple[list[str], str | None]:
     """Red Hat's `changes.csv` (`"<year>/cve-….json","<ISO time>"`): paths changed after `cursor`, newest time."""
-    changed: list[str] = []
-    newest: str | None = None
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
-        for row in csv.reader(fh):
-            if len(row) < 2:
-                continue
-            doc_path, stamp = row[0].strip(), row[1].strip()
-            if not re.fullmatch(r"\d{4}/cve-\d{4}-\d+\.json", doc_path) or not stamp[:4].isdigit():
-                continue
-            if newest is None or stamp > newest:
-                newest = stamp
-            if cursor is None or stamp > cursor:
-                changed.append(doc_path)
-    return list(dict.fromkeys(changed)), newest
+    def entry(row: list[str]) -> tuple[str, str] | None:
+        doc_path = row[0].strip()
+        return (row[1].strip(), doc_path) if re.fullmatch(r"\d{4}/cve-\d{4}-\d+\.json", doc_path) else None
+    return _read_change_list(path, cursor, entry)
 
 
 def _nvd_sync(db: Database, settings: Settings, client: httpx.Client, progress: Progress | None) -> SourceResult:

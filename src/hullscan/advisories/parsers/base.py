@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import zipfile
 import zlib
 from collections import Counter
@@ -33,6 +34,38 @@ def gunzipped(stream: io.BufferedIOBase) -> io.BufferedReader | gzip.GzipFile:
     if buffered.peek(2)[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=buffered)
     return buffered
+
+
+MALFORMED = object()  # what `load_json` answers for bytes that are not JSON (`null` is JSON)
+
+
+def load_json(data: bytes | str, tally: Tally, where: str) -> Any:
+    """One JSON document, or MALFORMED (counted as malformed_json, with where and why) when it is not one."""
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        tally.records += 1
+        tally.skip("malformed_json", f"{where}: {exc}")
+        return MALFORMED
+
+
+def bounded_lines(stream: io.BufferedIOBase, tally: Tally, where: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of the non-blank lines of a JSON-lines stream, each read at most MAX_RECORD_BYTES + 1
+    at a time: a longer line is counted as too large and drained, so memory stays bounded whatever the input."""
+    lineno = 0
+    while True:
+        line = stream.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            tally.records += 1
+            tally.skip("record_too_large", f"{where}:{lineno}")
+            while line and not line.endswith(b"\n"):  # drain the rest of the line
+                line = stream.readline(MAX_RECORD_BYTES)
+            continue
+        if line.strip():
+            yield lineno, line
 
 
 def iter_zip_members(path: Path, tally: Tally, corrupt: type[ValueError]) -> Iterator[tuple[str, bytes]]:

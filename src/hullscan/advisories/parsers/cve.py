@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from hullscan.advisories.normalize import cvss_score
-from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, CveSeverity, Tally, gunzipped, iter_zip_members
+from hullscan.advisories.parsers.base import (
+    MALFORMED,
+    MAX_RECORD_BYTES,
+    CveSeverity,
+    Tally,
+    bounded_lines,
+    gunzipped,
+    iter_zip_members,
+    load_json,
+)
 
 CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$")
 # Inside a CVE JSON 5 container: newest CVSS first (v2 is ignored: every CVE with only v2 is old and NVD's).
@@ -134,32 +143,15 @@ def parse_document(obj: Any, tally: Tally) -> Iterator[CveSeverity]:
 
 
 def _load(data: bytes, tally: Tally, where: str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        tally.records += 1
-        tally.skip("malformed_json", f"{where}: {exc}")
-        return None
+    obj = load_json(data, tally, where)
+    return None if obj is MALFORMED else obj
 
 
 def iter_stream(stream: io.BufferedIOBase, tally: Tally, where: str = "jsonl") -> Iterator[CveSeverity]:
     """JSON lines (gzip detected by magic bytes) or one (pretty-printed) JSON document, sizes bounded."""
     buffered = gunzipped(stream)
     try:
-        lineno = 0
-        while True:
-            line = buffered.readline(MAX_RECORD_BYTES + 1)
-            if not line:
-                return
-            lineno += 1
-            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-                tally.records += 1
-                tally.skip("record_too_large", f"{where}:{lineno}")
-                while line and not line.endswith(b"\n"):
-                    line = buffered.readline(MAX_RECORD_BYTES)
-                continue
-            if not line.strip():
-                continue
+        for lineno, line in bounded_lines(buffered, tally, where):
             try:
                 obj = json.loads(line)
             except (ValueError, UnicodeDecodeError) as exc:

@@ -14,21 +14,16 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-from defusedxml import ElementTree as SafeET
-
 from hullscan.advisories.normalize import severity_word
 from hullscan.advisories.parsers.base import Parsed, Tally, make_affected, range_event
+from hullscan.advisories.parsers.oval import D, read_oval
+from hullscan.advisories.parsers.oval import OvalError as OvalError  # what a caller of iter_oval catches
 from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange
 
-_D = "{http://oval.mitre.org/XMLSchema/oval-definitions-5}"
 _L = "{http://oval.mitre.org/XMLSchema/oval-definitions-5#linux}"
 _TAG = re.compile(r"\.(cm|azl)(\d+)\b")
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 MAX_OVAL_BYTES = 256 * 1024 * 1024
-
-
-class OvalError(ValueError):
-    """A broken or hostile OVAL document: the source fails as a whole, its previous data stays."""
 
 
 def _release(evrs: list[str]) -> tuple[str, str] | None:
@@ -43,14 +38,7 @@ def _release(evrs: list[str]) -> tuple[str, str] | None:
 
 
 def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
-    data = stream.read(MAX_OVAL_BYTES + 1)
-    if len(data) > MAX_OVAL_BYTES:
-        raise OvalError(f"OVAL larger than {MAX_OVAL_BYTES} bytes")
-    try:
-        root = SafeET.fromstring(data)
-    except Exception as exc:  # defusedxml's own errors and ParseError
-        tally.skip("malformed_xml", str(exc)[:200])
-        raise OvalError(f"unreadable OVAL (nothing of it is written): {str(exc)[:200]}") from exc
+    root = read_oval(stream, MAX_OVAL_BYTES, tally)
     objects = {o.get("id"): (o.findtext(f"{_L}name") or "").strip() for o in root.iter(f"{_L}rpminfo_object")}
     states: dict[str | None, tuple[str, str]] = {}
     for state in root.iter(f"{_L}rpminfo_state"):
@@ -70,22 +58,22 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
         return
     ecosystem, prefix = found
     by_cve: dict[str, tuple[list[AffectedPackage], str | None]] = {}
-    for definition in root.iter(f"{_D}definition"):
+    for definition in root.iter(f"{D}definition"):
         tally.records += 1
-        meta = definition.find(f"{_D}metadata")
-        cve = next((r.get("ref_id") for r in (meta.findall(f"{_D}reference") if meta is not None else [])
+        meta = definition.find(f"{D}metadata")
+        cve = next((r.get("ref_id") for r in (meta.findall(f"{D}reference") if meta is not None else [])
                     if r.get("source") == "CVE"), None)
         if meta is None or not cve or not _CVE.match(cve):
             tally.skip("invalid_record", str(definition.get("id"))[:120])
             continue
-        patchable = (meta.findtext(f"{_D}patchable") or "").strip().lower()
+        patchable = (meta.findtext(f"{D}patchable") or "").strip().lower()
         if patchable == "not applicable":
             tally.skip("not_applicable", f"{cve} {definition.get('id')}")
             continue
-        word = severity_word(meta.findtext(f"{_D}severity"))
+        word = severity_word(meta.findtext(f"{D}severity"))
         severity = word if word and word != "unknown" else None
         per_package: dict[str, list[tuple[str, str]]] = {}
-        for criterion in definition.iter(f"{_D}criterion"):
+        for criterion in definition.iter(f"{D}criterion"):
             test = tests.get(criterion.get("test_ref"))
             if test is not None:
                 per_package.setdefault(test[0], []).append((test[1], test[2]))

@@ -21,10 +21,11 @@ from defusedxml import ElementTree as SafeET
 
 from hullscan.advisories.normalize import severity_word
 from hullscan.advisories.parsers.base import Parsed, Tally, fixed_range, make_affected
+from hullscan.advisories.parsers.oval import D, unreadable
+from hullscan.advisories.parsers.oval import OvalError as OvalError  # what a caller of iter_oval catches
 from hullscan.advisories.types import Advisory, AffectedPackage
 from hullscan.versions import compare
 
-_D = "{http://oval.mitre.org/XMLSchema/oval-definitions-5}"
 _EARLIER = re.compile(r"^(\S+) is earlier than (\S+)$")
 _INSTALLED = re.compile(r"^Oracle Linux (\d+) is installed$")
 _ARCH = re.compile(r"^Oracle Linux arch is (\S+)$")
@@ -41,7 +42,7 @@ def _facts(node: Any, ctx: dict[str, Any], out: list[tuple[dict[str, Any], str, 
     ctx = dict(ctx)
     children = list(node)
     for child in children:
-        if child.tag != f"{_D}criterion":
+        if child.tag != f"{D}criterion":
             continue
         comment = (child.get("comment") or "").strip()
         if m := _INSTALLED.match(comment):
@@ -53,32 +54,32 @@ def _facts(node: Any, ctx: dict[str, Any], out: list[tuple[dict[str, Any], str, 
         elif _KSPLICE.match(comment):
             ctx["ksplice"] = True
     for child in children:
-        if child.tag == f"{_D}criterion":
+        if child.tag == f"{D}criterion":
             if m := _EARLIER.match((child.get("comment") or "").strip()):
                 out.append((ctx, m.group(1), m.group(2)))
-        elif child.tag == f"{_D}criteria":
+        elif child.tag == f"{D}criteria":
             _facts(child, ctx, out, depth + 1)
 
 
 def _definition(definition: Any, tally: Tally) -> Parsed | None:
     tally.records += 1
-    meta = definition.find(f"{_D}metadata")
+    meta = definition.find(f"{D}metadata")
     if meta is None:
         tally.skip("invalid_record", str(definition.get("id"))[:120])
         return None
-    refs = meta.findall(f"{_D}reference")
+    refs = meta.findall(f"{D}reference")
     elsa = next((r.get("ref_id") for r in refs if r.get("source") == "elsa"), None)
     if not elsa or not _ELSA.match(elsa):
         tally.skip("invalid_record", f"{definition.get('id')}: no ELSA id")
         return None
     cves = sorted({r.get("ref_id") for r in refs if r.get("source") == "CVE" and (r.get("ref_id") or "").startswith("CVE-")})
-    advisory_meta = meta.find(f"{_D}advisory")
-    word = severity_word((advisory_meta.findtext(f"{_D}severity") if advisory_meta is not None else None) or "")
+    advisory_meta = meta.find(f"{D}advisory")
+    word = severity_word((advisory_meta.findtext(f"{D}severity") if advisory_meta is not None else None) or "")
     severity = word if word and word != "unknown" else None
-    platforms = [p.text.strip() for p in meta.iter(f"{_D}platform") if p.text]
+    platforms = [p.text.strip() for p in meta.iter(f"{D}platform") if p.text]
     default_release = next((m.group(1) for p in platforms if (m := re.fullmatch(r"Oracle Linux (\d+)", p))), None)
     facts: list[tuple[dict[str, Any], str, str]] = []
-    criteria = definition.find(f"{_D}criteria")
+    criteria = definition.find(f"{D}criteria")
     if criteria is not None:
         _facts(criteria, {"release": default_release}, facts)
     fixes: dict[tuple[str, str], str] = {}
@@ -104,11 +105,11 @@ def _definition(definition: Any, tally: Tally) -> Parsed | None:
         item = make_affected(tally, elsa, ecosystem, key, fixed_range(evr), severity=severity)
         if item is not None:
             entries.append(item)
-    issued = advisory_meta.find(f"{_D}issued") if advisory_meta is not None else None
-    title = " ".join((meta.findtext(f"{_D}title") or "").split())
+    issued = advisory_meta.find(f"{D}issued") if advisory_meta is not None else None
+    title = " ".join((meta.findtext(f"{D}title") or "").split())
     return Parsed(
         Advisory(id=elsa, source="oracle-oval", aliases=cves, summary=title or None,
-                 details=(meta.findtext(f"{_D}description") or "").strip() or None,
+                 details=(meta.findtext(f"{D}description") or "").strip() or None,
                  published=_date(issued.get("date") if issued is not None else None),
                  severity=severity, severity_source="oracle" if severity else None,
                  references=[r.get("ref_url") for r in refs if r.get("source") == "elsa" and r.get("ref_url")]),
@@ -127,7 +128,7 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
     """ELSA advisories of one OVAL document, one definition in memory at a time."""
     try:
         for _, elem in SafeET.iterparse(stream, events=("end",)):
-            if elem.tag != f"{_D}definition":
+            if elem.tag != f"{D}definition":
                 continue
             if elem.get("class") == "patch":
                 parsed = _definition(elem, tally)
@@ -135,9 +136,4 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
                     yield parsed
             elem.clear()
     except Exception as exc:  # defusedxml's own errors, ParseError, bz2/EOF errors of a cut file
-        tally.skip("malformed_xml", str(exc)[:200])
-        raise OvalError(f"unreadable OVAL (nothing of it is written): {str(exc)[:200]}") from exc
-
-
-class OvalError(ValueError):
-    """A broken or hostile OVAL document: the source fails as a whole, its previous data stays."""
+        raise unreadable(exc, tally) from exc

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import re
 import zlib
 from collections.abc import Iterator
@@ -14,14 +13,17 @@ from typing import Any
 from hullscan.advisories.normalize import best_cvss, severity_word
 from hullscan.advisories.parsers.base import (
     EVENT_KINDS,
+    MALFORMED,
     MAX_RECORD_BYTES,
     Parsed,
     as_dict,
     Tally,
+    bounded_lines,
     gunzipped,
     make_affected,
     parse_time,
     iter_zip_members,
+    load_json,
     range_event,
 )
 from hullscan.advisories.types import Advisory, AffectedRange
@@ -143,40 +145,17 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
     return Parsed(advisory, affected)
 
 
-def _loads(data: bytes | str, tally: Tally, where: str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        tally.records += 1
-        tally.skip("malformed_json", f"{where}: {exc}")
-        return _MALFORMED
-
-
-_MALFORMED = object()
+def _parsed(data: bytes, tally: Tally, where: str) -> Parsed | None:
+    """One record's bytes → Parsed; malformed JSON and unusable records are counted, not raised."""
+    obj = load_json(data, tally, where)
+    return None if obj is MALFORMED else parse_record(obj, tally)
 
 
 def iter_jsonl(stream: io.BufferedIOBase, tally: Tally, where: str = "jsonl") -> Iterator[Parsed]:
     """Records of a JSON-lines stream (gzip detected by its magic bytes), one line at a time."""
-    buffered = gunzipped(stream)
-    lineno = 0
     try:
-        while True:
-            line = buffered.readline(MAX_RECORD_BYTES + 1)
-            if not line:
-                break
-            lineno += 1
-            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-                tally.records += 1
-                tally.skip("record_too_large", f"{where}:{lineno}")
-                while line and not line.endswith(b"\n"):  # drain the rest of the line
-                    line = buffered.readline(MAX_RECORD_BYTES)
-                continue
-            if not line.strip():
-                continue
-            obj = _loads(line, tally, f"{where}:{lineno}")
-            if obj is _MALFORMED:
-                continue
-            parsed = parse_record(obj, tally)
+        for lineno, line in bounded_lines(gunzipped(stream), tally, where):
+            parsed = _parsed(line, tally, f"{where}:{lineno}")
             if parsed:
                 yield parsed
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -186,10 +165,7 @@ def iter_jsonl(stream: io.BufferedIOBase, tally: Tally, where: str = "jsonl") ->
 def iter_zip(path: Path, tally: Tally) -> Iterator[Parsed]:
     """Records of an OSV `all.zip` (one JSON document per member)."""
     for name, data in iter_zip_members(path, tally, CorruptArchive):
-        obj = _loads(data, tally, name)
-        if obj is _MALFORMED:
-            continue
-        parsed = parse_record(obj, tally)
+        parsed = _parsed(data, tally, name)
         if parsed:
             yield parsed
 
@@ -201,10 +177,7 @@ def iter_dir(path: Path, tally: Tally) -> Iterator[Parsed]:
             tally.records += 1
             tally.skip("record_too_large", str(file))
             continue
-        obj = _loads(file.read_bytes(), tally, file.name)
-        if obj is _MALFORMED:
-            continue
-        parsed = parse_record(obj, tally)
+        parsed = _parsed(file.read_bytes(), tally, file.name)
         if parsed:
             yield parsed
 
@@ -220,8 +193,8 @@ def iter_path(path: Path, tally: Tally) -> Iterator[Parsed]:
 
 
 def iter_dir_single(path: Path, tally: Tally) -> Iterator[Parsed]:
-    obj = _loads(path.read_bytes(), tally, path.name)
-    if obj is _MALFORMED:
+    obj = load_json(path.read_bytes(), tally, path.name)
+    if obj is MALFORMED:
         return
     for item in obj if isinstance(obj, list) else [obj]:
         parsed = parse_record(item, tally)

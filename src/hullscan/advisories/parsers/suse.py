@@ -15,22 +15,17 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any
 
-from defusedxml import ElementTree as SafeET
-
 from hullscan.advisories.normalize import severity_word
 from hullscan.advisories.parsers.base import Parsed, Tally, fixed_range, make_affected
+from hullscan.advisories.parsers.oval import D, read_oval
+from hullscan.advisories.parsers.oval import OvalError as OvalError  # what a caller of iter_oval catches
 from hullscan.advisories.types import Advisory, AffectedPackage
 from hullscan.versions import compare
 
-_D = "{http://oval.mitre.org/XMLSchema/oval-definitions-5}"
 _PLATFORM = re.compile(r"^SUSE Linux Enterprise Server (\d+)(?: SP(\d+))?(?:-([A-Z]+))? is installed$")
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 _MAX_DEPTH = 32
 MAX_OVAL_BYTES = 1024 * 1024 * 1024
-
-
-class OvalError(ValueError):
-    """A broken or hostile OVAL document: the source fails as a whole, its previous data stays."""
 
 
 def _local(tag: str) -> str:
@@ -103,14 +98,7 @@ class _Wrap:
 
 
 def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
-    data = stream.read(MAX_OVAL_BYTES + 1)
-    if len(data) > MAX_OVAL_BYTES:
-        raise OvalError(f"OVAL larger than {MAX_OVAL_BYTES} bytes")
-    try:
-        root = SafeET.fromstring(data)
-    except Exception as exc:  # defusedxml's own errors and ParseError
-        tally.skip("malformed_xml", str(exc)[:200])
-        raise OvalError(f"unreadable OVAL (nothing of it is written): {str(exc)[:200]}") from exc
+    root = read_oval(stream, MAX_OVAL_BYTES, tally)
     objects: dict[str | None, str] = {}
     states: dict[str | None, tuple[str, str, str]] = {}  # id -> (kind, operation, value)
     tests: dict[str | None, tuple[str | None, str | None]] = {}
@@ -126,20 +114,20 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
             obj = next((c.get("object_ref") for c in elem if _local(c.tag) == "object"), None)
             st = next((c.get("state_ref") for c in elem if _local(c.tag) == "state"), None)
             tests[elem.get("id")] = (obj, st)
-    for definition in root.iter(f"{_D}definition"):
+    for definition in root.iter(f"{D}definition"):
         if definition.get("class") != "vulnerability":
             continue
         tally.records += 1
-        meta = definition.find(f"{_D}metadata")
-        cve = (meta.findtext(f"{_D}title") or "").strip() if meta is not None else ""
+        meta = definition.find(f"{D}metadata")
+        cve = (meta.findtext(f"{D}title") or "").strip() if meta is not None else ""
         if not _CVE.match(cve):
             tally.skip("invalid_record", str(definition.get("id"))[:120])
             continue
-        advisory_meta = meta.find(f"{_D}advisory") if meta is not None else None
-        word = severity_word(advisory_meta.findtext(f"{_D}severity") if advisory_meta is not None else None)
+        advisory_meta = meta.find(f"{D}advisory") if meta is not None else None
+        word = severity_word(advisory_meta.findtext(f"{D}severity") if advisory_meta is not None else None)
         severity = word if word and word != "unknown" else None
         found: list[tuple[tuple[str, int], str]] = []
-        criteria = definition.find(f"{_D}criteria")
+        criteria = definition.find(f"{D}criteria")
         if criteria is not None:
             _walk(criteria, set(), tests, states, found)
         best: dict[tuple[str, str], tuple[int, str, str]] = {}  # (release, package) -> (rank, state, evr)
@@ -175,7 +163,7 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
                 entries.append(item)
         yield Parsed(
             Advisory(id=adv_id, source="suse-oval", aliases=[cve],
-                     details=(meta.findtext(f"{_D}description") or "").strip() or None,
+                     details=(meta.findtext(f"{D}description") or "").strip() or None,
                      severity=severity, severity_source="suse" if severity else None,
                      references=[f"https://www.suse.com/security/cve/{cve}/"]),
             entries,
