@@ -343,3 +343,45 @@ def test_a_killed_runner_jobs_scratch_is_swept_like_a_scans(tmp_path: Path) -> N
     (stale / "gl-sbom-report.cdx.json").write_bytes(b"{}")
     with scratch_dir(tmp_path) as live:
         assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == [Path(live).name]
+
+
+def test_dependency_fields_and_graph_are_linear() -> None:
+    """Hostile dependency data: one package needing 100,000 names, 20,000 packages sharing one name and one
+    provided name (each lookup stays O(1): only "one" or "several" is kept), a lock entry nested 20,000
+    levels deep with 20,000 dependencies, an rpm string array claiming 4 billion strings, 1 MB of ldflags."""
+    import json
+    import struct
+
+    from hullscan.scanner.analyzers.dpkg import packages_from_control
+    from hullscan.scanner.analyzers.golang import ldflags_version
+    from hullscan.scanner.analyzers.npm import parse_package_lock
+    from hullscan.scanner.analyzers.rpmdb import TAG_NAME, TAG_REQUIRENAME, TAG_VERSION, TYPE_STRING, \
+        TYPE_STRING_ARRAY, parse_header_blob
+    from hullscan.scanner.inventory import dependency_graph
+
+    wide = "Package: top\nStatus: install ok installed\nVersion: 1\nDepends: " + ", ".join(
+        f"p{i} (>= 1) | q{i} | r{i}" for i in range(100_000)) + "\n\n"
+    same = "".join(f"Package: twin\nStatus: install ok installed\nVersion: {i}\nProvides: virt\n"
+                   f"Depends: twin, virt, p{i}\n\n" for i in range(20_000))
+    found, seconds = _timed(packages_from_control, wide + same + _many_dpkg_packages(100_000).decode(), "/s")
+    assert len(found[0].depends) == 100_000 and seconds < 4, seconds
+    graph, seconds = _timed(dependency_graph, found)
+    assert len(graph[0]) == 100_000 and seconds < 3, seconds  # p<i> resolve; twin and virt are ambiguous
+    assert all(len(graph.get(i, [])) == 1 for i in range(1, 20_001))
+
+    wanted = {f"d{i}": "*" for i in range(20_000)}
+    for levels, depends in ((20_000, []), (60, ["d7 7"])):  # lookups stop 64 levels up
+        lock = {"lockfileVersion": 3, "packages": {"/".join(["node_modules/a"] * levels): {
+            "version": "1", "dependencies": wanted}, "node_modules/d7": {"version": "7"}}}
+        packages, seconds = _timed(parse_package_lock, json.dumps(lock).encode(), "/l")
+        assert packages[0].depends == depends and seconds < 3, seconds
+
+    store = b"top\x001\x00" + b"\x00" * 1_000_000
+    entries = [struct.pack(">IIII", TAG_NAME, TYPE_STRING, 0, 1), struct.pack(">IIII", TAG_VERSION, TYPE_STRING, 4, 1),
+               struct.pack(">IIII", TAG_REQUIRENAME, TYPE_STRING_ARRAY, 6, 0xFFFFFFFF)]
+    blob = struct.pack(">II", len(entries), len(store)) + b"".join(entries) + store
+    header, seconds = _timed(parse_header_blob, blob)
+    assert header.name == "top" and len(header.requires) == 1_000_000 and seconds < 2, seconds
+
+    _, seconds = _timed(ldflags_version, "-X main.version=1.0.0 " * 50_000 + "'" * 10)
+    assert seconds < 1, seconds

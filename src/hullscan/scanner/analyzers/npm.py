@@ -77,8 +77,9 @@ def parse_package_lock(data: bytes, path: str) -> list[Package]:
             if isinstance(name, str) and isinstance(version, str) and name and version:
                 by_key[key] = package = _package(name, version, path, licenses_of(meta))
                 found.append(package)
+        placed = _placement(by_key)
         for key, package in by_key.items():
-            package.depends = _lock_dependencies(key, packages[key], by_key)
+            package.depends = _lock_dependencies(key, packages[key], placed)
         return found
     if isinstance(lock.get("name"), str) and isinstance(lock.get("version"), str):
         found.append(_package(lock["name"], lock["version"], path))
@@ -118,25 +119,36 @@ _DEPENDENCY_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies"
 MAX_NESTING = 64  # node_modules levels looked through for one dependency
 
 
-def _lock_dependencies(key: str, meta: dict[str, Any], by_key: dict[str, Package]) -> list[str]:
+def _placement(by_key: dict[str, Package]) -> dict[tuple[str, str], Package]:
+    """Lock entries by (the directory whose node_modules holds them, name): `node_modules/a/node_modules/@s/b`
+    is (`node_modules/a`, `@s/b`); a top-level entry's directory is ``."""
+    placed: dict[tuple[str, str], Package] = {}
+    for key, package in by_key.items():
+        cut = key.rfind("node_modules/")
+        if cut >= 0 and (cut == 0 or key[cut - 1] == "/"):
+            placed[(key[: max(cut - 1, 0)], key[cut + len("node_modules/") :])] = package
+    return placed
+
+
+def _lock_dependencies(key: str, meta: dict[str, Any], placed: dict[tuple[str, str], Package]) -> list[str]:
     """The lock entries the package at `key` uses, found as Node resolves `require()`: `<key>/node_modules/<name>`,
-    then each enclosing node_modules up to the top (`name version` entries, so duplicates stay apart)."""
+    then each enclosing node_modules up to the top (`name version` entries, so duplicates stay apart). The
+    enclosing directories are cut once per package, so a long key costs its length, not per dependency."""
+    bases = [key]
+    while bases[-1] and len(bases) < MAX_NESTING:
+        cut = bases[-1].rfind("/node_modules/")
+        bases.append(bases[-1][:cut] if cut >= 0 else "")
     out: list[str] = []
     for field in _DEPENDENCY_FIELDS:
         wanted = meta.get(field)
         if not isinstance(wanted, dict):
             continue
         for name in wanted:
-            base = key
-            for _ in range(MAX_NESTING):
-                target = by_key.get(f"{base}/node_modules/{name}" if base else f"node_modules/{name}")
+            for base in bases:
+                target = placed.get((base, name))
                 if target is not None:
                     out.append(f"{target.name} {target.version}")
                     break
-                if not base:
-                    break
-                cut = base.rfind("/node_modules/")
-                base = base[:cut] if cut >= 0 else ""
     return out
 
 
