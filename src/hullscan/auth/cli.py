@@ -16,28 +16,55 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from hullscan.db.models import Project
+
 admin_app = typer.Typer(help="Users, tokens, projects and members (run on the server's data directory).",
                         no_args_is_help=True)
 CLI_ACTOR = "cli"
 
 
 @contextmanager
-def _session() -> Iterator["Session"]:
-    from hullscan.auth.service import AuthError
+def database_session(*, migrate: bool = False) -> Iterator["Session"]:
+    """A session of the configured database for one command (the schema upgraded first when `migrate`); the
+    engine is disposed after, so a command leaves no connection behind."""
     from hullscan.db import Database, upgrade
     from hullscan.settings import get_settings
 
     settings = get_settings()
-    upgrade(settings)
+    if migrate:
+        upgrade(settings)
     db = Database(settings)
     try:
         with db.session() as session:
             yield session
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def project_session(path: str, *, migrate: bool = False) -> Iterator[tuple["Session", "Project"]]:
+    """A command's session and the project it names (`GROUP/PROJECT` or numeric id); exits 1 naming the path
+    when there is no such project. Used by every part's project commands."""
+    from hullscan.auth.projects import get_project
+
+    with database_session(migrate=migrate) as session:
+        found = get_project(session, path)
+        if found is None:
+            typer.echo(f"error: project {path!r} not found", err=True)
+            raise typer.Exit(1)
+        yield session, found
+
+
+@contextmanager
+def _session() -> Iterator["Session"]:
+    from hullscan.auth.service import AuthError
+
+    try:
+        with database_session(migrate=True) as session:
+            yield session
     except (AuthError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    finally:
-        db.dispose()
 
 
 def _read_password(from_stdin: bool, generate: bool) -> tuple[str, bool]:

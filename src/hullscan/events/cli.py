@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from hullscan.auth.cli import database_session, project_session
+
 project_app = typer.Typer(help="Projects and their registry scanning settings.", no_args_is_help=True)
 
 
@@ -23,15 +25,6 @@ def _show(project) -> None:  # type: ignore[no-untyped-def]
                f"tags {','.join(project.cs4r_tag_patterns)}; rate limit {project.cs4r_daily_limit} per 24 h")
 
 
-def _database():  # type: ignore[no-untyped-def]
-    from hullscan.db import Database, upgrade
-    from hullscan.settings import get_settings
-
-    settings = get_settings()
-    upgrade(settings)
-    return Database(settings)
-
-
 @project_app.command("create")
 def create_cmd(path: str = typer.Argument(..., help="GROUP/PROJECT"),
                cs4r: str = typer.Option(None, "--cs4r", help="on|off (default off)")) -> None:
@@ -40,9 +33,8 @@ def create_cmd(path: str = typer.Argument(..., help="GROUP/PROJECT"),
 
     from hullscan.auth.projects import ProjectError, create_project
 
-    db = _database()
     try:
-        with db.session() as session:
+        with database_session(migrate=True) as session:
             project = create_project(session, path, cs4r_enabled=bool(_on_off(cs4r)))
             _show(project)
     except ProjectError as exc:
@@ -51,8 +43,6 @@ def create_cmd(path: str = typer.Argument(..., help="GROUP/PROJECT"),
     except IntegrityError:
         typer.echo(f"error: project {path!r} already exists", err=True)
         raise typer.Exit(1) from None
-    finally:
-        db.dispose()
 
 
 @project_app.command("set")
@@ -61,15 +51,10 @@ def set_cmd(path: str = typer.Argument(..., help="GROUP/PROJECT or numeric id"),
             tags: str = typer.Option(None, "--tags", help="Comma-separated glob patterns, e.g. 'latest,v*'."),
             rate_limit: int = typer.Option(None, "--rate-limit", min=0, help="Scans per project per 24 h.")) -> None:
     """Change a project's container-scanning-for-registry settings (Maintainers and up)."""
-    from hullscan.auth.projects import ProjectError, get_project, update_project_settings
+    from hullscan.auth.projects import ProjectError, update_project_settings
 
-    db = _database()
     try:
-        with db.session() as session:
-            project = get_project(session, path)
-            if project is None:
-                typer.echo(f"error: project {path!r} not found", err=True)
-                raise typer.Exit(1)
+        with project_session(path, migrate=True) as (session, project):
             update_project_settings(session, project, cs4r_enabled=_on_off(cs4r),
                                     tag_patterns=tags.split(",") if tags is not None else None,
                                     daily_limit=rate_limit)
@@ -77,46 +62,25 @@ def set_cmd(path: str = typer.Argument(..., help="GROUP/PROJECT or numeric id"),
     except ProjectError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    finally:
-        db.dispose()
 
 
 @project_app.command("show")
 def show_cmd(path: str = typer.Argument(..., help="GROUP/PROJECT or numeric id")) -> None:
     """Show a project's settings."""
-    from hullscan.auth.projects import get_project
-
-    db = _database()
-    try:
-        with db.session() as session:
-            project = get_project(session, path)
-            if project is None:
-                typer.echo(f"error: project {path!r} not found", err=True)
-                raise typer.Exit(1)
-            _show(project)
-    finally:
-        db.dispose()
+    with project_session(path, migrate=True) as (_, project):
+        _show(project)
 
 
 @project_app.command("drops")
 def drops_cmd(path: str = typer.Argument(..., help="GROUP/PROJECT or numeric id"),
               limit: int = typer.Option(20, "--limit", min=1, max=500)) -> None:
     """Pushes that did not become a scan, with the reason."""
-    from hullscan.auth.projects import get_project
     from hullscan.events.service import list_dropped_pushes
 
-    db = _database()
-    try:
-        with db.session() as session:
-            project = get_project(session, path)
-            if project is None:
-                typer.echo(f"error: project {path!r} not found", err=True)
-                raise typer.Exit(1)
-            for d in list_dropped_pushes(session, project.id, limit=limit):
-                typer.echo(f"{d.created_at:%Y-%m-%d %H:%M:%S}  {d.repository}:{d.tag or '-'}  {d.reason}"
-                           f"  {d.detail or ''}")
-    finally:
-        db.dispose()
+    with project_session(path, migrate=True) as (session, project):
+        for d in list_dropped_pushes(session, project.id, limit=limit):
+            typer.echo(f"{d.created_at:%Y-%m-%d %H:%M:%S}  {d.repository}:{d.tag or '-'}  {d.reason}"
+                       f"  {d.detail or ''}")
 
 
 def register(app: typer.Typer) -> None:

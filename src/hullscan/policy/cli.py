@@ -4,40 +4,21 @@ database (as the other parts' commands), audited as the `cli` actor."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+from hullscan.auth.cli import project_session
 
-    from hullscan.db.models import Project
+if TYPE_CHECKING:
+
+    pass
 
 policy_app = typer.Typer(help="Project policies: the pull gate and its exceptions.", no_args_is_help=True)
 exception_app = typer.Typer(help="Exceptions to the pull gate, per vulnerability identifier.", no_args_is_help=True)
 policy_app.add_typer(exception_app, name="exception")
 CLI_ACTOR = "cli"
-
-
-@contextmanager
-def _project(path: str) -> Iterator[tuple["Session", "Project"]]:
-    from hullscan.auth.projects import get_project
-    from hullscan.db import Database
-    from hullscan.settings import get_settings
-
-    db = Database(get_settings())
-    try:
-        with db.session() as session:
-            found = get_project(session, path)
-            if found is None:
-                typer.echo(f"error: project {path!r} not found", err=True)
-                raise typer.Exit(1)
-            yield session, found
-    finally:
-        db.dispose()
 
 
 def _fail(message: str) -> None:
@@ -50,7 +31,7 @@ def show(project: str = typer.Argument(..., help="GROUP/PROJECT or numeric id.")
     """Print the project's policy as JSON."""
     from hullscan.policy import service
 
-    with _project(project) as (session, found):
+    with project_session(project) as (session, found):
         typer.echo(json.dumps(service.get_policy(session, found.id).as_dict(), indent=2))
 
 
@@ -75,7 +56,7 @@ def set_policy(
     given: dict[str, Any] = {"gate_enabled": gate, "min_severity": min_severity, "fixable_only": fixable_only,
              "kev_only": kev_only, "grace_days": grace_days, "fail_closed": fail_closed,
              "ingest_referrer_sboms": ingest_referrer_sboms}
-    with _project(project) as (session, found):
+    with project_session(project) as (session, found):
         current = service.get_policy(session, found.id)
         try:
             saved = service.set_policy(session, found.id, replace(current, **{k: v for k, v in given.items()
@@ -113,7 +94,7 @@ def add_exception(
     from hullscan.auth import service as auth
     from hullscan.policy import service
 
-    with _project(project) as (session, found):
+    with project_session(project) as (session, found):
         try:
             row = service.add_exception(session, found.id, found.path, service.ExceptionSpec(
                 identifier=identifier, reason=reason, expires_at=_expiry(expires), repository=repository,
@@ -130,7 +111,7 @@ def list_exceptions(project: str = typer.Argument(..., help="GROUP/PROJECT or nu
     """The project's exceptions (expired ones too) as JSON lines."""
     from hullscan.policy import service
 
-    with _project(project) as (session, found):
+    with project_session(project) as (session, found):
         for row in service.list_exceptions(session, found.id):
             typer.echo(json.dumps(service.exception_json(row)))
 
@@ -142,7 +123,7 @@ def delete_exception(project: str = typer.Argument(..., help="GROUP/PROJECT or n
     from hullscan.auth import service as auth
     from hullscan.policy import service
 
-    with _project(project) as (session, found):
+    with project_session(project) as (session, found):
         row = service.delete_exception(session, found.id, exception_id)
         if row is None:
             _fail(f"exception {exception_id} not found in {found.path}")
@@ -157,7 +138,7 @@ def blocked(project: str = typer.Argument(..., help="GROUP/PROJECT or numeric id
     from hullscan.policy import service
 
     out: list[dict[str, Any]] = []
-    with _project(project) as (session, found):
+    with project_session(project) as (session, found):
         out = [service.blocked_pull_json(b) for b in service.blocked_pulls(session, found.path, limit=limit)]
     for item in out:
         typer.echo(json.dumps(item))

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -41,6 +43,22 @@ def token_form_errors(scopes: list[str], expires_at: str) -> dict[str, str]:
         if when is not None and when <= datetime.now(UTC):
             errors["expires_at"] = "Choose an expiry date in the future, or leave it empty for no expiry."
     return errors
+
+
+T = TypeVar("T")
+
+
+def create_from_token_form(scopes: list[str], expires_at: str, create: Callable[[list[str], datetime | None], T],
+                           refusal: str) -> tuple[T | None, dict[str, str]]:
+    """A token form's answer: what `create(scopes, expiry)` made, or the form's mistakes in plain words (the
+    service's refusal under `scopes`, after `refusal`). The personal and the deploy token forms share it."""
+    errors = token_form_errors(scopes, expires_at)
+    if errors:
+        return None, errors
+    try:
+        return create(scopes[:8], expiry(expires_at)), {}
+    except (ValueError, auth.AuthError) as exc:
+        return None, {"scopes": f"{refusal}: {exc}."}
 
 
 @router.get("/projects/{project:path}/-/project_members")
@@ -103,16 +121,14 @@ def create_deploy_token(request: Request, project: str, name: str = Form(max_len
                         principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     """The token is on the page this answers with, and nowhere else: hullscan keeps its digest."""
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
-    errors = token_form_errors(scopes, expires_at)
-    if not errors:
-        try:
-            row, token = auth.create_deploy_token(session, found, name, scopes[:8], expiry(expires_at))
-        except (ValueError, auth.AuthError) as exc:
-            errors["scopes"] = f"The deploy token was not created: {exc}."
-    if errors:
+    created, errors = create_from_token_form(
+        scopes, expires_at, lambda chosen, when: auth.create_deploy_token(session, found, name, chosen, when),
+        "The deploy token was not created")
+    if created is None:
         session.rollback()
         return settings_page_for(request, session, found, status_code=400, deploy_errors=errors,
                                  deploy_form={"name": name, "expires_at": expires_at, "scopes": scopes[:8]})
+    row, token = created
     audit(request, session, "deploy_token_created", f"{found.path} deploy:{row.id}", name=row.name, scopes=row.scopes)
     return settings_page_for(request, session, found, status_code=201, new_deploy_token=(row.username, token))
 

@@ -19,7 +19,7 @@ from hullscan.auth.principal import Kind, Scope
 from hullscan.db.models.auth import User
 from hullscan.web.deps import IdPath
 from hullscan.web.ui.deps import ui_principal, ui_session
-from hullscan.web.ui.members_pages import expiry, token_form_errors
+from hullscan.web.ui.members_pages import create_from_token_form
 from hullscan.web.ui.render import HTMLErrorRoute, render
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
@@ -58,16 +58,14 @@ def create_token(request: Request, name: str = Form(max_length=255), scopes: lis
                  session: Session = Depends(ui_session)) -> Response:
     """The token is on the page this answers with, and nowhere else: hullscan keeps its digest."""
     user = _user(session, principal)
-    errors = token_form_errors(scopes, expires_at)
-    if not errors:
-        try:
-            row, token = auth.create_personal_access_token(session, user, name, scopes[:8], expiry(expires_at))
-        except (ValueError, auth.AuthError) as exc:
-            errors["scopes"] = f"The token was not created: {exc}."
-    if errors:
+    created, errors = create_from_token_form(
+        scopes, expires_at, lambda chosen, when: auth.create_personal_access_token(session, user, name, chosen, when),
+        "The token was not created")
+    if created is None:
         session.rollback()
         return _page(request, session, user, status_code=400, errors=errors,
                      form={"name": name, "expires_at": expires_at, "scopes": scopes[:8]})
+    row, token = created
     audit(request, session, "personal_access_token_created", f"pat:{row.id}", name=row.name, scopes=row.scopes)
     return _page(request, session, user, status_code=201, new_token=(row.name, token))
 
