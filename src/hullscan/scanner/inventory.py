@@ -72,7 +72,7 @@ class Inventory:
     partial: list[str] = field(default_factory=list)
 
 
-#: Most alternatives / depth a single dependency entry is looked at with (hostile databases stay linear).
+#: Most alternatives of one dependency entry that are looked up (hostile databases stay linear).
 MAX_ALTERNATIVES = 32
 
 
