@@ -18,7 +18,8 @@ from hullscan.ingestion.referrers import publish_sbom_referrer
 from hullscan.registry.storage import storage_for
 from hullscan.settings import Settings
 from tests.pipelines.e2e import drops, finished_pipelines, make_server, pipelines, push, wait_for
-from tests.registry.support import OCI_MANIFEST, skopeo
+from tests.conftest import image_layout
+from tests.registry.support import OCI_MANIFEST, push_blob, skopeo
 from tests.support.auth import ADMIN_HTTP, ADMIN_PASSWORD, ADMIN_USER
 from tests.support.server import HullscanServer
 
@@ -97,3 +98,66 @@ def test_scan_publishes_the_sbom_as_a_referrer(scanning_server: HullscanServer, 
     finally:
         db.dispose()
     assert len(_referrers(srv, digest).json()["manifests"]) == 1
+
+
+def _attach(client: httpx.Client, repo: str, subject_digest: str, sbom: bytes) -> str:
+    """What `oras attach` does: the SBOM and the empty config as blobs, an artifact manifest pushed by digest."""
+    subject = client.get(f"/v2/{repo}/manifests/{subject_digest}", headers={"Accept": OCI_MANIFEST})
+    config = push_blob(client, repo, b"{}")
+    layer = push_blob(client, repo, sbom)
+    body = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": CDX,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": CDX, "digest": layer, "size": len(sbom)}],
+        "subject": {"mediaType": subject.headers["content-type"], "digest": subject_digest,
+                    "size": len(subject.content)},
+    }).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    r = client.put(f"/v2/{repo}/manifests/{digest}", content=body, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 201, r.text
+    return digest
+
+
+def test_a_users_sbom_referrer_is_ingested_instead_of_a_scan(tmp_path: Path) -> None:
+    from hullscan.scanner import analyze
+    from hullscan.scanner.sbom import write_cyclonedx
+
+    srv = make_server(tmp_path / "data", f"sqlite:///{tmp_path / 'hs.db'}", HULLSCAN_RUNNER_POOL_SIZE="0").start()
+    project, repo = "group/build", "group/build/app"
+    try:
+        push("go-binary", f"{srv.host}/{repo}:latest")  # a scan job waits: no runner here
+        (pipeline,) = wait_for(lambda: pipelines(srv, project), 30, "the scan pipeline", srv)
+        digest = pipeline["jobs"][0]["digest"]
+        sbom = write_cyclonedx(analyze(f"oci-dir:{image_layout('go-binary')}")).encode()
+        with httpx.Client(base_url=srv.url, auth=srv.auth, timeout=30) as c:
+            # not allowed yet: the referrer is stored, nothing is ingested, the scan still waits
+            first = _attach(c, repo, digest, sbom)
+            wait_for(lambda: any(d["digest"] == first for d in drops(srv, project)), 30, "the first referrer", srv)
+            assert pipelines(srv, project)[0]["status"] in ("created", "pending")
+            r = ADMIN_HTTP.put(f"{srv.url}/api/v1/projects/{project.replace('/', '%2F')}/policy",
+                               json={"gate_enabled": False, "ingest_referrer_sboms": True})
+            assert r.status_code == 200, r.text
+            # hostile input: an SBOM that is not CycloneDX is refused, visibly, and changes nothing
+            bad = _attach(c, repo, digest, b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": 7}')
+            refused = wait_for(lambda: [d for d in drops(srv, project) if d["digest"] == bad], 30, "the refusal", srv)
+            assert "SBOM referrer refused" in refused[0]["detail"]
+            assert pipelines(srv, project)[0]["status"] in ("created", "pending")
+            good = _attach(c, repo, digest, sbom + b"\n")  # a new referrer (different bytes), same SBOM
+        ingested = wait_for(lambda: [d for d in drops(srv, project) if d["digest"] == good], 30, "the SBOM", srv)
+        assert "ingested for tag latest" in ingested[0]["detail"] and "no scan" in ingested[0]["detail"]
+        assert pipelines(srv, project)[0]["status"] == "canceled"  # the waiting scan is not needed any more
+        db = Database(Settings(data_dir=srv.data_dir, database_url=srv.database_url))
+        try:
+            with db.session() as s:
+                from sqlalchemy import select
+
+                from hullscan.db.models.vulnerabilities import SbomOccurrence, SbomSource
+
+                source = s.scalars(select(SbomSource).where(SbomSource.image_digest == digest)).one()
+                assert (source.image_name, source.image_tag) == (f"{srv.host}/{repo}", "latest")
+                names = set(s.scalars(select(SbomOccurrence.name).where(SbomOccurrence.source_id == source.id)))
+                assert names and names <= {c["name"] for c in json.loads(sbom)["components"]}
+        finally:
+            db.dispose()
+    finally:
+        srv.stop()

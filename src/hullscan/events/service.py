@@ -29,7 +29,8 @@ from hullscan.db.models import ContainerRegistryEvent, Project
 from hullscan.db.models.pipelines import DroppedPush, Job, ScanRateWindow
 from hullscan.events import types as reasons
 from hullscan.events.types import ImagePushedEvent
-from hullscan.mediatypes import DOCKER_SCHEMA1, MANIFEST_TYPES
+from hullscan.ingestion import referrers
+from hullscan.mediatypes import DOCKER_SCHEMA1, MANIFEST_TYPES, OCI_MANIFEST
 from hullscan.pipelines import service as pipelines
 from hullscan.settings import Settings
 
@@ -138,7 +139,16 @@ def process_pending_events(session: Session, settings: Settings, *, now: datetim
             drop(e, project, reasons.NOT_A_PUSH, f"blob push ({e.media_type})")
             continue
         if not e.tag:
-            drop(e, project, reasons.UNTAGGED, "manifest pushed by digest")
+            sbom = referrers.ingest_pushed_sbom(session, settings, project_id=project.id, repository=e.repository,
+                                                digest=e.digest, registry_host=e.registry_host or fallback_host) \
+                if project is not None and e.digest and e.media_type == OCI_MANIFEST else None
+            if sbom is not None and sbom.subject is not None:  # the user's SBOM stands in for the scan (referrers.md)
+                for key in accepted:
+                    accepted[key] = [(p, path) for p, path in accepted[key] if p.digest != sbom.subject]
+                for job in [j for jobs in active.values() for j in jobs if j.digest == sbom.subject
+                            and j.status in (pipelines.CREATED, pipelines.PENDING)]:
+                    pipelines.cancel_job(session, job, now=now, by="an SBOM pushed as a referrer")
+            drop(e, project, reasons.UNTAGGED, sbom.detail if sbom is not None else "manifest pushed by digest")
             continue
         if project is None:
             drop(e, None, reasons.PROJECT_UNKNOWN, f"no project owns {e.repository}")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -105,3 +108,65 @@ def publisher(settings: Any) -> Callable[[Session, str, str, Path], None]:
                 "repository": repository, "subject": digest, "artifact": published}})
 
     return publish
+
+
+# -- SBOMs users push as referrers ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PushedSbom:
+    """What became of an SBOM a user pushed as a referrer: `subject` is set when it was ingested (the scan of
+    that image is then not needed); `detail` says what happened, for the project's push log."""
+
+    subject: str | None
+    detail: str
+
+
+def ingest_pushed_sbom(session: Session, settings: Any, *, project_id: int, repository: str, digest: str,
+                       registry_host: str) -> PushedSbom | None:
+    """Ingest the CycloneDX SBOM of a referrer pushed to the embedded registry, as the SBOM of its subject image,
+    when the project allows it (`ingest_referrer_sboms`). None when the push is no such referrer (or the project
+    does not take them). The SBOM is untrusted input: size-capped, schema-checked and read by the same reader as
+    a scan's; a refusal is reported in `detail` and writes nothing."""
+    from hullscan.ingestion.service import IngestionError, ingest_sbom
+    from hullscan.ingestion.validation import MAX_SBOM_BYTES
+    from hullscan.policy.service import ingests_referrer_sboms
+
+    if not ingests_referrer_sboms(session, project_id):
+        return None
+    try:
+        stored = registry.get_manifest(session, repository, digest)
+    except RegistryError:
+        return None
+    if stored.media_type != OCI_MANIFEST or len(stored.content) > 1 << 20:
+        return None
+    doc = json.loads(stored.content)  # the registry parsed it on push: a JSON object of an OCI manifest
+    layers = [d for d in doc.get("layers") or [] if isinstance(d, dict) and d.get("mediaType") == SBOM_ARTIFACT_TYPE]
+    subject = doc.get("subject") if isinstance(doc.get("subject"), dict) else None
+    artifact = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType")
+    if artifact != SBOM_ARTIFACT_TYPE or subject is None or not layers:
+        return None
+    if (doc.get("annotations") or {}).get(PUBLISHER) == "hullscan":
+        return None  # our own publication of a scan's SBOM
+    subject_digest = str(subject.get("digest"))
+    tags = registry.tags_of(session, repository, subject_digest)
+    if not tags:
+        return PushedSbom(None, f"SBOM referrer of {subject_digest[:80]}: not ingested, the image has no tag")
+    layer = layers[0]
+    size = layer.get("size")
+    if not isinstance(size, int) or size > MAX_SBOM_BYTES:
+        return PushedSbom(None, f"SBOM referrer refused: more than {MAX_SBOM_BYTES} bytes")
+    storage = storage_for(settings)
+    with tempfile.TemporaryDirectory(prefix="hullscan-referrer-") as tmp:
+        path = Path(tmp) / "sbom.cdx.json"
+        try:
+            with storage.open(str(layer.get("digest"))) as src, path.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except OSError:
+            return PushedSbom(None, "SBOM referrer refused: its SBOM blob is missing from storage")
+        try:
+            with session.begin_nested():
+                result = ingest_sbom(session, project_id, path, digest=subject_digest,
+                                     image=(f"{registry_host}/{repository}", tags[0]))
+        except IngestionError as exc:
+            return PushedSbom(None, f"SBOM referrer refused: {exc}"[:500])
+    return PushedSbom(subject_digest, f"SBOM referrer of {subject_digest[:80]} ingested for tag {tags[0]} "
+                                      f"({result.occurrences} components, {result.findings} findings); no scan")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +88,16 @@ def record_scan_failure(session: Session, project_id: int, *, pipeline_id: int, 
 
 def ingest_sbom(
     session: Session, project_id: int, path: Path, *, digest: str | None = None, pipeline_id: int | None = None,
+    image: tuple[str, str] | None = None,
 ) -> IngestionResult:
+    """`image` (name, tag): the image the registry says the SBOM describes (a referrer), see `validate_sbom`."""
     try:
-        info = validate_sbom(path)
+        info = validate_sbom(path, image=image)
         inventory = read_sbom(path)
     except (InvalidSbom, SbomError) as exc:
         raise IngestionError(str(exc)) from None
+    if image is not None and inventory.os is not None:  # the OS as the SBOM's packages say, not its properties
+        info = replace(info, os_name=inventory.os.family[:64], os_version=inventory.os.version[:64] or None)
     project = session.get(Project, project_id)
     if project is None:
         raise IngestionError(f"project {project_id} does not exist")

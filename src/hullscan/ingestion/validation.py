@@ -195,8 +195,12 @@ def schema_error(spec: str, doc: object) -> str | None:
     return f"SBOM does not validate against the CycloneDX {spec} schema at {where}: {error.message[:500]}"
 
 
-def validate_sbom(path: Path) -> SbomSourceInfo:
-    """Raise InvalidSbom unless `path` is a CycloneDX JSON SBOM GitLab would ingest as an image source."""
+def validate_sbom(path: Path, *, image: tuple[str, str] | None = None) -> SbomSourceInfo:
+    """Raise InvalidSbom unless `path` is a CycloneDX JSON SBOM GitLab would ingest as an image source.
+
+    `image` (name, tag) is given when the registry itself says which image the SBOM describes (an SBOM pushed
+    as a referrer): the schema is checked the same, GitLab's metadata properties are then not needed (nor
+    believed)."""
     size = path.stat().st_size
     if size > MAX_SBOM_BYTES:
         raise InvalidSbom(f"SBOM is {size} bytes, more than the {MAX_SBOM_BYTES} allowed")
@@ -213,6 +217,8 @@ def validate_sbom(path: Path) -> SbomSourceInfo:
     error = schema_error(spec, doc)
     if error is not None:
         raise InvalidSbom(error)
+    if image is not None:
+        return SbomSourceInfo("container_scanning_for_registry", image[0], image[1], None, None)
     props = {p.get("name"): p.get("value") for p in (doc.get("metadata") or {}).get("properties") or []
              if isinstance(p, dict)}
     if props.get("gitlab:meta:schema_version") != "1":

@@ -310,6 +310,16 @@ def delete_manifest(session: Session, repository: str, reference: str, info: Req
 
 
 # -- content discovery -----------------------------------------------------------------------------
+def tags_of(session: Session, repository: str, digest: str) -> list[str]:
+    """The tags of `repository` that point at the manifest `digest`, in lexical order."""
+    repo = find_repository(session, repository)
+    if repo is None:
+        return []
+    return list(session.scalars(select(RegistryTag.name).join(RegistryManifest, RegistryManifest.id == RegistryTag.manifest_id)
+                                .where(RegistryTag.repository_id == repo.id, RegistryManifest.digest == digest)
+                                .order_by(RegistryTag.name)))
+
+
 def list_tags(session: Session, repository: str, n: int | None = None, last: str | None = None) -> list[str]:
     """Tags of a repository in lexical order, after `last`, at most `n`; NAME_UNKNOWN if no such repository."""
     repo = _existing_repository(session, repository)
