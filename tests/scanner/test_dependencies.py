@@ -18,6 +18,7 @@ from tests.conftest import DATA
 from tests.scanner.conftest import cyclonedx_edges
 from tests.scanner.layouts import Entry, layer, write_layout
 from tests.scanner.test_language_analyzers import _go_binary
+from tests.scanner.test_language_analyzers import _jar as _zip
 
 STATUS = """\
 Package: app
@@ -104,6 +105,9 @@ def _image(tmp_path: Path) -> Inventory:
         Entry(f"{site}/charset_normalizer-3.3.0.dist-info/METADATA", _metadata("charset-normalizer", "3.3.0")),
         Entry(f"{site}/PySocks-1.7.1.dist-info/METADATA", _metadata("PySocks", "1.7.1")),
         Entry(f"{venv}/idna-3.4.dist-info/METADATA", _metadata("idna", "3.4")),  # another site dir
+        Entry(f"{site}/Old_Lib-0.9-py3.11.egg", _zip({
+            "EGG-INFO/PKG-INFO": _metadata("Old_Lib", "0.9"),
+            "EGG-INFO/requires.txt": b"urllib3>=1.0\n\n[socks]\nPySocks\n\n[:python_version < '3.12']\nCharset_Normalizer\n"})),
         Entry("srv/web/package-lock.json", json.dumps(LOCK).encode()),
         Entry("usr/local/bin/tool", _go_binary("go1.21.5", modinfo), mode=0o755),
     ]
@@ -126,13 +130,14 @@ def test_graph_of_every_format(tmp_path: Path) -> None:
     assert below["OS"] == {"app", "lynx", "w3m"}
     # Python: normalised names, extras-only requirements skipped, only the same site directory
     assert below["Requests"] == {"urllib3", "charset-normalizer"}
+    assert below["Old_Lib"] == {"urllib3", "charset-normalizer"}  # a zipped egg's requires.txt, [extra] skipped
     # npm: Node's lookup, nearest node_modules first; the project at the top of its lock
     assert below["web"] == {"debug", "express"}
     assert ("debug@2.6.9", "ms@2.0.0") in edges and ("express@4.17.1", "ms@2.1.3") in edges
     assert ("express@4.17.1", "debug@2.6.9") in edges
     # Go: the main module over the binary's other modules
     assert below["example.com/tool"] == {"stdlib", "golang.org/x/text"}
-    assert below["IMAGE"] == {"OS", "Requests", "PySocks", "idna", "web", "example.com/tool"}
+    assert below["IMAGE"] == {"OS", "Requests", "Old_Lib", "PySocks", "idna", "web", "example.com/tool"}
     # SPDX: the same edges below the image
     doc = json.loads(write_spdx(inventory))
     label = {p["SPDXID"]: "OS" if p.get("primaryPackagePurpose") == "OPERATING_SYSTEM"

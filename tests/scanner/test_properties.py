@@ -31,7 +31,13 @@ from hullscan.scanner.analyzers.npm import (
     parse_pnpm_lock,
     parse_yarn_lock,
 )
-from hullscan.scanner.analyzers.python import normalize_name, parse_egg, parse_metadata, required_names
+from hullscan.scanner.analyzers.python import (
+    egg_required_names,
+    normalize_name,
+    parse_egg,
+    parse_metadata,
+    required_names,
+)
 from hullscan.scanner.analyzers.rpmdb import (
     TAG_NAME,
     TAG_PROVIDENAME,
@@ -418,6 +424,22 @@ def test_requires_dist_agrees_with_packaging(requirements: list[tuple[str, str, 
         if canonicalize_name(parsed.name) not in want:
             want.append(canonicalize_name(parsed.name))
     assert required_names(values) == want
+
+
+@PROFILE
+@given(st.lists(st.tuples(st.sampled_from(["", "[extra]", "[:python_version < '3']", "[extra:os_name == 'nt']"]),
+                          st.lists(PEP508_NAME, max_size=3)), max_size=5), st.text(max_size=200))
+def test_egg_requires_txt_round_trip(sections: list[tuple[str, list[str]]], noise: str) -> None:
+    text = "\n".join(f"{header}\n" + "\n".join(f"{name}>=1" for name in names) for header, names in sections)
+    needed = True
+    want: dict[str, None] = {}
+    for header, names in sections:
+        needed = header.startswith("[:") if header else needed
+        for name in names:
+            if needed:
+                want[normalize_name(name)] = None
+    assert egg_required_names(text) == list(want)
+    assert all(name == normalize_name(name) for name in egg_required_names(noise))
 
 
 @PROFILE

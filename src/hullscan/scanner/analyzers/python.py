@@ -87,20 +87,42 @@ def parse_metadata(data: bytes, path: str) -> Package | None:
 
 
 EGG_PKG_INFO = "EGG-INFO/PKG-INFO"
+EGG_REQUIRES = "EGG-INFO/requires.txt"
+
+
+def egg_required_names(text: str) -> list[str]:
+    """setuptools' `requires.txt`: requirements before any section, and in `[:marker]` sections, are needed;
+    `[extra]` and `[extra:marker]` sections only with that extra."""
+    wanted: list[str] = []
+    needed = True
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            needed = line.startswith("[:")
+        elif line and not line.startswith("#") and needed:
+            wanted.append(line)
+    return required_names(wanted)
 
 
 def parse_egg(entry: FileEntry) -> Package | None:
-    """A zipped egg: its `EGG-INFO/PKG-INFO` (size-capped like every archive member); None when it has none."""
+    """A zipped egg: its `EGG-INFO/PKG-INFO` and `requires.txt` (size-capped like every archive member); None
+    when it has no PKG-INFO."""
     import zipfile
 
     with entry.open() as fh, zipfile.ZipFile(fh) as archive:
         data = read_zip_member(archive, EGG_PKG_INFO)
-    return parse_metadata(data, entry.path) if data is not None else None
+        requires = read_zip_member(archive, EGG_REQUIRES) if data is not None else None
+    if data is None:
+        return None
+    package = parse_metadata(data, entry.path)
+    if package is not None and requires is not None:
+        package.depends = list(dict.fromkeys(package.depends + egg_required_names(requires.decode("utf-8", "replace"))))
+    return package
 
 
 class PythonAnalyzer:
     name = "python"
-    version = 4
+    version = 5
     per_file = True
 
     def wants(self, path: str, size: int, mode: int) -> bool:
