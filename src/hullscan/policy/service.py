@@ -136,10 +136,11 @@ def add_exception(session: Session, project_id: int, project_path: str, spec: Ex
     """Let one identifier through the gate until `expires_at`, in the project, a repository of it or one image."""
     now = now or utcnow()
     identifier, reason = spec.identifier.strip(), spec.reason.strip()
-    if not identifier or len(identifier) > 128 or any(c.isspace() for c in identifier):
-        raise PolicyError("identifier must be 1-128 characters without spaces (for example CVE-2024-0727)")
-    if not reason or len(reason) > 2000:
-        raise PolicyError("reason must be 1-2000 characters")
+    if not identifier or len(identifier) > 128 or not identifier.isprintable() or \
+            any(c.isspace() for c in identifier):
+        raise PolicyError("identifier must be 1-128 printable characters without spaces (for example CVE-2024-0727)")
+    if not reason or len(reason) > 2000 or "\x00" in reason:
+        raise PolicyError("reason must be 1-2000 characters (no NUL)")
     expires = spec.expires_at if spec.expires_at.tzinfo else spec.expires_at.replace(tzinfo=now.tzinfo)
     if expires <= now:
         raise PolicyError("expires_at must be in the future")
@@ -157,7 +158,7 @@ def add_exception(session: Session, project_id: int, project_path: str, spec: Ex
     except RegistryError as exc:
         raise PolicyError(exc.message) from None
     row = PullException(project_id=project_id, identifier=identifier, repository=spec.repository,
-                        image_digest=spec.image_digest, expires_at=expires, author=author[:255], reason=reason,
+                        image_digest=spec.image_digest, expires_at=expires, author=author.replace("\x00", "")[:255], reason=reason,
                         created_at=now)
     session.add(row)
     session.flush()
