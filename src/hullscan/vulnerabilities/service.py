@@ -15,7 +15,21 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal, get_args
 from urllib.parse import quote, urlsplit
 
-from sqlalchemy import ColumnElement, Integer, Select, Text, and_, case, cast, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from hullscan.db.base import table_of, utcnow
@@ -883,3 +897,25 @@ def fill_issue_template(template: str, v: Vulnerability) -> str:
               "version": v.package_version, "image": v.image, "severity": v.severity, "id": str(v.id)}
     filled = _PLACEHOLDER.sub(lambda m: quote(values.get(m.group(1), ""), safe=""), template)
     return check_issue_url(filled)
+
+
+def package_severity_counts(session: Session, project_id: int, packages: Sequence[tuple[str, str]],
+                            images: Sequence[str] | None = None) -> dict[tuple[str, str], dict[str, int]]:
+    """Open, still-detected registry vulnerabilities per (package name, version) and severity (the dependency
+    list's column), optionally only in these images (`<name>:<tag>`). One grouped query."""
+    wanted = sorted(set(packages))
+    out: dict[tuple[str, str], dict[str, int]] = {p: _zero_counts() for p in wanted}
+    if not wanted:
+        return out
+    q = (select(Vulnerability.package_name, Vulnerability.package_version, Vulnerability.severity, func.count())
+         .where(Vulnerability.project_id == project_id, Vulnerability.state.in_(OPEN_STATES),
+                Vulnerability.report_type == REPORT_TYPES["container_scanning_for_registry"],
+                Vulnerability.no_longer_detected.is_(False),
+                tuple_(Vulnerability.package_name, Vulnerability.package_version).in_(wanted))
+         .group_by(Vulnerability.package_name, Vulnerability.package_version, Vulnerability.severity))
+    if images is not None:
+        q = q.where(Vulnerability.image.in_(list(images)))
+    for name, version, severity, n in session.execute(q):
+        counts = out[(name, version)]
+        counts[severity if severity in counts else "unknown"] += n
+    return out
