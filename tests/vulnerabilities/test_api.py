@@ -63,7 +63,7 @@ def test_list_counts_triage_export(server) -> None:
                       json={"ids": [10**9], "state": "confirmed"}).status_code == 400
     assert ADMIN_HTTP.get(f"{base}/vulnerabilities/999999").status_code == 404
     assert ADMIN_HTTP.get(f"{base}/projects/nope%2Fnope/vulnerabilities").status_code == 404
-    assert ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"state": "bogus"}).status_code == 422
+    assert ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"state": "bogus"}).status_code == 400
     assert ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"cursor": "x"}).status_code == 400
 
     text = ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities/export.csv").text
@@ -72,3 +72,22 @@ def test_list_counts_triage_export(server) -> None:
     evil = next(r for r in rows if r["package"] == "evil")
     assert evil["title"].startswith("'=")  # formula neutralised
     assert len(list(csv.DictReader(io.StringIO(ADMIN_HTTP.get(f"{base}/vulnerabilities/export.csv").text)))) == 3
+
+
+def test_unknown_filter_values_are_a_400_in_the_one_error_body(server) -> None:
+    pid = seed(server)
+    base = server.url + "/api/v1"
+    for endpoint in (f"projects/{pid}/vulnerabilities", f"projects/{pid}/vulnerability_counts",
+                     f"projects/{pid}/vulnerabilities/export.csv", "vulnerabilities/export.csv"):
+        for params in ({"state": "bogus"}, {"severity": "HIGH"}, {"report_type": "nope"}, {"activity": "all"},
+                       {"has_fix": "maybe"}, {"detected_after": "yesterday"}):
+            r = ADMIN_HTTP.get(f"{base}/{endpoint}", params=params)
+            assert r.status_code == 400, (endpoint, params, r.text)
+            body = r.json()
+            assert body["error"] == "bad_request" and set(body) == {"error", "message", "details"}
+            assert body["details"][0]["location"][:2] == ["query", next(iter(params))], body
+    r = ADMIN_HTTP.get(f"{base}/projects/{pid}/vulnerabilities", params={"per_page": 0})
+    assert r.status_code == 400 and "per_page" in r.json()["message"]
+    # a body that breaks its schema is still a 422, in the same body
+    r = ADMIN_HTTP.post(f"{base}/vulnerabilities/1/state", json={"state": "bogus"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request" and r.json()["details"]

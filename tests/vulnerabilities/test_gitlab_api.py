@@ -94,4 +94,132 @@ def test_hidden_and_missing_answer_the_same_404(server) -> None:
     assert httpx.post(f"{base}/vulnerabilities/{vid}/confirm", headers=headers).status_code == 404
     assert httpx.get(f"{base}/projects/{pid}").status_code == 404  # anonymous callers learn nothing either
     assert httpx.get(f"{base}/projects/{pid}/vulnerabilities", params={"page": "0"},
-                     headers={"PRIVATE-TOKEN": admin.private_token}).status_code == 422
+                     headers={"PRIVATE-TOKEN": admin.private_token}).status_code == 400
+
+
+def _seed_group(server) -> dict[str, int]:
+    """Beside seed()'s group/api: group/sub/web (one finding, in a subgroup), other/x (not in the group) and a
+    group row for `group`, so the group can be named by id as well as by path."""
+    from hullscan.auth import projects
+    from hullscan.db import Database
+    from hullscan.db.models.auth import Group
+    from hullscan.settings import Settings
+    from hullscan.vulnerabilities import service as vulns
+    from tests.vulnerabilities.test_service import finding
+
+    db = Database(Settings(data_dir=server.data_dir, database_url=server.database_url))
+    with db.session() as s:
+        ids = {}
+        for path, cve in (("group/sub/web", "CVE-2021-0002"), ("other/x", "CVE-2021-0003")):
+            pid = ids[path] = projects.create_project(s, path).id
+            vulns.record_findings(s, vulns.ImageScope(pid, f"reg/{path}/app", "latest", "sha256:2", "debian 12"),
+                                  [finding("lib", "1.0", cve, "low")])
+        group = Group(path="group")
+        s.add(group)
+        s.flush()
+        ids["group"] = group.id
+    db.dispose()
+    return ids
+
+
+def test_list_filters_as_gitlab_clients_send_them(server) -> None:
+    pid = seed(server)
+    gl = _client(server)
+    url = f"/projects/{pid}/vulnerabilities"
+
+    def ids(**query: object) -> list[str]:
+        return sorted(v["identifiers"][0] for v in gl.http_list(url, query_data=query, get_all=True))
+
+    assert ids(severity="high") == ["CVE-2019-11324"]
+    both = ["CVE-2019-10906", "CVE-2019-11324"]
+    assert ids(severity="high,medium") == both  # comma-separated, as GitLab's arrays
+    headers = {"PRIVATE-TOKEN": gl.private_token}
+    for params in ([("severity", "high"), ("severity", "medium")], [("severity[]", "high"), ("severity[]", "medium")]):
+        r = httpx.get(f"{server.url}/api/v4{url}", params=params, headers=headers)
+        assert r.status_code == 200 and r.headers["X-Total"] == "2", r.text
+        assert sorted(v["identifiers"][0] for v in r.json()) == both
+    assert len(ids(report_type="container_scanning_for_registry")) == 3
+    assert ids(report_type="sast,dast") == [] and ids(severity="info") == []  # GitLab's values, none here
+    assert len(ids(scanner="hullscan")) == 3 and ids(scanner="trivy") == []
+    assert ids(have_issues="true") == [] and len(ids(have_issues="false")) == 3
+    vid = gl.http_list(url, query_data={"severity": "critical"}, get_all=False)[0]["id"]  # type: ignore[index]
+    gl.http_post(f"/vulnerabilities/{vid}/confirm")
+    assert ids(state="confirmed") == ["CVE-2020-0001"] and len(ids(state="detected,confirmed")) == 3
+    assert ids(state="dismissed") == []
+    filtered = httpx.get(f"{server.url}/api/v4{url}", params={"state": "detected", "per_page": 1}, headers=headers)
+    assert filtered.headers["X-Total"] == "2" and filtered.headers["X-Total-Pages"] == "2"
+    assert "state=detected" in filtered.headers["Link"]  # the next page keeps the filter
+
+    # a value GitLab does not define is refused (400, the one error body), never ignored
+    for params in ({"state": "opened"}, {"severity": "high,bogus"}, {"report_type": "nope"}, {"state[]": ""},
+                   {"have_issues": "maybe"}, {"severity": ",".join(["high"] * 51)}):
+        r = httpx.get(f"{server.url}/api/v4{url}", params=params, headers=headers)
+        assert r.status_code == 400, (params, r.text)
+        assert set(r.json()) - {"details"} == {"error", "message"} and r.json()["error"] == "bad_request"
+    with pytest.raises(gitlab.GitlabHttpError) as refused:
+        gl.http_list(url, query_data={"state": "bogus"}, get_all=False)
+    assert refused.value.response_code == 400 and b"state does not have a valid value" in refused.value.response_body
+
+
+def test_group_exports_and_exports_in_the_storage_driver(server) -> None:
+    pid = seed(server)
+    ids = _seed_group(server)
+    gl = _client(server)
+    by_path = gl.http_post("/security/groups/group/vulnerability_exports")
+    by_id = gl.http_post(f"/security/groups/{ids['group']}/vulnerability_exports")
+    for export in (by_path, by_id):
+        assert export["status"] == "finished" and export["group_id"] == ids["group"]
+        assert export["project_id"] is None
+        rows = list(csv.DictReader(io.StringIO(gl.http_get(
+            f"/security/vulnerability_exports/{export['id']}/download", raw=True).content.decode())))
+        assert sorted(r["CVE"] for r in rows) == ["CVE-2019-10906", "CVE-2019-11324", "CVE-2020-0001",
+                                                  "CVE-2021-0002"]  # group/api and group/sub/web, not other/x
+        assert {r["Group Name"] for r in rows} == {"group", "group/sub"}
+    stored = server.data_dir / "vulnerability_exports"
+    assert (stored / f"{by_path['id']}.csv").is_file() and (stored / f"{by_path['id']}.json").is_file()
+    project_export = gl.http_post(f"/security/projects/{pid}/vulnerability_exports")
+    assert project_export["project_id"] == pid and project_export["group_id"] is None
+
+    # a group with nothing the caller may read answers as a group that does not exist
+    ADMIN_HTTP.post(f"{server.url}/api/v1/users", json={"username": "outsider", "password": "outsider-pass-1"})
+    r = httpx.post(f"{server.url}/api/v1/user/personal_access_tokens", json={"name": "o", "scopes": ["api"]},
+                   auth=("outsider", "outsider-pass-1"))
+    headers = {"PRIVATE-TOKEN": remember_secret(r.json()["token"])}
+    base = f"{server.url}/api/v4/security"
+    for group in ("group", str(ids["group"]), "nope", "424242", "group%2Fsub"):
+        assert httpx.post(f"{base}/groups/{group}/vulnerability_exports", headers=headers).status_code == 404
+    assert httpx.get(f"{base}/vulnerability_exports/{by_path['id']}", headers=headers).status_code == 404
+    assert httpx.post(f"{base}/groups/group/vulnerability_exports").status_code == 401
+    sub = gl.http_post("/security/groups/group%2Fsub/vulnerability_exports")  # a subgroup by its path
+    assert sub["group_id"] is None
+    rows = list(csv.DictReader(io.StringIO(gl.http_get(
+        f"/security/vulnerability_exports/{sub['id']}/download", raw=True).content.decode())))
+    assert [r["CVE"] for r in rows] == ["CVE-2021-0002"]
+
+
+def test_exports_live_in_s3_when_storage_is_s3(tmp_path) -> None:
+    """Every node of an instance serves an export, whichever node wrote it: the export is in the bucket."""
+    from tests.support.s3 import S3Server
+    from tests.support.server import HullscanServer
+
+    s3 = S3Server(tmp_path / "s3").start()
+    srv = None
+    try:
+        bucket = s3.create_bucket("exports")
+        srv = HullscanServer(tmp_path / "data", env={"HULLSCAN_RUNNER_POOL_SIZE": "0",
+                                                     **s3.env(bucket, prefix="hs/")}).start()
+        pid = seed(srv)
+        gl = _client(srv)
+        export = gl.http_post(f"/security/projects/{pid}/vulnerability_exports")
+        keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="hs/vulnerability_exports/")
+                .get("Contents", [])}
+        assert keys == {f"hs/vulnerability_exports/{export['id']}.csv", f"hs/vulnerability_exports/{export['id']}.json"}
+        assert not (srv.data_dir / "vulnerability_exports").exists()
+        data = gl.http_get(f"/security/vulnerability_exports/{export['id']}/download", raw=True).content
+        assert len(list(csv.DictReader(io.StringIO(data.decode())))) == 3
+        stored = s3.client().get_object(Bucket=bucket, Key=f"hs/vulnerability_exports/{export['id']}.csv")
+        assert stored["Body"].read() == data
+    finally:
+        if srv is not None:
+            srv.stop()
+        s3.stop()

@@ -290,7 +290,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_api_path(request.url.path):
             details = _validation_details(exc)
             summary = "; ".join(f"{'.'.join(d['location'][1:]) or 'request'}: {d['message']}" for d in details[:5])
-            return api_error(422, f"invalid request: {summary}", details=details)
+            # A bad query string (an unknown filter value, a page out of range) is a 400, as GitLab answers it;
+            # a body that does not match its schema stays 422. Both in the one error body.
+            in_query = all(d["location"][:1] == ["query"] for d in details)
+            return api_error(400 if in_query else 422, f"invalid request: {summary}", details=details)
         return await request_validation_exception_handler(request, exc)
 
     @app.exception_handler(OverflowError)

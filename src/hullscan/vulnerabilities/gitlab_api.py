@@ -4,22 +4,26 @@ Vulnerabilities and Vulnerability Exports APIs) call, answered from the vulnerab
 Shapes follow GitLab's REST docs: lists are JSON arrays paginated by page number with `X-Total`,
 `X-Total-Pages`, `X-Page`, `X-Per-Page`, `X-Next-Page`, `X-Prev-Page` and `Link`; state changes answer 201 with
 the vulnerability, or 304 when it already is in that state; exports are created, polled and downloaded as CSV.
-Hidden and missing projects and vulnerabilities answer the same 404.
+Hidden and missing projects and vulnerabilities answer the same 404. The list takes the filters GitLab's
+vulnerability APIs define (`state`, `severity`, `report_type`, `scanner`, `have_issues`; arrays repeated,
+as `name[]` or comma-separated); a value GitLab does not define is a 400. Exports (of a project, or of every
+project of a group the caller may read) are kept in the storage driver's `vulnerability_exports` area, so
+every node of an instance serves them, on the filesystem or in S3.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import secrets
 import time
+from collections.abc import Collection, Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -27,9 +31,12 @@ from hullscan.auth import Action, Principal, authorize, current_principal
 from hullscan.auth.http import audit
 from hullscan.auth.principal import is_allowed
 from hullscan.db.models import Project
+from hullscan.db.models.auth import Group
 from hullscan.db.models.vulnerabilities import Vulnerability
+from hullscan.matching.finding import SEVERITIES
+from hullscan.registry.driver import StorageDriver
 from hullscan.vulnerabilities import service
-from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES
+from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES, REPORT_TYPES
 from hullscan.web.deps import IdPath, get_session, project_or_404
 
 router = APIRouter(tags=["gitlab-compatible"])
@@ -82,17 +89,72 @@ def _project(session: Session, principal: Principal, project: str, action: Actio
     return found
 
 
+# The values GitLab defines for the list's filters. Report types GitLab has that hullscan never records
+# (and `info`, a severity no feed gives) are valid and match nothing.
+GITLAB_REPORT_TYPES = ("sast", "dast", "dependency_scanning", "container_scanning", "secret_detection",
+                       "coverage_fuzzing", "api_fuzzing", "cluster_image_scanning", "generic")
+GITLAB_SEVERITIES = ("info", *SEVERITIES)
+SCANNER = "hullscan"  # every vulnerability here comes from one scanner (the GitLab report's scanner id)
+MAX_FILTER_VALUES = 50
+
+
+def _array(request: Request, name: str, allowed: Collection[str]) -> list[str] | None:
+    """A GitLab array parameter: repeated (`state=a&state=b`), as `state[]=`, or comma-separated; None when
+    absent. A value outside `allowed` is the caller's error (400), not a filter that silently matches all."""
+    raw = request.query_params.getlist(name) + request.query_params.getlist(f"{name}[]")
+    if not raw:
+        return None
+    values = [v.strip() for item in raw for v in item.split(",") if v.strip()]
+    if len(values) > MAX_FILTER_VALUES:
+        raise HTTPException(status_code=400, detail=f"{name}: at most {MAX_FILTER_VALUES} values")
+    unknown = [v for v in values if v not in allowed]
+    if unknown or not values:
+        shown = ", ".join(repr(v[:40]) for v in unknown[:5]) or "an empty value"
+        raise HTTPException(status_code=400, detail=f"{name} does not have a valid value: {shown} "
+                                                    f"(one of {', '.join(allowed)})")
+    return list(dict.fromkeys(values))
+
+
+def _list_filter(request: Request, project: Project, scanner: list[str] | None,
+                 have_issues: bool | None) -> service.VulnerabilityFilter | None:
+    """The filter the query asks for, or None when it can match nothing (an issue, another scanner, a report
+    type hullscan never records)."""
+    states = _array(request, "state", service.STATES)
+    severities = _array(request, "severity", GITLAB_SEVERITIES)
+    report_types = _array(request, "report_type", tuple(dict.fromkeys([*GITLAB_REPORT_TYPES, *REPORT_TYPES])))
+    scanners = [v for item in scanner or [] for v in item.split(",") if v.strip()]
+    if have_issues or (scanner is not None and SCANNER not in scanners):
+        return None  # hullscan links no issues; its one scanner is hullscan
+    if report_types is not None:
+        report_types = [r for r in report_types if r in REPORT_TYPES]
+        if not report_types:
+            return None
+    if severities is not None:
+        severities = [s for s in severities if s in SEVERITIES]
+        if not severities:
+            return None
+    return service.VulnerabilityFilter(project_id=project.id, states=states, severities=severities,
+                                       report_types=report_types)
+
+
 @router.get("/projects/{project:path}/vulnerabilities")
 def list_vulnerabilities(
     request: Request, response: Response, project: str,
     page: int = Query(default=1, ge=1, le=MAX_PAGE), per_page: int = Query(default=20, ge=1, le=100),
+    state: list[str] | None = Query(default=None, max_length=200, description=(
+        f"{', '.join(service.STATES)}; repeated, as state[] or comma-separated")),
+    severity: list[str] | None = Query(default=None, max_length=200, description=", ".join(GITLAB_SEVERITIES)),
+    report_type: list[str] | None = Query(default=None, max_length=500, description=(
+        "GitLab's report types, or container_scanning_for_registry")),
+    scanner: list[str] | None = Query(default=None, max_length=255, description="scanner external id (hullscan)"),
+    have_issues: bool | None = Query(default=None, description="hullscan links no issues: true matches none"),
     principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
 ) -> list[dict[str, Any]]:
     """A project's vulnerabilities, newest first, paginated by page number as GitLab's lists are."""
     found = _project(session, principal, project, Action.READ_VULNERABILITIES)
-    flt = service.VulnerabilityFilter(project_id=found.id)
-    total = service.count_vulnerabilities(session, flt)
-    rows = service.page_vulnerabilities(session, flt, page=page, per_page=per_page)
+    flt = _list_filter(request, found, scanner, have_issues)
+    total = service.count_vulnerabilities(session, flt) if flt is not None else 0
+    rows = service.page_vulnerabilities(session, flt, page=page, per_page=per_page) if flt is not None else []
     response.headers.update(_pagination_headers(request, total, page, per_page))
     return [vulnerability_json(session, v, found) for v in rows]
 
@@ -189,11 +251,12 @@ def dismiss(vulnerability_id: IdPath, request: Request, body: Dismissal | None =
     return _change(request, session, principal, vulnerability_id, "dismissed", body)
 
 
-# --- exports: written at creation into data_dir, so "created" is at once "finished" ---
+# --- exports: written at creation into the storage driver, so "created" is at once "finished" ---
 
 CSV_HEADER = ("Group Name", "Project Name", "Tool", "Scanner Name", "Status", "Vulnerability", "Details",
               "Additional Info", "Severity", "CVE", "CWE", "Other Identifiers", "Detected At", "Location",
               "Activity", "Comments", "Full Path", "CVSS Vectors", "Dismissal Reason")
+EXPORT_AREA = "vulnerability_exports"  # <data_dir>/vulnerability_exports, or <prefix>vulnerability_exports/ in S3
 
 
 def _csv_safe(value: str) -> str:
@@ -201,50 +264,78 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def _export_dir(request: Request) -> Path:
-    path: Path = request.app.state.settings.resolved_data_dir / "vulnerability_exports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _exports(request: Request) -> StorageDriver:
+    from hullscan.registry.storage import driver_for
+
+    return driver_for(request.app.state.settings, EXPORT_AREA)
 
 
-def _write_csv(session: Session, project: Project, target: Path) -> None:
+def _csv_rows(session: Session, project: Project) -> Iterator[list[str]]:
     group, _, name = project.path.rpartition("/")
-    tmp = target.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_HEADER)
-        flt = service.VulnerabilityFilter(project_id=project.id)
-        for batch in service.iter_vulnerability_batches(session, flt):
-            comments = service.comments_of(session, [v.id for v in batch])
-            for v in batch:
-                cves = [i for i in v.identifiers if i.upper().startswith("CVE-")]
-                cwes = [i for i in v.identifiers if i.upper().startswith("CWE-")]
-                others = [i for i in v.identifiers if i not in cves and i not in cwes]
-                row = [group, name, REPORT_TYPE_NAMES.get(v.report_type, str(v.report_type)), "hullscan",
-                       v.state, v.title, v.description or "", v.solution or "", v.severity, "; ".join(cves),
-                       "; ".join(cwes), "; ".join(others), v.detected_at.isoformat(),
-                       json.dumps(v.location, sort_keys=True), "true" if not v.no_longer_detected else "false",
-                       "; ".join(comments.get(v.id, [])), f"{project.path}/{v.image}", v.cvss_vector or "",
-                       v.dismissal_reason or ""]
-                writer.writerow([_csv_safe(str(c)) for c in row])
-    os.replace(tmp, target)
+    flt = service.VulnerabilityFilter(project_id=project.id)
+    for batch in service.iter_vulnerability_batches(session, flt):
+        comments = service.comments_of(session, [v.id for v in batch])
+        for v in batch:
+            cves = [i for i in v.identifiers if i.upper().startswith("CVE-")]
+            cwes = [i for i in v.identifiers if i.upper().startswith("CWE-")]
+            others = [i for i in v.identifiers if i not in cves and i not in cwes]
+            row = [group, name, REPORT_TYPE_NAMES.get(v.report_type, str(v.report_type)), "hullscan",
+                   v.state, v.title, v.description or "", v.solution or "", v.severity, "; ".join(cves),
+                   "; ".join(cwes), "; ".join(others), v.detected_at.isoformat(),
+                   json.dumps(v.location, sort_keys=True), "true" if not v.no_longer_detected else "false",
+                   "; ".join(comments.get(v.id, [])), f"{project.path}/{v.image}", v.cvss_vector or "",
+                   v.dismissal_reason or ""]
+            yield [_csv_safe(str(c)) for c in row]
+
+
+def _write_csv(session: Session, projects: list[Project], driver: StorageDriver, key: str) -> None:
+    """The CSV of these projects' vulnerabilities at `key`, written in bounded pieces."""
+    writer = driver.writer(key, append=False)
+    try:
+        buf = io.StringIO()
+        out = csv.writer(buf)
+        out.writerow(CSV_HEADER)
+        for project in projects:
+            for n, row in enumerate(_csv_rows(session, project), 1):
+                out.writerow(row)
+                if n % 500 == 0:
+                    writer.write_many([buf.getvalue().encode()])
+                    buf.seek(0)
+                    buf.truncate()
+        writer.write_many([buf.getvalue().encode()])
+        writer.commit()
+    except BaseException:
+        writer.cancel()
+        raise
 
 
 def _export_json(request: Request, meta: dict[str, Any]) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/") + f"/api/v4/security/vulnerability_exports/{meta['id']}"
     return {**{k: meta[k] for k in ("id", "created_at", "project_id", "format", "status", "started_at",
                                     "finished_at")},
-            "group_id": None, "_links": {"self": base, "download": base + "/download"}}
+            "group_id": meta.get("group_id"), "_links": {"self": base, "download": base + "/download"}}
 
 
-def _prune(directory: Path) -> None:
+def _prune(driver: StorageDriver) -> None:
     cutoff = time.time() - EXPORT_RETENTION
-    for f in directory.iterdir():
-        try:
-            if f.stat().st_mtime < cutoff:
-                f.unlink()
-        except FileNotFoundError:
-            pass
+    for key, info in list(driver.walk("")):
+        if info.mtime < cutoff:
+            driver.delete(key)
+
+
+def _create_export(request: Request, session: Session, principal: Principal, projects: list[Project],
+                   owner: dict[str, Any]) -> dict[str, Any]:
+    """Write the CSV, then its metadata (the export exists once both are stored)."""
+    driver = _exports(request)
+    _prune(driver)
+    export_id = secrets.randbelow(2**31 - 2) + 1
+    started = datetime.now(timezone.utc).isoformat()
+    _write_csv(session, projects, driver, f"{export_id}.csv")
+    meta = {"id": export_id, "created_at": started, "project_id": None, "group_id": None, "format": "csv",
+            "status": "finished", "started_at": started, "finished_at": datetime.now(timezone.utc).isoformat(),
+            "author": principal.name, "project_paths": [p.path for p in projects], **owner}
+    driver.put_content(f"{export_id}.json", json.dumps(meta).encode())
+    return meta
 
 
 @router.post("/security/projects/{project:path}/vulnerability_exports", status_code=201)
@@ -252,32 +343,59 @@ def create_export(request: Request, project: str, principal: Principal = Depends
                   session: Session = Depends(get_session)) -> dict[str, Any]:
     """Export a project's vulnerabilities as CSV (the only format GitLab offers on this endpoint)."""
     found = _project(session, principal, project, Action.READ_VULNERABILITIES)
-    directory = _export_dir(request)
-    _prune(directory)
-    export_id = secrets.randbelow(2**31 - 2) + 1
-    started = datetime.now(timezone.utc).isoformat()
-    _write_csv(session, found, directory / f"{export_id}.csv")
-    meta = {"id": export_id, "created_at": started, "project_id": found.id, "project_path": found.path,
-            "format": "csv", "status": "finished", "started_at": started,
-            "finished_at": datetime.now(timezone.utc).isoformat(), "author": principal.name}
-    (directory / f"{export_id}.json").write_text(json.dumps(meta))
-    audit(request, session, "vulnerability_export_created", found.path, export_id=export_id)
+    meta = _create_export(request, session, principal, [found],
+                          {"project_id": found.id, "project_path": found.path})
+    audit(request, session, "vulnerability_export_created", found.path, export_id=meta["id"])
     return _export_json(request, meta)
 
 
-def _export_meta(request: Request, export_id: int, principal: Principal) -> tuple[dict[str, Any], Path]:
-    """The export, if it exists and is the caller's and the caller may still read its project; else 404."""
-    directory = _export_dir(request)
+def _group_projects(session: Session, principal: Principal, group: str) -> tuple[int | None, str, list[Project]]:
+    """(group id, group path, the projects below it the caller may read vulnerabilities of). A group with
+    none of those is answered 404, as a group that does not exist is."""
+    from sqlalchemy import select
+
+    row = None
+    if group.isdigit() and len(group) < 10:
+        row = session.get(Group, int(group))
+    elif len(group) <= 255:
+        row = session.scalars(select(Group).where(Group.path == group.strip("/"))).one_or_none()
+    path = row.path if row is not None else group.strip("/")
+    below = [] if not path or group.isdigit() and row is None else list(session.scalars(
+        select(Project).where(Project.path.startswith(path + "/", autoescape=True)).order_by(Project.path)))
+    readable = [p for p in below if is_allowed(principal, Action.READ_VULNERABILITIES, p.path)]
+    if not readable:
+        if principal.is_anonymous:
+            authorize(principal, Action.READ_VULNERABILITIES, None)  # 401: who is asking?
+        raise HTTPException(status_code=404, detail=f"group {group[:255]!r} not found")
+    return (row.id if row is not None else None), path, readable
+
+
+@router.post("/security/groups/{group:path}/vulnerability_exports", status_code=201)
+def create_group_export(request: Request, group: str, principal: Principal = Depends(current_principal),
+                        session: Session = Depends(get_session)) -> dict[str, Any]:
+    """Export the vulnerabilities of every project below a group (by id or URL-encoded path, subgroups
+    included) that the caller may read, as one CSV."""
+    group_id, path, projects = _group_projects(session, principal, group)
+    meta = _create_export(request, session, principal, projects, {"group_id": group_id, "group_path": path})
+    audit(request, session, "vulnerability_export_created", projects[0].path, export_id=meta["id"], group=path)
+    return _export_json(request, meta)
+
+
+def _export_meta(request: Request, export_id: int, principal: Principal) -> tuple[dict[str, Any], StorageDriver]:
+    """The export, if it exists and is the caller's and the caller may still read every project in it;
+    else 404."""
+    driver = _exports(request)
     try:
-        meta = json.loads((directory / f"{export_id}.json").read_text())
+        meta = json.loads(driver.get_content(f"{export_id}.json"))
     except (FileNotFoundError, ValueError):
         meta = None
+    paths = (meta.get("project_paths") or [meta.get("project_path")]) if isinstance(meta, dict) else []
     if meta is None or meta.get("author") != principal.name or \
-            not is_allowed(principal, Action.READ_VULNERABILITIES, meta.get("project_path")):
+            not all(is_allowed(principal, Action.READ_VULNERABILITIES, p) for p in paths):
         if principal.is_anonymous:
             authorize(principal, Action.READ_VULNERABILITIES, None)  # 401: who is asking?
         raise HTTPException(status_code=404, detail=f"vulnerability export {export_id} not found")
-    return meta, directory / f"{export_id}.csv"
+    return meta, driver
 
 
 @router.get("/security/vulnerability_exports/{export_id}")
@@ -291,12 +409,18 @@ def get_export(request: Request, export_id: IdPath,
             responses={200: {"content": {"text/csv": {}}}})
 def download_export(request: Request, export_id: IdPath,
                     principal: Principal = Depends(current_principal)) -> Response:
-    meta, path = _export_meta(request, export_id, principal)
+    meta, driver = _export_meta(request, export_id, principal)
     try:
-        data = path.read_bytes()
+        stream = driver.reader(f"{export_id}.csv")
     except FileNotFoundError:
         raise HTTPException(status_code=404, detail=f"vulnerability export {export_id} not found") from None
-    name = f"{meta['project_path'].replace('/', '-')}_vulnerabilities_{meta['created_at'][:16]}.csv"
-    return Response(data, media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+    def chunks() -> Iterator[bytes]:
+        with stream:
+            while chunk := stream.read(1 << 16):
+                yield chunk
+
+    owner = meta.get("project_path") or meta.get("group_path") or "export"
+    name = f"{owner.replace('/', '-')}_vulnerabilities_{meta['created_at'][:16]}.csv"
+    return StreamingResponse(chunks(), media_type="text/csv",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -106,7 +106,8 @@ ERROR_SCHEMA = {
     "properties": {
         "error": {"type": "string", "description": "A stable code: bad_request, not_found, ..."},
         "message": {"type": "string"},
-        "details": {"type": "array", "items": {"type": "object"}, "description": "Invalid fields (422 only)."},
+        "details": {"type": "array", "items": {"type": "object"},
+                    "description": "Invalid fields (400: of the query string; 422: of the body)."},
     },
 }
 REGISTRY_ERRORS_SCHEMA = {
@@ -117,11 +118,13 @@ REGISTRY_ERRORS_SCHEMA = {
 }
 # Every API operation may answer these (one error body); route-specific ones come from `responses=`.
 COMMON_ERRORS = {
-    "400": "Bad request: a value is refused (out of range, invalid, or in conflict with a rule)",
+    "400": "Bad request: a query parameter is invalid (an unknown filter value, a page out of range) or a value "
+           "is refused (out of range, invalid, or in conflict with a rule)",
     "401": "No valid credentials", "403": "The caller may not do this",
     "404": "Not found, or hidden from the caller (as GitLab answers)", "405": "Method not allowed",
     "413": "Request too large", "415": "Unsupported media type",
-    "422": "Invalid request: parameters or body do not match this schema", "429": "Too many failed sign-ins",
+    "422": "Invalid request: the body (or a path parameter) does not match this schema",
+    "429": "Too many failed sign-ins",
 }
 
 
