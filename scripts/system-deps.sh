@@ -7,6 +7,8 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v podman >/dev/null 2>&1 || need+=(podman)  # docker-daemon:/podman: sources, registry client tests
 command -v buildah >/dev/null 2>&1 || need+=(buildah)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # `systemd-analyze verify` of deploy/*.service
+command -v zsh >/dev/null 2>&1 || need+=(zsh)  # `hullscan completion zsh|fish` in their shells
+command -v fish >/dev/null 2>&1 || need+=(fish)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 python3 -c 'import sys' >/dev/null 2>&1

@@ -7,7 +7,9 @@ import typer
 from hullscan import __version__
 from hullscan.settings import get_settings
 
-app = typer.Typer(help="hullscan: scan every image pushed to your registry.", no_args_is_help=True)
+# add_completion=False: `hullscan completion SHELL` writes a static script instead (see hullscan/completion.py).
+app = typer.Typer(help="hullscan: scan every image pushed to your registry.", no_args_is_help=True,
+                  add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -28,6 +30,19 @@ def _root(version: bool = typer.Option(False, "--version", callback=_print_versi
 def version() -> None:
     """Print the hullscan version."""
     typer.echo(__version__)
+
+
+@app.command()
+def completion(shell: str = typer.Argument(..., help="bash, zsh or fish.")) -> None:
+    """Print a shell completion script (every command and option; TAB runs no Python).
+
+    bash: eval "$(hullscan completion bash)"; zsh: the same with zsh; fish: hullscan completion fish >
+    ~/.config/fish/completions/hullscan.fish."""
+    from hullscan.completion import SHELLS, script
+
+    if shell not in SHELLS:
+        raise typer.BadParameter(f"choose one of {', '.join(SHELLS)}", param_hint="SHELL")
+    typer.echo(script(shell), nl=False)
 
 
 @db_app.command("upgrade")

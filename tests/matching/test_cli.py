@@ -370,3 +370,27 @@ def test_scan_shows_a_spinner_on_a_terminal(imported, app_sbom) -> None:
     assert code == 0 and f"Scanning {app_sbom}" in terminal and json.loads(stdout)["findings"]
     code, stdout, terminal = with_terminal_stderr(["scan", str(app_sbom), "-f", "json", "-q"], env)
     assert code == 0 and "Scanning" not in terminal and json.loads(stdout)["findings"]
+
+
+def test_scan_reads_grype_ignore_rules(imported, app_sbom, tmp_path) -> None:
+    """A project's `.grype.yaml` is read from the working directory (when there is no .trivyignore), its
+    `ignore:` rules by package and by fix state, as Grype reads them."""
+    import os
+    import sys
+
+    findings = json.loads(_hullscan(imported, str(app_sbom), "-f", "json").stdout)["findings"]
+    first = findings[0]
+    name, version = first["package"]["name"], first["package"]["version"]
+    (tmp_path / ".grype.yaml").write_text(f"ignore:\n  - package: {{name: {name}, version: '{version}'}}\n"
+                                          "    reason: accepted\n  - fix-state: wont-fix\n")
+    env = {key: value for key, value in os.environ.items() if key != "HULLSCAN_DATABASE_URL"}
+    env.update({"HULLSCAN_DATA_DIR": str(imported.data_dir),
+                "HULLSCAN_SCANNER_CACHE_DIR": str(imported.data_dir / "layer-cache")})
+    run = subprocess.run([sys.executable, "-m", "hullscan", "scan", str(app_sbom), "-f", "json"], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    left = json.loads(run.stdout)["findings"]
+    expected = [f for f in findings if (f["package"]["name"], f["package"]["version"]) != (name, version)
+                and f.get("fix_state") not in ("wont_fix", "end_of_life")]
+    assert len(left) == len(expected) < len(findings)
+    assert all(f["package"]["name"] != name or f["package"]["version"] != version for f in left)

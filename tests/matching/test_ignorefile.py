@@ -1,5 +1,5 @@
-"""Trivy's ignore files (`.trivyignore`, `.trivyignore.yaml`) read as Trivy documents them, bounded, with
-clear errors; the plain format's parser checked on any text by hypothesis."""
+"""Trivy's ignore files (`.trivyignore`, `.trivyignore.yaml`) and Grype's `.grype.yaml` `ignore:` rules read as
+each tool documents them, bounded, with clear errors; the parsers checked on any input by hypothesis."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hullscan.matching.finding import Finding, FindingPackage
-from hullscan.matching.ignorefile import (MAX_BYTES, IgnoreFileError, IgnoreRule, load_ignorefile,
-                                          parse_trivyignore, parse_trivyignore_yaml)
+from hullscan.matching.ignorefile import (MAX_BYTES, IgnoreFileError, IgnoreRule, default_ignorefile,
+                                          grype_fix_state, load_ignorefile, parse_grype_yaml, parse_trivyignore,
+                                          parse_trivyignore_yaml)
 
 TODAY = date(2026, 6, 1)
 
@@ -109,3 +110,97 @@ ids = st.from_regex(r"(CVE-20[0-9]{2}-[0-9]{4,7}|GHSA-[a-z0-9]{4}-[a-z0-9]{4}-[a
 def test_written_rules_read_back(entries: list[tuple[str, date | None]]) -> None:
     text = "".join(f"{vid}{f' exp:{d.isoformat()}' if d else ''}  # note\n" for vid, d in entries)
     assert [(r.id, r.expires) for r in parse_trivyignore(text).rules] == entries
+
+
+def _pkg_finding(vid: str, name: str, version: str, kind: str, *, fixed: list[str] | None = None,
+                 fix_state: str = "fixed", path: str | None = None) -> Finding:
+    package = FindingPackage(name=name, version=version, type=kind, path=path)
+    return Finding(package=package, vulnerability_id=vid, identifiers=[vid], advisory_ids=[vid], ecosystem="x",
+                   fixed_versions=fixed or [], fix_state=fix_state)
+
+
+def test_grype_rules_match_every_field_they_name(tmp_path: Path) -> None:
+    path = tmp_path / ".grype.yaml"
+    path.write_text("""\
+check-for-app-update: false     # grype's other settings are not ours: skipped
+ignore:
+  - vulnerability: CVE-2008-4318
+    reason: not reachable
+  - fix-state: wont-fix
+  - package: {name: libcurl, version: 7.88.1-10}
+  - package: {type: java-archive, location: "/opt/app/**"}
+  - vulnerability: CVE-2020-1
+    package: {name: openssl}
+  - vulnerability: CVE-2024-9
+    vex-status: not_affected      # a condition hullscan cannot judge: the rule matches nothing
+""")
+    rules = load_ignorefile(path)
+    assert rules.rules[0].statement == "not reachable" and len(rules.rules) == 5
+    findings = [
+        _pkg_finding("CVE-2008-4318", "zlib", "1", "deb"),                                  # by id
+        _pkg_finding("CVE-2023-1", "systemd", "252", "deb", fix_state="wont_fix"),          # wont-fix
+        _pkg_finding("CVE-2023-2", "glibc", "2.36", "deb", fix_state="end_of_life"),        # wont-fix too
+        _pkg_finding("CVE-2023-3", "libcurl", "7.88.1-10", "deb"),                          # name + version
+        _pkg_finding("CVE-2023-4", "log4j", "2.0", "maven", path="/opt/app/lib/log4j.jar"),  # type + location
+        _pkg_finding("CVE-2020-1", "openssl", "3.0", "deb"),                                 # id + name
+        # kept:
+        _pkg_finding("CVE-2023-5", "libcurl", "7.88.1-9", "deb"),       # another version
+        _pkg_finding("CVE-2023-6", "log4j", "2.0", "maven", path="/usr/share/java/log4j.jar"),  # elsewhere
+        _pkg_finding("CVE-2023-7", "log4j", "2.0", "npm", path="/opt/app/x.js"),   # another type
+        _pkg_finding("CVE-2020-1", "openssl-dev", "3.0", "deb"),   # the id, but not that package
+        _pkg_finding("CVE-2024-9", "zlib", "1", "deb"),            # only a vex-status rule names it
+        _pkg_finding("CVE-2023-8", "bash", "5", "deb", fix_state="unfixed"),
+    ]
+    kept, ignored = rules.apply(findings, TODAY)
+    assert len(ignored) == 6 and [f.vulnerability_id for f in kept] == [
+        "CVE-2023-5", "CVE-2023-6", "CVE-2023-7", "CVE-2020-1", "CVE-2024-9", "CVE-2023-8"]
+
+
+def test_grype_fix_states_from_ours() -> None:
+    assert grype_fix_state(_pkg_finding("A", "p", "1", "deb", fixed=["2"])) == "fixed"
+    assert grype_fix_state(_pkg_finding("A", "p", "1", "deb", fix_state="unfixed")) == "not-fixed"
+    assert grype_fix_state(_pkg_finding("A", "p", "1", "deb", fix_state="wont_fix")) == "wont-fix"
+    assert grype_fix_state(_pkg_finding("A", "p", "1", "deb")) == "unknown"  # no fixed version, no distro word
+    rules = parse_trivyignore_yaml("ignore:\n  - fix-state: not-fixed\n  - fix-state: unknown\n")
+    kept, ignored = rules.apply([_pkg_finding("A", "p", "1", "deb", fixed=["2"]),
+                                 _pkg_finding("B", "p", "1", "deb", fix_state="unfixed"),
+                                 _pkg_finding("C", "p", "1", "deb")], TODAY)
+    assert [f.vulnerability_id for f in kept] == ["A"] and len(ignored) == 2
+
+
+def test_grype_rules_refused_with_a_clear_error() -> None:
+    for text, message in (("ignore: {vulnerability: CVE-1}", "`ignore` must be a list"),
+                          ("ignore: [CVE-1]", "ignore rule 1: must be a mapping"),
+                          ("ignore:\n  - reason: why\n", "names nothing to match"),
+                          ("ignore:\n  - {}\n", "names nothing to match"),
+                          ("ignore:\n  - fix-state: maybe\n", "fix-state 'maybe' is not one of"),
+                          ("ignore:\n  - package: libcurl\n", "`package` must be a mapping"),
+                          ("ignore:\n  - package: {name: [a]}\n", "`package.name` must be a non-empty string")):
+        with pytest.raises(IgnoreFileError, match=message):
+            parse_trivyignore_yaml(text)
+    assert parse_trivyignore_yaml("ignore:\n  - package: {version: 1.5}\n").rules[0].package_version == "1.5"
+
+
+def test_default_file_is_trivys_then_grypes(tmp_path: Path) -> None:
+    assert default_ignorefile(tmp_path) is None
+    (tmp_path / ".grype.yaml").write_text("ignore: []\n")
+    assert default_ignorefile(tmp_path) == tmp_path / ".grype.yaml"
+    (tmp_path / ".trivyignore").write_text("CVE-1\n")
+    assert default_ignorefile(tmp_path) == tmp_path / ".trivyignore"
+
+
+_yaml_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                                st.sampled_from(["vulnerability", "fix-state", "package", "name", "version", "type",
+                                                 "location", "reason", "vex-status", "x"]), inner, max_size=4),
+                            max_leaves=20)
+
+
+@given(st.dictionaries(st.sampled_from(["ignore", "other"]), _yaml_values, max_size=2))
+def test_any_grype_document_gives_rules_or_a_clear_error(doc: dict) -> None:
+    try:
+        rules = parse_grype_yaml(doc)
+    except IgnoreFileError:
+        return
+    for rule in rules.rules:  # a rule that parsed names something to match
+        assert rule.id or rule.fix_state or rule.package_name or rule.package_version or rule.package_types or rule.paths

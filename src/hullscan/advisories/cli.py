@@ -20,15 +20,16 @@ def _open():  # type: ignore[no-untyped-def]
     return settings, Database(settings)
 
 
-def _report(results) -> None:  # type: ignore[no-untyped-def]
+def _report(results, quiet: bool = False) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("source", "ok", "records", "skipped", "added", "modified", "withdrawn", "unchanged", "error")
-    for r in results:
-        table.add_row(r.source, "yes" if r.ok else "NO", str(r.records), str(sum(r.skipped.values())),
-                      str(r.added), str(r.modified), str(r.withdrawn), str(r.unchanged), r.error or "")
-    Console().print(table)
+    if not quiet:
+        table = Table("source", "ok", "records", "skipped", "added", "modified", "withdrawn", "unchanged", "error")
+        for r in results:
+            table.add_row(r.source, "yes" if r.ok else "NO", str(r.records), str(sum(r.skipped.values())),
+                          str(r.added), str(r.modified), str(r.withdrawn), str(r.unchanged), r.error or "")
+        Console().print(table)
     failed = [r for r in results if not r.ok]
     for r in failed:  # the whole reason, unwrapped, where scripts look for it
         typer.echo(f"error: {r.source}: {r.error}", err=True)
@@ -36,12 +37,21 @@ def _report(results) -> None:  # type: ignore[no-untyped-def]
         raise typer.Exit(1)
 
 
-def _with_progress(run):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+def _with_progress(run, quiet: bool):  # type: ignore[no-untyped-def]
+    """Run `run(progress)` with a bar per source on stderr, only when stderr is a terminal and not -q: piped
+    and CI runs get no bar at all (nor rich's last frame), only the summary table and errors."""
+    import os
+    import sys
+
+    if quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
+        return run(None)
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn,
+                               TimeElapsedColumn)
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), transient=False) as bar:
-        tasks: dict[str, int] = {}
+                  TimeElapsedColumn(), console=Console(file=sys.stderr), transient=False) as bar:
+        tasks: dict[str, TaskID] = {}
 
         def progress(source: str, advanced: int, total: int | None) -> None:
             if source not in tasks:
@@ -51,22 +61,26 @@ def _with_progress(run):  # type: ignore[no-untyped-def]
         return run(progress)
 
 
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary table: only errors (stderr).")
+
+
 @advisories_app.command("sync")
 def sync_cmd(
     source: Optional[list[str]] = typer.Option(  # noqa: UP007
         None, "--source", "-s",
         help="osv, osv:<ecosystem>, alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, photon, suse, "
              "debian, ubuntu, kev, epss, nvd, cve (default: settings)."),
+    quiet: bool = QUIET,
 ) -> None:
     """Fetch the configured sources (incrementally where the source allows) into the store."""
     from hullscan.advisories import service
 
     settings, db = _open()
     try:
-        results = _with_progress(lambda p: service.sync(db, settings, source or None, progress=p))
+        results = _with_progress(lambda p: service.sync(db, settings, source or None, progress=p), quiet)
     finally:
         db.dispose()
-    _report(results)
+    _report(results, quiet)
 
 
 @advisories_app.command("import")
@@ -77,6 +91,7 @@ def import_cmd(
                                            "mariner-oval, photon, suse-oval, debian-list, "
                                            "debian-json, ubuntu-oval, kev, epss, cve, nvd."),
     source: Optional[str] = typer.Option(None, "--source", help="Source name to file the data under."),  # noqa: UP007
+    quiet: bool = QUIET,
 ) -> None:
     """Import advisory data from a file, folder (formats detected per file) or URL; one atomic write per source.
 
@@ -85,13 +100,14 @@ def import_cmd(
 
     settings, db = _open()
     try:
-        results = _with_progress(lambda p: service.import_path(db, settings, target, fmt, source, progress=p))
+        results = _with_progress(lambda p: service.import_path(db, settings, target, fmt, source, progress=p),
+                                 quiet)
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     finally:
         db.dispose()
-    _report(results)
+    _report(results, quiet)
 
 
 @advisories_app.command("status")

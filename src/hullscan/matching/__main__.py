@@ -21,7 +21,8 @@ from hullscan.scanner.command import SETTINGS as SCAN_SETTINGS
 SETTINGS = ("data_dir", "database_url", "matching_max_sbom_components", *SCAN_SETTINGS)
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
+def build_parser(prog: str = "hullscan scan") -> argparse.ArgumentParser:
+    """The options of `hullscan scan` (also read by `hullscan completion`)."""
     parser = argparse.ArgumentParser(
         prog=prog, description="Scan an image or SBOM for known vulnerabilities, like `trivy image` / `grype`.")
     parser.add_argument("target", help="Image (docker://…, oci-dir:…, oci-archive:…, docker-archive:…, "
@@ -35,7 +36,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, help="Write the report to this file instead of stdout.")
     parser.add_argument("--ignorefile", type=Path, metavar="FILE",
                         help="Vulnerabilities to leave out, in Trivy's .trivyignore format (ids, # comments, "
-                             "exp:YYYY-MM-DD) or .trivyignore.yaml (default: ./.trivyignore when present).")
+                             "exp:YYYY-MM-DD), .trivyignore.yaml or Grype's .grype.yaml `ignore:` rules "
+                             "(default: ./.trivyignore, else ./.grype.yaml, when present).")
     parser.add_argument("--vex", type=Path, action="append", default=[],
                         help="OpenVEX file (repeatable): not_affected/fixed statements suppress findings.")
     parser.add_argument("--offline", action="store_true",
@@ -49,7 +51,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, prog: str = "hullscan scan") -> int:
-    parser = _parser(prog)
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         options.registry_credentials(args)
@@ -67,7 +69,7 @@ def _scan(args: argparse.Namespace) -> int:
     """The scan itself, once the options are settled."""
     if args.format not in FORMATS:
         return _die(f"unknown --format {args.format!r}; choose one of {', '.join(FORMATS)}")
-    from hullscan.matching.ignorefile import DEFAULT_FILE, IgnoreFileError, load_ignorefile
+    from hullscan.matching.ignorefile import IgnoreFileError, default_ignorefile, load_ignorefile
     from hullscan.matching.reports import write_report
     from hullscan.matching.sbom import SbomError
     from hullscan.matching.service import (ScanError, ScanRequest, StoreLocation, fails, parse_severities,
@@ -92,8 +94,8 @@ def _scan(args: argparse.Namespace) -> int:
         request = ScanRequest(target=args.target, severities=severities, ignore_unfixed=args.ignore_unfixed,
                               vex_files=list(args.vex), platform=args.platform, insecure=args.insecure, **limits)
         ignore_path: Path | None = args.ignorefile
-        if ignore_path is None and Path(DEFAULT_FILE).is_file():
-            ignore_path = Path(DEFAULT_FILE)  # as Trivy reads it from the working directory
+        if ignore_path is None:
+            ignore_path = default_ignorefile()  # as Trivy and Grype read theirs from the working directory
         ignore = load_ignorefile(ignore_path) if ignore_path is not None else None
         with options.progress(f"Scanning {args.target}", args.quiet):  # ends before the report is written
             report = scan_with_local_store(request, location, offline=args.offline,

@@ -19,7 +19,8 @@ SETTINGS = ("scanner_cache_dir", "scanner_max_file_bytes", "scanner_max_layer_by
 FORMAT_ALIASES = {"cyclonedx": "cyclonedx-json"}  # Trivy's name for the same format
 
 
-def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
+def build_parser(prog: str = "hullscan sbom") -> argparse.ArgumentParser:
+    """The options of `hullscan sbom` (also read by `hullscan completion`)."""
     from hullscan.scanner import options
 
     parser = argparse.ArgumentParser(
@@ -37,6 +38,13 @@ def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
     parser.add_argument("--registry-triggered", action=argparse.BooleanOptionalAction, default=None,
                         help="Mark the SBOM as container_scanning_for_registry (default: $REGISTRY_TRIGGERED=true).")
     options.add_common(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "hullscan sbom") -> int:
+    from hullscan.scanner import options
+
+    parser = build_parser(prog)
     deprecations = io.StringIO()
     args = parser.parse_args(options.rewrite_deprecated(sys.argv[1:] if argv is None else argv,
                                                         [*FORMATS, *FORMAT_ALIASES], deprecations))
