@@ -324,21 +324,26 @@ def test_scan_cache_dir_and_timeout(imported, tmp_path) -> None:
     assert late.returncode == 2 and "timed out after 0.001s" in late.stderr and late.stdout == ""
 
 
-def test_scan_reads_trivy_ignore_files(imported, app_sbom, tmp_path) -> None:
-    """`.trivyignore` in the working directory is read by default, as Trivy does; --ignorefile names another
-    file, plain or YAML; a bad file is a clear error (exit 2) before any scanning."""
+def _scan_in(directory, imported, sbom) -> subprocess.CompletedProcess:
+    """`hullscan scan SBOM -f json` run in `directory` (where default ignore files are looked for)."""
     import os
     import sys
 
+    env = {key: value for key, value in os.environ.items() if key != "HULLSCAN_DATABASE_URL"}
+    env.update({"HULLSCAN_DATA_DIR": str(imported.data_dir),
+                "HULLSCAN_SCANNER_CACHE_DIR": str(imported.data_dir / "layer-cache")})
+    return subprocess.run([sys.executable, "-m", "hullscan", "scan", str(sbom), "-f", "json"], cwd=directory,
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_scan_reads_trivy_ignore_files(imported, app_sbom, tmp_path) -> None:
+    """`.trivyignore` in the working directory is read by default, as Trivy does; --ignorefile names another
+    file, plain or YAML; a bad file is a clear error (exit 2) before any scanning."""
     findings = json.loads(_hullscan(imported, str(app_sbom), "-f", "json").stdout)["findings"]
     first, second = findings[0], findings[1]
     (tmp_path / ".trivyignore").write_text(f"# accepted\n{first['identifiers'][-1]}\n"
                                            f"{second['vulnerability_id']} exp:2000-01-01\n")
-    env = {key: value for key, value in os.environ.items() if key != "HULLSCAN_DATABASE_URL"}
-    env.update({"HULLSCAN_DATA_DIR": str(imported.data_dir),
-                "HULLSCAN_SCANNER_CACHE_DIR": str(imported.data_dir / "layer-cache")})
-    in_dir = subprocess.run([sys.executable, "-m", "hullscan", "scan", str(app_sbom), "-f", "json"], cwd=tmp_path,
-                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    in_dir = _scan_in(tmp_path, imported, app_sbom)
     assert in_dir.returncode == 0, in_dir.stderr
     doc = json.loads(in_dir.stdout)
     left = {(f["vulnerability_id"], f["package"]["name"]) for f in doc["findings"]}
@@ -375,19 +380,12 @@ def test_scan_shows_a_spinner_on_a_terminal(imported, app_sbom) -> None:
 def test_scan_reads_grype_ignore_rules(imported, app_sbom, tmp_path) -> None:
     """A project's `.grype.yaml` is read from the working directory (when there is no .trivyignore), its
     `ignore:` rules by package and by fix state, as Grype reads them."""
-    import os
-    import sys
-
     findings = json.loads(_hullscan(imported, str(app_sbom), "-f", "json").stdout)["findings"]
     first = findings[0]
     name, version = first["package"]["name"], first["package"]["version"]
     (tmp_path / ".grype.yaml").write_text(f"ignore:\n  - package: {{name: {name}, version: '{version}'}}\n"
                                           "    reason: accepted\n  - fix-state: wont-fix\n")
-    env = {key: value for key, value in os.environ.items() if key != "HULLSCAN_DATABASE_URL"}
-    env.update({"HULLSCAN_DATA_DIR": str(imported.data_dir),
-                "HULLSCAN_SCANNER_CACHE_DIR": str(imported.data_dir / "layer-cache")})
-    run = subprocess.run([sys.executable, "-m", "hullscan", "scan", str(app_sbom), "-f", "json"], cwd=tmp_path,
-                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    run = _scan_in(tmp_path, imported, app_sbom)
     assert run.returncode == 0, run.stderr
     left = json.loads(run.stdout)["findings"]
     expected = [f for f in findings if (f["package"]["name"], f["package"]["version"]) != (name, version)
