@@ -149,3 +149,35 @@ def test_engine_sockets_follow_each_engines_own_lookup(monkeypatch: pytest.Monke
     monkeypatch.setenv("DOCKER_HOST", "ssh://user@host")
     monkeypatch.delenv("DOCKER_TLS_VERIFY")
     assert engine_sockets("docker") == []
+
+
+def test_hullscan_scan_of_a_podman_image_finds_what_the_layout_scan_finds(engine: tuple[Podman, str],
+                                                                          tmp_path: Path) -> None:
+    """`hullscan scan podman:IMAGE` goes through the same source (and scratch dir) as `hullscan sbom`."""
+    pod, address = engine
+    osv = tmp_path / "osv" / "HULLSCAN-TEST-1.json"  # one advisory on a package the image has: a finding
+    osv.parent.mkdir()
+    osv.write_text(json.dumps({"id": "HULLSCAN-TEST-1", "modified": "2026-01-01T00:00:00Z", "summary": "test",
+                               "affected": [{"package": {"ecosystem": "Debian:12", "name": "apt"}, "ranges": [
+                                   {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99"}]}]}]}))
+    env = {k: v for k, v in pod.env.items() if not k.startswith("HULLSCAN_")}
+    env.update({"HULLSCAN_DATA_DIR": str(tmp_path / "data"), "HULLSCAN_ADVISORIES_SYNC_INTERVAL": "0",
+                "CONTAINER_HOST": address})
+    imported = subprocess.run([sys.executable, "-m", "hullscan", "advisories", "import", "--format", "osv", str(osv)],
+                              capture_output=True, text=True, timeout=300, env=env)
+    assert imported.returncode == 0, imported.stderr
+
+    def scan(target: str) -> dict:
+        run = subprocess.run([sys.executable, "-m", "hullscan", "scan", target, "-f", "json", "--offline",
+                              "--no-cache", "--cache-dir", str(tmp_path / "cache")],
+                             capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)
+
+    from_engine = scan(f"podman:{IMAGE}")
+    from_layout = scan(f"oci-dir:{image_layout('debian-bookworm-minbase')}")
+    assert from_engine["image"]["name"] == "docker.io/hullscan-test/minbase"
+    found = sorted((f["vulnerability_id"], f["package"]["name"]) for f in from_engine["findings"])
+    assert found == sorted((f["vulnerability_id"], f["package"]["name"]) for f in from_layout["findings"])
+    assert ("HULLSCAN-TEST-1", "apt") in found
+    assert _scratch_left(tmp_path / "cache") == []
