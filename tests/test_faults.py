@@ -72,3 +72,20 @@ def test_a_re_leased_job_keeps_the_first_attempts_log_lines(tmp_path: Path, data
         assert -1 not in positions and positions == sorted(positions), text
         assert text.count("attempt one: pulling the image") == 1
     db.dispose()
+
+
+def test_a_briefly_unavailable_registry_is_pulled_again_a_refusal_is_not() -> None:
+    """The runner pulls again (keeping the job) when the registry answered as a restarting server or one whose
+    database is down does; a refusal or a bad image fails the job at once."""
+    from hullscan.runner.scan import TRANSIENT
+
+    for error in ("RegistryClientError: manifest team/app:v1: HTTP 503",
+                  "RegistryClientError: token endpoint http://a/jwt/auth answered 502",
+                  "RegistryClientError: http://127.0.0.1:1/v2/: ConnectError: [Errno 111] Connection refused",
+                  "RegistryClientError: GET http://h/v2/x/blobs/sha256:00: RemoteProtocolError: peer closed"):
+        assert TRANSIENT.search(error), error
+    for error in ("RegistryClientError: manifest team/app:v1: HTTP 404",
+                  "RegistryClientError: token endpoint http://a/jwt/auth answered 401",
+                  "RegistryClientError: blob sha256:00: content does not match its digest",
+                  "ValueError: HTTP 5030 is not a status"):
+        assert not TRANSIENT.search(error), error

@@ -39,9 +39,21 @@ class PostgresCluster:
     def start(self) -> "PostgresCluster":
         data = self.dir / "data"
         self._run(_bin("initdb"), "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
-        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c max_connections=200"
-        self._run(_bin("pg_ctl"), "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
+        self._run(_bin("pg_ctl"), "-D", str(data), "-o", self._options, "-l", str(self.dir / "log"), "-w", "start")
         return self
+
+    @property
+    def _options(self) -> str:
+        return f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c max_connections=200"
+
+    def pause(self) -> None:
+        """Stop the server as an operator would (`pg_ctl stop -m fast`: sessions are disconnected), keeping
+        its data for `resume`."""
+        self._run(_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._run(_bin("pg_ctl"), "-D", str(self.dir / "data"), "-o", self._options, "-l", str(self.dir / "log"),
+                  "-w", "start")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"

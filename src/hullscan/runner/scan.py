@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import traceback
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from urllib.parse import urlsplit
 
 from hullscan.scanner.command import ScanConfig
 
+# What a registry answers while it is briefly unavailable (restarting, its database down): worth pulling again.
+TRANSIENT = re.compile(r"\b(?:HTTP|answered) (?:429|50[234])\b|\b(?:Connect|Read|Write|Pool)(?:Error|Timeout)\b"
+                       r"|RemoteProtocolError|Connection(?:Refused|Reset|Aborted)Error")
 PRELOAD = ["hullscan.scanner.image", "hullscan.scanner.sbom", "hullscan.registry.client"]
 
 
@@ -88,7 +92,8 @@ def run_scan(spec: ScanSpec, sbom_path: str, summary_path: str) -> None:
         summary = {"ok": True, "packages": len(inventory.packages), "os": os_name,
                    "warnings": inventory.warnings[:200], "partial": inventory.partial[:20]}
     except Exception as exc:  # noqa: BLE001 - reported to the server as the job's failure reason
-        summary = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:500],
-                   "traceback": traceback.format_exc()[-4000:]}
+        error = f"{exc.__class__.__name__}: {exc}"
+        summary = {"ok": False, "error": error[:500], "traceback": traceback.format_exc()[-4000:],
+                   "transient": isinstance(exc, ConnectionError) or bool(TRANSIENT.search(error))}
     with open(summary_path, "w", encoding="utf-8") as f:
         json.dump(summary, f)

@@ -24,6 +24,7 @@ log = logging.getLogger("hullscan.runner")
 POLL_WAIT_SECONDS = 30.0
 SBOM_NAME = "gl-sbom-report.cdx.json"
 CANCEL_CHECK_SECONDS = 1.0  # how soon a cancelled job's scan is killed (at most one heartbeat later)
+TRANSIENT_RETRY_SECONDS = 120.0  # how long a pull is tried again while the registry is unavailable
 
 
 class JobLog:
@@ -86,28 +87,37 @@ class JobExecution:
                 spec = ScanSpec.from_job(job, self.cache_dir)
                 self.log.write(f"pulling {spec.pull_ref} from {job['registry']['url']}")
                 self.log.flush()
-                child = self.ctx.Process(target=run_scan, args=(spec, str(sbom), str(summary_path)), daemon=True)
-                child.start()
                 started = time.monotonic()
-                next_beat = started + beat_every
-                while child.is_alive():
-                    child.join(0.1)
-                    if self.release.is_set():
-                        self._kill(child)
-                        self.log.write("runner stopping: job released")
-                        self.log.flush()
-                        self.api.release(job)
-                        return "released"
-                    if time.monotonic() - started > timeout:
-                        self._kill(child)
-                        return self._fail(f"job_execution_timeout: no result after {timeout:.0f} s")
-                    if time.monotonic() >= next_beat:
+                retry_until, delay = started + TRANSIENT_RETRY_SECONDS, 1.0
+                while True:  # again while the registry is unavailable (a server restart, a database outage)
+                    summary_path.unlink(missing_ok=True)
+                    child = self.ctx.Process(target=run_scan, args=(spec, str(sbom), str(summary_path)), daemon=True)
+                    child.start()
+                    next_beat = time.monotonic() + beat_every
+                    while child.is_alive():
+                        child.join(0.1)
+                        if self.release.is_set():
+                            return self._released(child)
+                        if time.monotonic() - started > timeout:
+                            self._kill(child)
+                            return self._fail(f"job_execution_timeout: no result after {timeout:.0f} s")
+                        if time.monotonic() >= next_beat:
+                            self.api.update(job, "running")
+                            self.log.flush()
+                            next_beat = time.monotonic() + beat_every
+                    child.join()
+                    self._kill(child)  # the scan is done: anything it left running goes too
+                    summary = _read_summary(summary_path, child.exitcode)
+                    if summary.get("ok") or not summary.get("transient") or time.monotonic() + delay > retry_until:
+                        break
+                    self.log.write(f"registry unavailable ({summary.get('error')}); pulling again in {delay:.0f} s")
+                    self.log.flush()
+                    wait_until = time.monotonic() + delay
+                    while time.monotonic() < wait_until:  # heart-beating: the job stays ours meanwhile
+                        if self.release.wait(min(beat_every, max(0.0, wait_until - time.monotonic()))):
+                            return self._released(None)
                         self.api.update(job, "running")
-                        self.log.flush()
-                        next_beat = time.monotonic() + beat_every
-                child.join()
-                self._kill(child)  # the scan is done: anything it left running goes too
-                summary = _read_summary(summary_path, child.exitcode)
+                    delay = min(delay * 2, 10.0)
                 if not summary.get("ok"):
                     log.warning("scan failed", extra={"fields": {"job_id": job["id"],
                                                                  "traceback": summary.get("traceback")}})
@@ -141,6 +151,15 @@ class JobExecution:
             finally:
                 if child is not None:
                     self._kill(child)
+
+    def _released(self, child: Any) -> str:
+        """The runner is stopping: kill the scan and give the job back."""
+        if child is not None:
+            self._kill(child)
+        self.log.write("runner stopping: job released")
+        self.log.flush()
+        self.api.release(self.job)
+        return "released"
 
     def _kill(self, child: Any) -> None:
         """SIGKILL the scan's whole process group (the child leads its own session), then reap it and remove

@@ -1,0 +1,298 @@
+"""Load on a two-node instance: two `hullscan serve` on PostgreSQL and the local S3 server (moto), three
+`hullscan runner` processes -- the topology of tests/test_faults_cluster.py.
+
+1. pushes: N skopeo pushes at once (N threads), each a tiny image of its own in a repository of its own (so
+   each push is one scan and one new vulnerability), half through each server. Latency per push: skopeo's
+   exit -> the vulnerability's `detected_at` (the server's clock; one machine), with the stages between
+   (job created, job finished = SBOM uploaded). p50/p95.
+2. notifications: Distribution notification envelopes (one push event each, as Distribution sends them)
+   POSTed open-loop at R events/s for S seconds, alternately to both servers (a load balancer's round robin).
+   Accept latency is measured from each request's *scheduled* time (a late send counts against the server:
+   no coordinated omission) and from its actual send. Afterwards: every event stored once and processed.
+
+    .venv/bin/python bench/load/bench_load.py [--pushes 100] [--rate 200] [--seconds 60]
+
+Writes bench/results/load.json and bench/results/load.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common import byte_compile_hullscan  # noqa: E402
+from tests.pipelines.e2e import hullscan_cli, make_server, start_runner  # noqa: E402
+from tests.registry.support import skopeo  # noqa: E402
+from tests.support.auth import ADMIN_HTTP  # noqa: E402
+from tests.support.images import advisory, tiny_image  # noqa: E402
+from tests.support.postgres import PostgresCluster  # noqa: E402
+from tests.support.s3 import S3Server  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+PUSH_PROJECT, EVENT_PROJECT = "load/push", "load/events"
+ADVISORY = "HULLSCAN-LOAD-0001"
+SECRET = "bench-load-webhook-secret-0123456789"
+ENVELOPE = "application/vnd.docker.distribution.events.v1+json"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def sql(dsn: str, query: str, *args: object) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return list(conn.execute(query, args).fetchall())
+
+
+def bench_pushes(servers: list, dsn: str, public: str, root: Path, n: int) -> dict:
+    layouts = []
+    for i in range(n):
+        layout = root / "images" / f"p{i}"
+        digest = tiny_image(layout, f"load-push-{i}")
+        layouts.append((i, layout, digest))
+    pushed: dict[str, float] = {}
+    failed: list[str] = []
+    lock = threading.Lock()
+    start_gate = threading.Barrier(n)
+
+    def push(item: tuple[int, Path, str]) -> None:
+        i, layout, _ = item
+        server = servers[i % 2]
+        start_gate.wait()
+        started = time.time()
+        try:
+            skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+                   f"docker://{server.host}/{PUSH_PROJECT}/r{i}:v1", timeout=600)
+        except AssertionError as exc:
+            with lock:
+                failed.append(str(exc)[-300:])
+            return
+        with lock:
+            pushed[f"{PUSH_PROJECT}/r{i}"] = time.time()
+            push_seconds.append(time.time() - started)
+
+    push_seconds: list[float] = []
+    t0 = time.time()
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(push, layouts))
+    pushes_done = time.time()
+    deadline = time.monotonic() + 900
+    rows: list[tuple] = []
+    while time.monotonic() < deadline:
+        rows = sql(dsn, "SELECT location->>'image', detected_at FROM vulnerabilities WHERE primary_identifier = %s",
+                   ADVISORY)
+        if len(rows) >= len(pushed):
+            break
+        time.sleep(0.5)
+    detected = {image.split("/", 1)[1].rsplit(":", 1)[0]: at for image, at in rows}
+    jobs = {repo: (created, finished) for repo, created, finished in sql(
+        dsn, "SELECT repository, created_at, finished_at FROM ci_jobs WHERE repository LIKE %s",
+        f"{PUSH_PROJECT}/%")}
+
+    def epoch(value: datetime) -> float:
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+
+    to_vuln = [epoch(detected[r]) - at for r, at in pushed.items() if r in detected]
+    to_job = [epoch(jobs[r][0]) - at for r, at in pushed.items() if r in jobs]
+    to_sbom = [epoch(jobs[r][1]) - at for r, at in pushed.items() if r in jobs and jobs[r][1]]
+    last = max(epoch(v) for v in detected.values()) if detected else time.time()
+    return {
+        "pushes": n, "succeeded": len(pushed), "failed": len(failed), "failures": failed[:5],
+        "vulnerabilities_found": len(to_vuln), "missing": sorted(set(pushed) - set(detected))[:10],
+        "push_seconds": {"p50": statistics.median(push_seconds), "p95": pct(push_seconds, 95)},
+        "push_to_job_seconds": {"p50": statistics.median(to_job), "p95": pct(to_job, 95)},
+        "push_to_sbom_seconds": {"p50": statistics.median(to_sbom), "p95": pct(to_sbom, 95)},
+        "push_to_vulnerability_seconds": {"p50": statistics.median(to_vuln), "p95": pct(to_vuln, 95),
+                                          "max": max(to_vuln)},
+        "burst_pushed_seconds": pushes_done - t0, "burst_to_last_vulnerability_seconds": last - t0,
+    }
+
+
+async def _send_events(servers: list, rate: float, seconds: float, run: str) -> tuple[list[dict], int]:
+    total = int(rate * seconds)
+    results: list[dict] = []
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=100)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        async def one(i: int, scheduled: float) -> None:
+            digest = "sha256:" + f"{i:064x}"
+            event = {"id": f"{run}-{i}", "timestamp": datetime.now(timezone.utc).isoformat(), "action": "push",
+                     "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+                                "size": 528, "repository": f"{EVENT_PROJECT}/app{i % 50}", "tag": f"build-{i}"},
+                     "request": {"id": f"req-{i}", "addr": "10.0.0.1:5555", "host": "registry.example:5000",
+                                 "method": "PUT"},
+                     "actor": {"name": "ci"}, "source": {"addr": "reg-1:5000", "instanceID": "bench-1"}}
+            sent = time.monotonic()
+            try:
+                r = await client.post(f"{servers[i % 2].url}/api/v1/registry/events",
+                                      content=json.dumps({"events": [event]}),
+                                      headers={"Content-Type": ENVELOPE, "Authorization": SECRET})
+                status = r.status_code
+            except httpx.HTTPError as exc:
+                status = f"{exc.__class__.__name__}"
+            done = time.monotonic()
+            results.append({"status": status, "from_scheduled": done - scheduled, "from_sent": done - sent})
+
+        t0 = time.monotonic() + 0.5
+        tasks = []
+        for i in range(total):
+            scheduled = t0 + i / rate
+            delay = scheduled - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, scheduled)))
+        await asyncio.gather(*tasks)
+    return results, total
+
+
+def bench_notifications(servers: list, dsn: str, rate: float, seconds: float) -> dict:
+    run = f"load-{int(time.time())}"
+    started = time.monotonic()
+    results, total = asyncio.run(_send_events(servers, rate, seconds, run))
+    elapsed = time.monotonic() - started
+    accepted = [r for r in results if r["status"] in (200, 201, 202)]
+    deadline = time.monotonic() + 600
+    stored = processed = 0
+    while time.monotonic() < deadline:
+        stored, processed = sql(dsn, "SELECT count(*), count(processed_at) FROM container_registry_events "
+                                     "WHERE event_id LIKE %s", f"{run}-%")[0]
+        if processed >= stored:
+            break
+        time.sleep(1)
+    drained = time.monotonic() - started
+    lat = [r["from_scheduled"] * 1000 for r in results]
+    sent = [r["from_sent"] * 1000 for r in results]
+    return {
+        "rate": rate, "seconds": seconds, "events": total, "accepted": len(accepted),
+        "refused": sorted({str(r["status"]) for r in results if r not in accepted}),
+        "achieved_rate": total / elapsed, "stored": stored, "processed": processed,
+        "lost": total - stored, "all_processed_after_seconds": drained,
+        "accept_ms_from_scheduled": {"p50": statistics.median(lat), "p95": pct(lat, 95), "p99": pct(lat, 99),
+                                     "max": max(lat)},
+        "accept_ms_from_sent": {"p50": statistics.median(sent), "p95": pct(sent, 95), "p99": pct(sent, 99),
+                                "max": max(sent)},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pushes", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--seconds", type=float, default=60.0, help="Length of the notification run (shorten it here).")
+    ap.add_argument("--skip-pushes", action="store_true")
+    ap.add_argument("--skip-notifications", action="store_true")
+    args = ap.parse_args()
+    byte_compile_hullscan()
+    root = Path(tempfile.mkdtemp(prefix="hullscan-bench-load-"))
+    pg = PostgresCluster().start()
+    s3 = S3Server(root).start()
+    runners: list[subprocess.Popen[bytes]] = []
+    servers: list = []
+    try:
+        database = pg.create_database()
+        dsn = database.replace("postgresql+psycopg://", "postgresql://")
+        env = {**s3.env(s3.create_bucket("load")), "HULLSCAN_RUNNER_POOL_SIZE": "0", "HULLSCAN_LOG_LEVEL": "WARNING",
+               "HULLSCAN_REGISTRY_WEBHOOK_SECRET": SECRET, "HULLSCAN_WEBHOOK_DELIVERY_INTERVAL": "1"}
+        servers = [make_server(root / name, database, **env) for name in ("a", "b")]
+        public = servers[0].host
+        for server in servers:
+            server.extra_env["HULLSCAN_PUBLIC_URL"] = f"http://{public}"
+        for project in (PUSH_PROJECT, EVENT_PROJECT):
+            hullscan_cli(servers[0], "project", "create", project, "--cs4r", "on")
+        feed = root / "advisory.jsonl"
+        feed.write_text(json.dumps(advisory(ADVISORY)) + "\n")
+        hullscan_cli(servers[0], "advisories", "import", str(feed), "--format", "osv", "--source", "bench-load")
+        for server in servers:
+            server.start()
+        # every push scanned; the notifications' tags match no pattern (processed and recorded as dropped:
+        # the run measures intake, not a 12,000-scan queue)
+        for project, patterns in ((PUSH_PROJECT, ["*"]), (EVENT_PROJECT, ["release-*"])):
+            r = ADMIN_HTTP.put(f"{servers[0].url}/api/v1/projects/{project.replace('/', '%2F')}/security_settings",
+                               json={"cs4r_tag_patterns": patterns, "cs4r_daily_limit": 1_000_000})
+            assert r.status_code == 200, r.text
+        for i, name in enumerate(("r1", "r2", "r3")):
+            cache = root / "runners" / name / "cache"
+            cache.mkdir(parents=True)
+            runners.append(start_runner(servers[i % 2], name, cache))
+        out: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                 "load_average_at_start": os.getloadavg()},
+                     "topology": "2 x hullscan serve (PostgreSQL, S3 via moto), 3 x hullscan runner, one machine",
+                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        if not args.skip_pushes:
+            out["pushes"] = bench_pushes(servers, dsn, public, root, args.pushes)
+            print(json.dumps(out["pushes"], indent=2))
+        if not args.skip_notifications:
+            for r in runners:  # the notification run measures the API, not scans competing for the CPU
+                r.terminate()
+            out["notifications"] = bench_notifications(servers, dsn, args.rate, args.seconds)
+            print(json.dumps(out["notifications"], indent=2))
+        out["machine"]["load_average_at_end"] = os.getloadavg()
+    finally:
+        for r in runners:
+            if r.poll() is None:
+                r.terminate()
+                r.wait(20)
+        for server in servers:
+            server.stop()
+        s3.stop()
+        pg.stop()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "load.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    write_markdown(out, args)
+
+
+def write_markdown(out: dict, args: argparse.Namespace) -> None:
+    lines = ["# Load: two nodes, three runners", "",
+             f"{out['topology']}; {out['machine']['cpus']} CPUs, Python {out['machine']['python']}, "
+             f"{out['date']}; load average {out['machine']['load_average_at_start'][0]:.1f} at the start, "
+             f"{out['machine']['load_average_at_end'][0]:.1f} at the end (other work shares this machine).", "",
+             f"`.venv/bin/python bench/load/bench_load.py --pushes {args.pushes} --rate {args.rate:g} "
+             f"--seconds {args.seconds:g}`", ""]
+    if "pushes" in out:
+        p = out["pushes"]
+        lines += ["## Concurrent pushes", "",
+                  f"{p['pushes']} pushes at once ({p['succeeded']} succeeded, {p['failed']} failed), each a new image "
+                  f"in its own repository; {p['vulnerabilities_found']} vulnerabilities found.", "",
+                  "| from the end of the push to | p50 s | p95 s |", "|---|---|---|"]
+        for key, label in (("push_to_job_seconds", "scan job created"), ("push_to_sbom_seconds", "SBOM uploaded"),
+                           ("push_to_vulnerability_seconds", "vulnerability recorded")):
+            lines.append(f"| {label} | {p[key]['p50']:.2f} | {p[key]['p95']:.2f} |")
+        lines += ["", f"A push itself (skopeo, 100 at once): p50 {p['push_seconds']['p50']:.2f} s, p95 "
+                      f"{p['push_seconds']['p95']:.2f} s. The burst: all pushed after "
+                      f"{p['burst_pushed_seconds']:.1f} s, the last vulnerability after "
+                      f"{p['burst_to_last_vulnerability_seconds']:.1f} s.", ""]
+    if "notifications" in out:
+        n = out["notifications"]
+        s, t = n["accept_ms_from_scheduled"], n["accept_ms_from_sent"]
+        lines += ["## Distribution notifications", "",
+                  f"{n['events']} events at {n['rate']:g}/s for {n['seconds']:g} s (achieved {n['achieved_rate']:.0f}/s), "
+                  f"round robin over both nodes: {n['accepted']} accepted, refused: {n['refused'] or 'none'}; "
+                  f"{n['stored']} stored, {n['processed']} processed, **{n['lost']} lost**; every event processed "
+                  f"{n['all_processed_after_seconds']:.0f} s after the first was sent.", "",
+                  "| accept latency, ms | p50 | p95 | p99 | max |", "|---|---|---|---|---|",
+                  f"| from the scheduled send | {s['p50']:.0f} | {s['p95']:.0f} | {s['p99']:.0f} | {s['max']:.0f} |",
+                  f"| from the actual send | {t['p50']:.0f} | {t['p95']:.0f} | {t['p99']:.0f} | {t['max']:.0f} |", "",
+                  f"Target: p99 accept < 200 ms: **{'met' if s['p99'] < 200 else 'not met'}** (from the scheduled "
+                  "send, so a client-side lag counts against the server).", ""]
+    (RESULTS / "load.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
