@@ -4,7 +4,8 @@ A push is scanned only when ALL hold (GITLAB-FACTS "Trigger", "Rate limit"): a p
 index; the project exists; the instance feature switch is on; the project setting is on; the tag matches one
 of the project's glob patterns; no identical scan is pending or running; the project is under its daily limit
 (a fixed 24 h window from the first counted scan); the same repository, tag and digest was not already
-scanned within `push_dedup_window_seconds`. Every other push is recorded with its reason.
+scanned within `push_dedup_window_seconds`; the manifest is an image, not another artifact
+(`mediatypes.not_an_image`: an SBOM pushed with oras, a Helm chart, a signature). Every other push is recorded with its reason.
 
 Events are processed in batches with a handful of queries per batch, whatever its size; `now` is injected so
 tests control the rate-limit clock.
@@ -12,12 +13,16 @@ tests control the rate-limit clock.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
@@ -30,8 +35,12 @@ from hullscan.db.models.pipelines import DroppedPush, Job, ScanRateWindow
 from hullscan.events import types as reasons
 from hullscan.events.types import ImagePushedEvent
 from hullscan.ingestion import referrers
-from hullscan.mediatypes import DOCKER_SCHEMA1, MANIFEST_TYPES, OCI_MANIFEST
+from hullscan.mediatypes import DOCKER_SCHEMA1, MANIFEST_TYPES, OCI_MANIFEST, not_an_image
 from hullscan.pipelines import service as pipelines
+from hullscan.pipelines.registries import RegistryConfigError, external_registries
+from hullscan.registry import service as registry
+from hullscan.registry.client import RegistryClient, RegistryClientError
+from hullscan.registry.errors import RegistryError
 from hullscan.settings import Settings
 
 log = logging.getLogger("hullscan.events")
@@ -62,6 +71,37 @@ def tag_matches(tag: str, patterns: Sequence[str]) -> bool:
 
 def _is_manifest(media_type: str | None) -> bool:
     return media_type is None or media_type.split(";")[0].strip() in MANIFEST_MEDIA_TYPES
+
+
+def _pushed_artifact(session: Session, settings: Settings, e: ContainerRegistryEvent) -> str | None:
+    """Why the pushed manifest is not an image (`mediatypes.not_an_image`), None when it is one or cannot be
+    read. The embedded registry's manifests come from its tables; an external registry's from its API with the
+    configured credentials (`external_registries`; an unconfigured host is not contacted), a short timeout."""
+    if not e.digest:
+        return None
+    if e.origin == "embedded":
+        def read(digest: str) -> Any:
+            try:
+                return json.loads(registry.get_manifest(session, e.repository, digest).content)
+            except (RegistryError, ValueError, RecursionError):
+                return None
+        return not_an_image(read(e.digest), read)
+    try:
+        configured = next((r for r in external_registries(settings) if r.host == e.registry_host), None)
+    except RegistryConfigError:
+        configured = None
+    if configured is None:
+        return None
+    url = urlsplit(configured.url)
+    with RegistryClient(url.netloc, insecure=url.scheme == "http", username=configured.username,
+                        password=configured.password, timeout=10.0, docker_config=Path(os.devnull)) as client:
+        def fetch(digest: str) -> Any:
+            try:
+                return client.get_manifest(e.repository, digest).json()
+            except (RegistryClientError, OSError, ValueError, RecursionError) as exc:
+                log.info("manifest not read to tell an image from an artifact: %s", exc)
+                return None
+        return not_an_image(fetch(e.digest), fetch)
 
 
 def _projects_for(session: Session, events: Sequence[ContainerRegistryEvent]) -> dict[int, Project | None]:
@@ -161,6 +201,10 @@ def process_pending_events(session: Session, settings: Settings, *, now: datetim
             continue
         if not tag_matches(e.tag, project.cs4r_tag_patterns):
             drop(e, project, reasons.TAG_NOT_MATCHED, f"patterns {','.join(project.cs4r_tag_patterns)}"[:512])
+            continue
+        artifact = _pushed_artifact(session, settings, e)
+        if artifact is not None:  # stored by the registry as usual; nothing in it to scan
+            drop(e, project, reasons.NOT_AN_IMAGE, artifact)
             continue
         pushed = ImagePushedEvent(project_id=project.id, registry_host=e.registry_host or fallback_host,
                                   repository=e.repository, tag=e.tag, digest=e.digest, origin=e.origin,

@@ -31,5 +31,6 @@ SETTING_OFF = "setting off"
 TAG_NOT_MATCHED = "tag not matched"
 RATE_LIMITED = "rate limited"
 DUPLICATE = "duplicate"
+NOT_AN_IMAGE = "not an image"  # an SBOM, Helm chart or signature pushed with a tag: stored, nothing to scan
 DROP_REASONS = (NOT_A_PUSH, UNTAGGED, PROJECT_UNKNOWN, FEATURE_OFF, SETTING_OFF, TAG_NOT_MATCHED, RATE_LIMITED,
-                DUPLICATE)
+                DUPLICATE, NOT_AN_IMAGE)

@@ -31,6 +31,7 @@ DROP_REASON_LABELS = {
     reasons.SETTING_OFF: "Container scanning for registry is off",
     reasons.TAG_NOT_MATCHED: "Tag does not match the scan patterns",
     reasons.RATE_LIMITED: "Daily scan limit reached", reasons.DUPLICATE: "Already scanned or superseded",
+    reasons.NOT_AN_IMAGE: "Not an image (an artifact)",
 }
 
 
@@ -44,6 +45,8 @@ DROP_EXPLANATIONS = {
     reasons.TAG_NOT_MATCHED: "The tag does not match any of the project's tag patterns.",
     reasons.RATE_LIMITED: "The project's daily scan limit was reached.",
     reasons.DUPLICATE: "The same image was already being scanned, or a newer push replaced this one.",
+    reasons.NOT_AN_IMAGE: "The registry stored this artifact (an SBOM, Helm chart, signature or other non-image "
+                          "content), but there is no container image in it to scan.",
 }
 SETTINGS_REASONS = frozenset({reasons.TAG_NOT_MATCHED, reasons.SETTING_OFF, reasons.RATE_LIMITED})  # fixed there
 _PIPELINE_IN_DETAIL = re.compile(r"pipeline (\d{1,18})\b")
