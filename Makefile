@@ -25,9 +25,10 @@ system-deps:
 
 # The five test images: built by scripts/testimages from the recipe once per machine, cached outside the
 # clone (~/.cache/hullscan-testdata, keyed by the recipe's hash; copied from ../shared when that holds the
-# same recipe's build).
+# same recipe's build). axe-core (npm) for the accessibility tests goes to the same cache.
 testdata: venv
 	$(BIN)/python scripts/testimages/ensure.py
+	$(BIN)/python scripts/ensure_axe.py
 
 test: venv system-deps testdata
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

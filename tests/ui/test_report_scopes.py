@@ -199,7 +199,7 @@ def test_sorting_numbered_pages_page_size_and_search(client, db) -> None:
         rows = {v.id: v for v in s.scalars(vulns.select(vulns.Vulnerability).where(vulns.Vulnerability.project_id == pid))}
     keys = {"package": lambda v: v.package_name, "identifier": lambda v: v.primary_identifier,
             "image": lambda v: v.image, "severity": lambda v: v.severity_rank,
-            "exploit": lambda v: (v.known_exploited, v.epss_score or 0)}
+            "risk": lambda v: (v.known_exploited, v.epss_score or 0)}
     for key, of in keys.items():
         for direction in ("asc", "desc"):
             html = client.get(report, params={"sort": f"{key}_{direction}", "per_page": 100}).text

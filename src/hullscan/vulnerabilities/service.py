@@ -625,7 +625,6 @@ REPORT_SORTS: dict[str, tuple[Any, ...]] = {  # column expressions
     "identifier": (Vulnerability.primary_identifier,),
     "image": (Vulnerability.image,),
     "status": (_STATUS_ORDER,),
-    "exploit": (Vulnerability.known_exploited, func.coalesce(Vulnerability.epss_score, -1.0)),  # KEV, then EPSS
     "risk": tuple(risk_order()[:-1]),  # docs/risk.md: KEV, EPSS, CVSS, fix available
 }
 REPORT_PAGE_SIZES = (20, 50, 100)

@@ -38,8 +38,7 @@ DEVELOPMENT_TYPES = ["sast", "dependency_scanning", "container_scanning", "dast"
 ACTIVITIES = {"still_detected": "Still detected", "no_longer_detected": "No longer detected",
               "detected_by_advisory_update": "Detected by an advisory update"}
 SORT_KEYS = {"severity": "Severity", "detected": "Detected", "package": "Package", "identifier": "Identifier",
-             "image": "Image", "status": "Status", "exploit": "KEV / EPSS",
-             "risk": "Risk"}
+             "image": "Image", "status": "Status", "risk": "Risk (KEV, EPSS, CVSS)"}
 SORTS = {f"{key}_{direction}": f"{label} {arrow}" for key, label in SORT_KEYS.items()
          for direction, arrow in (("desc", "↓"), ("asc", "↑"))}
 PAGE_SIZES = vulns.REPORT_PAGE_SIZES
