@@ -180,7 +180,8 @@ def test_scan_job_tokens_are_never_blocked(gate_server: HullscanServer, tmp_path
 
 def test_policy_from_the_cli(gate_server: HullscanServer, tmp_path: Path) -> None:
     srv, project, repo = gate_server, "group/gatecli", "group/gatecli/app"
-    skopeo("copy", "--dest-tls-verify=false", f"oci:{image_layout('go-binary')}:latest", f"docker://{srv.host}/{repo}:v1")
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{image_layout('go-binary')}:latest",
+           f"docker://{srv.host}/{repo}:v1")
     digest = skopeo("inspect", "--tls-verify=false", "--format", "{{.Digest}}",
                     f"docker://{srv.host}/{repo}:v1").stdout.strip()
     scanned(srv, digest, project, repo)

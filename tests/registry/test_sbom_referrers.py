@@ -29,7 +29,8 @@ CDX = "application/vnd.cyclonedx+json"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def scanning_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HullscanServer]:
+def scanning_server(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[HullscanServer]:
     tmp = tmp_path_factory.mktemp(f"refs-{request.param}")
     url = f"sqlite:///{tmp / 'hs.db'}" if request.param == "sqlite" else \
         request.getfixturevalue("postgres").create_database()

@@ -29,7 +29,8 @@ def policy_server(tmp_path: Path) -> Iterator[HullscanServer]:
 
 def test_policy_form_blocks_pulls_and_images_page_lists_them(policy_server: HullscanServer, tmp_path: Path) -> None:
     srv = policy_server
-    skopeo("copy", "--dest-tls-verify=false", f"oci:{image_layout('go-binary')}:latest", f"docker://{srv.host}/{REPO}:v1")
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{image_layout('go-binary')}:latest",
+           f"docker://{srv.host}/{REPO}:v1")
     digest = skopeo("inspect", "--tls-verify=false", "--format", "{{.Digest}}",
                     f"docker://{srv.host}/{REPO}:v1").stdout.strip()
     scanned(srv, digest, PROJECT, REPO)

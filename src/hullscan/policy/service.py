@@ -158,8 +158,8 @@ def add_exception(session: Session, project_id: int, project_path: str, spec: Ex
     except RegistryError as exc:
         raise PolicyError(exc.message) from None
     row = PullException(project_id=project_id, identifier=identifier, repository=spec.repository,
-                        image_digest=spec.image_digest, expires_at=expires, author=author.replace("\x00", "")[:255], reason=reason,
-                        created_at=now)
+                        image_digest=spec.image_digest, expires_at=expires, author=author.replace("\x00", "")[:255],
+                        reason=reason, created_at=now)
     session.add(row)
     session.flush()
     return row

@@ -72,7 +72,8 @@ def _expiry(value: str) -> datetime | None:
 @router.post("/projects/{project:path}/-/settings/policy/exceptions")
 def add_exception(request: Request, project: str, identifier: str = Form(max_length=128),
                   reason: str = Form(max_length=2000), expires_at: str = Form(max_length=32),
-                  repository: str = Form(default="", max_length=255), image_digest: str = Form(default="", max_length=160),
+                  repository: str = Form(default="", max_length=255),
+                  image_digest: str = Form(default="", max_length=160),
                   principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     form = {"identifier": identifier, "reason": reason, "expires_at": expires_at, "repository": repository,
