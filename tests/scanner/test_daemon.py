@@ -181,3 +181,38 @@ def test_hullscan_scan_of_a_podman_image_finds_what_the_layout_scan_finds(engine
     assert found == sorted((f["vulnerability_id"], f["package"]["name"]) for f in from_layout["findings"])
     assert ("HULLSCAN-TEST-1", "apt") in found
     assert _scratch_left(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("way", ["api", "cli"])
+def test_a_remembered_image_is_answered_from_its_metadata(engine: tuple[Podman, str], tmp_path: Path,
+                                                          way: str) -> None:
+    """The second scan of an unchanged image reads only the engine's metadata (the image id names its content):
+    with an export limit of one byte it still succeeds. The same name on another image is a new image."""
+    pod, address = engine
+    env = {**pod.env, **({"CONTAINER_HOST": address} if way == "api" else {"XDG_RUNTIME_DIR": str(tmp_path)})}
+    cache = tmp_path / "cache"
+
+    def sbom(image: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hullscan", "sbom", image, "--cache-dir", str(cache)],
+                              capture_output=True, text=True, timeout=300, env={**os.environ, **env, **extra})
+
+    first = sbom(f"podman:{IMAGE}")
+    assert first.returncode == 0, first.stderr
+    again = sbom(f"podman:{IMAGE}", HULLSCAN_SCANNER_MAX_DAEMON_IMAGE_BYTES="1")
+    assert again.returncode == 0, again.stderr  # no export: it would have been refused
+    assert _purls(again.stdout) == _purls(first.stdout)
+    assert json.loads(again.stdout)["metadata"]["component"] == json.loads(first.stdout)["metadata"]["component"]
+
+    def build(text: str) -> None:  # a one-file image under one name, replaced on each build
+        (tmp_path / "f.txt").write_text(text)
+        container = pod.buildah("from", "scratch").stdout.strip()
+        pod.buildah("copy", container, str(tmp_path / "f.txt"), "/f.txt")
+        pod.buildah("commit", "-q", container, "localhost/hullscan-test/swap:1")
+        pod.buildah("rm", container)
+
+    build("one")
+    assert sbom("podman:localhost/hullscan-test/swap:1").returncode == 0
+    build("two")  # another image, the same name
+    changed = sbom("podman:localhost/hullscan-test/swap:1", HULLSCAN_SCANNER_MAX_DAEMON_IMAGE_BYTES="1")
+    assert changed.returncode == 2 and "larger than 1 bytes" in changed.stderr  # exported again: a new image
+    assert _scratch_left(cache) == []

@@ -427,52 +427,88 @@ DEFAULT_MAX_DAEMON_IMAGE_BYTES = 32 << 30  # Settings.scanner_max_daemon_image_b
 _ENGINES = {"docker-daemon": "docker", "podman": "podman"}
 
 
-class DaemonSource(DockerArchiveSource):
+class DaemonSource:
     """An image of the local Docker or Podman engine, exported as a `docker save` archive into the scan's
     scratch dir (bounded by `scanner_max_daemon_image_bytes`), then read as `docker-archive:`.
 
-    The engine API is asked first (`GET /images/{name}/get`, Docker's and Podman's compatible API) on the
-    socket the engine's own CLI would use: `$DOCKER_HOST` or /var/run/docker.sock for Docker;
-    `$CONTAINER_HOST`, `$XDG_RUNTIME_DIR/podman/podman.sock` or /run/podman/podman.sock for Podman. When no
-    socket answers, `docker save` / `podman save` (which also reach ssh:// or TLS engines) writes the same
-    archive through a pipe. An image the engine does not have is an error, not a fallback."""
+    The engine API is asked first (Docker's and Podman's compatible API) on the socket the engine's own CLI
+    would use: `$DOCKER_HOST` or /var/run/docker.sock for Docker; `$CONTAINER_HOST`,
+    `$XDG_RUNTIME_DIR/podman/podman.sock` or /run/podman/podman.sock for Podman. When no socket answers,
+    `docker`/`podman` (which also reach ssh:// or TLS engines) is run instead. An image the engine does not
+    have is an error, not a fallback.
+
+    `peek` asks only for the image's metadata (`GET /images/{name}/json`, `image inspect`): its config digest
+    (the image id) and layer diff_ids name its content, so a remembered SBOM is answered without exporting
+    anything; `resolve` exports the archive (`GET /images/{name}/get`, `save`) the first time it is needed."""
+
+    parallel_layers = False
 
     def __init__(self, engine: str, image: str, cache_dir: Path | None = None, max_bytes: int | None = None) -> None:
-        from contextlib import ExitStack
-
-        from hullscan.scanner.cache import scratch_dir
-
         if not image or len(image) > 512 or any(c.isspace() or ord(c) < 32 for c in image) or image.startswith("-"):
             raise SourceError(f"{image[:80]!r} is not an image name or id")
-        self.engine, self.image = engine, image
+        self.engine, self.image, self.cache_dir = engine, image, cache_dir
         self.max_bytes = max_bytes if max_bytes is not None else _daemon_limit()
-        self._scratch = ExitStack()
-        try:
-            path = os.path.join(self._scratch.enter_context(scratch_dir(cache_dir)), "image.tar")
-            self._export(path)
-            super().__init__(path)
-        except BaseException:
-            self._scratch.close()
-            raise
-        self.name = image
         self.reference = f"{'docker-daemon' if engine == 'docker' else engine}:{image}"
+        self._archive: DockerArchiveSource | None = None
+        self._scratch: Any = None
 
-    def _export(self, path: str) -> None:
-        sockets = engine_sockets(self.engine)
+    def platforms(self) -> list[str]:
+        return []
+
+    def peek(self, platform: str | None = None) -> ManifestPeek | None:
+        """The image as the engine's metadata names it (None when the engine gives no usable metadata: the
+        scan then exports and analyses the image)."""
+        doc = self._ask("json", "inspect")
+        if isinstance(doc, list):  # `image inspect` prints an array
+            doc = doc[0] if len(doc) == 1 else None
+        if not isinstance(doc, dict):
+            return None
+        image_id = doc.get("Id")
+        layers = (doc.get("RootFS") or {}).get("Layers") if isinstance(doc.get("RootFS"), dict) else None
+        if not isinstance(image_id, str) or not isinstance(layers, list) or not layers:
+            return None
+        image_id = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+        try:
+            config_digest = _digest_of({"digest": image_id})
+            diff_ids = tuple(_digest_of({"digest": d}) for d in layers)
+        except SourceError:
+            return None
+        tags = doc.get("RepoTags") or []
+        name, tag = self.image, None
+        if isinstance(tags, list) and tags and isinstance(tags[0], str):
+            name, _, tag = tags[0].rpartition(":")
+        return ManifestPeek(name=name, tag=tag, digest=config_digest, platform=None, reference=self.reference,
+                            config_digest=config_digest, layer_digests=diff_ids)
+
+    def resolve(self, platform: str | None = None) -> ResolvedImage:
+        if self._archive is None:
+            from contextlib import ExitStack
+
+            from hullscan.scanner.cache import scratch_dir
+
+            self._scratch = ExitStack()
+            path = os.path.join(self._scratch.enter_context(scratch_dir(self.cache_dir)), "image.tar")
+            self._ask("get", "save", path)
+            self._archive = DockerArchiveSource(path)
+            self._archive.reference = self.reference
+        return self._archive.resolve(platform)
+
+    def _ask(self, endpoint: str, command: str, path: str | None = None) -> Any:
+        """`GET /images/{image}/{endpoint}` on the first socket that answers, else the CLI's `command`; the
+        archive is written to `path` (get/save), the metadata returned as JSON (json/inspect)."""
         errors: list[str] = []
-        for address in sockets:
+        for address in engine_sockets(self.engine):
             try:
-                self._export_api(address, path)
-                return
+                return self._api(address, endpoint, path)
             except _Unreachable as exc:
                 errors.append(str(exc))
         try:
-            self._export_cli(path)
+            return self._cli(command, path)
         except _Unreachable as exc:
             errors.append(str(exc))
             raise SourceError(f"cannot reach the {self.engine} engine: {'; '.join(errors)}") from None
 
-    def _export_api(self, address: str, path: str) -> None:
+    def _api(self, address: str, endpoint: str, path: str | None) -> Any:
         import http.client
         import socket
         from urllib.parse import quote
@@ -492,8 +528,7 @@ class DaemonSource(DockerArchiveSource):
             conn = http.client.HTTPConnection(host, timeout=60)
         try:
             try:
-                conn.request("GET", f"/images/{quote(self.image, safe=':@/')}/get",
-                             headers={"Accept": "application/x-tar"})
+                conn.request("GET", f"/images/{quote(self.image, safe=':@/')}/{endpoint}")
                 response = conn.getresponse()
             except OSError as exc:
                 raise _Unreachable(f"{address}: {exc.strerror or exc}") from None
@@ -506,32 +541,39 @@ class DaemonSource(DockerArchiveSource):
                 raise SourceError(f"the {self.engine} engine answered {response.status} for {self.image!r}: "
                                   f"{_engine_message(detail)}")
             try:
+                if path is None:
+                    return _loads(response.read(MAX_JSON_BYTES + 1))
                 _copy_capped(response, path, self.max_bytes, self.image)
+                return None
             except (OSError, http.client.HTTPException) as exc:
-                raise SourceError(f"{address}: the export of {self.image!r} broke off: {exc}") from None
+                raise SourceError(f"{address}: the answer about {self.image!r} broke off: {exc}") from None
         finally:
             conn.close()
 
-    def _export_cli(self, path: str) -> None:
+    def _cli(self, command: str, path: str | None) -> Any:
+        import io
         import shutil
         import subprocess
+        import threading
 
         program = shutil.which(self.engine)
         if program is None:
             raise _Unreachable(f"no {self.engine} command on PATH")
-        command = [program, "save", *(["--format", "docker-archive"] if self.engine == "podman" else []), "--",
-                   self.image]
-        with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        words = [program, "image", "inspect"] if command == "inspect" else [
+            program, "save", *(["--format", "docker-archive"] if self.engine == "podman" else [])]
+        with subprocess.Popen([*words, "--", self.image], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) as proc:
             assert proc.stdout is not None and proc.stderr is not None
-            import threading
-
             stderr: list[bytes] = []
             reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read(64 * 1024)),  # type: ignore[union-attr]
                                       daemon=True)
             reader.start()
+            out = io.BytesIO()
             try:
-                _copy_capped(proc.stdout, path, self.max_bytes, self.image)
+                if path is None:
+                    out.write(proc.stdout.read(MAX_JSON_BYTES + 1))
+                else:
+                    _copy_capped(proc.stdout, path, self.max_bytes, self.image)
             except BaseException:
                 proc.kill()
                 raise
@@ -541,13 +583,27 @@ class DaemonSource(DockerArchiveSource):
             reader.join(5)
         if code != 0:
             detail = b"".join(stderr).decode("utf-8", "replace").strip()
-            raise SourceError(f"`{self.engine} save {self.image}` failed (exit {code}): {_engine_message(detail)}")
+            raise SourceError(f"`{self.engine} {' '.join(words[1:])} {self.image}` failed (exit {code}): "
+                              f"{_engine_message(detail)}")
+        return _loads(out.getvalue()) if path is None else None
 
     def close(self) -> None:
         try:
-            super().close()
+            if self._archive is not None:
+                self._archive.close()
         finally:
-            self._scratch.close()
+            if self._scratch is not None:
+                self._scratch.close()
+
+
+def _loads(data: bytes) -> Any:
+    """The engine's JSON metadata (bounded); None when it is not JSON."""
+    if len(data) > MAX_JSON_BYTES:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
 
 
 class _Unreachable(Exception):
@@ -622,8 +678,8 @@ def _path_and_tag(spec: str) -> tuple[str, str | None]:
     return path, tag or None
 
 
-def open_source(spec: str, *, insecure: bool = False, username: str | None = None,
-                password: str | None = None, cache_dir: Path | None = None) -> ManifestSource | DirSource:
+def open_source(spec: str, *, insecure: bool = False, username: str | None = None, password: str | None = None,
+                cache_dir: Path | None = None) -> ManifestSource | DirSource | DaemonSource:
     """The source for an IMAGE argument (see module docstring)."""
     scheme, sep, rest = spec.partition(":")
     if not sep:
