@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     advisories_ubuntu_oval_url: str = Field(
         default="https://security-metadata.canonical.com/oval/com.ubuntu.{release}.usn.oval.xml.bz2",
         description="Ubuntu OVAL URL; `{release}` is each of advisories_ubuntu_releases.")
+    advisories_ubuntu_vex_url: str = Field(
+        default="https://security-metadata.canonical.com/vex/vex-all.tar.xz",
+        description="Canonical's OpenVEX archive, read by the `ubuntu` source for will-not-fix and end-of-life "
+                    "states; empty to skip it.")
     advisories_ubuntu_releases: list[str] = Field(
         default=["noble", "jammy", "focal"], description="Ubuntu releases the `ubuntu` source syncs.")
     advisories_kev_url: str = Field(

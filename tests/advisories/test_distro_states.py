@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hullscan.advisories import service
 from hullscan.advisories.parsers import debian
 from hullscan.advisories.parsers.base import Tally
-from hullscan.advisories.service import SqlAdvisoryStore
+from hullscan.advisories.service import SqlAdvisoryStore, changesets_since
 from hullscan.advisories.types import FIX_STATES
 from hullscan.db import Database
 from hullscan.matching import match_inventory
@@ -207,3 +207,117 @@ def test_scan_of_an_end_of_life_release_warns_in_every_format(tmp_path) -> None:
     assert "reached its end of life" in table.stdout and "end of life" in table.stdout
     current = json.loads(scan(sbom("12.11"), "--format", "json").stdout)
     assert current["summary"]["end_of_life"] == {} and not any("end of life" in w for w in current["warnings"])
+
+
+# --- Ubuntu: Canonical's OpenVEX gives the states its OSV and OVAL cannot ----------------------------------------
+
+UBUNTU = data_path("feeds-samples", "ubuntu", "vunnel")
+
+
+def _ubuntu_vex_tar_xz() -> bytes:
+    """vex-all.tar.xz as Canonical lays it out (`vex/cve/<year>/CVE-*.json`), from the real sample documents."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
+        for path in sorted((UBUNTU / "vex").rglob("*.json")):
+            tar.add(path, arcname=f"vex/{path.relative_to(UBUNTU / 'vex')}")
+    return buf.getvalue()
+
+
+def test_ubuntu_vex_states_with_osv_and_oval(db: Database, migrated_settings: Settings, site: Bucket,
+                                             tmp_path) -> None:
+    """The `ubuntu` source syncs each release's USN OVAL and the VEX archive; with Canonical's OSV (the `osv`
+    source's Ubuntu ecosystem) the README's facts hold: jammy's glibc and dietlibc are will-not-fix for
+    CVE-2016-20013 (OSV alone says only "no fix"), xenial's curl is end of life for CVE-2023-38545, the ESM
+    pockets are their own `Ubuntu:Pro:<release>` ecosystems (not affected there: no finding)."""
+    site.files["/oval/com.ubuntu.noble.usn.oval.xml"] = \
+        data_path("advisories", "ubuntu-oval", "com.ubuntu.noble.usn.oval.xml").read_bytes()
+    site.files["/vex/vex-all.tar.xz"] = _ubuntu_vex_tar_xz()
+    settings = migrated_settings.model_copy(update={
+        "advisories_ubuntu_oval_url": f"{site.url}/oval/com.ubuntu.{{release}}.usn.oval.xml",
+        "advisories_ubuntu_releases": ["noble"], "advisories_ubuntu_vex_url": f"{site.url}/vex/vex-all.tar.xz",
+        "advisories_http_retries": 1})
+    results = {r.source: r for r in service.sync(db, settings, ["ubuntu"])}
+    assert set(results) == {"ubuntu-oval:noble", "ubuntu-vex"}
+    assert all(r.ok for r in results.values()), {k: r.error for k, r in results.items()}
+    assert results["ubuntu-vex"].records == 2 and results["ubuntu-vex"].added == 2
+
+    # OSV alone: jammy's glibc has no fix event → "not fixed yet"
+    assert all(r.ok for r in service.import_path(db, migrated_settings, str(UBUNTU / "osv" / "cve"),
+                                                 fmt="osv", source="osv:ubuntu"))
+    glibc = _found(db, "ubuntu", "22.04", _deb("glibc", "2.35-0ubuntu3.13"))["CVE-2016-20013"]
+    assert glibc.fix_state == "wont_fix" and "will not fix" in glibc.solution
+    assert set(glibc.advisory_ids) >= {"UBUNTU-VEX-CVE-2016-20013", "UBUNTU-CVE-2016-20013"}
+    assert _found(db, "ubuntu", "22.04", _deb("dietlibc", "0.34~cvs20160606-12"))["CVE-2016-20013"].fix_state \
+        == "wont_fix"
+    eol = _found(db, "ubuntu", "16.04", _deb("curl", "7.47.0-1ubuntu2.19"))["CVE-2023-38545"]
+    assert (eol.fix_state, eol.fixed_versions) == ("end_of_life", [])
+    with db.session() as s:
+        pro = SqlAdvisoryStore(s).affected_for([("Ubuntu:Pro:16.04", "curl")])[("Ubuntu:Pro:16.04", "curl")]
+    assert [e.fix_state for e in pro] == ["not_affected"]
+    # the VEX "fixed" statements name the archive's current version, not the fix: they add no fixed range, so
+    # jammy's curl 7.81.0-1ubuntu1.14 (USN-6429-1's fix) is not reported from them
+    assert "CVE-2023-38545" not in _found(db, "ubuntu", "22.04", _deb("curl", "7.81.0-1ubuntu1.14"))
+
+
+@hsettings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(status=st.sampled_from(["fixed", "affected", "not_affected", "under_investigation", "bogus", None]),
+       action=st.sampled_from(["", "This package (for the given release) is no longer supported.",
+                               "the Ubuntu Security Team decided to not fix it.", "deferred"]),
+       purl=st.sampled_from(["pkg:deb/ubuntu/glibc@2.35?arch=source&distro=jammy", "pkg:deb/ubuntu/x?arch=source",
+                             "pkg:deb/ubuntu/x@1?arch=source&distro=esm-apps/jammy", "pkg:/?arch=source",
+                             "pkg:deb/ubuntu/x@1?arch=source&distro=fips/focal", "pkg:rpm/x@1?arch=source&distro=jammy",
+                             "pkg:deb/ubuntu/x@1?arch=amd64&distro=jammy"]),
+       junk=st.none() | st.integers() | st.text(max_size=5))
+def test_any_openvex_statement_is_a_known_state_or_counted(status, action, purl, junk) -> None:
+    from hullscan.advisories.parsers import ubuntu
+
+    tally = Tally()
+    doc = {"statements": [{"vulnerability": {"name": "CVE-2024-1"}, "status": status, "action_statement": action,
+                           "products": [{"@id": purl}, junk]}, junk]}
+    parsed = list(ubuntu.iter_vex_documents(iter([("d.json", json.dumps(doc).encode())]), tally))
+    assert tally.records == 1
+    for p in parsed:
+        assert p.advisory.aliases == ["CVE-2024-1"]
+        assert all(a.fix_state in FIX_STATES and a.fix_state != "fixed" for a in p.affected)
+        assert all(a.ecosystem.startswith("Ubuntu:") for a in p.affected)
+
+
+# --- Red Hat: deletions.csv --------------------------------------------------------------------------------------
+
+
+def test_redhat_deletions_csv_removes_withdrawn_documents_on_sync(db: Database, migrated_settings: Settings,
+                                                                   site: Bucket) -> None:
+    """Red Hat's VEX folder lists withdrawn documents in `deletions.csv` (same shape as changes.csv, see
+    feeds-samples/rhel/vunnel/csaf/server/deletions.csv): an incremental sync removes their advisories (and the
+    findings they gave) and does not fetch them; the others stay."""
+    from tests.advisories.test_os_feeds import VEX, _rpm, _vex_archive
+
+    docs = {f"2024/{f.name}": f.read_bytes() for f in VEX.glob("cve-2024-*.json")}
+    site.files["/vex/archive_latest.txt"] = b"csaf_vex_2026-12-01.tar.zst\n"
+    site.files["/vex/csaf_vex_2026-12-01.tar.zst"] = _vex_archive(docs)
+    site.files["/vex/changes.csv"] = b"".join(f'"{p}","2026-12-01T00:00:00+00:00"\n'.encode() for p in docs)
+    site.files["/vex/deletions.csv"] = b'"2023/cve-2023-0001.json","2026-11-01T00:00:00+00:00"\n'
+    settings = migrated_settings.model_copy(update={"advisories_redhat_vex_url": f"{site.url}/vex",
+                                                    "advisories_http_retries": 1})
+    [first] = service.sync(db, settings, ["redhat"])
+    assert first.ok and first.added == 3, first.error
+    assert "CVE-2024-10041" in _found(db, "rhel", "9.5", _rpm("pam", "1.5.1-20.el9"))
+
+    site.requests.clear()
+    site.files["/vex/changes.csv"] += b'"2024/cve-2024-10041.json","2026-12-02T00:00:00+00:00"\n'
+    site.files["/vex/deletions.csv"] += b'"2024/cve-2024-10041.json","2026-12-03T00:00:00+00:00"\n'
+    [second] = service.sync(db, settings, ["redhat"])
+    assert (second.ok, second.withdrawn, second.added, second.modified) == (True, 1, 0, 0), second.error
+    assert site.requests == ["/vex/changes.csv", "/vex/deletions.csv"]  # the withdrawn document is not fetched
+    assert "CVE-2024-10041" not in _found(db, "rhel", "9.5", _rpm("pam", "1.5.1-20.el9"))
+    with db.session() as s:
+        store = SqlAdvisoryStore(s)
+        assert "REDHAT-CVE-2024-10041" not in store.advisories(["REDHAT-CVE-2024-10041"])
+        assert set(store.advisories(["REDHAT-CVE-2024-11111", "REDHAT-CVE-2024-22222"])) == {
+            "REDHAT-CVE-2024-11111", "REDHAT-CVE-2024-22222"}
+        changes = changesets_since(s, 0)
+    assert any(e.advisory_id == "REDHAT-CVE-2024-10041" and e.change == "withdrawn" and ("Red Hat:9", "pam") in
+               [tuple(k) for k in e.keys] for c in changes for e in c.changes)  # re-matching finds the images

@@ -55,7 +55,7 @@ log = logging.getLogger("hullscan.advisories")
 Progress = Callable[[str, int, int | None], None]  # (source, advanced by, total if known)
 
 FORMATS = ("osv", "alpine", "wolfi", "chainguard", "redhat-vex", "amazon-updateinfo", "oracle-oval",
-           "mariner-oval", "photon", "suse-oval", "debian-list", "debian-json", "ubuntu-oval", "kev",
+           "mariner-oval", "photon", "suse-oval", "debian-list", "debian-json", "ubuntu-oval", "ubuntu-vex", "kev",
            "epss", "cve", "nvd")
 CVE_FEEDS = ("cve", "nvd")  # formats that give CVE severities (docs/severity.md), not affected packages
 
@@ -113,7 +113,7 @@ def _bulk_allocation() -> Iterator[None]:
 def _run(
     db: Database, name: str, kind: str, location: str | None, produce: Callable[[Tally], object],
     *, snapshot: bool = True, enrichment_kind: str | None = None, cursor: Callable[[], str | None] | None = None,
-    progress: Progress | None = None, require_records: bool = False,
+    progress: Progress | None = None, require_records: bool = False, remove: list[str] | None = None,
 ) -> SourceResult:
     """Parse and write one source in one transaction; on any error record it and keep the old data."""
     tally = Tally()
@@ -127,7 +127,8 @@ def _run(
             elif enrichment_kind:
                 result = apply_enrichment(session, name, items, kind=enrichment_kind)  # type: ignore[arg-type]
             else:
-                result = apply_source(session, name, items, snapshot=snapshot, progress=tick)  # type: ignore[arg-type]
+                result = apply_source(session, name, items, snapshot=snapshot, progress=tick,  # type: ignore[arg-type]
+                                      remove=remove or ())
             if require_records and result.advisories == 0:
                 raise NothingImported(_nothing_message(kind, location, tally))
             record_state(session, name, kind, location, tally, result, None, cursor() if cursor else None)
@@ -196,6 +197,9 @@ def detect_format(path: Path) -> str:
             return "alpine"  # <branch>/<repo>.json
         if any((path / repo).is_file() for repo in ("main.json", "community.json")):
             return "alpine"
+        first_openvex = next(path.rglob("CVE-*.json"), None)
+        if first_openvex is not None and b"openvex.dev" in _head(first_openvex):
+            return "ubuntu-vex"  # Canonical's vex/cve/<year>/CVE-*.json
         first_vex = next(path.rglob("cve-*.json"), None)
         if first_vex is not None and b'"csaf_vex"' in _head(first_vex):
             return "redhat-vex"
@@ -217,6 +221,8 @@ def detect_format(path: Path) -> str:
         return "ubuntu-oval"
     if photon.release_of(name):
         return "photon"
+    if name.endswith(".tar.xz"):
+        return "ubuntu-vex"  # Canonical's OpenVEX archive (vex-all.tar.xz)
     if name.endswith(".tar.zst"):
         return "redhat-vex"  # Red Hat's VEX archive (csaf_vex_<date>.tar.zst)
     if name.endswith((".csv", ".csv.gz")):
@@ -226,6 +232,8 @@ def detect_format(path: Path) -> str:
             return feed
         if b'"csaf_vex"' in head:
             return "redhat-vex"
+        if b"openvex.dev" in head:
+            return "ubuntu-vex"
     if name.endswith((".zip", ".jsonl", ".jsonl.gz", ".ndjson")):
         return "osv"
     with path.open("rb") as fh:
@@ -260,7 +268,7 @@ def _default_source(fmt: str, path: Path) -> str:
         return f"ubuntu-oval:{path.name.split('.')[2] if path.name.count('.') > 2 else stem}"
     if fmt in alpine.SECDB_FEEDS:
         return alpine.SECDB_FEEDS[fmt].source
-    if fmt in ("redhat-vex", "oracle-oval"):
+    if fmt in ("redhat-vex", "ubuntu-vex", "oracle-oval"):
         return fmt
     if fmt == "photon":
         return f"photon:{photon.release_of(path.name) or stem}"
@@ -330,6 +338,8 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
             with _open_maybe_bz2(path) as fh:
                 yield from ubuntu.iter_oval(fh, t)
         return produce_oval, None
+    if fmt == "ubuntu-vex":
+        return (lambda t: ubuntu.iter_vex_documents(_openvex_documents(path), t)), None
     if fmt == "kev":
         return (lambda t: enrichment.iter_kev(path.read_bytes(), t)), "kev"
     if fmt in CVE_FEEDS:
@@ -369,12 +379,37 @@ def _vex_documents(path: Path) -> Iterator[tuple[str, bytes]]:
                 yield member.name, content.read()
 
 
+def _openvex_documents(path: Path) -> Iterator[tuple[str, bytes]]:
+    """OpenVEX documents of a folder, one file or a `.tar.xz` archive (streamed, each member bounded)."""
+    import tarfile
+
+    if path.is_dir():
+        for file in sorted(path.rglob("*.json")):
+            with file.open("rb") as fh:
+                yield str(file), fh.read(ubuntu.MAX_RECORD_BYTES + 1)
+        return
+    if not path.name.endswith((".tar.xz", ".txz")):
+        with path.open("rb") as fh:
+            yield path.name, fh.read(ubuntu.MAX_RECORD_BYTES + 1)
+        return
+    with tarfile.open(path, mode="r|xz") as tar:
+        for member in tar:
+            if not member.isfile() or not member.name.endswith(".json"):
+                continue
+            if member.size > ubuntu.MAX_RECORD_BYTES:
+                yield member.name, b"x" * (ubuntu.MAX_RECORD_BYTES + 1)  # counted as too large, not read
+                continue
+            content = tar.extractfile(member)
+            if content is not None:
+                yield member.name, content.read()
+
+
 def _import_targets(path: Path) -> list[tuple[str, Path]]:
     """What to import from a path; a folder mixing formats (like ../shared/advisories) is split up."""
     if path.is_file():
         return [(detect_format(path), path)]
     direct = detect_format(path)
-    if direct in ("alpine", "redhat-vex", *CVE_FEEDS):  # one source spread over many files
+    if direct in ("alpine", "redhat-vex", "ubuntu-vex", *CVE_FEEDS):  # one source spread over many files
         return [(direct, path)]
     children = sorted(path.iterdir())
     if children and all(c.is_file() and c.suffix == ".json" for c in children) and \
@@ -633,13 +668,18 @@ def _redhat_sync(db: Database, settings: Settings, client: httpx.Client, progres
             changes = download(client, f"{base}/changes.csv", tmp, settings.advisories_http_retries)
             changed, newest = _read_changes_csv(changes, cursor)
             if cursor is not None and len(changed) <= settings.advisories_osv_incremental_max:
+                # documents Red Hat withdrew since the cursor: removed from the store, not fetched (they are gone)
+                deleted, _ = _read_changes_csv(download(client, f"{base}/deletions.csv", tmp,
+                                                        settings.advisories_http_retries), cursor)
+                changed = [p for p in changed if p not in set(deleted)]
+                removed = [f"REDHAT-{Path(p).stem.upper()}" for p in deleted]
                 fetched = []
                 for doc_path in changed:
                     fetched.append((doc_path, get_bytes(client, f"{base}/{doc_path}", settings.advisories_http_retries)))
                     if progress:
                         progress(name, 1, len(changed))
                 return _run(db, name, "redhat-vex", base, lambda t: redhat.iter_documents(iter(fetched), t),
-                            snapshot=False, cursor=lambda: newest or cursor)
+                            snapshot=False, cursor=lambda: newest or cursor, remove=removed)
             archive_name = get_bytes(client, f"{base}/archive_latest.txt",
                                      settings.advisories_http_retries).decode("utf-8", "replace").strip()
             if not re.fullmatch(r"[\w.-]+\.tar\.zst", archive_name):
@@ -794,6 +834,9 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                     url = settings.advisories_ubuntu_oval_url.format(release=release)
                     results.append(_download_source(db, settings, client, f"ubuntu-oval:{release}", "ubuntu-oval",
                                                     [url], progress))
+                if settings.advisories_ubuntu_vex_url:  # will-not-fix / end-of-life states (OVAL and OSV lack them)
+                    results.append(_download_source(db, settings, client, "ubuntu-vex", "ubuntu-vex",
+                                                    [settings.advisories_ubuntu_vex_url], progress))
             elif kind == "kev":
                 results.append(_download_source(db, settings, client, "kev", "kev", [settings.advisories_kev_url],
                                                 progress))

@@ -190,11 +190,13 @@ def apply_source(
     *,
     snapshot: bool,
     progress: Callable[[int], None] | None = None,
+    remove: Iterable[str] = (),
 ) -> ApplyResult:
     """Write a source's advisories in the caller's transaction and record the changeset.
 
     `snapshot=True` means `records` is the source's complete data: advisories of this source that are
-    absent are removed (recorded as withdrawn). Incremental syncs pass `snapshot=False`.
+    absent are removed (recorded as withdrawn). Incremental syncs pass `snapshot=False`, and in `remove` the ids
+    the source says it deleted (Red Hat's deletions.csv): those of this source are removed the same way.
     """
     changeset = AdvisoryChangeset(source=source, created_at=utcnow())
     session.add(changeset)
@@ -257,11 +259,16 @@ def apply_source(
         if progress:
             progress(len(batch))
 
+    gone = [i for i in dict.fromkeys(remove) if i not in seen]
+    if gone:
+        gone = [i for (i,) in session.execute(select(AdvisoryRecord.id).where(
+            AdvisoryRecord.source == source, AdvisoryRecord.id.in_(gone)))]
     if snapshot:
         gone = [
             i for (i,) in session.execute(select(AdvisoryRecord.id).where(AdvisoryRecord.source == source))
             if i not in seen
         ]
+    if gone:
         for chunk in _chunks(gone):
             keys_by_id: dict[str, set[tuple[str, str]]] = {}
             for adv_id, eco, pkg in session.execute(

@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 _CVE = re.compile(r"^CVE-\d{4}-\d+$")
 # Distro advisories that bundle fixes for several CVEs (never an alias of one vulnerability).
 _BUNDLE = re.compile(r"^(DSA|DLA|DTSA|USN|LSN|RHSA|RHBA|RHEA|ALSA|ALBA|ALEA|RLSA|RLBA|ELSA|ALAS\d*|SUSE-SU|openSUSE-SU|MGASA)-")
-_FIX_STATE_RANK = {"fixed": 0, "wont_fix": 1, "end_of_life": 2, "unfixed": 3}  # the most hopeful state wins
+# Of records without a fix, a distro's explicit decision (end of life, will not fix) wins over "no fix yet",
+# which is often only the absence of a fix event (Ubuntu's OSV/OVAL next to its VEX)
+_FIX_STATE_RANK = {"fixed": 0, "unfixed": 1, "wont_fix": 2, "end_of_life": 3}
 
 
 @dataclass
@@ -636,7 +638,7 @@ class _Assembler:
             fix_state = "fixed"
         else:
             states = [h.entry.fix_state for h in group if h.entry.fix_state not in ("not_affected", "fixed")]
-            fix_state = max(states, key=lambda st: _FIX_STATE_RANK.get(st, 3)) if states else "unfixed"
+            fix_state = max(states, key=lambda st: _FIX_STATE_RANK.get(st, 1)) if states else "unfixed"
 
         severity, score, vector, severity_source = _severity(best, group, advisories)
         links: dict[str, None] = {}

@@ -72,6 +72,9 @@ def parse_record(obj: Any, tally: Tally) -> Parsed | None:
         severity, severity_source = cvss_sev, ("osv:cvss" if cvss_sev else None)
     refs = [r["url"] for r in _list(obj, "references") if isinstance(r, dict) and isinstance(r.get("url"), str)]
     aliases = [a for a in _list(obj, "aliases") if isinstance(a, str)]
+    if adv_id.startswith(("UBUNTU-CVE-", "DEBIAN-CVE-")):  # a distro's record of one CVE names it in `upstream`:
+        # the CVE becomes the finding's id and joins the distro's other records of it (VEX states, USNs)
+        aliases += [u for u in _list(obj, "upstream") if isinstance(u, str) and len(u) <= 32 and _CVE.fullmatch(u)]
     vendor = _RHEL_CLONE.get(adv_id.partition("-")[0])
     if vendor is not None:
         # the errata's CVEs become aliases (one finding per CVE, CVE severities apply); the vendor's own rating

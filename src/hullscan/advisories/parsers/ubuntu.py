@@ -15,8 +15,8 @@ from typing import IO
 from defusedxml import ElementTree as SafeET
 
 from hullscan.advisories.normalize import UBUNTU_CODENAMES, best_cvss, severity_word
-from hullscan.advisories.parsers.base import Parsed, Tally, fixed_range, make_affected
-from hullscan.advisories.types import Advisory
+from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, Parsed, Tally, fixed_range, make_affected
+from hullscan.advisories.types import Advisory, AffectedPackage
 
 _NS = {
     "d": "http://oval.mitre.org/XMLSchema/oval-definitions-5",
@@ -150,3 +150,126 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
             ),
             affected,
         )
+
+
+# --- Canonical's OpenVEX (https://security-metadata.canonical.com/vex/vex-all.tar.xz) ----------------------------
+# One document per CVE; each statement gives a status for products named by purl
+# (`pkg:deb/ubuntu/<package>@<version>?arch=<arch>&distro=<release>`). Only the source-package products
+# (`arch=source`) are read: the store keys distro entries by source package. OSV cannot say "will not fix"
+# (Canonical collapses needed/deferred/ignored into "no fix event"); these statements can:
+#   fixed → skipped: the product's version is the archive's CURRENT version (curl 7.81.0-1ubuntu1.24 on jammy for
+#           CVE-2023-38545, fixed in 1ubuntu1.14), not the first fixed one; the USN OVAL / OSV give that;
+#   affected → the action statement says why: "decided to not fix" (ignored) or "deferred" → wont_fix,
+#              "no longer supported" → end_of_life, anything else (needed, pending) → unfixed;
+#   not_affected → never a finding.
+# `distro=` is the release codename, with an ESM pocket (`esm-infra/xenial`, `esm-apps/jammy`,
+# `esm-infra-legacy/trusty`) for Ubuntu Pro: those become `Ubuntu:Pro:<release>`.
+
+_VEX_DISTRO = re.compile(r"^(?:(esm-[a-z-]+|fips[a-z-]*|ros-esm|realtime)/)?([a-z]+)$")
+
+
+def vex_state(status: str, action: str) -> str | None:
+    """The fix state of one OpenVEX statement's status and action statement (None: not a state we read)."""
+    if status == "fixed":
+        return "fixed"
+    if status == "not_affected":
+        return "not_affected"
+    if status in ("affected", "under_investigation"):
+        text = action.lower()
+        if "no longer supported" in text:
+            return "end_of_life"
+        if "decided to not fix" in text or "decided not to fix" in text or "ignored" in text or "defer" in text:
+            return "wont_fix"
+        return "unfixed"
+    return None
+
+
+def _vex_ecosystem(distro: str) -> str | None:
+    m = _VEX_DISTRO.match(distro)
+    if not m or m.group(2) not in UBUNTU_CODENAMES:
+        return None
+    pocket, release = m.group(1), UBUNTU_CODENAMES[m.group(2)]
+    if pocket and not pocket.startswith("esm-"):
+        return None  # FIPS, realtime, ROS: their own archives, no image ecosystem reads them
+    return f"Ubuntu:Pro:{release}" if pocket else f"Ubuntu:{release}"
+
+
+def parse_vex(doc: object, tally: Tally, where: str = "") -> Parsed | None:
+    """One Canonical OpenVEX document (one CVE): an advisory `UBUNTU-VEX-<CVE>` with one entry per (release,
+    source package); None (counted) for a document that is not one."""
+    from packageurl import PackageURL
+
+    tally.records += 1
+    statements = doc.get("statements") if isinstance(doc, dict) else None
+    if not isinstance(statements, list):
+        tally.skip("invalid_document", f"{where}: no statements")
+        return None
+    cve: str | None = None
+    description: str | None = None
+    entries: dict[tuple[str, str], AffectedPackage] = {}
+    for st in statements:
+        if not isinstance(st, dict) or not isinstance(st.get("vulnerability"), dict):
+            tally.skip("invalid_record", f"{where}: statement {str(st)[:80]}")
+            continue
+        name = st["vulnerability"].get("name")
+        if not isinstance(name, str) or not name.startswith("CVE-"):
+            tally.skip("invalid_record", f"{where}: vulnerability {str(name)[:40]!r}")
+            continue
+        cve = cve or name
+        if description is None and isinstance(st["vulnerability"].get("description"), str):
+            description = st["vulnerability"]["description"]
+        action = st.get("action_statement") or st.get("status_notes") or ""
+        state = vex_state(str(st.get("status")), action if isinstance(action, str) else "")
+        if state is None:
+            tally.skip("unknown_status", f"{where}: {str(st.get('status'))[:40]}")
+            continue
+        if state == "fixed":
+            continue  # the current version, not the fix (above)
+        for product in st.get("products") or []:
+            purl_text = product.get("@id") if isinstance(product, dict) else None
+            if not isinstance(purl_text, str) or "arch=source" not in purl_text:
+                continue
+            try:
+                purl = PackageURL.from_string(purl_text)
+            except ValueError:
+                tally.skip("invalid_purl", f"{where}: {purl_text[:120]}")
+                continue
+            qualifiers = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
+            eco = _vex_ecosystem(str(qualifiers.get("distro", "")))
+            if eco is None or purl.type != "deb":
+                tally.skip("unknown_ecosystem", f"{where}: {purl_text[:120]}")
+                continue
+            ranges = [] if state == "not_affected" else fixed_range(None)
+            item = make_affected(tally, f"UBUNTU-VEX-{name}", eco, purl.name, ranges, fix_state=state)
+            if item is not None:
+                entries.setdefault((item.ecosystem, item.package), item)
+    if cve is None:
+        tally.skip("invalid_document", f"{where}: no CVE")
+        return None
+    if not entries:
+        return None  # only fixed statements: the fix versions come from the USN OVAL / OSV
+    return Parsed(
+        Advisory(id=f"UBUNTU-VEX-{cve}", source="ubuntu-vex", aliases=[cve], summary=None, details=description,
+                 references=[f"https://ubuntu.com/security/{cve}"]),
+        list(entries.values()),
+    )
+
+
+def iter_vex_documents(documents: Iterator[tuple[str, bytes]], tally: Tally) -> Iterator[Parsed]:
+    """Parsed advisories of (name, bytes) OpenVEX documents, each bounded in size."""
+    import json
+
+    for where, data in documents:
+        if len(data) > MAX_RECORD_BYTES:
+            tally.records += 1
+            tally.skip("record_too_large", where)
+            continue
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            tally.records += 1
+            tally.skip("malformed_json", f"{where}: {exc}")
+            continue
+        parsed = parse_vex(doc, tally, where)
+        if parsed is not None:
+            yield parsed
