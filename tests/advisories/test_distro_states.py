@@ -321,3 +321,36 @@ def test_redhat_deletions_csv_removes_withdrawn_documents_on_sync(db: Database, 
         changes = changesets_since(s, 0)
     assert any(e.advisory_id == "REDHAT-CVE-2024-10041" and e.change == "withdrawn" and ("Red Hat:9", "pam") in
                [tuple(k) for k in e.keys] for c in changes for e in c.changes)  # re-matching finds the images
+
+
+# --- Oracle Linux: per-arch respins ------------------------------------------------------------------------------
+
+
+def test_oracle_per_arch_fixes_apply_to_their_arch(db: Database, migrated_settings: Settings) -> None:
+    """feeds-samples/oracle/expected/per-arch-fixed-in.json: ELSA-2022-4803 fixed rsyslog in 8.24.0-57.0.1.el7_9.3 on
+    x86_64 and 8.24.0-57.0.4.el7_9.3 on aarch64 — each arch is matched against its own build; firefox (one build for
+    every arch) and osbuild (rebuilds shipped for both arches) stay arch-less."""
+    path = data_path("feeds-samples", "oracle", "vunnel", "mock_per_arch_data")
+    [result] = service.import_path(db, migrated_settings, str(path), fmt="oracle-oval")
+    assert result.ok, result.error
+
+    def rpm(name: str, version: str, arch: str | None) -> Package:
+        return Package(name, version, "rpm", source_name=name, source_version=version, arch=arch)
+
+    fixed_x86 = "8.24.0-57.0.1.el7_9.3"
+    assert "CVE-2022-24903" not in _found(db, "ol", "7.9", rpm("rsyslog", fixed_x86, "x86_64"))
+    on_arm = _found(db, "ol", "7.9", rpm("rsyslog", fixed_x86, "aarch64"))["CVE-2022-24903"]
+    assert on_arm.fixed_versions == ["8.24.0-57.0.4.el7_9.3"]
+    assert "CVE-2022-24903" not in _found(db, "ol", "7.9", rpm("rsyslog", "8.24.0-57.0.4.el7_9.3", "aarch64"))
+    below = _found(db, "ol", "7.9", rpm("rsyslog", "8.24.0-57.el7_9.3", "x86_64"))["CVE-2022-24903"]
+    assert below.fixed_versions == [fixed_x86]
+    with db.session() as s:
+        got = SqlAdvisoryStore(s).affected_for([("Oracle Linux:7", "rsyslog"), ("Oracle Linux:10", "firefox"),
+                                                ("Oracle Linux:8", "osbuild")])
+    assert sorted((e.ranges[0].events[-1].version, e.arches) for e in got[("Oracle Linux:7", "rsyslog")]) == [
+        (fixed_x86, ["x86_64"]), ("8.24.0-57.0.4.el7_9.3", ["aarch64"])]
+    assert [e.arches for e in got[("Oracle Linux:10", "firefox")]] == [[]]
+    assert [(e.ranges[0].events[-1].version, e.arches) for e in got[("Oracle Linux:8", "osbuild")]] == [
+        ("110-1.el8", [])]
+    # an image without arch information is matched against every entry (the lowest fix first)
+    assert "CVE-2022-24903" in _found(db, "ol", "7.9", rpm("rsyslog", fixed_x86, None))

@@ -8,6 +8,7 @@ leaves its previous data intact and does not stop the others, and bad records ar
 from __future__ import annotations
 
 import bz2
+import contextlib
 import csv
 import gc
 import json
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 from hullscan.advisories.fetch import FetchError, download, get_bytes
 from hullscan.advisories.normalize import normalize_name
 from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, mariner, oracle, osv, photon, redhat, suse, ubuntu
-from hullscan.advisories.parsers.base import Parsed, Tally
+from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
 from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
 from hullscan.advisories.types import Advisory, AffectedPackage
@@ -339,7 +340,7 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
                 yield from ubuntu.iter_oval(fh, t)
         return produce_oval, None
     if fmt == "ubuntu-vex":
-        return (lambda t: ubuntu.iter_vex_documents(_openvex_documents(path), t)), None
+        return (lambda t: ubuntu.iter_vex_documents(_vex_documents(path), t)), None
     if fmt == "kev":
         return (lambda t: enrichment.iter_kev(path.read_bytes(), t)), "kev"
     if fmt in CVE_FEEDS:
@@ -353,51 +354,34 @@ def _producer(fmt: str, path: Path, source: str) -> tuple[Callable[[Tally], obje
 
 
 def _vex_documents(path: Path) -> Iterator[tuple[str, bytes]]:
-    """VEX documents of a folder, one file or a `.tar.zst` archive (streamed: the archive holds every CVE)."""
+    """JSON documents of a folder, one file, or an archive streamed member by member: Red Hat's `.tar.zst`,
+    Canonical's `.tar.xz` (each holds every CVE). Each is read at most MAX_RECORD_BYTES + 1."""
     import tarfile
 
-    if path.is_dir():
-        for file in sorted(path.rglob("*.json")):
-            yield str(file), file.read_bytes()[: redhat.MAX_RECORD_BYTES + 1]
-        return
-    if not path.name.endswith(".tar.zst"):
-        with path.open("rb") as fh:
-            yield path.name, fh.read(redhat.MAX_RECORD_BYTES + 1)
-        return
-    import zstandard
-
-    with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream, \
-            tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            if not member.isfile() or not member.name.endswith(".json"):
-                continue
-            if member.size > redhat.MAX_RECORD_BYTES:
-                yield member.name, b"x" * (redhat.MAX_RECORD_BYTES + 1)  # counted as too large, not read
-                continue
-            content = tar.extractfile(member)
-            if content is not None:
-                yield member.name, content.read()
-
-
-def _openvex_documents(path: Path) -> Iterator[tuple[str, bytes]]:
-    """OpenVEX documents of a folder, one file or a `.tar.xz` archive (streamed, each member bounded)."""
-    import tarfile
-
+    limit = MAX_RECORD_BYTES
     if path.is_dir():
         for file in sorted(path.rglob("*.json")):
             with file.open("rb") as fh:
-                yield str(file), fh.read(ubuntu.MAX_RECORD_BYTES + 1)
+                yield str(file), fh.read(limit + 1)
         return
-    if not path.name.endswith((".tar.xz", ".txz")):
+    if not path.name.endswith((".tar.zst", ".tar.xz", ".txz")):
         with path.open("rb") as fh:
-            yield path.name, fh.read(ubuntu.MAX_RECORD_BYTES + 1)
+            yield path.name, fh.read(limit + 1)
         return
-    with tarfile.open(path, mode="r|xz") as tar:
+    with contextlib.ExitStack() as stack:
+        if path.name.endswith(".tar.zst"):
+            import zstandard
+
+            raw = stack.enter_context(path.open("rb"))
+            stream = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
+            tar = stack.enter_context(tarfile.open(fileobj=stream, mode="r|"))
+        else:
+            tar = stack.enter_context(tarfile.open(path, mode="r|xz"))
         for member in tar:
             if not member.isfile() or not member.name.endswith(".json"):
                 continue
-            if member.size > ubuntu.MAX_RECORD_BYTES:
-                yield member.name, b"x" * (ubuntu.MAX_RECORD_BYTES + 1)  # counted as too large, not read
+            if member.size > limit:
+                yield member.name, b"x" * (limit + 1)  # counted as too large, not read
                 continue
             content = tar.extractfile(member)
             if content is not None:
@@ -941,7 +925,7 @@ def affected_document(a: AffectedPackage) -> dict:
     return {
         "advisory_id": a.advisory_id, "ecosystem": a.ecosystem, "package": a.package,
         "ranges": [{"type": r.type, "events": [{e.kind: e.version} for e in r.events]} for r in a.ranges],
-        "versions": a.versions, "fix_state": a.fix_state, "severity": a.severity,
+        "versions": a.versions, "fix_state": a.fix_state, "severity": a.severity, "arches": a.arches,
     }
 
 

@@ -191,10 +191,8 @@ def _match(inventory: Inventory, store: AdvisoryStore, repository_release: str |
         bad_ranges = 0
         arch = lookup.package.arch
         for entry in entries:
-            if arch:  # per-architecture rows (RHEL clones) apply to their arches only
-                arches = getattr(entry, "arches", None)
-                if arches and arch not in arches:
-                    continue
+            if arch and entry.arches and arch not in entry.arches:  # per-arch rows (Oracle respins): theirs only
+                continue
             try:
                 verdict = evaluate(scheme, version, key, entry)
             except BadRange:

@@ -90,6 +90,24 @@ def iter_zip_members(path: Path, tally: Tally, corrupt: type[ValueError]) -> Ite
             except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
                 raise corrupt(f"{path.name}: member {info.filename} is corrupt: {exc}") from exc
             yield info.filename, data
+def iter_json_documents(documents: Iterator[tuple[str, bytes]], tally: Tally) -> Iterator[tuple[str, Any]]:
+    """(name, decoded JSON) of (name, bytes) documents; one over MAX_RECORD_BYTES or not JSON is counted, skipped."""
+    import json
+
+    for where, data in documents:
+        if len(data) > MAX_RECORD_BYTES:
+            tally.records += 1
+            tally.skip("record_too_large", where)
+            continue
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            tally.records += 1
+            tally.skip("malformed_json", f"{where}: {exc}")
+            continue
+        yield where, doc
+
+
 EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 
 

@@ -5,9 +5,10 @@ Fixes are read from the criteria, whose comments Oracle writes in one fixed form
 <arch>`, `Module <name:stream> is enabled` or `<pkg> is ksplice-based`. Each fact holds for the block it is
 in and the blocks below. Definitions are streamed (iterparse) and cleared, so memory stays per definition.
 
-Not kept: ksplice and FIPS builds (a normal package must not be compared with them, as vunnel does), and
-arch: where an ELSA's arches were respun at different builds the LOWEST fixed build is stored (the store has
-no arch; this errs towards a missed finding on the later arch, never a false one).
+Not kept: ksplice and FIPS builds (a normal package must not be compared with them, as vunnel does). Arch is
+kept only where it tells fixes apart: where an ELSA's arches were respun at different builds (rsyslog
+8.24.0-57.0.1 on x86_64, 57.0.4 on aarch64), each build is an entry limited to its arches (the engine matches a
+package only against the entries of its own arch); a build shipped for every arch is one arch-less entry.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from functools import cmp_to_key
 from typing import IO, Any
 
 from defusedxml import ElementTree as SafeET
@@ -82,7 +84,7 @@ def _definition(definition: Any, tally: Tally) -> Parsed | None:
     criteria = definition.find(f"{D}criteria")
     if criteria is not None:
         _facts(criteria, {"release": default_release}, facts)
-    fixes: dict[tuple[str, str], str] = {}
+    builds: dict[tuple[str, str], dict[str, set[str]]] = {}  # (ecosystem, package) -> fixed EVR -> arches
     for ctx, package, evr in facts:
         if ctx.get("ksplice") or "ksplice" in evr or evr.endswith("_fips") or "_fips" in evr.split("-")[-1]:
             tally.skip("ksplice_or_fips", f"{elsa}: {package} {evr}")
@@ -94,17 +96,19 @@ def _definition(definition: Any, tally: Tally) -> Parsed | None:
         where = (f"Oracle Linux:{ctx['release']}", key)
         if evr.startswith("0:"):
             evr = evr[2:]
-        old = fixes.get(where)
-        try:
-            if old is None or compare("rpm", evr, old) < 0:
-                fixes[where] = evr
-        except ValueError:
-            tally.skip("invalid_version", f"{elsa}: {package} {evr}")
+        builds.setdefault(where, {}).setdefault(evr, set()).add(ctx.get("arch") or "")
     entries: list[AffectedPackage] = []
-    for (ecosystem, key), evr in sorted(fixes.items()):
-        item = make_affected(tally, elsa, ecosystem, key, fixed_range(evr), severity=severity)
-        if item is not None:
-            entries.append(item)
+    for (ecosystem, key), by_evr in sorted(builds.items()):
+        try:
+            per_arch = _per_arch(by_evr)
+        except ValueError:
+            tally.skip("invalid_version", f"{elsa}: {key} {sorted(by_evr)}")
+            continue
+        for evr, arches in per_arch:
+            item = make_affected(tally, elsa, ecosystem, key, fixed_range(evr), severity=severity)
+            if item is not None:
+                item.arches = arches
+                entries.append(item)
     issued = advisory_meta.find(f"{D}issued") if advisory_meta is not None else None
     title = " ".join((meta.findtext(f"{D}title") or "").split())
     return Parsed(
@@ -115,6 +119,29 @@ def _definition(definition: Any, tally: Tally) -> Parsed | None:
                  references=[r.get("ref_url") for r in refs if r.get("source") == "elsa" and r.get("ref_url")]),
         entries,
     )
+
+
+def _per_arch(by_evr: dict[str, set[str]]) -> list[tuple[str, list[str]]]:
+    """(fixed EVR, arches it is limited to) of one package. When no arch has a build of its own (one fix, or
+    rebuilds each shipped for every arch) the lowest build, arch-less; else each arch's lowest build, limited to
+    the arches that share it. Raises ValueError for an unreadable version."""
+    def rpm_order(a: str, b: str) -> int:
+        return compare("rpm", a, b)
+
+    order = cmp_to_key(rpm_order)
+    arches = set().union(*by_evr.values()) - {""}
+    if not arches or all("" in found or found >= arches for found in by_evr.values()):
+        return [(min(by_evr, key=order), [])]
+    lowest: dict[str, str] = {}
+    for evr, found in sorted(by_evr.items(), key=lambda item: order(item[0])):
+        for arch in (arches if "" in found else found):
+            lowest.setdefault(arch, evr)
+    grouped: dict[str, list[str]] = {}
+    for arch, evr in sorted(lowest.items()):
+        grouped.setdefault(evr, []).append(arch)
+    if len(grouped) == 1:
+        return [(next(iter(grouped)), [])]
+    return sorted(grouped.items())
 
 
 def _date(value: str | None) -> datetime | None:

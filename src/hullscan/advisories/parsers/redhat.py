@@ -13,7 +13,6 @@ releases through the ecosystem table's Red Hat rule, modular packages keyed `<mo
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -22,11 +21,11 @@ from packageurl import PackageURL
 
 from hullscan.advisories.normalize import severity_word
 from hullscan.advisories.parsers.base import (
-    MAX_RECORD_BYTES,
     Parsed,
     Tally,
     as_dict,
     fixed_range,
+    iter_json_documents,
     make_affected,
     parse_time,
 )
@@ -236,17 +235,7 @@ def _better(new: AffectedPackage, old: AffectedPackage) -> bool:
 
 def iter_documents(documents: Iterator[tuple[str, bytes]], tally: Tally) -> Iterator[Parsed]:
     """Parsed advisories of (name, bytes) VEX documents, each bounded in size."""
-    for where, data in documents:
-        if len(data) > MAX_RECORD_BYTES:
-            tally.records += 1
-            tally.skip("record_too_large", where)
-            continue
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            tally.records += 1
-            tally.skip("malformed_json", f"{where}: {exc}")
-            continue
+    for _, doc in iter_json_documents(documents, tally):
         parsed = parse_document(doc, tally)
         if parsed is not None:
             yield parsed

@@ -15,7 +15,7 @@ from typing import IO
 from defusedxml import ElementTree as SafeET
 
 from hullscan.advisories.normalize import UBUNTU_CODENAMES, best_cvss, severity_word
-from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, Parsed, Tally, fixed_range, make_affected
+from hullscan.advisories.parsers.base import Parsed, Tally, fixed_range, iter_json_documents, make_affected
 from hullscan.advisories.types import Advisory, AffectedPackage
 
 _NS = {
@@ -257,19 +257,7 @@ def parse_vex(doc: object, tally: Tally, where: str = "") -> Parsed | None:
 
 def iter_vex_documents(documents: Iterator[tuple[str, bytes]], tally: Tally) -> Iterator[Parsed]:
     """Parsed advisories of (name, bytes) OpenVEX documents, each bounded in size."""
-    import json
-
-    for where, data in documents:
-        if len(data) > MAX_RECORD_BYTES:
-            tally.records += 1
-            tally.skip("record_too_large", where)
-            continue
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            tally.records += 1
-            tally.skip("malformed_json", f"{where}: {exc}")
-            continue
+    for where, doc in iter_json_documents(documents, tally):
         parsed = parse_vex(doc, tally, where)
         if parsed is not None:
             yield parsed

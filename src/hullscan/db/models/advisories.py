@@ -50,6 +50,7 @@ class AffectedEntry(Base):
     versions: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     fix_state: Mapped[str] = mapped_column(String(16), nullable=False, default="fixed")
     severity: Mapped[str | None] = mapped_column(String(32))
+    arches: Mapped[str | None] = mapped_column(String(255))  # comma-separated; NULL: every architecture
 
 
 class AdvisoryAlias(Base):
