@@ -143,6 +143,11 @@ class Settings(BaseSettings):
         description="SUSE Linux Enterprise Server OVAL; `{release}` is each of advisories_suse_releases (`suse` source).")
     advisories_suse_releases: list[str] = Field(default=["12", "15"],
                                                 description="SLES major releases the `suse` source syncs.")
+    advisories_opensuse_leap_oval_url: str = Field(
+        default="https://ftp.suse.com/pub/projects/security/oval/opensuse.leap.{release}.xml.bz2",
+        description="openSUSE Leap OVAL; `{release}` is each of advisories_opensuse_leap_releases (`suse` source).")
+    advisories_opensuse_leap_releases: list[str] = Field(default=["15.6", "16.0"],
+                                                         description="openSUSE Leap releases the `suse` source syncs.")
     advisories_debian_tracker_url: str = Field(
         default="https://security-tracker.debian.org/tracker/data/json", description="Debian security tracker JSON.")
     advisories_ubuntu_oval_url: str = Field(

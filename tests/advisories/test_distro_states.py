@@ -328,8 +328,8 @@ def test_redhat_deletions_csv_removes_withdrawn_documents_on_sync(db: Database, 
 
 def test_oracle_per_arch_fixes_apply_to_their_arch(db: Database, migrated_settings: Settings) -> None:
     """feeds-samples/oracle/expected/per-arch-fixed-in.json: ELSA-2022-4803 fixed rsyslog in 8.24.0-57.0.1.el7_9.3 on
-    x86_64 and 8.24.0-57.0.4.el7_9.3 on aarch64 — each arch is matched against its own build; firefox (one build for
-    every arch) and osbuild (rebuilds shipped for both arches) stay arch-less."""
+    x86_64 and 8.24.0-57.0.4.el7_9.3 on aarch64 — the lower build for every arch, the aarch64 respin for aarch64
+    only; firefox (one build for every arch) and osbuild (rebuilds shipped for both arches) stay arch-less."""
     path = data_path("feeds-samples", "oracle", "vunnel", "mock_per_arch_data")
     [result] = service.import_path(db, migrated_settings, str(path), fmt="oracle-oval")
     assert result.ok, result.error
@@ -348,9 +348,46 @@ def test_oracle_per_arch_fixes_apply_to_their_arch(db: Database, migrated_settin
         got = SqlAdvisoryStore(s).affected_for([("Oracle Linux:7", "rsyslog"), ("Oracle Linux:10", "firefox"),
                                                 ("Oracle Linux:8", "osbuild")])
     assert sorted((e.ranges[0].events[-1].version, e.arches) for e in got[("Oracle Linux:7", "rsyslog")]) == [
-        (fixed_x86, ["x86_64"]), ("8.24.0-57.0.4.el7_9.3", ["aarch64"])]
+        (fixed_x86, []), ("8.24.0-57.0.4.el7_9.3", ["aarch64"])]
     assert [e.arches for e in got[("Oracle Linux:10", "firefox")]] == [[]]
     assert [(e.ranges[0].events[-1].version, e.arches) for e in got[("Oracle Linux:8", "osbuild")]] == [
         ("110-1.el8", [])]
-    # an image without arch information is matched against every entry (the lowest fix first)
-    assert "CVE-2022-24903" in _found(db, "ol", "7.9", rpm("rsyslog", fixed_x86, None))
+    # a package without arch information is matched against the arch-less entry only: never flagged when patched
+    assert "CVE-2022-24903" not in _found(db, "ol", "7.9", rpm("rsyslog", fixed_x86, None))
+
+
+# --- openSUSE Leap OVAL ------------------------------------------------------------------------------------------
+
+
+def test_opensuse_leap_oval_syncs_and_matches(db: Database, migrated_settings: Settings, site: Bucket) -> None:
+    """SUSE publishes Leap OVAL as it does SLES (`opensuse.leap.<release>.xml`, platform `openSUSE Leap 15.5 is
+    installed`); the file served is the real SLES 15 sample with its SLES platforms named as Leap's: the `suse`
+    source syncs it into `openSUSE:Leap 15.5`, installed < fixed → found, = fixed → not found, not affected →
+    never found."""
+    import re as _re
+
+    sles = data_path("feeds-samples", "sles", "vunnel", "suse_truncated.xml").read_text()
+    leap, renamed = _re.subn(r'comment="SUSE Linux Enterprise Server 15[^"]* is installed"',
+                             'comment="openSUSE Leap 15.5 is installed"', sles)
+    assert renamed >= 4
+    site.files["/oval/opensuse.leap.15.5.xml"] = leap.encode()
+    settings = migrated_settings.model_copy(update={
+        "advisories_suse_releases": [], "advisories_opensuse_leap_releases": ["15.5"],
+        "advisories_opensuse_leap_oval_url": f"{site.url}/oval/opensuse.leap.{{release}}.xml",
+        "advisories_http_retries": 1})
+    [result] = service.sync(db, settings, ["suse"])
+    assert (result.source, result.ok) == ("suse-oval:leap-15.5", True), result.error
+    kernel = _found(db, "opensuse-leap", "15.5", Package("kernel-default", "4.12.14-150.71.1", "rpm",
+                                                          source_name="kernel-default",
+                                                          source_version="4.12.14-150.71.1"))["CVE-2021-29154"]
+    assert kernel.fixed_versions == ["4.12.14-150.72.1"] and kernel.severity == "high"
+    assert "SUSE-leap-15.5-CVE-2021-29154" in kernel.advisory_ids
+    assert not _found(db, "opensuse-leap", "15.5", Package("kernel-default", "4.12.14-150.72.1", "rpm",
+                                                           source_name="kernel-default",
+                                                           source_version="4.12.14-150.72.1"))
+    assert not _found(db, "sles", "15", Package("kernel-default", "4.12.14-150.71.1", "rpm",
+                                                source_name="kernel-default", source_version="4.12.14-150.71.1"))
+    with db.session() as s:
+        [entry] = SqlAdvisoryStore(s).affected_of("SUSE-leap-15.5-CVE-2026-34073")
+    assert (entry.ecosystem, entry.package, entry.fix_state) == (
+        "openSUSE:Leap 15.5", "python3-cryptography", "not_affected")

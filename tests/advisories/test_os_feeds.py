@@ -211,6 +211,7 @@ def test_redhat_and_secdb_sync_from_their_urls(db: Database, migrated_settings: 
     site.files["/vex/archive_latest.txt"] = b"csaf_vex_2026-12-01.tar.zst\n"
     site.files["/vex/csaf_vex_2026-12-01.tar.zst"] = _vex_archive(docs)
     site.files["/vex/changes.csv"] = b"".join(f'"{p}","2026-12-01T00:00:00+00:00"\n'.encode() for p in docs)
+    site.files["/vex/deletions.csv"] = b'"2023/cve-2023-0001.json","2026-11-01T00:00:00+00:00"\n'
     site.files["/os/security.json"] = (SAMPLES / "wolfi" / "vunnel" / "input" / "secdb" / "security.json").read_bytes()
     first = {r.source: r for r in service.sync(db, settings, ["redhat", "wolfi"])}
     assert first["redhat-vex"].ok and first["redhat-vex"].added == 3, first["redhat-vex"].error
@@ -224,7 +225,7 @@ def test_redhat_and_secdb_sync_from_their_urls(db: Database, migrated_settings: 
     site.files["/vex/changes.csv"] += b'"2024/cve-2024-10041.json","2026-12-02T00:00:00+00:00"\n'
     [second] = service.sync(db, settings, ["redhat"])
     assert (second.ok, second.modified, second.added, second.withdrawn) == (True, 1, 0, 0), second.error
-    assert site.requests == ["/vex/changes.csv", "/vex/2024/cve-2024-10041.json"]
+    assert site.requests == ["/vex/changes.csv", "/vex/deletions.csv", "/vex/2024/cve-2024-10041.json"]
     f = _found(db, "rhel", "9.5", _rpm("pam", "1.5.1-20.el9"))["CVE-2024-10041"]
     assert f.severity == "high"
 

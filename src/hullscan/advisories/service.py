@@ -273,9 +273,10 @@ def _default_source(fmt: str, path: Path) -> str:
         return fmt
     if fmt == "photon":
         return f"photon:{photon.release_of(path.name) or stem}"
-    if fmt == "suse-oval":  # suse.linux.enterprise.server.15.xml → suse-oval:15
+    if fmt == "suse-oval":  # suse.linux.enterprise.server.15.xml → suse-oval:15, opensuse.leap.15.6.xml → leap-15.6
         m = re.search(r"server\.(\d+)\.xml", path.name.lower())
-        return f"suse-oval:{m.group(1) if m else stem}"
+        leap = re.search(r"leap\.(\d+\.\d+)\.xml", path.name.lower())
+        return f"suse-oval:{m.group(1) if m else f'leap-{leap.group(1)}' if leap else stem}"
     if fmt == "mariner-oval":  # one source per release file: `azurelinux-3.0-oval.xml` → mariner-oval:azurelinux-3.0
         return f"mariner-oval:{path.name.lower().removesuffix('.xml').removesuffix('-oval')}"
     if fmt == "amazon-updateinfo":  # one source per release: `<release>/updateinfo.xml.gz` as sync keeps it
@@ -847,6 +848,10 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                     url = settings.advisories_suse_oval_url.format(release=release)
                     results.append(_download_source(db, settings, client, f"suse-oval:{release}", "suse-oval", [url],
                                                     progress))
+                for release in settings.advisories_opensuse_leap_releases:
+                    url = settings.advisories_opensuse_leap_oval_url.format(release=release)
+                    results.append(_download_source(db, settings, client, f"suse-oval:leap-{release}", "suse-oval",
+                                                    [url], progress))
             elif kind == "photon":
                 for release in settings.advisories_photon_releases:
                     url = settings.advisories_photon_url.format(release=release)

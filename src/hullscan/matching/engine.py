@@ -191,7 +191,7 @@ def _match(inventory: Inventory, store: AdvisoryStore, repository_release: str |
         bad_ranges = 0
         arch = lookup.package.arch
         for entry in entries:
-            if arch and entry.arches and arch not in entry.arches:  # per-arch rows (Oracle respins): theirs only
+            if entry.arches and arch not in entry.arches:  # per-arch rows (Oracle respins): their arches only
                 continue
             try:
                 verdict = evaluate(scheme, version, key, entry)

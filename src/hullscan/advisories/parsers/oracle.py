@@ -7,8 +7,9 @@ in and the blocks below. Definitions are streamed (iterparse) and cleared, so me
 
 Not kept: ksplice and FIPS builds (a normal package must not be compared with them, as vunnel does). Arch is
 kept only where it tells fixes apart: where an ELSA's arches were respun at different builds (rsyslog
-8.24.0-57.0.1 on x86_64, 57.0.4 on aarch64), each build is an entry limited to its arches (the engine matches a
-package only against the entries of its own arch); a build shipped for every arch is one arch-less entry.
+8.24.0-57.0.1 on x86_64, 57.0.4 on aarch64), the lowest build is an arch-less entry and each higher one an entry
+limited to its arches (the engine matches those only against packages of those arches): a patched package is
+never flagged, and aarch64's 57.0.1 is found. A build shipped for every arch is one arch-less entry.
 """
 
 from __future__ import annotations
@@ -122,9 +123,8 @@ def _definition(definition: Any, tally: Tally) -> Parsed | None:
 
 
 def _per_arch(by_evr: dict[str, set[str]]) -> list[tuple[str, list[str]]]:
-    """(fixed EVR, arches it is limited to) of one package. When no arch has a build of its own (one fix, or
-    rebuilds each shipped for every arch) the lowest build, arch-less; else each arch's lowest build, limited to
-    the arches that share it. Raises ValueError for an unreadable version."""
+    """(fixed EVR, arches it is limited to) of one package: the lowest build, arch-less; and where some arches were
+    respun at a higher build, that build limited to them. Raises ValueError for an unreadable version."""
     def rpm_order(a: str, b: str) -> int:
         return compare("rpm", a, b)
 
@@ -139,9 +139,8 @@ def _per_arch(by_evr: dict[str, set[str]]) -> list[tuple[str, list[str]]]:
     grouped: dict[str, list[str]] = {}
     for arch, evr in sorted(lowest.items()):
         grouped.setdefault(evr, []).append(arch)
-    if len(grouped) == 1:
-        return [(next(iter(grouped)), [])]
-    return sorted(grouped.items())
+    lowest_build = min(grouped, key=order)
+    return [(lowest_build, []), *sorted((evr, arches) for evr, arches in grouped.items() if evr != lowest_build)]
 
 
 def _date(value: str | None) -> datetime | None:

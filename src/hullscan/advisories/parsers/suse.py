@@ -1,5 +1,6 @@
-"""SUSE Linux Enterprise Server OVAL (`suse.linux.enterprise.server.<major>.xml.bz2`): one `vulnerability`
-definition per CVE. Its criteria pair a platform (`SUSE Linux Enterprise Server 15 SP1-LTSS is installed`)
+"""SUSE Linux Enterprise Server OVAL (`suse.linux.enterprise.server.<major>.xml.bz2`) and openSUSE Leap OVAL
+(`opensuse.leap.<release>.xml.bz2`, platform `openSUSE Leap 15.6 is installed` → ecosystem `openSUSE:Leap 15.6`,
+advisories `SUSE-leap-15.6-<CVE>`): one `vulnerability` definition per CVE. Its criteria pair a platform (`SUSE Linux Enterprise Server 15 SP1-LTSS is installed`)
 with rpminfo tests: an EVR state `less than` (fixed in it) or a `version equals 0` state ("is not affected").
 
 Only SLES platforms are read (Desktop, HPC, SAP and Module platforms share the same code base but are not
@@ -23,6 +24,7 @@ from hullscan.advisories.types import Advisory, AffectedPackage
 from hullscan.versions import compare
 
 _PLATFORM = re.compile(r"^SUSE Linux Enterprise Server (\d+)(?: SP(\d+))?(?:-([A-Z]+))? is installed$")
+_LEAP = re.compile(r"^openSUSE Leap (\d+\.\d+) is installed$")
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 _MAX_DEPTH = 32
 MAX_OVAL_BYTES = 1024 * 1024 * 1024
@@ -48,9 +50,12 @@ def _platforms(node: Any, tests: dict, states: dict, depth: int = 0) -> tuple[se
     for child in node:
         if _local(child.tag) == "criterion":
             if _is_platform(child, tests, states):
-                if m := _PLATFORM.match((child.get("comment") or "").strip()):
+                comment = (child.get("comment") or "").strip()
+                if m := _PLATFORM.match(comment):
                     release = f"Linux Enterprise Server {m.group(1)}" + (f" SP{m.group(2)}" if m.group(2) else "")
-                    found.add((release, 1 if m.group(3) else 0))
+                    found.add((f"SUSE:{release}", 1 if m.group(3) else 0))
+                elif m := _LEAP.match(comment):
+                    found.add((f"openSUSE:Leap {m.group(1)}", 0))
             else:
                 other = True
         elif _local(child.tag) == "criteria":
@@ -134,7 +139,9 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
         if not found:
             tally.skip("no_sles_platform", cve)
             continue
-        major = re.search(r"Server (\d+)", found[0][0][0]).group(1)  # type: ignore[union-attr]
+        first = found[0][0][0]
+        leap = re.search(r"Leap (\S+)", first)
+        major = f"leap-{leap.group(1)}" if leap else re.search(r"Server (\d+)", first).group(1)  # type: ignore[union-attr]
         adv_id = f"SUSE-{major}-{cve}"
         for (release, rank), test_id in found:
             obj, st = tests.get(test_id, (None, None))
@@ -157,7 +164,7 @@ def iter_oval(stream: IO[bytes], tally: Tally) -> Iterator[Parsed]:
         entries: list[AffectedPackage] = []
         for (release, package), (_, fix_state, evr) in sorted(best.items()):
             ranges = fixed_range(evr) if fix_state == "fixed" else []
-            item = make_affected(tally, adv_id, f"SUSE:{release}", package, ranges, fix_state=fix_state,
+            item = make_affected(tally, adv_id, release, package, ranges, fix_state=fix_state,
                                  severity=severity if fix_state == "fixed" else None)
             if item is not None:
                 entries.append(item)
