@@ -55,6 +55,7 @@ def test_bash_completes_commands_options_and_values(scripts: dict[str, Path]) ->
     assert _bash(script, "hullscan", "sbom", "pod") == ["podman:"]  # image transports
     assert _bash(script, "hullscan", "scan", "--ignore") == ["--ignore-unfixed", "--ignorefile"]
     assert _bash(script, "hullscan", "db", "") == ["upgrade"]
+    assert _bash(script, "hullscan", "completion", "") == ["bash", "zsh", "fish"]
     assert _bash(script, "hullscan", "advisories", "import", "--q") == ["--quiet"]
     assert _bash(script, "hullscan", "-q", "advisories", "sy") == ["sync"]  # options do not break the path
     (script.parent / "sbom.cdx.json").write_text("{}")
@@ -80,6 +81,7 @@ def test_fish_completes_the_command_line(scripts: dict[str, Path]) -> None:
     assert complete("hullscan sbom -f cy") == ["cyclonedx", "cyclonedx-json"]
     assert complete("hullscan scan --only") == ["--only-fixed"]
     assert complete("hullscan db ") == ["upgrade"]
+    assert complete("hullscan completion f") == ["fish"]
     assert "podman:" in complete("hullscan scan pod")
 
 

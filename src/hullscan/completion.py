@@ -27,6 +27,7 @@ class Node:
     options: list[str] = field(default_factory=list)
     valued: dict[str, list[str]] = field(default_factory=dict)  # option -> its choices ([]: any value, files)
     transports: bool = False  # a positional IMAGE/TARGET argument
+    words: list[str] = field(default_factory=list)  # the values a positional argument knows
 
 
 def _from_argparse(parser: argparse.ArgumentParser, extra_choices: dict[str, list[str]] | None = None) -> Node:
@@ -83,6 +84,7 @@ def command_tree() -> Node:
     root.children["sbom"] = _from_argparse(sbom_parser())
     root.children["scan"] = _from_argparse(scan_parser(), {"-f": list(REPORT_FORMATS),
                                                            "--format": list(REPORT_FORMATS)})
+    root.children["completion"].words = list(SHELLS)
     return root
 
 
@@ -106,7 +108,7 @@ def bash_script(root: Node) -> str:
     cases_children, cases_options, cases_values = [], [], []
     for path, node in nodes:
         key = path or "-"
-        cases_children.append(f"    {key}) echo '{_words(sorted(node.children))}';;")
+        cases_children.append(f"    {key}) echo '{_words(sorted(node.children) or node.words)}';;")
         cases_options.append(f"    {key}) echo '{_words(node.options)}';;")
         for opt, choices in node.valued.items():
             cases_values.append(f"    '{key} {opt}') echo 'V {_words(choices)}';;")
@@ -180,7 +182,7 @@ def zsh_script(root: Node) -> str:
 def fish_script(root: Node) -> str:
     """fish: one function computes the candidates from the command line, as the bash one does."""
     nodes = _flatten(root)
-    children = "\n".join(f"        case '{path or '-'}'\n            echo '{_words(sorted(node.children))}'"
+    children = "\n".join(f"        case '{path or '-'}'\n            echo '{_words(sorted(node.children) or node.words)}'"
                          for path, node in nodes)
     options = "\n".join(f"        case '{path or '-'}'\n            echo '{_words(node.options)}'" for path, node in nodes)
     values = "\n".join(f"        case '{path or '-'} {opt}'\n            echo 'V {_words(choices)}'"
