@@ -49,7 +49,7 @@ def test_gaps_and_end_of_life_are_kept_with_the_scan_and_shown(client, db, migra
         s.flush()
         pipelines.finish_job(s, job, "success", now=now)
         assert pipelines.ingest_due_artifacts(s, lambda _sha: sbom, now=now) == 1
-        job_id = job.id
+        job_id, pipeline_id = job.id, job.pipeline_id
         [artifact] = pipelines.artifacts_of(s, [job_id])[job_id]
         stored = list(artifact.ingest_warnings or [])
         repo = RegistryRepository(name="group/app", project_id=pid)
@@ -65,6 +65,8 @@ def test_gaps_and_end_of_life_are_kept_with_the_scan_and_shown(client, db, migra
 
     job_page = client.get(f"/projects/group/app/-/jobs/{job_id}").text
     assert 'data-testid="scan-warnings"' in job_page and f"<li>{eol}</li>" in job_page and f"<li>{gap}</li>" in job_page
+    pipeline_page = client.get(f"/projects/group/app/-/pipelines/{pipeline_id}").text
+    assert 'data-testid="scan-warnings"' in pipeline_page and f"<li>{eol}</li>" in pipeline_page
     images_page = client.get("/projects/group/app/-/images").text
     assert 'data-testid="scan-warnings"' in images_page and f"<li>{eol}</li>" in images_page
     assert f"<li>{gap}</li>" in images_page
