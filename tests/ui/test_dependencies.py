@@ -191,6 +191,35 @@ def test_pages_links_permissions_and_exports(client, db, tmp_path) -> None:
         assert olga.get(url).status_code == 404, url
 
 
+def test_gitlab_dependencies_api(client, db, tmp_path) -> None:
+    """GET /api/v4/projects/:id/dependencies as GitLab answers it: package_manager names and filter, the
+    dependency's open vulnerabilities with links, licences, page headers; Developer and up; 404 when hidden."""
+    pid = _seed(db, tmp_path, extra=25)
+    with db.session() as s:
+        headers = {}
+        for user in ("dave", "rita", "olga"):
+            _row, token = auth.create_personal_access_token(s, auth.require_user(s, user), "t", ["read_api"])
+            headers[user] = {"PRIVATE-TOKEN": token}
+    api = f"/api/v4/projects/{pid}/dependencies"
+    r = client.get(api, headers=headers["dave"], params={"per_page": 10})
+    assert r.status_code == 200 and len(r.json()) == 10
+    assert (r.headers["X-Total"], r.headers["X-Total-Pages"], r.headers["X-Next-Page"]) == ("30", "3", "2")
+    pip = client.get(api, headers=headers["dave"], params={"package_manager": "pip"}).json()
+    assert sorted(d["name"] for d in pip) == sorted(["urllib3", "requests", HOSTILE])
+    assert all(d["package_manager"] == "pip" for d in pip)
+    urllib3 = next(d for d in pip if d["name"] == "urllib3")
+    assert urllib3["licenses"] == [{"name": "MIT", "url": None}] and urllib3["vulnerabilities"] == []
+    assert urllib3["dependency_file_path"].endswith("urllib3-1.24.1.dist-info/METADATA")
+    deb = client.get(api, headers=headers["dave"], params={"package_manager": "deb", "per_page": 100}).json()
+    openssl = next(d for d in deb if d["name"] == "openssl")
+    assert [v["severity"] for v in openssl["vulnerabilities"]] == ["high", "high", "medium", "medium"]
+    assert re.fullmatch(r"http://testserver/projects/group/app/-/security/vulnerabilities/\d+",
+                        openssl["vulnerabilities"][0]["url"])
+    assert client.get(api, headers=headers["dave"], params={"package_manager": "maven"}).json() == []
+    assert client.get(api, headers=headers["rita"]).status_code == 403  # GitLab: Developer and up
+    assert client.get(api, headers=headers["olga"]).status_code == 404
+
+
 def test_browser_dependency_list_as_each_role_fits_390px(server, tmp_path: Path) -> None:
     db = Database(Settings(data_dir=server.data_dir, database_url=server.database_url))
     try:

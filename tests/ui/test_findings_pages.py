@@ -242,6 +242,9 @@ def test_api_issue_link_comment_and_history_kinds(client, db) -> None:
     assert r.status_code == 400 and "http" in r.text
     r = client.put(api + "/issue_link", json={"url": "https://t.example/1", "title": "Fix it"}, headers=dave)
     assert r.status_code == 200 and r.json()["url"] == "https://t.example/1" and r.json()["title"] == "Fix it"
+    v4 = "/api/v4/projects/group%2Fapp/vulnerabilities"
+    assert [v["id"] for v in client.get(v4, params={"have_issues": "true"}, headers=dave).json()] == [vid]
+    assert vid not in [v["id"] for v in client.get(v4, params={"have_issues": "false"}, headers=dave).json()]
     r = client.post(api + "/comments", json={"comment": "**noted**"}, headers=dave)
     assert r.status_code == 201 and r.json()["kind"] == "comment"
     assert client.post(api + "/comments", json={"comment": "  "}, headers=dave).status_code == 400
@@ -252,6 +255,15 @@ def test_api_issue_link_comment_and_history_kinds(client, db) -> None:
     assert client.delete(api + "/issue_link", headers=dave).status_code == 204
     assert client.delete(api + "/issue_link", headers=dave).status_code == 404
     assert client.get(api, headers=dave).json()["issue_link"] is None
+    tracker = "/api/v1/projects/group%2Fapp/issue_tracker"
+    mia = _token(db, "mia")
+    assert client.put(tracker, json={"url_template": "https://t.example/{title}"}, headers=dave).status_code == 403
+    assert client.get(tracker, headers=olga).status_code == 404
+    assert client.put(tracker, json={"url_template": "javascript:{title}"}, headers=mia).status_code == 400
+    r = client.put(tracker, json={"url_template": "https://t.example/new?t={title}"}, headers=mia)
+    assert r.status_code == 200 and r.json() == {"url_template": "https://t.example/new?t={title}"}
+    assert client.get(tracker, headers=dave).json() == {"url_template": "https://t.example/new?t={title}"}
+    assert client.put(tracker, json={"url_template": None}, headers=mia).json() == {"url_template": None}
 
 
 def test_migration_0020_matches_the_models(migrated_settings) -> None:

@@ -20,6 +20,23 @@ EXPORT_LIMIT = 50_000  # distinct dependencies in one export (a project's images
 _KEY = (SbomOccurrence.name, SbomOccurrence.version, SbomOccurrence.type)
 
 
+# The package managers GitLab's Dependencies API names, by the scanner's package type (OS packages keep theirs).
+GITLAB_PACKAGE_MANAGERS = {"python": "pip", "pypi": "pip", "npm": "npm", "node-pkg": "npm", "gem": "bundler",
+                           "golang": "go", "go-module": "go", "java": "maven", "jar": "maven", "maven": "maven",
+                           "dotnet": "nuget", "nuget": "nuget", "composer": "composer", "php": "composer",
+                           "conan": "conan", "rust": "cargo", "cargo": "cargo"}
+
+
+def package_manager(package_type: str) -> str:
+    return GITLAB_PACKAGE_MANAGERS.get(package_type, package_type)
+
+
+def types_of_package_managers(session: Session, project_id: int, managers: Sequence[str]) -> list[str]:
+    """The project's package types that GitLab's `package_manager` names stand for."""
+    wanted = set(managers)
+    return [t for t in package_types(session, project_id) if package_manager(t) in wanted]
+
+
 class DependencyError(ValueError):
     """A dependency-list request that cannot be answered (an unknown image, an export past the limit)."""
 
@@ -32,6 +49,7 @@ class Dependency:
     purl: str | None = None
     licenses: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)  # `<host>/<repository>:<tag>`, as the report names images
+    path: str | None = None  # a file it was read from (GitLab's `dependency_file_path`)
 
 
 @dataclass
@@ -43,6 +61,7 @@ class DependencyQuery:
     image: str | None = None
     name_prefix: str | None = None
     type: str | None = None
+    types: list[str] | None = None  # any of these (GitLab's package_manager filter)
 
 
 def _escape_like(text: str) -> str:
@@ -75,6 +94,8 @@ def _conditions(query: DependencyQuery, source_ids: Sequence[int]) -> list:
                                                                escape="\\"))
     if query.type:
         conditions.append(SbomOccurrence.type == query.type)
+    if query.types is not None:
+        conditions.append(SbomOccurrence.type.in_(query.types))
     return conditions
 
 
@@ -98,11 +119,12 @@ def _details(session: Session, conditions: list, sources: dict[int, SbomSource],
     if not keys:
         return []
     found = {k: Dependency(*k) for k in keys}
-    occurrences = select(*_KEY, SbomOccurrence.purl, SbomOccurrence.licenses, SbomOccurrence.source_id) \
-        .where(*conditions, tuple_(*_KEY).in_(keys))
-    for name, version, kind, purl, licenses, source_id in session.execute(occurrences):
+    occurrences = select(*_KEY, SbomOccurrence.purl, SbomOccurrence.licenses, SbomOccurrence.source_id,
+                         SbomOccurrence.path).where(*conditions, tuple_(*_KEY).in_(keys))
+    for name, version, kind, purl, licenses, source_id, path in session.execute(occurrences):
         dep = found[(name, version, kind)]
         dep.purl = dep.purl or purl
+        dep.path = dep.path or path
         for lic in licenses or []:
             if isinstance(lic, str) and lic not in dep.licenses:
                 dep.licenses.append(lic)

@@ -230,6 +230,36 @@ def delete_issue_link(vulnerability_id: IdPath, request: Request, principal: Pri
     return Response(status_code=204)
 
 
+class IssueTrackerIn(BaseModel):
+    url_template: str | None = Field(default=None, max_length=2048, description=(
+        "New-issue URL with {title}, {identifier}, {package}, {version}, {image}, {severity}, {id}; "
+        "null or empty removes it."))
+
+
+@router.get("/projects/{project:path}/issue_tracker")
+def get_issue_tracker(project: str, principal: Principal = Depends(current_principal),
+                      session: Session = Depends(get_session)) -> dict[str, Any]:
+    """The project's issue-tracker template (what "Link an issue in the project's tracker" fills in)."""
+    found = project_or_404(session, project)
+    authorize(principal, Action.READ_VULNERABILITIES, found.path)
+    return {"url_template": service.issue_tracker_template(session, found.id)}
+
+
+@router.put("/projects/{project:path}/issue_tracker")
+def put_issue_tracker(project: str, body: IssueTrackerIn, request: Request,
+                      principal: Principal = Depends(current_principal),
+                      session: Session = Depends(get_session)) -> dict[str, Any]:
+    """Set or remove the project's issue-tracker template (maintainers)."""
+    found = project_or_404(session, project)
+    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    try:
+        saved = service.set_issue_tracker_template(session, found.id, body.url_template)
+    except service.VulnerabilityError as exc:
+        raise _bad_request(exc) from None
+    audit(request, session, "issue_tracker_changed", found.path, url_template=saved)
+    return {"url_template": saved}
+
+
 class CommentIn(BaseModel):
     comment: str = Field(min_length=1, max_length=service.MAX_COMMENT, description="Markdown.")
 

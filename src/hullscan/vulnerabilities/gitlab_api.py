@@ -21,6 +21,7 @@ import time
 from collections.abc import Collection, Iterator
 from datetime import datetime, timezone
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -33,6 +34,7 @@ from hullscan.auth.principal import is_allowed
 from hullscan.db.models import Project
 from hullscan.db.models.auth import Group
 from hullscan.db.models.vulnerabilities import Vulnerability
+from hullscan.ingestion import dependencies
 from hullscan.matching.finding import SEVERITIES
 from hullscan.registry.driver import StorageDriver
 from hullscan.vulnerabilities import service
@@ -117,14 +119,14 @@ def _array(request: Request, name: str, allowed: Collection[str]) -> list[str] |
 
 def _list_filter(request: Request, project: Project, scanner: list[str] | None,
                  have_issues: bool | None) -> service.VulnerabilityFilter | None:
-    """The filter the query asks for, or None when it can match nothing (an issue, another scanner, a report
-    type hullscan never records)."""
+    """The filter the query asks for, or None when it can match nothing (another scanner, a report type hullscan
+    never records); `have_issues` asks for vulnerabilities with (or without) an issue link."""
     states = _array(request, "state", service.STATES)
     severities = _array(request, "severity", GITLAB_SEVERITIES)
     report_types = _array(request, "report_type", tuple(dict.fromkeys([*GITLAB_REPORT_TYPES, *REPORT_TYPES])))
     scanners = [v for item in scanner or [] for v in item.split(",") if v.strip()]
-    if have_issues or (scanner is not None and SCANNER not in scanners):
-        return None  # hullscan links no issues; its one scanner is hullscan
+    if scanner is not None and SCANNER not in scanners:
+        return None  # its one scanner is hullscan
     if report_types is not None:
         report_types = [r for r in report_types if r in REPORT_TYPES]
         if not report_types:
@@ -134,7 +136,7 @@ def _list_filter(request: Request, project: Project, scanner: list[str] | None,
         if not severities:
             return None
     return service.VulnerabilityFilter(project_id=project.id, states=states, severities=severities,
-                                       report_types=report_types)
+                                       report_types=report_types, has_issue=have_issues)
 
 
 @router.get("/projects/{project:path}/vulnerabilities")
@@ -147,7 +149,7 @@ def list_vulnerabilities(
     report_type: list[str] | None = Query(default=None, max_length=500, description=(
         "GitLab's report types, or container_scanning_for_registry")),
     scanner: list[str] | None = Query(default=None, max_length=255, description="scanner external id (hullscan)"),
-    have_issues: bool | None = Query(default=None, description="hullscan links no issues: true matches none"),
+    have_issues: bool | None = Query(default=None, description="Only those linked to an issue (true) or not (false)"),
     principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
 ) -> list[dict[str, Any]]:
     """A project's vulnerabilities, newest first, paginated by page number as GitLab's lists are."""
@@ -157,6 +159,33 @@ def list_vulnerabilities(
     rows = service.page_vulnerabilities(session, flt, page=page, per_page=per_page) if flt is not None else []
     response.headers.update(_pagination_headers(request, total, page, per_page))
     return [vulnerability_json(session, v, found) for v in rows]
+
+
+@router.get("/projects/{project:path}/dependencies", tags=["dependencies"])
+def list_dependencies(
+    request: Request, response: Response, project: str,
+    package_manager: str | None = Query(default=None, max_length=200,
+                                        description="Comma-separated, e.g. `pip,npm` (OS packages: deb, apk, rpm)"),
+    page: int = Query(default=1, ge=1, le=MAX_PAGE), per_page: int = Query(default=20, ge=1, le=100),
+    principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+) -> list[dict[str, Any]]:
+    """GitLab's Dependencies API: the packages of the project's scanned images, each with its open
+    vulnerabilities and licences (Developer and up, as in GitLab)."""
+    found = _project(session, principal, project, Action.READ_VULNERABILITIES)
+    managers = [m.strip() for m in package_manager.split(",") if m.strip()] if package_manager else None
+    query = dependencies.DependencyQuery(project_id=found.id, types=None if managers is None else
+                                         dependencies.types_of_package_managers(session, found.id, managers))
+    rows, total = dependencies.list_dependencies(session, query, page=page, per_page=per_page)
+    found_vulns = service.package_vulnerabilities(session, found.id, [(d.name, d.version) for d in rows])
+    base = str(request.base_url).rstrip("/")
+    project_path = "/".join(quote(part, safe="") for part in found.path.split("/"))
+    response.headers.update(_pagination_headers(request, total, page, per_page))
+    return [{"name": d.name, "version": d.version, "package_manager": dependencies.package_manager(d.type),
+             "dependency_file_path": d.path or "", "licenses": [{"name": lic, "url": None} for lic in d.licenses],
+             "vulnerabilities": [{"name": v.title, "severity": v.severity, "id": v.id,
+                                  "url": f"{base}/projects/{project_path}/-/security/vulnerabilities/{v.id}"}
+                                 for v in found_vulns[(d.name, d.version)]]}
+            for d in rows]
 
 
 def _pagination_headers(request: Request, total: int, page: int, per_page: int) -> dict[str, str]:

@@ -468,6 +468,7 @@ class VulnerabilityFilter:
     package_prefix: str | None = None  # package names starting with it (the report's search box)
     has_fix: bool | None = None
     known_exploited: bool | None = None
+    has_issue: bool | None = None  # linked to an issue (GitLab's have_issues)
     activity: str | None = None  # still_detected | no_longer_detected | detected_by_advisory_update
     detected_after: datetime | None = None
     detected_before: datetime | None = None
@@ -502,6 +503,10 @@ class VulnerabilityFilter:
             c.append(Vulnerability.has_fix.is_(self.has_fix))
         if self.known_exploited is not None:
             c.append(Vulnerability.known_exploited.is_(self.known_exploited))
+        if self.has_issue is not None:
+            linked = select(VulnerabilityIssueLink.vulnerability_id).where(
+                VulnerabilityIssueLink.vulnerability_id == Vulnerability.id).exists()
+            c.append(linked if self.has_issue else ~linked)
         if self.activity == "still_detected":
             c.append(Vulnerability.no_longer_detected.is_(False))
         elif self.activity == "no_longer_detected":
@@ -896,6 +901,24 @@ def fill_issue_template(template: str, v: Vulnerability) -> str:
               "version": v.package_version, "image": v.image, "severity": v.severity, "id": str(v.id)}
     filled = _PLACEHOLDER.sub(lambda m: quote(values.get(m.group(1), ""), safe=""), template)
     return check_issue_url(filled)
+
+
+def package_vulnerabilities(session: Session, project_id: int,
+                            packages: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Vulnerability]]:
+    """Open, still-detected registry vulnerabilities of these (package name, version) pairs, most severe first
+    (GitLab's dependency entity lists them)."""
+    out: dict[tuple[str, str], list[Vulnerability]] = {p: [] for p in set(packages)}
+    if not out:
+        return out
+    q = (select(Vulnerability)
+         .where(Vulnerability.project_id == project_id, Vulnerability.state.in_(OPEN_STATES),
+                Vulnerability.report_type == REPORT_TYPES["container_scanning_for_registry"],
+                Vulnerability.no_longer_detected.is_(False),
+                tuple_(Vulnerability.package_name, Vulnerability.package_version).in_(sorted(out)))
+         .order_by(Vulnerability.severity_rank.desc(), Vulnerability.id))
+    for v in session.scalars(q):
+        out[(v.package_name, v.package_version)].append(v)
+    return out
 
 
 def package_severity_counts(session: Session, project_id: int, packages: Sequence[tuple[str, str]],
