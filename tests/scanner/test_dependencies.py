@@ -171,3 +171,41 @@ def test_rpm_requires_resolve_through_provides(tmp_path: Path) -> None:
     assert names["glibc"] == {"filesystem"}
     assert not any(d.startswith("rpmlib(") for p in packages for d in p.depends)  # rpm's own features
     assert sum(len(targets) for targets in graph.values()) == 495  # bounded: direct edges only
+
+
+def _spdx_depends_on(document: str) -> set[tuple[str, str]]:
+    doc = json.loads(document)
+    label = {p["SPDXID"]: "OS" if p.get("primaryPackagePurpose") == "OPERATING_SYSTEM"
+             else f"{p['name']}@{p['versionInfo']}" for p in doc["packages"]}
+    return {(label[r["spdxElementId"]], label[r["relatedSpdxElement"]]) for r in doc["relationships"]
+            if r["relationshipType"] == "DEPENDS_ON"}
+
+
+def test_a_stored_sbom_converted_to_spdx_keeps_its_graph(tmp_path: Path) -> None:
+    """The server keeps CycloneDX and converts to SPDX on download: the graph read back from the stored
+    document is the one the scan drew (it is not recomputed from package databases the SBOM does not hold)."""
+    from hullscan.matching.sbom import read_sbom
+
+    inventory = _image(tmp_path)
+    stored = tmp_path / "sbom.cdx.json"
+    stored.write_text(write_cyclonedx(inventory))
+    expected = _spdx_depends_on(write_spdx(inventory))
+    assert len(expected) > 20
+    assert _spdx_depends_on(write_spdx(read_sbom(stored, with_dependencies=True))) == expected
+    assert _spdx_depends_on(write_spdx(read_sbom(stored))) != expected  # without it: the OS over every package
+
+
+def test_a_hostile_dependency_graph_is_read_within_bounds(tmp_path: Path) -> None:
+    from hullscan.matching.sbom import MAX_EDGES_PER_PACKAGE, read_sbom
+
+    components = [{"bom-ref": f"r{i}", "type": "library", "name": f"p{i}", "version": "1",
+                   "purl": f"pkg:pypi/p{i}@1"} for i in range(3)]
+    fanout = ["r0", "r1", "r2", "missing", 7, "r0"] * (MAX_EDGES_PER_PACKAGE * 3)
+    document = {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": components,
+                "dependencies": [{"ref": "r0", "dependsOn": ["r1", "r1", "r0", "nope"]}, {"ref": "r1"},
+                                 {"ref": 5, "dependsOn": ["r2"]}, {"ref": "r2", "dependsOn": fanout}]}
+    path = tmp_path / "hostile.cdx.json"
+    path.write_text(json.dumps(document))
+    inventory = read_sbom(path, with_dependencies=True)
+    assert inventory.dependencies == {0: [1]}  # duplicates, self edges, unknown refs dropped; r2 over budget
+    assert any("dependency graph is larger" in w for w in inventory.warnings)

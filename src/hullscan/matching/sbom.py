@@ -55,15 +55,19 @@ def looks_like_sbom(path: Path) -> bool:
     return head.startswith(b"{")
 
 
-def read_sbom(path: Path | str, *, max_components: int = DEFAULT_MAX_COMPONENTS) -> Inventory:
-    """Inventory of a CycloneDX or SPDX JSON SBOM file. Raises SbomError for anything that is not one."""
+def read_sbom(path: Path | str, *, max_components: int = DEFAULT_MAX_COMPONENTS,
+              with_dependencies: bool = False) -> Inventory:
+    """Inventory of a CycloneDX or SPDX JSON SBOM file. Raises SbomError for anything that is not one.
+
+    `with_dependencies` also reads a CycloneDX document's `dependencies` graph (one more streaming pass), for
+    converting a stored SBOM to SPDX; matching and ingestion do not need it."""
     path = Path(path)
     try:
         fmt = _sniff(path)
     except OSError as exc:
         raise SbomError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if fmt == "cyclonedx":
-        return _read_cyclonedx(path, max_components)
+        return _read_cyclonedx(path, max_components, with_dependencies)
     if fmt == "spdx":
         return _read_spdx(path, max_components)
     raise SbomError(f"{path} is neither a CycloneDX nor an SPDX JSON document (no bomFormat or spdxVersion)")
@@ -153,7 +157,7 @@ def _os_from_distro_qualifier(distro: str) -> OperatingSystem | None:
 # --- CycloneDX --------------------------------------------------------------------------------------------
 
 
-def _read_cyclonedx(path: Path, max_components: int) -> Inventory:
+def _read_cyclonedx(path: Path, max_components: int, with_dependencies: bool = False) -> Inventory:
     spec = _first(path, "specVersion")
     warnings: list[str] = []
     if spec is not None and str(spec) in ("1.0", "1.1", "1.2", "1.3"):
@@ -165,6 +169,7 @@ def _read_cyclonedx(path: Path, max_components: int) -> Inventory:
     os_info = _os_from_gitlab(meta_props)
     counts = _Counts()
     packages: list[Package] = []
+    refs: dict[str, int] = {}
     distro_hint: str | None = None
     capped = False
     for top in _items(path, "components.item"):
@@ -179,6 +184,9 @@ def _read_cyclonedx(path: Path, max_components: int) -> Inventory:
                 continue
             pkg = _cyclonedx_package(comp, counts)
             if pkg is not None:
+                ref = _s(comp.get("bom-ref"))
+                if ref is not None:
+                    refs.setdefault(ref, len(packages))
                 packages.append(pkg)
                 distro_hint = distro_hint or _distro(pkg.purl)
         if capped:
@@ -186,7 +194,36 @@ def _read_cyclonedx(path: Path, max_components: int) -> Inventory:
             break
     if os_info is None and distro_hint:
         os_info = _os_from_distro_qualifier(distro_hint)
-    return Inventory(image=image, os=os_info, packages=packages, warnings=warnings + counts.warnings())
+    dependencies = _cyclonedx_dependencies(path, refs, warnings) if with_dependencies else None
+    return Inventory(image=image, os=os_info, packages=packages, warnings=warnings + counts.warnings(),
+                     dependencies=dependencies)
+
+
+#: Most dependency edges read per package (a hostile graph stays linear in the components read).
+MAX_EDGES_PER_PACKAGE = 64
+
+
+def _cyclonedx_dependencies(path: Path, refs: dict[str, int], warnings: list[str]) -> dict[int, list[int]]:
+    """Package index -> indexes it depends on, from `dependencies[].ref/dependsOn` between the packages read
+    (edges to the image, the OS component or unknown refs are dropped: the writers draw those themselves)."""
+    budget = MAX_EDGES_PER_PACKAGE * max(len(refs), 1)
+    graph: dict[int, dict[int, None]] = {}  # ordered, de-duplicated targets
+    for entry in _items(path, "dependencies.item"):
+        if not isinstance(entry, dict):
+            continue
+        source = refs.get(_s(entry.get("ref")) or "")
+        targets = entry.get("dependsOn")
+        if source is None or not isinstance(targets, list):
+            continue
+        if len(targets) > budget:
+            warnings.append("the dependency graph is larger than the packages allow: the rest was not read")
+            break
+        budget -= len(targets)
+        for target in targets:
+            index = refs.get(target) if isinstance(target, str) else None
+            if index is not None and index != source:
+                graph.setdefault(source, {})[index] = None
+    return {source: list(targets) for source, targets in graph.items()}
 
 
 def _flatten(comp: Any, depth: int = 0) -> Iterator[dict[str, Any]]:

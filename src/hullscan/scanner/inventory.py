@@ -70,6 +70,9 @@ class Inventory:
     #: Why some layer was not fully analysed (unreadable, unverified, over a cap): the inventory may miss
     #: packages, so the scan is "partial", never a plain success. Empty: every layer was read to its end.
     partial: list[str] = field(default_factory=list)
+    #: The dependency graph as an SBOM that was read back states it (package index -> indexes it depends on).
+    #: None: the writers compute it from the packages' `depends` (a fresh scan).
+    dependencies: dict[int, list[int]] | None = None
 
 
 #: Most alternatives of one dependency entry that are looked up (hostile databases stay linear).
@@ -86,6 +89,13 @@ def _scope(package: Package) -> tuple[str, str]:
     elif package.type == "deb" and "/status.d/" in path:
         path = posixpath.dirname(path)
     return package.type, path
+
+
+def inventory_graph(inventory: Inventory) -> dict[int, list[int]]:
+    """The graph the SBOM writers draw: the one read from an SBOM, else the packages' own `depends`."""
+    if inventory.dependencies is not None:
+        return inventory.dependencies
+    return dependency_graph(inventory.packages)
 
 
 def dependency_graph(packages: list[Package]) -> dict[int, list[int]]:

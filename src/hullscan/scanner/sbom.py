@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hullscan import __version__
 from hullscan.ecosystems import OS_PACKAGE_TYPES
-from hullscan.scanner.inventory import Inventory, dependency_graph
+from hullscan.scanner.inventory import Inventory, inventory_graph
 from hullscan.scanner.package_record import component_properties
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def write_cyclonedx(inventory: Inventory, registry_triggered: bool = False) -> s
             component["version"] = package.version
         components.append(component)
     components.sort(key=_component_order)
-    graph = dependency_graph(inventory.packages)
+    graph = inventory_graph(inventory)
     os_roots, image_roots = graph_roots(inventory, graph)
     depends_on = {refs[index]: [refs[target] for target in targets] for index, targets in graph.items()}
     depends_on["image"] = [refs[index] for index in image_roots] + (["os"] if inventory.os else [])
@@ -273,7 +273,7 @@ def write_spdx(inventory: Inventory) -> str:
             entry["comment"] = f"path: {package.path or ''}; layer: {package.layer_digest or ''}"
         packages.append(entry)
         relationships.append({"spdxElementId": root_id, "relationshipType": "CONTAINS", "relatedSpdxElement": pid})
-    graph = dependency_graph(inventory.packages)  # the CycloneDX writer's edges, as DEPENDS_ON
+    graph = inventory_graph(inventory)  # the CycloneDX writer's edges, as DEPENDS_ON
     edges = [(ids[index], ids[target]) for index, targets in graph.items() for target in targets]
     if inventory.os:
         edges += [(_spdx_id("os"), ids[index]) for index in graph_roots(inventory, graph)[0]]

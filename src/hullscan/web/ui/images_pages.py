@@ -51,7 +51,7 @@ async def sbom_download(request: Request, project: str, job: IdQuery,
         return FileResponse(path, media_type="application/vnd.cyclonedx+json", filename=name)
 
     def convert() -> str:
-        return write_spdx(read_sbom(path))
+        return write_spdx(read_sbom(path, with_dependencies=True))
 
     try:
         body = await run_in_threadpool(convert)
