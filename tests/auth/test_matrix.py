@@ -176,6 +176,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v4/vulnerabilities/{vulnerability_id}/dismiss"): "developer",
     ("POST", "/api/v4/vulnerabilities/{vulnerability_id}/revert"): "developer",
     ("POST", "/api/v4/security/projects/{project:path}/vulnerability_exports"): "developer",
+    ("POST", "/api/v4/security/groups/{group:path}/vulnerability_exports"): "developer",  # its projects the caller reads
     ("GET", "/api/v4/security/vulnerability_exports/{export_id}"): "admin",
     ("GET", "/api/v4/security/vulnerability_exports/{export_id}/download"): "admin",
     # the registry: one route, judged per operation in REGISTRY_MATRIX
@@ -432,7 +433,7 @@ def _refused(r: httpx.Response) -> bool:
     location = r.headers.get("location", "")
     hidden = r.status_code == 404 and any(m in r.text for m in (
         f"project '{PROJECT}' not found", f"There is no project &#39;{PROJECT}&#39;", "vulnerability ",
-        "There is no group &#39;team&#39;"))
+        "There is no group &#39;team&#39;", "group 'team' not found"))
     return r.status_code in (401, 403) or hidden or (r.status_code == 303 and location.startswith("/users/sign_in?"))
 
 
