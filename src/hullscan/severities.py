@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, get_args
 
-Severity = Literal["critical", "high", "medium", "low", "unknown"]
+Rated = Literal["critical", "high", "medium", "low"]  # a rating; "unknown" is the absence of one
+Severity = Literal[Rated, "unknown"]
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)  # worst first
 RANK: dict[str, int] = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}  # unknown 0 ... critical 4
 
 
-def worst(words: Iterable[str | None]) -> Severity | None:
+def worst_of(words: Iterable[str | None]) -> Severity | None:
     """The worst severity among `words` (what is not a severity word is ignored); None when there is none."""
     present = set(words)
     return next((s for s in SEVERITIES if s in present), None)

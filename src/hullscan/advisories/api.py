@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.advisories import service
 from hullscan.auth import Action, Principal, authorize, current_principal
-from hullscan.web.deps import get_session
+from hullscan.http_deps import get_session
 
 router = APIRouter(tags=["advisories"])
 log = logging.getLogger("hullscan.advisories")

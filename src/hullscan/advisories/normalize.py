@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from cvss import CVSS2, CVSS3, CVSS4
 
+from hullscan.severities import from_score
 from hullscan.ecosystems import (
     DEBIAN_CODENAMES,
     UBUNTU_CODENAMES,
@@ -22,7 +23,6 @@ __all__ = [
 ]
 
 
-SEVERITIES = ("critical", "high", "medium", "low", "negligible", "unknown")
 _SEVERITY_WORDS = {
     "critical": "critical", "high": "high", "important": "high", "medium": "medium", "moderate": "medium",
     "low": "low", "negligible": "low", "unimportant": "low", "none": "low", "not yet assigned": "unknown",
@@ -54,8 +54,7 @@ def _cvss_score(v: str) -> tuple[str, float, str] | None:
             return "3", float(c3.base_score), str(c3.severities()[0]).lower()
         c2 = CVSS2(v)
         score = float(c2.base_score)
-        sev = "high" if score >= 7.0 else "medium" if score >= 4.0 else "low"
-        return "2", score, sev
+        return "2", score, from_score(score, cvss2=True)
     except Exception:  # the library raises several types for malformed vectors
         return None
 

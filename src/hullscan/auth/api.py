@@ -21,7 +21,7 @@ from hullscan.auth.projects import default_project_path, find_project_for_reposi
 from hullscan.auth.registry_tokens import parse_scopes
 from hullscan.db.models import Project
 from hullscan.db.models.auth import DeployToken, PersonalAccessToken
-from hullscan.web.deps import IdPath, IdQuery, get_session, project_or_404
+from hullscan.http_deps import IdPath, IdQuery, get_session, project_or_404
 
 log = logging.getLogger("hullscan.auth")
 router = APIRouter()  # mounted under /api/v1

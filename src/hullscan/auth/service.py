@@ -78,6 +78,10 @@ def get_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username.strip().lower())).one_or_none()
 
 
+def user_by_id(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
 def require_user(session: Session, username: str) -> User:
     user = get_user(session, username)
     if user is None:

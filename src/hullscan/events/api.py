@@ -15,7 +15,7 @@ from hullscan.auth.http import audit
 from hullscan.auth.projects import ProjectError, update_project_settings
 from hullscan.db.models import Project
 from hullscan.events import service
-from hullscan.web.deps import CountQuery, get_session, project_or_404
+from hullscan.http_deps import CountQuery, get_session, project_or_404
 
 log = logging.getLogger("hullscan.events")
 router = APIRouter()

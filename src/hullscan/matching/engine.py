@@ -30,9 +30,10 @@ from hullscan.matching.ecosystems import (
     scheme_for,
 )
 from hullscan.matching.cvss_util import severity_from_vector
-from hullscan.matching.finding import SEVERITY_RANK, Finding, FindingPackage, normalize_severity
+from hullscan.matching.finding import Finding, FindingPackage, normalize_severity
 from hullscan.ecosystems import OS_PACKAGE_TYPES, end_of_life
 from hullscan.scanner.inventory import Inventory, Package
+from hullscan.severities import RANK
 from hullscan.versions.ranges import BadRange, RangeEvaluator, UnparsableVersion
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ def _match(inventory: Inventory, store: AdvisoryStore, repository_release: str |
         if package_findings:
             stats.matched_packages += 1
             findings.extend(package_findings)
-    rank = SEVERITY_RANK.get
+    rank = RANK.get
     findings.sort(key=lambda f: (-rank(f.severity, 0), f.package.name, f.package.version, f.vulnerability_id))
     return MatchResult(findings, stats)
 

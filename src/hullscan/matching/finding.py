@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-SEVERITIES = ("critical", "high", "medium", "low", "unknown")
-SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}  # unknown 0 ... critical 4
+from hullscan.severities import RANK, SEVERITIES
 
 
 _NO_FIX = {
@@ -57,7 +56,7 @@ class Finding:
 
     @property
     def severity_rank(self) -> int:
-        return SEVERITY_RANK.get(self.severity, 0)
+        return RANK.get(self.severity, 0)
 
     def risk_key(self) -> tuple[bool, float, float, bool]:
         """Sort key of the "risk" order (docs/risk.md), most urgent first: known exploited, EPSS percentile,

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from hullscan.advisories.types import AdvisoryStore
 from hullscan.matching.engine import match
-from hullscan.matching.finding import SEVERITY_RANK, Finding, normalize_severity
+from hullscan.matching.finding import Finding, normalize_severity
+from hullscan.severities import RANK
 from hullscan.matching.reports.model import ScanReport
 from hullscan.matching.sbom import looks_like_sbom, read_sbom
 from hullscan.matching.vex import apply_vex, load_vex
@@ -115,7 +116,7 @@ def fails(report: ScanReport, fail_on: str | None) -> bool:
     """True when a kept finding is at or above `fail_on` (any finding when fail_on is None)."""
     if fail_on is None:
         return bool(report.findings)
-    threshold = SEVERITY_RANK[normalize_severity(fail_on)]
+    threshold = RANK[normalize_severity(fail_on)]
     return any(f.severity_rank >= threshold for f in report.findings)
 
 

@@ -38,7 +38,7 @@ from hullscan.pipelines.pool import LocalRunnerPool, registration_token
 from hullscan.pipelines.registries import registry_access
 from hullscan.pipelines.signal import QueueSignal
 from hullscan.settings import Settings
-from hullscan.web.deps import CountQuery, IdPath, get_session, project_or_404
+from hullscan.http_deps import CountQuery, IdPath, get_session, project_or_404
 
 log = logging.getLogger("hullscan.pipelines")
 router = APIRouter()

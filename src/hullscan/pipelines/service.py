@@ -145,6 +145,28 @@ def list_runners(session: Session) -> Sequence[Runner]:
     return session.scalars(select(Runner).order_by(Runner.id)).all()
 
 
+@dataclass
+class RunnerRow:
+    """A runner as the admin page shows it: online when it asked for work lately, and the jobs it runs."""
+
+    runner: Runner
+    online: bool
+    running: list[Job]
+
+
+def runner_rows(session: Session, now: datetime, online_within: timedelta = timedelta(minutes=2)) -> list[RunnerRow]:
+    """Every runner with its running jobs (one query for all of them)."""
+    all_runners = list(list_runners(session))
+    running: dict[int, list[Job]] = {}
+    if all_runners:
+        for job in session.scalars(select(Job).where(Job.status == "running",
+                                                     Job.runner_id.in_([r.id for r in all_runners]))):
+            if job.runner_id is not None:  # always, by the query; said for the type checker
+                running.setdefault(job.runner_id, []).append(job)
+    return [RunnerRow(r, bool(r.contacted_at and now - r.contacted_at <= online_within), running.get(r.id, []))
+            for r in all_runners]
+
+
 def authenticate_runner(session: Session, token: str | None) -> Runner | None:
     if not token:
         return None
@@ -532,6 +554,34 @@ def artifacts_of(session: Session, job_ids: Iterable[int]) -> dict[int, list[Job
 
 def get_job(session: Session, job_id: int) -> Job | None:
     return session.get(Job, job_id)
+
+
+def sbom_artifact(session: Session, project_id: int, job_id: int) -> JobArtifact | None:
+    """The first artifact of a job of the project; None for another project's job (hidden as missing)."""
+    job = session.get(Job, job_id)
+    if job is None or job.project_id != project_id:
+        return None
+    return session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id)
+                           .order_by(JobArtifact.id).limit(1)).first()
+
+
+def last_jobs_by_tag(session: Session, project_id: int, repositories: Iterable[str],
+                     ) -> tuple[dict[tuple[str, str], Job], dict[tuple[str, str], JobArtifact]]:
+    """(repository, tag) → the last scan job of the project's repositories, and → the SBOM artifact of the last
+    successful one: four queries whatever the number of tags."""
+    repos = sorted(set(repositories))
+    last_ids = select(func.max(Job.id)).where(Job.project_id == project_id, Job.repository.in_(repos)) \
+        .group_by(Job.repository, Job.tag)
+    jobs = {(j.repository, j.tag): j for j in session.scalars(select(Job).where(Job.id.in_(last_ids)))}
+    done_ids = select(func.max(Job.id)).where(Job.project_id == project_id, Job.repository.in_(repos),
+                                              Job.status == "success").group_by(Job.repository, Job.tag)
+    done = {(j.repository, j.tag): j.id for j in session.scalars(select(Job).where(Job.id.in_(done_ids)))}
+    first_artifact: dict[int, JobArtifact] = {}
+    if done:
+        for a in session.scalars(select(JobArtifact).where(JobArtifact.job_id.in_(list(done.values())))):
+            first_artifact.setdefault(a.job_id, a)
+    sboms = {key: first_artifact[job_id] for key, job_id in done.items() if job_id in first_artifact}
+    return jobs, sboms
 
 
 def get_pipeline(session: Session, pipeline_id: int) -> Pipeline | None:

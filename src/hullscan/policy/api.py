@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
@@ -13,18 +13,18 @@ from hullscan.auth import Action, Principal, authorize, current_principal
 from hullscan.auth.http import audit
 from hullscan.policy import service
 from hullscan.policy.service import registry_gate
-from hullscan.web.deps import IdPath, get_session, project_or_404
+from hullscan.severities import Rated
+from hullscan.http_deps import IdPath, get_session, project_or_404
 
 __all__ = ["registry_gate", "router"]
 
 router = APIRouter(tags=["policy"])
 
-Severity = Literal["critical", "high", "medium", "low"]
 
 
 class PolicyIn(BaseModel):
     gate_enabled: bool = Field(description="Block pulls (manifest GET and HEAD) of images that break the policy")
-    min_severity: Severity = Field(default="critical", description="Block at this severity or above")
+    min_severity: Rated = Field(default="critical", description="Block at this severity or above")
     fixable_only: bool = Field(default=False, description="Only vulnerabilities with a fixed version block")
     kev_only: bool = Field(default=False, description="Only known exploited vulnerabilities (CISA KEV) block")
     grace_days: int = Field(default=0, ge=0, le=service.MAX_GRACE_DAYS,

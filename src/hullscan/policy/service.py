@@ -21,7 +21,7 @@ from hullscan.db.base import utcnow
 from hullscan.db.models.policy import ProjectPolicy, PullException
 from hullscan.db.models.registry import RegistryManifest, RegistryManifestReference
 from hullscan.db.models.vulnerabilities import SbomSource, Vulnerability, VulnerabilitySighting
-from hullscan.matching.finding import SEVERITIES, SEVERITY_RANK
+from hullscan.severities import RANK, SEVERITIES
 from hullscan.registry.errors import RegistryError
 from hullscan.registry.names import parse_digest, validate_name
 from hullscan.registry.service import StoredManifest
@@ -109,7 +109,7 @@ def set_policy(session: Session, project_id: int, policy: PolicySettings, *, aut
         session.add(row)
     for key, value in policy.as_dict().items():
         setattr(row, key, value)
-    row.min_severity_rank = SEVERITY_RANK[policy.min_severity]
+    row.min_severity_rank = RANK[policy.min_severity]
     row.updated_by, row.updated_at = author[:255], utcnow()
     session.flush()
     return policy

@@ -332,6 +332,30 @@ def list_tags(session: Session, repository: str, n: int | None = None, last: str
     return list(session.scalars(q))
 
 
+@dataclass
+class ProjectTag:
+    """A tag of one of a project's repositories with its manifest, as the images page lists it."""
+
+    repository: str
+    tag: str
+    updated_at: datetime | None
+    digest: str
+    media_type: str
+    content: bytes
+
+
+def project_tags(session: Session, project_id: int, limit: int) -> list[ProjectTag]:
+    """The tags of the project's repositories (by repository, then tag), at most `limit`, in one query."""
+    rows = session.execute(
+        select(RegistryRepository.name, RegistryTag.name, RegistryTag.updated_at, RegistryManifest.digest,
+               RegistryManifest.media_type, RegistryManifest.content)
+        .join(RegistryTag, RegistryTag.repository_id == RegistryRepository.id)
+        .join(RegistryManifest, RegistryManifest.id == RegistryTag.manifest_id)
+        .where(RegistryRepository.project_id == project_id)
+        .order_by(RegistryRepository.name, RegistryTag.name).limit(limit)).all()
+    return [ProjectTag(*row) for row in rows]
+
+
 def list_repositories(session: Session, n: int | None = None, last: str | None = None) -> list[str]:
     q = select(RegistryRepository.name)
     if last:

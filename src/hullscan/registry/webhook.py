@@ -25,7 +25,7 @@ from hullscan.registry.notifications import (
     NotificationBodyError,
     parse_envelope,
 )
-from hullscan.web.deps import DateTimeQuery, IdQuery, get_session
+from hullscan.http_deps import DateTimeQuery, IdQuery, get_session
 
 router = APIRouter(tags=["registry"])
 log = logging.getLogger("hullscan.registry.webhook")

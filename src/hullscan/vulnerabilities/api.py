@@ -20,7 +20,7 @@ from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import notifications, service
 from hullscan.severities import Severity
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES, REPORT_TYPES
-from hullscan.web.deps import JSON_ID_MAX, DateTimeQuery, IdPath, get_session, project_or_404
+from hullscan.http_deps import JSON_ID_MAX, DateTimeQuery, IdPath, get_session, project_or_404
 
 router = APIRouter(tags=["vulnerabilities"])
 

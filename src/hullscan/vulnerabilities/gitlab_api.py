@@ -35,11 +35,11 @@ from hullscan.db.models import Project
 from hullscan.db.models.auth import Group
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.ingestion import dependencies
-from hullscan.matching.finding import SEVERITIES
+from hullscan.severities import SEVERITIES
 from hullscan.registry.driver import StorageDriver
 from hullscan.vulnerabilities import service
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES, REPORT_TYPES
-from hullscan.web.deps import IdPath, get_session, project_or_404
+from hullscan.http_deps import IdPath, get_session, project_or_404
 
 router = APIRouter(tags=["gitlab-compatible"])
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hullscan.db import Database
 from hullscan.db.base import utcnow
 from hullscan.db.models.vulnerabilities import ProjectWebhook, Vulnerability, WebhookDelivery
-from hullscan.matching.finding import SEVERITY_RANK
+from hullscan.severities import RANK
 from hullscan.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def create_webhook(session: Session, project_id: int, url: str, *, events: list[
     unknown = [e for e in events if e not in EVENTS]
     if unknown:
         raise WebhookDefinitionError(f"unknown event(s) {', '.join(unknown)}; expected {', '.join(EVENTS)}")
-    if min_severity not in SEVERITY_RANK:
+    if min_severity not in RANK:
         raise WebhookDefinitionError(f"unknown severity {min_severity!r}")
     hook = ProjectWebhook(project_id=project_id, url=url, events=events, min_severity=min_severity,
                           secret=secret or secrets.token_urlsafe(32))
@@ -83,8 +83,8 @@ def notify_new_vulnerabilities(session: Session, vulnerability_ids: Iterable[int
     for project_id, project_hooks in hooks.items():
         mine = [v for v in vulns if v.project_id == project_id]
         for hook in project_hooks:
-            floor = SEVERITY_RANK[hook.min_severity]
-            hits = [v for v in mine if SEVERITY_RANK.get(v.severity, 0) >= floor]
+            floor = RANK[hook.min_severity]
+            hits = [v for v in mine if RANK.get(v.severity, 0) >= floor]
             if not hits:
                 continue
             payload = {"event": "new_vulnerability", "reason": reason, "project_id": project_id,

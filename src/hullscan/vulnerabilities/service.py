@@ -41,6 +41,7 @@ from hullscan.db.models.vulnerabilities import (
     VulnerabilityStateTransition,
 )
 from hullscan.matching.finding import Finding
+from hullscan.severities import SEVERITIES
 from hullscan.vulnerabilities.fingerprints import (
     REPORT_TYPES,
     finding_uuid,
@@ -447,6 +448,12 @@ def history(session: Session, vulnerability_id: int) -> list[VulnerabilityStateT
         VulnerabilityStateTransition.vulnerability_id == vulnerability_id).order_by(VulnerabilityStateTransition.id)))
 
 
+def project_vulnerability(session: Session, project_id: int, vulnerability_id: int) -> Vulnerability | None:
+    """A vulnerability of the project; None for another project's (hidden and missing answer alike)."""
+    v = session.get(Vulnerability, vulnerability_id)
+    return v if v is not None and v.project_id == project_id else None
+
+
 def sightings(session: Session, vulnerability_id: int) -> list[VulnerabilitySighting]:
     return list(session.scalars(select(VulnerabilitySighting).where(
         VulnerabilitySighting.vulnerability_id == vulnerability_id).order_by(VulnerabilitySighting.first_seen_at)))
@@ -612,7 +619,7 @@ def query_vulnerabilities(
 
 
 def severity_counts(session: Session, flt: VulnerabilityFilter) -> dict[str, int]:
-    counts = {s: 0 for s in ("critical", "high", "medium", "low", "unknown")}
+    counts: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
     q = select(Vulnerability.severity, func.count()).where(*flt.conditions()).group_by(Vulnerability.severity)
     for sev, n in session.execute(q):
         counts[sev] = counts.get(sev, 0) + n
@@ -659,7 +666,7 @@ def report_page(session: Session, flt: VulnerabilityFilter, *, sort: str = "seve
 
 
 def _zero_counts() -> dict[str, int]:
-    return {s: 0 for s in ("critical", "high", "medium", "low", "unknown")}
+    return dict.fromkeys(SEVERITIES, 0)
 
 
 def _image_name(image: str) -> str:
@@ -940,4 +947,38 @@ def package_severity_counts(session: Session, project_id: int, packages: Sequenc
     for name, version, severity, n in session.execute(q):
         counts = out[(name, version)]
         counts[severity if severity in counts else "unknown"] += n
+    return out
+
+
+def open_counts_by_project(session: Session, project_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Severity counts of open (detected or confirmed) registry vulnerabilities for many projects in one query:
+    exactly the rows of each project's Container registry tab under its default filter."""
+    ids = list(project_ids)
+    out: dict[int, dict[str, int]] = {pid: _zero_counts() for pid in ids}
+    if not ids:
+        return out
+    q = (select(Vulnerability.project_id, Vulnerability.severity, func.count())
+         .where(Vulnerability.project_id.in_(ids), Vulnerability.state.in_(OPEN_STATES),
+                Vulnerability.report_type == REPORT_TYPES["container_scanning_for_registry"])
+         .group_by(Vulnerability.project_id, Vulnerability.severity))
+    for pid, sev, n in session.execute(q):
+        out[pid][sev if sev in SEVERITIES else "unknown"] += n
+    return out
+
+
+def open_counts_by_image(session: Session, project_id: int) -> dict[tuple[str, str], tuple[str, dict[str, int]]]:
+    """(repository, tag) → (image as the report's Image filter names it, severity counts) of the project's open
+    registry vulnerabilities still detected, in one grouped query (the images page's columns)."""
+    out: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
+    q = (select(Vulnerability.image, Vulnerability.image_name, Vulnerability.image_tag, Vulnerability.severity,
+                func.count())
+         .where(Vulnerability.project_id == project_id, Vulnerability.state.in_(OPEN_STATES),
+                Vulnerability.report_type == REPORT_TYPES["container_scanning_for_registry"],
+                Vulnerability.no_longer_detected.is_(False))
+         .group_by(Vulnerability.image, Vulnerability.image_name, Vulnerability.image_tag, Vulnerability.severity))
+    for image, name, tag, sev, n in session.execute(q):
+        repo = name.split("/", 1)[1] if "/" in name else name  # image name is <host>/<repository>
+        counts = out[(repo, tag or "")][1] if (repo, tag or "") in out else _zero_counts()
+        counts[sev if sev in SEVERITIES else "unknown"] += n
+        out[(repo, tag or "")] = (image, counts)
     return out

@@ -23,6 +23,7 @@ from typing import IO
 from hullscan.advisories.normalize import DEBIAN_CODENAMES, severity_word
 from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, Parsed, Tally, fixed_range, make_affected
 from hullscan.advisories.types import Advisory, AffectedPackage
+from hullscan.severities import worst_of
 
 _HEADER = re.compile(r"^\[(\d{1,2} \w{3} \d{4})\]\s+((?:DSA|DLA|DTSA)-[\w-]+)\s+(\S+)(?:\s+-*\s*(.*))?$")
 _RELEASE = re.compile(r"^\s+\[([a-z-]+)\]\s+-\s+(\S+)(?:\s+(\S+))?")
@@ -161,7 +162,7 @@ def iter_tracker_json(data: bytes, tally: Tally) -> Iterator[Parsed]:
                     entries.append(item)
     for cve in sorted(by_cve):
         desc, entries = by_cve[cve]
-        worst = _worst([severity_word(e.severity.replace("*", "").strip()) if e.severity else None for e in entries])
+        worst = worst_of([severity_word(e.severity.replace("*", "").strip()) if e.severity else None for e in entries])
         yield Parsed(
             Advisory(id=f"DEBIAN-{cve}", source="debian-tracker", aliases=[cve],
                      summary=desc if isinstance(desc, str) else None,
@@ -186,7 +187,3 @@ def _open_state(rel: dict) -> str:
     return "unfixed"
 
 
-def _worst(values: list[str | None]) -> str | None:
-    order = ["critical", "high", "medium", "low", "unknown"]
-    present = [v for v in values if v in order]
-    return min(present, key=order.index) if present else None

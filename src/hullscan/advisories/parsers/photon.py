@@ -22,6 +22,7 @@ from hullscan.advisories.parsers.base import (
     make_affected,
 )
 from hullscan.advisories.types import Advisory, AffectedPackage
+from hullscan.severities import from_score, worst_of
 
 _ID = re.compile(r"^[A-Z][A-Z0-9]*-\d{4}-\d{3,}$")
 _RELEASE = re.compile(r"cve_data_photon(\d+\.\d+)\.json")
@@ -36,7 +37,7 @@ def release_of(name: str) -> str | None:
 def _band(score: object) -> str | None:
     if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 < score <= 10:
         return None
-    return "critical" if score >= 9.0 else "high" if score >= 7.0 else "medium" if score >= 4.0 else "low"
+    return from_score(score)
 
 
 def iter_cve_data(data: bytes, release: str, tally: Tally) -> Iterator[Parsed]:
@@ -81,7 +82,7 @@ def iter_cve_data(data: bytes, release: str, tally: Tally) -> Iterator[Parsed]:
             severities.append(severity)
     for ident in sorted(by_id):
         entries, severities = by_id[ident]
-        worst = next((s for s in ("critical", "high", "medium", "low") if s in severities), None)
+        worst = worst_of(s for s in severities if s != "unknown")
         yield Parsed(
             Advisory(id=f"PHOTON-{release}-{ident}", source="photon", aliases=[ident], severity=worst,
                      severity_source="photon:cve_score" if worst else None,

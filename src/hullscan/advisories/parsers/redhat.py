@@ -30,11 +30,11 @@ from hullscan.advisories.parsers.base import (
     parse_time,
 )
 from hullscan.advisories.types import Advisory, AffectedPackage
+from hullscan.severities import worst_of
 
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 _RHSA = re.compile(r"\b(RH[SBE]A-\d{4}:\d{4,})\b")
 _MAX_DEPTH = 12  # product tree nesting (vendor > product family > architecture > version is 4 in practice)
-_ORDER = ["critical", "high", "medium", "low"]
 
 
 class _Product:
@@ -203,9 +203,9 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
             seen = entries.get((item.ecosystem, item.package))
             if seen is None or _better(item, seen):
                 entries[(item.ecosystem, item.package)] = item
-        words = [e.severity for e in entries.values() if e.severity in _ORDER]
         aggregate = as_dict(meta.get("aggregate_severity"))
-        worst = min(words, key=_ORDER.index) if words else severity_word(str(aggregate.get("text") or ""))
+        worst = worst_of(e.severity for e in entries.values() if e.severity != "unknown") \
+            or severity_word(str(aggregate.get("text") or ""))
         notes = [n for n in _list(vuln.get("notes")) if isinstance(n, dict)]
         summary = next((n.get("text") for n in notes if n.get("category") == "summary"), None)
         description = next((n.get("text") for n in notes if n.get("category") == "description"), None)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hullscan.matching.engine import MatchStats
-from hullscan.matching.finding import SEVERITIES, Finding
+from hullscan.matching.finding import Finding
+from hullscan.severities import SEVERITIES
 from hullscan.scanner.inventory import Inventory
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hullscan.vulnerabilities.service import Trend
-from hullscan.web.ui.queries import SEVERITIES
+from hullscan.severities import SEVERITIES
 
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28

@@ -14,7 +14,7 @@ from hullscan.auth.http import audit
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import service as vulns
-from hullscan.web.deps import IdPath
+from hullscan.http_deps import IdPath
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url
 from hullscan.web.ui.report_pages import _vulnerability, _vulnerability_page

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal
 from hullscan.matching.sbom import SbomError, read_sbom
+from hullscan.pipelines import service as pipelines
 from hullscan.pipelines.api import artifact_store
 from hullscan.policy import service as policy
 from hullscan.scanner.sbom import write_spdx
-from hullscan.web.deps import IdQuery
+from hullscan.http_deps import IdQuery
 from hullscan.web.ui import queries
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, render
@@ -38,7 +39,7 @@ async def sbom_download(request: Request, project: str, job: IdQuery,
         # On a worker thread: waiting for the database here must never stop the event loop (and the streams on it).
         with request.app.state.db.read_session() as session:
             found = project_for(session, principal, project, Action.READ_PROJECT)
-            artifact = queries.sbom_artifact(session, found.id, job)
+            artifact = pipelines.sbom_artifact(session, found.id, job)
             if artifact is None:
                 raise HTTPException(status_code=404, detail=f"Scan job {job} has no SBOM in this project.")
             return artifact.sha256, artifact.name

@@ -15,7 +15,7 @@ from hullscan.auth import Action, Principal, Role, is_allowed
 from hullscan.auth import service as auth
 from hullscan.auth.http import audit
 from hullscan.db.models import Project
-from hullscan.web.deps import IdPath
+from hullscan.http_deps import IdPath
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 from hullscan.web.ui.settings_pages import settings_page_for

@@ -18,7 +18,7 @@ from hullscan.db.models.pipelines import Pipeline
 from hullscan.events import service as events
 from hullscan.events import types as reasons
 from hullscan.pipelines import service as pipelines
-from hullscan.web.deps import IdPath
+from hullscan.http_deps import IdPath
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 

@@ -13,7 +13,7 @@ from hullscan.auth import Action, Principal
 from hullscan.auth.http import audit
 from hullscan.db.models import Project
 from hullscan.policy import service
-from hullscan.web.deps import CountQuery, IdPath
+from hullscan.http_deps import CountQuery, IdPath
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 

@@ -11,7 +11,6 @@ from hullscan.auth.projects import list_projects
 from hullscan.auth.service import visible_project_paths
 from hullscan.pipelines import service as pipelines
 from hullscan.vulnerabilities import service as vulns
-from hullscan.web.ui import queries
 from hullscan.web.ui.chart import trend_chart
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, render
@@ -33,7 +32,7 @@ def projects_page(request: Request, principal: Principal = Depends(ui_principal)
     projects = [p for p in list_projects(session) if visible is None or p.path in visible]
     # counts only where the viewer may read vulnerabilities (a reporter sees the project, not its findings)
     readable = {p.id for p in projects if is_allowed(principal, Action.READ_VULNERABILITIES, p.path)}
-    counts = queries.open_counts_by_project(session, sorted(readable))
+    counts = vulns.open_counts_by_project(session, sorted(readable))
     return render(request, "projects.html", projects=projects, counts=counts, readable=readable)
 
 
@@ -42,13 +41,13 @@ def overview_page(request: Request, project: str, principal: Principal = Depends
                   session: Session = Depends(ui_session)) -> Response:
     found = project_for(session, principal, project, Action.READ_VULNERABILITIES)
     flt = vulns.VulnerabilityFilter(project_id=found.id, report_types=REGISTRY_TYPES,
-                                    states=list(queries.OPEN_STATES))
+                                    states=list(vulns.OPEN_STATES))
     counts = vulns.severity_counts(session, flt)
     chart = trend_chart(vulns.severity_trend(session, flt))
     recent = pipelines.list_pipelines(session, found.id, limit=10)
     jobs = pipelines.jobs_of(session, [p.id for p in recent])
     top_risks, _ = vulns.query_vulnerabilities(session, vulns.VulnerabilityFilter(
-        project_id=found.id, report_types=REGISTRY_TYPES, states=list(queries.OPEN_STATES),
+        project_id=found.id, report_types=REGISTRY_TYPES, states=list(vulns.OPEN_STATES),
         activity="still_detected"), sort="risk", limit=5)
     return render(request, "overview.html", project=found, counts=counts, chart=chart, pipelines=recent,
                   jobs=jobs, top_risks=top_risks)

@@ -21,10 +21,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hullscan import __version__
 from hullscan.auth import Action, Forbidden, is_allowed
+from hullscan.severities import SEVERITIES
 
 log = logging.getLogger("hullscan.web.ui")
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 STATE_LABELS = {"detected": "Needs triage", "confirmed": "Confirmed", "dismissed": "Dismissed",
                 "resolved": "Resolved"}
 REASON_LABELS = {"acceptable_risk": "Acceptable risk", "false_positive": "False positive",

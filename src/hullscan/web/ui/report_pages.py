@@ -17,12 +17,12 @@ from hullscan.auth.projects import list_projects
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.pipelines import service as pipelines
+from hullscan.severities import SEVERITIES
 from hullscan.vulnerabilities import service as vulns
 from hullscan.vulnerabilities.api import (
     csv_stream,  # the API's streamed, formula-safe CSV
 )
-from hullscan.web.deps import CountQuery, IdPath
-from hullscan.web.ui import queries
+from hullscan.http_deps import CountQuery, IdPath
 from hullscan.web.ui.chart import trend_chart
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.findings import finding_context
@@ -102,12 +102,12 @@ class ReportQuery:
     def states(self) -> list[str] | None:
         if self.state == ["all"]:
             return None
-        return self.state or list(queries.OPEN_STATES)
+        return self.state or list(vulns.OPEN_STATES)
 
     def build(self, scope: ReportScope) -> vulns.VulnerabilityFilter:
         if self.activity and self.activity not in ACTIVITIES:
             raise vulns.VulnerabilityError(f"unknown activity {self.activity!r}")
-        bad = [s for s in self.severity if s not in queries.SEVERITIES]
+        bad = [s for s in self.severity if s not in SEVERITIES]
         if bad:
             raise vulns.VulnerabilityError(f"unknown severity {bad[0]!r}")
         return vulns.VulnerabilityFilter(
@@ -420,8 +420,8 @@ def group_overview(request: Request, group: str, principal: Principal = Depends(
     """Per-project open counts, the group's trend and its oldest unresolved criticals."""
     scope = group_scope(session, principal, group)
     flt = vulns.VulnerabilityFilter(**scope.scope_filter(), report_types=REGISTRY_TYPES,  # type: ignore[arg-type]
-                                    states=list(queries.OPEN_STATES))
-    per_project = queries.open_counts_by_project(session, sorted(scope.projects))
+                                    states=list(vulns.OPEN_STATES))
+    per_project = vulns.open_counts_by_project(session, sorted(scope.projects))
     counts = vulns.severity_counts(session, flt)
     oldest = vulns.report_page(session, replace(flt, severities=["critical"]), sort="detected_asc",
                                per_page=10)
@@ -431,8 +431,8 @@ def group_overview(request: Request, group: str, principal: Principal = Depends(
 
 
 def _vulnerability(session: Session, project: Project, vulnerability_id: int) -> Vulnerability:
-    v = session.get(Vulnerability, vulnerability_id)
-    if v is None or v.project_id != project.id:
+    v = vulns.project_vulnerability(session, project.id, vulnerability_id)
+    if v is None:
         raise HTTPException(status_code=404, detail=f"There is no vulnerability {vulnerability_id} in this project.")
     return v
 

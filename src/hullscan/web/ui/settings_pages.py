@@ -16,10 +16,10 @@ from hullscan.auth import Action, Principal, authorize
 from hullscan.auth.http import audit
 from hullscan.auth.projects import ProjectError, update_project_settings
 from hullscan.db.models import Project
+from hullscan.pipelines import service as pipelines
 from hullscan.vulnerabilities import notifications
 from hullscan.vulnerabilities import service as vulnerabilities
-from hullscan.web.deps import CountQuery, IdPath, IdQuery
-from hullscan.web.ui import queries
+from hullscan.http_deps import CountQuery, IdPath, IdQuery
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 
@@ -226,4 +226,4 @@ def audit_page(request: Request, action: str | None = Query(default=None, max_le
 def runners_page(request: Request, principal: Principal = Depends(ui_principal),
                  session: Session = Depends(ui_session)) -> Response:
     authorize(principal, Action.ADMIN_INSTANCE)
-    return render(request, "runners.html", runners=queries.runners(session))
+    return render(request, "runners.html", runners=pipelines.runner_rows(session, datetime.now(UTC)))

@@ -17,7 +17,7 @@ from hullscan.auth.credentials import PasswordPolicyError
 from hullscan.auth.http import SESSION_COOKIE, audit, client_ip
 from hullscan.auth.principal import Kind, Scope
 from hullscan.db.models.auth import User
-from hullscan.web.deps import IdPath
+from hullscan.http_deps import IdPath
 from hullscan.web.ui.deps import ui_principal, ui_session
 from hullscan.web.ui.members_pages import create_from_token_form
 from hullscan.web.ui.render import HTMLErrorRoute, render
@@ -28,7 +28,7 @@ PAGE = "/user_settings"
 
 def _user(session: Session, principal: Principal) -> User:
     authorize(principal, Action.MANAGE_OWN_TOKENS)
-    user = session.get(User, principal.user_id) if principal.kind is Kind.USER and principal.user_id else None
+    user = auth.user_by_id(session, principal.user_id) if principal.kind is Kind.USER and principal.user_id else None
     if user is None:
         raise HTTPException(status_code=403, detail="Only users have user settings.")
     return user
