@@ -84,7 +84,9 @@ def test_group_and_instance_reports_list_only_readable_projects(client, db) -> N
     # what one may not see is not there (404, as a missing group); what one sees but may not read is refused
     assert dana.get("/groups/other/-/security/vulnerabilities").status_code == 404
     assert dana.get("/groups/nope/-/security/vulnerabilities").status_code == 404
+    assert 'data-testid="security-centre"' in dana.get("/projects").text  # offered to who may read some project
     rita = _as(client, "rita")
+    assert 'data-testid="security-centre"' not in rita.get("/projects").text  # not to a reporter (nothing to read)
     assert rita.get(GROUP).status_code == 403
     assert rita.get("/groups/acme").status_code == 403
     assert row_ids(rita.get(CENTRE).text) == []  # the centre is hers too, empty

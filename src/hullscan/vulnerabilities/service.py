@@ -643,11 +643,11 @@ REPORT_PAGE_SIZES = (20, 50, 100)
 
 
 def report_select(flt: VulnerabilityFilter, *, sort: str = "severity_desc", page: int = 1,
-                  per_page: int = 20) -> Select[Vulnerability]:
-    """The statement of page `page` (1-based) of the report in `sort` order (`<key>_asc|desc`, keys of
-    REPORT_SORTS). Ties go by id in the same direction, so pages never overlap, and the default order
-    (severity, id) is exactly the ix_vulnerabilities_report_severity index: a project's first page reads 20
-    index entries, not the table."""
+                  per_page: int = 20) -> Select[int]:
+    """The ids of page `page` (1-based) of the report in `sort` order (`<key>_asc|desc`, keys of REPORT_SORTS).
+    Ties go by id in the same direction, so pages never overlap, and the default order (severity, id) is exactly
+    the ix_vulnerabilities_report_severity index: a project's first page reads 20 index entries, not the table.
+    Ids only: a deep page (an offset) or a group's sort then orders narrow rows, not whole vulnerabilities."""
     key, _, direction = sort.rpartition("_")
     if key not in REPORT_SORTS or direction not in ("asc", "desc"):
         raise VulnerabilityError(f"unknown sort {sort!r}")
@@ -655,14 +655,16 @@ def report_select(flt: VulnerabilityFilter, *, sort: str = "severity_desc", page
     page = max(1, int(page))
     desc = direction == "desc"
     order = [c.desc() if desc else c.asc() for c in (*REPORT_SORTS[key], Vulnerability.id)]
-    q = select(Vulnerability).where(*flt.conditions()).order_by(*order)
+    q = select(Vulnerability.id).where(*flt.conditions()).order_by(*order)
     return q.offset((page - 1) * per_page).limit(per_page)
 
 
 def report_page(session: Session, flt: VulnerabilityFilter, *, sort: str = "severity_desc", page: int = 1,
                 per_page: int = 20) -> list[Vulnerability]:
-    """The rows of `report_select`."""
-    return list(session.scalars(report_select(flt, sort=sort, page=page, per_page=per_page)))
+    """The vulnerabilities of `report_select`'s page, in its order (one more query, by primary key)."""
+    ids = list(session.scalars(report_select(flt, sort=sort, page=page, per_page=per_page)))
+    found = {v.id: v for v in session.scalars(select(Vulnerability).where(Vulnerability.id.in_(ids)))} if ids else {}
+    return [found[i] for i in ids if i in found]
 
 
 def _zero_counts() -> dict[str, int]:
