@@ -125,6 +125,14 @@ class Cluster:
             list(pool.map(client, pushes))
         return succeeded, failures
 
+    def wait_started(self, prefix: str, jobs: int = 4) -> None:
+        """Until the burst is under way: `jobs` of its scans queued."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if len(self.sql("SELECT id FROM ci_jobs WHERE repository LIKE %s", f"{PROJECT}/{prefix}-%")) >= jobs:
+                return
+            time.sleep(0.05)
+
     def jobs(self, prefix: str) -> list[tuple]:
         return self.sql("SELECT id, repository, tag, digest, status, attempts, variables, failure_reason FROM ci_jobs "
                         "WHERE repository LIKE %s ORDER BY id", f"{PROJECT}/{prefix}-%")
@@ -316,11 +324,7 @@ def test_kill_9_of_a_server_mid_burst(cluster: Cluster) -> None:
     killed_at: list[float] = []
 
     def kill_mid_burst() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if len(cluster.sql("SELECT id FROM ci_jobs WHERE repository LIKE %s", f"{PROJECT}/serverkill-%")) >= 4:
-                break
-            time.sleep(0.05)
+        cluster.wait_started("serverkill")
         victim.kill()
         killed_at.append(time.monotonic())
         time.sleep(3)
@@ -345,11 +349,7 @@ def test_postgresql_stopped_for_10_s_mid_burst(cluster: Cluster) -> None:
     resumed_at: list[float] = []
 
     def outage() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if len(cluster.sql("SELECT id FROM ci_jobs WHERE repository LIKE %s", f"{PROJECT}/pgstop-%")) >= 4:
-                break
-            time.sleep(0.05)
+        cluster.wait_started("pgstop")
         cluster.pg.pause()
         end = time.monotonic() + 10
         while time.monotonic() < end:
