@@ -7,14 +7,13 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.support.auth import ADMIN_CREDS
-from tests.support.net import free_port
+from tests.support.net import answers, free_port, stop_process, wait_ready
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -119,24 +118,9 @@ class Distribution:
         self.log = open(self.dir / "log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen([binary, "serve", str(self.dir / "config.yml")], stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited: {(self.dir / 'log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://{self.host}/v2/", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("docker-registry did not start")
+        wait_ready(self.proc, answers(f"http://{self.host}/v2/", 200), "docker-registry", self.dir / "log", 30)
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 
 from tests.support.auth import remember_secret
-from tests.support.net import free_port
+from tests.support.net import answers, free_port, stop_process, wait_ready
 
 ACCESS_KEY = "hullscan-test-key"
 SECRET_KEY = remember_secret("hullscan-test-secret-key-0123456789")
@@ -32,25 +30,11 @@ class S3Server:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the server process writes it while it runs
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                                      stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"moto server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                httpx.get(self.url + "/moto-api/", timeout=1)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("moto server did not start")
+        wait_ready(self.proc, answers(self.url + "/moto-api/"), "moto server", self.log_path, timeout)
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def client(self) -> Any:
         import boto3

@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.support.auth import ADMIN, ADMIN_CREDS, ADMIN_PASSWORD, HullscanAuth, leaked_secrets, remember_secret
-from tests.support.net import free_port
+from tests.support.net import answers, free_port, stop_process, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 UI_SECRET = remember_secret("test-ui-secret-shared-by-every-node-0123456789")
@@ -87,26 +86,11 @@ class HullscanServer:
             [sys.executable, "-m", "hullscan", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env(), stdout=log, stderr=subprocess.STDOUT, cwd=str(self.data_dir),
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hullscan serve exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"hullscan serve did not become ready: {self.log_path.read_text()[-3000:]}")
+        wait_ready(self.proc, answers(self.url + "/-/ready", 200), "hullscan serve", self.log_path, timeout, tail=3000)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig, timeout=20)
         self.assert_no_secrets_logged()
 
     def assert_no_secrets_logged(self) -> None:

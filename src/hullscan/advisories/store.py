@@ -72,6 +72,21 @@ def _bulk_insert(session: Session, table_name: str, rows: list[tuple]) -> None:
     _executemany(session, _BULK_SQL[table_name].format(p=p, j=j), rows)
 
 
+def _delete_advisories(session: Session, ids: list[str]) -> dict[str, set[tuple[str, str]]]:
+    """Delete advisories with their aliases and affected entries; the (ecosystem, package) keys each had, so
+    the changeset can name the packages a replacement or withdrawal touches."""
+    keys: dict[str, set[tuple[str, str]]] = {}
+    for adv_id, eco, pkg in session.execute(
+        select(AffectedEntry.advisory_id, AffectedEntry.ecosystem, AffectedEntry.package)
+        .where(AffectedEntry.advisory_id.in_(ids))
+    ):
+        keys.setdefault(adv_id, set()).add((eco, pkg))
+    session.execute(delete(AdvisoryAlias).where(AdvisoryAlias.advisory_id.in_(ids)))
+    session.execute(delete(AffectedEntry).where(AffectedEntry.advisory_id.in_(ids)))
+    session.execute(delete(AdvisoryRecord).where(AdvisoryRecord.id.in_(ids)))
+    return keys
+
+
 def _insert_advisories(session: Session, rows: list[tuple]) -> None:
     """Rows in `_ADVISORY_COLUMNS` order with JSON columns already serialised; datetimes are bound here."""
     if not rows:
@@ -224,16 +239,7 @@ def apply_source(
         new = [i for i in by_id if i not in existing]
         result.unchanged += len(by_id) - len(replace) - len(new)
         seen.update(by_id)
-        old_keys: dict[str, set[tuple[str, str]]] = {}
-        if replace:
-            for adv_id, eco, pkg in session.execute(
-                select(AffectedEntry.advisory_id, AffectedEntry.ecosystem, AffectedEntry.package)
-                .where(AffectedEntry.advisory_id.in_(replace))
-            ):
-                old_keys.setdefault(adv_id, set()).add((eco, pkg))
-            session.execute(delete(AdvisoryAlias).where(AdvisoryAlias.advisory_id.in_(replace)))
-            session.execute(delete(AffectedEntry).where(AffectedEntry.advisory_id.in_(replace)))
-            session.execute(delete(AdvisoryRecord).where(AdvisoryRecord.id.in_(replace)))
+        old_keys = _delete_advisories(session, replace) if replace else {}
         write = new + replace
         if not write:
             if progress:
@@ -272,15 +278,7 @@ def apply_source(
         ]
     if gone:
         for chunk in _chunks(gone):
-            keys_by_id: dict[str, set[tuple[str, str]]] = {}
-            for adv_id, eco, pkg in session.execute(
-                select(AffectedEntry.advisory_id, AffectedEntry.ecosystem, AffectedEntry.package)
-                .where(AffectedEntry.advisory_id.in_(chunk))
-            ):
-                keys_by_id.setdefault(adv_id, set()).add((eco, pkg))
-            session.execute(delete(AdvisoryAlias).where(AdvisoryAlias.advisory_id.in_(chunk)))
-            session.execute(delete(AffectedEntry).where(AffectedEntry.advisory_id.in_(chunk)))
-            session.execute(delete(AdvisoryRecord).where(AdvisoryRecord.id.in_(chunk)))
+            keys_by_id = _delete_advisories(session, chunk)
             for i in chunk:
                 keys = keys_by_id.get(i, set())
                 result.withdrawn += 1

@@ -68,6 +68,17 @@ def bounded_lines(stream: io.BufferedIOBase, tally: Tally, where: str) -> Iterat
             yield lineno, line
 
 
+def iter_folder_files(path: Path, pattern: str, tally: Tally) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of each file under a folder matching `pattern` (recursively, in path order); a file larger
+    than MAX_RECORD_BYTES is counted as too large and not read."""
+    for file in sorted(path.rglob(pattern)):
+        if file.stat().st_size > MAX_RECORD_BYTES:
+            tally.records += 1
+            tally.skip("record_too_large", str(file))
+            continue
+        yield file.name, file.read_bytes()
+
+
 def iter_zip_members(path: Path, tally: Tally, corrupt: type[ValueError]) -> Iterator[tuple[str, bytes]]:
     """(name, bytes) of each `.json` member of a feed's zip archive, read at most MAX_RECORD_BYTES + 1 at a
     time. An oversized member is counted and skipped; an unreadable archive or member (bad CRC, truncation)

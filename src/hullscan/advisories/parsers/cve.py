@@ -19,11 +19,11 @@ from typing import Any
 from hullscan.advisories.normalize import cvss_score
 from hullscan.advisories.parsers.base import (
     MALFORMED,
-    MAX_RECORD_BYTES,
     CveSeverity,
     Tally,
     bounded_lines,
     gunzipped,
+    iter_folder_files,
     iter_zip_members,
     load_json,
 )
@@ -176,12 +176,8 @@ def iter_stream(stream: io.BufferedIOBase, tally: Tally, where: str = "jsonl") -
 def iter_path(path: Path, tally: Tally) -> Iterator[CveSeverity]:
     """A file (JSON, JSON lines, gzip), a folder of JSON files (a cvelistV5 checkout) or a zip of them."""
     if path.is_dir():
-        for file in sorted(path.rglob("CVE-*.json")):
-            if file.stat().st_size > MAX_RECORD_BYTES:
-                tally.records += 1
-                tally.skip("record_too_large", str(file))
-                continue
-            obj = _load(file.read_bytes(), tally, file.name)
+        for name, data in iter_folder_files(path, "CVE-*.json", tally):
+            obj = _load(data, tally, name)
             if obj is not None:
                 yield from parse_document(obj, tally)
         return

@@ -14,12 +14,12 @@ from hullscan.advisories.normalize import best_cvss, severity_word
 from hullscan.advisories.parsers.base import (
     EVENT_KINDS,
     MALFORMED,
-    MAX_RECORD_BYTES,
     Parsed,
     as_dict,
     Tally,
     bounded_lines,
     gunzipped,
+    iter_folder_files,
     make_affected,
     parse_time,
     iter_zip_members,
@@ -175,12 +175,8 @@ def iter_zip(path: Path, tally: Tally) -> Iterator[Parsed]:
 
 def iter_dir(path: Path, tally: Tally) -> Iterator[Parsed]:
     """Records of a folder of OSV JSON files (recursively, in name order)."""
-    for file in sorted(path.rglob("*.json")):
-        if file.stat().st_size > MAX_RECORD_BYTES:
-            tally.records += 1
-            tally.skip("record_too_large", str(file))
-            continue
-        parsed = _parsed(file.read_bytes(), tally, file.name)
+    for name, data in iter_folder_files(path, "*.json", tally):
+        parsed = _parsed(data, tally, name)
         if parsed:
             yield parsed
 
