@@ -110,9 +110,10 @@ def _register_parts() -> None:
     from hullscan.registry import cli as registry_cli
     from hullscan.runner import cli as runner_cli
     from hullscan.scanner import cli as scanner_cli
+    from hullscan.vex import cli as vex_cli
 
     for part in (auth_cli, registry_cli, scanner_cli, advisories_cli, matching_cli, events_cli, pipelines_cli, runner_cli,
-                 policy_cli):
+                 policy_cli, vex_cli):
         part.register(app)
 
 

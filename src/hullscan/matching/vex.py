@@ -1,4 +1,6 @@
-"""OpenVEX suppression: `not_affected` and `fixed` statements remove the findings they name.
+"""VEX documents, the one reader: OpenVEX and CycloneDX VEX. `hullscan scan --vex` suppresses with it
+(`not_affected` and `fixed` statements remove the findings they name); `hullscan.vex` imports it into a
+project's triage.
 
 A statement applies to a finding when its vulnerability (name or aliases) is one of the finding's
 identifiers and one of its products names the package (purl, compared without qualifiers unless the
@@ -9,6 +11,7 @@ the whole image). VEX files are untrusted: size-capped, malformed statements are
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,10 @@ from hullscan.scanner.inventory import ImageInfo
 
 MAX_VEX_BYTES = 32 * 1024 * 1024
 SUPPRESSING = frozenset({"not_affected", "fixed"})
+STATUSES = frozenset({"not_affected", "affected", "fixed", "under_investigation"})
+# CycloneDX analysis.state -> the OpenVEX status it means
+CDX_STATES = {"resolved": "fixed", "resolved_with_pedigree": "fixed", "exploitable": "affected",
+              "in_triage": "under_investigation", "false_positive": "not_affected", "not_affected": "not_affected"}
 
 
 class VexError(ValueError):
@@ -38,12 +45,17 @@ class Statement:
     products: tuple[_Product, ...]
     status: str
     justification: str | None = None
+    notes: str | None = None  # OpenVEX status_notes / impact_statement, CycloneDX analysis.detail
 
 
 @dataclass
 class VexDocument:
     statements: list[Statement] = field(default_factory=list)
     skipped: int = 0
+    first_skipped: int | None = None  # index of the first statement that was not understood
+    id: str | None = None  # OpenVEX @id or CycloneDX serialNumber: who made a change, in history and audit
+    author: str | None = None
+    format: str = "openvex"
 
 
 def load_vex(path: Path | str) -> VexDocument:
@@ -52,21 +64,85 @@ def load_vex(path: Path | str) -> VexDocument:
         size = path.stat().st_size
         if size > MAX_VEX_BYTES:
             raise VexError(f"{path}: {size} bytes is larger than the {MAX_VEX_BYTES}-byte VEX limit")
-        data = json.loads(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise VexError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VexError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("statements"), list):
-        raise VexError(f"{path} is not an OpenVEX document (no statements list)")
-    doc = VexDocument()
-    for raw in data["statements"]:
-        stmt = _statement(raw)
-        if stmt is None:
-            doc.skipped += 1
-        else:
-            doc.statements.append(stmt)
+    return parse_vex(data, str(path))
+
+
+def parse_vex(data: bytes, source: str = "the VEX document", max_bytes: int = MAX_VEX_BYTES) -> VexDocument:
+    """An OpenVEX or CycloneDX VEX document from untrusted bytes: size-capped, one JSON parse (linear), statements
+    that are not understood counted in `skipped` (the caller decides whether that is fatal)."""
+    if len(data) > max_bytes:
+        raise VexError(f"{source}: {len(data)} bytes is larger than the {max_bytes}-byte VEX limit")
+    try:
+        parsed = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise VexError(f"{source} is not valid JSON: {exc}") from None
+    if isinstance(parsed, dict) and parsed.get("bomFormat") == "CycloneDX":
+        return _cyclonedx(parsed, source)
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("statements"), list):
+        raise VexError(f"{source} is not an OpenVEX document (no statements list) nor a CycloneDX VEX one")
+    doc = VexDocument(id=_text(parsed.get("@id")), author=_text(parsed.get("author")))
+    for index, raw in enumerate(parsed["statements"]):
+        _add(doc, index, _statement(raw))
     return doc
+
+
+def _add(doc: VexDocument, index: int, stmt: Statement | None) -> None:
+    if stmt is None:
+        doc.skipped += 1
+        if doc.first_skipped is None:
+            doc.first_skipped = index
+    else:
+        doc.statements.append(stmt)
+
+
+def _cyclonedx(data: dict[str, Any], source: str) -> VexDocument:
+    """CycloneDX 1.4+ `vulnerabilities[]`: id and references as names, analysis.state as the status, `affects[].ref`
+    as products (a bom-ref resolved to its component's purl when the document lists it)."""
+    vulns = data.get("vulnerabilities")
+    if not isinstance(vulns, list):
+        raise VexError(f"{source} is a CycloneDX document without a vulnerabilities list")
+    refs: dict[str, str] = {}
+    pending = [c for c in data.get("components") or [] if isinstance(c, dict)] if isinstance(
+        data.get("components"), list) else []
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("component"), dict):
+        pending.append(meta["component"])
+    seen = 0
+    while pending and seen < 1_000_000:  # nested components, iteratively (no recursion on untrusted depth)
+        comp = pending.pop()
+        seen += 1
+        ref, purl = _text(comp.get("bom-ref")), _text(comp.get("purl"))
+        if ref and purl:
+            refs[ref] = purl
+        if isinstance(comp.get("components"), list):
+            pending.extend(c for c in comp["components"] if isinstance(c, dict))
+    doc = VexDocument(id=_text(data.get("serialNumber")), format="cyclonedx")
+    for index, raw in enumerate(vulns):
+        _add(doc, index, _cdx_statement(raw, refs))
+    return doc
+
+
+def _cdx_statement(raw: Any, refs: dict[str, str]) -> Statement | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("analysis"), dict):
+        return None
+    analysis = raw["analysis"]
+    status = CDX_STATES.get(analysis.get("state")) if isinstance(analysis.get("state"), str) else None
+    names = {n for n in [_text(raw.get("id"))] if n}
+    for ref in raw.get("references") or [] if isinstance(raw.get("references"), list) else []:
+        if isinstance(ref, dict) and _text(ref.get("id")):
+            names.add(ref["id"].strip())
+    products = []
+    for aff in raw.get("affects") or [] if isinstance(raw.get("affects"), list) else []:
+        ref = _text(aff.get("ref")) if isinstance(aff, dict) else None
+        if ref:
+            products.append(_Product(refs.get(ref, ref), ()))
+    if not status or not names or not products:
+        return None
+    return Statement(frozenset(names), tuple(products), status, _text(analysis.get("justification")),
+                     _text(analysis.get("detail")))
 
 
 def _text(value: Any) -> str | None:
@@ -101,9 +177,10 @@ def _statement(raw: Any) -> Statement | None:
                                 for s in (subs if isinstance(subs, list) else [])) if i
                 )
                 products.append(_Product(prod["@id"].strip(), sub_ids))
-    if not status or not names or not products:
+    if status not in STATUSES or not names or not products:
         return None
-    return Statement(frozenset(names), tuple(products), status, _text(raw.get("justification")))
+    notes = _text(raw.get("status_notes")) or _text(raw.get("impact_statement"))
+    return Statement(frozenset(names), tuple(products), status, _text(raw.get("justification")), notes)
 
 
 def _purl(text: str) -> PackageURL | None:
@@ -115,20 +192,21 @@ def _purl(text: str) -> PackageURL | None:
         return None
 
 
-def _purl_matches(pattern: str, package_purl: str | None) -> bool:
+def _purl_matches(pattern: str, package_purl: str | None, loose: bool = False) -> bool:
     want = _purl(pattern)
     if want is None or not package_purl:
         return False
     have = _purl(package_purl)
     if have is None:
         return False
-    if (want.type, want.namespace, want.name) != (have.type, have.namespace, have.name):
+    if (want.type, want.name) != (have.type, have.name) or (want.namespace != have.namespace
+                                                             and not (loose and not have.namespace)):
         return False
     if want.version and want.version != have.version:
         return False
     have_q = have.qualifiers if isinstance(have.qualifiers, dict) else {}
     want_q = want.qualifiers if isinstance(want.qualifiers, dict) else {}
-    return all(have_q.get(k) == v for k, v in want_q.items())
+    return all(have_q.get(k) == v for k, v in want_q.items() if not loose or k in have_q)
 
 
 def _names_image(ident: str, image: ImageInfo) -> bool:
@@ -137,27 +215,41 @@ def _names_image(ident: str, image: ImageInfo) -> bool:
         candidates.add(f"{image.name}:{image.tag}")
     if image.digest:
         candidates.update({image.digest, f"{image.name}@{image.digest}"})
+    return names_image(ident, image.name, candidates, (image.digest, image.tag))
+
+
+def names_image(ident: str, name: str, candidates: set[str], versions: tuple[str | None, ...]) -> bool:
+    """`ident` (a product or its @id) names the image `name`: one of its spellings (`candidates`: name, name:tag,
+    digest, name@digest), or an oci purl of its last path segment at one of `versions` (digest, tag) or none."""
     if ident in candidates:
         return True
     purl = _purl(ident)
     if purl is not None and purl.type == "oci":
-        last = image.name.rsplit("/", 1)[-1]
-        return purl.name == last and (not purl.version or purl.version in (image.digest, image.tag))
+        last = name.rsplit("/", 1)[-1]
+        return purl.name == last and (not purl.version or purl.version in versions)
+    return False
+
+
+def applies_to(stmt: Statement, identifiers: Iterable[str], package_purl: str | None,
+               is_image: Callable[[str], bool], loose: bool = False) -> bool:
+    """The statement is about this finding: a vulnerability name is one of its identifiers, and a product is its
+    package's purl, or its image (`is_image`) whole or with the package as a subcomponent. `loose` ignores the
+    namespace and qualifiers the package's purl does not have (a stored finding's purl is rebuilt without them)."""
+    if stmt.vulnerabilities.isdisjoint(identifiers):
+        return False
+    for prod in stmt.products:
+        if _purl_matches(prod.ident, package_purl, loose):
+            return True
+        if is_image(prod.ident):
+            if not prod.subcomponents:
+                return True
+            if any(_purl_matches(sub, package_purl, loose) for sub in prod.subcomponents):
+                return True
     return False
 
 
 def _applies(stmt: Statement, finding: Finding, image: ImageInfo) -> bool:
-    if not stmt.vulnerabilities.intersection(finding.identifiers):
-        return False
-    for prod in stmt.products:
-        if _purl_matches(prod.ident, finding.package.purl):
-            return True
-        if _names_image(prod.ident, image):
-            if not prod.subcomponents:
-                return True
-            if any(_purl_matches(sub, finding.package.purl) for sub in prod.subcomponents):
-                return True
-    return False
+    return applies_to(stmt, finding.identifiers, finding.package.purl, lambda ident: _names_image(ident, image))
 
 
 def apply_vex(findings: list[Finding], docs: list[VexDocument], image: ImageInfo) -> tuple[list[Finding], list[Finding]]:

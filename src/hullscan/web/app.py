@@ -42,9 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hullscan.registry import webhook as registry_webhook
     from hullscan.vulnerabilities import api as vulnerabilities_api
     from hullscan.vulnerabilities import gitlab_api
+    from hullscan.vex import api as vex_api
     from hullscan.web import health, metrics, outage
 
-    api_parts = (auth_api, events_api, pipelines_api, advisories_api, vulnerabilities_api, policy_api)
+    api_parts = (auth_api, events_api, pipelines_api, advisories_api, vulnerabilities_api, policy_api, vex_api)
     pipelines_api.register_job_tokens()
 
     @asynccontextmanager
