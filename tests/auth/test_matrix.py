@@ -77,6 +77,22 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/projects/{project:path}/-/images/sbom"): "reporter",
     ("GET", "/projects/{project:path}/-/pipelines"): "reporter",
     ("GET", "/projects/{project:path}/-/jobs/{job_id}"): "reporter",
+    ("GET", "/projects/{project:path}/-/pipelines/{pipeline_id}"): "reporter",
+    ("POST", "/projects/{project:path}/-/pipelines/{pipeline_id}/{action}"): "developer",  # retry (cancel: API)
+    ("GET", "/projects/{project:path}/-/dependencies"): "reporter",  # counts only for who reads vulnerabilities
+    ("GET", "/projects/{project:path}/-/dependencies/export.csv"): "reporter",
+    ("GET", "/projects/{project:path}/-/dependencies/export.cdx.json"): "reporter",
+    ("POST", "/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/issue_link"): "developer",
+    ("POST", "/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/issue_link/delete"): "developer",
+    ("POST", "/projects/{project:path}/-/settings/issue_tracker"): "maintainer",
+    ("PUT", "/api/v1/vulnerabilities/{vulnerability_id}/issue_link"): "developer",
+    ("DELETE", "/api/v1/vulnerabilities/{vulnerability_id}/issue_link"): "developer",
+    ("POST", "/api/v1/vulnerabilities/{vulnerability_id}/comments"): "developer",
+    ("GET", "/api/v1/projects/{project:path}/issue_tracker"): "developer",
+    ("PUT", "/api/v1/projects/{project:path}/issue_tracker"): "maintainer",
+    ("POST", "/api/v1/projects/{project:path}/pipelines/{pipeline_id}/cancel"): "developer",
+    ("POST", "/api/v1/projects/{project:path}/pipelines/{pipeline_id}/retry"): "developer",
+    ("GET", "/api/v4/projects/{project:path}/dependencies"): "developer",
     ("GET", "/projects/{project:path}/-/settings"): "maintainer",
     ("GET", "/projects/{project:path}/-/settings/policy"): "maintainer",
     ("POST", "/projects/{project:path}/-/settings/policy"): "maintainer",
@@ -339,6 +355,7 @@ def _fill(path: str, world: World) -> str:
         "pipeline_id": world.ids["pipeline"], "webhook_id": world.ids["webhook"], "token_id": 999_999,
         "username": "victim-user", "advisory_id": "CVE-2024-0727", "name": "gl-sbom-report.cdx.json",
         "rest": "nothing-here", "change": "unblock", "exception_id": 999_999, "group": "team",
+        "action": "retry",
     }
 
     def one(m: re.Match[str]) -> str:
@@ -395,6 +412,9 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/api/v1/jobs/{job_id}": {"state": "running"},
         "/api/v1/projects/{project:path}/scan_settings": {"fail_partial_scans": False},
         "/api/v1/projects/{project:path}/policy": {"gate_enabled": False},
+        "/api/v1/vulnerabilities/{vulnerability_id}/issue_link": {"url": "https://tracker.example/issues/1"},
+        "/api/v1/vulnerabilities/{vulnerability_id}/comments": {"comment": "seen by the matrix"},
+        "/api/v1/projects/{project:path}/issue_tracker": {"url_template": None},
         "/api/v1/projects/{project:path}/policy/exceptions": {"identifier": "CVE-2024-0727", "reason": "matrix",
                                                                "expires_at": (utcnow() + timedelta(days=30)).isoformat()},
         # a wrong current password: allowed callers get 400 and nobody's password changes
@@ -417,6 +437,9 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/admin/users": {"username": "made-in-the-ui", "password": "made-in-the-ui-1"},
         "/projects/{project:path}/-/settings/policy": {"min_severity": "critical"},
         "/projects/{project:path}/-/settings/vex": {"document": '{"statements": []}'},
+        "/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/issue_link": {
+            "url": "https://tracker.example/issues/2", "title": "matrix"},
+        "/projects/{project:path}/-/settings/issue_tracker": {"url_template": ""},
         "/projects/{project:path}/-/settings/policy/exceptions": {"identifier": "CVE-2024-0727", "reason": "matrix",
                                                                   "expires_at": (utcnow() + timedelta(days=30)).date().isoformat()},
     }

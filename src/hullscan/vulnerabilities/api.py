@@ -224,9 +224,8 @@ def delete_issue_link(vulnerability_id: IdPath, request: Request, principal: Pri
                       session: Session = Depends(get_session)) -> Response:
     v, project = _vulnerability_or_404(session, vulnerability_id)
     authorize(principal, Action.TRIAGE_VULNERABILITIES, project.path)
-    if not service.remove_issue_link(session, v):
-        raise HTTPException(status_code=404, detail=f"vulnerability {vulnerability_id} has no issue link")
-    audit(request, session, "vulnerability_issue_unlinked", project.path, id=v.id)
+    if service.remove_issue_link(session, v):  # idempotent: no link left either way
+        audit(request, session, "vulnerability_issue_unlinked", project.path, id=v.id)
     return Response(status_code=204)
 
 
