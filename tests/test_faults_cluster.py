@@ -66,6 +66,7 @@ class Cluster:
     runners: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     runner_server: dict[str, int] = field(default_factory=dict)
     images: int = 0
+    pushed: int = 0  # pushes of the running burst the clients saw succeed
 
     def start_runner(self, name: str, server: int) -> subprocess.Popen[bytes]:
         cache = self.root / "runners" / name / "cache"
@@ -84,6 +85,7 @@ class Cluster:
 
     def pushes(self, prefix: str, repositories: int, tags: int) -> list[Push]:
         """`repositories` x `tags` pushes, each a new image; a repository's tags alternate between servers."""
+        self.pushed = 0  # a new burst
         out = []
         for r in range(repositories):
             for t in range(tags):
@@ -93,8 +95,7 @@ class Cluster:
                 out.append(Push(f"{PROJECT}/{prefix}-{r}", f"v{t}", layout, digest, via=(r + t) % 2))
         return out
 
-    def push_all(self, pushes: list[Push], *, during: threading.Event | None = None,
-                 retry_for: float = 90) -> tuple[list[Push], list[str]]:
+    def push_all(self, pushes: list[Push], *, retry_for: float = 90) -> tuple[list[Push], list[str]]:
         """8 client threads push; a failed push is retried (the other server first) until `retry_for` runs out.
         Returns the pushes the clients saw succeed and the failures they saw on the way."""
         succeeded: list[Push] = []
@@ -112,6 +113,7 @@ class Cluster:
                     push.done_at = time.monotonic()
                     with lock:
                         succeeded.append(push)
+                        self.pushed += 1
                     return
                 except (AssertionError, subprocess.TimeoutExpired) as exc:
                     with lock:
@@ -125,13 +127,11 @@ class Cluster:
             list(pool.map(client, pushes))
         return succeeded, failures
 
-    def wait_started(self, prefix: str, jobs: int = 4) -> None:
-        """Until the burst is under way: `jobs` of its scans queued."""
+    def wait_started(self, pushes: int = 6) -> None:
+        """Until the burst is under way: `pushes` of it seen succeed by the clients (the rest still to come)."""
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if len(self.sql("SELECT id FROM ci_jobs WHERE repository LIKE %s", f"{PROJECT}/{prefix}-%")) >= jobs:
-                return
-            time.sleep(0.05)
+        while time.monotonic() < deadline and self.pushed < pushes:
+            time.sleep(0.02)
 
     def jobs(self, prefix: str) -> list[tuple]:
         return self.sql("SELECT id, repository, tag, digest, status, attempts, variables, failure_reason FROM ci_jobs "
@@ -324,7 +324,7 @@ def test_kill_9_of_a_server_mid_burst(cluster: Cluster) -> None:
     killed_at: list[float] = []
 
     def kill_mid_burst() -> None:
-        cluster.wait_started("serverkill")
+        cluster.wait_started()
         victim.kill()
         killed_at.append(time.monotonic())
         time.sleep(3)
@@ -349,7 +349,7 @@ def test_postgresql_stopped_for_10_s_mid_burst(cluster: Cluster) -> None:
     resumed_at: list[float] = []
 
     def outage() -> None:
-        cluster.wait_started("pgstop")
+        cluster.wait_started()
         cluster.pg.pause()
         end = time.monotonic() + 10
         while time.monotonic() < end:
