@@ -181,6 +181,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project:path}/vulnerabilities/bulk_state"): "developer",
     ("POST", "/api/v1/projects/{project:path}/vex"): "developer",
     ("GET", "/api/v1/projects/{project:path}/vex"): "developer",
+    ("GET", "/api/v1/projects/{project:path}/images/{digest}/remediation"): "developer",
     ("POST", "/projects/{project:path}/-/settings/vex"): "maintainer",
     ("GET", "/projects/{project:path}/-/security/vex.json"): "developer",
     ("POST", "/api/v1/projects/{project:path}/webhooks"): "maintainer",
@@ -356,6 +357,7 @@ def _fill(path: str, world: World) -> str:
         "username": "victim-user", "advisory_id": "CVE-2024-0727", "name": "gl-sbom-report.cdx.json",
         "rest": "nothing-here", "change": "unblock", "exception_id": 999_999, "group": "team",
         "action": "retry",
+        "digest": "sha256:" + "1" * 64,
     }
 
     def one(m: re.Match[str]) -> str:

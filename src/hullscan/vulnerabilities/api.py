@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -377,3 +377,25 @@ def delete_webhook(project: str, webhook_id: IdPath, request: Request, principal
     if not notifications.delete_webhook(session, found.id, webhook_id):
         raise HTTPException(status_code=404, detail=f"webhook {webhook_id} not found")
     audit(request, session, "webhook_deleted", found.path, webhook_id=webhook_id)
+
+
+@router.get("/projects/{project:path}/images/{digest}/remediation")
+def image_remediation(project: str, digest: str = Path(max_length=160, pattern=r"^[a-z0-9]+:[a-f0-9]{32,128}$"),
+                      principal: Principal = Depends(current_principal),
+                      session: Session = Depends(get_session)) -> dict[str, Any]:
+    """Hints for one image: package upgrades that fix its findings, its base image, and rebuilding on the base's
+    tag when that now points at a newer scanned digest with fewer findings (docs/remediation.md)."""
+    from hullscan.auth import is_allowed
+    from hullscan.vulnerabilities import remediation
+
+    found = project_or_404(session, project)
+    authorize(principal, Action.READ_VULNERABILITIES, found.path)
+
+    def can_read(project_id: int | None) -> bool:
+        other = session.get(Project, project_id) if project_id is not None else None
+        return other is not None and is_allowed(principal, Action.READ_VULNERABILITIES, other.path)
+
+    result = remediation.remediation(session, found.id, digest, can_read)
+    if result is None:
+        raise HTTPException(status_code=404, detail=f"image {digest} not found in project {found.path}")
+    return result.as_dict()
