@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem
 from hullscan.scanner.package_record import package_from_row, row_of
 from hullscan.vulnerabilities import notifications
 from hullscan.vulnerabilities import service as vulnerabilities
-from hullscan.vulnerabilities.fingerprints import SOURCE_TYPES
+from hullscan.vulnerabilities.fingerprints import SOURCE_TYPES, split_platform
 
 log = logging.getLogger(__name__)
 REMATCH_CURSOR = "advisory_changesets"
@@ -104,6 +105,8 @@ def ingest_sbom(
     for attempt in range(1, INSERT_ATTEMPTS + 1):
         try:
             with session.begin_nested():
+                if info.platform:  # one platform of an index: its own manifest digest, not the index's
+                    digest = inventory.image.digest
                 return _ingest(session, project, info, inventory, digest or inventory.image.digest, pipeline_id)
         except IntegrityError:
             # Another server ingested an SBOM of the same image at the same moment and inserted the same
@@ -142,6 +145,8 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
     for start in range(0, len(rows), CHUNK):
         session.execute(insert(SbomOccurrence), rows[start : start + CHUNK])
 
+    if info.platform:  # scanned per platform now: the tag's earlier single-platform record goes
+        _drop_single_platform(session, project, info, source_type, now)
     result = match(inventory, SqlAdvisoryStore(session))
     scope = vulnerabilities.ImageScope(project.id, info.image_name, info.image_tag, digest, info.operating_system,
                                        report_type=info.source_type)
@@ -151,6 +156,37 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
     return IngestionResult(source_id=source.id, occurrences=len(rows), findings=len(result.findings),
                            new_vulnerability_ids=recorded.new_ids, no_longer_detected_ids=gone,
                            warnings=inventory.warnings + result.stats.warnings)
+
+
+def _drop_single_platform(session: Session, project: Project, info: SbomSourceInfo, source_type: int,
+                          now: datetime) -> None:
+    """An image scanned for linux/amd64 only before it was scanned per platform: its source (and occurrences)
+    go and its findings not seen on any current tag become no longer detected, as a rescan would do."""
+    name, _ = split_platform(info.image_name)
+    old = session.scalars(select(SbomSource).where(
+        SbomSource.project_id == project.id, SbomSource.source_type == source_type,
+        SbomSource.image_name == name, SbomSource.image_tag == info.image_tag)).one_or_none()
+    if old is None:
+        return
+    session.delete(old)
+    session.flush()
+    vulnerabilities.mark_not_detected(session, vulnerabilities.ImageScope(
+        project.id, name, info.image_tag, report_type=info.source_type), [],
+        auto_resolve=project.auto_resolve_no_longer_detected, now=now)
+
+
+def platform_digests(session: Session, project_id: int) -> dict[tuple[str, str], dict[str, str | None]]:
+    """(repository, tag) → {platform: its manifest digest} of the project's multi-arch tags scanned per platform
+    (the images page lists each platform beside its digest)."""
+    out: dict[tuple[str, str], dict[str, str | None]] = {}
+    for name, tag, digest in session.execute(
+            select(SbomSource.image_name, SbomSource.image_tag, SbomSource.image_digest).where(
+                SbomSource.project_id == project_id,
+                SbomSource.source_type == SOURCE_TYPES["container_scanning_for_registry"])):
+        plain, platform = split_platform(name)
+        if platform is not None:
+            out.setdefault((plain.split("/", 1)[-1], tag), {})[platform] = digest
+    return out
 
 
 def inventory_of_source(source: SbomSource, occurrences: Sequence[Any]) -> Inventory:

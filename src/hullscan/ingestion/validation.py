@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
+from hullscan.scanner.sbom import INDEX_DIGEST_PROPERTY, PLATFORM_PROPERTY
+from hullscan.vulnerabilities.fingerprints import PLATFORM_SUFFIX, platform_image_name
+
 MAX_SBOM_BYTES = 64 * 1024 * 1024
 SCHEMA_VERSIONS = ("1.4", "1.5", "1.6")
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ class SbomSourceInfo:
     image_tag: str
     os_name: str | None
     os_version: str | None
+    platform: str | None = None  # one platform of a multi-platform index: `image_name` carries it too
 
     @property
     def operating_system(self) -> str | None:
@@ -232,5 +236,14 @@ def validate_sbom(path: Path, *, image: tuple[str, str] | None = None) -> SbomSo
             raise InvalidSbom(f"{prefix}image:name and {prefix}image:tag are both required")
         if bool(os_name) != bool(os_version):
             raise InvalidSbom(f"{prefix}operating_system:name and :version must be given together")
-        return SbomSourceInfo(source_type, name, tag, os_name or None, os_version or None)
+        platform = None
+        if props.get(INDEX_DIGEST_PROPERTY):  # the runner's SBOM of one platform of a multi-platform index
+            platform = props.get(PLATFORM_PROPERTY)
+            if not isinstance(platform, str) or not PLATFORM_SUFFIX.fullmatch(f" [{platform}]"):
+                raise InvalidSbom(f"{PLATFORM_PROPERTY} must be os/architecture[/variant] beside "
+                                  f"{INDEX_DIGEST_PROPERTY}")
+            name = platform_image_name(name, platform)
+            if len(name) > 512:
+                raise InvalidSbom("image name with its platform is longer than 512 characters")
+        return SbomSourceInfo(source_type, name, tag, os_name or None, os_version or None, platform)
     raise InvalidSbom("no gitlab:container_scanning_for_registry:image:* (or gitlab:container_scanning:*) properties")

@@ -200,15 +200,20 @@ def check_pull(session: Session, *, project_id: int, repository_id: int, reposit
                now: datetime | None = None) -> Decision | None:
     """The gate's decision for a pull of `digest` from `repository` (None: allowed), in one statement.
 
-    The image is the manifest pulled or an index of the repository that lists it (a multi-platform pull
-    fetches the children by digest; their findings are the index's). Rows come oldest advisory first, so the
+    The image is the manifest pulled, an index of the repository that lists it (a multi-platform pull
+    fetches the children by digest; their findings are the index's) or, for an index, the platform manifests it
+    lists (each scanned on its own). Rows come oldest advisory first, so the
     grace period cuts a prefix and the rest block."""
     now = now or utcnow()
     parents = (select(RegistryManifest.digest)
                .join(RegistryManifestReference, RegistryManifestReference.manifest_id == RegistryManifest.id)
                .where(RegistryManifest.repository_id == repository_id, RegistryManifestReference.kind == "manifest",
                       RegistryManifestReference.digest == digest))
-    images = union(select(literal(digest)), parents)
+    children = (select(RegistryManifestReference.digest)  # an index pulled: its platforms are scanned one by one
+                .join(RegistryManifest, RegistryManifestReference.manifest_id == RegistryManifest.id)
+                .where(RegistryManifest.repository_id == repository_id, RegistryManifest.digest == digest,
+                       RegistryManifestReference.kind == "manifest"))
+    images = union(select(literal(digest)), parents, children)
     seen_in_image = (select(VulnerabilitySighting.vulnerability_id)
                      .where(VulnerabilitySighting.image_digest.in_(images), VulnerabilitySighting.active == true()))
     excepted = exists().where(
@@ -225,7 +230,12 @@ def check_pull(session: Session, *, project_id: int, repository_id: int, reposit
         or_(ProjectPolicy.kev_only == false(), Vulnerability.known_exploited == true()),
         ~excepted,
     )
-    scanned = exists().where(SbomSource.project_id == project_id, SbomSource.image_digest.in_(images))
+    siblings = (select(RegistryManifestReference.digest)  # a child of a scanned index (an attestation too)
+                .join(RegistryManifest, RegistryManifestReference.manifest_id == RegistryManifest.id)
+                .where(RegistryManifest.repository_id == repository_id, RegistryManifest.digest.in_(parents),
+                       RegistryManifestReference.kind == "manifest"))
+    scanned = exists().where(SbomSource.project_id == project_id,
+                             SbomSource.image_digest.in_(union(select(literal(digest)), parents, children, siblings)))
     query = (
         select(ProjectPolicy, scanned.label("scanned"), Vulnerability.primary_identifier, Vulnerability.published_at)
         .select_from(ProjectPolicy)

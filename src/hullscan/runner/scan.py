@@ -73,24 +73,74 @@ def _die_with_parent() -> None:
         pass
 
 
+def _scan_platforms(spec: ScanSpec, sbom_path: Path) -> dict[str, Any]:
+    """Every platform of a multi-platform index, one SBOM each next to `sbom_path` (named
+    `gl-sbom-report.<os>-<arch>.cdx.json`, listed in the summary's `sboms`); an image or a one-platform index:
+    the one SBOM at `sbom_path`. A platform the scanner cannot read is skipped with its reason (`skipped`), not
+    a failure, as long as one platform was scanned; buildx attestations (`unknown/unknown`) are never scanned."""
+    from hullscan.scanner import write_cyclonedx
+    from hullscan.scanner.sbom import INDEX_DIGEST_PROPERTY
+    from hullscan.scanner.source import ManifestSource, SourceError, open_source, platform_of
+
+    source = f"docker://{spec.pull_ref}"
+    opened = open_source(source, insecure=spec.insecure, username=spec.username, password=spec.password)
+    try:
+        platforms: list[str | None] = list(dict.fromkeys(opened.platforms()))
+        top_data, index_digest = opened.top() if isinstance(opened, ManifestSource) else (b"null", spec.digest)
+        top = json.loads(top_data)
+    finally:
+        opened.close()
+    multi = len(platforms) > 1
+    if not multi:
+        platforms = [None]
+    sboms: list[dict[str, Any]] = []
+    skipped = [f"unknown/unknown {str(m.get('digest'))[:80]}: an attestation, not an image; nothing to scan"
+               for m in (top.get("manifests") or [] if isinstance(top, dict) else [])
+               if isinstance(m, dict) and platform_of(m) == "unknown/unknown"][:20]
+    warnings: list[str] = []
+    partial: list[Any] = []
+    packages, os_name = 0, None
+    for platform in platforms:
+        try:
+            inventory = spec.config.analyze(source, platform=platform, insecure=spec.insecure,
+                                            username=spec.username, password=spec.password)
+        except SourceError as exc:
+            if not multi or TRANSIENT.search(str(exc)):  # an unavailable registry is pulled again, not skipped
+                raise
+            skipped.append(f"{platform}: {exc}"[:300])
+            continue
+        digest = inventory.image.digest if multi else spec.digest or inventory.image.digest
+        inventory.image = dataclasses.replace(inventory.image, name=spec.image_name, tag=spec.tag, digest=digest,
+                                              reference=f"{spec.image_name}:{spec.tag}")
+        document = write_cyclonedx(inventory, registry_triggered=True)
+        path = sbom_path
+        if multi:  # one platform of the index: ingestion keeps its findings apart from the other platforms'
+            doc = json.loads(document)
+            doc["metadata"].setdefault("properties", []).append({"name": INDEX_DIGEST_PROPERTY,
+                                                                 "value": spec.digest or index_digest})
+            document = json.dumps(doc, indent=2)
+            suffix = (inventory.image.platform or "unknown").replace("/", "-")
+            path = sbom_path.with_name(sbom_path.name.replace(".cdx.json", f".{suffix}.cdx.json"))
+        path.write_text(document, encoding="utf-8")
+        sboms.append({"name": path.name, "platform": inventory.image.platform, "digest": inventory.image.digest,
+                      "packages": len(inventory.packages)})
+        os_name = os_name or (f"{inventory.os.family} {inventory.os.version}" if inventory.os else None)
+        packages += len(inventory.packages)
+        warnings += inventory.warnings[:200]
+        partial += inventory.partial[:20]
+    if not sboms:
+        raise SourceError("no platform of the index could be scanned: " + "; ".join(skipped))
+    return {"ok": True, "packages": packages, "os": os_name, "warnings": warnings[:200], "partial": partial[:20],
+            "sboms": sboms if multi else None, "skipped": skipped}
+
+
 def run_scan(spec: ScanSpec, sbom_path: str, summary_path: str) -> None:
     """Child process body: writes the SBOM and a JSON summary ({ok, packages, os, warnings} or {ok, error})."""
     summary: dict[str, Any]
     os.setsid()  # its own process group: the runner kills the whole tree on cancel, timeout or shutdown
     _die_with_parent()
     try:
-        from hullscan.scanner import write_cyclonedx
-
-        inventory = spec.config.analyze(f"docker://{spec.pull_ref}", insecure=spec.insecure,
-                                        username=spec.username, password=spec.password)
-        inventory.image = dataclasses.replace(inventory.image, name=spec.image_name, tag=spec.tag,
-                                              digest=spec.digest or inventory.image.digest,
-                                              reference=f"{spec.image_name}:{spec.tag}")
-        with open(sbom_path, "w", encoding="utf-8") as out:
-            out.write(write_cyclonedx(inventory, registry_triggered=True))
-        os_name = f"{inventory.os.family} {inventory.os.version}" if inventory.os else None
-        summary = {"ok": True, "packages": len(inventory.packages), "os": os_name,
-                   "warnings": inventory.warnings[:200], "partial": inventory.partial[:20]}
+        summary = _scan_platforms(spec, Path(sbom_path))
     except Exception as exc:  # noqa: BLE001 - reported to the server as the job's failure reason
         error = f"{exc.__class__.__name__}: {exc}"
         summary = {"ok": False, "error": error[:500], "traceback": traceback.format_exc()[-4000:],

@@ -128,10 +128,15 @@ class JobExecution:
                 partial = [str(r)[:500] for r in summary.get("partial") or []][:20]
                 if partial:
                     self.log.write(f"partial scan: {len(partial)} problem(s) left part of the image unanalysed")
-                self.log.write(f"uploading {SBOM_NAME} ({sbom.stat().st_size} bytes)")
-                self.log.flush()
+                for reason in summary.get("skipped") or []:
+                    self.log.write(f"platform skipped: {reason}")
                 try:
-                    self.api.upload_artifact(job, SBOM_NAME, sbom)
+                    for one in summary.get("sboms") or [{"name": SBOM_NAME}]:  # one per platform of an index
+                        path = sbom.with_name(Path(one["name"]).name)
+                        platform = f" for {one['platform']} ({one['digest']})" if one.get("platform") else ""
+                        self.log.write(f"uploading {path.name}{platform} ({path.stat().st_size} bytes)")
+                        self.log.flush()
+                        self.api.upload_artifact(job, path.name, path)
                 except RunnerAPIError as exc:
                     if isinstance(exc, JobGone) or exc.status is None:
                         raise

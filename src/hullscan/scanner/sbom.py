@@ -27,6 +27,10 @@ def gitlab_namespace(registry_triggered: bool) -> str:
     return "gitlab:container_scanning_for_registry:" if registry_triggered else "gitlab:container_scanning:"
 
 
+PLATFORM_PROPERTY = "hullscan:image:platform"  # os/arch[/variant] the index chose
+INDEX_DIGEST_PROPERTY = "hullscan:image:index:digest"  # on each platform's SBOM of a registry-triggered index scan
+
+
 def metadata_properties(inventory: Inventory, registry_triggered: bool) -> list[tuple[str, str]]:
     ns = gitlab_namespace(registry_triggered)
     props = [("gitlab:meta:schema_version", "1"),
@@ -38,7 +42,7 @@ def metadata_properties(inventory: Inventory, registry_triggered: bool) -> list[
     if inventory.image.digest:
         props.append(("hullscan:image:digest", inventory.image.digest))
     if inventory.image.platform:
-        props.append(("hullscan:image:platform", inventory.image.platform))
+        props.append((PLATFORM_PROPERTY, inventory.image.platform))
     if inventory.partial:  # some layer was not fully analysed: packages (and so vulnerabilities) may be missing
         props.append(("hullscan:scan:partial", "true"))
         props += [("hullscan:scan:partial_reason", reason) for reason in inventory.partial[:20]]

@@ -19,7 +19,7 @@ from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import notifications, service
 from hullscan.severities import Severity
-from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES, REPORT_TYPES
+from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES, REPORT_TYPES, split_platform
 from hullscan.http_deps import JSON_ID_MAX, DateTimeQuery, IdPath, get_session, project_or_404
 
 router = APIRouter(tags=["vulnerabilities"])
@@ -32,8 +32,8 @@ def vulnerability_json(v: Vulnerability, project_path: str | None = None) -> dic
         "dismissal_reason": v.dismissal_reason, "severity": v.severity, "title": v.title,
         "description": v.description, "solution": v.solution, "identifier": v.primary_identifier,
         "identifiers": v.identifiers, "links": v.links, "location": v.location, "image": v.image,
-        "image_digest": v.image_digest, "operating_system": v.operating_system, "package": v.package_name,
-        "version": v.package_version, "package_type": v.package_type, "layer_digest": v.layer_digest,
+        "image_digest": v.image_digest, "platform": split_platform(v.image_name)[1],
+        "operating_system": v.operating_system, "package": v.package_name, "version": v.package_version, "package_type": v.package_type, "layer_digest": v.layer_digest,
         "fixed_versions": v.fixed_versions, "fix_state": v.fix_state, "has_fix": v.has_fix,
         "cvss_score": v.cvss_score, "cvss_vector": v.cvss_vector, "severity_source": v.severity_source,
         "known_exploited": v.known_exploited,

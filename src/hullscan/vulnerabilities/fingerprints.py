@@ -8,6 +8,7 @@ finding UUID           = UUIDv5(namespace, "<report_type>-<identifier fp>-<locat
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 
 # Gitlab::UUID's production namespace: UUIDs then equal GitLab.com's for the same inputs.
@@ -36,6 +37,22 @@ def image_without_tag(image: str) -> str:
     last_slash = name.rfind("/")
     colon = name.rfind(":")
     return name[:colon] if colon > last_slash else name
+
+
+PLATFORM_SUFFIX = re.compile(r" \[([a-z0-9._-]{1,32}/[a-z0-9._-]{1,32}(?:/[a-z0-9._-]{1,32})?)\]$")
+
+
+def platform_image_name(name: str, platform: str | None) -> str:
+    """The image name one platform of a multi-platform index is recorded under: `host/app [linux/arm64]`.
+    It is part of the identity (location fingerprint, SBOM source, "no longer detected"), so the amd64 and
+    arm64 findings of one tag stay apart; a reference never holds a space or brackets, so it reads back."""
+    return f"{name} [{platform}]" if platform else name
+
+
+def split_platform(name: str) -> tuple[str, str | None]:
+    """`host/app [linux/arm64]` -> (`host/app`, `linux/arm64`); a name without a platform -> (name, None)."""
+    m = PLATFORM_SUFFIX.search(name)
+    return (name[: m.start()], m.group(1)) if m else (name, None)
 
 
 def location_fingerprint(image: str, package_name: str) -> str:

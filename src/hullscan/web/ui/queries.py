@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from hullscan.ingestion import service as ingestion
 from hullscan.mediatypes import INDEX_TYPES
 from hullscan.pipelines import service as pipelines
 from hullscan.registry import service as registry
 from hullscan.severities import SEVERITIES
 from hullscan.vulnerabilities import service as vulnerabilities
+from hullscan.vulnerabilities.fingerprints import platform_image_name
 
 if TYPE_CHECKING:
     from hullscan.db.models.pipelines import Job, JobArtifact
@@ -39,6 +41,17 @@ class ImageTag:
     sbom: JobArtifact | None = None
     counts: dict[str, int] = field(default_factory=_zero)
     image: str | None = None  # `<host>/<repository>:<tag>` as the report's Image filter names it
+    scanned: list[ScannedPlatform] = field(default_factory=list)  # each platform of a multi-arch tag
+
+
+@dataclass
+class ScannedPlatform:
+    """One platform of a multi-arch tag as it was scanned: its own manifest digest and open counts."""
+
+    platform: str
+    digest: str | None
+    counts: dict[str, int] = field(default_factory=_zero)
+    image: str | None = None  # `<host>/<repository> [<platform>]:<tag>`, the report's Image filter
 
 
 def _platforms(media_type: str, content: bytes) -> list[str]:
@@ -68,9 +81,15 @@ def image_tags(session: Session, project_id: int) -> list[ImageTag]:
         return tags
     jobs, sboms = pipelines.last_jobs_by_tag(session, project_id, (t.repository for t in tags))
     open_counts = vulnerabilities.open_counts_by_image(session, project_id)
+    per_platform = ingestion.platform_digests(session, project_id)
     for t in tags:
         key = (t.repository, t.tag)
         t.job = jobs.get(key)
         t.sbom = sboms.get(key)
         t.image, t.counts = open_counts.get(key, (None, _zero()))
+        for platform, digest in sorted(per_platform.get(key, {}).items()):  # recorded as `<repo> [<platform>]`
+            image, counts = open_counts.get((platform_image_name(t.repository, platform), t.tag), (None, _zero()))
+            t.scanned.append(ScannedPlatform(platform, digest, counts, image))
+            for severity, n in counts.items():
+                t.counts[severity] = t.counts.get(severity, 0) + n
     return tags
