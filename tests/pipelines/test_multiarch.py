@@ -193,6 +193,12 @@ def test_a_multiarch_push_is_one_pipeline_scanning_every_platform(tmp_path: Path
         for platform, digest in (("linux/amd64", amd64_digest), ("linux/arm64/v8", arm64_digest)):
             assert re.search(rf'data-platform="{platform}"><span class="tag">{platform}</span> '
                              rf'<code title="{digest}">', html), html[-3000:]
+        with server.client() as c:  # each platform's SBOM is a referrer of its own manifest, not the index's
+            for digest in (amd64_digest, arm64_digest):
+                listed = wait_for(lambda d=digest: c.get(f"/v2/group/app/multi/referrers/{d}").json()["manifests"],
+                                  30, "a referrer", server)
+                assert [m["artifactType"] for m in listed] == ["application/vnd.cyclonedx+json"]
+            assert c.get(f"/v2/group/app/multi/referrers/{index_digest}").json()["manifests"] == []
         # the pull gate, failing closed on unscanned images, judges the index by its scanned platforms
         r = ADMIN_HTTP.put(f"{server.url}/api/v1/projects/group%2Fapp/policy",
                            json={"gate_enabled": True, "min_severity": "high", "fail_closed": True})

@@ -66,6 +66,7 @@ class IngestionResult:
     new_vulnerability_ids: list[int] = field(default_factory=list)
     no_longer_detected_ids: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    image_digest: str | None = None  # the manifest the SBOM describes (a platform's, for an index's platform)
 
 
 def ingest_sbom_artifact(session: Session, artifact: SbomArtifact) -> IngestionResult:
@@ -155,7 +156,7 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
                                              auto_resolve=project.auto_resolve_no_longer_detected, now=now)
     return IngestionResult(source_id=source.id, occurrences=len(rows), findings=len(result.findings),
                            new_vulnerability_ids=recorded.new_ids, no_longer_detected_ids=gone,
-                           warnings=inventory.warnings + result.stats.warnings)
+                           warnings=inventory.warnings + result.stats.warnings, image_digest=digest)
 
 
 def _drop_single_platform(session: Session, project: Project, info: SbomSourceInfo, source_type: int,

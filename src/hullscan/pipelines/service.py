@@ -512,7 +512,8 @@ def ingest_due_artifacts(session: Session, artifact_path: Callable[[str], Path],
                 # kept with the scan, shown on the job and image pages: never only in the server log
                 artifact.ingest_warnings = [w[:1000] for w in ingested.warnings[:MAX_SCAN_WARNINGS]] or None
                 if publish is not None and job.digest:  # the SBOM as an OCI referrer of the image (docs/referrers.md)
-                    publish(session, job.repository, job.digest, artifact_path(artifact.sha256))
+                    publish(session, job.repository, ingested.image_digest or job.digest,
+                            artifact_path(artifact.sha256))  # a platform's SBOM refers to its own manifest
         except IngestionError as exc:
             artifact.ingest_error = f"SBOM refused: {exc}"[:512]
         except Exception as exc:  # noqa: BLE001 - nothing was written: still due, after the others
