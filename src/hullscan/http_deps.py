@@ -7,13 +7,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Path, Query, Request
 from pydantic import BeforeValidator, Field
 from sqlalchemy.orm import Session
 
 from hullscan.db.models import Project
+
+if TYPE_CHECKING:
+    from hullscan.auth import Action, Principal
 
 
 INT64_MAX = 2**63 - 1
@@ -73,4 +76,14 @@ def project_or_404(session: Session, project: str) -> Project:
     found = get_project(session, project)
     if found is None:
         raise HTTPException(status_code=404, detail=f"project {project!r} not found")
+    return found
+
+
+def authorized_project(session: Session, principal: Principal, project: str, action: Action) -> Project:
+    """The project a route acts on, once the caller may do `action` there: an unknown project is a 404, a
+    refusal is `auth.authorize`'s answer."""
+    from hullscan.auth import authorize
+
+    found = project_or_404(session, project)
+    authorize(principal, action, found.path)
     return found

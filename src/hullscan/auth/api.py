@@ -21,7 +21,7 @@ from hullscan.auth.projects import default_project_path, find_project_for_reposi
 from hullscan.auth.registry_tokens import parse_scopes
 from hullscan.db.models import Project
 from hullscan.db.models.auth import DeployToken, PersonalAccessToken
-from hullscan.http_deps import IdPath, IdQuery, get_session, project_or_404
+from hullscan.http_deps import IdPath, IdQuery, authorized_project, get_session
 
 log = logging.getLogger("hullscan.auth")
 router = APIRouter()  # mounted under /api/v1
@@ -222,8 +222,7 @@ class ProjectChange(BaseModel):
 def change_visibility(project: str, body: ProjectChange, request: Request,
                       principal: Principal = Depends(current_principal),
                       session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     try:
         service.set_visibility(session, found, body.visibility)
     except service.AuthError as exc:
@@ -236,8 +235,7 @@ def change_visibility(project: str, body: ProjectChange, request: Request,
 @router.get("/projects/{project:path}/members", tags=["projects"])
 def members(project: str, principal: Principal = Depends(current_principal),
             session: Session = Depends(get_session)) -> list[dict[str, Any]]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_MEMBERS, found.path)
+    found = authorized_project(session, principal, project, Action.READ_MEMBERS)
     return [{"username": m.username, "role": m.role.name.lower(), "access_level": int(m.role), "source": m.source,
              "inherited": m.inherited} for m in service.list_members(session, found)]
 
@@ -250,8 +248,7 @@ class MemberIn(BaseModel):
 @router.post("/projects/{project:path}/members", tags=["projects"], status_code=201)
 def add_member(project: str, body: MemberIn, request: Request, principal: Principal = Depends(current_principal),
                session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.MANAGE_MEMBERS, found.path)
+    found = authorized_project(session, principal, project, Action.MANAGE_MEMBERS)
     try:
         role = Role.parse(body.role)
         service.add_member(session, body.username, found.path, role)
@@ -265,8 +262,7 @@ def add_member(project: str, body: MemberIn, request: Request, principal: Princi
 @router.delete("/projects/{project:path}/members/{username}", tags=["projects"], status_code=204)
 def remove_member(project: str, username: str, request: Request, principal: Principal = Depends(current_principal),
                   session: Session = Depends(get_session)) -> None:
-    found = project_or_404(session, project)
-    authorize(principal, Action.MANAGE_MEMBERS, found.path)
+    found = authorized_project(session, principal, project, Action.MANAGE_MEMBERS)
     try:
         removed = service.remove_member(session, username, found.path)
     except service.AuthError as exc:
@@ -280,8 +276,7 @@ def remove_member(project: str, username: str, request: Request, principal: Prin
 @router.get("/projects/{project:path}/deploy_tokens", tags=["projects"])
 def deploy_tokens(project: str, principal: Principal = Depends(current_principal),
                   session: Session = Depends(get_session)) -> list[dict[str, Any]]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     return [token_json(t) for t in service.list_deploy_tokens(session, found)]
 
 
@@ -289,8 +284,7 @@ def deploy_tokens(project: str, principal: Principal = Depends(current_principal
 def create_deploy_token(project: str, body: TokenIn, request: Request,
                         principal: Principal = Depends(current_principal),
                         session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     try:
         row, token = service.create_deploy_token(session, found, body.name, body.scopes, body.expires_at)
     except service.AuthError as exc:
@@ -304,8 +298,7 @@ def create_deploy_token(project: str, body: TokenIn, request: Request,
 def revoke_deploy_token(project: str, token_id: IdPath, request: Request,
                         principal: Principal = Depends(current_principal),
                         session: Session = Depends(get_session)) -> None:
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     try:
         service.revoke_deploy_token(session, found, token_id)
     except service.AuthError as exc:

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from hullscan.auth import Action, Principal, authorize, current_principal
+from hullscan.auth import Action, Principal, current_principal
 from hullscan.auth.http import audit
 from hullscan.auth.projects import ProjectError, update_project_settings
 from hullscan.db.models import Project
 from hullscan.events import service
-from hullscan.http_deps import CountQuery, get_session, project_or_404
+from hullscan.http_deps import CountQuery, authorized_project, get_session
 
 log = logging.getLogger("hullscan.events")
 router = APIRouter()
@@ -32,8 +32,7 @@ def dropped_pushes(project: str, limit: int = Query(default=50, ge=1, le=500), o
                    principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> list[dict[str, Any]]:
     """Pushes that did not become a scan, newest first, with the reason."""
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_PROJECT, found.path)
+    found = authorized_project(session, principal, project, Action.READ_PROJECT)
     return [{"id": d.id, "registry_event_id": d.registry_event_id, "action": d.action, "repository": d.repository,
              "tag": d.tag, "digest": d.digest, "reason": d.reason, "detail": d.detail,
              "created_at": d.created_at.isoformat()}
@@ -43,8 +42,7 @@ def dropped_pushes(project: str, limit: int = Query(default=50, ge=1, le=500), o
 @router.get("/projects/{project:path}/security_settings", tags=["events"])
 def get_security_settings(project: str, principal: Principal = Depends(current_principal),
                           session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_PROJECT, found.path)
+    found = authorized_project(session, principal, project, Action.READ_PROJECT)
     return settings_json(found)
 
 
@@ -59,8 +57,7 @@ def put_security_settings(project: str, body: SecuritySettingsUpdate, request: R
                           principal: Principal = Depends(current_principal),
                           session: Session = Depends(get_session)) -> dict[str, Any]:
     """Change the CS4R settings (Maintainers and up)."""
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     try:
         update_project_settings(session, found, cs4r_enabled=body.container_scanning_for_registry_enabled,
                                 tag_patterns=body.cs4r_tag_patterns, daily_limit=body.cs4r_daily_limit)

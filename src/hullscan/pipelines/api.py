@@ -38,7 +38,7 @@ from hullscan.pipelines.pool import LocalRunnerPool, registration_token
 from hullscan.pipelines.registries import registry_access
 from hullscan.pipelines.signal import QueueSignal
 from hullscan.settings import Settings
-from hullscan.http_deps import CountQuery, IdPath, get_session, project_or_404
+from hullscan.http_deps import CountQuery, IdPath, authorized_project, get_session
 
 log = logging.getLogger("hullscan.pipelines")
 router = APIRouter()
@@ -297,8 +297,7 @@ async def upload_artifact(job_id: IdPath, request: Request, name: str = Query(ma
 @router.get("/projects/{project:path}/pipelines/{pipeline_id}", tags=["pipelines"])
 def get_pipeline(project: str, pipeline_id: IdPath, principal: Principal = Depends(current_principal),
                  session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_PROJECT, found.path)
+    found = authorized_project(session, principal, project, Action.READ_PROJECT)
     pipeline = service.get_pipeline(session, pipeline_id)
     if pipeline is None or pipeline.project_id != found.id:
         raise HTTPException(status_code=404, detail=f"pipeline {pipeline_id} not found")
@@ -312,8 +311,7 @@ def list_pipelines(project: str, limit: int = Query(default=50, ge=1, le=500), o
                    principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> list[dict[str, Any]]:
     """Registry-triggered pipelines of a project (by numeric id or URL-encoded full path), newest first."""
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_PROJECT, found.path)
+    found = authorized_project(session, principal, project, Action.READ_PROJECT)
     pipelines = service.list_pipelines(session, found.id, limit=limit, offset=offset)
     jobs = service.jobs_of(session, [p.id for p in pipelines])
     artifacts = service.artifacts_of(session, [j.id for js in jobs.values() for j in js])
@@ -323,8 +321,7 @@ def list_pipelines(project: str, limit: int = Query(default=50, ge=1, le=500), o
 def _readable_job(request: Request, principal: Principal, project: str, job_id: int) -> Job:
     """Check access in a short session of its own: streamed responses must not hold a transaction open."""
     with request.app.state.db.session() as session:
-        found = project_or_404(session, project)
-        authorize(principal, Action.READ_PROJECT, found.path)
+        found = authorized_project(session, principal, project, Action.READ_PROJECT)
         job = _project_job(session, found, job_id)
         return job
 
@@ -371,8 +368,7 @@ def job_artifact(project: str, job_id: IdPath, name: str, request: Request,
 @router.get("/projects/{project:path}/jobs/{job_id}", tags=["pipelines"])
 def get_job(project: str, job_id: IdPath, principal: Principal = Depends(current_principal),
             session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_PROJECT, found.path)
+    found = authorized_project(session, principal, project, Action.READ_PROJECT)
     job = _project_job(session, found, job_id)
     return job_json(job, service.artifacts_of(session, [job.id])[job.id])
 
@@ -391,8 +387,7 @@ def _scan_settings_json(session: Session, project: Project) -> dict[str, Any]:
 def get_scan_settings(project: str, principal: Principal = Depends(current_principal),
                       session: Session = Depends(get_session)) -> dict[str, Any]:
     """The project's scan-job policy and how many of its scans were partial."""
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_PROJECT, found.path)
+    found = authorized_project(session, principal, project, Action.READ_PROJECT)
     return _scan_settings_json(session, found)
 
 
@@ -401,8 +396,7 @@ def put_scan_settings(project: str, body: ScanSettingsUpdate, request: Request,
                       principal: Principal = Depends(current_principal),
                       session: Session = Depends(get_session)) -> dict[str, Any]:
     """Maintainers decide whether a partial scan (part of the image unreadable or over a cap) fails the job."""
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     service.set_fail_partial_scans(session, found.id, body.fail_partial_scans)
     audit(request, session, "scan_settings_changed", found.path, fail_partial_scans=body.fail_partial_scans)
     return _scan_settings_json(session, found)
@@ -411,8 +405,7 @@ def put_scan_settings(project: str, body: ScanSettingsUpdate, request: Request,
 @router.post("/projects/{project:path}/jobs/{job_id}/cancel", tags=["pipelines"])
 def cancel_job(project: str, job_id: IdPath, principal: Principal = Depends(current_principal),
                session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.UPDATE_PIPELINES, found.path)
+    found = authorized_project(session, principal, project, Action.UPDATE_PIPELINES)
     job = _project_job(session, found, job_id)
     try:
         service.cancel_job(session, job, now=utcnow(), by=principal.name)
@@ -424,8 +417,7 @@ def cancel_job(project: str, job_id: IdPath, principal: Principal = Depends(curr
 @router.post("/projects/{project:path}/jobs/{job_id}/retry", status_code=201, tags=["pipelines"])
 def retry_job(project: str, job_id: IdPath, principal: Principal = Depends(current_principal),
               session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.UPDATE_PIPELINES, found.path)
+    found = authorized_project(session, principal, project, Action.UPDATE_PIPELINES)
     job = _project_job(session, found, job_id)
     try:
         new = service.retry_job(session, job, now=utcnow())
@@ -436,8 +428,7 @@ def retry_job(project: str, job_id: IdPath, principal: Principal = Depends(curre
 
 def _project_pipeline(session: Session, principal: Principal, project: str, pipeline_id: int,
                       action: Action) -> Pipeline:
-    found = project_or_404(session, project)
-    authorize(principal, action, found.path)
+    found = authorized_project(session, principal, project, action)
     pipeline = service.get_pipeline(session, pipeline_id)
     if pipeline is None or pipeline.project_id != found.id:
         raise HTTPException(status_code=404, detail=f"pipeline {pipeline_id} not found")

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from hullscan.auth import Action, Principal, authorize, current_principal
+from hullscan.auth import Action, Principal, current_principal
 from hullscan.auth.http import audit
 from hullscan.policy import service
 from hullscan.policy.service import registry_gate
 from hullscan.severities import Rated
-from hullscan.http_deps import IdPath, get_session, project_or_404
+from hullscan.http_deps import IdPath, authorized_project, get_session
 
 __all__ = ["registry_gate", "router"]
 
@@ -43,8 +43,7 @@ class ExceptionIn(BaseModel):
 
 
 def _project(session: Session, principal: Principal, project: str, action: Action) -> Any:
-    found = project_or_404(session, project)
-    authorize(principal, action, found.path)
+    found = authorized_project(session, principal, project, action)
     return found
 
 

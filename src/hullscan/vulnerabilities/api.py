@@ -20,7 +20,14 @@ from hullscan.db.models.vulnerabilities import Vulnerability
 from hullscan.vulnerabilities import notifications, service
 from hullscan.severities import Severity
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES, REPORT_TYPES, split_platform
-from hullscan.http_deps import JSON_ID_MAX, DateTimeQuery, IdPath, get_session, project_or_404
+from hullscan.http_deps import (
+    JSON_ID_MAX,
+    DateTimeQuery,
+    IdPath,
+    authorized_project,
+    get_session,
+    project_or_404,
+)
 
 router = APIRouter(tags=["vulnerabilities"])
 
@@ -98,8 +105,7 @@ def list_vulnerabilities(
     principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """A project's vulnerabilities (project by numeric id or URL-encoded full path), cursor-paginated."""
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_VULNERABILITIES, found.path)
+    found = authorized_project(session, principal, project, Action.READ_VULNERABILITIES)
     try:
         rows, next_cursor = service.query_vulnerabilities(session, params.build(found), sort=sort, cursor=cursor,
                                                           limit=per_page)
@@ -112,8 +118,7 @@ def list_vulnerabilities(
 def vulnerability_counts(project: str, params: FilterParams = Depends(),
                          principal: Principal = Depends(current_principal),
                          session: Session = Depends(get_session)) -> dict[str, int]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_VULNERABILITIES, found.path)
+    found = authorized_project(session, principal, project, Action.READ_VULNERABILITIES)
     try:
         return service.severity_counts(session, params.build(found))
     except service.VulnerabilityError as exc:
@@ -239,8 +244,7 @@ class IssueTrackerIn(BaseModel):
 def get_issue_tracker(project: str, principal: Principal = Depends(current_principal),
                       session: Session = Depends(get_session)) -> dict[str, Any]:
     """The project's issue-tracker template (what "Link an issue in the project's tracker" fills in)."""
-    found = project_or_404(session, project)
-    authorize(principal, Action.READ_VULNERABILITIES, found.path)
+    found = authorized_project(session, principal, project, Action.READ_VULNERABILITIES)
     return {"url_template": service.issue_tracker_template(session, found.id)}
 
 
@@ -249,8 +253,7 @@ def put_issue_tracker(project: str, body: IssueTrackerIn, request: Request,
                       principal: Principal = Depends(current_principal),
                       session: Session = Depends(get_session)) -> dict[str, Any]:
     """Set or remove the project's issue-tracker template (maintainers)."""
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     try:
         saved = service.set_issue_tracker_template(session, found.id, body.url_template)
     except service.VulnerabilityError as exc:
@@ -305,8 +308,7 @@ def change_state(vulnerability_id: IdPath, body: StateChange, request: Request, 
 @router.post("/projects/{project:path}/vulnerabilities/bulk_state")
 def bulk_change_state(project: str, body: BulkStateChange, request: Request, principal: Principal = Depends(current_principal),
                       session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.TRIAGE_VULNERABILITIES, found.path)
+    found = authorized_project(session, principal, project, Action.TRIAGE_VULNERABILITIES)
     try:
         rows = service.change_state(session, body.ids, body.state, author=principal.name, comment=body.comment,
                                     dismissal_reason=body.dismissal_reason, project_id=found.id)
@@ -335,8 +337,7 @@ def _webhook_json(hook: Any, with_secret: bool = False) -> dict[str, Any]:
 @router.post("/projects/{project:path}/webhooks", status_code=201, tags=["notifications"])
 def create_webhook(project: str, body: WebhookIn, request: Request, principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> dict[str, Any]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     try:
         hook = notifications.create_webhook(session, found.id, body.url, events=list(body.events),
                                             min_severity=body.min_severity, secret=body.secret)
@@ -349,8 +350,7 @@ def create_webhook(project: str, body: WebhookIn, request: Request, principal: P
 @router.get("/projects/{project:path}/webhooks", tags=["notifications"])
 def list_webhooks(project: str, principal: Principal = Depends(current_principal),
                   session: Session = Depends(get_session)) -> list[dict[str, Any]]:
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     return [_webhook_json(h) for h in notifications.webhooks_of(session, found.id)]
 
 
@@ -358,8 +358,7 @@ def list_webhooks(project: str, principal: Principal = Depends(current_principal
 def list_deliveries(project: str, webhook_id: IdPath, principal: Principal = Depends(current_principal),
                     session: Session = Depends(get_session)) -> list[dict[str, Any]]:
     """The delivery log: every attempt's outcome, for debugging a receiver."""
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     if not any(h.id == webhook_id for h in notifications.webhooks_of(session, found.id)):
         raise HTTPException(status_code=404, detail=f"webhook {webhook_id} not found")
     return [{"id": d.id, "event": d.event, "status": d.status, "attempts": d.attempts,
@@ -372,8 +371,7 @@ def list_deliveries(project: str, webhook_id: IdPath, principal: Principal = Dep
 @router.delete("/projects/{project:path}/webhooks/{webhook_id}", status_code=204, tags=["notifications"])
 def delete_webhook(project: str, webhook_id: IdPath, request: Request, principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)) -> None:
-    found = project_or_404(session, project)
-    authorize(principal, Action.ADMIN_PROJECT_SETTINGS, found.path)
+    found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     if not notifications.delete_webhook(session, found.id, webhook_id):
         raise HTTPException(status_code=404, detail=f"webhook {webhook_id} not found")
     audit(request, session, "webhook_deleted", found.path, webhook_id=webhook_id)

@@ -39,7 +39,7 @@ from hullscan.severities import SEVERITIES
 from hullscan.registry.driver import StorageDriver
 from hullscan.vulnerabilities import service
 from hullscan.vulnerabilities.fingerprints import REPORT_TYPE_NAMES, REPORT_TYPES
-from hullscan.http_deps import IdPath, get_session, project_or_404
+from hullscan.http_deps import IdPath, authorized_project, get_session
 
 router = APIRouter(tags=["gitlab-compatible"])
 
@@ -86,8 +86,7 @@ def vulnerability_json(session: Session, v: Vulnerability, project: Project) -> 
 
 
 def _project(session: Session, principal: Principal, project: str, action: Action) -> Project:
-    found = project_or_404(session, project)
-    authorize(principal, action, found.path)
+    found = authorized_project(session, principal, project, action)
     return found
 
 
