@@ -12,7 +12,7 @@ from hullscan.auth import Action, Principal, authorize, current_principal
 from hullscan.auth.http import audit
 from hullscan.matching.vex import VexError, parse_vex
 from hullscan.vex import service
-from hullscan.web.deps import get_session, project_or_404
+from hullscan.http_deps import get_session, project_or_404
 
 router = APIRouter(tags=["vex"])
 
