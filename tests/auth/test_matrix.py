@@ -182,6 +182,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project:path}/vex"): "developer",
     ("GET", "/api/v1/projects/{project:path}/vex"): "developer",
     ("GET", "/api/v1/projects/{project:path}/images/{digest}/remediation"): "developer",
+    ("GET", "/projects/{project:path}/-/images/{digest}/remediation"): "developer",
     ("POST", "/projects/{project:path}/-/settings/vex"): "maintainer",
     ("GET", "/projects/{project:path}/-/security/vex.json"): "developer",
     ("POST", "/api/v1/projects/{project:path}/webhooks"): "maintainer",

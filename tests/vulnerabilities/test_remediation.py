@@ -34,7 +34,9 @@ def _push(client: httpx.Client, repo: str, tag: str, layers: list[bytes], **extr
     return sha256(body)
 
 
-def test_package_base_and_rebuild_hints(server) -> None:
+def seed_images(server) -> tuple[int, str, str, str, str]:
+    """Project group/rem: base:12 (moved from old_base to new_base, which lacks the openssl finding), app:v1 on
+    old_base's layers, other:v1 naming old_base in its annotations. (project id, app, old_base, new_base, other)"""
     db = Database(Settings(data_dir=server.data_dir, database_url=server.database_url))
     with db.session() as s:
         pid = projects.create_project(s, "group/rem").id
@@ -58,7 +60,11 @@ def test_package_base_and_rebuild_hints(server) -> None:
             _finding("zlib", "1.2.13", "CVE-2024-0002", "high", []),
             _finding("urllib3", "1.24.1", "CVE-2024-0004", "medium", ["1.24.10", "1.24.9"], ptype="python")])
     db.dispose()
+    return pid, app, old_base, new_base, annotated
 
+
+def test_package_base_and_rebuild_hints(server) -> None:
+    pid, app, old_base, new_base, annotated = seed_images(server)
     base = f"{server.url}/api/v1/projects/{pid}/images"
     r = ADMIN_HTTP.get(f"{base}/{app}/remediation")
     assert r.status_code == 200, r.text

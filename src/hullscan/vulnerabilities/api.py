@@ -383,17 +383,11 @@ def image_remediation(project: str, digest: str = Path(max_length=160, pattern=r
                       session: Session = Depends(get_session)) -> dict[str, Any]:
     """Hints for one image: package upgrades that fix its findings, its base image, and rebuilding on the base's
     tag when that now points at a newer scanned digest with fewer findings (docs/remediation.md)."""
-    from hullscan.auth import is_allowed
     from hullscan.vulnerabilities import remediation
 
     found = project_or_404(session, project)
     authorize(principal, Action.READ_VULNERABILITIES, found.path)
-
-    def can_read(project_id: int | None) -> bool:
-        other = session.get(Project, project_id) if project_id is not None else None
-        return other is not None and is_allowed(principal, Action.READ_VULNERABILITIES, other.path)
-
-    result = remediation.remediation(session, found.id, digest, can_read)
+    result = remediation.remediation(session, found.id, digest, remediation.readable_by(session, principal))
     if result is None:
         raise HTTPException(status_code=404, detail=f"image {digest} not found in project {found.path}")
     return result.as_dict()

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hullscan.auth.principal import Action, Principal, is_allowed
+from hullscan.db.models import Project
 from hullscan.db.models.registry import RegistryManifest, RegistryManifestReference, RegistryRepository, RegistryTag
 from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilitySighting
 from hullscan.versions import InvalidVersion, canonical_scheme, parse
@@ -192,6 +194,14 @@ def rebuild_hints(session: Session, base: BaseImage) -> list[RebuildHint]:
         if scanned and len(new) < len(old) and (fixed := len(old - new)):
             hints.append(RebuildHint(f"{base.repository}:{tag}", digest, fixed))
     return sorted(hints, key=lambda h: -h.fixes)
+
+
+def readable_by(session: Session, principal: Principal) -> Callable[[int | None], bool]:
+    """`can_read` for `remediation`: may this caller read the vulnerabilities of the project with that id?"""
+    def can_read(project_id: int | None) -> bool:
+        other = session.get(Project, project_id) if project_id is not None else None
+        return other is not None and is_allowed(principal, Action.READ_VULNERABILITIES, other.path)
+    return can_read
 
 
 def remediation(session: Session, project_id: int, digest: str,
