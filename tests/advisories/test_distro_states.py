@@ -348,10 +348,10 @@ def test_oracle_per_arch_fixes_apply_to_their_arch(db: Database, migrated_settin
         got = SqlAdvisoryStore(s).affected_for([("Oracle Linux:7", "rsyslog"), ("Oracle Linux:10", "firefox"),
                                                 ("Oracle Linux:8", "osbuild")])
     assert sorted((e.ranges[0].events[-1].version, e.arches) for e in got[("Oracle Linux:7", "rsyslog")]) == [
-        (fixed_x86, []), ("8.24.0-57.0.4.el7_9.3", ["aarch64"])]
-    assert [e.arches for e in got[("Oracle Linux:10", "firefox")]] == [[]]
+        (fixed_x86, ()), ("8.24.0-57.0.4.el7_9.3", ("aarch64",))]
+    assert [e.arches for e in got[("Oracle Linux:10", "firefox")]] == [()]
     assert [(e.ranges[0].events[-1].version, e.arches) for e in got[("Oracle Linux:8", "osbuild")]] == [
-        ("110-1.el8", [])]
+        ("110-1.el8", ())]
     # a package without arch information is matched against the arch-less entry only: never flagged when patched
     assert "CVE-2022-24903" not in _found(db, "ol", "7.9", rpm("rsyslog", fixed_x86, None))
 

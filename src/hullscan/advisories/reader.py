@@ -182,7 +182,7 @@ class _MatchingReads:
                 for advisory_id, ecosystem, package, ranges, versions, fix_state, severity, arches in rows:
                     out.setdefault((ecosystem, package), []).append(AffectedPackage(
                         advisory_id, ecosystem, package, list(_ranges_of_text(ranges)),
-                        list(_versions_of_text(versions)), fix_state, severity, arches.split(",") if arches else [],
+                        list(_versions_of_text(versions)), fix_state, severity, tuple(arches.split(",")) if arches else (),
                     ))
         return out
 
@@ -342,7 +342,7 @@ def _affected(row: AffectedEntry) -> AffectedPackage:
     return AffectedPackage(
         advisory_id=row.advisory_id, ecosystem=row.ecosystem, package=row.package,
         ranges=_ranges_from_json(row.ranges or []), versions=list(row.versions or []),
-        fix_state=row.fix_state, severity=row.severity, arches=row.arches.split(",") if row.arches else [],
+        fix_state=row.fix_state, severity=row.severity, arches=tuple(row.arches.split(",")) if row.arches else (),
     )
 
 

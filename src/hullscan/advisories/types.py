@@ -41,7 +41,7 @@ class AffectedPackage:
     versions: list[str] = field(default_factory=list)  # explicit affected versions
     fix_state: str = "fixed"
     severity: str | None = None  # per-package severity where the source gives one (distro urgency)
-    arches: list[str] = field(default_factory=list)  # architectures the entry is limited to; empty: all
+    arches: tuple[str, ...] = ()  # architectures the entry is limited to; empty: all (a tuple: no list per row)
 
 
 @dataclass

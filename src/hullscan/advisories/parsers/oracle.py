@@ -108,7 +108,7 @@ def _definition(definition: Any, tally: Tally) -> Parsed | None:
         for evr, arches in per_arch:
             item = make_affected(tally, elsa, ecosystem, key, fixed_range(evr), severity=severity)
             if item is not None:
-                item.arches = arches
+                item.arches = tuple(arches)
                 entries.append(item)
     issued = advisory_meta.find(f"{D}issued") if advisory_meta is not None else None
     title = " ".join((meta.findtext(f"{D}title") or "").split())
