@@ -22,10 +22,12 @@ def _open():  # type: ignore[no-untyped-def]
 
 def _report(results, quiet: bool = False) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
     if not quiet:
-        table = Table("source", "ok", "records", "skipped", "added", "modified", "withdrawn", "unchanged", "error")
+        # source names are never shortened, whatever the width (a pipe's 80 columns): scripts grep them
+        source = Column("source", no_wrap=True, min_width=max((len(r.source) for r in results), default=6))
+        table = Table(source, "ok", "records", "skipped", "added", "modified", "withdrawn", "unchanged", "error")
         for r in results:
             table.add_row(r.source, "yes" if r.ok else "NO", str(r.records), str(sum(r.skipped.values())),
                           str(r.added), str(r.modified), str(r.withdrawn), str(r.unchanged), r.error or "")
