@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import hashlib
 
-from hullscan.scanner.analyzers.apk import ApkAnalyzer
+from hullscan.scanner.analyzers.apk import APK
 from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, Analyzer, FileEntry
-from hullscan.scanner.analyzers.cargo import CargoAnalyzer
-from hullscan.scanner.analyzers.composer import ComposerAnalyzer
-from hullscan.scanner.analyzers.dotnet import DotnetAnalyzer
+from hullscan.scanner.analyzers.cargo import CARGO
+from hullscan.scanner.analyzers.composer import COMPOSER
+from hullscan.scanner.analyzers.dotnet import DOTNET
 from hullscan.scanner.analyzers.dpkg import DpkgAnalyzer
-from hullscan.scanner.analyzers.gem import GemAnalyzer
-from hullscan.scanner.analyzers.golang import GoBinaryAnalyzer
+from hullscan.scanner.analyzers.gem import GEM
+from hullscan.scanner.analyzers.golang import GO_BINARY
 from hullscan.scanner.analyzers.java import JavaAnalyzer
 from hullscan.scanner.analyzers.npm import NpmAnalyzer
-from hullscan.scanner.analyzers.python import PythonAnalyzer
+from hullscan.scanner.analyzers.python import PYTHON
 from hullscan.scanner.analyzers.rpm import RpmAnalyzer
 
 __all__ = ["AnalysisContext", "AnalysisResult", "Analyzer", "FileEntry", "default_analyzers", "analyzer_set_version"]
 
 
 def default_analyzers() -> list[Analyzer]:
-    return [DpkgAnalyzer(), ApkAnalyzer(), RpmAnalyzer(), PythonAnalyzer(), NpmAnalyzer(), GoBinaryAnalyzer(),
-            JavaAnalyzer(), GemAnalyzer(), ComposerAnalyzer(), CargoAnalyzer(), DotnetAnalyzer()]
+    return [DpkgAnalyzer(), APK, RpmAnalyzer(), PYTHON, NpmAnalyzer(), GO_BINARY,
+            JavaAnalyzer(), GEM, COMPOSER, CARGO, DOTNET]
 
 
 WALKER_VERSION = 1  # bump when the walker's output for a layer changes

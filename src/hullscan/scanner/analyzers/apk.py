@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, TooManyPackages, warn
+from hullscan.scanner.analyzers.base import PerFileAnalyzer, TooManyPackages
 from hullscan.scanner.inventory import Package
 
 DB_PATHS = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
@@ -66,22 +66,5 @@ def parse_installed(text: str, path: str, limit: int | None = None) -> list[Pack
     return packages
 
 
-class ApkAnalyzer:
-    name = "apk"
-    version = 2
-    per_file = True
-
-    def wants(self, path: str, size: int, mode: int) -> bool:
-        return path in DB_PATHS
-
-    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
-        result = AnalysisResult()
-        for entry in files:
-            try:
-                result.packages.extend(parse_installed(entry.read().decode("utf-8", "replace"), entry.path,
-                                                       ctx.packages_left(len(result.packages))))
-            except TooManyPackages:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                result.warnings.append(warn(entry.path, exc))
-        return result
+APK = PerFileAnalyzer("apk", 2, lambda path, size, mode: path in DB_PATHS, lambda entry, ctx: parse_installed(
+    entry.read().decode("utf-8", "replace"), entry.path, ctx.packages_left(0)))

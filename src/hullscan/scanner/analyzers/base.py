@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from hullscan.scanner.inventory import Package
@@ -106,6 +107,29 @@ class Analyzer(Protocol):
         ...
 
     def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult: ...
+
+
+@dataclass
+class PerFileAnalyzer:
+    """A format whose files are each self-contained: `parse` reads one file. The error policy lives here once:
+    whatever goes wrong in a file is a warning naming it, except the package cap, which ends the scan."""
+
+    name: str
+    version: int
+    wants: Callable[[str, int, int], bool]
+    parse: Callable[[FileEntry, AnalysisContext], Iterable[Package]]
+    per_file: bool = True
+
+    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
+        result = AnalysisResult()
+        for entry in files:
+            try:
+                result.packages.extend(self.parse(entry, ctx))
+            except TooManyPackages:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                result.warnings.append(warn(entry.path, exc))
+        return result
 
 
 def read_zip_member(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo,

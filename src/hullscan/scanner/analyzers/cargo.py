@@ -9,7 +9,7 @@ import zlib
 from packageurl import PackageURL
 
 from hullscan.scanner.analyzers import binary
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.analyzers.base import AnalysisContext, FileEntry, PerFileAnalyzer
 from hullscan.scanner.inventory import Package
 
 MAX_DEP_INFO = 8 << 20
@@ -41,27 +41,18 @@ def parse_dep_v0(section: bytes, path: str) -> list[Package]:
             for p in doc.get("packages", []) if isinstance(p, dict) and "name" in p and "version" in p]
 
 
-class CargoAnalyzer:
-    name = "cargo"
-    version = 1
-    per_file = True
+def _wants(path: str, size: int, mode: int) -> bool:
+    return posixpath.basename(path) == "Cargo.lock" or (size >= 1024 and bool(mode & 0o111))
 
-    def wants(self, path: str, size: int, mode: int) -> bool:
-        return posixpath.basename(path) == "Cargo.lock" or (size >= 1024 and bool(mode & 0o111))
 
-    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
-        result = AnalysisResult()
-        for entry in files:
-            try:
-                if posixpath.basename(entry.path) == "Cargo.lock":
-                    result.packages.extend(parse_cargo_lock(entry.read(), entry.path))
-                    continue
-                with entry.open() as fh:
-                    if binary.sniff(fh.read(4)) != binary.ELF:
-                        continue
-                    section = binary.elf_section(binary.view(fh, entry.data), ".dep-v0")
-                if section:
-                    result.packages.extend(parse_dep_v0(section, entry.path))
-            except Exception as exc:  # noqa: BLE001
-                result.warnings.append(warn(entry.path, exc))
-        return result
+def _parse(entry: FileEntry, ctx: AnalysisContext) -> list[Package]:
+    if posixpath.basename(entry.path) == "Cargo.lock":
+        return parse_cargo_lock(entry.read(), entry.path)
+    with entry.open() as fh:
+        if binary.sniff(fh.read(4)) != binary.ELF:
+            return []
+        section = binary.elf_section(binary.view(fh, entry.data), ".dep-v0")
+    return parse_dep_v0(section, entry.path) if section else []
+
+
+CARGO = PerFileAnalyzer("cargo", 1, _wants, _parse)

@@ -7,7 +7,7 @@ import posixpath
 
 from packageurl import PackageURL
 
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.analyzers.base import PerFileAnalyzer
 from hullscan.scanner.inventory import Package
 
 
@@ -33,19 +33,8 @@ def parse_composer(data: bytes, path: str) -> list[Package]:
     return found
 
 
-class ComposerAnalyzer:
-    name = "composer"
-    version = 1
-    per_file = True
+def _wants(path: str, size: int, mode: int) -> bool:
+    return path.endswith("/vendor/composer/installed.json") or posixpath.basename(path) == "composer.lock"
 
-    def wants(self, path: str, size: int, mode: int) -> bool:
-        return path.endswith("/vendor/composer/installed.json") or posixpath.basename(path) == "composer.lock"
 
-    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
-        result = AnalysisResult()
-        for entry in files:
-            try:
-                result.packages.extend(parse_composer(entry.read(), entry.path))
-            except Exception as exc:  # noqa: BLE001
-                result.warnings.append(warn(entry.path, exc))
-        return result
+COMPOSER = PerFileAnalyzer("composer", 1, _wants, lambda entry, ctx: parse_composer(entry.read(), entry.path))

@@ -6,7 +6,7 @@ import json
 
 from packageurl import PackageURL
 
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.analyzers.base import PerFileAnalyzer
 from hullscan.scanner.inventory import Package
 
 
@@ -22,19 +22,5 @@ def parse_deps_json(data: bytes, path: str) -> list[Package]:
     return found
 
 
-class DotnetAnalyzer:
-    name = "dotnet"
-    version = 1
-    per_file = True
-
-    def wants(self, path: str, size: int, mode: int) -> bool:
-        return path.endswith(".deps.json")
-
-    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
-        result = AnalysisResult()
-        for entry in files:
-            try:
-                result.packages.extend(parse_deps_json(entry.read(), entry.path))
-            except Exception as exc:  # noqa: BLE001
-                result.warnings.append(warn(entry.path, exc))
-        return result
+DOTNET = PerFileAnalyzer("dotnet", 1, lambda path, size, mode: path.endswith(".deps.json"),
+                         lambda entry, ctx: parse_deps_json(entry.read(), entry.path))

@@ -7,7 +7,7 @@ import re
 
 from packageurl import PackageURL
 
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.analyzers.base import AnalysisContext, FileEntry, PerFileAnalyzer
 from hullscan.scanner.inventory import Package
 
 # horizontal whitespace only and no lazy-then-trailing-space pattern: `\s*` at a line start spans blank lines
@@ -47,23 +47,16 @@ def parse_gemfile_lock(text: str, path: str) -> list[Package]:
     return found
 
 
-class GemAnalyzer:
-    name = "gem"
-    version = 2
-    per_file = True
+def _wants(path: str, size: int, mode: int) -> bool:
+    return (path.endswith(".gemspec") and "/specifications/" in path) or posixpath.basename(path) == "Gemfile.lock"
 
-    def wants(self, path: str, size: int, mode: int) -> bool:
-        return (path.endswith(".gemspec") and "/specifications/" in path) or posixpath.basename(path) == "Gemfile.lock"
 
-    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
-        result = AnalysisResult()
-        for entry in files:
-            try:
-                text = entry.read().decode("utf-8", "replace")
-                if entry.path.endswith("Gemfile.lock"):
-                    result.packages.extend(parse_gemfile_lock(text, entry.path))
-                elif package := parse_gemspec(text, entry.path):
-                    result.packages.append(package)
-            except Exception as exc:  # noqa: BLE001
-                result.warnings.append(warn(entry.path, exc))
-        return result
+def _parse(entry: FileEntry, ctx: AnalysisContext) -> list[Package]:
+    text = entry.read().decode("utf-8", "replace")
+    if entry.path.endswith("Gemfile.lock"):
+        return parse_gemfile_lock(text, entry.path)
+    package = parse_gemspec(text, entry.path)
+    return [package] if package else []
+
+
+GEM = PerFileAnalyzer("gem", 2, _wants, _parse)

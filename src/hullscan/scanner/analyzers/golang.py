@@ -14,7 +14,7 @@ import re
 from packageurl import PackageURL
 
 from hullscan.scanner.analyzers import binary
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, warn
+from hullscan.scanner.analyzers.base import AnalysisContext, FileEntry, PerFileAnalyzer
 from hullscan.scanner.inventory import Package
 
 MAGIC = b"\xff Go buildinf:"
@@ -151,24 +151,13 @@ def packages_from_buildinfo(version: str, modinfo: str, path: str) -> list[Packa
     return found
 
 
-class GoBinaryAnalyzer:
-    name = "gobinary"
-    version = 2
-    per_file = True
+def _parse(entry: FileEntry, ctx: AnalysisContext) -> list[Package]:
+    with entry.open() as fh:
+        if binary.sniff(fh.read(4)) is None:
+            return []
+        info = read_buildinfo(binary.view(fh, entry.data))
+    return packages_from_buildinfo(*info, entry.path) if info else []
 
-    def wants(self, path: str, size: int, mode: int) -> bool:
-        return size >= MIN_SIZE and (bool(mode & 0o111) or path.endswith(".exe"))
 
-    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
-        result = AnalysisResult()
-        for entry in files:
-            try:
-                with entry.open() as fh:
-                    if binary.sniff(fh.read(4)) is None:
-                        continue
-                    info = read_buildinfo(binary.view(fh, entry.data))
-                if info:
-                    result.packages.extend(packages_from_buildinfo(*info, entry.path))
-            except Exception as exc:  # noqa: BLE001
-                result.warnings.append(warn(entry.path, exc))
-        return result
+GO_BINARY = PerFileAnalyzer("gobinary", 2, lambda path, size, mode: size >= MIN_SIZE and (
+    bool(mode & 0o111) or path.endswith(".exe")), _parse)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from packageurl import PackageURL
 
-from hullscan.scanner.analyzers.base import AnalysisContext, AnalysisResult, FileEntry, read_zip_member, warn
+from hullscan.scanner.analyzers.base import AnalysisContext, FileEntry, PerFileAnalyzer, read_zip_member
 from hullscan.scanner.inventory import Package
 
 
@@ -120,27 +120,19 @@ def parse_egg(entry: FileEntry) -> Package | None:
     return package
 
 
-class PythonAnalyzer:
-    name = "python"
-    version = 5
-    per_file = True
+def _wants(path: str, size: int, mode: int) -> bool:
+    lower = path.lower()
+    if lower.endswith("dist-info/metadata") or lower.endswith("egg-info/pkg-info"):
+        return True
+    return lower.endswith((".egg-info", ".egg")) and mode & 0o170000 != 0o040000
 
-    def wants(self, path: str, size: int, mode: int) -> bool:
-        lower = path.lower()
-        if lower.endswith("dist-info/metadata") or lower.endswith("egg-info/pkg-info"):
-            return True
-        return lower.endswith((".egg-info", ".egg")) and mode & 0o170000 != 0o040000
 
-    def analyze(self, files: list[FileEntry], ctx: AnalysisContext) -> AnalysisResult:
-        result = AnalysisResult()
-        for entry in files:
-            try:
-                if entry.path.lower().endswith(".egg"):
-                    package = parse_egg(entry)
-                else:
-                    package = parse_metadata(entry.read(), entry.path)
-                if package:
-                    result.packages.append(package)
-            except Exception as exc:  # noqa: BLE001
-                result.warnings.append(warn(entry.path, exc))
-        return result
+def _parse(entry: FileEntry, ctx: AnalysisContext) -> list[Package]:
+    if entry.path.lower().endswith(".egg"):
+        package = parse_egg(entry)
+    else:
+        package = parse_metadata(entry.read(), entry.path)
+    return [package] if package else []
+
+
+PYTHON = PerFileAnalyzer("python", 5, _wants, _parse)
