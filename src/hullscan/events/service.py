@@ -35,6 +35,7 @@ from hullscan.db.models.pipelines import DroppedPush, Job, ScanRateWindow
 from hullscan.events import types as reasons
 from hullscan.events.types import ImagePushedEvent
 from hullscan.ingestion import referrers
+from hullscan.vex import referrers as vex_referrers
 from hullscan.mediatypes import DOCKER_SCHEMA1, MANIFEST_TYPES, OCI_MANIFEST, not_an_image
 from hullscan.pipelines import service as pipelines
 from hullscan.pipelines.registries import RegistryConfigError, external_registries
@@ -188,7 +189,11 @@ def process_pending_events(session: Session, settings: Settings, *, now: datetim
                 for job in [j for jobs in active.values() for j in jobs if j.digest == sbom.subject
                             and j.status in (pipelines.CREATED, pipelines.PENDING)]:
                     pipelines.cancel_job(session, job, now=now, by="an SBOM pushed as a referrer")
-            drop(e, project, reasons.UNTAGGED, sbom.detail if sbom is not None else "manifest pushed by digest")
+            pushed_vex = vex_referrers.import_pushed_vex(session, settings, project_id=project.id,
+                                                         repository=e.repository, digest=e.digest) \
+                if sbom is None and project is not None and e.digest and e.media_type == OCI_MANIFEST else None
+            detail = sbom.detail if sbom is not None else pushed_vex.detail if pushed_vex is not None else None
+            drop(e, project, reasons.UNTAGGED, detail or "manifest pushed by digest")
             continue
         if project is None:
             drop(e, None, reasons.PROJECT_UNKNOWN, f"no project owns {e.repository}")

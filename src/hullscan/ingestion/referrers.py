@@ -120,6 +120,19 @@ class PushedSbom:
     detail: str
 
 
+def pushed_manifest(session: Session, repository: str, digest: str) -> dict[str, Any] | None:
+    """The OCI image manifest pushed as `digest` (at most 1 MiB), as JSON; None for anything else. The registry
+    parsed it on push, so it is a JSON object. Both pushed-referrer readers (SBOM, VEX) start here."""
+    try:
+        stored = registry.get_manifest(session, repository, digest)
+    except RegistryError:
+        return None
+    if stored.media_type != OCI_MANIFEST or len(stored.content) > 1 << 20:
+        return None
+    doc = json.loads(stored.content)
+    return doc if isinstance(doc, dict) else None
+
+
 def ingest_pushed_sbom(session: Session, settings: Any, *, project_id: int, repository: str, digest: str,
                        registry_host: str) -> PushedSbom | None:
     """Ingest the CycloneDX SBOM of a referrer pushed to the embedded registry, as the SBOM of its subject image,
@@ -132,13 +145,9 @@ def ingest_pushed_sbom(session: Session, settings: Any, *, project_id: int, repo
 
     if not ingests_referrer_sboms(session, project_id):
         return None
-    try:
-        stored = registry.get_manifest(session, repository, digest)
-    except RegistryError:
+    doc = pushed_manifest(session, repository, digest)
+    if doc is None:
         return None
-    if stored.media_type != OCI_MANIFEST or len(stored.content) > 1 << 20:
-        return None
-    doc = json.loads(stored.content)  # the registry parsed it on push: a JSON object of an OCI manifest
     layers = [d for d in doc.get("layers") or [] if isinstance(d, dict) and d.get("mediaType") == SBOM_ARTIFACT_TYPE]
     subject = doc.get("subject") if isinstance(doc.get("subject"), dict) else None
     artifact = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType")

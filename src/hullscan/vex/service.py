@@ -19,7 +19,7 @@ from packageurl import PackageURL
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilityStateTransition
+from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilitySighting, VulnerabilityStateTransition
 from hullscan.matching.vex import Statement, VexDocument, VexError, applies_to, names_image
 from hullscan.vulnerabilities import service as vulns
 
@@ -80,7 +80,8 @@ def _rows(session: Session, project_id: int, states: list[str] | None = None) ->
                                             BATCH)
 
 
-def _verdicts(session: Session, project_id: int, doc: VexDocument) -> tuple[dict[int, Statement], set[int]]:
+def _verdicts(session: Session, project_id: int, doc: VexDocument,
+              only: set[int] | None = None) -> tuple[dict[int, Statement], set[int]]:
     """The last applying statement per finding (OpenVEX: later statements win), and which statements applied.
     Statements are indexed by vulnerability name, so the work is linear in findings plus statements."""
     by_name: dict[str, list[int]] = {}
@@ -91,6 +92,8 @@ def _verdicts(session: Session, project_id: int, doc: VexDocument) -> tuple[dict
     used: set[int] = set()
     for rows in _rows(session, project_id):
         for v in rows:
+            if only is not None and v.id not in only:
+                continue
             identifiers = {v.primary_identifier, *v.identifiers}
             candidates = sorted({i for ident in identifiers for i in by_name.get(ident, ())})
             if not candidates:
@@ -120,15 +123,21 @@ def document_label(doc: VexDocument, source: str) -> str:
     return (doc.id or source)[:200]
 
 
-def import_vex(session: Session, project_id: int, doc: VexDocument, *, source: str, actor: str) -> ImportResult:
-    """Apply the document's statements to the project's findings (see STATUS_STATES); all or nothing."""
+def import_vex(session: Session, project_id: int, doc: VexDocument, *, source: str, actor: str,
+               subject_digest: str | None = None) -> ImportResult:
+    """Apply the document's statements to the project's findings (see STATUS_STATES); all or nothing. With
+    `subject_digest` (a VEX attached to an image) only the findings seen in that image are candidates."""
     if doc.skipped:
         raise VexImportError(
             f"statement {doc.first_skipped} of {source} is not understood: each needs a vulnerability, products and "
             f"a status ({', '.join(sorted(STATUS_STATES))}); {doc.skipped} such statement(s), nothing was imported")
     label = document_label(doc, source)
     result = ImportResult(statements=len(doc.statements), author=f"vex:{label}"[:255])
-    verdicts, used = _verdicts(session, project_id, doc)
+    only = None
+    if subject_digest is not None:
+        only = set(session.scalars(select(VulnerabilitySighting.vulnerability_id).where(
+            VulnerabilitySighting.image_digest == subject_digest)))
+    verdicts, used = _verdicts(session, project_id, doc, only)
     result.matched = len(verdicts)
     result.unmatched_statements = len(doc.statements) - len(used)
     groups: dict[tuple[str, str | None, str], list[int]] = {}
