@@ -190,6 +190,8 @@ def test_a_multiarch_push_is_one_pipeline_scanning_every_platform(tmp_path: Path
         with httpx.Client(base_url=server.url, timeout=30) as ui:  # each platform beside its digest
             assert sign_in(ui).status_code == 303
             html = ui.get("/projects/group/app/-/images").text
+            deps = ui.get("/projects/group/app/-/dependencies", params={"image": "group/app/multi:latest"})
+        assert deps.status_code == 200 and "[linux/arm64/v8]" in deps.text and "[linux/amd64]" in deps.text
         for platform, digest in (("linux/amd64", amd64_digest), ("linux/arm64/v8", arm64_digest)):
             assert re.search(rf'data-platform="{platform}"><span class="tag">{platform}</span> '
                              rf'<code title="{digest}">', html), html[-3000:]

@@ -14,6 +14,7 @@ from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from hullscan.db.models.vulnerabilities import SbomOccurrence, SbomSource
+from hullscan.vulnerabilities.fingerprints import split_platform
 
 MAX_PER_PAGE = 100
 EXPORT_LIMIT = 50_000  # distinct dependencies in one export (a project's images hold far fewer)
@@ -81,7 +82,8 @@ def _sources(session: Session, query: DependencyQuery) -> list[SbomSource]:
     name, sep, tag = query.image.rpartition(":")
     if not sep or "/" in tag:
         raise DependencyError(f"name the image as <repository>:<tag>, not {query.image!r}")
-    chosen = [s for s in sources if s.image_tag == tag and (s.image_name == name or s.image_name.endswith("/" + name))]
+    chosen = [s for s in sources if s.image_tag == tag and (  # every platform of a multi-arch tag
+        (plain := split_platform(s.image_name)[0]) == name or plain.endswith("/" + name))]
     if not chosen:
         raise DependencyError(f"no scanned image {query.image!r} in this project")
     return chosen
