@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -147,12 +148,19 @@ def create_my_token(body: TokenIn, request: Request, principal: Principal = Depe
 def revoke_my_token(token_id: IdPath, request: Request, principal: Principal = Depends(current_principal),
                     session: Session = Depends(get_session)) -> None:
     authorize(principal, Action.MANAGE_OWN_TOKENS)
+    user = _signed_in_user(session, principal)
+    _revoke(request, session, principal, lambda: service.revoke_personal_access_token(session, user, token_id),
+            "personal_access_token_revoked", f"pat:{token_id}")
+
+
+def _revoke(request: Request, session: Session, principal: Principal, revoke: Callable[[], object], action: str,
+            target: str) -> None:
+    """A token that is not there or not the caller's answers 404; a revocation is audited."""
     try:
-        service.revoke_personal_access_token(session, _signed_in_user(session, principal), token_id)
+        revoke()
     except service.AuthError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
-    service.audit(session, principal, "personal_access_token_revoked", f"pat:{token_id}",
-                  client_ip=client_ip(request))
+    service.audit(session, principal, action, target, client_ip=client_ip(request))
 
 
 class PasswordChangeIn(BaseModel):
@@ -299,12 +307,8 @@ def revoke_deploy_token(project: str, token_id: IdPath, request: Request,
                         principal: Principal = Depends(current_principal),
                         session: Session = Depends(get_session)) -> None:
     found = authorized_project(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
-    try:
-        service.revoke_deploy_token(session, found, token_id)
-    except service.AuthError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
-    service.audit(session, principal, "deploy_token_revoked", f"{found.path} deploy:{token_id}",
-                  client_ip=client_ip(request))
+    _revoke(request, session, principal, lambda: service.revoke_deploy_token(session, found, token_id),
+            "deploy_token_revoked", f"{found.path} deploy:{token_id}")
 
 
 # --- instance administration -------------------------------------------------------------------------------------

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 MAX_NAME = 60  # PostgreSQL truncates identifiers at 63 bytes; SQLAlchemy refuses longer ones
 
@@ -68,6 +71,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value
+
+
+RowT = TypeVar("RowT", bound="Base")
+
+
+def put_row(session: Session, model: type[RowT], key: Any, **values: Any) -> RowT:
+    """Insert or update the row of `model` whose primary key is `key` (per-project settings rows), flushed."""
+    row = session.get(model, key)
+    if row is None:
+        row = model(**values)
+        session.add(row)
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.flush()
+    return row
 
 
 def utcnow() -> datetime:

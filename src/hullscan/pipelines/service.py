@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.auth.principal import Kind, Principal, Scope
+from hullscan.db.base import put_row
 from hullscan.db.models.pipelines import Job, JobArtifact, JobLogChunk, Pipeline, ProjectScanSettings, Runner
 from hullscan.events.types import ImagePushedEvent
 from hullscan.ingestion.service import IngestionError, SbomArtifact, ingest_sbom_artifact, record_scan_failure
@@ -402,13 +403,7 @@ def scan_settings(session: Session, project_id: int) -> ProjectScanSettings:
 
 
 def set_fail_partial_scans(session: Session, project_id: int, value: bool) -> ProjectScanSettings:
-    found = session.get(ProjectScanSettings, project_id)
-    if found is None:
-        found = ProjectScanSettings(project_id=project_id, fail_partial_scans=value)
-        session.add(found)
-    found.fail_partial_scans = value
-    session.flush()
-    return found
+    return put_row(session, ProjectScanSettings, project_id, project_id=project_id, fail_partial_scans=value)
 
 
 def count_partial_jobs(session: Session, project_id: int) -> int:

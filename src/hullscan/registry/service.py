@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from hullscan.auth.projects import ProjectError, candidate_paths, find_project_for_repository, \
@@ -29,7 +29,7 @@ from hullscan.db.models.registry import (
     RegistryTag,
 )
 from hullscan.registry.errors import RegistryError
-from hullscan.registry.manifests import MANIFEST_TYPES, ParsedManifest
+from hullscan.registry.manifests import MANIFEST_TYPES, Descriptor, ParsedManifest
 from hullscan.registry.names import is_digest, parse_digest, validate_name, validate_tag
 from hullscan.registry.notifications import STORED_ACTIONS, WebhookEvent, build_event, parse_timestamp
 from hullscan.registry.storage import BlobStorage
@@ -182,37 +182,31 @@ def unlink_blob(session: Session, repository: str, digest: str) -> bool:
 def _check_references(session: Session, repo: RegistryRepository, parsed: ParsedManifest) -> None:
     """Every blob and child manifest must already be in the repository (two queries in all)."""
     child_blobs = [d for d in parsed.manifests if d.media_type not in MANIFEST_TYPES]
-    blobs = parsed.blobs + child_blobs
-    if blobs:
-        sizes: dict[str, int] = {}
-        for batch in _batches(sorted({d.digest for d in blobs})):
-            sizes.update(session.execute(
-                select(RegistryBlob.digest, RegistryBlob.size)
-                .join(RegistryRepositoryBlob, RegistryRepositoryBlob.digest == RegistryBlob.digest)
-                .where(RegistryRepositoryBlob.repository_id == repo.id, RegistryBlob.digest.in_(batch))
-            ).all())
-        for d in blobs:
-            if d.digest not in sizes:
-                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob {d.digest} is not in {repo.name}",
-                                    detail={"digest": d.digest})
-            if sizes[d.digest] != d.size:
-                raise RegistryError("MANIFEST_INVALID",
-                                    f"descriptor of {d.digest} says {d.size} bytes, the blob has {sizes[d.digest]}")
-    children = [d for d in parsed.manifests if d.media_type in MANIFEST_TYPES]
-    if children:
-        known: dict[str, int] = {}
-        for batch in _batches(sorted({d.digest for d in children})):
-            known.update(session.execute(
-                select(RegistryManifest.digest, RegistryManifest.size).where(
-                    RegistryManifest.repository_id == repo.id, RegistryManifest.digest.in_(batch))
-            ).all())
-        for d in children:
-            if d.digest not in known:
-                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {d.digest} is not in {repo.name}",
-                                    detail={"digest": d.digest})
-            if known[d.digest] != d.size:
-                raise RegistryError("MANIFEST_INVALID",
-                                    f"descriptor of {d.digest} says {d.size} bytes, the manifest has {known[d.digest]}")
+    blob_sizes = (select(RegistryBlob.digest, RegistryBlob.size)
+                  .join(RegistryRepositoryBlob, RegistryRepositoryBlob.digest == RegistryBlob.digest)
+                  .where(RegistryRepositoryBlob.repository_id == repo.id))
+    _check_sizes(session, repo, parsed.blobs + child_blobs, blob_sizes, RegistryBlob.digest, "blob")
+    manifest_sizes = select(RegistryManifest.digest, RegistryManifest.size).where(
+        RegistryManifest.repository_id == repo.id)
+    _check_sizes(session, repo, [d for d in parsed.manifests if d.media_type in MANIFEST_TYPES], manifest_sizes,
+                 RegistryManifest.digest, "manifest")
+
+
+def _check_sizes(session: Session, repo: RegistryRepository, descriptors: Sequence[Descriptor], sizes: Select[str, int],
+                 digest_column: Any, what: str) -> None:
+    """Each descriptor names a `what` of this repository (`sizes`: its digest and size rows) with its true size."""
+    if not descriptors:
+        return
+    known: dict[str, int] = {}
+    for batch in _batches(sorted({d.digest for d in descriptors})):
+        known.update(session.execute(sizes.where(digest_column.in_(batch))).tuples().all())
+    for d in descriptors:
+        if d.digest not in known:
+            raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"{what} {d.digest} is not in {repo.name}",
+                                detail={"digest": d.digest})
+        if known[d.digest] != d.size:
+            raise RegistryError("MANIFEST_INVALID",
+                                f"descriptor of {d.digest} says {d.size} bytes, the {what} has {known[d.digest]}")
 
 
 def _manifest_url(info: RequestInfo, repository: str, digest: str) -> str | None:
@@ -323,13 +317,7 @@ def tags_of(session: Session, repository: str, digest: str) -> list[str]:
 def list_tags(session: Session, repository: str, n: int | None = None, last: str | None = None) -> list[str]:
     """Tags of a repository in lexical order, after `last`, at most `n`; NAME_UNKNOWN if no such repository."""
     repo = _existing_repository(session, repository)
-    q = select(RegistryTag.name).where(RegistryTag.repository_id == repo.id)
-    if last:
-        q = q.where(RegistryTag.name > last)
-    q = q.order_by(RegistryTag.name)
-    if n is not None:
-        q = q.limit(n)
-    return list(session.scalars(q))
+    return _names_page(session, RegistryTag.name, n, last, RegistryTag.repository_id == repo.id)
 
 
 @dataclass
@@ -357,10 +345,15 @@ def project_tags(session: Session, project_id: int, limit: int) -> list[ProjectT
 
 
 def list_repositories(session: Session, n: int | None = None, last: str | None = None) -> list[str]:
-    q = select(RegistryRepository.name)
+    return _names_page(session, RegistryRepository.name, n, last)
+
+
+def _names_page(session: Session, column: Any, n: int | None, last: str | None, *where: Any) -> list[str]:
+    """One page of names in lexical order after `last`, at most `n` (the OCI distribution spec's `n`/`last`)."""
+    q = select(column).where(*where)
     if last:
-        q = q.where(RegistryRepository.name > last)
-    q = q.order_by(RegistryRepository.name)
+        q = q.where(column > last)
+    q = q.order_by(column)
     if n is not None:
         q = q.limit(n)
     return list(session.scalars(q))

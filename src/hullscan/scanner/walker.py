@@ -126,7 +126,23 @@ def resolve_link(path: str, target: str) -> str:
     return posixpath.normpath(target if target.startswith("/") else posixpath.join(posixpath.dirname(path), target))
 
 
-class _HashingReader:
+class _ReadIntoFromRead:
+    """`readinto` and `readable` for the walker's streams, which only implement `read` (what io.BufferedReader
+    and zipfile need of a raw stream)."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise NotImplementedError
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+
+class _HashingReader(_ReadIntoFromRead):
     """Passes reads through, hashing and counting bytes; enforces an optional byte cap."""
 
     def __init__(self, raw: Reader, cap: int | None = None, what: str = "layer") -> None:
@@ -142,14 +158,6 @@ class _HashingReader:
         self.sha.update(data)
         return data
 
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
     def drain(self) -> None:
         while self.read(CHUNK):
             pass
@@ -158,7 +166,7 @@ class _HashingReader:
         return "sha256:" + self.sha.hexdigest()
 
 
-class _Peek:
+class _Peek(_ReadIntoFromRead):
     """Lets the walker look at the first bytes (compression magic) and then read them again."""
 
     def __init__(self, raw: Reader) -> None:
@@ -175,14 +183,6 @@ class _Peek:
                 data += self.raw.read(size - len(data))
             return data
         return self.raw.read(size)
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
 
 
 class _Gunzip:
@@ -501,7 +501,7 @@ class _Tee:
             pass
 
 
-class _ForwardReader:
+class _ForwardReader(_ReadIntoFromRead):
     """The decompressed tar as a file `tarfile` can use in random-access mode, as long as it only seeks
     forward (it does when members are read in order): skipping a member costs no copying."""
 
@@ -536,11 +536,6 @@ class _ForwardReader:
             size -= take
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
     def seek(self, target: int, whence: int = 0) -> int:
         if whence != 0:
             raise OSError("only absolute seeks")
@@ -563,9 +558,6 @@ class _ForwardReader:
         while self._fill():
             self.offset += len(self.buf)
         self.pos = len(self.buf)
-
-    def readable(self) -> bool:
-        return True
 
     def seekable(self) -> bool:
         return True

@@ -153,13 +153,7 @@ def export_project_csv(request: Request, project: str, params: FilterParams = De
     with request.app.state.db.session() as session:
         found = project_or_404(session, project)
     authorize(principal, Action.READ_VULNERABILITIES, found.path)
-    flt = params.build(found)
-    try:
-        flt.conditions()
-    except service.VulnerabilityError as exc:
-        raise _bad_request(exc) from None
-    return StreamingResponse(csv_stream(request, flt), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="vulnerabilities-{found.id}.csv"'})
+    return _csv_response(request, params.build(found), f"vulnerabilities-{found.id}.csv")
 
 
 @router.get("/vulnerabilities/export.csv", responses={200: {"content": {"text/csv": {}}}})
@@ -167,13 +161,17 @@ def export_instance_csv(request: Request, params: FilterParams = Depends(),
                         principal: Principal = Depends(current_principal)) -> StreamingResponse:
     """Every project's vulnerabilities (instance administrators)."""
     authorize(principal, Action.ADMIN_INSTANCE)
-    flt = params.build(None)
+    return _csv_response(request, params.build(None), "vulnerabilities.csv")
+
+
+def _csv_response(request: Request, flt: service.VulnerabilityFilter, filename: str) -> StreamingResponse:
+    """The filter is checked before the stream starts, so a bad one is a 400 and not a cut-off download."""
     try:
         flt.conditions()
     except service.VulnerabilityError as exc:
         raise _bad_request(exc) from None
-    return StreamingResponse(csv_stream(request, flt), media_type="text/csv", headers={
-        "Content-Disposition": 'attachment; filename="vulnerabilities.csv"'})
+    return StreamingResponse(csv_stream(request, flt), media_type="text/csv",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _vulnerability_or_404(session: Session, vulnerability_id: int) -> tuple[Vulnerability, Project]:

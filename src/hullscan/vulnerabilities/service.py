@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from hullscan.db.base import table_of, utcnow
+from hullscan.db.base import put_row, table_of, utcnow
 from hullscan.db.models.vulnerabilities import (
     Vulnerability,
     VulnerabilityIssueLink,
@@ -891,11 +891,7 @@ def set_issue_tracker_template(session: Session, project_id: int, template: str 
             session.flush()
         return None
     template = check_issue_template(template or "")
-    if row is None:
-        row = VulnerabilityIssueTracker(project_id=project_id, url_template=template)
-        session.add(row)
-    row.url_template = template
-    session.flush()
+    put_row(session, VulnerabilityIssueTracker, project_id, project_id=project_id, url_template=template)
     return template
 
 
