@@ -1,4 +1,4 @@
-"""Every page as an administrator and as a reporter, in Debian's Chromium against a real `hullscan serve`, at
+"""Every page as an administrator, a developer and a reporter, in Debian's Chromium against a real `hullscan serve`, at
 1366 px and 390 px: a crawl of every same-origin link answers 200 (nobody is offered a page that refuses
 them) and no page is wider than the viewport (`scrollWidth <= innerWidth`); the report keeps its key columns
 first, its table scrolling inside its container.
@@ -36,6 +36,8 @@ def _seed(server) -> int:  # type: ignore[no-untyped-def]
                             .where(vulns.Vulnerability.package_name == "libexpat1")).one()
             auth.create_user(s, "rita", "rita-password-1")
             auth.add_member(s, "rita", "group/app", auth.Role.REPORTER)
+            auth.create_user(s, "devon", "devon-password-1")
+            auth.add_member(s, "devon", "group/app", auth.Role.DEVELOPER)
         return vid
     finally:
         db.dispose()
@@ -71,7 +73,8 @@ def test_every_page_fits_390px_and_offers_only_allowed_links(server, tmp_path: P
     shots.mkdir()
     detail = f"/projects/group/app/-/security/vulnerabilities/{vid}"
     with chromium_page(server.url, tmp_path / "downloads") as (page, dialogs):
-        for user, password, role in ((ADMIN_USER, ADMIN_PASSWORD, "admin"), ("rita", "rita-password-1", "reporter")):
+        for user, password, role in ((ADMIN_USER, ADMIN_PASSWORD, "admin"), ("devon", "devon-password-1", "developer"),
+                                     ("rita", "rita-password-1", "reporter")):
             page.set_viewport_size({"width": 1366, "height": 768})
             sign_in_as(page, user, password)
             extra = ["/admin", "/user_settings", detail] if role == "admin" else ["/user_settings"]
@@ -82,6 +85,9 @@ def test_every_page_fits_390px_and_offers_only_allowed_links(server, tmp_path: P
                 assert not any("/security/" in url or url.endswith("/-/overview") or url.endswith("/-/settings")
                                for url in wide), wide
                 assert page.goto(REPORT).status == 403  # not offered, because the API refuses it too
+            elif role == "developer":  # triages, but is offered neither settings nor administration
+                assert REPORT + "?tab=CONTAINER_REGISTRY" in wide and detail in wide
+                assert not any(url.endswith("/-/settings") or url.startswith("/admin") for url in wide), wide
             else:
                 assert {REPORT + "?tab=CONTAINER_REGISTRY", "/admin/users", "/projects/group/app/-/settings"} <= set(wide)
             page.set_viewport_size({"width": 390, "height": 844})
