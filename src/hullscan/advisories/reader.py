@@ -47,7 +47,7 @@ def _ranges_from_json(data: list[dict]) -> list[AffectedRange]:
 # distinct text (most rows share a handful of shapes, e.g. `introduced 0 / fixed X`).
 _AFFECTED_SQL = (
     "SELECT e.advisory_id, e.ecosystem, e.package, CAST(e.ranges AS TEXT), CAST(e.versions AS TEXT), e.fix_state,"
-    " e.severity, e.arches FROM advisory_affected e JOIN advisories a ON a.id = e.advisory_id"
+    " e.severity, e.arches, e.cpes FROM advisory_affected e JOIN advisories a ON a.id = e.advisory_id"
     " WHERE e.ecosystem = {p} AND e.package IN {in} AND a.withdrawn IS NULL ORDER BY e.id"
 )
 # Both directions of the alias graph, asked separately: two plain index searches cost less than one OR.
@@ -179,10 +179,11 @@ class _MatchingReads:
         for eco, packages in by_eco.items():
             for chunk in _chunks(sorted(packages), BATCH):
                 rows = self._rows(_AFFECTED_SQL, chunk, (eco,))
-                for advisory_id, ecosystem, package, ranges, versions, fix_state, severity, arches in rows:
+                for advisory_id, ecosystem, package, ranges, versions, fix_state, severity, arches, cpes in rows:
                     out.setdefault((ecosystem, package), []).append(AffectedPackage(
                         advisory_id, ecosystem, package, list(_ranges_of_text(ranges)),
                         list(_versions_of_text(versions)), fix_state, severity, tuple(arches.split(",")) if arches else (),
+                        tuple(cpes.split()) if cpes else (),
                     ))
         return out
 
@@ -343,6 +344,7 @@ def _affected(row: AffectedEntry) -> AffectedPackage:
         advisory_id=row.advisory_id, ecosystem=row.ecosystem, package=row.package,
         ranges=_ranges_from_json(row.ranges or []), versions=list(row.versions or []),
         fix_state=row.fix_state, severity=row.severity, arches=tuple(row.arches.split(",")) if row.arches else (),
+        cpes=tuple(row.cpes.split()) if row.cpes else (),
     )
 
 

@@ -931,6 +931,7 @@ def affected_document(a: AffectedPackage) -> dict:
         "advisory_id": a.advisory_id, "ecosystem": a.ecosystem, "package": a.package,
         "ranges": [{"type": r.type, "events": [{e.kind: e.version} for e in r.events]} for r in a.ranges],
         "versions": a.versions, "fix_state": a.fix_state, "severity": a.severity, "arches": list(a.arches),
+        "cpes": list(a.cpes),
     }
 
 

@@ -46,7 +46,7 @@ def _chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
 _BULK_SQL = {
     "advisory_affected": (
         "INSERT INTO advisory_affected (advisory_id, ecosystem, package, ranges, versions, fix_state, severity,"
-        " arches) VALUES ({p}, {p}, {p}, {j}, {j}, {p}, {p}, {p})"),
+        " arches, cpes) VALUES ({p}, {p}, {p}, {j}, {j}, {p}, {p}, {p}, {p})"),
     "advisory_aliases": "INSERT INTO advisory_aliases (advisory_id, alias) VALUES ({p}, {p})",
     "advisory_changes": "INSERT INTO advisory_changes (changeset_id, advisory_id, change, keys) VALUES ({p}, {p}, {p}, {j})",
 }
@@ -172,7 +172,7 @@ def content_hash(parsed: Parsed, memo: RangeMemo | None = None) -> str:
     structure = (memo or RangeMemo()).structure
     affected = sorted([  # arches appended only when set: entries for every arch keep their earlier hash
         (x.ecosystem, x.package, [structure(r) for r in x.ranges], x.versions, x.fix_state, x.severity or "",
-         *([sorted(x.arches)] if x.arches else []))
+         *([sorted(x.arches)] if x.arches else []), *([sorted(x.cpes)] if x.cpes else []))
         for x in parsed.affected
     ])
     blob = json.dumps([head, affected], default=str, separators=(",", ":"), check_circular=False).encode()
@@ -249,7 +249,7 @@ def apply_source(
         ranges_text = memo.text
         _bulk_insert(session, "advisory_affected", [
             (i, a.ecosystem, a.package, ranges_text(a.ranges), _versions_text(a.versions), a.fix_state, a.severity,
-             ",".join(a.arches) or None)
+             ",".join(a.arches) or None, " ".join(a.cpes) or None)
             for i in write for a in by_id[i].affected
         ])
         _bulk_insert(session, "advisory_aliases", [

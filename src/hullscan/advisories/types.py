@@ -42,6 +42,7 @@ class AffectedPackage:
     fix_state: str = "fixed"
     severity: str | None = None  # per-package severity where the source gives one (distro urgency)
     arches: tuple[str, ...] = ()  # architectures the entry is limited to; empty: all (a tuple: no list per row)
+    cpes: tuple[str, ...] = ()  # vendor products (CPEs) the statement is made for (Red Hat CSAF); empty: unknown
 
 
 @dataclass

@@ -8,7 +8,9 @@ vulnerability gives, per such product, a remediation (`vendor_fix` with the fixe
 (`known_not_affected`), and the vendor's impact rating (`threats[category=impact]`).
 
 One advisory per document (`REDHAT-<CVE>`, aliased to the CVE) with one entry per (release, package):
-releases through the ecosystem table's Red Hat rule, modular packages keyed `<module>:<stream>::<name>`.
+releases through the ecosystem table's Red Hat rule, modular packages keyed `<module>:<stream>::<name>`. Each
+entry keeps the platform CPEs whose statement it is (`cpes`), so matching can restrict an image to the products
+of its repositories (content sets, see hullscan.advisories.redhat_cpe).
 """
 
 from __future__ import annotations
@@ -172,6 +174,8 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
                 if isinstance(pid, str):
                     states[pid] = state
         entries: dict[tuple[str, str], AffectedPackage] = {}
+        evrs: dict[tuple[str, str], str | None] = {}
+        said: dict[tuple[str, str, str, str | None], set[str]] = {}  # (eco, package, state, fixed) -> CPEs
         for pid, (fix_state, _) in states.items():
             relation = relations.get(pid)
             if relation is not None:
@@ -181,7 +185,8 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
             else:
                 tally.skip("unknown_product", f"{adv_id}: {pid[:120]}")
                 continue
-            release = _release(products[platform].cpe if platform in products else None)
+            cpe = products[platform].cpe if platform in products else None
+            release = _release(cpe)
             if release is None:
                 tally.skip("unknown_product", f"{adv_id}: {pid[:120]}")
                 continue
@@ -200,9 +205,14 @@ def parse_document(doc: Any, tally: Tally) -> Parsed | None:
             item = make_affected(tally, adv_id, release, key, ranges, fix_state=fix_state, severity=impact.get(pid))
             if item is None:
                 continue
+            assert cpe is not None  # _release gave a release
+            said.setdefault((item.ecosystem, item.package, item.fix_state, evr), set()).add(cpe)
             seen = entries.get((item.ecosystem, item.package))
             if seen is None or _better(item, seen):
                 entries[(item.ecosystem, item.package)] = item
+                evrs[(item.ecosystem, item.package)] = evr
+        for (eco, package), item in entries.items():  # the products whose statement the kept entry is
+            item.cpes = tuple(sorted(said[(eco, package, item.fix_state, evrs[(eco, package)])]))
         aggregate = as_dict(meta.get("aggregate_severity"))
         worst = worst_of(e.severity for e in entries.values() if e.severity != "unknown") \
             or severity_word(str(aggregate.get("text") or ""))

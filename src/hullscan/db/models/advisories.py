@@ -51,6 +51,7 @@ class AffectedEntry(Base):
     fix_state: Mapped[str] = mapped_column(String(16), nullable=False, default="fixed")
     severity: Mapped[str | None] = mapped_column(String(32))
     arches: Mapped[str | None] = mapped_column(String(255))  # comma-separated; NULL: every architecture
+    cpes: Mapped[str | None] = mapped_column(Text)  # space-separated vendor product CPEs; NULL: not stated
 
 
 class AdvisoryAlias(Base):
