@@ -111,9 +111,10 @@ def _register_parts() -> None:
     from hullscan.runner import cli as runner_cli
     from hullscan.scanner import cli as scanner_cli
     from hullscan.vex import cli as vex_cli
+    from hullscan.vulnerabilities import cli as vulnerabilities_cli
 
     for part in (auth_cli, registry_cli, scanner_cli, advisories_cli, matching_cli, events_cli, pipelines_cli, runner_cli,
-                 policy_cli, vex_cli):
+                 policy_cli, vex_cli, vulnerabilities_cli):
         part.register(app)
 
 

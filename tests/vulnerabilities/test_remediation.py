@@ -4,6 +4,8 @@ tags are the registry's own), findings recorded per digest as scans do."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import httpx
 
@@ -84,3 +86,21 @@ def test_package_base_and_rebuild_hints(server) -> None:
     assert other["base_name_annotation"] == "registry.test/group/rem/base:12"
     assert ADMIN_HTTP.get(f"{base}/sha256:{'0' * 64}/remediation").status_code == 404
     assert ADMIN_HTTP.get(f"{base}/not-a-digest/remediation").status_code in (400, 422)
+
+
+def test_the_cli_gives_the_same_hints(server) -> None:
+    _, app, old_base, new_base, _ = seed_images(server)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hullscan", "remediation", *args], env=server.env(),
+                              capture_output=True, text=True, timeout=120)
+
+    text = run("group/rem", app)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"base image: group/rem/base@{old_base} (found by layers)"
+    assert "upgrading openssl to 3.0.13-1 fixes 2 vulnerabilities (1 critical)" in lines
+    as_json = run("group/rem", app, "--json")
+    assert json.loads(as_json.stdout)["rebuild"][0]["digest"] == new_base
+    missing = run("group/rem", "sha256:" + "0" * 64)
+    assert missing.returncode == 1 and "not found in project group/rem" in missing.stderr
