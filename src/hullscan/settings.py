@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     registry_webhook_secret: str | None = Field(
         default=None, description="Shared secret an external registry sends in its Authorization header."
     )
+    harbor_adapter_api_key: SecretStr | None = Field(
+        default=None, description="Key Harbor sends to the Harbor scanner adapter (docs/harbor.md); unset: the "
+        "adapter is off and its routes answer 404.")
+    harbor_adapter_prefix: str = Field(
+        default="/harbor", pattern=r"^(/[A-Za-z0-9._-]+)+$",
+        description="Path prefix of the Harbor scanner adapter's /api/v1 routes.")
+    harbor_adapter_max_scans: int = Field(default=2, ge=1, le=64,
+                                          description="Harbor adapter scans run at once; more wait in line.")
+    harbor_adapter_max_reports: int = Field(
+        default=1000, ge=1, le=1_000_000,
+        description="Harbor adapter scans kept in memory (queued, running or reported); the oldest finished "
+        "ones are forgotten first.")
 
     # --- auth settings ---
     admin_password: SecretStr | None = Field(

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from hullscan.auth import Role
 from hullscan.auth import service as auth
@@ -201,6 +202,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v4/security/groups/{group:path}/vulnerability_exports"): "developer",  # its projects the caller reads
     ("GET", "/api/v4/security/vulnerability_exports/{export_id}"): "admin",
     ("GET", "/api/v4/security/vulnerability_exports/{export_id}/download"): "admin",
+    # Harbor's scanner adapter (docs/harbor.md): judged by harbor_adapter_api_key, which no user holds
+    ("GET", "/harbor/api/v1/metadata"): "machine",
+    ("POST", "/harbor/api/v1/scan"): "machine",
+    ("GET", "/harbor/api/v1/scan/{scan_request_id}/report"): "machine",
     # the registry: one route, judged per operation in REGISTRY_MATRIX
     ("*", "/v2/{path:path}"): "registry",
 }
@@ -357,7 +362,7 @@ def _fill(path: str, world: World) -> str:
         "pipeline_id": world.ids["pipeline"], "webhook_id": world.ids["webhook"], "token_id": 999_999,
         "username": "victim-user", "advisory_id": "CVE-2024-0727", "name": "gl-sbom-report.cdx.json",
         "rest": "nothing-here", "change": "unblock", "exception_id": 999_999, "group": "team",
-        "action": "retry",
+        "action": "retry", "scan_request_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
         "digest": "sha256:" + "1" * 64,
     }
 
@@ -483,7 +488,7 @@ def world(migrated_settings: Settings) -> Any:
     from hullscan.web.app import create_app
 
     world = _seed(migrated_settings)
-    app = create_app(migrated_settings)
+    app = create_app(migrated_settings.model_copy(update={"harbor_adapter_api_key": SecretStr("harbor-matrix-key")}))
     world.client = TestClient(app, follow_redirects=False)
     _push_images(world)
     yield world

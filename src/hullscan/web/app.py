@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if workers is not None:
                 await workers.stop()
             await pipelines_api.stop(app)
+            app.state.harbor.close()
             app.state.db.dispose()
 
     settings = settings or get_settings()
@@ -83,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
-    app.add_middleware(ui.UISecurityMiddleware, data_dir=settings.resolved_data_dir, secret_setting=settings.ui_secret)
+    app.add_middleware(ui.UISecurityMiddleware, data_dir=settings.resolved_data_dir, secret_setting=settings.ui_secret,
+                       machine_prefixes=(settings.harbor_adapter_prefix + "/",))
     app.include_router(registry_http.router)
     app.state.pull_gate = policy_api.registry_gate  # manifest GET/HEAD ask the project's pull policy
     app.include_router(auth_api.token_router)
@@ -91,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for part in api_parts:
         app.include_router(part.router, prefix="/api/v1")
     app.include_router(gitlab_api.router, prefix="/api/v4")  # what GitLab's clients call
+    from hullscan.harbor import api as harbor_api
+
+    harbor_api.install(app)  # Harbor's scanner adapter API, on its own prefix
 
     install_error_handlers(app)
     app.openapi = lambda: _openapi_with_errors(app)  # type: ignore[method-assign]

@@ -97,8 +97,10 @@ def is_ui_path(path: str) -> bool:
 class UISecurityMiddleware:
     """Adds security headers to every non-registry response and enforces CSRF on UI form posts."""
 
-    def __init__(self, app: ASGIApp, data_dir: Path, secret_setting: Any = None) -> None:
+    def __init__(self, app: ASGIApp, data_dir: Path, secret_setting: Any = None,
+                 machine_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.machine_prefixes = machine_prefixes  # other machine APIs (the Harbor adapter): no CSRF, no UI cookie
         self.data_dir = data_dir
         self.secret_setting = secret_setting
         self._secret: bytes | None = None
@@ -117,7 +119,7 @@ class UISecurityMiddleware:
         if path.startswith("/v2"):
             await self.app(scope, receive, send)
             return
-        ui = is_ui_path(path)
+        ui = is_ui_path(path) and not (self.machine_prefixes and path.startswith(self.machine_prefixes))
         binding = session_binding(_cookie(scope, SESSION_COOKIE)) if ui else ""
         token = verified_token(self.secret, _cookie(scope), binding) if ui else None
         new_cookie = None
