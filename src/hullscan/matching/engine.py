@@ -31,6 +31,7 @@ from hullscan.matching.ecosystems import (
 )
 from hullscan.matching.cvss_util import severity_from_vector
 from hullscan.matching.finding import Finding, FindingPackage, normalize_severity
+from hullscan.matching.redhat_products import applies, image_products
 from hullscan.ecosystems import OS_PACKAGE_TYPES, end_of_life
 from hullscan.scanner.inventory import Inventory, Package
 from hullscan.severities import RANK
@@ -157,6 +158,8 @@ def _match(inventory: Inventory, store: AdvisoryStore, repository_release: str |
     stats = MatchStats(packages=len(inventory.packages))
     lookups = _plan(inventory, stats, repository_release)
     lookups = _drop_unloaded(lookups, store, stats)
+    os_eco = next((lookup.ecosystem for lookup in lookups if lookup.package.type in OS_PACKAGE_TYPES), None)
+    products = image_products(inventory, os_eco, stats.warnings)  # Red Hat: the products of its repositories
     keys = {key for lookup in lookups for key in lookup.keys}
     candidates = store.affected_for(sorted(keys)) if keys else {}
     stats.candidates = sum(len(v) for v in candidates.values())
@@ -193,6 +196,8 @@ def _match(inventory: Inventory, store: AdvisoryStore, repository_release: str |
         arch = lookup.package.arch
         for entry in entries:
             if entry.arches and arch not in entry.arches:  # per-arch rows (Oracle respins): their arches only
+                continue
+            if products is not None and entry.cpes and not applies(entry.cpes, products):
                 continue
             try:
                 verdict = evaluate(scheme, version, key, entry)

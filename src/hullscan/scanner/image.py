@@ -14,6 +14,7 @@ from hullscan.scanner.analyzers import Analyzer, analyzer_set_version, default_a
 from hullscan.scanner.analyzers.npm import LOCK_NAMES
 from hullscan.scanner.cache import LayerCache, NullCache
 from hullscan.scanner.inventory import Inventory, OperatingSystem, Package
+from hullscan.scanner.analyzers.redhat_content import content_sets, tag_packages
 from hullscan.scanner.osdetect import OS_FILES, detect
 from hullscan.scanner.source import LayerRef, ResolvedImage, SourceError, open_source
 from hullscan.scanner.walker import LayerResult, Limits, walk_directory, walk_layer
@@ -99,6 +100,7 @@ def analyze_resolved(image: ResolvedImage, *, cache: LayerCache | None = None,
         outcome["complete"] = all(r is not None and r.complete for r, _, _ in slots)
     packages, os_files, warnings = merge_layers(results)
     os_info = detect(os_files, packages)
+    tag_packages(packages, content_sets(os_files, warnings))
     finalize(packages, os_info)
     partial = [reason for result, _, _ in results for reason in result.partial]
     return Inventory(image=image.info, os=os_info, packages=packages, warnings=warnings, partial=partial)

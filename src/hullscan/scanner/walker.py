@@ -30,6 +30,7 @@ from hullscan.scanner.analyzers import AnalysisContext, AnalysisResult, Analyzer
 from hullscan.scanner.analyzers.base import INLINE_LIMIT, TooManyPackages
 from hullscan.scanner.inventory import Package
 from hullscan.scanner.osdetect import OS_FILE_CAP, OS_FILES
+from hullscan.scanner.analyzers.redhat_content import is_content_manifest
 
 _T = TypeVar("_T")
 
@@ -255,7 +256,7 @@ class FileSink:
         return [i for i, a in enumerate(self.analyzers) if a.wants(path, size, mode)]
 
     def wants(self, path: str, size: int = 0, mode: int = 0o755) -> bool:
-        return path in OS_FILES or bool(self.wanting(path, size, mode))
+        return path in OS_FILES or is_content_manifest(path) or bool(self.wanting(path, size, mode))
 
     def add_link(self, path: str, target: str) -> None:
         """Only release files are resolved through links (e.g. /etc/os-release -> ../usr/lib/os-release);
@@ -267,7 +268,7 @@ class FileSink:
     def add_file(self, path: str, size: int, mode: int, fh: BinaryIO | None) -> None:
         """`fh` is read only if someone wants the file (None: the caller has nothing to read)."""
         indexes = self.wanting(path, size, mode)
-        is_os = path in OS_FILES
+        is_os = path in OS_FILES or is_content_manifest(path)
         if not indexes and not is_os:
             return
         self.result.paths.append(path)

@@ -25,7 +25,7 @@ def default_analyzers() -> list[Analyzer]:
             JavaAnalyzer(), GEM, COMPOSER, CARGO, DOTNET]
 
 
-WALKER_VERSION = 1  # bump when the walker's output for a layer changes
+WALKER_VERSION = 2  # bump when the walker's output for a layer changes
 
 
 def analyzer_set_version(analyzers: list[Analyzer]) -> str:
