@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import subprocess
 import time
 import warnings
 from collections.abc import Iterator
@@ -19,8 +21,11 @@ import pytest
 import yaml
 
 from hullscan.settings import Settings
+from tests.conftest import image_layout
 from tests.pipelines.e2e import hullscan_cli, manifest_digest, push
+from tests.registry.support import Distribution, skopeo
 from tests.support.auth import ADMIN_CREDS
+from tests.support.net import answers, wait_ready
 from tests.support.server import HullscanServer
 
 with warnings.catch_warnings():
@@ -164,6 +169,45 @@ def test_a_scan_that_cannot_pull_reports_500(server: HullscanServer) -> None:
         assert "cannot scan" in message and REPO in message
 
 
+ROBOT, ROBOT_PASSWORD = "robot$scanner", "harbor-robot-secret-0"
+# bcrypt of ROBOT_PASSWORD (cost 4), made once with Python's crypt module: Distribution's htpasswd reads bcrypt only
+ROBOT_HTPASSWD = f"{ROBOT}:$2b$04$Qi8MApcDe7ZBKEidGmu2n.28dckGHKoaajMBsyGa9SSap0xpuMrx2"
+
+
+def test_pull_from_a_distribution_registry_with_basic_auth(server: HullscanServer) -> None:
+    """Harbor's own registry is CNCF Distribution: the robot account's Basic credentials answer its challenge."""
+    registry = Distribution()
+    (registry.dir / "htpasswd").write_text(ROBOT_HTPASSWD + "\n")
+    with (registry.dir / "config.yml").open("a") as config:
+        config.write(f"auth:\n  htpasswd:\n    realm: harbor-test\n    path: {registry.dir / 'htpasswd'}\n")
+    binary = shutil.which("docker-registry")
+    assert binary, "Debian package 'docker-registry' is not installed"
+    registry.log = open(registry.dir / "log", "wb")  # noqa: SIM115 - closed with the process by stop()
+    registry.proc = subprocess.Popen([binary, "serve", str(registry.dir / "config.yml")], stdout=registry.log,
+                                     stderr=subprocess.STDOUT)
+    try:
+        # ready when it challenges (Distribution.start waits for an open registry's 200)
+        wait_ready(registry.proc, answers(f"http://{registry.host}/v2/", 401), "docker-registry",
+                   registry.dir / "log", 30)
+        skopeo("copy", "--dest-tls-verify=false", "--dest-creds", f"{ROBOT}:{ROBOT_PASSWORD}",
+               f"oci:{image_layout('go-binary')}:latest", f"docker://{registry.host}/library/hello:1")
+        request = scan_request(server, repository="library/hello")
+        request["registry"] = {"url": f"http://{registry.host}", "authorization": "Basic " + base64.b64encode(
+            f"{ROBOT}:{ROBOT_PASSWORD}".encode()).decode()}
+        with harbor(server) as client:
+            accepted = client.post("/scan", json=request)
+            assert accepted.status_code == 202, accepted.text
+            report = poll(client, accepted.json()["id"], VULN)
+            assert report.status_code == 200, report.text[:2000]
+            validate(report.json(), "HarborVulnerabilityReport")
+            assert "CVE-2099-0001" in {v["id"] for v in report.json()["vulnerabilities"]}
+            request["registry"]["authorization"] = "Basic " + base64.b64encode(f"{ROBOT}:wrong".encode()).decode()
+            refused = client.post("/scan", json=request)
+            assert "cannot scan" in error_of(poll(client, refused.json()["id"], VULN), 500)
+    finally:
+        registry.stop()
+
+
 def test_wrong_key_unknown_id_and_bad_requests(server: HullscanServer) -> None:
     base = f"{server.url}/harbor/api/v1"
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {KEY}x"},
@@ -177,6 +221,7 @@ def test_wrong_key_unknown_id_and_bad_requests(server: HullscanServer) -> None:
         assert "no scan request" in error_of(client.get("/scan/3fa85f64-5717-4562-b3fc-2c963f66afa6/report"), 404)
         error_of(client.post("/scan", content=b"{not json"), 400)
         error_of(client.post("/scan", content=b"[]"), 400)
+        error_of(client.post("/scan", content=b"[" * 60_000), 400)
         error_of(client.post("/scan", json={"registry": {"url": server.url}}), 400)
         error_of(client.post("/scan", json={"registry": {"url": 5}, "artifact": {}}), 400)
         error_of(client.post("/scan", content=b"{" + b" " * (70 << 10) + b"}"), 400)

@@ -97,6 +97,8 @@ def parse_scan_request(body: bytes) -> HarborScanRequest:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ScanRequestError(400, f"the scan request is not JSON: {exc}") from None
+    except RecursionError:  # json's decoder recurses per nesting level: `[[[[...` would be a 500
+        raise ScanRequestError(400, "the scan request is nested too deeply") from None
     if not isinstance(doc, dict):
         raise ScanRequestError(400, "the scan request must be a JSON object")
     registry, artifact = doc.get("registry"), doc.get("artifact")
