@@ -92,7 +92,7 @@ DEBIAN_CODENAMES = {
 UBUNTU_CODENAMES = {
     "trusty": "14.04", "xenial": "16.04", "bionic": "18.04", "focal": "20.04", "jammy": "22.04",
     "kinetic": "22.10", "lunar": "23.04", "mantic": "23.10", "noble": "24.04", "oracular": "24.10",
-    "plucky": "25.04", "questing": "25.10",
+    "plucky": "25.04", "questing": "25.10", "resolute": "26.04",
 }
 _UBUNTU_LTS = re.compile(r"^\d*[02468]\.04$")  # releases with Expanded Security Maintenance
 _LEADING_INT = re.compile(r"^(\d+)")

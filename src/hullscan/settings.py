@@ -171,7 +171,7 @@ class Settings(BaseSettings):
         description="Canonical's OpenVEX archive, read by the `ubuntu` source for will-not-fix and end-of-life "
                     "states; empty to skip it.")
     advisories_ubuntu_releases: list[str] = Field(
-        default=["noble", "jammy", "focal"], description="Ubuntu releases the `ubuntu` source syncs.")
+        default=["resolute", "noble", "jammy", "focal"], description="Ubuntu releases the `ubuntu` source syncs.")
     advisories_kev_url: str = Field(
         default="https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
         description="CISA Known Exploited Vulnerabilities catalog.")
