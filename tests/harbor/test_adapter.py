@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import signal
+import socket
 import subprocess
 import time
 import warnings
@@ -248,3 +250,27 @@ def test_without_a_key_the_adapter_is_not_there(migrated_settings: Settings) -> 
         assert client.request(method, path, headers={"Authorization": "Bearer "}).status_code == 404
     assert "/harbor/api/v1/metadata" not in client.get("/api/v1/openapi.json").json()["paths"]
     app.state.db.dispose()
+
+
+def test_a_hanging_pull_does_not_hold_up_the_server_stopping(tmp_path: Path) -> None:
+    """A registry that accepts the connection and never answers: the scan hangs (up to the client's timeout),
+    and SIGTERM still stops the server promptly (scan threads are daemons; the state is in memory anyway)."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    srv = HullscanServer(tmp_path / "data", env={"HULLSCAN_HARBOR_ADAPTER_API_KEY": KEY,
+                                                 "HULLSCAN_RUNNER_POOL_SIZE": "0"}).start()
+    try:
+        with harbor(srv) as client:
+            request = scan_request(srv)
+            request["registry"]["url"] = f"http://127.0.0.1:{silent.getsockname()[1]}"
+            scan_id = client.post("/scan", json=request).json()["id"]
+            time.sleep(1)
+            assert client.get(f"/scan/{scan_id}/report").status_code == 302
+        started = time.monotonic()
+        srv.stop()
+        assert srv.proc is not None and srv.proc.returncode in (0, -signal.SIGTERM)  # not killed after 20 s
+        assert time.monotonic() - started < 15
+    finally:
+        srv.kill()  # a no-op once it has exited
+        silent.close()

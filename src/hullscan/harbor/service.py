@@ -8,11 +8,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import queue
 import re
 import threading
 import uuid
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -239,8 +239,9 @@ class Adapter:
         self.settings, self.db = settings, db
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(max_workers=settings.harbor_adapter_max_scans,
-                                       thread_name_prefix="harbor-scan")
+        self.queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []  # started on the first scan; daemons: a stopping server does
+        # not wait for a pull that hangs (the state is in memory, so an abandoned scan loses nothing kept)
 
     def submit(self, request: HarborScanRequest) -> str:
         """Queue a scan; its id for the report. Forgets the oldest finished scans beyond the bound."""
@@ -252,7 +253,11 @@ class Adapter:
                     raise QueueFull(f"{len(self.jobs)} scans are queued or running; retry later")
                 del self.jobs[oldest]
             job = self.jobs[scan_id] = Job(request)
-        self.pool.submit(self._run, job)
+            if len(self.threads) < self.settings.harbor_adapter_max_scans:
+                thread = threading.Thread(target=self._work, name=f"harbor-scan-{len(self.threads)}", daemon=True)
+                self.threads.append(thread)
+                thread.start()
+        self.queue.put(job)
         return scan_id
 
     def get(self, scan_id: str) -> Job | None:
@@ -260,7 +265,15 @@ class Adapter:
             return self.jobs.get(scan_id)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Ask the scan threads to end after the scans queued so far (being daemons, they do not hold up the
+        process's exit)."""
+        with self.lock:
+            for _ in self.threads:
+                self.queue.put(None)
+
+    def _work(self) -> None:
+        while (job := self.queue.get()) is not None:
+            self._run(job)
 
     def _run(self, job: Job) -> None:
         try:
