@@ -131,8 +131,8 @@ async def get_report(request: Request, scan_request_id: str) -> Response:
     if isinstance(wanted, Response):
         return wanted
     if not job.done.is_set():
-        return Response(status_code=302, headers={"Refresh-After": str(REFRESH_AFTER_SECONDS),
-                                                  "Location": str(request.url)})
+        # no Location: an HTTP client that follows redirects (Go's does by default) must see this 302 itself
+        return Response(status_code=302, headers={"Refresh-After": str(REFRESH_AFTER_SECONDS)})
     if job.error is not None or job.inventory is None or job.finished is None:
         return _error(500, job.error or "the scan failed")
     if wanted == service.SBOM_REPORT:
