@@ -163,10 +163,10 @@ def test_pull_gate_acceptance_with_skopeo(gate_server: HullscanServer, tmp_path:
 def test_scan_job_tokens_are_never_blocked(gate_server: HullscanServer, tmp_path: Path) -> None:
     srv = gate_server
     api = f"{srv.url}/api/v1"
-    _policy(srv, fail_closed=True)
     runner = ADMIN_HTTP.post(f"{api}/runners", json={"token": REGISTRATION_TOKEN, "description": "gate"}).json()
     layout = image_layout("distroless-style")
     skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{srv.host}/{PROJECT}/fresh:latest")
+    _policy(srv, fail_closed=True)  # after the push, which makes the project when this test runs first
     claim = wait_for(lambda: (r := ADMIN_HTTP.post(f"{api}/jobs/request?wait=5", headers={
         "RUNNER-TOKEN": runner["token"]}, timeout=30)).status_code == 201 and r.json(), 60, "a scan job", srv)
     assert claim["registry"]["username"] == "gitlab-ci-token"

@@ -166,7 +166,7 @@ def test_push_scan_triage_export_images_in_chromium(server, tmp_path: Path) -> N
         assert sum(_count(page, other) for other in ("critical", "high", "medium", "low", "unknown")) == expected
         page.get_by_label(severity.capitalize(), exact=True).uncheck()
         # filter by image
-        page.get_by_label("Image").select_option(f"{worker}:v1")
+        page.locator('select[name="image"]').select_option(f"{worker}:v1")
         page.get_by_role("button", name="Apply filters").click()
         assert len(_rows(page)) == 2 and "CVE-2023-4911" in page.locator("table.report").inner_text()
         page.screenshot(path=str(shots / "07-report-filtered.png"), full_page=True)

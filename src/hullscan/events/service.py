@@ -179,6 +179,8 @@ def process_pending_events(session: Session, settings: Settings, *, now: datetim
         if not _is_manifest(e.media_type):
             drop(e, project, reasons.NOT_A_PUSH, f"blob push ({e.media_type})")
             continue
+        if not e.tag and e.actor == referrers.PUBLISHER_ACTOR:
+            continue  # hullscan's own SBOM referrer of a scanned image: neither a scan nor a dropped push
         if not e.tag:
             sbom = referrers.ingest_pushed_sbom(session, settings, project_id=project.id, repository=e.repository,
                                                 digest=e.digest, registry_host=e.registry_host or fallback_host) \

@@ -34,6 +34,9 @@ SBOM_ARTIFACT_TYPE = "application/vnd.cyclonedx+json"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"  # OCI image spec 1.1: the empty descriptor's config
 EMPTY_CONFIG = b"{}"
 PUBLISHER = "dev.hullscan.sbom.publisher"  # annotation: "hullscan" on the referrers hullscan pushes
+#: The registry actor of those publications: not a user name (users cannot have a colon), so the push log can
+#: leave hullscan's own referrers out without hiding anyone's push.
+PUBLISHER_ACTOR = "hullscan:sbom-referrer"
 SBOM_DIGEST = "dev.hullscan.sbom.digest"  # annotation: the SBOM blob's digest (one referrer per SBOM)
 
 
@@ -83,7 +86,7 @@ def publish_sbom_referrer(session: Session, storage: BlobStorage, *, repository:
     digest = compute_digest(body)
     registry.put_manifest(session, repository=repository, reference=digest, body=body, digest=digest,
                           parsed=parse_manifest(body, OCI_MANIFEST),
-                          info=registry.RequestInfo(actor="hullscan", registry_host=registry_host),
+                          info=registry.RequestInfo(actor=PUBLISHER_ACTOR, registry_host=registry_host),
                           auto_create_projects=False)
     return digest
 
