@@ -190,9 +190,11 @@ TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Method
           413: "Too large", 422: "Bad request", 500: "Something went wrong"}
 
 
-def error_page_html(status: int, message: str, principal: object = None) -> str:
+def error_page_html(status: int, message: str, principal: object = None, csrf_token: str = "") -> str:
+    """The error page; `csrf_token` is the request's (from `UISecurityMiddleware`) so its Sign out form works."""
     return ENV.get_template("error.html").render(status=status, title=TITLES.get(status, "Error"),
-                                                 message=message, principal=principal, csrf_token="", path="")
+                                                 message=message, principal=principal, csrf_token=csrf_token,
+                                                 path="")
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -228,6 +230,12 @@ def _error_response(request: Request, exc: Exception) -> Response:
     from hullscan.vulnerabilities.service import VulnerabilityError
 
     principal = getattr(request.state, "principal", None)
+    token = getattr(request.state, "csrf_token", "")
+
+    def _error(status: int, message: str, principal: object) -> HTMLResponse:
+        return HTMLResponse(error_page_html(status, message, principal, token), status_code=status,
+                            headers={"Cache-Control": "no-store"})
+
     if isinstance(exc, Unauthenticated) or isinstance(exc, Forbidden) and exc.principal.is_anonymous:
         return sign_in_redirect(request)
     anonymous = principal is None or getattr(principal, "is_anonymous", False)
@@ -256,7 +264,3 @@ def _error_response(request: Request, exc: Exception) -> Response:
     log.error("UI page failed: %s", request.url.path, exc_info=exc)
     return _error(500, "The page could not be shown; the error was logged.", principal)
 
-
-def _error(status: int, message: str, principal: object) -> HTMLResponse:
-    return HTMLResponse(error_page_html(status, message, principal), status_code=status,
-                        headers={"Cache-Control": "no-store"})

@@ -143,13 +143,13 @@ class UISecurityMiddleware:
         if ui and scope["method"] in UNSAFE_METHODS:
             body, ok = await self._read_body(receive)
             if not ok:
-                await _plain(send_with_headers, 413, "The form is too large.")
+                await _plain(send_with_headers, 413, "The form is too large.", token or "")
                 return
             submitted = self._submitted(scope, body).encode("utf-8", "replace")  # bytes: any text compares
             if new_cookie is not None or not hmac.compare_digest(submitted, (token or "").encode()):
                 await _plain(send_with_headers, 403,
                              "This form expired or was not sent from a hullscan page (CSRF check failed). "
-                             "Go back, reload the page and try again.")
+                             "Go back, reload the page and try again.", token or "")
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send_with_headers)
@@ -199,10 +199,10 @@ def _replay(body: bytes, original: Receive) -> Receive:
     return receive
 
 
-async def _plain(send: Send, status: int, text: str) -> None:
+async def _plain(send: Send, status: int, text: str, csrf_token: str) -> None:
     from hullscan.web.ui.render import error_page_html
 
-    body = error_page_html(status, text).encode()
+    body = error_page_html(status, text, csrf_token=csrf_token).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/html; charset=utf-8"),
                             (b"content-length", str(len(body)).encode())]})
