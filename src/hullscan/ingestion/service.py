@@ -152,6 +152,8 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
     scope = vulnerabilities.ImageScope(project.id, info.image_name, info.image_tag, digest, info.operating_system,
                                        report_type=info.source_type)
     recorded = vulnerabilities.record_findings(session, scope, result.findings, now=now)
+    if info.platform:  # a finding first recorded for a platform keeps the tag's single-platform triage
+        vulnerabilities.carry_single_platform_triage(session, recorded.new_ids, now=now)
     gone = vulnerabilities.mark_not_detected(session, scope, recorded.seen_ids,
                                              auto_resolve=project.auto_resolve_no_longer_detected, now=now)
     return IngestionResult(source_id=source.id, occurrences=len(rows), findings=len(result.findings),
@@ -162,7 +164,8 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
 def _drop_single_platform(session: Session, project: Project, info: SbomSourceInfo, source_type: int,
                           now: datetime) -> None:
     """An image scanned for linux/amd64 only before it was scanned per platform: its source (and occurrences)
-    go and its findings not seen on any current tag become no longer detected, as a rescan would do."""
+    go and its findings not seen on any current tag become no longer detected, as a rescan would do. Their
+    triage is not lost: each platform's new findings take it over (`carry_single_platform_triage`)."""
     name, _ = split_platform(info.image_name)
     old = session.scalars(select(SbomSource).where(
         SbomSource.project_id == project.id, SbomSource.source_type == source_type,
@@ -329,6 +332,7 @@ def _image_key(source: SbomSource) -> tuple[int, int, str]:
 def _record_rematch(session: Session, batch: list[tuple[vulnerabilities.ImageScope, list]],
                     package_names: list[set[str]], result: RematchResult) -> None:
     recorded = vulnerabilities.record_findings_many(session, batch, activity=vulnerabilities.ACTIVITY_ADVISORY_UPDATE)
+    vulnerabilities.carry_single_platform_triage(session, [i for r in recorded for i in r.new_ids])
     # What a withdrawn advisory or a narrowed range took away is resolved only where the project asks for it,
     # as at ingestion: the scopes are split by their project's `auto_resolve_no_longer_detected`.
     project_ids = sorted({scope.project_id for scope, _ in batch})

@@ -43,10 +43,12 @@ from hullscan.db.models.vulnerabilities import (
 from hullscan.matching.finding import Finding
 from hullscan.severities import SEVERITIES
 from hullscan.vulnerabilities.fingerprints import (
+    REPORT_TYPE_NAMES,
     REPORT_TYPES,
     finding_uuid,
     identifier_fingerprint,
     location_fingerprint,
+    split_platform,
 )
 
 State = Literal["detected", "confirmed", "dismissed", "resolved"]
@@ -381,6 +383,119 @@ def mark_not_detected_many(
         if isinstance(obj, VulnerabilitySighting) and obj.__dict__.get("vulnerability_id", -1) in facts:
             session.expire(obj)
     return out
+
+
+# --- the switch to per-platform scanning keeps a tag's triage ---------------------------------------------------
+
+SINGLE_PLATFORM = "linux/amd64"  # what a tag was scanned as before it was scanned per platform
+CARRIED_STATES = ("dismissed", "confirmed")
+AUTO_RESOLVED = "no longer detected"  # the comment of `mark_not_detected`'s automatic resolution
+
+
+def carry_single_platform_triage(session: Session, new_ids: Sequence[int], *,
+                                 now: datetime | None = None) -> list[int]:
+    """Newly created findings of one platform of a multi-arch index (`host/app [linux/amd64]`) take over the
+    triage of the finding with the same identifier and package that the tag had when it was scanned as one
+    platform (`host/app`, the same GitLab UUID but for the platform suffix): its status and dismissal reason
+    (unless that was only the automatic "no longer detected" resolution, or a resolution a rescan would undo)
+    and its issue link, with a history entry naming the old finding; the old finding keeps its own history and
+    ends as before (no longer detected). Only the linux/amd64 finding takes the state: the tag was scanned as
+    linux/amd64 before, so that is the build the team triaged. Another platform's finding is a different
+    build that nobody reviewed; as in GitLab, where a dismissal belongs to one finding fingerprint, it stays
+    "needs triage" and only gets a comment pointing at the earlier decision, never a silent dismissal.
+    Called with the ids `record_findings` just created; a finding with history beyond its detection is left
+    alone, so a re-run changes nothing. Returns the ids whose state was carried. A few bulk statements per 500
+    findings."""
+    now = now or utcnow()
+    session.flush()
+    # legacy UUID -> [(new id, platform)] of the new findings recorded under a platform's name
+    wanted: dict[str, list[tuple[int, str]]] = {}
+    for chunk in _chunks(sorted(set(new_ids))):
+        touched = set(session.scalars(select(VulnerabilityStateTransition.vulnerability_id).where(
+            VulnerabilityStateTransition.vulnerability_id.in_(chunk), VulnerabilityStateTransition.kind != DETECTED)))
+        for vid, pid, rtype, image_name, package, id_fp in session.execute(
+            select(Vulnerability.id, Vulnerability.project_id, Vulnerability.report_type, Vulnerability.image_name,
+                   Vulnerability.package_name, Vulnerability.identifier_fingerprint)
+            .where(Vulnerability.id.in_(chunk))
+        ):
+            plain, platform = split_platform(image_name)
+            if platform is None or rtype not in REPORT_TYPE_NAMES or vid in touched:
+                continue  # not a platform's finding, or triaged (or carried to) already
+            legacy = finding_uuid(REPORT_TYPE_NAMES[rtype], id_fp, location_fingerprint(plain, package), pid)
+            wanted.setdefault(legacy, []).append((vid, platform))
+    if not wanted:
+        return []
+    old: dict[int, tuple[str, list[str | None], str]] = {}  # old id -> (uuid, [state, reason], image name)
+    for chunk in _chunks(sorted(wanted)):
+        for vid, key, state, reason, image_name in session.execute(
+            select(Vulnerability.id, Vulnerability.uuid, Vulnerability.state, Vulnerability.dismissal_reason,
+                   Vulnerability.image_name).where(Vulnerability.uuid.in_(chunk))
+        ):
+            old[vid] = (key, [state, reason], image_name)
+    if not old:
+        return []
+    talked: set[int] = set()  # old findings with comments or state changes of their own
+    for chunk in _chunks(sorted(old)):
+        q = (select(VulnerabilityStateTransition)
+             .where(VulnerabilityStateTransition.vulnerability_id.in_(chunk),
+                    VulnerabilityStateTransition.kind != DETECTED)
+             .order_by(VulnerabilityStateTransition.id))
+        last: dict[int, VulnerabilityStateTransition] = {}
+        for t in session.scalars(q):
+            if t.author != SYSTEM_AUTHOR:
+                talked.add(t.vulnerability_id)
+            if t.kind == STATE_CHANGE:
+                last[t.vulnerability_id] = t
+        for vid, t in last.items():
+            facts = old[vid][1]
+            if facts[0] == "resolved" and t.author == SYSTEM_AUTHOR and t.comment == AUTO_RESOLVED:
+                facts[:] = [t.from_state or "detected", None]  # the switch-over itself resolved it: not a decision
+    links = {link.vulnerability_id: link for chunk in _chunks(sorted(old)) for link in session.scalars(
+        select(VulnerabilityIssueLink).where(VulnerabilityIssueLink.vulnerability_id.in_(chunk)))}
+    carried: list[int] = []
+    updates: list[dict] = []
+    entries: list[dict] = []
+    new_links: list[dict] = []
+    for old_id, (legacy, (was, reason), image_name) in sorted(old.items()):
+        state = was or "detected"
+        link = links.get(old_id)
+        decided = state in CARRIED_STATES
+        if not (decided or link is not None or old_id in talked):
+            continue  # nothing was decided about it: nothing to carry
+        told = f"{state}{f' ({reason})' if reason else ''}"
+        for new_id, platform in wanted[legacy]:
+            if platform != SINGLE_PLATFORM:
+                entries.append(dict(
+                    vulnerability_id=new_id, kind=COMMENT, from_state="detected", to_state="detected",
+                    dismissal_reason=None, author=SYSTEM_AUTHOR, created_at=now, comment=(
+                        f"Before {image_name} was scanned per platform it was scanned as {SINGLE_PLATFORM} only; "
+                        f"that finding (#{old_id}) is {told}. Not carried over to {platform}, a build nobody "
+                        f"triaged: review this one.")))
+                continue
+            comment = (f"Triage carried over from #{old_id} ({image_name}, scanned as {SINGLE_PLATFORM} only) "
+                       f"when the tag was first scanned per platform; its history stays there.")
+            if link is not None:
+                new_links.append(dict(vulnerability_id=new_id, url=link.url, title=link.title, author=link.author,
+                                      created_at=link.created_at))
+                comment += f" Issue link: {link.url}"
+            if decided:
+                carried.append(new_id)
+                updates.append(dict(id=new_id, state=state, dismissal_reason=reason, updated_at=now))
+                entries.append(dict(vulnerability_id=new_id, kind=STATE_CHANGE, from_state="detected", to_state=state,
+                                    dismissal_reason=reason, author=SYSTEM_AUTHOR, comment=comment, created_at=now))
+            else:
+                entries.append(dict(vulnerability_id=new_id, kind=COMMENT, from_state="detected", to_state="detected",
+                                    dismissal_reason=None, author=SYSTEM_AUTHOR, created_at=now,
+                                    comment=comment + ("" if state == "detected" else f" There it is {told}; "
+                                                       "here it is detected again.")))
+    for chunk in _chunks(updates):
+        session.execute(update(Vulnerability), list(chunk))
+    for rows in (entries, new_links):
+        model = VulnerabilityStateTransition if rows is entries else VulnerabilityIssueLink
+        for chunk in _chunks(rows):
+            session.execute(insert(model), list(chunk))
+    _expire(session, Vulnerability, set(carried))
+    return carried
 
 
 def change_state(
