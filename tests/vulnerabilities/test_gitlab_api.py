@@ -155,10 +155,97 @@ def test_list_filters_as_gitlab_clients_send_them(server) -> None:
                    {"have_issues": "maybe"}, {"severity": ",".join(["high"] * 51)}):
         r = httpx.get(f"{server.url}/api/v4{url}", params=params, headers=headers)
         assert r.status_code == 400, (params, r.text)
-        assert set(r.json()) - {"details"} == {"error", "message"} and r.json()["error"] == "bad_request"
+        assert set(r.json()) == {"error"} and next(iter(params)).strip("[]") in r.json()["error"], r.text
     with pytest.raises(gitlab.GitlabHttpError) as refused:
         gl.http_list(url, query_data={"state": "bogus"}, get_all=False)
     assert refused.value.response_code == 400 and b"state does not have a valid value" in refused.value.response_body
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_errors_are_gitlab_shaped_for_python_gitlab(server) -> None:
+    """python-gitlab reads `message`, else `error`, as the exception's `error_message`: our text, not a code;
+    /api/v1 keeps its own problem body."""
+    pid = seed(server)
+    gl = _client(server)
+    with pytest.raises(gitlab.GitlabGetError) as missing:
+        gl.projects.get("group/nope")
+    assert (missing.value.response_code, missing.value.error_message) == (404, "404 project 'group/nope' not found")
+    with pytest.raises(gitlab.GitlabHttpError) as missing_vuln:
+        gl.http_get("/vulnerabilities/999999")
+    assert missing_vuln.value.error_message == "404 vulnerability 999999 not found"
+    with pytest.raises(gitlab.GitlabAuthenticationError) as bad_token:
+        gitlab.Gitlab(server.url, private_token="glpat-not-a-token", timeout=60).projects.get(pid)
+    assert bad_token.value.response_code == 401 and bad_token.value.error_message.startswith("401 ")
+    assert "token" in bad_token.value.error_message
+    with pytest.raises(gitlab.GitlabHttpError) as bad_param:
+        gl.http_list(f"/projects/{pid}/vulnerabilities", query_data={"state": "bogus"}, get_all=False)
+    assert bad_param.value.response_code == 400
+    assert bad_param.value.error_message.startswith("state does not have a valid value: 'bogus' (one of detected")
+    with pytest.raises(gitlab.GitlabHttpError) as bad_page:
+        gl.http_list(f"/projects/{pid}/vulnerabilities", query_data={"page": 0}, get_all=False)
+    assert bad_page.value.response_code == 400 and bad_page.value.error_message.startswith("invalid request: page")
+    vid = gl.http_list(f"/projects/{pid}/vulnerabilities", get_all=False)[0]["id"]  # type: ignore[index]
+    with pytest.raises(gitlab.GitlabHttpError) as bad_body:
+        gl.http_post(f"/vulnerabilities/{vid}/dismiss", post_data={"dismissal_reason": "bored"})
+    assert bad_body.value.response_code == 422
+    assert bad_body.value.error_message.startswith("invalid request: dismissal_reason")
+
+    # 403: a signed-in stranger may not triage a public project
+    assert ADMIN_HTTP.put(f"{server.url}/api/v1/projects/{pid}/visibility",
+                          json={"visibility": "public"}).status_code == 200
+    ADMIN_HTTP.post(f"{server.url}/api/v1/users", json={"username": "stranger", "password": "stranger-pass-1"})
+    stranger = gitlab.Gitlab(server.url, http_username="stranger", http_password="stranger-pass-1", timeout=60)
+    with pytest.raises(gitlab.GitlabHttpError) as refused:
+        stranger.http_post(f"/vulnerabilities/{vid}/confirm")
+    assert refused.value.response_code == 403 and refused.value.error_message.startswith("403 ")
+
+    # /api/v1 keeps its documented problem body
+    v1 = ADMIN_HTTP.get(f"{server.url}/api/v1/projects/group%2Fnope")
+    assert v1.status_code == 404 and set(v1.json()) == {"error", "message"} and v1.json()["error"] == "not_found"
+
+    # 429 last: the stranger's failed passwords lock the stranger out
+    wrong = gitlab.Gitlab(server.url, http_username="stranger", http_password="wrong-password", timeout=60)
+    codes = []
+    for _ in range(12):
+        with pytest.raises(gitlab.GitlabError) as failed:
+            wrong.http_get(f"/projects/{pid}", obey_rate_limit=False, max_retries=0)
+        codes.append(failed.value.response_code)
+    assert codes[0] == 401 and codes[-1] == 429, codes
+    assert failed.value.error_message.startswith("429 ") and "try again" in failed.value.error_message.lower()
+
+
+def test_outage_is_gitlab_shaped_on_api_v4(tmp_path) -> None:
+    """PostgreSQL unreachable: python-gitlab sees 503 with our message (and /api/v1 its own body)."""
+    import threading
+
+    import uvicorn
+
+    from hullscan.settings import Settings
+    from hullscan.web.app import create_app
+    from tests.support.net import free_port
+
+    url = f"postgresql+psycopg://hullscan@127.0.0.1:{free_port()}/hullscan?connect_timeout=2"
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=url, role="api", runner_pool_size=0))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            thread.join(0.05)
+        gl = gitlab.Gitlab(f"http://127.0.0.1:{port}", private_token="hspat_" + "a" * 40, timeout=30)
+        with pytest.raises(gitlab.GitlabHttpError) as outage:
+            gl.http_get("/projects/1", retry_transient_errors=False)
+        assert outage.value.response_code == 503
+        assert outage.value.error_message == "503 the database is unavailable; retry shortly"
+        v1 = httpx.get(f"http://127.0.0.1:{port}/api/v1/projects", headers={"PRIVATE-TOKEN": gl.private_token or ""},
+                       timeout=30)
+        assert v1.status_code == 503 and v1.json()["error"] == "service_unavailable"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def test_group_exports_and_exports_in_the_storage_driver(server) -> None:

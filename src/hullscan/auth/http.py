@@ -168,7 +168,7 @@ def unauthenticated_response(request: Request, message: str, registry_error: str
     if is_registry_path(path):
         return _registry_401(request, message, registry_error)
     if is_api_path(path):
-        return api_error(401, message, {"WWW-Authenticate": 'Basic realm="hullscan"'})
+        return request_error(request, 401, message, {"WWW-Authenticate": 'Basic realm="hullscan"'})
     return sign_in_redirect(request)
 
 
@@ -182,6 +182,25 @@ def api_error(status: int, message: str, headers: Mapping[str, str] | None = Non
     """The one error body of /api/ and /jwt/: `{"error": <code>, "message": <text>}` (plus `details`)."""
     body = {"error": API_ERRORS.get(status, "error"), "message": message, **extra}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+GITLAB_API_PREFIX = "/api/v4/"
+
+
+def gitlab_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """GitLab's error bodies on /api/v4, the ones its clients read (python-gitlab takes `message`, else `error`,
+    as the exception's `error_message`): a refused parameter is `{"error": <text>}`, as GitLab's parameter
+    validation answers; anything else `{"message": "<status> <text>"}`, as in GitLab's `404 Project Not Found`."""
+    body = {"error": message} if status in (400, 422) else {"message": f"{status} {message}"}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def request_error(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None,
+                  **extra: Any) -> JSONResponse:
+    """The error body of the API the request addressed: GitLab's on /api/v4, else hullscan's (`api_error`)."""
+    if request.url.path.startswith(GITLAB_API_PREFIX):
+        return gitlab_error(status, message, headers)
+    return api_error(status, message, headers, **extra)
 
 
 def registry_error(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -255,16 +274,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     def _forbidden(request: Request, exc: Forbidden) -> Response:
         if is_api_path(request.url.path) and is_hidden(request, exc):
-            return api_error(404, hidden_project_message(request))
+            return request_error(request, 404, hidden_project_message(request))
         if exc.principal.is_anonymous:
             return unauthenticated_response(request, "authentication required")
-        return api_error(403, str(exc))
+        return request_error(request, 403, str(exc))
 
     @app.exception_handler(service.SignInThrottled)
     async def _throttled(request: Request, exc: service.SignInThrottled) -> Response:
         if is_registry_path(request.url.path):
             return registry_error(request, 429, str(exc), {"Retry-After": "60"})
-        return api_error(429, str(exc), {"Retry-After": "60"})
+        return request_error(request, 429, str(exc), {"Retry-After": "60"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -277,7 +296,7 @@ def install_error_handlers(app: FastAPI) -> None:
             if exc.status_code == 405:  # every method of the path, not just those of the first route matched
                 allowed = _literal_route_methods(request) or allowed_methods(request)
                 headers = {**(headers or {}), "Allow": ", ".join(allowed)}
-            return api_error(exc.status_code, message, headers)
+            return request_error(request, exc.status_code, message, headers)
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -286,14 +305,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if literal and any(err.get("loc", ("",))[0] == "path" for err in exc.errors()):
             # `PUT /jobs/request` matched `PUT /jobs/{job_id}`: the path names another operation, so the method
             # is what is wrong
-            return api_error(405, "Method Not Allowed", {"Allow": ", ".join(literal)})
+            return request_error(request, 405, "Method Not Allowed", {"Allow": ", ".join(literal)})
         if is_api_path(request.url.path):
             details = _validation_details(exc)
             summary = "; ".join(f"{'.'.join(d['location'][1:]) or 'request'}: {d['message']}" for d in details[:5])
             # A bad query string (an unknown filter value, a page out of range) is a 400, as GitLab answers it;
             # a body that does not match its schema stays 422. Both in the one error body.
             in_query = all(d["location"][:1] == ["query"] for d in details)
-            return api_error(400 if in_query else 422, f"invalid request: {summary}", details=details)
+            return request_error(request, 400 if in_query else 422, f"invalid request: {summary}", details=details)
         return await request_validation_exception_handler(request, exc)
 
     @app.exception_handler(OverflowError)
@@ -306,7 +325,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_registry_path(request.url.path):
             return registry_error(request, 400, "a value is out of range")
         if is_api_path(request.url.path):
-            return api_error(400, "a number or value is out of range")
+            return request_error(request, 400, "a number or value is out of range")
         return PlainTextResponse("Bad request: a number or value is out of range", status_code=400)
 
 

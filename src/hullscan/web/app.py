@@ -116,6 +116,11 @@ ERROR_SCHEMA = {
                     "description": "Invalid fields (400: of the query string; 422: of the body)."},
     },
 }
+GITLAB_ERROR_SCHEMA = {  # /api/v4 answers GitLab's error bodies (auth.http.gitlab_error)
+    "type": "object", "title": "GitLabError", "anyOf": [{"required": ["message"]}, {"required": ["error"]}],
+    "properties": {"message": {"type": "string", "description": "\"<status> <text>\", e.g. \"404 project 'x' not found\""},
+                   "error": {"type": "string", "description": "Why a parameter was refused (400, 422)"}},
+}
 REGISTRY_ERRORS_SCHEMA = {
     "type": "object", "required": ["errors"], "title": "RegistryErrors",
     "properties": {"errors": {"type": "array", "items": {
@@ -145,10 +150,12 @@ def _openapi_with_errors(app: FastAPI) -> dict[str, object]:
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     schemas["RegistryErrors"] = REGISTRY_ERRORS_SCHEMA
+    schemas["GitLabError"] = GITLAB_ERROR_SCHEMA
     api_error = {"$ref": "#/components/schemas/Error"}
     token_error = {"anyOf": [api_error, {"$ref": "#/components/schemas/RegistryErrors"}]}  # /jwt/auth: as Docker's
     for path, operations in schema.get("paths", {}).items():
         ref = token_error if path.startswith("/jwt/") else api_error
+        ref = {"$ref": "#/components/schemas/GitLabError"} if path.startswith("/api/v4/") else ref
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             for status, description in COMMON_ERRORS.items():

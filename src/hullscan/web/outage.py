@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
+from hullscan.auth.http import GITLAB_API_PREFIX, gitlab_error
+
 log = logging.getLogger("hullscan.web")
 RETRY_AFTER_SECONDS = 5
 MESSAGE = "the database is unavailable; retry shortly"
@@ -28,6 +30,8 @@ def retry_after() -> dict[str, str]:
 def outage_response(request: Request, exc: BaseException) -> Response:
     log.warning("database unavailable", extra={"fields": {
         "path": request.url.path, "error": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}"}})
+    if request.url.path.startswith(GITLAB_API_PREFIX):
+        return gitlab_error(503, MESSAGE, retry_after())
     if request.url.path.startswith("/v2"):
         body: dict = {"errors": [{"code": "UNAVAILABLE", "message": MESSAGE, "detail": None}]}
     else:
