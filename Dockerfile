@@ -1,5 +1,5 @@
 # hullscan: API/registry server (`serve`) and scan runner (`runner`) in one image.
-#   docker build -t hullscan .
+#   docker build -t hullscan .          (or deploy/build-image.sh: podman, a local base, this machine's PyPI)
 #   docker run -p 8080:8080 -v hullscan-data:/var/lib/hullscan hullscan            # the embedded default
 # Everything is installed at build time (pinned by constraints.txt); nothing is fetched when it runs.
 # Multi-node settings, storage and secrets: docs/operations.md and deploy/compose.yaml.
@@ -7,12 +7,20 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# Where pip finds packages at build time (a mirror, a proxy's CA as the build secret `pip-cert`): build stage
+# only, never in the final image.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_EXTRA_INDEX_URL=
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY src/ src/
-RUN python -m venv /opt/hullscan \
- && /opt/hullscan/bin/pip install -c constraints.txt . \
+# The runtime needs no installer: pip, setuptools and wheel leave the virtualenv once hullscan is in.
+RUN --mount=type=secret,id=pip-cert \
+    if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
+ && python -m venv /opt/hullscan \
+ && /opt/hullscan/bin/pip install --no-compile -c constraints.txt . \
+ && /opt/hullscan/bin/pip uninstall -q -y pip setuptools wheel \
  && /opt/hullscan/bin/python -m compileall -q /opt/hullscan/lib
 
 FROM ${PYTHON_IMAGE}

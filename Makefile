@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HULLSCAN_DATA_DIR ?= ./var
 export HULLSCAN_DATA_DIR
 
-.PHONY: run test fuzz testdata venv system-deps test-deps bench lock clean
+.PHONY: run test fuzz testdata venv system-deps test-deps bench lock clean image image-smoke
 
 $(BIN)/hullscan: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ test: venv system-deps testdata
 # examples per property (default 20,000); failures are kept in ~/.cache/hullscan-fuzz and replayed first.
 fuzz: venv
 	HULLSCAN_FUZZ=1 $(BIN)/python -m pytest -p no:cacheprovider -q tests/scanner/test_properties.py tests/test_untrusted_parsers.py $(PYTEST_ARGS)
+
+# The container image (podman; a Debian-built base when Docker Hub is out of reach) and its proof: the embedded
+# default and compose.yaml's topology run from the image (docs/operations.md, "Container image"). Not in `make
+# test`: the build alone takes minutes.
+image:
+	sh deploy/build-image.sh
+
+image-smoke: venv system-deps image
+	$(BIN)/python scripts/image_smoke.py
 
 bench: venv system-deps
 	$(BIN)/python bench/run_all.py
