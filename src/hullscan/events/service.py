@@ -112,7 +112,7 @@ def _projects_for(session: Session, events: Sequence[ContainerRegistryEvent]) ->
     if not ids and not paths:
         return {e.id: None for e in events}
     rows = session.scalars(select(Project).where(or_(Project.id.in_(ids), Project.path.in_(paths)))
-                           .order_by(Project.id).with_for_update()).all()
+                           .order_by(Project.id).with_for_update(key_share=True)).all()
     by_id = {p.id: p for p in rows}
     by_path = {p.path: p for p in rows}
     out: dict[int, Project | None] = {}

@@ -127,6 +127,6 @@ class LocalRunnerPool:
             with self.db.session() as session:
                 now = utcnow()
                 held = session.scalars(select(Job).where(Job.runner_id.in_(self.runner_ids),
-                                                         Job.status == service.RUNNING).with_for_update()).all()
+                                                         Job.status == service.RUNNING).with_for_update(key_share=True)).all()
                 for job in held:
                     service.release_job(session, job, now=now)

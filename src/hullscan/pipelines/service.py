@@ -102,7 +102,7 @@ def active_jobs_for(session: Session, project_ids: Iterable[int]) -> list[Job]:
     if not ids:
         return []
     return list(session.scalars(select(Job).where(Job.project_id.in_(ids), Job.status.in_(ACTIVE))
-                                .order_by(Job.id).with_for_update()))
+                                .order_by(Job.id).with_for_update(key_share=True)))
 
 
 def coalesce_into(session: Session, job: Job, event: ImagePushedEvent, *, now: datetime,
@@ -267,7 +267,7 @@ def authenticate_job(session: Session, job_id: int, token: str | None, *, lock: 
     """The job a job token belongs to. The token only authorises while the job runs (callers check state)."""
     stmt = select(Job).where(Job.id == job_id)
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(key_share=True)
     job = session.scalars(stmt).one_or_none()
     if job is None or not token or job.token_hash is None \
             or not hmac.compare_digest(job.token_hash, hash_token(token)):

@@ -88,14 +88,19 @@ def _insert(session: Session, model: type) -> Any:
 
 
 def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]], keys: list[str]) -> int:
-    """Insert rows, skipping those whose unique `keys` already exist; one statement for all rows."""
-    # Count via RETURNING: drivers disagree on rowcount for INSERT .. ON CONFLICT DO NOTHING.
-    key = getattr(model, keys[0])
+    """Insert rows (all with the same keys), skipping those whose unique `keys` already exist.
+
+    One statement compiled once per model (parameters apart, so SQLAlchemy's cache serves every call: the
+    webhook's hot path), sent as multi-row VALUES by SQLAlchemy's insertmanyvalues. The count comes from
+    RETURNING: drivers disagree on rowcount for INSERT .. ON CONFLICT DO NOTHING."""
+    if not rows:
+        return 0
+    stmt = _insert(session, model).on_conflict_do_nothing(index_elements=keys).returning(getattr(model, keys[0]))
+    connection = session.connection()
     inserted = 0
-    rows_per_statement = max(1, MAX_PARAMS // max(1, len(rows[0]))) if rows else 1
+    rows_per_statement = max(1, MAX_PARAMS // len(rows[0]))
     for batch in _batches(rows, rows_per_statement):
-        stmt = _insert(session, model).values(list(batch)).on_conflict_do_nothing(index_elements=keys).returning(key)
-        inserted += len(session.execute(stmt).all())
+        inserted += len(connection.execute(stmt, list(batch)).all())
     return inserted
 
 

@@ -166,7 +166,7 @@ def deliver_due(db: Database, settings: Settings, *, node: str = "local", limit:
 def _record(db: Database, delivery_id: int, node: str, code: int | None, error: str | None, max_attempts: int) -> None:
     """Record one attempt, unless the claim was lost (lease expired and another node took the delivery)."""
     with db.session() as session:
-        d = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        d = session.get(WebhookDelivery, delivery_id, with_for_update={"key_share": True})
         if d is None or d.claimed_by != node or d.status != "pending":
             return
         d.attempts += 1
