@@ -16,7 +16,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    result = _run(str(BIN / "ruff"), "check", "--output-format", "concise", "src", "tests")
+    result = _run(str(BIN / "ruff"), "check", "--output-format", "concise", "src", "tests", "bench", "scripts")
     assert result.returncode == 0, f"ruff reports:\n{result.stdout}{result.stderr}"
 
 

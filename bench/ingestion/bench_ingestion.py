@@ -179,7 +179,7 @@ def main() -> None:
             sides["baseline"] = base_src / "src"
         ingest: dict[str, list[dict]] = {side: [] for side in sides}
         rematch: dict[str, dict] = {}
-        for n, sbom in enumerate(prepared["sboms"]):  # alternating sides, each on its own fresh copy
+        for sbom in prepared["sboms"]:  # alternating sides, each on its own fresh copy
             for side, src in sides.items():
                 ingest[side].append(measure(src, work, "ingest", "ingest", f"{prepared['project_id']}:{sbom}"))
         for side, src in sides.items():

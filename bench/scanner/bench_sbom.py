@@ -115,11 +115,15 @@ def main() -> None:
                 ("registry", f"docker://{ref}", f"registry:{ref}", ["--image-src", "remote", "--insecure", ref]),
             ):
                 hs_extra = ["--insecure"] if where == "registry" else []
-                hs_cmd = lambda: [hullscan, "sbom", hs_src, *hs_extra, "--output", str(out)]  # noqa: E731
-                trivy_cmd = lambda: [trivy, "image", *trivy_args, "--format", "cyclonedx", "--cache-dir",  # noqa: E731
-                                     str(trivy_cache), "--skip-db-update", "--offline-scan", "--quiet",
-                                     "--output", str(out)]
-                syft_cmd = lambda: [syft, "scan", syft_src, "-o", "cyclonedx-json", "-q", "--file", str(out)]  # noqa: E731
+                def hs_cmd(hs_src: str = hs_src, hs_extra: list[str] = hs_extra) -> list[str]:
+                    return [hullscan, "sbom", hs_src, *hs_extra, "--output", str(out)]
+
+                def trivy_cmd(trivy_args: list[str] = trivy_args) -> list[str]:
+                    return [trivy, "image", *trivy_args, "--format", "cyclonedx", "--cache-dir", str(trivy_cache),
+                            "--skip-db-update", "--offline-scan", "--quiet", "--output", str(out)]
+
+                def syft_cmd(syft_src: str = syft_src) -> list[str]:
+                    return [syft, "scan", syft_src, "-o", "cyclonedx-json", "-q", "--file", str(out)]
                 cold = measure_side_by_side(where, {
                     "hullscan sbom (cold)": (hs_cmd, hs_env, reset(hs_cache)),
                     "trivy (cold)": (trivy_cmd, env, reset(trivy_cache)),
@@ -158,7 +162,7 @@ def render(results: dict) -> str:
              "layer cache.", "", "Wall seconds (peak RSS):", "", *header]
     for name, per in results["images"].items():
         for where, r in per.items():
-            cell = lambda k: f"{r[k]['median_s']:.2f} s ({r[k]['peak_rss_mb']:.0f} MB)"  # noqa: E731
+            cell = lambda k, r=r: f"{r[k]['median_s']:.2f} s ({r[k]['peak_rss_mb']:.0f} MB)"  # noqa: E731
             lines.append(
                 f"| {name} | {where} | {cell('hullscan_cold')} | {cell('trivy_cold')} | {cell('syft')} "
                 f"| {cell('hullscan_warm')} | {cell('trivy_warm')} "
@@ -167,7 +171,7 @@ def render(results: dict) -> str:
     lines += ["", "CPU seconds (user + system, all threads; robust to other load on the machine):", "", *header]
     for name, per in results["images"].items():
         for where, r in per.items():
-            cpu = lambda k: f"{r[k]['median_cpu_s']:.2f} s"  # noqa: E731
+            cpu = lambda k, r=r: f"{r[k]['median_cpu_s']:.2f} s"  # noqa: E731
             lines.append(
                 f"| {name} | {where} | {cpu('hullscan_cold')} | {cpu('trivy_cold')} | {cpu('syft')} "
                 f"| {cpu('hullscan_warm')} | {cpu('trivy_warm')} "
