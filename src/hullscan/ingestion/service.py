@@ -296,7 +296,10 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
         return result
     for occurrences in by_source.values():
         occurrences.sort(key=lambda o: o.id)  # stored order, whichever key found them
-    sources = {s.id: s for s in session.scalars(select(SbomSource).where(SbomSource.id.in_(list(by_source))))}
+    # In chunks: a package in 100,000 images would otherwise be one IN list past PostgreSQL's 65,535 parameters.
+    source_ids = sorted(by_source)
+    sources = {s.id: s for start in range(0, len(source_ids), CHUNK) for s in session.scalars(
+        select(SbomSource).where(SbomSource.id.in_(source_ids[start:start + CHUNK])))}
     store = _BatchStore(SqlAdvisoryStore(session))
     # The keys the occurrences were stored under are the keys matching looks up: read them all at once.
     store.prefetch({(o.ecosystem, k) for occs in by_source.values() for o in occs if o.ecosystem
