@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import signal
 import socket
@@ -115,6 +116,7 @@ def test_harbor_protocol_metadata_scan_report(server: HullscanServer) -> None:
         assert meta.headers["content-type"] == "application/vnd.scanner.adapter.metadata+json; version=1.1"
         validate(meta.json(), "ScannerAdapterMetadata")
         assert meta.json()["scanner"]["name"] == "hullscan"
+        assert meta.json()["properties"]["harbor.scanner-adapter/vulnerability-database-updated-at"]  # imported
         by_type = {c["type"]: c for c in meta.json()["capabilities"]}
         assert VULN in by_type["vulnerability"]["produces_mime_types"]
         assert by_type["sbom"]["produces_mime_types"] == [SBOM]
@@ -277,3 +279,48 @@ def test_a_hanging_pull_does_not_hold_up_the_server_stopping(tmp_path: Path) -> 
     finally:
         srv.kill()  # a no-op once it has exited
         silent.close()
+
+
+def test_metadata_reports_the_advisory_database_age(migrated_settings: Settings, tmp_path: Path) -> None:
+    """`vulnerability-database-updated-at`: the newest successful sync or import of any source, RFC 3339 in UTC;
+    absent before the first, unchanged by a source that failed."""
+    from datetime import datetime, timedelta
+
+    from hullscan.advisories import service as advisories
+    from hullscan.web.app import create_app
+
+    settings = Settings(**{**migrated_settings.model_dump(), "harbor_adapter_api_key": KEY, "runner_pool_size": 0})
+    app = create_app(settings)
+    client = TestClient(app, headers={"Authorization": f"Bearer {KEY}"})
+    prop = "harbor.scanner-adapter/vulnerability-database-updated-at"
+
+    def properties() -> dict[str, str]:
+        r = client.get("/harbor/api/v1/metadata")
+        assert r.status_code == 200, r.text
+        validate(r.json(), "ScannerAdapterMetadata")
+        return r.json()["properties"]
+
+    def last_success(name: str) -> datetime:
+        with app.state.db.read_session() as s:
+            found = next(x for x in advisories.status(s)["sources"] if x["name"] == name)
+        return datetime.fromisoformat(found["last_success_at"])
+
+    assert prop not in properties()
+    feed = tmp_path / "go.jsonl"
+    feed.write_text(json.dumps(ADVISORY) + "\n")
+    assert advisories.import_path(app.state.db, settings, str(feed), "osv", source="go-feed")[0].ok
+    first = properties()[prop]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first), first
+    assert abs(datetime.fromisoformat(first) - last_success("go-feed")) < timedelta(milliseconds=1)
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("not json\n")
+    assert not advisories.import_path(app.state.db, settings, str(broken), "osv", source="broken")[0].ok
+    assert properties()[prop] == first  # a failed source is no update
+
+    time.sleep(0.01)
+    assert advisories.import_path(app.state.db, settings, str(feed), "osv", source="go-feed-2")[0].ok
+    second = properties()[prop]
+    assert datetime.fromisoformat(second) > datetime.fromisoformat(first)
+    assert abs(datetime.fromisoformat(second) - last_success("go-feed-2")) < timedelta(milliseconds=1)
+    app.state.db.dispose()

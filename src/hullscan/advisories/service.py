@@ -898,6 +898,14 @@ def status(session: Session, *, per_ecosystem: bool = False) -> dict:
     }
 
 
+def last_successful_sync(session: Session) -> datetime | None:
+    """When the advisory database last took in a source successfully (sync or import; the newest over all
+    sources), in UTC: the database's age as scanners show it (Harbor's scanner list). One indexed-free max over
+    the few source rows, so cheap to ask per request."""
+    newest = session.scalar(select(func.max(AdvisorySourceState.last_success_at)))
+    return newest.replace(tzinfo=timezone.utc) if newest is not None and newest.tzinfo is None else newest
+
+
 def ecosystem_status(session: Session, now: datetime | None = None) -> list[dict]:
     """Per ecosystem / distro release: advisories, affected entries and packages stored, the newest record's
     `modified` and when the store last wrote one, with their ages in days (one grouped query; not on scan paths)."""

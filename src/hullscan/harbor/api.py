@@ -72,7 +72,10 @@ def _check(request: Request) -> Response | None:
 async def get_metadata(request: Request) -> Response:
     """Scanner name, vendor, version and capabilities, for Harbor's scanner registration."""
     refused = _check(request)
-    return refused or _json(200, service.metadata(), service.METADATA)
+    if refused:
+        return refused
+    updated = await anyio.to_thread.run_sync(request.app.state.harbor.database_updated_at)
+    return _json(200, service.metadata(updated), service.METADATA)
 
 
 @router.post("/api/v1/scan")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import queue
 import re
 import threading
@@ -41,6 +42,7 @@ SCANNER = {"name": "hullscan", "vendor": "hullscan", "version": __version__}
 MAX_REQUEST_BYTES = 64 << 10
 # Harbor's words for our severities (its scale also has Negligible, which we never rate).
 HARBOR_SEVERITY = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low", "unknown": "Unknown"}
+log = logging.getLogger("hullscan.harbor")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _REPOSITORY = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
@@ -147,8 +149,16 @@ def _credentials(authorization: str | None) -> tuple[str | None, str | None]:
     return user, password
 
 
-def metadata() -> dict[str, Any]:
-    """ScannerAdapterMetadata: who we are and what we consume and produce."""
+DATABASE_UPDATED_AT = "harbor.scanner-adapter/vulnerability-database-updated-at"
+
+
+def metadata(database_updated_at: datetime | None = None) -> dict[str, Any]:
+    """ScannerAdapterMetadata: who we are and what we consume and produce; with `database_updated_at` (the
+    advisory database's newest successful sync) the property Harbor's scanner list shows as the database's age."""
+    properties = {"harbor.scanner-adapter/scanner-type": "os-package-vulnerability"}
+    if database_updated_at is not None:
+        when = database_updated_at.astimezone(UTC).isoformat(timespec="milliseconds")
+        properties[DATABASE_UPDATED_AT] = when.replace("+00:00", "Z")  # RFC 3339, as the spec's example
     return {
         "scanner": SCANNER,
         "capabilities": [
@@ -157,7 +167,7 @@ def metadata() -> dict[str, Any]:
             {"type": "sbom", "consumes_mime_types": CONSUMES, "produces_mime_types": [SBOM_REPORT],
              "additional_attributes": {"sbom_media_types": [CYCLONEDX, SPDX]}},
         ],
-        "properties": {"harbor.scanner-adapter/scanner-type": "os-package-vulnerability"},
+        "properties": properties,
     }
 
 
@@ -259,6 +269,20 @@ class Adapter:
                 thread.start()
         self.queue.put(job)
         return scan_id
+
+    def database_updated_at(self) -> datetime | None:
+        """The advisory database's newest successful sync (the advisories service's answer); None when no
+        source ever succeeded, or while the database cannot be read (the metadata still answers, without it)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from hullscan.advisories.service import last_successful_sync
+
+        try:
+            with self.db.read_session() as session:
+                return last_successful_sync(session)
+        except SQLAlchemyError as exc:
+            log.warning("advisory database age unknown", extra={"fields": {"error": type(exc).__name__}})
+            return None
 
     def get(self, scan_id: str) -> Job | None:
         with self.lock:
