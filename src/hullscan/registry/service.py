@@ -204,7 +204,7 @@ def _check_sizes(session: Session, repo: RegistryRepository, descriptors: Sequen
         return
     known: dict[str, int] = {}
     for batch in _batches(sorted({d.digest for d in descriptors})):
-        known.update(session.execute(sizes.where(digest_column.in_(batch))).tuples().all())
+        known.update(session.execute(sizes.where(digest_column.in_(batch))).all())
     for d in descriptors:
         if d.digest not in known:
             raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"{what} {d.digest} is not in {repo.name}",

@@ -133,7 +133,7 @@ def _layers(manifest: RegistryManifest) -> list[str]:
 def _manifests(session: Session, digest: str) -> list[tuple[RegistryManifest, RegistryRepository]]:
     return list(session.execute(select(RegistryManifest, RegistryRepository)
                                 .join(RegistryRepository, RegistryRepository.id == RegistryManifest.repository_id)
-                                .where(RegistryManifest.digest == digest)).tuples())
+                                .where(RegistryManifest.digest == digest)).all())
 
 
 def _tags(session: Session, manifest: RegistryManifest) -> list[str]:
@@ -158,7 +158,7 @@ def find_base(session: Session, image: RegistryManifest, can_read: Callable[[int
     for manifest, repo in session.execute(
             select(RegistryManifest, RegistryRepository)
             .join(RegistryRepository, RegistryRepository.id == RegistryManifest.repository_id)
-            .where(RegistryManifest.id.in_(list(ids)), RegistryManifest.digest != image.digest)).tuples():
+            .where(RegistryManifest.id.in_(list(ids)), RegistryManifest.digest != image.digest)):
         theirs = _layers(manifest)
         if 0 < len(theirs) < len(layers) and layers[:len(theirs)] == theirs and can_read(repo.project_id):
             if best is None or len(theirs) > best[0]:
