@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     webhook_delivery_interval: float = Field(default=2.0, description="Seconds between webhook delivery rounds; 0 disables.")
     webhook_delivery_lease_seconds: float = Field(
         default=120.0, description="A claimed delivery whose node vanished is retried by another after this long.")
+    metrics_aggregate_seconds: float = Field(
+        default=300.0, ge=0, description="How stale /metrics' full-table figures (scans by outcome, dropped pushes, "
+        "registry blobs and bytes) may be: each node recomputes them at most this often; 0: on every scrape.")
     push_dedup_window_seconds: float = Field(
         default=24 * 3600.0, description="A push of the same repository, tag and digest within this window is one scan.")
 

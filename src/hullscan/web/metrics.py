@@ -17,6 +17,6 @@ def metrics(request: Request) -> Response:
 
 
 def install(app: FastAPI) -> Metrics:
-    found = Metrics(app.state.db)
+    found = Metrics(app.state.db, app.state.settings.metrics_aggregate_seconds)
     app.include_router(router)
     return found
