@@ -13,14 +13,21 @@ ARG PIP_INDEX_URL=https://pypi.org/simple
 ARG PIP_EXTRA_INDEX_URL=
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# Dependencies first (pyproject's list, pinned by constraints.txt), the project after: a change to src/ rebuilds
+# only the last layer. The runtime needs no installer: pip and setuptools leave the virtualenv at the end.
 COPY pyproject.toml constraints.txt README.md ./
-COPY src/ src/
-# The runtime needs no installer: pip, setuptools and wheel leave the virtualenv once hullscan is in.
 RUN --mount=type=secret,id=pip-cert \
     if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
  && python -m venv /opt/hullscan \
- && /opt/hullscan/bin/pip install --no-compile -c constraints.txt . \
- && /opt/hullscan/bin/pip uninstall -q -y pip setuptools wheel \
+ && python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+    > /tmp/requirements.txt \
+ && /opt/hullscan/bin/pip install --no-compile -c constraints.txt -r /tmp/requirements.txt
+COPY src/ src/
+RUN --mount=type=secret,id=pip-cert \
+    if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
+ && /opt/hullscan/bin/pip install --no-compile --no-deps -c constraints.txt . \
+ && /opt/hullscan/bin/pip check \
+ && /opt/hullscan/bin/pip uninstall -q -y pip setuptools \
  && /opt/hullscan/bin/python -m compileall -q /opt/hullscan/lib
 
 FROM ${PYTHON_IMAGE}

@@ -8,6 +8,19 @@
 set -eu
 cd "$(dirname "$0")/.."
 TAG="${1:-localhost/hullscan:latest}"
+need() {  # Debian packages this needs: installed when missing and running as root, else named
+  missing=""
+  for tool in "$@"; do command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"; done
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing; }
+  else
+    echo "missing Debian packages:$missing" >&2; exit 1
+  fi
+}
+need podman:podman
+if grep -q . /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then need runc:runc; fi
 BASE="${PYTHON_IMAGE:-}"
 if [ -z "$BASE" ]; then
   if podman image exists docker.io/library/python:3.11-slim-bookworm \
@@ -15,7 +28,7 @@ if [ -z "$BASE" ]; then
     BASE=docker.io/library/python:3.11-slim-bookworm
   else
     BASE=localhost/hullscan-python:3.11-bookworm
-    podman image exists "$BASE" || sh deploy/build-base.sh "$BASE"
+    podman image exists "$BASE" || { need debootstrap:debootstrap; sh deploy/build-base.sh "$BASE"; }
   fi
 fi
 index="${PIP_INDEX_URL:-$(pip3 config get global.index-url 2>/dev/null || true)}"
