@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     job_timeout_seconds: int = Field(default=3600, description="Longest a scan job may run.")
     artifact_max_bytes: int = Field(default=512 * 1024 * 1024, description="Largest job artifact (SBOM) a runner may upload.")
     vex_max_bytes: int = Field(default=16 << 20, ge=1024, description="Largest VEX document a project may import.")
+    vex_max_statements: int = Field(default=20_000, ge=1, description="Most VEX statements a project keeps (one per vulnerability name of a statement); an import past it is refused.")
     event_poll_seconds: float = Field(default=0.2, description="How often `serve` looks for new registry events.")
     reconcile_interval_seconds: float = Field(default=600.0, description="How often external registries are reconciled.")
     external_registries: list[dict[str, str]] = Field(

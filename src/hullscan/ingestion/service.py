@@ -30,6 +30,7 @@ from hullscan.matching.engine import lookup_keys, match
 from hullscan.matching.sbom import SbomError, read_sbom
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem
 from hullscan.scanner.package_record import package_from_row, row_of
+from hullscan.vex import service as vex
 from hullscan.vulnerabilities import notifications
 from hullscan.vulnerabilities import service as vulnerabilities
 from hullscan.vulnerabilities.fingerprints import SOURCE_TYPES, split_platform
@@ -154,6 +155,7 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
     recorded = vulnerabilities.record_findings(session, scope, result.findings, now=now)
     if info.platform:  # a finding first recorded for a platform keeps the tag's single-platform triage
         vulnerabilities.carry_single_platform_triage(session, recorded.new_ids, now=now)
+    vex.apply_stored(session, [project.id], recorded.new_ids + recorded.redetected_ids)  # imported VEX holds
     gone = vulnerabilities.mark_not_detected(session, scope, recorded.seen_ids,
                                              auto_resolve=project.auto_resolve_no_longer_detected, now=now)
     return IngestionResult(source_id=source.id, occurrences=len(rows), findings=len(result.findings),
@@ -336,6 +338,8 @@ def _record_rematch(session: Session, batch: list[tuple[vulnerabilities.ImageSco
                     package_names: list[set[str]], result: RematchResult) -> None:
     recorded = vulnerabilities.record_findings_many(session, batch, activity=vulnerabilities.ACTIVITY_ADVISORY_UPDATE)
     vulnerabilities.carry_single_platform_triage(session, [i for r in recorded for i in r.new_ids])
+    vex.apply_stored(session, {scope.project_id for scope, _ in batch},
+                     [i for r in recorded for i in (*r.new_ids, *r.redetected_ids)])
     # What a withdrawn advisory or a narrowed range took away is resolved only where the project asks for it,
     # as at ingestion: the scopes are split by their project's `auto_resolve_no_longer_detected`.
     project_ids = sorted({scope.project_id for scope, _ in batch})

@@ -39,6 +39,8 @@ class _Product:
     subcomponents: tuple[str, ...]
 
 
+Product = _Product  # public name: `hullscan.vex` rebuilds the statements it stored
+
 @dataclass(frozen=True)
 class Statement:
     vulnerabilities: frozenset[str]

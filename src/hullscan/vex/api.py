@@ -55,7 +55,8 @@ async def import_vex(project: str, request: Request,
             found = project_or_404(session, project)
             label = source or f"upload by {principal.name}"
             try:
-                result = service.import_vex(session, found.id, doc, source=label, actor=principal.name)
+                result = service.import_vex(session, found.id, doc, source=label, actor=principal.name,
+                                            max_statements=settings.vex_max_statements)
             except service.VexImportError as exc:
                 raise HTTPException(status_code=400, detail=str(exc)) from None
             audit(request, session, "vex_imported", found.path, document=result.author, format=doc.format,

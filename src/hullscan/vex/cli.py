@@ -24,7 +24,7 @@ def import_cmd(project: str = typer.Argument(..., help="GROUP/PROJECT or numeric
     from hullscan.settings import get_settings
     from hullscan.vex import service
 
-    limit = get_settings().vex_max_bytes
+    limit, max_statements = get_settings().vex_max_bytes, get_settings().vex_max_statements
     try:
         if file.stat().st_size > limit:
             raise VexError(f"{file}: larger than the {limit}-byte VEX limit (setting vex_max_bytes)")
@@ -37,7 +37,8 @@ def import_cmd(project: str = typer.Argument(..., help="GROUP/PROJECT or numeric
         raise typer.Exit(1) from None
     with project_session(project) as (session, found):
         try:
-            result = service.import_vex(session, found.id, doc, source=file.name, actor=CLI_ACTOR)
+            result = service.import_vex(session, found.id, doc, source=file.name, actor=CLI_ACTOR,
+                                        max_statements=max_statements)
         except service.VexImportError as exc:
             session.rollback()
             typer.echo(f"error: {exc}", err=True)

@@ -51,7 +51,8 @@ def import_pushed_vex(session: Session, settings: Any, *, project_id: int, repos
         parsed = parse_vex(data, f"the VEX referrer {digest[:80]}", settings.vex_max_bytes)
         with session.begin_nested():
             result = service.import_vex(session, project_id, parsed, source=f"referrer {digest}",
-                                        actor=REFERRER_ACTOR, subject_digest=subject_digest)
+                                        actor=REFERRER_ACTOR, subject_digest=subject_digest,
+                                        max_statements=settings.vex_max_statements)
     except (VexError, service.VexImportError) as exc:
         return PushedVex(None, f"VEX referrer refused: {exc}"[:500])
     from hullscan.auth import service as auth

@@ -1,26 +1,31 @@
-"""Import VEX statements into a project's triage, and export the triage as OpenVEX.
+"""Import VEX statements into a project's triage, keep them applying to later findings, and export the triage
+as OpenVEX.
 
 The documents are read by `hullscan.matching.vex` (the one VEX reader, also behind `hullscan scan --vex`).
 Import is all or nothing: a statement that is not understood refuses the whole document before anything is
 written, and every change goes through `change_state` in the caller's transaction. Each change's history entry
-names the document as its author, so a reviewer sees which VEX dismissed what.
+names the document as its author, so a reviewer sees which VEX dismissed what. The statements are stored
+(`VexStatement`) and `apply_stored` applies them to the findings ingestion and re-matching record afterwards,
+as Trivy applies a VEX at every scan: a statement about a product keeps holding.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
 from packageurl import PackageURL
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from hullscan.db.base import utcnow
+from hullscan.db.models.vex import VexStatement
 from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilitySighting, VulnerabilityStateTransition
-from hullscan.matching.vex import Statement, VexDocument, VexError, applies_to, names_image
+from hullscan.matching.vex import Product, Statement, VexDocument, VexError, applies_to, names_image
 from hullscan.vulnerabilities import service as vulns
 
 OPENVEX_CONTEXT = "https://openvex.dev/ns/v0.2.0"
@@ -35,6 +40,7 @@ PURL_TYPES = {"python": "pypi", "go": "golang", "java": "maven", "rust": "cargo"
 _REASON_NOTE = re.compile(r"hullscan dismissal_reason: ([a-z_]+)")
 _JUSTIFICATION_LINE = re.compile(r"^justification: ([a-z_]+)$", re.MULTILINE)
 BATCH = 1000
+DEFAULT_MAX_STATEMENTS = 20_000  # the `vex_max_statements` setting's default
 
 
 class VexImportError(ValueError):
@@ -94,19 +100,39 @@ def _verdicts(session: Session, project_id: int, doc: VexDocument,
         for v in rows:
             if only is not None and v.id not in only:
                 continue
-            identifiers = {v.primary_identifier, *v.identifiers}
-            candidates = sorted({i for ident in identifiers for i in by_name.get(ident, ())})
-            if not candidates:
-                continue
-            purl = package_purl(v.package_type, v.package_name, v.package_version)
-            spellings, versions = _image_spellings(v)
-            is_image = partial(names_image, name=v.image_name, candidates=spellings, versions=versions)
-            for index in candidates:
-                stmt = doc.statements[index]
-                if applies_to(stmt, identifiers, purl, is_image, loose=True):
-                    verdicts[v.id] = stmt
-                    used.add(index)
+            last = _last_applying(v, by_name, doc.statements)
+            if last is not None:
+                verdicts[v.id] = doc.statements[last]
+                used.add(last)
     return verdicts, used
+
+
+def _last_applying(v: Vulnerability, by_name: dict[str, list[int]], statements: list[Statement],
+                   allowed: Callable[[int], bool] | None = None) -> int | None:
+    """The index (in `statements`, oldest first) of the last statement that names the finding, if any (among
+    those `allowed`)."""
+    identifiers = {v.primary_identifier, *v.identifiers}
+    candidates = sorted({i for ident in identifiers for i in by_name.get(ident, ()) if allowed is None or allowed(i)})
+    if not candidates:
+        return None
+    purl = package_purl(v.package_type, v.package_name, v.package_version)
+    spellings, versions = _image_spellings(v)
+    is_image = partial(names_image, name=v.image_name, candidates=spellings, versions=versions)
+    last: int | None = None
+    for index in candidates:
+        if applies_to(statements[index], identifiers, purl, is_image, loose=True):
+            last = index
+    return last
+
+
+def _target(stmt: Statement) -> tuple[str, str | None]:
+    """The triage state and dismissal reason a statement asks for (our own export keeps the exact reason)."""
+    state, reason = STATUS_STATES[stmt.status]
+    if state == "dismissed":
+        note = _REASON_NOTE.search(stmt.notes or "")
+        if note and note.group(1) in vulns.DISMISSAL_REASONS:
+            reason = note.group(1)
+    return state, reason
 
 
 def _comment(stmt: Statement, label: str, actor: str) -> str:
@@ -124,15 +150,19 @@ def document_label(doc: VexDocument, source: str) -> str:
 
 
 def import_vex(session: Session, project_id: int, doc: VexDocument, *, source: str, actor: str,
-               subject_digest: str | None = None) -> ImportResult:
-    """Apply the document's statements to the project's findings (see STATUS_STATES); all or nothing. With
-    `subject_digest` (a VEX attached to an image) only the findings seen in that image are candidates."""
+               subject_digest: str | None = None, max_statements: int = DEFAULT_MAX_STATEMENTS) -> ImportResult:
+    """Apply the document's statements to the project's findings (see STATUS_STATES) and store them, so they
+    also apply to findings recorded later (`apply_stored`); all or nothing. With `subject_digest` (a VEX attached
+    to an image) only the findings seen in that image are candidates, now and later. Importing a document with
+    the same label (its @id) again replaces its stored statements; more than `max_statements` stored for the
+    project refuses the import."""
     if doc.skipped:
         raise VexImportError(
             f"statement {doc.first_skipped} of {source} is not understood: each needs a vulnerability, products and "
             f"a status ({', '.join(sorted(STATUS_STATES))}); {doc.skipped} such statement(s), nothing was imported")
     label = document_label(doc, source)
     result = ImportResult(statements=len(doc.statements), author=f"vex:{label}"[:255])
+    _store(session, project_id, doc, result.author, actor, subject_digest, max_statements)
     only = None
     if subject_digest is not None:
         only = set(session.scalars(select(VulnerabilitySighting.vulnerability_id).where(
@@ -143,22 +173,140 @@ def import_vex(session: Session, project_id: int, doc: VexDocument, *, source: s
     groups: dict[tuple[str, str | None, str], list[int]] = {}
     current = {v.id: (v.state, v.dismissal_reason) for v in _by_ids(session, list(verdicts))}
     for vid, stmt in verdicts.items():
-        state, reason = STATUS_STATES[stmt.status]
-        if state == "dismissed":
-            note = _REASON_NOTE.search(stmt.notes or "")
-            if note and note.group(1) in vulns.DISMISSAL_REASONS:
-                reason = note.group(1)  # our own export keeps the exact reason
+        state, reason = _target(stmt)
         if current[vid] == (state, reason):
             continue
         groups.setdefault((state, reason, _comment(stmt, label, actor)), []).append(vid)
+    _change(session, project_id, groups, result.author, result.changed)
+    return result
+
+
+def _change(session: Session, project_id: int, groups: dict[tuple[str, str | None, str], list[int]], author: str,
+            changed: dict[str, int]) -> None:
     try:
         for (state, reason, comment), ids in groups.items():
-            vulns.change_state(session, ids, state, author=result.author, comment=comment, dismissal_reason=reason,
+            vulns.change_state(session, ids, state, author=author, comment=comment, dismissal_reason=reason,
                                project_id=project_id)
-            result.changed[state] = result.changed.get(state, 0) + len(ids)
+            changed[state] = changed.get(state, 0) + len(ids)
     except vulns.VulnerabilityError as exc:  # raised before the caller commits: the transaction rolls back
         raise VexImportError(str(exc)) from None
+
+
+def _store(session: Session, project_id: int, doc: VexDocument, author: str, actor: str, subject_digest: str | None,
+           max_statements: int) -> None:
+    """Keep the document's statements (one row per vulnerability name), replacing an earlier import of it."""
+    session.execute(delete(VexStatement).where(VexStatement.project_id == project_id,
+                                               VexStatement.document == author))
+    now = utcnow()
+    rows = [dict(project_id=project_id, document=author, position=position, vulnerability=name, status=stmt.status,
+                 justification=(stmt.justification or None) and stmt.justification[:128],
+                 notes=(stmt.notes or None) and stmt.notes[: vulns.MAX_COMMENT],
+                 products=[[p.ident, list(p.subcomponents)] for p in stmt.products],
+                 subject_digest=subject_digest, actor=actor[:255], created_at=now)
+            for position, stmt in enumerate(doc.statements)
+            for name in sorted(stmt.vulnerabilities) if len(name) <= 255]  # longer: never an identifier
+    kept = session.scalar(select(func.count()).select_from(VexStatement).where(
+        VexStatement.project_id == project_id)) or 0
+    if kept + len(rows) > max_statements:
+        raise VexImportError(
+            f"the project would keep {kept + len(rows)} VEX statements (one per vulnerability name), more than "
+            f"the {max_statements} allowed (setting vex_max_statements); nothing was imported")
+    for start in range(0, len(rows), BATCH):
+        session.execute(insert(VexStatement), rows[start:start + BATCH])
+
+
+@dataclass
+class ApplyResult:
+    matched: int = 0  # recorded findings a stored statement names
+    changed: dict[str, int] = field(default_factory=dict)  # new state -> how many
+    manual: int = 0  # left as a later manual triage decided
+
+
+def apply_stored(session: Session, project_ids: Iterable[int], ids: Iterable[int]) -> ApplyResult:
+    """Apply the project's stored statements to findings just recorded (`ids`: new and detected-again ones, as
+    ingestion and re-matching give them). Only a finding still "detected" is changed: a triage carried over or
+    made by hand is left alone. A finding detected again after a resolution or dismissal made by hand after the
+    statement was imported keeps following that person (a later manual triage wins; counted in `manual`). A
+    statement from an image's referrer applies to findings of that image digest only. One indexed query of the
+    statements per 1000 names; nothing at all for a project that never imported a VEX."""
+    result = ApplyResult()
+    wanted = sorted({int(i) for i in ids})
+    projects = sorted(set(project_ids))
+    if not wanted or not projects:
+        return result
+    projects = list(session.scalars(select(VexStatement.project_id).where(
+        VexStatement.project_id.in_(projects)).distinct()))
+    if not projects:
+        return result
+    session.flush()
+    found: list[Vulnerability] = []
+    for i in range(0, len(wanted), BATCH):
+        found.extend(session.scalars(select(Vulnerability).where(
+            Vulnerability.id.in_(wanted[i:i + BATCH]), Vulnerability.project_id.in_(projects),
+            Vulnerability.state == "detected")))
+    names = sorted({n for v in found for n in (v.primary_identifier, *v.identifiers) if len(n) <= 255})
+    stored: dict[tuple[int, str, int], list[VexStatement]] = {}  # (project, document, position) -> its rows
+    for i in range(0, len(names), BATCH):
+        for row in session.scalars(select(VexStatement).where(VexStatement.project_id.in_(projects),
+                                                              VexStatement.vulnerability.in_(names[i:i + BATCH]))
+                                   .order_by(VexStatement.id)):
+            stored.setdefault((row.project_id, row.document, row.position), []).append(row)
+    if not stored:
+        return result
+    # Per project: its statements oldest first (later imports win) and an index by vulnerability name.
+    statements: dict[int, list[tuple[Statement, VexStatement]]] = {}
+    by_name: dict[int, dict[str, list[int]]] = {}
+    for rows in sorted(stored.values(), key=lambda r: r[0].id):
+        first = rows[0]
+        stmt = Statement(frozenset(r.vulnerability for r in rows),
+                         tuple(Product(str(p[0]), tuple(p[1])) for p in first.products),
+                         first.status, first.justification, first.notes)
+        own = statements.setdefault(first.project_id, [])
+        for r in rows:
+            by_name.setdefault(first.project_id, {}).setdefault(r.vulnerability, []).append(len(own))
+        own.append((stmt, first))
+    plain = {pid: [pair[0] for pair in own] for pid, own in statements.items()}
+    verdicts: dict[int, tuple[Statement, VexStatement]] = {}
+    for v in found:
+        own = statements.get(v.project_id, [])
+
+        def for_this_image(i: int, own: list[tuple[Statement, VexStatement]] = own,
+                           digest: str | None = v.image_digest) -> bool:
+            return own[i][1].subject_digest in (None, digest)  # a referrer's statement: its subject image only
+
+        index = _last_applying(v, by_name.get(v.project_id, {}), plain.get(v.project_id, []), for_this_image)
+        if index is not None:
+            verdicts[v.id] = own[index]
+    result.matched = len(verdicts)
+    manual = _last_manual_changes(session, sorted(verdicts))
+    groups: dict[tuple[int, str, str, str | None, str], list[int]] = {}
+    for vid, (stmt, row) in verdicts.items():
+        when = manual.get(vid)
+        if when is not None and when >= row.created_at:
+            result.manual += 1
+            continue
+        state, reason = _target(stmt)
+        label = row.document.removeprefix("vex:")
+        comment = _comment(stmt, label, row.actor) + "\n(a stored statement, applied to a finding recorded after it)"
+        groups.setdefault((row.project_id, row.document, state, reason, comment), []).append(vid)
+    for (project_id, author, state, reason, comment), vids in groups.items():
+        _change(session, project_id, {(state, reason, comment): vids}, author, result.changed)
     return result
+
+
+def _last_manual_changes(session: Session, ids: list[int]) -> dict[int, datetime]:
+    """When each finding's status was last changed by a person (neither hullscan nor a VEX document)."""
+    out: dict[int, datetime] = {}
+    for i in range(0, len(ids), BATCH):
+        q = (select(VulnerabilityStateTransition.vulnerability_id, VulnerabilityStateTransition.created_at)
+             .where(VulnerabilityStateTransition.vulnerability_id.in_(ids[i:i + BATCH]),
+                    VulnerabilityStateTransition.kind == vulns.STATE_CHANGE,
+                    VulnerabilityStateTransition.author != vulns.SYSTEM_AUTHOR,
+                    ~VulnerabilityStateTransition.author.startswith("vex:"))
+             .order_by(VulnerabilityStateTransition.id))
+        for vid, created in session.execute(q):
+            out[vid] = created
+    return out
 
 
 def _by_ids(session: Session, ids: list[int]) -> list[Vulnerability]:
@@ -235,4 +383,5 @@ def _product(v: Vulnerability) -> dict[str, Any]:
     return product
 
 
-__all__ = ["VexError", "VexImportError", "ImportResult", "import_vex", "export_openvex", "package_purl"]
+__all__ = ["VexError", "VexImportError", "ImportResult", "ApplyResult", "import_vex", "apply_stored", "export_openvex",
+           "package_purl"]

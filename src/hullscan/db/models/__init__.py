@@ -5,7 +5,7 @@ parts add their tables to their own module (and their own Alembic revision under
 """
 
 from hullscan.db.base import Base
-from hullscan.db.models import advisories, auth, events, pipelines, policy, projects, registry, vulnerabilities  # noqa: F401,E501
+from hullscan.db.models import advisories, auth, events, pipelines, policy, projects, registry, vex, vulnerabilities  # noqa: F401,E501
 from hullscan.db.models.events import ContainerRegistryEvent
 from hullscan.db.models.projects import Project
 

@@ -27,7 +27,8 @@ def import_vex_form(request: Request, project: str, document: str = Form(default
     found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
     try:
         doc = parse_vex(document.encode("utf-8"), "the document", request.app.state.settings.vex_max_bytes)
-        result = vex.import_vex(session, found.id, doc, source=f"upload by {principal.name}", actor=principal.name)
+        result = vex.import_vex(session, found.id, doc, source=f"upload by {principal.name}", actor=principal.name,
+                                max_statements=request.app.state.settings.vex_max_statements)
     except (VexError, vex.VexImportError) as exc:
         session.rollback()
         return settings_page_for(request, session, found, status_code=400, vex_error=str(exc))
