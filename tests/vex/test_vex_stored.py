@@ -151,4 +151,7 @@ def test_statements_are_capped_and_replaced(migrated_settings: Settings) -> None
                        max_statements=3)
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(VexStatement)) == 2
+        # a document's statements are withdrawn by importing it again without statements
+        vex.import_vex(s, pid, parse_vex(_openvex([])), source="t", actor="a", max_statements=3)
+        assert s.scalar(select(func.count()).select_from(VexStatement)) == 0
     db.dispose()

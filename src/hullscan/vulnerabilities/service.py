@@ -411,18 +411,24 @@ def carry_single_platform_triage(session: Session, new_ids: Sequence[int], *,
     # legacy UUID -> [(new id, platform)] of the new findings recorded under a platform's name
     wanted: dict[str, list[tuple[int, str]]] = {}
     for chunk in _chunks(sorted(set(new_ids))):
-        touched = set(session.scalars(select(VulnerabilityStateTransition.vulnerability_id).where(
-            VulnerabilityStateTransition.vulnerability_id.in_(chunk), VulnerabilityStateTransition.kind != DETECTED)))
+        platforms: dict[int, tuple[str, str]] = {}  # id -> (legacy UUID, platform)
         for vid, pid, rtype, image_name, package, id_fp in session.execute(
             select(Vulnerability.id, Vulnerability.project_id, Vulnerability.report_type, Vulnerability.image_name,
                    Vulnerability.package_name, Vulnerability.identifier_fingerprint)
             .where(Vulnerability.id.in_(chunk))
         ):
             plain, platform = split_platform(image_name)
-            if platform is None or rtype not in REPORT_TYPE_NAMES or vid in touched:
-                continue  # not a platform's finding, or triaged (or carried to) already
-            legacy = finding_uuid(REPORT_TYPE_NAMES[rtype], id_fp, location_fingerprint(plain, package), pid)
-            wanted.setdefault(legacy, []).append((vid, platform))
+            if platform is not None and rtype in REPORT_TYPE_NAMES:
+                platforms[vid] = (finding_uuid(REPORT_TYPE_NAMES[rtype], id_fp, location_fingerprint(plain, package),
+                                               pid), platform)
+        if not platforms:
+            continue
+        touched = set(session.scalars(select(VulnerabilityStateTransition.vulnerability_id).where(
+            VulnerabilityStateTransition.vulnerability_id.in_(sorted(platforms)),
+            VulnerabilityStateTransition.kind != DETECTED)))
+        for vid, (legacy, platform) in platforms.items():
+            if vid not in touched:  # else triaged (or carried to) already
+                wanted.setdefault(legacy, []).append((vid, platform))
     if not wanted:
         return []
     old: dict[int, tuple[str, list[str | None], str]] = {}  # old id -> (uuid, [state, reason], image name)
