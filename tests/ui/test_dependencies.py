@@ -263,3 +263,30 @@ def test_browser_dependency_list_as_each_role_fits_390px(server, tmp_path: Path)
             page.locator("form.sign-out button").click()
             page.wait_for_url("**/users/sign_in")
         assert dialogs == []
+
+
+def test_gitlab_dependencies_api_costs_the_same_statements_at_50_as_at_5(client, db, tmp_path) -> None:
+    """No query per dependency: their vulnerabilities come in one query per page."""
+    from sqlalchemy import event
+
+    pid = _seed(db, tmp_path, extra=60)
+    with db.session() as s:
+        _row, token = auth.create_personal_access_token(s, auth.require_user(s, "dave"), "t", ["read_api"])
+    engine = client.app.state.db.engine
+    counts: dict[int, int] = {}
+    for size in (5, 5, 50):  # the first request warms what every later one reuses
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            seen.append(statement)  # noqa: B023 - listened to only during this iteration
+
+        event.listen(engine, "before_cursor_execute", count)
+        r = client.get(f"/api/v4/projects/{pid}/dependencies", params={"per_page": size},
+                       headers={"PRIVATE-TOKEN": token})
+        event.remove(engine, "before_cursor_execute", count)
+        assert r.status_code == 200 and len(r.json()) == size
+        counts[size] = len(seen)
+    assert counts[5] == counts[50], counts
+    assert any(d["vulnerabilities"] for d in client.get(f"/api/v4/projects/{pid}/dependencies",
+                                                        params={"per_page": 100},
+                                                        headers={"PRIVATE-TOKEN": token}).json())

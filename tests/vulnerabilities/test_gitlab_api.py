@@ -310,3 +310,70 @@ def test_exports_live_in_s3_when_storage_is_s3(tmp_path) -> None:
         if srv is not None:
             srv.stop()
         s3.stop()
+
+
+def _statements(app, call) -> int:  # type: ignore[no-untyped-def]
+    """How many SQL statements `call()` runs on the app's database."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(app.state.db.engine, "before_cursor_execute", count)
+    try:
+        call()
+    finally:
+        event.remove(app.state.db.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_a_page_of_vulnerabilities_costs_the_same_statements_at_50_as_at_5(migrated_settings) -> None:
+    """No query per vulnerability (their confirmed/dismissed/resolved times come in one query per page)."""
+    import warnings
+
+    from hullscan.auth import projects
+    from hullscan.auth import service as auth
+    from hullscan.db import Database
+    from hullscan.vulnerabilities import service as vulns
+    from hullscan.web.app import create_app
+    from tests.support.auth import bootstrap_admin
+    from tests.vulnerabilities.test_service import finding
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    bootstrap_admin(migrated_settings)
+    db = Database(migrated_settings)
+    with db.session() as s:
+        pid = projects.create_project(s, "group/many").id
+        vulns.record_findings(s, vulns.ImageScope(pid, "reg/group/many/app", "latest", "sha256:1", "debian 12"),
+                              [finding(f"pkg{n}", "1.0", f"CVE-2024-{1000 + n}", "high") for n in range(60)])
+        ids = list(s.scalars(vulns.select(vulns.Vulnerability.id).where(vulns.Vulnerability.project_id == pid)))
+        for n, vid in enumerate(ids):  # every state, some with several transitions
+            for state in (("confirmed",), ("dismissed", "confirmed"), ("resolved",), ())[n % 4]:
+                vulns.change_state(s, [vid], state, author="admin",
+                                   dismissal_reason="false_positive" if state == "dismissed" else None)
+        _row, token = auth.create_personal_access_token(s, auth.require_user(s, "admin"), "t", ["read_api"])
+    db.dispose()
+    app = create_app(migrated_settings)
+    client = TestClient(app)
+    url = f"/api/v4/projects/{pid}/vulnerabilities"
+    answers: dict[int, list[dict]] = {}
+
+    def page(size: int) -> None:
+        r = client.get(url, params={"per_page": size}, headers={"PRIVATE-TOKEN": token})
+        assert r.status_code == 200, r.text
+        answers[size] = r.json()
+
+    page(5)  # warm: the first request loads what every later one reuses
+    small, large = _statements(app, lambda: page(5)), _statements(app, lambda: page(50))
+    assert len(answers[50]) == 50 and small == large, (small, large)
+    for v in answers[50]:  # and the times are right: only the current state's, from its latest transition
+        with_times = {k for k in ("confirmed_at", "dismissed_at", "resolved_at") if v[k]}
+        assert with_times == ({f"{v['state']}_at"} if v["state"] != "detected" else set()), v
+    one = client.get(f"/api/v4/vulnerabilities/{answers[50][0]['id']}", headers={"PRIVATE-TOKEN": token}).json()
+    assert one == answers[50][0]
+    app.state.db.dispose()

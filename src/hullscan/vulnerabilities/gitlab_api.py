@@ -61,18 +61,9 @@ def project_json(p: Project) -> dict[str, Any]:
             "created_at": _iso(p.created_at)}
 
 
-def _state_times(session: Session, v: Vulnerability) -> dict[str, str | None]:
-    """`confirmed_at`, `dismissed_at`, `resolved_at` of the current state, from its history."""
-    times: dict[str, str | None] = {"confirmed_at": None, "dismissed_at": None, "resolved_at": None}
-    for t in service.history(session, v.id):
-        key = f"{t.to_state}_at"
-        if key in times:
-            times[key] = _iso(t.created_at)
-    return {k: (val if k == f"{v.state}_at" else None) for k, val in times.items()}
-
-
-def vulnerability_json(session: Session, v: Vulnerability, project: Project) -> dict[str, Any]:
-    """GitLab's vulnerability entity (severity and state lower-case, report type by name)."""
+def vulnerability_json(v: Vulnerability, project: Project, entered_at: datetime | None) -> dict[str, Any]:
+    """GitLab's vulnerability entity (severity and state lower-case, report type by name); `entered_at` is when
+    it entered its current state (`service.entered_current_state`), GitLab's `<state>_at`."""
     return {
         "id": v.id, "title": v.title, "description": v.description, "state": v.state, "severity": v.severity,
         "confidence": "unknown", "report_type": REPORT_TYPE_NAMES.get(v.report_type, str(v.report_type)),
@@ -81,8 +72,15 @@ def vulnerability_json(session: Session, v: Vulnerability, project: Project) -> 
         "dismissal_reason": v.dismissal_reason, "solution": v.solution, "identifiers": v.identifiers,
         "links": v.links, "location": v.location, "uuid": v.uuid,
         "created_at": _iso(v.detected_at), "updated_at": _iso(v.last_seen_at),
-        **_state_times(session, v),
+        **{f"{state}_at": _iso(entered_at) if v.state == state else None
+           for state in ("confirmed", "dismissed", "resolved")},
     }
+
+
+def vulnerabilities_json(session: Session, rows: list[Vulnerability], project: Project) -> list[dict[str, Any]]:
+    """`vulnerability_json` of each, with their state times read in one query (not one per vulnerability)."""
+    entered = service.entered_current_state(session, rows)
+    return [vulnerability_json(v, project, entered.get(v.id)) for v in rows]
 
 
 def _project(session: Session, principal: Principal, project: str, action: Action) -> Project:
@@ -157,7 +155,7 @@ def list_vulnerabilities(
     total = service.count_vulnerabilities(session, flt) if flt is not None else 0
     rows = service.page_vulnerabilities(session, flt, page=page, per_page=per_page) if flt is not None else []
     response.headers.update(_pagination_headers(request, total, page, per_page))
-    return [vulnerability_json(session, v, found) for v in rows]
+    return vulnerabilities_json(session, rows, found)
 
 
 @router.get("/projects/{project:path}/dependencies", tags=["dependencies"])
@@ -223,7 +221,7 @@ def _vulnerability(session: Session, principal: Principal, vulnerability_id: int
 def get_vulnerability(vulnerability_id: IdPath, principal: Principal = Depends(current_principal),
                       session: Session = Depends(get_session)) -> dict[str, Any]:
     v, project = _vulnerability(session, principal, vulnerability_id, Action.READ_VULNERABILITIES)
-    return vulnerability_json(session, v, project)
+    return vulnerabilities_json(session, [v], project)[0]
 
 
 class Dismissal(BaseModel):
@@ -249,7 +247,7 @@ def _change(request: Request, session: Session, principal: Principal, vulnerabil
         raise HTTPException(status_code=400, detail=str(exc)) from None
     audit(request, session, "vulnerability_state_changed", project.path, ids=[v.id], state=to_state,
           dismissal_reason=dismissal.dismissal_reason, api="v4")
-    return JSONResponse(vulnerability_json(session, v, project), status_code=201)
+    return JSONResponse(vulnerabilities_json(session, [v], project)[0], status_code=201)
 
 
 _STATE_RESPONSES: dict[int | str, dict[str, Any]] = {304: {"description": "Already in that state"}}

@@ -569,6 +569,23 @@ def history(session: Session, vulnerability_id: int) -> list[VulnerabilityStateT
         VulnerabilityStateTransition.vulnerability_id == vulnerability_id).order_by(VulnerabilityStateTransition.id)))
 
 
+def entered_current_state(session: Session, vulnerabilities: Sequence[Vulnerability]) -> dict[int, datetime]:
+    """When each vulnerability entered the state it is in (its latest transition into it), for those with one:
+    GitLab's `confirmed_at`/`dismissed_at`/`resolved_at`. One query per chunk of ids, so a page costs the same
+    whatever its size."""
+    wanted = {v.id: v.state for v in vulnerabilities}
+    T = VulnerabilityStateTransition
+    found: dict[int, datetime] = {}
+    for chunk in _chunks(list(wanted)):
+        rows = session.execute(select(T.vulnerability_id, T.to_state, T.created_at)
+                               .where(T.vulnerability_id.in_(chunk), T.to_state.in_(set(wanted.values())))
+                               .order_by(T.id))
+        for vid, to_state, created_at in rows:
+            if wanted[vid] == to_state:
+                found[vid] = created_at  # ordered by id: the latest transition into the state wins
+    return found
+
+
 def project_vulnerability(session: Session, project_id: int, vulnerability_id: int) -> Vulnerability | None:
     """A vulnerability of the project; None for another project's (hidden and missing answer alike)."""
     v = session.get(Vulnerability, vulnerability_id)
