@@ -17,13 +17,14 @@ from hullscan.advisories.service import import_path
 from hullscan.auth import projects
 from hullscan.db import Database
 from hullscan.db.models.vex import VexStatement
-from hullscan.db.models.vulnerabilities import Vulnerability
+from hullscan.db.models.vulnerabilities import Vulnerability, WebhookDelivery
 from hullscan.ingestion.service import ingest_sbom, rematch_advisory_changes
 from hullscan.matching.vex import parse_vex
 from hullscan.scanner import analyze, write_cyclonedx
 from hullscan.scanner.inventory import ImageInfo, Inventory
 from hullscan.settings import Settings
 from hullscan.vex import service as vex
+from hullscan.vulnerabilities import notifications
 from hullscan.vulnerabilities import service as vulns
 from tests.conftest import data_path, image_layout
 
@@ -98,8 +99,14 @@ def test_stored_statements_keep_applying(migrated_settings: Settings, tmp_path: 
         ("HULLSCAN-VEX-OTHER-VERSION", "django", "2026-12-02T00:00:00Z"),
         ("HULLSCAN-VEX-URLLIB3-2", "urllib3", "2026-12-02T00:00:00Z")])
     with db.session() as s:
+        hook = notifications.create_webhook(s, pid, "http://hooks.test/new", min_severity="unknown")
         rematched = rematch_advisory_changes(s)
         assert rematched.sources == 1
+        # a finding that arrived dismissed is no news: the webhook hears of the other two only
+        assert notifications.notify_new_vulnerabilities(s, rematched.new_vulnerability_ids, reason="test") == 1
+        (delivery,) = s.scalars(select(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id))
+        assert sorted(v["identifier"] for v in delivery.payload["vulnerabilities"]) == \
+            ["HULLSCAN-VEX-OTHER-VERSION", "HULLSCAN-VEX-URLLIB3-2"]
     with db.session() as s:
         new = _finding(s, "HULLSCAN-VEX-NEW")
         assert (new.state, new.dismissal_reason) == ("dismissed", "not_applicable")

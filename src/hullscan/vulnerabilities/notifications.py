@@ -71,13 +71,16 @@ def _hooks(session: Session, project_ids: Iterable[int], event: str) -> dict[int
 
 
 def notify_new_vulnerabilities(session: Session, vulnerability_ids: Iterable[int], *, reason: str) -> int:
-    """Queue one delivery per webhook with the new vulnerabilities at or above its severity; returns how many."""
+    """Queue one delivery per webhook with the new vulnerabilities at or above its severity; returns how many.
+    A new finding that arrived already dismissed or resolved (a stored VEX statement, or the triage a tag's
+    single-platform finding had) is no news and is left out."""
     ids = sorted(set(vulnerability_ids))
     if not ids:
         return 0
     vulns: list[Vulnerability] = []
     for i in range(0, len(ids), 500):
-        vulns.extend(session.scalars(select(Vulnerability).where(Vulnerability.id.in_(ids[i : i + 500]))))
+        vulns.extend(session.scalars(select(Vulnerability).where(Vulnerability.id.in_(ids[i : i + 500]),
+                                                                 Vulnerability.state.in_(("detected", "confirmed")))))
     hooks = _hooks(session, {v.project_id for v in vulns}, "new_vulnerability")
     queued = 0
     for project_id, project_hooks in hooks.items():
