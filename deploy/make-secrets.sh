@@ -13,13 +13,16 @@ if [ ! -f secrets/registry-token.pem ]; then
 fi
 if [ ! -f .env ]; then
   rand() { openssl rand -hex 24; }
+  # Reached by clients and by the runner containers alike (not localhost): see compose.yaml. Prefer a DNS name.
+  addr="$(hostname -I 2>/dev/null | awk '{print $1}')"
+  [ -n "$addr" ] || addr="$(hostname)"
   cat > .env <<ENV
 POSTGRES_PASSWORD=$(rand)
 S3_SECRET_KEY=$(rand)
 HULLSCAN_UI_SECRET=$(rand)
 HULLSCAN_RUNNER_REGISTRATION_TOKEN=hsreg_$(rand)
 HULLSCAN_ADMIN_PASSWORD=$(rand)
-HULLSCAN_PUBLIC_URL=http://localhost:8080
+HULLSCAN_PUBLIC_URL=http://$addr:8080
 ENV
 fi
 echo "deploy/.env and deploy/secrets/registry-token.pem are ready (admin password: see .env)"

@@ -5,12 +5,13 @@ a. The embedded default: `db upgrade`, `project create` and `advisories import` 
    scanned by the server's own runner and its vulnerability shows through the API; the image's HEALTHCHECK
    passes (`podman healthcheck run`).
 b. deploy/compose.yaml's topology without Docker Hub's images: PostgreSQL and moto's S3 server on the host
-   (tests/support), one `db upgrade` container first, two `serve --no-runner` containers, three `runner`
-   containers; a push through node 1 and one through node 2 are scanned by the runners and visible through
-   node 2 under node 1's (the public URL's) name.
+   (tests/support), one `db upgrade` container first, two `serve --no-runner` containers (public URL: node 1
+   at this machine's address), three `runner` containers on podman's bridge network reaching the nodes as
+   `host.containers.internal`; a push through node 1 and one through node 2 are scanned by the runners and
+   visible through node 2 under the public URL's name.
 
-Containers use host networking on loopback (every service they talk to is on 127.0.0.1; advisory sync is off),
-run as the image's own user (uid 10001), with `deploy/podman-flags.sh`'s runtime flags. Prints timings as
+The other containers use host networking (every service they talk to is on this machine; advisory sync is
+off), all run as the image's own user (uid 10001), with `deploy/podman-flags.sh`'s runtime flags. Prints timings as
 JSON; exits non-zero naming the first step that failed. Removes every container and volume it made."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,12 +77,12 @@ class Smoke:
                            *command).stdout
 
     def start(self, name: str, env: dict[str, str], *command: str, mounts: tuple[str, ...] = (),
-              health: bool = False) -> str:
-        """A detached container (removed at the end), host network."""
+              health: bool = False, network: str = "host") -> str:
+        """A detached container (removed at the end)."""
         name = f"hullscan-smoke-{self.tag}-{name}"
         self.containers.append(name)
         self.podman("run", "-d", "--name", name, *([] if health else ["--no-healthcheck"]),
-                    *self._run_args(env, "host", mounts), self.image, *command)
+                    *self._run_args(env, network, mounts), self.image, *command)
         return name
 
     def volume(self) -> str:
@@ -122,7 +124,7 @@ class Smoke:
                        timeout=120)
         return digest
 
-    def wait_vulnerabilities(self, url: str, project: str, images: set[str], timeout: float = 180) -> list[dict]:
+    def wait_vulnerabilities(self, url: str, project: str, images: set[str], timeout: float = 90) -> list[dict]:
         """Until the advisory's vulnerability is listed for each of `images` (name:tag) through `url`."""
         start = time.monotonic()
         found: list[dict[str, Any]] = []
@@ -152,6 +154,14 @@ def _base_env(port: int, public_port: int) -> dict[str, str]:
     return {"HULLSCAN_PORT": str(port), "HULLSCAN_HOST": "127.0.0.1",
             "HULLSCAN_PUBLIC_URL": f"http://127.0.0.1:{public_port}", "HULLSCAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "HULLSCAN_ADVISORIES_SYNC_INTERVAL": "0", "HULLSCAN_LOG_JSON": "true"}
+
+
+def _host_address() -> str:
+    """This machine's address on its default route: reached by the host's clients and, through podman's
+    bridge, by containers alike (a public URL on 127.0.0.1 would be each runner container's own loopback)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 1))  # UDP: nothing is sent, the kernel only picks a route
+        return probe.getsockname()[0]
 
 
 def _feed(work: Path) -> str:
@@ -201,12 +211,14 @@ def cluster(smoke: Smoke) -> None:
     try:
         database = pg.create_database()
         ports, project = [free_port(), free_port()], "team/fleet"
+        public = f"{_host_address()}:{ports[0]}"  # node 1, as compose.yaml's HULLSCAN_PUBLIC_URL names the lb
         secrets = shared_secrets_env()
         key = smoke.work / "secrets" / "registry-token.pem"  # as deploy/make-secrets.sh leaves it: 0644 in a dir
         key.parent.mkdir()
         shutil.copyfile(secrets["HULLSCAN_REGISTRY_TOKEN_KEY_FILE"], key)
         key.chmod(0o644)
-        env = {**_base_env(ports[0], ports[0]), **s3.env(s3.create_bucket("hullscan")),
+        env = {**_base_env(ports[0], ports[0]), "HULLSCAN_PUBLIC_URL": f"http://{public}",
+               **s3.env(s3.create_bucket("hullscan")),
                "HULLSCAN_DATABASE_URL": database, **secrets,
                "HULLSCAN_REGISTRY_TOKEN_KEY_FILE": "/run/secrets/registry-token.pem", "HULLSCAN_RUNNER_POOL_SIZE": "0"}
         mounts = (f"{key}:/run/secrets/registry-token.pem:ro",)
@@ -215,14 +227,16 @@ def cluster(smoke: Smoke) -> None:
         smoke.once(env, "advisories", "import", "/feed/advisory.jsonl", "--format", "osv", "--source", "image-smoke",
                    mounts=(*mounts, _feed(smoke.work / "b")))
         urls = [f"http://127.0.0.1:{p}" for p in ports]
-        nodes = [smoke.start(f"api-{i + 1}", {**env, "HULLSCAN_PORT": str(p)}, "serve", "--no-runner", mounts=mounts,
-                             health=True) for i, p in enumerate(ports)]
+        nodes = [smoke.start(f"api-{i + 1}", {**env, "HULLSCAN_PORT": str(p), "HULLSCAN_HOST": "0.0.0.0"}, "serve",
+                             "--no-runner", mounts=mounts, health=True) for i, p in enumerate(ports)]
         smoke.timings["b_api_ready_s"] = round(max(smoke.wait_ready(n, u) for n, u in zip(nodes, urls)), 1)
         _security(urls[1], project)
         for i in range(3):  # runners need only a server's URL and the registration token
+            # As in compose.yaml, on a network of their own, reaching the API nodes by another name than the public
+            # URL's (there `lb`, here the host on podman's bridge); the registry's token realm is the public URL.
             smoke.start(f"runner-{i + 1}", {"HULLSCAN_RUNNER_TOKEN": REGISTRATION_TOKEN, "HULLSCAN_LOG_JSON": "true"},
-                        "runner", "--url", urls[i % 2], "--concurrency", "1", "--name", f"smoke-runner-{i + 1}")
-        public = f"127.0.0.1:{ports[0]}"
+                        "runner", "--url", f"http://host.containers.internal:{ports[i % 2]}", "--concurrency", "1",
+                        "--name", f"smoke-runner-{i + 1}", network="bridge")
         # a push through node 1 and one through node 2 (another repository: findings are per image name)
         first = smoke.timed("b_push_node1_s", lambda: smoke.push(public, f"{project}/app:v1", f"node1-{smoke.tag}"))
         second = smoke.push(f"127.0.0.1:{ports[1]}", f"{project}/web:v1", f"node2-{smoke.tag}")
@@ -265,6 +279,10 @@ def main() -> None:
             if args.only in (None, name):
                 step(smoke)
                 print(f"image smoke: {name} ok", file=sys.stderr)
+    except BaseException:
+        for container in smoke.containers:  # what each container said, for the failure's cause
+            print(f"--- {container}\n{smoke.logs(container)[-1500:]}", file=sys.stderr)
+        raise
     finally:
         smoke.cleanup()
         shutil.rmtree(work, ignore_errors=True)

@@ -2,7 +2,8 @@
 (the image itself is built and run by `make image-smoke`, scripts/image_smoke.py): every HULLSCAN_* variable is
 a real setting (or the envvar of an option of the command it is given to), every hullscan command and option
 exists, API nodes and runners run one image, migrations run once before the API nodes, secrets come from
-outside the file, and the Dockerfile's entry point, command and health check name what exists."""
+outside the file, the public URL is not a loopback address (runner containers fetch registry tokens there),
+and the Dockerfile's entry point, command and health check name what exists."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN")  # names whose values must come from .env or a secret file
+LOOPBACK = re.compile(r"//(localhost|127\.[0-9.]+|\[::1\])[:/]")
 INTERPOLATION = re.compile(r"\$\{[A-Z0-9_]+(?::?-[^}]*)?\}")
 
 
@@ -85,6 +87,9 @@ def check_compose(compose: dict[str, Any]) -> list[str]:
             literal = INTERPOLATION.sub("", value)
             if any(w in var for w in SECRET_WORDS) and not var.endswith("_FILE") and literal.strip():
                 problems.append(f"{name}: {var} is an inline literal, not ${{...}} or a secret file")
+            if var == "HULLSCAN_PUBLIC_URL" and LOOPBACK.search(value):
+                problems.append(f"{name}: {var} is a loopback address: inside a runner container that is the "
+                                "container itself (the registry's token realm is the public URL)")
             if "://" in value and "@" in value:  # a URL with credentials: its password must be interpolated
                 userinfo = value.split("://", 1)[1].split("@", 1)[0]
                 if ":" in userinfo and not INTERPOLATION.fullmatch(userinfo.split(":", 1)[1]):
@@ -133,6 +138,8 @@ def test_every_interpolated_variable_is_written_by_make_secrets() -> None:
     needed = set(re.findall(r"\$\{([A-Z0-9_]+)\}", COMPOSE.read_text()))
     written = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / "deploy" / "make-secrets.sh").read_text(), re.M))
     assert needed and needed <= written, needed - written
+    public = re.search(r"^HULLSCAN_PUBLIC_URL=(.*)$", (ROOT / "deploy" / "make-secrets.sh").read_text(), re.M)
+    assert public and not LOOPBACK.search(public.group(1))
 
 
 @pytest.mark.parametrize("mutation, expected", [
@@ -142,6 +149,8 @@ def test_every_interpolated_variable_is_written_by_make_secrets() -> None:
     (("HULLSCAN_UI_SECRET: ${HULLSCAN_UI_SECRET}", "HULLSCAN_UI_SECRET: hunter2"), "HULLSCAN_UI_SECRET is an inline"),
     (("hullscan:${POSTGRES_PASSWORD}@", "hullscan:hunter2@"), "carries an inline password"),
     (("POSTGRES_PASSWORD: ${POSTGRES_PASSWORD}", "POSTGRES_PASSWORD: hunter2"), "POSTGRES_PASSWORD is an inline"),
+    (("HULLSCAN_PUBLIC_URL: ${HULLSCAN_PUBLIC_URL}", "HULLSCAN_PUBLIC_URL: ${HULLSCAN_PUBLIC_URL:-http://localhost:8080}"),
+     "HULLSCAN_PUBLIC_URL is a loopback address"),
     (("migrate: {condition: service_completed_successfully}", "migrate: {condition: service_started}"),
      "does not wait for the migrations"),
     (('command: ["runner"', 'image: hullscan:other\n    command: ["runner"'), "run different images"),
