@@ -3,7 +3,7 @@
 a. The embedded default: `db upgrade`, `project create` and `advisories import` run in containers with no
    network at all (`--network none`) on one volume; then `serve` on it; a tiny image pushed with skopeo is
    scanned by the server's own runner and its vulnerability shows through the API; the image's HEALTHCHECK
-   passes (`podman healthcheck run`).
+   passes (`podman healthcheck run`); `hullscan sbom` of that image's OCI layout works offline too.
 b. deploy/compose.yaml's topology without Docker Hub's images: PostgreSQL and moto's S3 server on the host
    (tests/support), one `db upgrade` container first, two `serve --no-runner` containers (public URL: node 1
    at this machine's address), three `runner` containers on podman's bridge network reaching the nodes as
@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 import httpx  # noqa: E402
 
 from tests.support.auth import ADMIN_CREDS, ADMIN_HTTP, ADMIN_PASSWORD  # noqa: E402
-from tests.support.images import advisory, tiny_image  # noqa: E402
+from tests.support.images import PACKAGE, advisory, tiny_image  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
 from tests.support.s3 import S3Server  # noqa: E402
@@ -196,9 +196,14 @@ def embedded(smoke: Smoke) -> None:
     smoke.timings["a_serve_ready_s"] = round(smoke.wait_ready(name, url), 1)
     _security(url, project)
     image = f"127.0.0.1:{port}/{project}/app:v1"
-    smoke.timed("a_push_s", lambda: smoke.push(f"127.0.0.1:{port}", f"{project}/app:v1", f"embedded-{smoke.tag}"))
+    marker = f"embedded-{smoke.tag}"
+    smoke.timed("a_push_s", lambda: smoke.push(f"127.0.0.1:{port}", f"{project}/app:v1", marker))
     smoke.timed("a_push_to_vulnerability_s", lambda: smoke.wait_vulnerabilities(url, project, {image}))
     smoke.healthy(name)
+    # the standalone scanner (`hullscan sbom`, as in CI jobs) in the same image, offline, on the pushed layout
+    sbom = smoke.timed("a_sbom_offline_s", lambda: json.loads(smoke.once(
+        {}, "sbom", "oci-dir:/image", network="none", mounts=(f"{smoke.work / 'images' / marker}:/image:ro",))))
+    assert PACKAGE in {c.get("name") for c in sbom.get("components", [])}, sbom
     smoke.podman("stop", "-t", "20", name)
     logs = smoke.logs(name)
     assert "Traceback" not in logs, logs[-3000:]
