@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     advisories_redhat_vex_url: str = Field(
         default="https://security.access.redhat.com/data/csaf/v2/vex",
         description="Red Hat CSAF VEX folder (`redhat` source: archive_latest.txt, changes.csv, <year>/cve-*.json).")
+    advisories_redhat_repository_cpe_url: str = Field(
+        default="https://security.access.redhat.com/data/metrics/repository-to-cpe.json",
+        description="Red Hat's repository-to-CPE map (`redhat` and `redhat-cpe` sources): which products each "
+                    "repository ships, so an image matches only its repositories' products.")
+    advisories_redhat_repository_cpe_max_bytes: int = Field(
+        default=64 << 20, ge=1024, description="Largest repository-to-CPE map accepted (bytes); a larger one is "
+                                               "refused and the stored map kept.")
     advisories_amazon_mirror_lists: dict[str, str] = Field(default={
         "2": "https://cdn.amazonlinux.com/2/core/latest/x86_64/mirror.list",
         "2023": "https://cdn.amazonlinux.com/al2023/core/mirrors/latest/x86_64/mirror.list",

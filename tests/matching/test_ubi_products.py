@@ -15,6 +15,9 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -77,9 +80,18 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             continue
     assert rpmdb, "the rpm test image has no rpmdb.sqlite"
     base = [Entry("etc/os-release", UBI_RELEASE), Entry("var/lib/rpm/rpmdb.sqlite", rpmdb)]
+    def with_sets(*sets: str) -> list[Entry]:
+        return base + [Entry(MANIFEST, json.dumps({**CONTENT, "content_sets": list(sets)}).encode())]
+
     return {
         "manifest": write_layout(tmp / "ubi", [layer(base + [Entry(MANIFEST, json.dumps(CONTENT).encode())])]),
         "bare": write_layout(tmp / "bare", [layer(base)]),
+        "eus": write_layout(tmp / "eus", [layer(with_sets("rhel-9-for-x86_64-appstream-eus-rpms",
+                                                            "rhel-9-for-x86_64-baseos-eus-rpms"))]),
+        "sap": write_layout(tmp / "sap", [layer(with_sets("rhel-9-for-x86_64-baseos-rpms",
+                                                            "rhel-9-for-x86_64-sap-solutions-rpms"))]),
+        "unknown": write_layout(tmp / "unknown", [layer(with_sets("rhel-9-for-x86_64-baseos-rpms",
+                                                                    "rhel-9-for-x86_64-mystery-rpms"))]),
     }
 
 
@@ -118,6 +130,58 @@ def test_ubi_image_matches_only_its_repositories_products(images: dict[str, Path
     got = {f["vulnerability_id"] for f in report["findings"] if f["package"]["name"] == "glibc"}
     assert got == {"CVE-2024-50001", "CVE-2024-50002"}  # today's behaviour: every product of Red Hat:9
     assert "no content manifest" in done.stdout
+
+
+def _glibc_findings(env: dict[str, str], image: Path) -> tuple[set[str], str]:
+    done = _hullscan(env, "scan", "--offline", f"oci-dir:{image}", "--format", "json")
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(done.stdout)
+    return {f["vulnerability_id"] for f in report["findings"] if f["package"]["name"] == "glibc"}, done.stdout
+
+
+def test_images_on_other_repositories_match_their_products_through_red_hats_map(
+        images: dict[str, Path], tmp_path: Path) -> None:
+    """EUS, SAP and unknown repositories: Red Hat's repository-to-CPE map (synced from a loopback server serving
+    tests/data/redhat-repository-cpe) scopes each image to its products; before the map is synced, and for a
+    repository the map does not name, every product of the release applies and the scan says why."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HULLSCAN_")}
+    env.update({"HULLSCAN_DATA_DIR": str(tmp_path), "HULLSCAN_SCANNER_CACHE_DIR": str(tmp_path / "cache"),
+                "HULLSCAN_LOG_JSON": "false", "PYTHONPATH": str(ROOT / "src")})
+    vex = tmp_path / "vex"
+    vex.mkdir()
+    statements = {"CVE-2024-50011": ("BaseOS-9.4.0.Z.MAIN", "cpe:/o:redhat:enterprise_linux:9::baseos"),
+                  "CVE-2024-50012": ("SAP-9.4.0.Z.MAIN", "cpe:/a:redhat:enterprise_linux:9::sap"),
+                  "CVE-2024-50013": ("HighAvailability-9.4.0.Z.MAIN",
+                                     "cpe:/a:redhat:enterprise_linux:9::highavailability"),
+                  "CVE-2024-50014": ("BaseOS-9.4.0.Z.EUS", "cpe:/a:redhat:rhel_eus:9.4::baseos")}
+    for cve, (platform, cpe) in statements.items():
+        (vex / f"{cve.lower()}.json").write_text(json.dumps(_vex(cve, platform, cpe, "2.34-105.el9_4")))
+    done = _hullscan(env, "advisories", "import", str(vex))
+    assert done.returncode == 0, done.stderr
+    main_release = {"CVE-2024-50011", "CVE-2024-50012", "CVE-2024-50013"}  # every product of `Red Hat:9`
+
+    got, out = _glibc_findings(env, images["eus"])  # the map was never synced: the built-in rule knows no EUS
+    assert got == main_release and "was never synced" in out
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler,
+                                                           directory=str(ROOT / "tests" / "data")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env["HULLSCAN_ADVISORIES_REDHAT_REPOSITORY_CPE_URL"] = \
+            f"http://127.0.0.1:{server.server_port}/redhat-repository-cpe/repository-to-cpe.json"
+        done = _hullscan(env, "advisories", "sync", "--source", "redhat-cpe")
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    got, out = _glibc_findings(env, images["eus"])  # EUS 9.4: only the EUS stream's statement
+    assert got == {"CVE-2024-50014"} and "map to no known product" not in out
+    got, out = _glibc_findings(env, images["sap"])  # BaseOS + SAP, not High Availability
+    assert got == {"CVE-2024-50011", "CVE-2024-50012"} and "map to no known product" not in out
+    got, out = _glibc_findings(env, images["unknown"])
+    assert got == main_release
+    assert "rhel-9-for-x86_64-mystery-rpms map to no known product, so" in out and "never synced" not in out
 
 
 def test_content_manifests_are_read_with_warnings_on_bad_input() -> None:

@@ -70,7 +70,7 @@ QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar and no summar
 def sync_cmd(
     source: Optional[list[str]] = typer.Option(  # noqa: UP007
         None, "--source", "-s",
-        help="osv, osv:<ecosystem>, alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, photon, suse, "
+        help="osv, osv:<ecosystem>, alpine, wolfi, chainguard, redhat, redhat-cpe, amazon, oracle, mariner, photon, suse, "
              "debian, ubuntu, kev, epss, nvd, cve (default: settings)."),
     quiet: bool = QUIET,
 ) -> None:

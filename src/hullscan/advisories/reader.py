@@ -57,6 +57,8 @@ _EDGES_SQL = (
 )
 # One index seek per ecosystem: does the store hold any record for it (the scan's "no silent gaps" warning).
 _ECOSYSTEM_LOADED_SQL = "SELECT ecosystem FROM advisory_affected WHERE ecosystem IN {in} LIMIT 1"
+_REPOSITORY_CPES_SQL = "SELECT repository, cpes FROM redhat_repository_cpes WHERE repository IN {in}"
+_REPOSITORY_MAP_SYNCED_SQL = "SELECT 1 FROM redhat_repository_cpes LIMIT 1"
 _ENRICHMENT_SQL = (
     "SELECT cve_id, known_exploited, known_exploited_date, epss_score, epss_percentile"
     " FROM vulnerability_enrichment WHERE cve_id IN {in}"
@@ -191,6 +193,20 @@ class _MatchingReads:
         """Those of `ecosystems` the store holds any affected record for: a scan names the others, whose packages
         went unchecked, rather than report "Total: 0" in silence. One index seek each."""
         return {eco for eco in set(ecosystems) if self._rows(_ECOSYSTEM_LOADED_SQL, [eco])}
+
+    def repository_cpes(self, repositories: Iterable[str]) -> dict[str, tuple[str, ...]] | None:
+        """The product CPEs Red Hat's repository-to-CPE map gives each of `repositories` it names; None when the
+        map was never synced (matching then falls back to its built-in rule for the main repositories)."""
+        if not self._repository_map_synced():
+            return None
+        out: dict[str, tuple[str, ...]] = {}
+        for chunk in _chunks(sorted(set(repositories)), BATCH):
+            for repository, cpes in self._rows(_REPOSITORY_CPES_SQL, chunk):
+                out[repository] = tuple(cpes.split())
+        return out
+
+    def _repository_map_synced(self) -> bool:
+        return bool(self._rows(_REPOSITORY_MAP_SYNCED_SQL, []))
 
     def linked_ids(self, ids: Iterable[str]) -> dict[str, set[str]]:
         """Every identifier linked to each id through the alias graph (shared aliases, two hops)."""
@@ -374,6 +390,12 @@ class SqliteFileAdvisoryStore(_MatchingReads):
             return super()._cve_rows(chunk)
         except sqlite3.OperationalError:  # a store written before CVE severities existed: none to add
             return []
+
+    def _repository_map_synced(self) -> bool:
+        try:
+            return super()._repository_map_synced()
+        except sqlite3.OperationalError:  # a store written before the map existed: never synced
+            return False
 
     def is_empty(self) -> bool:
         """No advisory stored; sqlite3.Error when the file has no advisory tables (never migrated)."""

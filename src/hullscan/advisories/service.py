@@ -28,12 +28,14 @@ from urllib.parse import quote, urlencode, urlparse
 
 import httpx
 from defusedxml import ElementTree as SafeET
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from hullscan.advisories.fetch import FetchError, download, get_bytes
 from hullscan.advisories.normalize import normalize_name
-from hullscan.advisories.parsers import alpine, amazon, cve, debian, enrichment, mariner, oracle, osv, photon, redhat, suse, ubuntu
+from hullscan.advisories.parsers import (
+    alpine, amazon, cve, debian, enrichment, mariner, oracle, osv, photon, redhat, redhat_repositories, suse, ubuntu,
+)
 from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
 from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
@@ -44,6 +46,7 @@ from hullscan.db.models.advisories import (
     AdvisoryRecord,
     AdvisorySourceState,
     AffectedEntry,
+    RepositoryCpes,
     VulnerabilityEnrichment,
 )
 from hullscan.settings import Settings
@@ -682,6 +685,39 @@ def _redhat_sync(db: Database, settings: Settings, client: httpx.Client, progres
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _redhat_repository_sync(db: Database, settings: Settings, client: httpx.Client) -> SourceResult:
+    """Red Hat's repository-to-CPE map, replaced whole in one transaction; a failed download or a document that
+    is too large or unusable is recorded as the source's error and the stored map is kept."""
+    name = kind = redhat_repositories.KIND
+    url = settings.advisories_redhat_repository_cpe_url
+    tally = Tally()
+    tmp = Path(tempfile.mkdtemp(prefix="repository-cpe-", dir=_tmp_dir(settings)))
+    try:
+        path = download(client, url, tmp, settings.advisories_http_retries,
+                        max_bytes=settings.advisories_redhat_repository_cpe_max_bytes)
+        mapping = redhat_repositories.parse(path.read_bytes(), tally)
+        with db.session() as session:
+            session.execute(delete(RepositoryCpes))
+            session.add_all(RepositoryCpes(repository=repo, cpes=" ".join(cpes)) for repo, cpes in mapping.items())
+            record_state(session, name, kind, url, tally, ApplyResult(changeset_id=0, advisories=len(mapping)), None)
+    except Exception as exc:  # recorded, never propagated: the other sources go on
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("advisory source failed", extra={"fields": {"source": name, "error": error}})
+        with db.session() as session:
+            record_state(session, name, kind, url, tally, None, error)
+        return SourceResult(name, False, error, tally.records, dict(tally.skipped))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("advisory source done", extra={"fields": {"source": name, "repositories": len(mapping)}})
+    return SourceResult(name, True, None, tally.records, dict(tally.skipped), added=len(mapping))
+
+
+def repository_cpes(session: Session) -> dict[str, tuple[str, ...]]:
+    """The stored repository-to-CPE map (empty when never synced), for `advisories status` and tests."""
+    rows = session.execute(select(RepositoryCpes.repository, RepositoryCpes.cpes)).all()
+    return {repo: tuple(cpes.split()) for repo, cpes in rows}
+
+
 def _read_changes_csv(path: Path, cursor: str | None) -> tuple[list[str], str | None]:
     """Red Hat's `changes.csv` (`"<year>/cve-….json","<ISO time>"`): paths changed after `cursor`, newest time."""
     def entry(row: list[str]) -> tuple[str, str] | None:
@@ -836,6 +872,9 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 results.append(_nvd_sync(db, settings, client, progress))
             elif kind == "redhat":
                 results.append(_redhat_sync(db, settings, client, progress))
+                results.append(_redhat_repository_sync(db, settings, client))
+            elif kind == "redhat-cpe":
+                results.append(_redhat_repository_sync(db, settings, client))
             elif kind == "oracle":
                 results.append(_download_source(db, settings, client, "oracle-oval", "oracle-oval",
                                                 [settings.advisories_oracle_oval_url], progress))
@@ -864,7 +903,7 @@ def sync(db: Database, settings: Settings, sources: list[str] | None = None,
                 results.append(_cve_sync(db, settings, client, progress))
             else:
                 results.append(SourceResult(kind, False, f"unknown source {kind!r}; known: osv, osv:<ecosystem>, "
-                                                          "alpine, wolfi, chainguard, redhat, amazon, oracle, mariner, photon, suse, debian, ubuntu, kev, epss, nvd, cve"))
+                                                          "alpine, wolfi, chainguard, redhat, redhat-cpe, amazon, oracle, mariner, photon, suse, debian, ubuntu, kev, epss, nvd, cve"))
     return results
 
 

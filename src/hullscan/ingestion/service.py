@@ -240,6 +240,9 @@ class _BatchStore:
         self.prefetch(keys)
         return {k: self._affected[k] for k in keys if self._affected[k]}
 
+    def repository_cpes(self, repositories: Iterable[str]) -> dict[str, tuple[str, ...]] | None:
+        return self.inner.repository_cpes(repositories)
+
     def advisories(self, ids: Iterable[str]) -> dict[str, Advisory]:
         ids = list(dict.fromkeys(ids))
         if not self.alias_lists_per_id:

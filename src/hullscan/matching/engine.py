@@ -31,7 +31,7 @@ from hullscan.matching.ecosystems import (
 )
 from hullscan.matching.cvss_util import severity_from_vector
 from hullscan.matching.finding import Finding, FindingPackage, normalize_severity
-from hullscan.matching.redhat_products import applies, image_products
+from hullscan.matching.redhat_products import applies, image_products, stream_ecosystems
 from hullscan.ecosystems import OS_PACKAGE_TYPES, end_of_life
 from hullscan.scanner.inventory import Inventory, Package
 from hullscan.severities import RANK
@@ -159,7 +159,13 @@ def _match(inventory: Inventory, store: AdvisoryStore, repository_release: str |
     lookups = _plan(inventory, stats, repository_release)
     lookups = _drop_unloaded(lookups, store, stats)
     os_eco = next((lookup.ecosystem for lookup in lookups if lookup.package.type in OS_PACKAGE_TYPES), None)
-    products = image_products(inventory, os_eco, stats.warnings)  # Red Hat: the products of its repositories
+    # Red Hat: the products of its repositories
+    products = image_products(inventory, os_eco, stats.warnings, getattr(store, "repository_cpes", None))
+    if products and os_eco and inventory.os is not None:  # EUS/E4S/...: also the statements of those streams
+        for stream in stream_ecosystems(products, os_eco, inventory.os.version):
+            for lookup in lookups:
+                if lookup.ecosystem == os_eco:
+                    lookup.keys = lookup.keys + [(stream, name) for eco, name in lookup.keys if eco == os_eco]
     keys = {key for lookup in lookups for key in lookup.keys}
     candidates = store.affected_for(sorted(keys)) if keys else {}
     stats.candidates = sum(len(v) for v in candidates.values())

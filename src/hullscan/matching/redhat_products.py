@@ -1,20 +1,23 @@
 """Which Red Hat products an image's packages come from, so a UBI/RHEL image matches only the CSAF VEX
-statements of its repositories' products (`enterprise_linux:9::baseos`, `::appstream`) and not those of every
-product of its major release (RHEL for SAP, High Availability, ...).
+statements of its repositories' products (`enterprise_linux:9::baseos`, `rhel_eus:9.4::baseos`,
+`enterprise_linux:9::sap`) and not those of every product of its major release.
 
-The image names its repositories (content sets, scanner.analyzers.redhat_content); a content set maps to
-product CPEs the way Red Hat's repository-to-cpe.json maps the main RHEL repositories
-(`rhel-9-for-x86_64-baseos-rpms` → `cpe:/o:redhat:enterprise_linux:9::baseos`). Only the repositories whose
-CPE is certain are mapped here; an image with any other content set, or none, keeps every product of its
-release, and the scan says so. A CSAF CPE applies to an image CPE it equals or is a field prefix of
-(`cpe:/o:redhat:enterprise_linux:9` covers `...:9::baseos`); the part (`o`/`a`) is not compared.
+The image names its repositories (content sets, scanner.analyzers.redhat_content). Each maps to product CPEs
+through Red Hat's repository-to-cpe.json, synced into the advisory store (`redhat`/`redhat-cpe` sources,
+hullscan.advisories.parsers.redhat_repositories) and asked through the store's `repository_cpes`. Before that
+map was ever synced, a built-in rule maps the main repositories (`rhel-9-for-x86_64-baseos-rpms` →
+`cpe:/o:redhat:enterprise_linux:9::baseos`, appstream, codeready-builder) as the map does. An image with a
+content set neither knows, or with none, keeps every product of its release, and the scan says so. A CSAF CPE
+applies to an image CPE it equals or is a field prefix of (`cpe:/o:redhat:enterprise_linux:9` covers
+`...:9::baseos`); the part (`o`/`a`) is not compared.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from hullscan.ecosystems import normalize_ecosystem
 from hullscan.scanner.inventory import Inventory
 
 PROPERTY = "redhat_content_sets"  # scanner.analyzers.redhat_content.PROPERTY (the scanner must not be imported)
@@ -28,15 +31,22 @@ def _key(cpe: str) -> str:
 
 
 def content_set_cpes(name: str) -> str | None:
-    """The product CPE key of a main RHEL content set, None when not certain."""
+    """The product CPE key of a main RHEL content set, None when not certain: the fallback before Red Hat's
+    map is synced."""
     m = _CONTENT_SET.fullmatch(name)
     edition = _EDITIONS.get(m.group("repo")) if m else None
     return f"redhat:enterprise_linux:{m.group('major')}::{edition}" if m and edition else None
 
 
-def image_products(inventory: Inventory, ecosystem: str | None, warnings: list[str]) -> frozenset[str] | None:
-    """The CPE keys of a Red Hat image's content sets; None (every product applies, a warning says why) when
-    the image names none or one that is not mapped. None without a warning for other distributions."""
+RepositoryMap = Callable[[Iterable[str]], "dict[str, tuple[str, ...]] | None"]  # AdvisoryStore.repository_cpes
+
+
+def image_products(inventory: Inventory, ecosystem: str | None, warnings: list[str],
+                   repository_cpes: RepositoryMap | None = None) -> frozenset[str] | None:
+    """The CPE keys of a Red Hat image's content sets, through Red Hat's map (`repository_cpes`, None when
+    the store has none) and the built-in rule for the main repositories; None (every product applies, a
+    warning says why) when the image names none or one neither maps. None without a warning for other
+    distributions."""
     if not ecosystem or not ecosystem.startswith("Red Hat:"):
         return None
     rpms = [p for p in inventory.packages if p.type == "rpm"]
@@ -47,13 +57,40 @@ def image_products(inventory: Inventory, ecosystem: str | None, warnings: list[s
         warnings.append(f"{ecosystem}: no content manifest (/root/buildinfo/content_manifests) names the image's "
                         "repositories, so advisories of every Red Hat product of the release apply")
         return None
-    keys = {s: content_set_cpes(s) for s in sorted(sets)}
-    unknown = [s for s, k in keys.items() if k is None]
+    mapped = repository_cpes(sorted(sets)) if repository_cpes is not None else None
+    keys: set[str] = set()
+    unknown: list[str] = []
+    for name in sorted(sets):
+        cpes = (mapped or {}).get(name)
+        if cpes:
+            keys.update(_key(c) for c in cpes)
+        elif (key := content_set_cpes(name)) is not None:
+            keys.add(key)
+        else:
+            unknown.append(name)
     if unknown:
-        warnings.append(f"{ecosystem}: content set(s) {', '.join(unknown[:5])} map to no known product, so "
+        why = "" if mapped is not None else (" (Red Hat's repository-to-CPE map was never synced: "
+                                             "`hullscan advisories sync --source redhat-cpe`)")
+        warnings.append(f"{ecosystem}: content set(s) {', '.join(unknown[:5])} map to no known product{why}, so "
                         "advisories of every Red Hat product of the release apply")
         return None
-    return frozenset(k for k in keys.values() if k)
+    return frozenset(keys)
+
+
+def stream_ecosystems(products: frozenset[str], ecosystem: str, os_version: str | None) -> list[str]:
+    """The minor-release streams (EUS, E4S, AUS, ...) of the image's products at the image's own minor release,
+    as the store keys them (`redhat:rhel_eus:9.4::baseos` on a 9.4 image → `Red Hat:9.4+eus`): their statements
+    are stored apart from the main release's, and are the ones an image built on those repositories gets."""
+    minor = ".".join((os_version or "").split(".")[:2])
+    out: set[str] = set()
+    for product in products:
+        parts = product.split(":")
+        if len(parts) < 3 or parts[0] != "redhat" or parts[2] != minor or not minor:
+            continue
+        stream = normalize_ecosystem(f"Red Hat:{parts[1]}:{parts[2]}")
+        if stream != ecosystem and "+" in stream:
+            out.add(stream)
+    return sorted(out)
 
 
 def applies(cpes: Iterable[str], products: frozenset[str]) -> bool:

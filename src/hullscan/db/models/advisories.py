@@ -93,6 +93,16 @@ class CveSeverityRecord(Base):
     modified: Mapped[str | None] = mapped_column(String(32))
 
 
+class RepositoryCpes(Base):
+    """Red Hat's repository-to-CPE map: the products (CPEs, space-separated) each repository (content set)
+    ships, replaced whole by each successful sync; matching reads it to scope an image to its products."""
+
+    __tablename__ = "redhat_repository_cpes"
+
+    repository: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cpes: Mapped[str] = mapped_column(Text, nullable=False)
+
+
 class AdvisorySourceState(Base):
     """Sync state per configured source: cursor for incremental sync, counts, last error."""
 
