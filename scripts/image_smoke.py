@@ -97,7 +97,7 @@ class Smoke:
 
     def cleanup(self) -> None:
         for name in reversed(self.containers):
-            self.podman("rm", "-f", "-t", "10", name, check=False, timeout=60)
+            self.podman("rm", "-f", "-v", "-t", "10", name, check=False, timeout=60)  # with its anonymous volume
         for name in self.volumes:
             self.podman("volume", "rm", "-f", name, check=False, timeout=60)
 
