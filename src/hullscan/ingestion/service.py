@@ -27,6 +27,7 @@ from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import IngestionCursor, SbomOccurrence, SbomSource
 from hullscan.ingestion.validation import InvalidSbom, SbomSourceInfo, validate_sbom
 from hullscan.matching.engine import lookup_keys, match
+from hullscan.matching.redhat_products import main_release
 from hullscan.matching.sbom import SbomError, read_sbom
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem
 from hullscan.scanner.package_record import package_from_row, row_of
@@ -281,6 +282,8 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
     for cs in changesets:
         for change in cs.changes:
             keys.update(change.keys)
+    # a Red Hat EUS/E4S/... stream's statements concern the images stored under the main release (`Red Hat:9`)
+    keys.update((main, package) for eco, package in list(keys) if (main := main_release(eco)) is not None)
     result.changesets = len(changesets)
     cursor.value = max(cs.id for cs in changesets)
 

@@ -93,6 +93,16 @@ def stream_ecosystems(products: frozenset[str], ecosystem: str, os_version: str 
     return sorted(out)
 
 
+_STREAM = re.compile(r"Red Hat:(?P<major>\d+)\.\d+\+[a-z0-9]+")
+
+
+def main_release(ecosystem: str) -> str | None:
+    """`Red Hat:9.4+eus` → `Red Hat:9`: images of a minor-release stream are stored under their main release,
+    so a change to the stream's statements re-matches those (`stream_ecosystems` is the other direction)."""
+    m = _STREAM.fullmatch(ecosystem)
+    return f"Red Hat:{m.group('major')}" if m else None
+
+
 def applies(cpes: Iterable[str], products: frozenset[str]) -> bool:
     """Whether a statement made for `cpes` concerns an image of `products`."""
     for cpe in cpes:
