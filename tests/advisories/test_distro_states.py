@@ -300,18 +300,22 @@ def test_redhat_deletions_csv_removes_withdrawn_documents_on_sync(db: Database, 
     site.files["/vex/csaf_vex_2026-12-01.tar.zst"] = _vex_archive(docs)
     site.files["/vex/changes.csv"] = b"".join(f'"{p}","2026-12-01T00:00:00+00:00"\n'.encode() for p in docs)
     site.files["/vex/deletions.csv"] = b'"2023/cve-2023-0001.json","2026-11-01T00:00:00+00:00"\n'
-    settings = migrated_settings.model_copy(update={"advisories_redhat_vex_url": f"{site.url}/vex",
-                                                    "advisories_http_retries": 1})
-    [first] = service.sync(db, settings, ["redhat"])
+    site.files["/repository-to-cpe.json"] = data_path("redhat-repository-cpe", "repository-to-cpe.json").read_bytes()
+    settings = migrated_settings.model_copy(update={
+        "advisories_redhat_vex_url": f"{site.url}/vex", "advisories_http_retries": 1,
+        "advisories_redhat_repository_cpe_url": f"{site.url}/repository-to-cpe.json"})
+    first, repository_map = service.sync(db, settings, ["redhat"])  # `redhat` syncs the VEX, then the map
     assert first.ok and first.added == 3, first.error
+    assert repository_map.ok, repository_map.error
     assert "CVE-2024-10041" in _found(db, "rhel", "9.5", _rpm("pam", "1.5.1-20.el9"))
 
     site.requests.clear()
     site.files["/vex/changes.csv"] += b'"2024/cve-2024-10041.json","2026-12-02T00:00:00+00:00"\n'
     site.files["/vex/deletions.csv"] += b'"2024/cve-2024-10041.json","2026-12-03T00:00:00+00:00"\n'
-    [second] = service.sync(db, settings, ["redhat"])
+    second, _ = service.sync(db, settings, ["redhat"])
     assert (second.ok, second.withdrawn, second.added, second.modified) == (True, 1, 0, 0), second.error
-    assert site.requests == ["/vex/changes.csv", "/vex/deletions.csv"]  # the withdrawn document is not fetched
+    assert site.requests == ["/vex/changes.csv", "/vex/deletions.csv",  # the withdrawn document is not fetched
+                             "/repository-to-cpe.json"]
     assert "CVE-2024-10041" not in _found(db, "rhel", "9.5", _rpm("pam", "1.5.1-20.el9"))
     with db.session() as s:
         store = SqlAdvisoryStore(s)

@@ -29,7 +29,7 @@ from hullscan.matching import match_inventory
 from hullscan.matching.finding import Finding
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem, Package
 from hullscan.settings import Settings
-from tests.conftest import shared_path
+from tests.conftest import data_path, shared_path
 
 SAMPLES = shared_path("feeds-samples")
 VEX = SAMPLES / "rhel" / "trivy-db" / "redhat-csaf" / "vuln-list-redhat" / "csaf-vex"
@@ -206,7 +206,8 @@ def site() -> Iterator[_Site]:
 def test_redhat_and_secdb_sync_from_their_urls(db: Database, migrated_settings: Settings, site: _Site) -> None:
     settings = migrated_settings.model_copy(update={
         "advisories_redhat_vex_url": f"{site.url}/vex", "advisories_wolfi_url": f"{site.url}/os/security.json",
-        "advisories_http_retries": 1})
+        "advisories_redhat_repository_cpe_url": f"{site.url}/repository-to-cpe.json", "advisories_http_retries": 1})
+    site.files["/repository-to-cpe.json"] = data_path("redhat-repository-cpe", "repository-to-cpe.json").read_bytes()
     docs = {f"2024/{f.name}": f.read_bytes() for f in VEX.glob("cve-2024-*.json")}
     site.files["/vex/archive_latest.txt"] = b"csaf_vex_2026-12-01.tar.zst\n"
     site.files["/vex/csaf_vex_2026-12-01.tar.zst"] = _vex_archive(docs)
@@ -216,6 +217,7 @@ def test_redhat_and_secdb_sync_from_their_urls(db: Database, migrated_settings: 
     first = {r.source: r for r in service.sync(db, settings, ["redhat", "wolfi"])}
     assert first["redhat-vex"].ok and first["redhat-vex"].added == 3, first["redhat-vex"].error
     assert first["wolfi-secdb"].ok and first["wolfi-secdb"].added == 59
+    assert first["redhat-repository-cpes"].ok, first["redhat-repository-cpes"].error  # `redhat` syncs the map too
 
     # incremental: only the document changes.csv lists as newer is fetched
     site.requests.clear()
@@ -223,9 +225,10 @@ def test_redhat_and_secdb_sync_from_their_urls(db: Database, migrated_settings: 
     changed["vulnerabilities"][0]["threats"][0]["details"] = "Important"
     site.files["/vex/2024/cve-2024-10041.json"] = json.dumps(changed).encode()
     site.files["/vex/changes.csv"] += b'"2024/cve-2024-10041.json","2026-12-02T00:00:00+00:00"\n'
-    [second] = service.sync(db, settings, ["redhat"])
+    second, _ = service.sync(db, settings, ["redhat"])
     assert (second.ok, second.modified, second.added, second.withdrawn) == (True, 1, 0, 0), second.error
-    assert site.requests == ["/vex/changes.csv", "/vex/deletions.csv", "/vex/2024/cve-2024-10041.json"]
+    assert site.requests == ["/vex/changes.csv", "/vex/deletions.csv", "/vex/2024/cve-2024-10041.json",
+                             "/repository-to-cpe.json"]
     f = _found(db, "rhel", "9.5", _rpm("pam", "1.5.1-20.el9"))["CVE-2024-10041"]
     assert f.severity == "high"
 

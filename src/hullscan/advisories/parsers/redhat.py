@@ -10,7 +10,7 @@ vulnerability gives, per such product, a remediation (`vendor_fix` with the fixe
 One advisory per document (`REDHAT-<CVE>`, aliased to the CVE) with one entry per (release, package):
 releases through the ecosystem table's Red Hat rule, modular packages keyed `<module>:<stream>::<name>`. Each
 entry keeps the platform CPEs whose statement it is (`cpes`), so matching can restrict an image to the products
-of its repositories (content sets, see hullscan.advisories.redhat_cpe).
+of its repositories (content sets, see hullscan.matching.redhat_products).
 """
 
 from __future__ import annotations
