@@ -182,9 +182,13 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project:path}/vulnerabilities/bulk_state"): "developer",
     ("POST", "/api/v1/projects/{project:path}/vex"): "developer",
     ("GET", "/api/v1/projects/{project:path}/vex"): "developer",
+    ("GET", "/api/v1/projects/{project:path}/vex/statements"): "reporter",  # what documents say, not findings
+    ("DELETE", "/api/v1/projects/{project:path}/vex/documents/{document_id}"): "developer",
     ("GET", "/api/v1/projects/{project:path}/images/{digest}/remediation"): "developer",
     ("GET", "/projects/{project:path}/-/images/{digest}/remediation"): "developer",
     ("POST", "/projects/{project:path}/-/settings/vex"): "maintainer",
+    ("GET", "/projects/{project:path}/-/settings/vex"): "reporter",
+    ("POST", "/projects/{project:path}/-/settings/vex/documents/{document_id}/withdraw"): "developer",
     ("GET", "/projects/{project:path}/-/security/vex.json"): "developer",
     ("POST", "/api/v1/projects/{project:path}/webhooks"): "maintainer",
     ("GET", "/api/v1/projects/{project:path}/webhooks"): "maintainer",
@@ -363,7 +367,7 @@ def _fill(path: str, world: World) -> str:
         "username": "victim-user", "advisory_id": "CVE-2024-0727", "name": "gl-sbom-report.cdx.json",
         "rest": "nothing-here", "change": "unblock", "exception_id": 999_999, "group": "team",
         "action": "retry", "scan_request_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
-        "digest": "sha256:" + "1" * 64,
+        "digest": "sha256:" + "1" * 64, "document_id": 999_999,
     }
 
     def one(m: re.Match[str]) -> str:
@@ -398,6 +402,8 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         kwargs["params"] = {"package": "openssl"}
     if template == "/api/v1/jobs/{job_id}/artifacts":
         kwargs["params"] = {"name": "gl-sbom-report.cdx.json"}
+    if template == "/api/v1/projects/{project:path}/vex/statements":
+        kwargs["params"] = {"vulnerability": "CVE-2024-0727", "per_page": 5}
     if template == "/api/v1/jobs/request":
         kwargs["params"] = {"wait": 0}
     if template.endswith("/trace") and method == "PATCH":

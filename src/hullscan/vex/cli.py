@@ -1,5 +1,5 @@
-"""`hullscan vex import PROJECT FILE` and `hullscan vex export PROJECT`, straight from the database (as the other
-parts' commands), audited as the `cli` actor."""
+"""`hullscan vex import PROJECT FILE`, `export PROJECT`, `list PROJECT` and `withdraw PROJECT DOCUMENT_ID`, straight
+from the database (as the other parts' commands), audited as the `cli` actor."""
 
 from __future__ import annotations
 
@@ -62,6 +62,51 @@ def export_cmd(project: str = typer.Argument(..., help="GROUP/PROJECT or numeric
         typer.echo(text)
     else:
         output.write_text(text + "\n")
+
+
+@vex_app.command("list")
+def list_cmd(project: str = typer.Argument(..., help="GROUP/PROJECT or numeric id."),
+             vulnerability: str = typer.Option(None, "--vulnerability", help="Only statements naming this id."),
+             document: int = typer.Option(None, "--document", min=1, help="Only this document's statements (its id)."),
+             statements: bool = typer.Option(False, "--statements", help="Also print the statements.")) -> None:
+    """The stored VEX documents (id, statements, who imported them, when) as JSON; with --statements their
+    statements too (one per vulnerability name)."""
+    from hullscan.vex import service
+
+    with project_session(project) as (session, found):
+        out: dict = {"documents": [d.as_dict() for d in service.stored_documents(session, found.id)]}
+        if statements or vulnerability is not None or document is not None:
+            rows: list = []
+            page = 1
+            while True:
+                listed = service.stored_statements(session, found.id, vulnerability=vulnerability,
+                                                   document_id=document, page=page, per_page=service.BATCH)
+                rows.extend(listed.rows)
+                if len(rows) >= listed.total or not listed.rows:
+                    break
+                page += 1
+            out["statements"] = rows
+    typer.echo(json.dumps(out, indent=2))
+
+
+@vex_app.command("withdraw")
+def withdraw_cmd(project: str = typer.Argument(..., help="GROUP/PROJECT or numeric id."),
+                 document: int = typer.Argument(..., min=1, help="The document's id (from `hullscan vex list`).")
+                 ) -> None:
+    """Withdraw a document's stored statements: they stop applying to findings recorded later; findings they
+    already changed keep their states."""
+    from hullscan.auth import service as auth
+    from hullscan.vex import service
+
+    with project_session(project) as (session, found):
+        withdrawn = service.withdraw_document(session, found.id, document)
+        if withdrawn is None:
+            typer.echo(f"error: no stored VEX document {document} in {found.path}", err=True)
+            raise typer.Exit(1)
+        auth.audit(session, CLI_ACTOR, "vex_withdrawn", found.path,
+                   details={"document": withdrawn.document, "document_id": withdrawn.id,
+                            "statements": withdrawn.statements})
+    typer.echo(json.dumps({"withdrawn": withdrawn.as_dict(), "note": service.WITHDRAWN_NOTE}, indent=2))
 
 
 def register(app: typer.Typer) -> None:

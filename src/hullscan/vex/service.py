@@ -41,6 +41,8 @@ _REASON_NOTE = re.compile(r"hullscan dismissal_reason: ([a-z_]+)")
 _JUSTIFICATION_LINE = re.compile(r"^justification: ([a-z_]+)$", re.MULTILINE)
 BATCH = 1000
 DEFAULT_MAX_STATEMENTS = 20_000  # the `vex_max_statements` setting's default
+WITHDRAWN_NOTE = ("the document's statements no longer apply to findings recorded from now on; findings they already "
+                  "changed keep their states (triage them again, or import a document that says otherwise)")
 
 
 class VexImportError(ValueError):
@@ -215,6 +217,97 @@ def _store(session: Session, project_id: int, doc: VexDocument, author: str, act
         session.execute(insert(VexStatement), rows[start:start + BATCH])
 
 
+@dataclass(frozen=True)
+class StoredDocument:
+    """An imported document as it is stored: `id` is its first row's id, so it names this import (importing the
+    document again stores it under a new id, and withdrawing the old id then finds nothing)."""
+
+    id: int
+    document: str  # the history author, vex:<label>
+    statements: int
+    names: int  # rows: one per vulnerability name of a statement
+    actor: str
+    imported_at: datetime
+    subject_digest: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "document": self.document, "statements": self.statements,
+                "vulnerability_names": self.names, "imported_by": self.actor,
+                "imported_at": self.imported_at.astimezone(timezone.utc).isoformat(),
+                "subject_digest": self.subject_digest}
+
+
+def stored_documents(session: Session, project_id: int) -> list[StoredDocument]:
+    """The project's imported documents whose statements are kept, newest first (one grouped query)."""
+    q = (select(func.min(VexStatement.id), VexStatement.document, func.count(func.distinct(VexStatement.position)),
+                func.count(), func.min(VexStatement.actor), func.min(VexStatement.created_at),
+                func.min(VexStatement.subject_digest))
+         .where(VexStatement.project_id == project_id).group_by(VexStatement.document)
+         .order_by(func.min(VexStatement.id).desc()))
+    return [StoredDocument(int(i), doc, int(n), int(names), actor, created, subject)
+            for i, doc, n, names, actor, created, subject in session.execute(q)]
+
+
+def _document_of(session: Session, project_id: int, document_id: int) -> str | None:
+    """The label of the project's document stored as `document_id` (its first row), or None."""
+    label = session.scalar(select(VexStatement.document).where(VexStatement.id == document_id,
+                                                               VexStatement.project_id == project_id))
+    if label is None:
+        return None
+    first = session.scalar(select(func.min(VexStatement.id)).where(VexStatement.project_id == project_id,
+                                                                   VexStatement.document == label))
+    return label if first == document_id else None
+
+
+@dataclass(frozen=True)
+class StoredStatementPage:
+    rows: list[dict[str, Any]]
+    total: int
+
+
+def stored_statements(session: Session, project_id: int, *, vulnerability: str | None = None,
+                      document_id: int | None = None, page: int = 1, per_page: int = 20) -> StoredStatementPage:
+    """One page of the project's stored statement rows (one per vulnerability name), oldest first, optionally
+    of one vulnerability name and one document; an unknown document gives an empty page."""
+    conditions = [VexStatement.project_id == project_id]
+    if vulnerability is not None:
+        conditions.append(VexStatement.vulnerability == vulnerability)
+    if document_id is not None:
+        label = _document_of(session, project_id, document_id)
+        if label is None:
+            return StoredStatementPage([], 0)
+        conditions.append(VexStatement.document == label)
+    total = session.scalar(select(func.count()).select_from(VexStatement).where(*conditions)) or 0
+    rows = list(session.scalars(select(VexStatement).where(*conditions).order_by(VexStatement.id)
+                                .offset((page - 1) * per_page).limit(per_page)))
+    firsts: dict[str, int] = {}
+    if rows:
+        q = (select(VexStatement.document, func.min(VexStatement.id))
+             .where(VexStatement.project_id == project_id,
+                    VexStatement.document.in_(sorted({r.document for r in rows})))
+             .group_by(VexStatement.document))
+        firsts = {doc: int(first) for doc, first in session.execute(q)}
+    return StoredStatementPage([{
+        "id": r.id, "document_id": firsts.get(r.document), "document": r.document, "position": r.position,
+        "vulnerability": r.vulnerability, "status": r.status, "justification": r.justification, "notes": r.notes,
+        "products": [{"@id": p[0], "subcomponents": list(p[1])} for p in r.products],
+        "subject_digest": r.subject_digest, "imported_by": r.actor,
+        "imported_at": r.created_at.astimezone(timezone.utc).isoformat()} for r in rows], total)
+
+
+def withdraw_document(session: Session, project_id: int, document_id: int) -> StoredDocument | None:
+    """Delete the stored statements of one imported document, so they no longer apply to findings recorded
+    later; None when the project has no such document. Findings it already changed keep their states (as after
+    any import: a withdrawal is not an undo; triage them again, or import a document that says otherwise)."""
+    label = _document_of(session, project_id, document_id)
+    if label is None:
+        return None
+    found = next(d for d in stored_documents(session, project_id) if d.document == label)
+    session.execute(delete(VexStatement).where(VexStatement.project_id == project_id,
+                                               VexStatement.document == label))
+    return found
+
+
 @dataclass
 class ApplyResult:
     matched: int = 0  # recorded findings a stored statement names
@@ -383,5 +476,5 @@ def _product(v: Vulnerability) -> dict[str, Any]:
     return product
 
 
-__all__ = ["VexError", "VexImportError", "ImportResult", "ApplyResult", "import_vex", "apply_stored", "export_openvex",
-           "package_purl"]
+__all__ = ["VexError", "VexImportError", "ImportResult", "ApplyResult", "StoredDocument", "import_vex", "apply_stored",
+           "export_openvex", "package_purl", "stored_documents", "stored_statements", "withdraw_document"]

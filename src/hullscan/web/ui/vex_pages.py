@@ -1,19 +1,22 @@
-"""The VEX form of the project settings page (paste a document: import) and the OpenVEX export download."""
+"""The VEX form of the project settings page (paste a document: import), the VEX page (the stored documents,
+withdrawn with a confirmed button) and the OpenVEX export download."""
 
 from __future__ import annotations
 
 import json
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from hullscan.auth import Action, Principal
 from hullscan.auth.http import audit
 from hullscan.matching.vex import VexError, parse_vex
 from hullscan.vex import service as vex
+from hullscan.vex.api import withdraw_or_404
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
-from hullscan.web.ui.render import HTMLErrorRoute
+from hullscan.http_deps import IdPath, IdQuery
+from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
 from hullscan.web.ui.settings_pages import settings_page_for
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
@@ -45,3 +48,21 @@ def export_vex_download(project: str, principal: Principal = Depends(ui_principa
     body = json.dumps(vex.export_openvex(session, found.id, found.path), indent=2)
     return Response(body, media_type="application/json", headers={
         "Content-Disposition": f'attachment; filename="vex-{found.id}.openvex.json"'})
+
+
+@router.get("/projects/{project:path}/-/settings/vex")
+def vex_page(request: Request, project: str, withdrawn: IdQuery | None = None,
+             principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
+    """The project's stored VEX documents with their counts (reporters and up); developers and up withdraw."""
+    found = project_for(session, principal, project, Action.READ_PROJECT)
+    return render(request, "vex.html", project=found, documents=vex.stored_documents(session, found.id),
+                  withdrawn=withdrawn)
+
+
+@router.post("/projects/{project:path}/-/settings/vex/documents/{document_id}/withdraw")
+def withdraw_document(request: Request, project: str, document_id: IdPath, principal: Principal = Depends(ui_principal),
+                      session: Session = Depends(ui_session)) -> Response:
+    """Withdraw a document's stored statements (audited); the findings it changed keep their states."""
+    found = project_for(session, principal, project, Action.TRIAGE_VULNERABILITIES)
+    withdrawn = withdraw_or_404(request, session, found, document_id)
+    return RedirectResponse(project_url(found.path, "settings", "vex", withdrawn=withdrawn.id), status_code=303)
