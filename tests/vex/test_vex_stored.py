@@ -61,14 +61,20 @@ def _finding(session: Any, identifier: str) -> Vulnerability:
     return v
 
 
-def test_stored_statements_keep_applying(migrated_settings: Settings, tmp_path: Path) -> None:
-    db = Database(migrated_settings)
-    import_path(db, migrated_settings, str(data_path("advisories", "osv", "pypi.jsonl.gz")))
+def _project(settings: Settings, tmp: Path) -> tuple[Database, Inventory, int]:
+    """PyPI advisories, and group/project with the test image's SBOM ingested at digest D1."""
+    db = Database(settings)
+    import_path(db, settings, str(data_path("advisories", "osv", "pypi.jsonl.gz")))
     inv = analyze(f"oci-dir:{image_layout('debian-python-app')}")
     with db.session() as s:
         pid = projects.create_project(s, "group/project").id
-        ingest_sbom(s, pid, _sbom(tmp_path, inv, D1))
+        ingest_sbom(s, pid, _sbom(tmp, inv, D1))
         rematch_advisory_changes(s)  # the initial import's changesets: nothing new
+    return db, inv, pid
+
+
+def test_stored_statements_keep_applying(migrated_settings: Settings, tmp_path: Path) -> None:
+    db, inv, pid = _project(migrated_settings, tmp_path)
     _advisories(db, migrated_settings, tmp_path, "urllib3", [("HULLSCAN-VEX-FIXED", "urllib3", "2026-12-01T00:00:00Z")])
     with db.session() as s:
         rematch_advisory_changes(s)
@@ -118,8 +124,8 @@ def test_stored_statements_keep_applying(migrated_settings: Settings, tmp_path: 
         assert _finding(s, "HULLSCAN-VEX-URLLIB3-2").state == "detected"  # a statement names its vulnerability
         fixed = _finding(s, "HULLSCAN-VEX-FIXED")
         assert fixed.state == "resolved" and not fixed.no_longer_detected  # the re-match still detects it
-        assert [(t.to_state, t.author) for t in vulns.history(s, fixed.id)][-2:] == \
-            [("detected", "hullscan"), ("resolved", f"vex:{DOC_ID}")]  # "detected again", and the statement holds
+        assert [(t.to_state, t.author) for t in vulns.history(s, fixed.id)] == \
+            [("detected", "hullscan"), ("resolved", f"vex:{DOC_ID}")]  # detected, resolved at import: no churn
 
     with db.session() as s:  # a re-scan of the same image: nothing changes
         ingest_sbom(s, pid, _sbom(tmp_path, inv, D1))
@@ -161,4 +167,52 @@ def test_statements_are_capped_and_replaced(migrated_settings: Settings) -> None
         # a document's statements are withdrawn by importing it again without statements
         vex.import_vex(s, pid, parse_vex(_openvex([])), source="t", actor="a", max_statements=3)
         assert s.scalar(select(func.count()).select_from(VexStatement)) == 0
+    db.dispose()
+
+
+def test_a_fixed_statement_keeps_its_finding_resolved_without_churn(migrated_settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    """Re-matches and a rescan that still detect a finding a stored `fixed` statement resolved leave it resolved
+    with no new history entry and no webhook; a finding a person resolved is still "detected again"."""
+    db, inv, pid = _project(migrated_settings, tmp_path)
+    _advisories(db, migrated_settings, tmp_path, "urllib3", [("HULLSCAN-VEX-FIXED", "urllib3", "2026-12-01T00:00:00Z"),
+                                                             ("HULLSCAN-BY-HAND", "urllib3", "2026-12-01T00:00:00Z")])
+    doc = _openvex([{"vulnerability": {"name": "HULLSCAN-VEX-FIXED"},
+                     "products": [{"@id": f"pkg:oci/app@{D1}", "subcomponents": [{"@id": "pkg:pypi/urllib3"}]}],
+                     "status": "fixed"}])
+    with db.session() as s:
+        rematch_advisory_changes(s)
+        assert vex.import_vex(s, pid, parse_vex(doc), source="test", actor="alice").changed == {"resolved": 1}
+        vulns.change_state(s, [_finding(s, "HULLSCAN-BY-HAND").id], "resolved", author="bob")
+        hook = notifications.create_webhook(s, pid, "http://hooks.test/new", min_severity="unknown")
+        fixed_id = _finding(s, "HULLSCAN-VEX-FIXED").id
+        before = [(t.id, t.to_state, t.author) for t in vulns.history(s, fixed_id)]
+        assert before[-1][1:] == ("resolved", f"vex:{DOC_ID}")
+    for day in ("02", "03"):  # the advisories change twice: each re-match records urllib3's findings again
+        _advisories(db, migrated_settings, tmp_path, "urllib3", [
+            ("HULLSCAN-VEX-FIXED", "urllib3", f"2026-12-{day}T00:00:00Z"),
+            ("HULLSCAN-BY-HAND", "urllib3", f"2026-12-{day}T00:00:00Z")])
+        with db.session() as s:
+            rematched = rematch_advisory_changes(s)
+            assert rematched.sources == 1
+            notifications.notify_new_vulnerabilities(s, rematched.new_vulnerability_ids, reason="advisory_update")
+            fixed = _finding(s, "HULLSCAN-VEX-FIXED")
+            assert (fixed.state, fixed.no_longer_detected) == ("resolved", False)
+            assert [(t.id, t.to_state, t.author) for t in vulns.history(s, fixed_id)] == before
+            by_hand = _finding(s, "HULLSCAN-BY-HAND")  # not the statement's: detected again, as before
+            assert by_hand.state == "detected"
+            assert vulns.history(s, by_hand.id)[-1].comment == "detected again"
+            vulns.change_state(s, [by_hand.id], "resolved", author="bob")
+    with db.session() as s:  # a rescan of the same digest: still nothing
+        ingested = ingest_sbom(s, pid, _sbom(tmp_path, inv, D1))
+        notifications.notify_new_vulnerabilities(s, ingested.new_vulnerability_ids, reason="scan")
+        assert [(t.id, t.to_state, t.author) for t in vulns.history(s, fixed_id)] == before
+        assert s.scalar(select(func.count()).select_from(WebhookDelivery).where(
+            WebhookDelivery.webhook_id == hook.id)) == 0
+    with db.session() as s:  # once withdrawn, the statement keeps nothing: the next rescan detects it again
+        (document,) = vex.stored_documents(s, pid)
+        vex.withdraw_document(s, pid, document.id)
+        ingest_sbom(s, pid, _sbom(tmp_path, inv, D1))
+        assert _finding(s, "HULLSCAN-VEX-FIXED").state == "detected"
+        assert vulns.history(s, fixed_id)[-1].comment == "detected again"
     db.dispose()

@@ -153,7 +153,8 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
     result = match(inventory, SqlAdvisoryStore(session))
     scope = vulnerabilities.ImageScope(project.id, info.image_name, info.image_tag, digest, info.operating_system,
                                        report_type=info.source_type)
-    recorded = vulnerabilities.record_findings(session, scope, result.findings, now=now)
+    recorded = vulnerabilities.record_findings(session, scope, result.findings, now=now,
+                                               keep_resolved=vex.kept_resolved)  # a VEX `fixed` holds
     if info.platform:  # a finding first recorded for a platform keeps the tag's single-platform triage
         vulnerabilities.carry_single_platform_triage(session, recorded.new_ids, now=now)
     vex.apply_stored(session, [project.id], recorded.new_ids + recorded.redetected_ids)  # imported VEX holds
@@ -342,7 +343,8 @@ def _image_key(source: SbomSource) -> tuple[int, int, str]:
 
 def _record_rematch(session: Session, batch: list[tuple[vulnerabilities.ImageScope, list]],
                     package_names: list[set[str]], result: RematchResult) -> None:
-    recorded = vulnerabilities.record_findings_many(session, batch, activity=vulnerabilities.ACTIVITY_ADVISORY_UPDATE)
+    recorded = vulnerabilities.record_findings_many(session, batch, activity=vulnerabilities.ACTIVITY_ADVISORY_UPDATE,
+                                                    keep_resolved=vex.kept_resolved)
     vulnerabilities.carry_single_platform_triage(session, [i for r in recorded for i in r.new_ids])
     vex.apply_stored(session, {scope.project_id for scope, _ in batch},
                      [i for r in recorded for i in (*r.new_ids, *r.redetected_ids)])

@@ -315,28 +315,10 @@ class ApplyResult:
     manual: int = 0  # left as a later manual triage decided
 
 
-def apply_stored(session: Session, project_ids: Iterable[int], ids: Iterable[int]) -> ApplyResult:
-    """Apply the project's stored statements to findings just recorded (`ids`: new and detected-again ones, as
-    ingestion and re-matching give them). Only a finding still "detected" is changed: a triage carried over or
-    made by hand is left alone. A finding detected again after a resolution or dismissal made by hand after the
-    statement was imported keeps following that person (a later manual triage wins; counted in `manual`). A
-    statement from an image's referrer applies to findings of that image digest only. One indexed query of the
-    statements per 1000 names; nothing at all for a project that never imported a VEX."""
-    result = ApplyResult()
-    wanted = sorted({int(i) for i in ids})
-    projects = sorted(set(project_ids))
-    if not wanted or not projects:
-        return result
-    projects = list(session.scalars(select(VexStatement.project_id).where(
-        VexStatement.project_id.in_(projects)).distinct()))
-    if not projects:
-        return result
-    session.flush()
-    found: list[Vulnerability] = []
-    for i in range(0, len(wanted), BATCH):
-        found.extend(session.scalars(select(Vulnerability).where(
-            Vulnerability.id.in_(wanted[i:i + BATCH]), Vulnerability.project_id.in_(projects),
-            Vulnerability.state == "detected")))
+def _stored_verdicts(session: Session, projects: list[int],
+                     found: list[Vulnerability]) -> dict[int, tuple[Statement, VexStatement]]:
+    """The last stored statement (and its first row) that names each finding of `found`, per finding id. One
+    indexed query of the statements per 1000 vulnerability names."""
     names = sorted({n for v in found for n in (v.primary_identifier, *v.identifiers) if len(n) <= 255})
     stored: dict[tuple[int, str, int], list[VexStatement]] = {}  # (project, document, position) -> its rows
     for i in range(0, len(names), BATCH):
@@ -345,7 +327,7 @@ def apply_stored(session: Session, project_ids: Iterable[int], ids: Iterable[int
                                    .order_by(VexStatement.id)):
             stored.setdefault((row.project_id, row.document, row.position), []).append(row)
     if not stored:
-        return result
+        return {}
     # Per project: its statements oldest first (later imports win) and an index by vulnerability name.
     statements: dict[int, list[tuple[Statement, VexStatement]]] = {}
     by_name: dict[int, dict[str, list[int]]] = {}
@@ -370,6 +352,62 @@ def apply_stored(session: Session, project_ids: Iterable[int], ids: Iterable[int
         index = _last_applying(v, by_name.get(v.project_id, {}), plain.get(v.project_id, []), for_this_image)
         if index is not None:
             verdicts[v.id] = own[index]
+    return verdicts
+
+
+def kept_resolved(session: Session, candidates: dict[int, dict[str, Any]]) -> set[int]:
+    """Of resolved findings that a recording finds again (id -> their new columns, as
+    `vulnerabilities.record_findings` passes them), those a stored `fixed` statement keeps resolved: the
+    statement resolved it last and still names it as it is now (same digest or version when it is scoped), and
+    no person changed it since the statement was imported. These stay resolved with no "detected again" and no
+    second resolution in their history. Nothing is read for a project that never imported a VEX."""
+    if not candidates:
+        return set()
+    projects = list(session.scalars(select(VexStatement.project_id).where(
+        VexStatement.project_id.in_(sorted({int(c["project_id"]) for c in candidates.values()}))).distinct()))
+    if not projects:
+        return set()
+    last = _last_changes(session, sorted(candidates))
+    by_vex = [vid for vid, t in last.items() if t.to_state == "resolved" and t.author.startswith("vex:")
+              and candidates[vid]["project_id"] in projects]
+    if not by_vex:
+        return set()
+    columns = {c.key for c in Vulnerability.__table__.columns}
+    # as the finding will be once recorded (not added to the session: only read)
+    found = [Vulnerability(id=vid, **{k: v for k, v in candidates[vid].items() if k in columns}) for vid in by_vex]
+    verdicts = _stored_verdicts(session, projects, found)
+    manual = _last_manual_changes(session, sorted(verdicts))
+    kept: set[int] = set()
+    for vid, (stmt, row) in verdicts.items():
+        when = manual.get(vid)
+        if _target(stmt)[0] == "resolved" and (when is None or when < row.created_at):
+            kept.add(vid)
+    return kept
+
+
+def apply_stored(session: Session, project_ids: Iterable[int], ids: Iterable[int]) -> ApplyResult:
+    """Apply the project's stored statements to findings just recorded (`ids`: new and detected-again ones, as
+    ingestion and re-matching give them). Only a finding still "detected" is changed: a triage carried over or
+    made by hand is left alone. A finding detected again after a resolution or dismissal made by hand after the
+    statement was imported keeps following that person (a later manual triage wins; counted in `manual`). A
+    statement from an image's referrer applies to findings of that image digest only. One indexed query of the
+    statements per 1000 names; nothing at all for a project that never imported a VEX."""
+    result = ApplyResult()
+    wanted = sorted({int(i) for i in ids})
+    projects = sorted(set(project_ids))
+    if not wanted or not projects:
+        return result
+    projects = list(session.scalars(select(VexStatement.project_id).where(
+        VexStatement.project_id.in_(projects)).distinct()))
+    if not projects:
+        return result
+    session.flush()
+    found: list[Vulnerability] = []
+    for i in range(0, len(wanted), BATCH):
+        found.extend(session.scalars(select(Vulnerability).where(
+            Vulnerability.id.in_(wanted[i:i + BATCH]), Vulnerability.project_id.in_(projects),
+            Vulnerability.state == "detected")))
+    verdicts = _stored_verdicts(session, projects, found)
     result.matched = len(verdicts)
     manual = _last_manual_changes(session, sorted(verdicts))
     groups: dict[tuple[int, str, str, str | None, str], list[int]] = {}
@@ -477,4 +515,4 @@ def _product(v: Vulnerability) -> dict[str, Any]:
 
 
 __all__ = ["VexError", "VexImportError", "ImportResult", "ApplyResult", "StoredDocument", "import_vex", "apply_stored",
-           "export_openvex", "package_purl", "stored_documents", "stored_statements", "withdraw_document"]
+           "kept_resolved", "export_openvex", "package_purl", "stored_documents", "stored_statements", "withdraw_document"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal, get_args
@@ -130,21 +130,29 @@ def _expire(session: Session, model: type, ids: set[int]) -> None:
             session.expire(obj)
 
 
+# Given resolved findings detected again (id -> their new columns, with project_id, primary_identifier and
+# package_name), the ids that stay resolved without a "detected again" entry: those a stored VEX `fixed`
+# statement keeps resolved (`hullscan.vex.service.kept_resolved`, passed in by ingestion: no import cycle).
+KeepResolved = Callable[[Session, dict[int, dict[str, Any]]], set[int]]
+
+
 def record_findings(
     session: Session, scope: ImageScope, findings: Iterable[Finding], *, activity: str = ACTIVITY_SCAN,
-    now: datetime | None = None,
+    now: datetime | None = None, keep_resolved: KeepResolved | None = None,
 ) -> RecordResult:
     """Create or refresh one vulnerability per finding, deduplicated by GitLab's UUID, and its sighting."""
-    return record_findings_many(session, [(scope, findings)], activity=activity, now=now)[0]
+    return record_findings_many(session, [(scope, findings)], activity=activity, now=now,
+                                keep_resolved=keep_resolved)[0]
 
 
 def record_findings_many(
     session: Session, batch: Sequence[tuple[ImageScope, Iterable[Finding]]], *, activity: str = ACTIVITY_SCAN,
-    now: datetime | None = None,
+    now: datetime | None = None, keep_resolved: KeepResolved | None = None,
 ) -> list[RecordResult]:
     """`record_findings` for many images at once (continuous scanning re-matches hundreds): one bulk SELECT of
     the vulnerabilities and sightings they touch, then bulk INSERT/UPDATE (executemany), whatever the number of
-    images. Scopes are applied in order, exactly as consecutive `record_findings` calls would; one result each."""
+    images. Scopes are applied in order, exactly as consecutive `record_findings` calls would; one result each.
+    A resolved finding found again becomes "detected again" unless `keep_resolved` says it stays resolved."""
     now = now or utcnow()
     session.flush()  # pending ORM changes first: the bulk statements below read and write the same rows
     planned: list[tuple[ImageScope, dict[str, tuple[Finding, str, str]]]] = []
@@ -171,6 +179,7 @@ def record_findings_many(
     created_by: dict[str, int] = {}  # uuid -> index of the scope that created it
     updates: dict[int, dict] = {}  # vulnerability id -> UPDATE values
     transitions: list[dict] = []
+    redetected: dict[int, dict[str, Any]] = {}  # id -> identity columns of a resolved finding found again
     for index, (scope, by_uuid) in enumerate(planned):
         result = results[index]
         report_type_id = REPORT_TYPES[scope.report_type]
@@ -199,7 +208,18 @@ def record_findings_many(
                 row[1] = "detected"
                 values.update(state="detected", resolved_at=None)
                 result.redetected_ids.append(vid)
+                redetected[vid] = dict(project_id=scope.project_id, primary_identifier=f.vulnerability_id,
+                                       package_name=f.package.name)
             updates.setdefault(vid, {}).update(values)
+    if keep_resolved is not None and redetected:
+        kept = keep_resolved(session, {vid: {**updates[vid], **ident} for vid, ident in redetected.items()})
+        if kept:  # no "detected again": the finding stays resolved, only its columns are refreshed
+            transitions = [t for t in transitions if t["vulnerability_id"] not in kept]
+            for vid in kept:
+                updates[vid].pop("state", None)
+                updates[vid].pop("resolved_at", None)
+            for result in results:
+                result.redetected_ids = [vid for vid in result.redetected_ids if vid not in kept]
 
     new_ids: dict[str, int] = {}
     rows = list(created.values())
