@@ -24,6 +24,7 @@ from hullscan.db.base import utcnow
 from hullscan.db.models.vulnerabilities import ProjectWebhook, Vulnerability, WebhookDelivery
 from hullscan.severities import RANK
 from hullscan.settings import Settings
+from hullscan.vulnerabilities.service import mirrors_of_single_platform_findings
 
 log = logging.getLogger(__name__)
 EVENTS = ("new_vulnerability", "scan_failed")
@@ -73,7 +74,9 @@ def _hooks(session: Session, project_ids: Iterable[int], event: str) -> dict[int
 def notify_new_vulnerabilities(session: Session, vulnerability_ids: Iterable[int], *, reason: str) -> int:
     """Queue one delivery per webhook with the new vulnerabilities at or above its severity; returns how many.
     A new finding that arrived already dismissed or resolved (a stored VEX statement, or the triage a tag's
-    single-platform finding had) is no news and is left out."""
+    single-platform finding had) is no news and is left out, and so is one that only mirrors, for a platform of
+    a tag now scanned per platform, a finding the tag already had (docs/architecture.md, multi-arch indexes)."""
+
     ids = sorted(set(vulnerability_ids))
     if not ids:
         return 0
@@ -81,6 +84,8 @@ def notify_new_vulnerabilities(session: Session, vulnerability_ids: Iterable[int
     for i in range(0, len(ids), 500):
         vulns.extend(session.scalars(select(Vulnerability).where(Vulnerability.id.in_(ids[i : i + 500]),
                                                                  Vulnerability.state.in_(("detected", "confirmed")))))
+    mirrors = mirrors_of_single_platform_findings(session, [v.id for v in vulns])
+    vulns = [v for v in vulns if v.id not in mirrors]
     hooks = _hooks(session, {v.project_id for v in vulns}, "new_vulnerability")
     queued = 0
     for project_id, project_hooks in hooks.items():

@@ -412,6 +412,56 @@ CARRIED_STATES = ("dismissed", "confirmed")
 AUTO_RESOLVED = "no longer detected"  # the comment of `mark_not_detected`'s automatic resolution
 
 
+def _single_platform_twins(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Of findings recorded under a platform's name (`host/app [linux/arm64]`): id -> (the GitLab UUID the same
+    finding had when the tag was scanned as one platform, `host/app`; the platform)."""
+    out: dict[int, tuple[str, str]] = {}
+    for vid, pid, rtype, image_name, package, id_fp in session.execute(
+        select(Vulnerability.id, Vulnerability.project_id, Vulnerability.report_type, Vulnerability.image_name,
+               Vulnerability.package_name, Vulnerability.identifier_fingerprint)
+        .where(Vulnerability.id.in_(ids))
+    ):
+        plain, platform = split_platform(image_name)
+        if platform is not None and rtype in REPORT_TYPE_NAMES:
+            out[vid] = (finding_uuid(REPORT_TYPE_NAMES[rtype], id_fp, location_fingerprint(plain, package), pid),
+                        platform)
+    return out
+
+
+def mirrors_of_single_platform_findings(session: Session, new_ids: Sequence[int]) -> set[int]:
+    """Of newly created findings recorded under a platform's name, those that mirror a finding the tag already
+    had when it was scanned as one platform: the same identifier and package (the GitLab UUID but for the
+    platform), still detected when the image was first scanned per platform (the switch-over itself marks it no
+    longer detected, at the time of the image's first per-platform finding). Any platform counts: the arm64
+    finding is a new finding of a new build, but not a new vulnerability of the image. A few queries per 500."""
+    session.flush()
+    twins: dict[int, str] = {}  # new id -> legacy UUID
+    for chunk in _chunks(sorted(set(new_ids))):
+        twins.update({vid: legacy for vid, (legacy, _) in _single_platform_twins(session, chunk).items()})
+    if not twins:
+        return set()
+    current: set[str] = set()  # legacy UUIDs still detected at the switch-over
+    switched: dict[tuple[int, int, str], datetime | None] = {}  # (project, report type, image) -> switch time
+    for chunk in _chunks(sorted(set(twins.values()))):
+        for key, pid, rtype, image_name, gone, gone_at in session.execute(
+            select(Vulnerability.uuid, Vulnerability.project_id, Vulnerability.report_type, Vulnerability.image_name,
+                   Vulnerability.no_longer_detected, Vulnerability.no_longer_detected_at)
+            .where(Vulnerability.uuid.in_(chunk))
+        ):
+            if not gone:
+                current.add(key)
+                continue
+            image = (pid, rtype, image_name)
+            if image not in switched:
+                switched[image] = session.scalar(select(func.min(Vulnerability.detected_at)).where(
+                    Vulnerability.project_id == pid, Vulnerability.report_type == rtype,
+                    Vulnerability.image_name.startswith(f"{image_name} [", autoescape=True)))
+            first = switched[image]
+            if gone_at is not None and first is not None and gone_at >= first:
+                current.add(key)
+    return {vid for vid, legacy in twins.items() if legacy in current}
+
+
 def carry_single_platform_triage(session: Session, new_ids: Sequence[int], *,
                                  now: datetime | None = None) -> list[int]:
     """Newly created findings of one platform of a multi-arch index (`host/app [linux/amd64]`) take over the
@@ -431,16 +481,7 @@ def carry_single_platform_triage(session: Session, new_ids: Sequence[int], *,
     # legacy UUID -> [(new id, platform)] of the new findings recorded under a platform's name
     wanted: dict[str, list[tuple[int, str]]] = {}
     for chunk in _chunks(sorted(set(new_ids))):
-        platforms: dict[int, tuple[str, str]] = {}  # id -> (legacy UUID, platform)
-        for vid, pid, rtype, image_name, package, id_fp in session.execute(
-            select(Vulnerability.id, Vulnerability.project_id, Vulnerability.report_type, Vulnerability.image_name,
-                   Vulnerability.package_name, Vulnerability.identifier_fingerprint)
-            .where(Vulnerability.id.in_(chunk))
-        ):
-            plain, platform = split_platform(image_name)
-            if platform is not None and rtype in REPORT_TYPE_NAMES:
-                platforms[vid] = (finding_uuid(REPORT_TYPE_NAMES[rtype], id_fp, location_fingerprint(plain, package),
-                                               pid), platform)
+        platforms = _single_platform_twins(session, chunk)
         if not platforms:
             continue
         touched = set(session.scalars(select(VulnerabilityStateTransition.vulnerability_id).where(
