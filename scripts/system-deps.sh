@@ -10,6 +10,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # `systemd-analyz
 command -v zsh >/dev/null 2>&1 || need+=(zsh)  # `hullscan completion zsh|fish` in their shells
 command -v fish >/dev/null 2>&1 || need+=(fish)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)  # deploy/nginx.conf, run by the tests
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 python3 -c 'import sys' >/dev/null 2>&1
 [ -e /usr/lib/python3/dist-packages/rpm/__init__.py ] || need+=(python3-rpm)
