@@ -136,7 +136,7 @@ def test_vex_page_lists_and_withdraws(server, tmp_path: Path) -> None:  # type: 
             sign_in_as(page, "rhea", "rhea-password-1")  # a reporter: reads, no Withdraw
             page.goto(f"/projects/{PROJECT}/-/images")
             page.get_by_role("navigation", name="Project").get_by_role("link", name="VEX").click()
-            page.wait_for_url("**/-/settings/vex")
+            page.wait_for_url("**/-/vex")
             row = page.locator('[data-testid="vex-documents"] tr[data-document]')
             assert row.count() == 1 and f"vex:{DOC_A}" in row.inner_text()
             assert page.locator("details.confirm").count() == 0
@@ -144,11 +144,11 @@ def test_vex_page_lists_and_withdraws(server, tmp_path: Path) -> None:  # type: 
             page.locator("form.sign-out button").click()
             page.wait_for_url("**/users/sign_in")
         sign_in_as(page, "dev", "dev-password-1")
-        page.goto(f"/projects/{PROJECT}/-/settings/vex")
+        page.goto(f"/projects/{PROJECT}/-/vex")
         page.locator("details.confirm summary", has_text="Withdraw").click()
         assert "keep their states" in page.locator("details.confirm form p").inner_text()
         page.get_by_role("button", name="Withdraw document").click()
-        page.wait_for_url("**/settings/vex?withdrawn=*")
+        page.wait_for_url("**/-/vex?withdrawn=*")
         assert "Withdrew document" in page.locator("#vex-withdrawn").inner_text()
         assert page.locator("#vex-none").count() == 1
         assert dialogs == []

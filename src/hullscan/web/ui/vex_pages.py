@@ -50,7 +50,7 @@ def export_vex_download(project: str, principal: Principal = Depends(ui_principa
         "Content-Disposition": f'attachment; filename="vex-{found.id}.openvex.json"'})
 
 
-@router.get("/projects/{project:path}/-/settings/vex")
+@router.get("/projects/{project:path}/-/vex")
 def vex_page(request: Request, project: str, withdrawn: IdQuery | None = None,
              principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     """The project's stored VEX documents with their counts (reporters and up); developers and up withdraw."""
@@ -59,10 +59,10 @@ def vex_page(request: Request, project: str, withdrawn: IdQuery | None = None,
                   withdrawn=withdrawn)
 
 
-@router.post("/projects/{project:path}/-/settings/vex/documents/{document_id}/withdraw")
+@router.post("/projects/{project:path}/-/vex/documents/{document_id}/withdraw")
 def withdraw_document(request: Request, project: str, document_id: IdPath, principal: Principal = Depends(ui_principal),
                       session: Session = Depends(ui_session)) -> Response:
     """Withdraw a document's stored statements (audited); the findings it changed keep their states."""
     found = project_for(session, principal, project, Action.TRIAGE_VULNERABILITIES)
     withdrawn = withdraw_or_404(request, session, found, document_id)
-    return RedirectResponse(project_url(found.path, "settings", "vex", withdrawn=withdrawn.id), status_code=303)
+    return RedirectResponse(project_url(found.path, "vex", withdrawn=withdrawn.id), status_code=303)
