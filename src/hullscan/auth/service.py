@@ -146,8 +146,12 @@ def bootstrap_admin(session: Session, settings: Settings) -> str | None:
     try:
         with session.begin_nested():
             create_user(session, ADMIN_USERNAME, password, is_admin=True)
-    except IntegrityError:
-        return None  # another process bootstrapped at the same moment
+    except (IntegrityError, AuthError):
+        # Another node bootstrapped between our check and our insert: its insert either held ours on the unique
+        # index (IntegrityError) or had committed already (AuthError). Either way it is there now.
+        if get_user(session, ADMIN_USERNAME) is not None:
+            return None
+        raise
     return None if configured else password
 
 
