@@ -95,9 +95,8 @@ def balanced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balanced]:
         wait_ready(proc, answers(f"http://{lb}/-/ready", 200), "nginx", log, 30)
         cache = root / "runner" / "cache"
         cache.mkdir(parents=True)
-        through_lb = make_server(root / "lb-view", database, **env)
-        through_lb.port = lb_port  # the runner is given the balancer's address, as compose.yaml's runners are
-        runner = start_runner(through_lb, "behind-lb", cache)
+        # the runner is given the balancer's address, as compose.yaml's runners are
+        runner = start_runner(servers[0], "behind-lb", cache, url=f"http://{lb}")
         yield Balanced(lb, servers, prefix)
     finally:
         stop_process(runner)

@@ -44,12 +44,14 @@ def start_server(data_dir: Path, database_url: str, **env: str) -> HullscanServe
     return make_server(data_dir, database_url, **env).start()
 
 
-def start_runner(server: HullscanServer, name: str, cache_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
-    """A remote runner process (`hullscan runner`) registering with the registration token."""
+def start_runner(server: HullscanServer, name: str, cache_dir: Path, *extra: str,
+                 url: str | None = None) -> subprocess.Popen[bytes]:
+    """A remote runner process (`hullscan runner`) registering with the registration token, at the server's own
+    address or at `url` (a balancer in front of it)."""
     env = {k: v for k, v in server.env().items() if k not in ("HULLSCAN_DATABASE_URL",)}
     env["HULLSCAN_DATA_DIR"] = str(cache_dir)  # a runner has no database: it must not need one
     log = open(cache_dir.parent / f"runner-{name}.log", "ab")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "hullscan", "runner", "--url", server.url, "--token",
+    return subprocess.Popen([sys.executable, "-m", "hullscan", "runner", "--url", url or server.url, "--token",
                              REGISTRATION_TOKEN, "--name", name, "--cache-dir", str(cache_dir), *extra],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
 
