@@ -6,14 +6,14 @@ import itertools
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache, partial
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hullscan.batches import chunks
 from hullscan.advisories.types import Advisory, AffectedPackage, AffectedRange, RangeEvent
 
 if TYPE_CHECKING:
@@ -24,13 +24,6 @@ if TYPE_CHECKING:
 # The look-ups matching makes need no ORM models (importing them loads every part's tables: a quarter of a
 # second of `hullscan scan`), nor, on the SQLite file, SQLAlchemy at all (`SqliteFileAdvisoryStore`: half a
 # second of imports); the other reads below import them when called.
-BATCH = 500  # values per IN-list, as the store's writes: well under SQLite's and PostgreSQL's parameter limits
-
-
-def _chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def _ranges_from_json(data: list[dict]) -> list[AffectedRange]:
@@ -179,7 +172,7 @@ class _MatchingReads:
             by_eco.setdefault(eco, set()).add(pkg)
         out: dict[tuple[str, str], list[AffectedPackage]] = {}
         for eco, packages in by_eco.items():
-            for chunk in _chunks(sorted(packages), BATCH):
+            for chunk in chunks(sorted(packages)):
                 rows = self._rows(_AFFECTED_SQL, chunk, (eco,))
                 for advisory_id, ecosystem, package, ranges, versions, fix_state, severity, arches, cpes in rows:
                     out.setdefault((ecosystem, package), []).append(AffectedPackage(
@@ -200,7 +193,7 @@ class _MatchingReads:
         if not self._repository_map_synced():
             return None
         out: dict[str, tuple[str, ...]] = {}
-        for chunk in _chunks(sorted(set(repositories)), BATCH):
+        for chunk in chunks(sorted(set(repositories))):
             for repository, cpes in self._rows(_REPOSITORY_CPES_SQL, chunk):
                 out[repository] = tuple(cpes.split())
         return out
@@ -219,7 +212,7 @@ class _MatchingReads:
             if not frontier:
                 break
             asked |= frontier
-            for chunk, sql in itertools.product(_chunks(sorted(frontier), BATCH), _EDGES_SQL):
+            for chunk, sql in itertools.product(chunks(sorted(frontier)), _EDGES_SQL):
                 for a, b in self._rows(sql, chunk):
                     neighbours[a].add(b)
                     neighbours[b].add(a)
@@ -248,7 +241,7 @@ class _MatchingReads:
         ids = list(dict.fromkeys(ids))
         rows: dict[str, list[Any]] = {}
         processors = self._processors()
-        for chunk in _chunks(ids, BATCH):
+        for chunk in chunks(ids):
             for raw in self._rows(_ADVISORIES_SQL, chunk):
                 row = list(raw)
                 for index, process in processors:
@@ -259,7 +252,7 @@ class _MatchingReads:
         for others in linked.values():
             cves.update(x for x in others if x.startswith("CVE-"))
         enrich: dict[str, tuple[bool, str | None, float | None, float | None]] = {}
-        for chunk in _chunks(sorted(cves), BATCH):
+        for chunk in chunks(sorted(cves)):
             for cve_id, known_exploited, kev_added, epss_score, epss_percentile in self._rows(_ENRICHMENT_SQL, chunk):
                 enrich[cve_id] = (bool(known_exploited), kev_added, epss_score, epss_percentile)
         unscored = [i for i, row in rows.items() if not (row[7] and row[7] != "unknown") and not row[8]]
@@ -305,7 +298,7 @@ class _MatchingReads:
     def _cve_severities(self, cves: set[str]) -> dict[str, tuple[str, str, float, str, str]]:
         """cve -> (cve, severity, score, vector, source) of the feed that ranks first for it."""
         best: dict[str, tuple[int, tuple[str, str, float, str, str]]] = {}
-        for chunk in _chunks(sorted(cves), BATCH):
+        for chunk in chunks(sorted(cves)):
             for cve_id, feed, severity, score, vector, source in self._cve_rows(chunk):
                 rank = _FEED_RANK.get(feed, 9)
                 if score is None or (cve_id in best and best[cve_id][0] <= rank):

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
-from typing import Any
 
 from sqlalchemy import JSON, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from hullscan.batches import chunks
 from hullscan.advisories.parsers.base import CveSeverity, Enrichment, Parsed, Tally
 from hullscan.advisories.types import AffectedRange, RangeEvent
 from hullscan.db.base import table_of, utcnow
@@ -30,13 +29,6 @@ from hullscan.db.models.advisories import (
     VulnerabilityEnrichment,
 )
 
-BATCH = 500  # rows per statement; well under SQLite's and PostgreSQL's bind-parameter limits
-
-
-def _chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 # Bulk inserts go straight to the driver's executemany with rows as tuples: JSON values are serialised once
@@ -61,7 +53,7 @@ def _placeholders(dialect_name: str) -> tuple[str, str]:
 
 def _executemany(session: Session, sql: str, rows: list[tuple]) -> None:
     conn = session.connection()
-    for chunk in _chunks(rows, 5000):
+    for chunk in chunks(rows, 5000):
         conn.exec_driver_sql(sql, chunk)
 
 
@@ -223,7 +215,7 @@ def apply_source(
     changes: list[tuple] = []
     memo = RangeMemo()
 
-    for batch in _chunks(records):
+    for batch in chunks(records):
         by_id: dict[str, Parsed] = {}
         for p in batch:
             by_id[p.advisory.id] = p  # a later copy of the same id in one stream wins
@@ -277,7 +269,7 @@ def apply_source(
             if i not in seen
         ]
     if gone:
-        for chunk in _chunks(gone):
+        for chunk in chunks(gone):
             keys_by_id = _delete_advisories(session, chunk)
             for i in chunk:
                 keys = keys_by_id.get(i, set())
@@ -302,7 +294,7 @@ def apply_enrichment(session: Session, source: str, facts: Iterable[Enrichment],
     cleared = {"known_exploited": False, "known_exploited_date": None} if kind == "kev" else \
         {"epss_score": None, "epss_percentile": None}
     seen: set[str] = set()
-    for batch in _chunks(facts, 2000):
+    for batch in chunks(facts, 2000):
         by_cve = {f.cve_id: f for f in batch}
         seen.update(by_cve)
         current = {row[0]: tuple(row[1:]) for row in session.execute(
@@ -324,7 +316,7 @@ def apply_enrichment(session: Session, source: str, facts: Iterable[Enrichment],
         result.modified += len(changed)
     flag = E.known_exploited.is_(True) if kind == "kev" else E.epss_score.is_not(None)
     stale = [c for c in session.scalars(select(E.cve_id).where(flag)) if c not in seen]
-    for chunk in _chunks(stale):
+    for chunk in chunks(stale):
         session.execute(update(E).where(E.cve_id.in_(chunk)).values(**cleared))
     result.withdrawn = len(stale)
     result.advisories = len(seen)
@@ -348,7 +340,7 @@ def apply_cve_severities(session: Session, feed: str, facts: Iterable[CveSeverit
     table = table_of(T)
     seen: set[str] = set()
     changed_cves: list[str] = []
-    for batch in _chunks(facts, 2000):
+    for batch in chunks(facts, 2000):
         by_cve = {f.cve_id: f for f in batch if f.feed == feed}
         seen.update(by_cve)
         current = {row[0]: tuple(row[1:]) for row in session.execute(
@@ -375,12 +367,12 @@ def apply_cve_severities(session: Session, feed: str, facts: Iterable[CveSeverit
         result.added += len(fresh)
         result.modified += len(changed)
     changes: list[tuple] = []
-    for chunk in _chunks(sorted(set(changed_cves))):
+    for chunk in chunks(sorted(set(changed_cves))):
         linked: set[str] = set(chunk)
         linked.update(a for (a,) in session.execute(
             select(AdvisoryAlias.advisory_id).where(AdvisoryAlias.alias.in_(chunk))))
         keys_by_id: dict[str, set[tuple[str, str]]] = {}
-        for sub in _chunks(sorted(linked)):
+        for sub in chunks(sorted(linked)):
             for adv_id, eco, pkg in session.execute(
                 select(AffectedEntry.advisory_id, AffectedEntry.ecosystem, AffectedEntry.package)
                 .where(AffectedEntry.advisory_id.in_(sub))

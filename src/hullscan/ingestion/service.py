@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hullscan.batches import chunks
 from hullscan.advisories.reader import SqlAdvisoryStore, changesets_since
 from hullscan.advisories.types import Advisory, AffectedPackage
 from hullscan.db.base import utcnow
@@ -38,7 +39,6 @@ from hullscan.vulnerabilities.fingerprints import SOURCE_TYPES, split_platform
 
 log = logging.getLogger(__name__)
 REMATCH_CURSOR = "advisory_changesets"
-CHUNK = 500
 REMATCH_BATCH = 500  # images recorded together by continuous scanning
 INSERT_ATTEMPTS = 3  # an ingestion that raced another server's insert of the same rows is run again
 
@@ -145,8 +145,8 @@ def _ingest(session: Session, project: Project, info: SbomSourceInfo, inventory:
                    ecosystem=pkg_keys[0][0] if pkg_keys else None, package_key=pkg_keys[0][1] if pkg_keys else None,
                    alt_package_key=pkg_keys[1][1] if len(pkg_keys) > 1 else None)
         rows.append(row)
-    for start in range(0, len(rows), CHUNK):
-        session.execute(insert(SbomOccurrence), rows[start : start + CHUNK])
+    for batch in chunks(rows):
+        session.execute(insert(SbomOccurrence), batch)
 
     if info.platform:  # scanned per platform now: the tag's earlier single-platform record goes
         _drop_single_platform(session, project, info, source_type, now)
@@ -290,9 +290,7 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
 
     by_source: dict[int, list[Any]] = defaultdict(list)
     seen_rows: set[tuple] = set()
-    key_list = sorted(keys)
-    for start in range(0, len(key_list), CHUNK):
-        chunk = key_list[start : start + CHUNK]
+    for chunk in chunks(sorted(keys)):
         for column in (SbomOccurrence.package_key, SbomOccurrence.alt_package_key):
             q = select(SbomOccurrence.id, *OCCURRENCE_COLUMNS).where(
                 tuple_(SbomOccurrence.ecosystem, column).in_(chunk)).order_by(SbomOccurrence.id)
@@ -306,9 +304,8 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
     for occurrences in by_source.values():
         occurrences.sort(key=lambda o: o.id)  # stored order, whichever key found them
     # In chunks: a package in 100,000 images would otherwise be one IN list past PostgreSQL's 65,535 parameters.
-    source_ids = sorted(by_source)
-    sources = {s.id: s for start in range(0, len(source_ids), CHUNK) for s in session.scalars(
-        select(SbomSource).where(SbomSource.id.in_(source_ids[start:start + CHUNK])))}
+    sources = {s.id: s for chunk in chunks(sorted(by_source)) for s in session.scalars(
+        select(SbomSource).where(SbomSource.id.in_(chunk)))}
     store = _BatchStore(SqlAdvisoryStore(session))
     # The keys the occurrences were stored under are the keys matching looks up: read them all at once.
     store.prefetch({(o.ecosystem, k) for occs in by_source.values() for o in occs if o.ecosystem

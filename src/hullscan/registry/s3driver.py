@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from hullscan.batches import chunks
 from hullscan.registry.driver import DriverWriter, FileInfo, check_key
 
 MIN_PART_SIZE = 5 << 20  # S3's smallest part but the last
@@ -278,9 +279,9 @@ class S3Driver:
                 if upload["Key"] == full or upload["Key"].startswith(full + "/"):
                     self.abort(upload["Key"], upload["UploadId"])
         existed = len(keys) > 1 or self.stat(key) is not None
-        for start in range(0, len(keys), 1000):
+        for batch in chunks(keys, 1000):  # DeleteObjects takes at most 1,000 keys
             self.client.delete_objects(Bucket=self.bucket, Delete={
-                "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+                "Objects": [{"Key": k} for k in batch], "Quiet": True})
         return existed
 
     def walk(self, prefix: str) -> Iterator[tuple[str, FileInfo]]:

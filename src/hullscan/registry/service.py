@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
+from hullscan.batches import chunks
 from hullscan.auth.projects import ProjectError, candidate_paths, find_project_for_repository, \
     get_or_create_project_for_repository
 from hullscan.db.base import utcnow
@@ -65,14 +66,8 @@ class StoredManifest:
 
 
 # Bound parameters per statement stay far below SQLite's 32766 and PostgreSQL's 65535, whatever a
-# (hostile) manifest or envelope lists.
-BATCH = 500
+# (hostile) manifest or envelope lists: IN-lists in `chunks`, bulk inserts in rows of at most this many values.
 MAX_PARAMS = 4000
-
-
-def _batches(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 # -- portable upserts ------------------------------------------------------------------------------
@@ -99,7 +94,7 @@ def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]], ke
     connection = session.connection()
     inserted = 0
     rows_per_statement = max(1, MAX_PARAMS // len(rows[0]))
-    for batch in _batches(rows, rows_per_statement):
+    for batch in chunks(rows, rows_per_statement):
         inserted += len(connection.execute(stmt, list(batch)).all())
     return inserted
 
@@ -203,7 +198,7 @@ def _check_sizes(session: Session, repo: RegistryRepository, descriptors: Sequen
     if not descriptors:
         return
     known: dict[str, int] = {}
-    for batch in _batches(sorted({d.digest for d in descriptors})):
+    for batch in chunks(sorted({d.digest for d in descriptors})):
         known.update(session.execute(sizes.where(digest_column.in_(batch))).all())
     for d in descriptors:
         if d.digest not in known:
@@ -242,7 +237,7 @@ def put_manifest(session: Session, *, repository: str, reference: str, body: byt
             refs += [{"manifest_id": manifest.id,
                       "kind": "manifest" if d.media_type in MANIFEST_TYPES else "blob", "digest": d.digest}
                      for d in parsed.manifests]
-            for batch in _batches(refs):
+            for batch in chunks(refs):
                 session.execute(_insert(session, RegistryManifestReference).values(list(batch)))
     if tag is not None:
         now = utcnow()
@@ -420,7 +415,7 @@ def _projects_for(session: Session, repositories: Iterable[str]) -> dict[str, in
     wanted = {repo: candidate_paths(repo) for repo in set(repositories)}
     paths = sorted({p for ps in wanted.values() for p in ps})
     by_path: dict[str, int] = {}
-    for batch in _batches(paths):
+    for batch in chunks(paths):
         by_path.update(session.execute(select(Project.path, Project.id).where(Project.path.in_(batch))).all())
     out = {}
     for repo, ps in wanted.items():
@@ -515,8 +510,8 @@ def collect_garbage(db: Any, storage: BlobStorage, *, dry_run: bool, grace_secon
               if digest not in referenced and digest not in recent and mtime < cutoff]
     stale = [u.id for u in storage.iter_uploads() if u.started_at < time.time() - upload_max_age]
     if not dry_run:
-        for start in range(0, len(doomed), 500):
-            batch = [d for d, _ in doomed[start:start + 500]]
+        for doomed_batch in chunks(doomed):
+            batch = [d for d, _ in doomed_batch]
             with db.session() as session:
                 # Re-check under the transaction: a manifest pushed since the scan keeps its blobs.
                 still = set(session.scalars(select(RegistryManifestReference.digest)

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from hullscan.batches import chunks
+
 
 class LayerCache(Protocol):
     """`get_many` is optional: caches without it are asked one `get` per layer."""
@@ -174,8 +176,7 @@ class SqliteLayerCache:
         stale: list[str] = []
         now = time.time()
         wanted = list(dict.fromkeys(diff_ids))
-        for start in range(0, len(wanted), IN_BATCH):
-            batch = wanted[start:start + IN_BATCH]
+        for batch in chunks(wanted, IN_BATCH):
             marks = ",".join("?" * len(batch))
             rows = self.conn.execute(f"SELECT diff_id, analysis, used_at FROM layer_analysis WHERE analyzers = ? "
                                      f"AND diff_id IN ({marks})", (analyzers, *batch)).fetchall()
@@ -186,8 +187,7 @@ class SqliteLayerCache:
                 found[diff_id] = value
                 if used_at < now - TOUCH_AFTER:
                     stale.append(diff_id)
-        for start in range(0, len(stale), IN_BATCH):
-            batch = stale[start:start + IN_BATCH]
+        for batch in chunks(stale, IN_BATCH):
             self.conn.execute(f"UPDATE layer_analysis SET used_at = ? WHERE analyzers = ? AND diff_id IN "
                               f"({','.join('?' * len(batch))})", (now, analyzers, *batch))
         return found

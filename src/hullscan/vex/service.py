@@ -22,6 +22,7 @@ from packageurl import PackageURL
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from hullscan.batches import chunks
 from hullscan.db.base import utcnow
 from hullscan.db.models.vex import VexStatement
 from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilitySighting, VulnerabilityStateTransition
@@ -213,8 +214,8 @@ def _store(session: Session, project_id: int, doc: VexDocument, author: str, act
         raise VexImportError(
             f"the project would keep {kept + len(rows)} VEX statements (one per vulnerability name), more than "
             f"the {max_statements} allowed (setting vex_max_statements); nothing was imported")
-    for start in range(0, len(rows), BATCH):
-        session.execute(insert(VexStatement), rows[start:start + BATCH])
+    for batch in chunks(rows, BATCH):
+        session.execute(insert(VexStatement), batch)
 
 
 @dataclass(frozen=True)
@@ -321,9 +322,9 @@ def _stored_verdicts(session: Session, projects: list[int],
     indexed query of the statements per 1000 vulnerability names."""
     names = sorted({n for v in found for n in (v.primary_identifier, *v.identifiers) if len(n) <= 255})
     stored: dict[tuple[int, str, int], list[VexStatement]] = {}  # (project, document, position) -> its rows
-    for i in range(0, len(names), BATCH):
+    for chunk in chunks(names, BATCH):
         for row in session.scalars(select(VexStatement).where(VexStatement.project_id.in_(projects),
-                                                              VexStatement.vulnerability.in_(names[i:i + BATCH]))
+                                                              VexStatement.vulnerability.in_(chunk))
                                    .order_by(VexStatement.id)):
             stored.setdefault((row.project_id, row.document, row.position), []).append(row)
     if not stored:
@@ -403,9 +404,9 @@ def apply_stored(session: Session, project_ids: Iterable[int], ids: Iterable[int
         return result
     session.flush()
     found: list[Vulnerability] = []
-    for i in range(0, len(wanted), BATCH):
+    for chunk in chunks(wanted, BATCH):
         found.extend(session.scalars(select(Vulnerability).where(
-            Vulnerability.id.in_(wanted[i:i + BATCH]), Vulnerability.project_id.in_(projects),
+            Vulnerability.id.in_(chunk), Vulnerability.project_id.in_(projects),
             Vulnerability.state == "detected")))
     verdicts = _stored_verdicts(session, projects, found)
     result.matched = len(verdicts)
@@ -428,9 +429,9 @@ def apply_stored(session: Session, project_ids: Iterable[int], ids: Iterable[int
 def _last_manual_changes(session: Session, ids: list[int]) -> dict[int, datetime]:
     """When each finding's status was last changed by a person (neither hullscan nor a VEX document)."""
     out: dict[int, datetime] = {}
-    for i in range(0, len(ids), BATCH):
+    for chunk in chunks(ids, BATCH):
         q = (select(VulnerabilityStateTransition.vulnerability_id, VulnerabilityStateTransition.created_at)
-             .where(VulnerabilityStateTransition.vulnerability_id.in_(ids[i:i + BATCH]),
+             .where(VulnerabilityStateTransition.vulnerability_id.in_(chunk),
                     VulnerabilityStateTransition.kind == vulns.STATE_CHANGE,
                     VulnerabilityStateTransition.author != vulns.SYSTEM_AUTHOR,
                     ~VulnerabilityStateTransition.author.startswith("vex:"))
@@ -442,16 +443,16 @@ def _last_manual_changes(session: Session, ids: list[int]) -> dict[int, datetime
 
 def _by_ids(session: Session, ids: list[int]) -> list[Vulnerability]:
     out: list[Vulnerability] = []
-    for i in range(0, len(ids), BATCH):
-        out.extend(session.scalars(select(Vulnerability).where(Vulnerability.id.in_(ids[i:i + BATCH]))))
+    for chunk in chunks(ids, BATCH):
+        out.extend(session.scalars(select(Vulnerability).where(Vulnerability.id.in_(chunk))))
     return out
 
 
 def _last_changes(session: Session, ids: list[int]) -> dict[int, VulnerabilityStateTransition]:
     out: dict[int, VulnerabilityStateTransition] = {}
-    for i in range(0, len(ids), BATCH):
+    for chunk in chunks(ids, BATCH):
         q = (select(VulnerabilityStateTransition)
-             .where(VulnerabilityStateTransition.vulnerability_id.in_(ids[i:i + BATCH]),
+             .where(VulnerabilityStateTransition.vulnerability_id.in_(chunk),
                     VulnerabilityStateTransition.kind == vulns.STATE_CHANGE)
              .order_by(VulnerabilityStateTransition.id))
         for t in session.scalars(q):

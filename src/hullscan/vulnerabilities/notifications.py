@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hullscan.batches import chunks
 from hullscan.db import Database
 from hullscan.db.base import utcnow
 from hullscan.db.models.vulnerabilities import ProjectWebhook, Vulnerability, WebhookDelivery
@@ -81,8 +82,8 @@ def notify_new_vulnerabilities(session: Session, vulnerability_ids: Iterable[int
     if not ids:
         return 0
     vulns: list[Vulnerability] = []
-    for i in range(0, len(ids), 500):
-        vulns.extend(session.scalars(select(Vulnerability).where(Vulnerability.id.in_(ids[i : i + 500]),
+    for chunk in chunks(ids):
+        vulns.extend(session.scalars(select(Vulnerability).where(Vulnerability.id.in_(chunk),
                                                                  Vulnerability.state.in_(("detected", "confirmed")))))
     mirrors = mirrors_of_single_platform_findings(session, [v.id for v in vulns])
     vulns = [v for v in vulns if v.id not in mirrors]

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from hullscan.batches import chunks
 from hullscan.db.base import put_row, table_of, utcnow
 from hullscan.db.models.vulnerabilities import (
     Vulnerability,
@@ -59,7 +60,6 @@ ACTIVITY_ADVISORY_UPDATE = "detected_by_advisory_update"
 SYSTEM_AUTHOR = "hullscan"
 DETECTED, STATE_CHANGE, COMMENT = "detected", "state_change", "comment"  # kinds of history entries
 MAX_COMMENT = 50_000
-CHUNK = 500
 
 
 class VulnerabilityError(ValueError):
@@ -88,11 +88,6 @@ class RecordResult:
     seen_ids: list[int] = field(default_factory=list)
     redetected_ids: list[int] = field(default_factory=list)
     severity_changed_ids: list[int] = field(default_factory=list)
-
-
-def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def _location(scope: ImageScope, f: Finding) -> dict:
@@ -167,7 +162,7 @@ def record_findings_many(
     # uuid -> [id, state, severity] of the rows that exist
     existing: dict[str, list] = {}
     all_uuids = sorted({key for _, by_uuid in planned for key in by_uuid})
-    for chunk in _chunks(all_uuids):
+    for chunk in chunks(all_uuids):
         for vid, key, state, severity in session.execute(
             select(Vulnerability.id, Vulnerability.uuid, Vulnerability.state, Vulnerability.severity)
             .where(Vulnerability.uuid.in_(chunk))
@@ -223,9 +218,9 @@ def record_findings_many(
 
     new_ids: dict[str, int] = {}
     rows = list(created.values())
-    for chunk in _chunks(rows):
+    for row_batch in chunks(rows):
         for vid, key in session.execute(insert(Vulnerability).returning(Vulnerability.id, Vulnerability.uuid),
-                                        list(chunk)):
+                                        row_batch):
             new_ids[key] = vid
     comment = activity.replace("_", " ")
     for key in created:  # creation order, like ids
@@ -234,10 +229,10 @@ def record_findings_many(
                                 dismissal_reason=None, author=SYSTEM_AUTHOR, comment=comment, created_at=now))
     # ORM bulk UPDATE by primary key groups rows by their set of columns: one executemany per shape.
     for shape_rows in _by_shape([dict(values, id=vid) for vid, values in updates.items()]):
-        for chunk in _chunks(shape_rows):
-            session.execute(update(Vulnerability), list(chunk))
-    for chunk in _chunks(transitions):
-        session.execute(insert(VulnerabilityStateTransition), list(chunk))
+        for row_batch in chunks(shape_rows):
+            session.execute(update(Vulnerability), row_batch)
+    for row_batch in chunks(transitions):
+        session.execute(insert(VulnerabilityStateTransition), row_batch)
 
     seen: list[tuple[ImageScope, list[int]]] = []
     for (scope, by_uuid), result in zip(planned, results):
@@ -261,7 +256,7 @@ def _record_sightings(session: Session, seen: list[tuple[ImageScope, list[int]]]
     written in bulk; scopes apply in order."""
     touched = sorted({vid for _, ids in seen for vid in ids})
     by_vid: dict[int, dict[tuple[str, str], dict]] = {}
-    for chunk in _chunks(touched):
+    for chunk in chunks(touched):
         for sid, vid, tag, digest, active, last_seen in session.execute(
             select(VulnerabilitySighting.id, VulnerabilitySighting.vulnerability_id, VulnerabilitySighting.image_tag,
                    VulnerabilitySighting.image_digest, VulnerabilitySighting.active,
@@ -292,11 +287,11 @@ def _record_sightings(session: Session, seen: list[tuple[ImageScope, list[int]]]
                         inserts[(vid, tag, other)]["active"] = False
     insert_rows = [dict(values, last_seen_at=by_vid[key[0]][(key[1], key[2])]["last_seen_at"])
                    for key, values in inserts.items()]
-    for chunk in _chunks(insert_rows):
-        session.execute(insert(VulnerabilitySighting), list(chunk))
+    for row_batch in chunks(insert_rows):
+        session.execute(insert(VulnerabilitySighting), row_batch)
     update_rows = [dict(id=sid, active=row["active"], last_seen_at=row["last_seen_at"]) for sid, row in dirty.items()]
-    for chunk in _chunks(update_rows):
-        session.execute(update(VulnerabilitySighting), list(chunk))
+    for row_batch in chunks(update_rows):
+        session.execute(update(VulnerabilitySighting), row_batch)
     _expire(session, VulnerabilitySighting, set(dirty))
 
 
@@ -336,9 +331,9 @@ def mark_not_detected_many(
     rows_by_key: dict[tuple[int, str, int], list[tuple[int, str, str, bool]]] = {}
     if all(names is not None for _, _, _, names in wanted):  # by package name (indexed), then by image
         names_all = sorted({n for _, _, _, names in wanted for n in names or ()})
-        for chunk in _chunks(names_all):
+        for name_chunk in chunks(names_all):
             for vid, pid, image_name, rtype, package, state, gone in session.execute(
-                select(*cols).where(Vulnerability.package_name.in_(chunk))
+                select(*cols).where(Vulnerability.package_name.in_(name_chunk))
             ):
                 if (pid, image_name, rtype) in keys:
                     rows_by_key.setdefault((pid, image_name, rtype), []).append((vid, package, state, gone))
@@ -366,12 +361,12 @@ def mark_not_detected_many(
         return out
     sightings = table_of(VulnerabilitySighting)
     for tag, tag_ids in by_tag.items():
-        for chunk in _chunks(sorted(tag_ids)):
+        for chunk in chunks(sorted(tag_ids)):
             session.execute(sightings.update().where(sightings.c.vulnerability_id.in_(chunk),
                                                      sightings.c.image_tag == tag).values(active=False))
     all_ids = sorted(facts)
     still_seen: set[int] = set()
-    for chunk in _chunks(all_ids):
+    for chunk in chunks(all_ids):
         still_seen.update(session.scalars(select(sightings.c.vulnerability_id).where(
             sightings.c.vulnerability_id.in_(chunk), sightings.c.active.is_(True))))
     changed: list[dict] = []
@@ -394,10 +389,10 @@ def mark_not_detected_many(
             else:
                 changed.append(dict(id=vid, no_longer_detected=True, no_longer_detected_at=now, updated_at=now))
     for rows in (changed, resolved):
-        for chunk in _chunks(rows):
-            session.execute(update(Vulnerability), list(chunk))
-    for chunk in _chunks(transitions):
-        session.execute(insert(VulnerabilityStateTransition), list(chunk))
+        for row_batch in chunks(rows):
+            session.execute(update(Vulnerability), row_batch)
+    for row_batch in chunks(transitions):
+        session.execute(insert(VulnerabilityStateTransition), row_batch)
     _expire(session, Vulnerability, done)
     for obj in list(session.identity_map.values()):  # sightings were deactivated by statement
         if isinstance(obj, VulnerabilitySighting) and obj.__dict__.get("vulnerability_id", -1) in facts:
@@ -436,17 +431,17 @@ def mirrors_of_single_platform_findings(session: Session, new_ids: Sequence[int]
     finding is a new finding of a new build, but not a new vulnerability of the image. A few queries per 500."""
     session.flush()
     twins: dict[int, str] = {}  # new id -> legacy UUID
-    for chunk in _chunks(sorted(set(new_ids))):
+    for chunk in chunks(sorted(set(new_ids))):
         twins.update({vid: legacy for vid, (legacy, _) in _single_platform_twins(session, chunk).items()})
     if not twins:
         return set()
     current: set[str] = set()  # legacy UUIDs still detected at the switch-over
     switched: dict[tuple[int, int, str], datetime | None] = {}  # (project, report type, image) -> switch time
-    for chunk in _chunks(sorted(set(twins.values()))):
+    for uuid_chunk in chunks(sorted(set(twins.values()))):
         for key, pid, rtype, image_name, gone, gone_at in session.execute(
             select(Vulnerability.uuid, Vulnerability.project_id, Vulnerability.report_type, Vulnerability.image_name,
                    Vulnerability.no_longer_detected, Vulnerability.no_longer_detected_at)
-            .where(Vulnerability.uuid.in_(chunk))
+            .where(Vulnerability.uuid.in_(uuid_chunk))
         ):
             if not gone:
                 current.add(key)
@@ -480,7 +475,7 @@ def carry_single_platform_triage(session: Session, new_ids: Sequence[int], *,
     session.flush()
     # legacy UUID -> [(new id, platform)] of the new findings recorded under a platform's name
     wanted: dict[str, list[tuple[int, str]]] = {}
-    for chunk in _chunks(sorted(set(new_ids))):
+    for chunk in chunks(sorted(set(new_ids))):
         platforms = _single_platform_twins(session, chunk)
         if not platforms:
             continue
@@ -493,16 +488,16 @@ def carry_single_platform_triage(session: Session, new_ids: Sequence[int], *,
     if not wanted:
         return []
     old: dict[int, tuple[str, list[str | None], str]] = {}  # old id -> (uuid, [state, reason], image name)
-    for chunk in _chunks(sorted(wanted)):
+    for uuid_chunk in chunks(sorted(wanted)):
         for vid, key, state, reason, image_name in session.execute(
             select(Vulnerability.id, Vulnerability.uuid, Vulnerability.state, Vulnerability.dismissal_reason,
-                   Vulnerability.image_name).where(Vulnerability.uuid.in_(chunk))
+                   Vulnerability.image_name).where(Vulnerability.uuid.in_(uuid_chunk))
         ):
             old[vid] = (key, [state, reason], image_name)
     if not old:
         return []
     talked: set[int] = set()  # old findings with comments or state changes of their own
-    for chunk in _chunks(sorted(old)):
+    for chunk in chunks(sorted(old)):
         q = (select(VulnerabilityStateTransition)
              .where(VulnerabilityStateTransition.vulnerability_id.in_(chunk),
                     VulnerabilityStateTransition.kind != DETECTED)
@@ -517,7 +512,7 @@ def carry_single_platform_triage(session: Session, new_ids: Sequence[int], *,
             facts = old[vid][1]
             if facts[0] == "resolved" and t.author == SYSTEM_AUTHOR and t.comment == AUTO_RESOLVED:
                 facts[:] = [t.from_state or "detected", None]  # the switch-over itself resolved it: not a decision
-    links = {link.vulnerability_id: link for chunk in _chunks(sorted(old)) for link in session.scalars(
+    links = {link.vulnerability_id: link for chunk in chunks(sorted(old)) for link in session.scalars(
         select(VulnerabilityIssueLink).where(VulnerabilityIssueLink.vulnerability_id.in_(chunk)))}
     carried: list[int] = []
     updates: list[dict] = []
@@ -555,12 +550,12 @@ def carry_single_platform_triage(session: Session, new_ids: Sequence[int], *,
                                     dismissal_reason=None, author=SYSTEM_AUTHOR, created_at=now,
                                     comment=comment + ("" if state == "detected" else f" There it is {told}; "
                                                        "here it is detected again.")))
-    for chunk in _chunks(updates):
-        session.execute(update(Vulnerability), list(chunk))
+    for row_batch in chunks(updates):
+        session.execute(update(Vulnerability), row_batch)
     for rows in (entries, new_links):
         model = VulnerabilityStateTransition if rows is entries else VulnerabilityIssueLink
-        for chunk in _chunks(rows):
-            session.execute(insert(model), list(chunk))
+        for row_batch in chunks(rows):
+            session.execute(insert(model), row_batch)
     _expire(session, Vulnerability, set(carried))
     return carried
 
@@ -585,7 +580,7 @@ def change_state(
     now = now or utcnow()
     ids = sorted(set(int(i) for i in ids))
     rows: list[Vulnerability] = []
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         q = select(Vulnerability).where(Vulnerability.id.in_(chunk))
         if project_id is not None:
             q = q.where(Vulnerability.project_id == project_id)
@@ -637,7 +632,7 @@ def entered_current_state(session: Session, vulnerabilities: Sequence[Vulnerabil
     wanted = {v.id: v.state for v in vulnerabilities}
     T = VulnerabilityStateTransition
     found: dict[int, datetime] = {}
-    for chunk in _chunks(list(wanted)):
+    for chunk in chunks(list(wanted)):
         rows = session.execute(select(T.vulnerability_id, T.to_state, T.created_at)
                                .where(T.vulnerability_id.in_(chunk), T.to_state.in_(set(wanted.values())))
                                .order_by(T.id))
