@@ -393,10 +393,15 @@ def record_sign_in_failure(session: Session, settings: Settings, username: str, 
     window = timedelta(seconds=settings.sign_in_lockout_seconds)
     for kind, key in _throttle_keys(username, client_ip):
         limit = settings.sign_in_max_failures if kind == "user" else settings.sign_in_max_failures_per_ip
-        row = session.get(SignInFailures, key)
+        # Locked, so two nodes counting failures of one key at once add up rather than overwrite each other.
+        row = session.get(SignInFailures, key, with_for_update=True)
         if row is None:
-            row = SignInFailures(key=key, failures=0, first_failure_at=now)
-            session.add(row)
+            try:
+                with session.begin_nested():
+                    row = SignInFailures(key=key, failures=0, first_failure_at=now)
+                    session.add(row)
+            except IntegrityError:  # another node's first failure of this key committed it meanwhile
+                row = session.get_one(SignInFailures, key, with_for_update=True)
         elif row.locked_until is not None and row.locked_until <= now or now - row.first_failure_at > window * 6:
             row.failures, row.first_failure_at, row.locked_until = 0, now, None
         row.failures += 1
