@@ -124,6 +124,7 @@ def test_a_bad_file_is_refused_and_the_previous_map_kept(synced: tuple[Database,
         assert service.repository_cpes(session) == before
         state = next(s for s in service.status(session)["sources"] if s["name"] == "redhat-repository-cpes")
     assert state["last_error"] == result.error and state["last_success_at"] is not None
+    assert len(_changesets(db)) == 1  # the first sync's only: a refused file changes nothing to re-match
 
 
 def test_entries_that_are_not_repositories_with_cpes_are_counted() -> None:
@@ -165,3 +166,55 @@ def test_any_bytes_give_a_map_of_repositories_to_cpes_or_the_parsers_error(doc: 
     for repository, cpes in got.items():
         assert "__" not in repository and "/" not in repository and 0 < len(repository) <= 200
         assert cpes == tuple(sorted(set(cpes))) and all(c.startswith("cpe:/") for c in cpes)
+
+
+def _changesets(db: Database) -> list[service.Changeset]:
+    with db.read_session() as session:
+        return [c for c in service.changesets_since(session) if c.source == redhat_repositories.KIND]
+
+
+def test_a_sync_that_changes_the_map_records_the_repositories_and_an_identical_one_nothing(
+        synced: tuple[Database, Settings], site: _Site) -> None:
+    db, cfg = synced
+    [first] = _changesets(db)  # the first sync: every repository is new
+    assert (first.added, first.modified, first.withdrawn) == (10, 0, 0)
+    assert {c.advisory_id for c in first.changes} == set(json.loads(MAP.read_bytes())["data"]) - {
+        "rhel-9-for-x86_64-baseos-eus-rpms__9_DOT_4__x86_64"}
+    assert all(c.keys == [(redhat_repositories.CONTENT_SET_KEY, c.advisory_id)] for c in first.changes)
+
+    [same] = service.sync(db, cfg, ["redhat-cpe"])
+    assert same.ok and _changesets(db) == [first]
+
+    data = json.loads(MAP.read_bytes())["data"]
+    data["rhel-9-for-x86_64-sap-solutions-rpms"]["cpes"].append("cpe:/a:redhat:rhel_e4s:9.4::sap")
+    del data["rhel-9-for-x86_64-highavailability-rpms"]
+    data["rhel-10-for-x86_64-baseos-rpms"] = {"cpes": ["cpe:/o:redhat:enterprise_linux:10::baseos"]}
+    data["rhel-9-for-x86_64-appstream-eus-rpms"]["cpes"].reverse()  # order does not count
+    site.body = json.dumps({"data": data}).encode()
+    [changed] = service.sync(db, cfg, ["redhat-cpe"])
+    assert changed.ok, changed
+    [_, second] = _changesets(db)
+    assert [(c.advisory_id, c.change) for c in second.changes] == [
+        ("rhel-10-for-x86_64-baseos-rpms", "added"), ("rhel-9-for-x86_64-highavailability-rpms", "withdrawn"),
+        ("rhel-9-for-x86_64-sap-solutions-rpms", "modified")]
+    assert (second.added, second.modified, second.withdrawn) == (1, 1, 1)
+    with db.read_session() as session:
+        stored = service.repository_cpes(session)
+        state = next(s for s in service.status(session)["sources"] if s["name"] == redhat_repositories.KIND)
+    assert "rhel-9-for-x86_64-highavailability-rpms" not in stored and state["last_changeset_id"] == second.id
+    assert stored["rhel-9-for-x86_64-sap-solutions-rpms"] == ("cpe:/a:redhat:enterprise_linux:9::sap",
+                                                              "cpe:/a:redhat:rhel_e4s:9.4::sap")
+
+
+_maps = st.dictionaries(st.sampled_from(["a-rpms", "b-rpms", "c-rpms", "d-rpms"]),
+                        st.lists(st.sampled_from(["cpe:/o:redhat:x:9", "cpe:/a:redhat:y:9.4", "cpe:/a:redhat:z"]),
+                                 min_size=1, max_size=3, unique=True).map(lambda c: tuple(sorted(c))), max_size=4)
+
+
+@given(old=_maps, new=_maps)
+def test_changes_name_exactly_the_repositories_whose_cpes_differ(old: dict[str, tuple[str, ...]],
+                                                                  new: dict[str, tuple[str, ...]]) -> None:
+    got = redhat_repositories.changes(old, new)
+    assert set(got) == {r for r in old.keys() | new.keys() if old.get(r) != new.get(r)}
+    assert all(got[r] == ("added" if r not in old else "withdrawn" if r not in new else "modified") for r in got)
+    assert (not got) == (old == new) and list(got) == sorted(got)

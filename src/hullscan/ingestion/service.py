@@ -16,18 +16,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hullscan.batches import chunks
+from hullscan.advisories.parsers.redhat_repositories import CONTENT_SET_KEY
 from hullscan.advisories.reader import SqlAdvisoryStore, changesets_since
 from hullscan.advisories.types import Advisory, AffectedPackage
+from hullscan.batches import chunks
 from hullscan.db.base import utcnow
 from hullscan.db.models import Project
 from hullscan.db.models.vulnerabilities import IngestionCursor, SbomOccurrence, SbomSource
 from hullscan.ingestion.validation import InvalidSbom, SbomSourceInfo, validate_sbom
 from hullscan.matching.engine import lookup_keys, match
+from hullscan.matching.redhat_products import PROPERTY as CONTENT_SET_PROPERTY
 from hullscan.matching.redhat_products import main_release
 from hullscan.matching.sbom import SbomError, read_sbom
 from hullscan.scanner.inventory import ImageInfo, Inventory, OperatingSystem
@@ -283,6 +285,9 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
     for cs in changesets:
         for change in cs.changes:
             keys.update(change.keys)
+    # A change of Red Hat's repository-to-CPE map names repositories: their images' products changed.
+    repositories = {package for eco, package in keys if eco == CONTENT_SET_KEY}
+    keys = {key for key in keys if key[0] != CONTENT_SET_KEY}
     # a Red Hat EUS/E4S/... stream's statements concern the images stored under the main release (`Red Hat:9`)
     keys.update((main, package) for eco, package in list(keys) if (main := main_release(eco)) is not None)
     result.changesets = len(changesets)
@@ -298,6 +303,10 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
                 if row.id not in seen_rows:
                     seen_rows.add(row.id)
                     by_source[row.source_id].append(row)
+    for row in _red_hat_occurrences_on(session, repositories):
+        if row.id not in seen_rows:
+            seen_rows.add(row.id)
+            by_source[row.source_id].append(row)
     if not by_source:
         session.flush()
         return result
@@ -332,6 +341,22 @@ def rematch_advisory_changes(session: Session, *, limit: int = 100) -> RematchRe
             batch, package_names = [], []
     session.flush()
     return result
+
+
+def _red_hat_occurrences_on(session: Session, repositories: set[str]) -> list[Any]:
+    """The Red Hat packages of the stored images whose content sets include one of `repositories` (every rpm of
+    an image carries the image's content sets, so one occurrence per image is read to decide): the packages
+    whose products a change of Red Hat's repository-to-CPE map changed."""
+    if not repositories:
+        return []
+    red_hat = SbomOccurrence.ecosystem.like("Red Hat:%")
+    first = select(func.min(SbomOccurrence.id)).where(red_hat).group_by(SbomOccurrence.source_id).subquery()
+    source_ids = sorted({source_id for source_id, properties in session.execute(
+        select(SbomOccurrence.source_id, SbomOccurrence.properties).where(SbomOccurrence.id.in_(select(first))))
+        if not repositories.isdisjoint(str((properties or {}).get(CONTENT_SET_PROPERTY, "")).split())})
+    return [row for chunk in chunks(source_ids) for row in session.execute(
+        select(SbomOccurrence.id, *OCCURRENCE_COLUMNS).where(
+            SbomOccurrence.source_id.in_(chunk), red_hat).order_by(SbomOccurrence.id))]
 
 
 def _image_key(source: SbomSource) -> tuple[int, int, str]:

@@ -22,6 +22,9 @@ KIND = "redhat-repository-cpes"
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}")
 _CPE = re.compile(r"cpe:/[aho]:[A-Za-z0-9._~%-]+(?::[A-Za-z0-9._~%+-]*){0,6}")
 MAX_CPES = 256  # per repository; the real map names at most a few dozen
+# The ecosystem of the change keys a changed map records, `(CONTENT_SET_KEY, <repository>)`: continuous scanning
+# re-matches the stored images whose content sets include the repository (hullscan.ingestion.service).
+CONTENT_SET_KEY = "Red Hat content set"
 
 
 class InvalidMapping(ValueError):
@@ -56,3 +59,16 @@ def parse(data: bytes, tally: Tally) -> dict[str, tuple[str, ...]]:
     if not found:
         raise InvalidMapping(f"none of its {len(entries)} entries names a repository with CPEs")
     return {name: tuple(sorted(cpes)) for name, cpes in sorted(found.items())}
+
+
+def changes(old: dict[str, tuple[str, ...]], new: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Repository → "added" | "modified" | "withdrawn" for each repository whose CPEs differ between two maps
+    (as `parse` returns them: sorted, unique); empty when the map is unchanged. Linear in the maps' sizes."""
+    out = {repo: "withdrawn" for repo in old if repo not in new}
+    for repo, cpes in new.items():
+        before = old.get(repo)
+        if before is None:
+            out[repo] = "added"
+        elif tuple(sorted(set(before))) != cpes:
+            out[repo] = "modified"
+    return dict(sorted(out.items()))
