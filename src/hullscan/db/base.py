@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, Table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -77,11 +78,17 @@ RowT = TypeVar("RowT", bound="Base")
 
 
 def put_row(session: Session, model: type[RowT], key: Any, **values: Any) -> RowT:
-    """Insert or update the row of `model` whose primary key is `key` (per-project settings rows), flushed."""
+    """Insert or update the row of `model` whose primary key is `key` (per-project settings rows), flushed.
+    Two nodes writing a project's first row at once: the later write wins, as it would on an existing row."""
     row = session.get(model, key)
     if row is None:
-        row = model(**values)
-        session.add(row)
+        try:
+            with session.begin_nested():
+                row = model(**values)
+                session.add(row)
+            return row
+        except IntegrityError:  # the other node's insert came first (and is committed): update it
+            row = session.get_one(model, key, with_for_update=True)
     for name, value in values.items():
         setattr(row, name, value)
     session.flush()

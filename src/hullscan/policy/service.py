@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.auth import service as auth_service
 from hullscan.auth.principal import Kind, Principal
-from hullscan.db.base import utcnow
+from hullscan.db.base import put_row, utcnow
 from hullscan.db.models.policy import ProjectPolicy, PullException
 from hullscan.db.models.registry import RegistryManifest, RegistryManifestReference
 from hullscan.db.models.vulnerabilities import SbomSource, Vulnerability, VulnerabilitySighting
@@ -103,15 +103,8 @@ def set_policy(session: Session, project_id: int, policy: PolicySettings, *, aut
         raise PolicyError(f"min_severity must be one of {', '.join(SEVERITIES[:-1])}")
     if not 0 <= policy.grace_days <= MAX_GRACE_DAYS:
         raise PolicyError(f"grace_days must be between 0 and {MAX_GRACE_DAYS}")
-    row = session.get(ProjectPolicy, project_id)
-    if row is None:
-        row = ProjectPolicy(project_id=project_id)
-        session.add(row)
-    for key, value in policy.as_dict().items():
-        setattr(row, key, value)
-    row.min_severity_rank = RANK[policy.min_severity]
-    row.updated_by, row.updated_at = author[:255], utcnow()
-    session.flush()
+    put_row(session, ProjectPolicy, project_id, project_id=project_id, **policy.as_dict(),
+            min_severity_rank=RANK[policy.min_severity], updated_by=author[:255], updated_at=utcnow())
     return policy
 
 

@@ -1043,13 +1043,8 @@ def set_issue_link(session: Session, vulnerability: Vulnerability, url: str, tit
     title = " ".join((title or "").split()) or url
     if len(title) > MAX_ISSUE_TITLE:
         raise VulnerabilityError(f"the issue title is longer than {MAX_ISSUE_TITLE} characters")
-    link = session.get(VulnerabilityIssueLink, vulnerability.id)
-    if link is None:
-        link = VulnerabilityIssueLink(vulnerability_id=vulnerability.id)
-        session.add(link)
-    link.url, link.title, link.author, link.created_at = url, title, author, now or utcnow()
-    session.flush()
-    return link
+    return put_row(session, VulnerabilityIssueLink, vulnerability.id, vulnerability_id=vulnerability.id, url=url,
+                   title=title, author=author, created_at=now or utcnow())
 
 
 def remove_issue_link(session: Session, vulnerability: Vulnerability) -> bool:
