@@ -99,22 +99,32 @@ def create_user(session: Session, username: str, password: str | None = None, *,
     username = username.strip().lower()
     if not USERNAME.match(username) or username in RESERVED_USERNAMES or username.startswith("deploy-token-"):
         raise AuthError(f"invalid or reserved username {username!r}: lower-case letters, digits, '_', '.', '-'")
+    _check_name_is_free(session, username)
+    user = User(username=username, email=email, is_admin=is_admin,
+                password_hash=hash_password(password) if password is not None else None)
+    try:
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+            group = Group(path=username)
+            session.add(group)
+            session.flush()
+            session.add(Member(user_id=user.id, group_id=group.id, access_level=int(Role.OWNER)))
+    except IntegrityError:
+        # Another node created this user (or a group of this name) since the check; its row is committed now,
+        # so the check answers what it would have answered had that node come first.
+        _check_name_is_free(session, username)
+        raise
+    return user
+
+
+def _check_name_is_free(session: Session, username: str) -> None:
     if get_user(session, username) is not None:
         raise AuthError(f"user {username!r} already exists")
     namespace_taken = session.scalars(select(Group.id).where(Group.path == username)).first() is not None or \
         session.scalars(select(Project.id).where(_under(username))).first() is not None
     if namespace_taken:
         raise AuthError(f"the namespace {username!r} already belongs to a group or project")
-    user = User(username=username, email=email, is_admin=is_admin,
-                password_hash=hash_password(password) if password is not None else None)
-    session.add(user)
-    session.flush()
-    group = Group(path=username)
-    session.add(group)
-    session.flush()
-    session.add(Member(user_id=user.id, group_id=group.id, access_level=int(Role.OWNER)))
-    session.flush()
-    return user
 
 
 def set_password(session: Session, user: User, password: str) -> None:
@@ -165,7 +175,13 @@ def create_project(session: Session, path: str, *, visibility: str = "private", 
         raise AuthError(f"project {path!r} already exists")
     if not PROJECT_PATH.match(path):
         raise AuthError(f"invalid project path {path!r}: expected <namespace>/<project> in lower case")
-    project = create_bare_project(session, path, cs4r_enabled=cs4r_enabled)
+    try:
+        with session.begin_nested():
+            project = create_bare_project(session, path, cs4r_enabled=cs4r_enabled)
+    except IntegrityError:  # another node created it since the check (its row is committed now)
+        if get_project(session, path) is not None:
+            raise AuthError(f"project {path!r} already exists") from None
+        raise
     project.visibility = visibility
     if owner is not None:
         session.add(Member(user_id=owner.id, project_id=project.id, access_level=int(Role.OWNER)))
@@ -185,9 +201,12 @@ def _group(session: Session, path: str, *, create: bool) -> Group | None:
     if group is None and create:
         if not GROUP_PATH.match(path) or len(path) > 255:
             raise AuthError(f"invalid group path {path!r}")
-        group = Group(path=path)
-        session.add(group)
-        session.flush()
+        try:
+            with session.begin_nested():
+                group = Group(path=path)
+                session.add(group)
+        except IntegrityError:  # another node created it since the check (its row is committed now)
+            group = session.scalars(select(Group).where(Group.path == path)).one()
     return group
 
 
@@ -207,8 +226,15 @@ def add_member(session: Session, username: str, path: str, role: Role) -> Member
                                                       Member.group_id == group.id)).one_or_none()
         member = member or Member(user_id=user.id, group_id=group.id)
     member.access_level = int(role)
-    session.add(member)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(member)
+    except IntegrityError:  # another node added them since the check (committed now): set the role on that row
+        source = Member.project_id == project.id if project is not None else Member.group_id == member.group_id
+        member = session.scalars(select(Member).where(Member.user_id == user.id, source)
+                                 .with_for_update()).one()
+        member.access_level = int(role)
+        session.flush()
     return member
 
 
