@@ -6,14 +6,12 @@ race is held open after both looked for the row and before either inserted it.""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hullscan.auth.projects import create_project
@@ -26,6 +24,7 @@ from hullscan.policy import service as policy
 from hullscan.settings import Settings
 from hullscan.vulnerabilities import service as vulnerabilities
 from tests.support.postgres import PostgresCluster
+from tests.support.races import second_inserts_after_first_committed
 
 
 @dataclass(frozen=True)
@@ -87,36 +86,9 @@ def test_first_write_of_a_settings_row_on_two_nodes_at_once_saves(
     upgrade(settings)
     nodes = [Database(settings), Database(settings)]
     project_id, vulnerability_id = _seed(nodes[0])
-    both_looked = threading.Barrier(2, timeout=30)
-    first_committed = threading.Event()
-
-    def insert_after_both_looked(session: Session, _context: Any, _instances: Any) -> None:
-        if any(isinstance(r, row.model) for r in session.new) and not session.info.get("held"):
-            session.info["held"] = True
-            both_looked.wait()
-            if threading.current_thread().name == "node-1":  # and inserts once node 0's row is committed
-                assert first_committed.wait(30)
-
-    outcomes: list[object] = [None, None]
-
-    def node(n: int) -> None:
-        try:
-            with nodes[n].session() as session:
-                row.write(session, project_id, vulnerability_id, n)
-        except Exception as error:  # noqa: BLE001 - the outcome under test
-            outcomes[n] = error
-        finally:
-            if n == 0:
-                first_committed.set()
-
-    for db in nodes:
-        event.listen(db.sessionmaker, "before_flush", insert_after_both_looked)
-    threads = [threading.Thread(target=node, args=(n,), name=f"node-{n}") for n in range(2)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        outcomes = second_inserts_after_first_committed(
+            nodes, row.model, lambda session, n: row.write(session, project_id, vulnerability_id, n))
         assert outcomes == [None, None]
         with nodes[0].session() as session:
             assert row.read(session, project_id, vulnerability_id) == row.expected(1), "the later write wins"

@@ -7,14 +7,12 @@ inserts only once the first committed."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hullscan.auth import service
@@ -24,6 +22,7 @@ from hullscan.db.models import Project
 from hullscan.db.models.auth import Group, Member, User
 from hullscan.settings import Settings
 from tests.support.postgres import PostgresCluster
+from tests.support.races import second_inserts_after_first_committed
 
 ROLES = (Role.DEVELOPER, Role.MAINTAINER)
 
@@ -68,36 +67,8 @@ def test_the_same_change_through_two_nodes_at_once(postgres: PostgresCluster, tm
     nodes = [Database(settings), Database(settings)]
     with nodes[0].session() as session:
         case.seed(session)
-    both_checked = threading.Barrier(2, timeout=30)
-    first_committed = threading.Event()
-
-    def insert_after_both_checked(session: Session, _context: Any, _instances: Any) -> None:
-        if any(isinstance(r, case.inserted) for r in session.new) and not session.info.get("held"):
-            session.info["held"] = True
-            both_checked.wait()
-            if threading.current_thread().name == "node-1":
-                assert first_committed.wait(30)
-
-    outcomes: list[BaseException | None] = [None, None]
-
-    def node(n: int) -> None:
-        try:
-            with nodes[n].session() as session:
-                case.act(session, n)
-        except Exception as error:  # noqa: BLE001 - the outcome under test
-            outcomes[n] = error
-        finally:
-            if n == 0:
-                first_committed.set()
-
-    for db in nodes:
-        event.listen(db.sessionmaker, "before_flush", insert_after_both_checked)
-    threads = [threading.Thread(target=node, args=(n,), name=f"node-{n}") for n in range(2)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        outcomes = second_inserts_after_first_committed(nodes, case.inserted, case.act)
         assert outcomes[0] is None
         if case.loser is None:
             assert outcomes[1] is None
