@@ -7,13 +7,12 @@ between the read of the counter and its write."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from hullscan.auth import service
@@ -22,6 +21,7 @@ from hullscan.db.base import utcnow
 from hullscan.db.models.auth import SignInFailures
 from hullscan.settings import Settings
 from tests.support.postgres import PostgresCluster
+from tests.support.races import second_checks_while_first_holds
 
 KEY = "user:alice"
 
@@ -89,42 +89,20 @@ def test_first_failures_of_one_user_on_two_nodes_at_once_both_count(settings: Se
 def test_failures_of_one_user_on_two_nodes_at_once_add_up(settings: Settings) -> None:
     """Node A has read the counter (1) and not yet written it when node B counts a failure too: B's failure must
     be counted after A's (3), not over it (2)."""
-    with Database(settings).session() as session:
+    seed = Database(settings)
+    with seed.session() as session:
         session.add(SignInFailures(key=KEY, failures=1, first_failure_at=utcnow()))
-    a, b = Database(settings), Database(settings)
-    a_read, b_done = threading.Event(), threading.Event()
+    seed.dispose()
+    nodes = [Database(settings), Database(settings)]
 
-    def b_read_or_waits() -> None:
-        """Hold A until B either finished (it read the counter A has not written yet) or waits for A's lock."""
-        deadline = time.monotonic() + 30
-        with a.engine.connect() as probe:
-            while not b_done.is_set():
-                waiting = probe.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar()
-                probe.rollback()
-                if waiting:
-                    return
-                assert time.monotonic() < deadline, "node B neither finished nor waited for node A"
-                time.sleep(0.02)
-
-    def hold_a(session: Session, _context: Any, _instances: Any) -> None:
-        if not session.info.get("held"):
-            session.info["held"] = True
-            a_read.set()
-            b_read_or_waits()
-
-    event.listen(a.sessionmaker, "before_flush", hold_a)
-
-    def node_b() -> None:
-        assert a_read.wait(30)
-        try:
-            _fail_once(b, settings)
-        finally:
-            b_done.set()
+    def counting(session: Session) -> bool:
+        return any(isinstance(row, SignInFailures) for row in session.dirty)
 
     try:
-        outcomes = _run(lambda: _fail_once(a, settings), node_b)
+        outcomes = second_checks_while_first_holds(
+            nodes, counting, lambda session, _n: service.record_sign_in_failure(session, settings, "alice", None))
     finally:
-        a.dispose()
-        b.dispose()
+        for db in nodes:
+            db.dispose()
     assert outcomes == [None, None]
     assert _failures(settings) == 3

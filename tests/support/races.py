@@ -1,23 +1,26 @@
-"""Two nodes doing the same "check, then insert" at the same moment, held open deterministically: each node is a
-`Database` of its own on one PostgreSQL (as two `serve` processes are); both check, then node 0 inserts and
-commits, then node 1 inserts -- the order in which the loser's insert meets the winner's committed row."""
+"""Two nodes doing the same "check, then write" at the same moment, held open deterministically: each node is a
+`Database` of its own on one PostgreSQL (as two `serve` processes are), each doing `act(session, n)` in a unit of
+work, held by a hook before their flushes."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from hullscan.db import Database
 
+Act = Callable[[Session, int], object]
 
-def second_inserts_after_first_committed(nodes: Sequence[Database], inserted: type,
-                                         act: Callable[[Session, int], object]) -> list[BaseException | None]:
-    """Run `act(session, n)` in a unit of work on node n (0, 1) at once; both are held at their first flush of a
-    new `inserted` row until both reached it, and node 1 then until node 0 committed. Returns each node's error."""
+
+def second_inserts_after_first_committed(nodes: Sequence[Database], inserted: type, act: Act) -> list[BaseException | None]:
+    """Both nodes are held at their first flush of a new `inserted` row until both reached it (both checked),
+    and node 1 then until node 0 committed: the loser's insert meets the winner's committed row. Returns each
+    node's error."""
     both_checked = threading.Barrier(2, timeout=30)
     first_committed = threading.Event()
 
@@ -28,21 +31,67 @@ def second_inserts_after_first_committed(nodes: Sequence[Database], inserted: ty
             if session.info["node"] == 1:
                 assert first_committed.wait(30)
 
+    return _run_two(nodes, act, insert_after_both_checked, after=lambda n: n == 0 and first_committed.set())
+
+
+def second_checks_while_first_holds(nodes: Sequence[Database], at: Callable[[Session], bool],
+                                    act: Act) -> list[BaseException | None]:
+    """Node 0 is held at its first flush where `at` holds (it has checked, and not yet written) until node 1
+    either reached that point too (its check saw the database without node 0's write) or waits for a lock node 0
+    holds (the check is serialised); node 1 writes only once node 0 committed. Returns each node's error."""
+    first_at, second_at, first_committed = threading.Event(), threading.Event(), threading.Event()
+
+    def second_passed_or_waits() -> None:
+        deadline = time.monotonic() + 30
+        with nodes[0].engine.connect() as probe:
+            while not second_at.is_set():
+                if probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                      "AND wait_event_type = 'Lock'")).scalar():
+                    return
+                probe.rollback()
+                assert time.monotonic() < deadline, "node 1 neither reached the write nor waited for node 0"
+                time.sleep(0.02)
+
+    def hold(session: Session, _context: Any, _instances: Any) -> None:
+        if at(session) and not session.info.get("held"):
+            session.info["held"] = True
+            if session.info["node"] == 0:
+                first_at.set()
+                second_passed_or_waits()
+            else:
+                second_at.set()
+                assert first_committed.wait(30)
+
+    def before(n: int) -> None:
+        if n == 1:
+            assert first_at.wait(30)
+
+    def after(n: int) -> None:
+        (first_committed if n == 0 else second_at).set()
+
+    return _run_two(nodes, act, hold, before=before, after=after)
+
+
+def _run_two(nodes: Sequence[Database], act: Act, hook: Callable[[Session, Any, Any], None], *,
+             before: Callable[[int], object] = lambda n: None,
+             after: Callable[[int], object] = lambda n: None) -> list[BaseException | None]:
+    """Node 0 and node 1 on two threads, each `before(n)`, then `act` in a unit of work, then `after(n)` (even
+    when it failed), with `hook` before every flush of either node's sessions. Returns each node's error."""
     outcomes: list[BaseException | None] = [None, None]
 
     def node(n: int) -> None:
         try:
+            before(n)
             with nodes[n].session() as session:
                 session.info["node"] = n
                 act(session, n)
         except Exception as error:  # noqa: BLE001 - the outcome under test
             outcomes[n] = error
         finally:
-            if n == 0:
-                first_committed.set()
+            after(n)
 
     for db in nodes:
-        event.listen(db.sessionmaker, "before_flush", insert_after_both_checked)
+        event.listen(db.sessionmaker, "before_flush", hook)
     threads = [threading.Thread(target=node, args=(n,), name=f"node-{n}") for n in range(2)]
     try:
         for thread in threads:
@@ -51,5 +100,5 @@ def second_inserts_after_first_committed(nodes: Sequence[Database], inserted: ty
             thread.join(60)
     finally:
         for db in nodes:
-            event.remove(db.sessionmaker, "before_flush", insert_after_both_checked)
+            event.remove(db.sessionmaker, "before_flush", hook)
     return outcomes

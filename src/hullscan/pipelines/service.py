@@ -442,6 +442,7 @@ def cancel_job(session: Session, job: Job, *, now: datetime, by: str | None = No
 
 def retry_job(session: Session, job: Job, *, now: datetime) -> Job:
     """A finished job runs again as a new job of the same pipeline (the old one and its log stay)."""
+    session.refresh(job, with_for_update={"key_share": True})  # two retries at once (two nodes): one new job
     if job.status not in (FAILED, CANCELED, SUCCESS):
         raise JobError(f"job {job.id} is {job.status}; only finished jobs can be retried")
     newer = session.scalar(select(Job.id).where(Job.pipeline_id == job.pipeline_id, Job.id > job.id).limit(1))
