@@ -15,16 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hullscan.auth.projects import create_project
-from hullscan.db import Database, upgrade
+from hullscan.db import Database
 from hullscan.db.models.pipelines import ProjectScanSettings
 from hullscan.db.models.policy import ProjectPolicy
 from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilityIssueLink, VulnerabilityIssueTracker
 from hullscan.pipelines import service as pipelines
 from hullscan.policy import service as policy
-from hullscan.settings import Settings
 from hullscan.vulnerabilities import service as vulnerabilities
 from tests.support.postgres import PostgresCluster
-from tests.support.races import second_inserts_after_first_committed
+from tests.support.races import second_inserts_after_first_committed, two_nodes
 
 
 @dataclass(frozen=True)
@@ -82,17 +81,11 @@ def _seed(db: Database) -> tuple[int, int]:
 def test_first_write_of_a_settings_row_on_two_nodes_at_once_saves(
         postgres: PostgresCluster, tmp_path: Path, name: str) -> None:
     row = ROWS[name]
-    settings = Settings(data_dir=tmp_path / "data", database_url=postgres.create_database())
-    upgrade(settings)
-    nodes = [Database(settings), Database(settings)]
-    project_id, vulnerability_id = _seed(nodes[0])
-    try:
+    with two_nodes(postgres, tmp_path) as (settings, nodes):
+        project_id, vulnerability_id = _seed(nodes[0])
         outcomes = second_inserts_after_first_committed(
             nodes, row.model, lambda session, n: row.write(session, project_id, vulnerability_id, n))
         assert outcomes == [None, None]
         with nodes[0].session() as session:
             assert row.read(session, project_id, vulnerability_id) == row.expected(1), "the later write wins"
             assert len(session.scalars(select(row.model)).all()) == 1
-    finally:
-        for db in nodes:
-            db.dispose()

@@ -17,12 +17,10 @@ from sqlalchemy.orm import Session
 
 from hullscan.auth import service
 from hullscan.auth.principal import Role
-from hullscan.db import Database, upgrade
 from hullscan.db.models import Project
 from hullscan.db.models.auth import Group, Member, User
-from hullscan.settings import Settings
 from tests.support.postgres import PostgresCluster
-from tests.support.races import second_inserts_after_first_committed
+from tests.support.races import second_inserts_after_first_committed, two_nodes
 
 ROLES = (Role.DEVELOPER, Role.MAINTAINER)
 
@@ -62,12 +60,9 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_same_change_through_two_nodes_at_once(postgres: PostgresCluster, tmp_path: Path, name: str) -> None:
     case = CASES[name]
-    settings = Settings(data_dir=tmp_path / "data", database_url=postgres.create_database())
-    upgrade(settings)
-    nodes = [Database(settings), Database(settings)]
-    with nodes[0].session() as session:
-        case.seed(session)
-    try:
+    with two_nodes(postgres, tmp_path) as (settings, nodes):
+        with nodes[0].session() as session:
+            case.seed(session)
         outcomes = second_inserts_after_first_committed(nodes, case.inserted, case.act)
         assert outcomes[0] is None
         if case.loser is None:
@@ -76,6 +71,3 @@ def test_the_same_change_through_two_nodes_at_once(postgres: PostgresCluster, tm
             assert isinstance(outcomes[1], service.AuthError) and str(outcomes[1]) == case.loser, outcomes[1]
         with nodes[0].session() as session:
             assert case.after(session) == case.expected
-    finally:
-        for db in nodes:
-            db.dispose()

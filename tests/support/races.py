@@ -6,15 +6,32 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from hullscan.db import Database
+from hullscan.db import Database, upgrade
+from hullscan.settings import Settings
+from tests.support.postgres import PostgresCluster
 
 Act = Callable[[Session, int], object]
+
+
+@contextmanager
+def two_nodes(postgres: PostgresCluster, tmp_path: Path) -> Iterator[tuple[Settings, list[Database]]]:
+    """A fresh migrated database on `postgres` and two nodes' `Database` objects for it (disposed after)."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres.create_database())
+    upgrade(settings)
+    nodes = [Database(settings), Database(settings)]
+    try:
+        yield settings, nodes
+    finally:
+        for db in nodes:
+            db.dispose()
 
 
 def second_inserts_after_first_committed(nodes: Sequence[Database], inserted: type, act: Act) -> list[BaseException | None]:
@@ -34,11 +51,13 @@ def second_inserts_after_first_committed(nodes: Sequence[Database], inserted: ty
     return _run_two(nodes, act, insert_after_both_checked, after=lambda n: n == 0 and first_committed.set())
 
 
-def second_checks_while_first_holds(nodes: Sequence[Database], at: Callable[[Session], bool],
-                                    act: Act) -> list[BaseException | None]:
+def second_checks_while_first_holds(nodes: Sequence[Database], at: Callable[[Session], bool], act: Act, *,
+                                    on: str = "before_flush") -> list[BaseException | None]:
     """Node 0 is held at its first flush where `at` holds (it has checked, and not yet written) until node 1
     either reached that point too (its check saw the database without node 0's write) or waits for a lock node 0
-    holds (the check is serialised); node 1 writes only once node 0 committed. Returns each node's error."""
+    holds (the check is serialised); node 1 writes only once node 0 committed. `on="do_orm_execute"` holds at
+    statements instead (`at` then gets the ORMExecuteState): for writes that are INSERT statements, not flushes.
+    Returns each node's error."""
     first_at, second_at, first_committed = threading.Event(), threading.Event(), threading.Event()
 
     def second_passed_or_waits() -> None:
@@ -52,8 +71,9 @@ def second_checks_while_first_holds(nodes: Sequence[Database], at: Callable[[Ses
                 assert time.monotonic() < deadline, "node 1 neither reached the write nor waited for node 0"
                 time.sleep(0.02)
 
-    def hold(session: Session, _context: Any, _instances: Any) -> None:
-        if at(session) and not session.info.get("held"):
+    def hold(state: Any, *_args: Any) -> None:
+        session: Session = getattr(state, "session", state)
+        if at(state) and not session.info.get("held"):
             session.info["held"] = True
             if session.info["node"] == 0:
                 first_at.set()
@@ -69,14 +89,14 @@ def second_checks_while_first_holds(nodes: Sequence[Database], at: Callable[[Ses
     def after(n: int) -> None:
         (first_committed if n == 0 else second_at).set()
 
-    return _run_two(nodes, act, hold, before=before, after=after)
+    return _run_two(nodes, act, hold, before=before, after=after, on=on)
 
 
-def _run_two(nodes: Sequence[Database], act: Act, hook: Callable[[Session, Any, Any], None], *,
-             before: Callable[[int], object] = lambda n: None,
-             after: Callable[[int], object] = lambda n: None) -> list[BaseException | None]:
+def _run_two(nodes: Sequence[Database], act: Act, hook: Callable[..., None], *,
+             before: Callable[[int], object] = lambda n: None, after: Callable[[int], object] = lambda n: None,
+             on: str = "before_flush") -> list[BaseException | None]:
     """Node 0 and node 1 on two threads, each `before(n)`, then `act` in a unit of work, then `after(n)` (even
-    when it failed), with `hook` before every flush of either node's sessions. Returns each node's error."""
+    when it failed), with `hook` on event `on` of either node's sessions. Returns each node's error."""
     outcomes: list[BaseException | None] = [None, None]
 
     def node(n: int) -> None:
@@ -91,7 +111,7 @@ def _run_two(nodes: Sequence[Database], act: Act, hook: Callable[[Session, Any, 
             after(n)
 
     for db in nodes:
-        event.listen(db.sessionmaker, "before_flush", hook)
+        event.listen(db.sessionmaker, on, hook)
     threads = [threading.Thread(target=node, args=(n,), name=f"node-{n}") for n in range(2)]
     try:
         for thread in threads:
@@ -100,5 +120,5 @@ def _run_two(nodes: Sequence[Database], act: Act, hook: Callable[[Session, Any, 
             thread.join(60)
     finally:
         for db in nodes:
-            event.remove(db.sessionmaker, "before_flush", hook)
+            event.remove(db.sessionmaker, on, hook)
     return outcomes

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from hullscan.batches import chunks
 from hullscan.db.base import utcnow
+from hullscan.db.models import Project
 from hullscan.db.models.vex import VexStatement
 from hullscan.db.models.vulnerabilities import Vulnerability, VulnerabilitySighting, VulnerabilityStateTransition
 from hullscan.matching.vex import Product, Statement, VexDocument, VexError, applies_to, names_image
@@ -197,7 +198,10 @@ def _change(session: Session, project_id: int, groups: dict[tuple[str, str | Non
 
 def _store(session: Session, project_id: int, doc: VexDocument, author: str, actor: str, subject_digest: str | None,
            max_statements: int) -> None:
-    """Keep the document's statements (one row per vulnerability name), replacing an earlier import of it."""
+    """Keep the document's statements (one row per vulnerability name), replacing an earlier import of it.
+    Imports into one project take turns (its row locked): the same document imported through two nodes at once
+    is stored once, and the statement limit holds for both."""
+    session.execute(select(Project.id).where(Project.id == project_id).with_for_update(key_share=True))
     session.execute(delete(VexStatement).where(VexStatement.project_id == project_id,
                                                VexStatement.document == author))
     now = utcnow()
