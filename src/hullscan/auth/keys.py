@@ -15,7 +15,7 @@ def load_or_create_key(path: Path, nbytes: int = 32) -> bytes:
         return bytes.fromhex(path.read_text().strip())
     except (FileNotFoundError, ValueError):
         pass
-    _create_once(path, secrets.token_bytes(nbytes).hex().encode())
+    create_once(path, secrets.token_bytes(nbytes).hex().encode())
     return bytes.fromhex(path.read_text().strip())
 
 
@@ -40,11 +40,11 @@ def setting_or_file_identity(pem: Any, pem_file: Path | None, path: Path, common
     return load_or_create_signing_identity(path, common_name)
 
 
-def _create_once(path: Path, data: bytes) -> None:
-    """Write `data` to `path` (mode 0600) unless it exists: the first writer wins, a concurrent process then
-    reads the winner's file."""
+def create_once(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (mode 0600) unless it exists: the first writer wins, a concurrent process or
+    thread then reads the winner's file (never a half-written one: the file appears whole, by a link)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")  # one per writer, threads too
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
@@ -81,7 +81,7 @@ def load_or_create_signing_identity(path: Path, common_name: str) -> tuple[Any, 
             .not_valid_after(now + dt.timedelta(days=3650)).sign(key, hashes.SHA256()))
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM)
-    _create_once(path, pem)
+    create_once(path, pem)
     return _read_identity(path)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from hullscan.auth.keys import create_once
 from hullscan.db import Database
 from hullscan.db.base import utcnow
 from hullscan.db.models.pipelines import Job
@@ -33,14 +34,7 @@ def registration_token(settings: Settings) -> str:
         return settings.runner_registration_token
     path = settings.resolved_data_dir / "runner-registration-token"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write("hsreg_" + secrets.token_urlsafe(32))
+        create_once(path, ("hsreg_" + secrets.token_urlsafe(32)).encode())
     return path.read_text().strip()
 
 
