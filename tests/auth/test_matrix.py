@@ -186,7 +186,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/projects/{project:path}/vex/documents/{document_id}"): "developer",
     ("GET", "/api/v1/projects/{project:path}/images/{digest}/remediation"): "developer",
     ("GET", "/projects/{project:path}/-/images/{digest}/remediation"): "developer",
-    ("POST", "/projects/{project:path}/-/settings/vex"): "maintainer",
+    ("POST", "/projects/{project:path}/-/vex/import"): "developer",  # bulk triage, as the API's import
     ("GET", "/projects/{project:path}/-/vex"): "reporter",
     ("POST", "/projects/{project:path}/-/vex/documents/{document_id}/withdraw"): "developer",
     ("GET", "/projects/{project:path}/-/security/vex.json"): "developer",
@@ -450,7 +450,7 @@ def _request_args(method: str, template: str, world: World, csrf: str) -> dict[s
         "/user_settings/password": {"current_password": "not-the-password", "new_password": "matrix-password-1"},
         "/admin/users": {"username": "made-in-the-ui", "password": "made-in-the-ui-1"},
         "/projects/{project:path}/-/settings/policy": {"min_severity": "critical"},
-        "/projects/{project:path}/-/settings/vex": {"document": '{"statements": []}'},
+        "/projects/{project:path}/-/vex/import": {"document": '{"statements": []}'},
         "/projects/{project:path}/-/security/vulnerabilities/{vulnerability_id}/issue_link": {
             "url": "https://tracker.example/issues/2", "title": "matrix"},
         "/projects/{project:path}/-/settings/issue_tracker": {"url_template": ""},

@@ -1,9 +1,11 @@
-"""The VEX form of the project settings page (paste a document: import), the VEX page (the stored documents,
-withdrawn with a confirmed button) and the OpenVEX export download."""
+"""The project's VEX page: the stored documents (reporters and up), the import form and the withdraw buttons
+(whoever may triage: importing VEX is bulk triage), and the OpenVEX export download."""
 
 from __future__ import annotations
 
 import json
+
+from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -16,28 +18,29 @@ from hullscan.vex import service as vex
 from hullscan.vex.api import withdraw_or_404
 from hullscan.web.ui.deps import project_for, ui_principal, ui_session
 from hullscan.http_deps import IdPath, IdQuery
+from hullscan.db.models import Project
 from hullscan.web.ui.render import HTMLErrorRoute, project_url, render
-from hullscan.web.ui.settings_pages import settings_page_for
 
 router = APIRouter(route_class=HTMLErrorRoute, include_in_schema=False)
 MAX_FORM_DOCUMENT = 1_000_000  # the UI's form limit; larger documents go through the API or the CLI
 
 
-@router.post("/projects/{project:path}/-/settings/vex")
+@router.post("/projects/{project:path}/-/vex/import")
 def import_vex_form(request: Request, project: str, document: str = Form(default="", max_length=MAX_FORM_DOCUMENT),
                     principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
-    """Import the pasted OpenVEX / CycloneDX VEX document; the page shows what changed, or why nothing did."""
-    found = project_for(session, principal, project, Action.ADMIN_PROJECT_SETTINGS)
+    """Import the pasted OpenVEX / CycloneDX VEX document; the page shows what changed, or why nothing did.
+    It needs what triage needs (the API's and the CLI's import too): it changes findings' states as dismissing does."""
+    found = project_for(session, principal, project, Action.TRIAGE_VULNERABILITIES)
     try:
         doc = parse_vex(document.encode("utf-8"), "the document", request.app.state.settings.vex_max_bytes)
         result = vex.import_vex(session, found.id, doc, source=f"upload by {principal.name}", actor=principal.name,
                                 max_statements=request.app.state.settings.vex_max_statements)
     except (VexError, vex.VexImportError) as exc:
         session.rollback()
-        return settings_page_for(request, session, found, status_code=400, vex_error=str(exc))
+        return _vex_page(request, session, found, status_code=400, vex_error=str(exc))
     audit(request, session, "vex_imported", found.path, document=result.author, format=doc.format,
           statements=result.statements, matched=result.matched, changed=result.changed)
-    return settings_page_for(request, session, found, vex_result=result)
+    return _vex_page(request, session, found, vex_result=result)
 
 
 @router.get("/projects/{project:path}/-/security/vex.json")
@@ -55,8 +58,15 @@ def vex_page(request: Request, project: str, withdrawn: IdQuery | None = None,
              principal: Principal = Depends(ui_principal), session: Session = Depends(ui_session)) -> Response:
     """The project's stored VEX documents with their counts (reporters and up); developers and up withdraw."""
     found = project_for(session, principal, project, Action.READ_PROJECT)
-    return render(request, "vex.html", project=found, documents=vex.stored_documents(session, found.id),
-                  withdrawn=withdrawn)
+    return _vex_page(request, session, found, withdrawn=withdrawn)
+
+
+def _vex_page(request: Request, session: Session, project: Project, *, status_code: int = 200,
+              **context: Any) -> Response:
+    """The VEX page of `project` (the caller has authorized), with what a form just did (shown once)."""
+    context = {"withdrawn": None, "vex_result": None, "vex_error": None, **context}
+    return render(request, "vex.html", status_code=status_code, project=project,
+                  documents=vex.stored_documents(session, project.id), max_document=MAX_FORM_DOCUMENT, **context)
 
 
 @router.post("/projects/{project:path}/-/vex/documents/{document_id}/withdraw")
