@@ -80,10 +80,10 @@ def project_or_404(session: Session, project: str) -> Project:
 
 
 def authorized_project(session: Session, principal: Principal, project: str, action: Action) -> Project:
-    """The project a route acts on, once the caller may do `action` there: an unknown project is a 404, a
-    refusal is `auth.authorize`'s answer."""
+    """The project a route acts on, once the caller may do `action` there (on a public project, also whom the
+    action's rule admits there): an unknown project is a 404, a refusal is `auth.authorize`'s answer."""
     from hullscan.auth import authorize
 
     found = project_or_404(session, project)
-    authorize(principal, action, found.path)
+    authorize(principal, action, found.path, public=found.visibility == "public")
     return found

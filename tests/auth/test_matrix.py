@@ -195,7 +195,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project:path}/webhooks/{webhook_id}/deliveries"): "maintainer",
     ("DELETE", "/api/v1/projects/{project:path}/webhooks/{webhook_id}"): "maintainer",
     # API: the GitLab-compatible part (/api/v4); an export is its author's (an admin made the one asked for)
-    ("GET", "/api/v4/projects/{project:path}"): "reporter",
+    ("GET", "/api/v4/projects/{project:path}"): "guest",  # and any user on a public project (PUBLIC_MATRIX)
     ("GET", "/api/v4/projects/{project:path}/vulnerabilities"): "developer",
     ("GET", "/api/v4/vulnerabilities/{vulnerability_id}"): "developer",
     ("POST", "/api/v4/vulnerabilities/{vulnerability_id}/confirm"): "developer",
@@ -230,6 +230,23 @@ REGISTRY_MATRIX: list[tuple[str, str, str, str]] = [
     ("public tags", "GET", f"/v2/{PUBLIC_REPO}/tags/list", "public"),
     ("public manifest", "GET", f"/v2/{PUBLIC_REPO}/manifests/latest", "public"),
     ("public push", "POST", f"/v2/{PUBLIC_REPO}/blobs/uploads/", "admin"),  # nobody is a member of pub/lib
+]
+
+# What a caller who is no member of the public project pub/lib may do there (through the one rule table: an
+# action's `public` audience): see the project as GitLab shows a public project to any signed-in user, not read
+# its vulnerabilities (GitLab: the Security Dashboard's role, Developer) nor triage them; a refusal is a 403, since
+# a public project is no secret. (method, path, need): "signed_in" = any user with an API scope, "admin" = only
+# administrators (nobody is a member of pub/lib).
+PUBLIC_MATRIX: list[tuple[str, str, str]] = [
+    ("GET", "/api/v4/projects/pub%2Flib", "signed_in"),
+    ("GET", "/api/v4/projects/{public_project_id}", "signed_in"),
+    ("GET", "/api/v4/projects/pub%2Flib/vulnerabilities", "admin"),
+    ("GET", "/api/v4/projects/pub%2Flib/dependencies", "admin"),
+    ("GET", "/api/v4/vulnerabilities/{public_vulnerability}", "admin"),
+    ("POST", "/api/v4/vulnerabilities/{public_vulnerability}/confirm", "admin"),
+    ("POST", "/api/v4/security/projects/pub%2Flib/vulnerability_exports", "admin"),
+    ("GET", "/api/v1/projects/pub%2Flib/security_settings", "admin"),
+    ("GET", "/api/v1/projects/pub%2Flib/vulnerabilities", "admin"),
 ]
 
 
@@ -298,7 +315,7 @@ def _seed(settings: Settings) -> World:
     with db.session() as s:
         project = auth.create_project(s, PROJECT, cs4r_enabled=True)
         auth.create_project(s, "other/proj")
-        auth.create_project(s, "pub/lib", visibility="public")
+        public = auth.create_project(s, "pub/lib", visibility="public")
         for name in (*ROLES, "other", "victim"):
             user = auth.create_user(s, f"{name}-user", f"{name}-password-1")
             world.passwords[name] = f"{name}-password-1"
@@ -325,6 +342,12 @@ def _seed(settings: Settings) -> World:
                                                   "debian 12"), [finding("openssl", "3.0.11-1", "CVE-2024-0727")])
         world.ids["vulnerability"] = vulns.query_vulnerabilities(s, vulns.VulnerabilityFilter(
             project_id=project.id))[0][0].id
+        vulns.record_findings(s, vulns.ImageScope(public.id, f"registry.test/{PUBLIC_REPO}", "latest",
+                                                  "sha256:" + "2" * 64, "debian 12"),
+                              [finding("openssl", "3.0.11-1", "CVE-2024-0727")])
+        world.ids["public_project_id"] = public.id
+        world.ids["public_vulnerability"] = vulns.query_vulnerabilities(s, vulns.VulnerabilityFilter(
+            project_id=public.id))[0][0].id
         world.ids["webhook"] = notifications.create_webhook(s, project.id, "http://127.0.0.1:9/hook").id
         world.ids["project"] = project.id
     return world
@@ -540,6 +563,22 @@ def test_api_and_ui_matrix(world: World) -> None:
             expected = _allowed(need, caller)
             if expected == _refused(r):
                 wrong.append(f"{method} {template} as {caller}: expected {'allow' if expected else 'deny'}, "
+                             f"got {r.status_code} {r.text[:160]!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_public_project_matrix(world: World) -> None:
+    """Non-members of a public project: every caller against PUBLIC_MATRIX; refusals of signed-in users are 403
+    (the project is no secret), of anonymous callers 401."""
+    wrong: list[str] = []
+    for method, template, need in PUBLIC_MATRIX:
+        path = template.format(**world.ids)
+        for caller in CALLERS:
+            r = world.client.request(method, path, headers=_headers(caller, world))
+            allowed = _allowed(need, caller)
+            refused = {"anonymous": 401, "expired": 401, "revoked": 401}.get(caller, 403)
+            if (r.status_code < 300) != allowed or (not allowed and r.status_code != refused):
+                wrong.append(f"{method} {path} as {caller}: expected {'allow' if allowed else refused}, "
                              f"got {r.status_code} {r.text[:160]!r}")
     assert not wrong, "\n".join(wrong)
 

@@ -97,6 +97,47 @@ def test_hidden_and_missing_answer_the_same_404(server) -> None:
                      headers={"PRIVATE-TOKEN": admin.private_token}).status_code == 400
 
 
+def test_a_public_project_is_shown_to_any_signed_in_user(server) -> None:
+    """GitLab shows a public project to every user, but its vulnerabilities only to those who may use its
+    Security Dashboard (Developer and up): a non-member, through python-gitlab, reads the project and is refused
+    (403, the project being no secret) its vulnerabilities; a private one stays the 404 of a missing one."""
+    pid = seed(server)
+    vid = _client(server).http_list(f"/projects/{pid}/vulnerabilities", get_all=False)[0]["id"]  # type: ignore[index]
+    ADMIN_HTTP.post(f"{server.url}/api/v1/users", json={"username": "passer", "password": "passer-pass-1"})
+    r = httpx.post(f"{server.url}/api/v1/user/personal_access_tokens", json={"name": "p", "scopes": ["read_api"]},
+                   auth=("passer", "passer-pass-1"))
+    assert r.status_code == 201, r.text
+    passer = gitlab.Gitlab(server.url, private_token=remember_secret(r.json()["token"]), timeout=60)
+
+    def refused(call, *args: object) -> int:  # type: ignore[no-untyped-def]
+        with pytest.raises(gitlab.GitlabError) as error:
+            call(*args)
+        return error.value.response_code  # type: ignore[no-any-return]
+
+    # private: the project, its vulnerabilities and one of them are what a missing project's are
+    assert refused(passer.projects.get, "group/api") == refused(passer.projects.get, "group/nope") == 404
+    assert refused(passer.projects.get, pid) == 404
+    assert refused(passer.http_list, f"/projects/{pid}/vulnerabilities") == 404
+    assert refused(passer.http_get, f"/vulnerabilities/{vid}") == 404
+
+    assert ADMIN_HTTP.put(f"{server.url}/api/v1/projects/{pid}/visibility",
+                          json={"visibility": "public"}).status_code == 200
+    project = passer.projects.get("group/api")
+    assert (project.id, project.path_with_namespace, project.visibility) == (pid, "group/api", "public")
+    assert passer.projects.get(pid).name == "api"
+    for call, arg in ((passer.http_list, f"/projects/{pid}/vulnerabilities"), (passer.http_get, f"/vulnerabilities/{vid}"),
+                      (passer.http_list, f"/projects/{pid}/dependencies"),
+                      (passer.http_post, f"/security/projects/{pid}/vulnerability_exports")):
+        assert refused(call, arg) == 403, arg
+    # anonymous callers: hullscan's API needs signing in (GitLab would show a public project to them too)
+    anonymous = httpx.get(f"{server.url}/api/v4/projects/{pid}")
+    assert anonymous.status_code == 401, anonymous.text
+    # private again: hidden again
+    assert ADMIN_HTTP.put(f"{server.url}/api/v1/projects/{pid}/visibility",
+                          json={"visibility": "private"}).status_code == 200
+    assert refused(passer.projects.get, "group/api") == 404
+
+
 def _seed_group(server) -> dict[str, int]:
     """Beside seed()'s group/api: group/sub/web (one finding, in a subgroup), other/x (not in the group) and a
     group row for `group`, so the group can be named by id as well as by path."""

@@ -40,6 +40,7 @@ class Action(str, enum.Enum):
     REGISTRY_PUSH = "registry:push"
     REGISTRY_DELETE = "registry:delete"
     REGISTRY_CATALOG = "registry:catalog"
+    VIEW_PROJECT = "project:view"
     READ_PROJECT = "project:read"
     READ_MEMBERS = "members:read"
     READ_VULNERABILITIES = "vulnerabilities:read"
@@ -54,15 +55,23 @@ class Action(str, enum.Enum):
     RECEIVE_REGISTRY_EVENTS = "registry_events:receive"
 
 
+class Public(str, enum.Enum):
+    """Who, beyond the role, may do an action on a public project."""
+
+    ANYONE = "anyone"  # signed in or not (pulling images)
+    SIGNED_IN = "signed_in"  # any user (not deploy or job tokens), as GitLab shows a public project to its users
+
+
 @dataclass(frozen=True)
 class Rule:
     """`role`: the least project role needed (None: any signed-in user; admins pass every rule but system ones).
-    `scopes`: token scopes that carry the action (sessions and passwords carry all)."""
+    `scopes`: token scopes that carry the action (sessions and passwords carry all). `public`: who else may, on a
+    public project."""
 
     role: Role | None
     scopes: frozenset[Scope]
     admin_only: bool = False
-    public_pull: bool = False
+    public: Public | None = None
 
 
 _READ = frozenset({Scope.API, Scope.READ_API})
@@ -71,10 +80,11 @@ _PULL = frozenset({Scope.API, Scope.READ_API, Scope.READ_REGISTRY, Scope.WRITE_R
 _PUSH = frozenset({Scope.API, Scope.WRITE_REGISTRY})
 
 RULES: dict[Action, Rule] = {
-    Action.REGISTRY_PULL: Rule(Role.REPORTER, _PULL, public_pull=True),
+    Action.REGISTRY_PULL: Rule(Role.REPORTER, _PULL, public=Public.ANYONE),
     Action.REGISTRY_PUSH: Rule(Role.DEVELOPER, _PUSH),
     Action.REGISTRY_DELETE: Rule(Role.DEVELOPER, _PUSH),
     Action.REGISTRY_CATALOG: Rule(None, _PULL, admin_only=True),
+    Action.VIEW_PROJECT: Rule(Role.GUEST, _READ, public=Public.SIGNED_IN),
     Action.READ_PROJECT: Rule(Role.REPORTER, _READ),
     Action.READ_MEMBERS: Rule(Role.GUEST, _READ),
     Action.READ_VULNERABILITIES: Rule(Role.DEVELOPER, _READ),
@@ -163,7 +173,7 @@ def is_allowed(principal: Principal, action: Action, resource: str | None = None
     """May `principal` do `action` on `resource` (a project path)?
 
     Registry actions also name the `repository`: registry tokens and job tokens are scoped to repositories, not
-    projects. `public` says the project is public: anyone may pull from it."""
+    projects. `public` says the project is public: the rule's `public` audience may then act too."""
     if action is Action.RECEIVE_REGISTRY_EVENTS:
         return principal is REGISTRY_WEBHOOK
     rule = RULES[action]
@@ -174,7 +184,7 @@ def is_allowed(principal: Principal, action: Action, resource: str | None = None
             return "*" in principal.registry_grants.get("registry:catalog", frozenset())
         verb = REGISTRY_ACTIONS.get(action)
         return verb is not None and repository is not None and verb in principal.registry_grants.get(repository, ())
-    if rule.public_pull and public:
+    if rule.public is not None and public and (rule.public is Public.ANYONE or principal.kind is Kind.USER):
         return principal.is_anonymous or principal.scopes is None or bool(principal.scopes & rule.scopes)
     if principal.is_anonymous:
         return False

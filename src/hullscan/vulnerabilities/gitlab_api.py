@@ -202,8 +202,9 @@ def _pagination_headers(request: Request, total: int, page: int, per_page: int) 
 @router.get("/projects/{project:path}")
 def get_project(project: str, principal: Principal = Depends(current_principal),
                 session: Session = Depends(get_session)) -> dict[str, Any]:
-    """A project by numeric id or URL-encoded full path."""
-    return project_json(_project(session, principal, project, Action.READ_PROJECT))
+    """A project by numeric id or URL-encoded full path: its members (guests and up), and on a public project
+    any signed-in user, as GitLab shows it (its vulnerabilities stay with those who read the Security Dashboard)."""
+    return project_json(_project(session, principal, project, Action.VIEW_PROJECT))
 
 
 def _vulnerability(session: Session, principal: Principal, vulnerability_id: int,
@@ -213,7 +214,7 @@ def _vulnerability(session: Session, principal: Principal, vulnerability_id: int
         raise HTTPException(status_code=404, detail=f"vulnerability {vulnerability_id} not found")
     project = session.get(Project, v.project_id)
     assert project is not None  # a vulnerability's project is a foreign key
-    authorize(principal, action, project.path)
+    authorize(principal, action, project.path, public=project.visibility == "public")
     return v, project
 
 

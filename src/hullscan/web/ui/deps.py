@@ -23,7 +23,7 @@ def project_for(session: Session, principal: Principal, path: str, action: Actio
     project = get_project(session, path.strip("/")) if len(path) <= 255 else None
     if project is None or path.isdigit():
         raise HTTPException(status_code=404, detail=f"There is no project {path!r}.")
-    authorize(principal, action, project.path)
+    authorize(principal, action, project.path, public=project.visibility == "public")
     return project
 
 
