@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -139,8 +139,11 @@ def set_user_blocked(session: Session, user: User, blocked: bool, *, by: str | N
     if blocked:
         if by is not None and user.username == by:
             raise AuthError("you cannot block your own account")
-        if user.is_admin and session.scalars(select(func.count()).select_from(User).where(
-                User.is_admin.is_(True), User.is_active.is_(True), User.id != user.id)).one() == 0:
+        # The active administrators locked, in one order: two admins blocking each other through two nodes at
+        # once take turns, and the second finds the first's block (else both pass and nobody can administer).
+        if user.is_admin and not [i for i in session.scalars(
+                select(User.id).where(User.is_admin.is_(True), User.is_active.is_(True))
+                .order_by(User.id).with_for_update()) if i != user.id]:
             raise AuthError("the last active administrator cannot be blocked")
         session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     user.is_active = not blocked
