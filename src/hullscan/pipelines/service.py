@@ -428,6 +428,7 @@ def partial_latest_scans(session: Session, project_id: int, images: Iterable[tup
 def cancel_job(session: Session, job: Job, *, now: datetime, by: str | None = None) -> Job:
     """Stop a job that has not finished. A running job's token dies here, so its runner's next heartbeat or log
     append is refused (409/401) and the runner kills the scan; the log says who canceled it."""
+    session.refresh(job, with_for_update={"key_share": True})  # a runner finishing it now: after, and see that
     if job.status in FINISHED:
         raise JobError(f"job {job.id} is already {job.status}")
     _append(session, job, f"\n[hullscan] canceled{f' by {by}' if by else ''}\n", force=True)
