@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode, urlparse
 
 import httpx
 from defusedxml import ElementTree as SafeET
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hullscan.advisories.fetch import FetchError, download, get_bytes
@@ -38,12 +38,17 @@ from hullscan.advisories.parsers import (
 )
 from hullscan.advisories.parsers.base import MAX_RECORD_BYTES, Parsed, Tally
 from hullscan.advisories.reader import Changeset, ChangeEntry, SqlAdvisoryStore, changesets_since
-from hullscan.advisories.store import ApplyResult, apply_cve_severities, apply_enrichment, apply_source, record_state
+from hullscan.advisories.store import (
+    ApplyResult,
+    apply_cve_severities,
+    apply_enrichment,
+    apply_repository_cpes,
+    apply_source,
+    record_state,
+)
 from hullscan.advisories.types import Advisory, AffectedPackage
 from hullscan.db import Database
-from hullscan.db.base import utcnow
 from hullscan.db.models.advisories import (
-    AdvisoryChange,
     AdvisoryChangeset,
     AdvisoryRecord,
     AdvisorySourceState,
@@ -699,15 +704,10 @@ def _redhat_repository_sync(db: Database, settings: Settings, client: httpx.Clie
                         max_bytes=settings.advisories_redhat_repository_cpe_max_bytes)
         mapping = redhat_repositories.parse(path.read_bytes(), tally)
         with db.session() as session:
-            changes = redhat_repositories.changes(repository_cpes(session), mapping)
-            changeset_id = _last_changeset(session, name)
-            if changes:  # an unchanged map (the daily case) is neither rewritten nor re-matched
-                session.execute(delete(RepositoryCpes))
-                session.add_all(RepositoryCpes(repository=repo, cpes=" ".join(cpes))
-                                for repo, cpes in mapping.items())
-                changeset_id = _record_repository_changes(session, name, changes)
-            record_state(session, name, kind, url, tally,
-                         ApplyResult(changeset_id=changeset_id, advisories=len(mapping)), None)
+            result = apply_repository_cpes(session, name, repository_cpes(session), mapping)
+            if not result.changeset_id:  # unchanged: the source still points at the map's last change
+                result.changeset_id = _last_changeset(session, name)
+            record_state(session, name, kind, url, tally, result, None)
     except Exception as exc:  # recorded, never propagated: the other sources go on
         error = f"{type(exc).__name__}: {exc}"
         log.warning("advisory source failed", extra={"fields": {"source": name, "error": error}})
@@ -718,20 +718,6 @@ def _redhat_repository_sync(db: Database, settings: Settings, client: httpx.Clie
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("advisory source done", extra={"fields": {"source": name, "repositories": len(mapping)}})
     return SourceResult(name, True, None, tally.records, dict(tally.skipped), added=len(mapping))
-
-
-def _record_repository_changes(session: Session, source: str, changes: dict[str, str]) -> int:
-    """A changeset naming each repository whose CPEs changed (key `(CONTENT_SET_KEY, repository)`), in the
-    transaction that replaces the map: continuous scanning re-matches the stored images built on them."""
-    changeset = AdvisoryChangeset(source=source, created_at=utcnow())
-    session.add(changeset)
-    session.flush()
-    for kind in ("added", "modified", "withdrawn"):
-        setattr(changeset, kind, sum(1 for c in changes.values() if c == kind))
-    session.execute(insert(AdvisoryChange), [
-        {"changeset_id": changeset.id, "advisory_id": repo[:128], "change": change,
-         "keys": [[redhat_repositories.CONTENT_SET_KEY, repo]]} for repo, change in changes.items()])
-    return changeset.id
 
 
 def repository_cpes(session: Session) -> dict[str, tuple[str, ...]]:

@@ -16,6 +16,7 @@ from sqlalchemy import JSON, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.batches import chunks
+from hullscan.advisories.parsers import redhat_repositories
 from hullscan.advisories.parsers.base import CveSeverity, Enrichment, Parsed, Tally
 from hullscan.advisories.types import AffectedRange, RangeEvent
 from hullscan.db.base import table_of, utcnow
@@ -26,6 +27,7 @@ from hullscan.db.models.advisories import (
     AdvisorySourceState,
     AffectedEntry,
     CveSeverityRecord,
+    RepositoryCpes,
     VulnerabilityEnrichment,
 )
 
@@ -279,6 +281,31 @@ def apply_source(
     _bulk_insert(session, "advisory_changes", changes)
     changeset.added, changeset.modified, changeset.withdrawn = result.added, result.modified, result.withdrawn
     result.advisories = len(seen)
+    return result
+
+
+def apply_repository_cpes(session: Session, source: str, stored: dict[str, tuple[str, ...]],
+                          mapping: dict[str, tuple[str, ...]]) -> ApplyResult:
+    """Replace Red Hat's repository-to-CPE map (`stored`, as read in this transaction) by `mapping` and record a
+    changeset naming each repository whose CPEs changed (key `(CONTENT_SET_KEY, repository)`): continuous
+    scanning re-matches the stored images built on them. An unchanged map (the daily case) is neither rewritten
+    nor recorded: the result's changeset id is then 0."""
+    changes = redhat_repositories.changes(stored, mapping)
+    result = ApplyResult(changeset_id=0, advisories=len(mapping))
+    if not changes:
+        return result
+    session.execute(delete(RepositoryCpes))
+    session.add_all(RepositoryCpes(repository=repo, cpes=" ".join(cpes)) for repo, cpes in mapping.items())
+    changeset = AdvisoryChangeset(source=source, created_at=utcnow())
+    session.add(changeset)
+    session.flush()
+    result.changeset_id = changeset.id
+    for kind in ("added", "modified", "withdrawn"):
+        setattr(result, kind, sum(1 for c in changes.values() if c == kind))
+    changeset.added, changeset.modified, changeset.withdrawn = result.added, result.modified, result.withdrawn
+    _bulk_insert(session, "advisory_changes", [
+        (changeset.id, repo[:128], change, json.dumps([[redhat_repositories.CONTENT_SET_KEY, repo]]))
+        for repo, change in changes.items()])
     return result
 
 

@@ -242,12 +242,16 @@ class StoredDocument:
                 "subject_digest": self.subject_digest}
 
 
-def stored_documents(session: Session, project_id: int) -> list[StoredDocument]:
-    """The project's imported documents whose statements are kept, newest first (one grouped query)."""
+def stored_documents(session: Session, project_id: int, *, document: str | None = None) -> list[StoredDocument]:
+    """The project's imported documents whose statements are kept, newest first (one grouped query); only the
+    one labelled `document` when given."""
+    conditions = [VexStatement.project_id == project_id]
+    if document is not None:
+        conditions.append(VexStatement.document == document)
     q = (select(func.min(VexStatement.id), VexStatement.document, func.count(func.distinct(VexStatement.position)),
                 func.count(), func.min(VexStatement.actor), func.min(VexStatement.created_at),
                 func.min(VexStatement.subject_digest))
-         .where(VexStatement.project_id == project_id).group_by(VexStatement.document)
+         .where(*conditions).group_by(VexStatement.document)
          .order_by(func.min(VexStatement.id).desc()))
     return [StoredDocument(int(i), doc, int(n), int(names), actor, created, subject)
             for i, doc, n, names, actor, created, subject in session.execute(q)]
@@ -307,7 +311,7 @@ def withdraw_document(session: Session, project_id: int, document_id: int) -> St
     label = _document_of(session, project_id, document_id)
     if label is None:
         return None
-    found = next(d for d in stored_documents(session, project_id) if d.document == label)
+    found = stored_documents(session, project_id, document=label)[0]
     session.execute(delete(VexStatement).where(VexStatement.project_id == project_id,
                                                VexStatement.document == label))
     return found
